@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Build the benchmark peers' own environments, kept out of Shipyard's dependencies.
+#
+#   bash bench/peers.sh
+#
+# Creates (idempotently, re-running only fills in what is missing):
+#   bench/.peers/venv            MLflow 3.17.2 + scikit-learn + pandas (whatever mlflow resolves)
+#   bench/.peers/evidently-venv  Evidently 0.7.x with pandas pinned < 3 (0.7.x does not import
+#                                under pandas 3, yet pip would happily install it beside pandas 3)
+#   wrk                          Debian's package, via apt-get, if `wrk` is not on PATH
+#
+# Packages are installed ONE at a time: a combined install made pip backtrack on these machines.
+# Override the interpreter with PYTHON=/path/to/python3.11 bash bench/peers.sh
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PEERS="$HERE/.peers"
+VENV="$PEERS/venv"
+EVENV="$PEERS/evidently-venv"
+PYTHON="${PYTHON:-python3}"
+
+MLFLOW_SPEC="mlflow==3.17.2"        # 3.18.0 cannot be installed here (a dependency is missing)
+EVIDENTLY_SPEC="evidently>=0.7,<0.8"
+EVIDENTLY_PANDAS_SPEC="pandas>=2.1,<3"
+
+log() { printf '\n[peers] %s\n' "$*" >&2; }
+
+check_python() {
+    local ver
+    ver="$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+    if [[ "$ver" != "3.11" ]]; then
+        echo "[peers] need Python 3.11, $PYTHON is $ver (set PYTHON=...)" >&2
+        exit 1
+    fi
+}
+
+make_venv() {  # make_venv DIR
+    local dir="$1"
+    if [[ ! -x "$dir/bin/python" ]] || ! "$dir/bin/python" -c 'import sys' 2>/dev/null; then
+        log "creating venv $dir"
+        rm -rf "$dir"
+        "$PYTHON" -m venv "$dir"
+        "$dir/bin/python" -m pip install --quiet --upgrade pip
+    fi
+}
+
+# pip_one VENV SPEC [pip args...]: install one requirement unless already satisfied.
+pip_one() {
+    local dir="$1" spec="$2"
+    shift 2
+    if "$dir/bin/python" - "$spec" <<'EOF' 2>/dev/null; then
+import sys
+from importlib.metadata import version, PackageNotFoundError
+from packaging.requirements import Requirement
+req = Requirement(sys.argv[1])
+try:
+    sys.exit(0 if req.specifier.contains(version(req.name), prereleases=True) else 1)
+except PackageNotFoundError:
+    sys.exit(1)
+EOF
+        log "$spec already in $(basename "$dir")"
+        return 0
+    fi
+    log "pip install $spec -> $(basename "$dir")"
+    "$dir/bin/python" -m pip install --quiet "$@" "$spec"
+}
+
+check_python
+mkdir -p "$PEERS"
+
+# --- MLflow serving peer -----------------------------------------------------------------
+make_venv "$VENV"
+pip_one "$VENV" packaging
+pip_one "$VENV" "$MLFLOW_SPEC"
+pip_one "$VENV" scikit-learn
+pip_one "$VENV" pandas
+pip_one "$VENV" cloudpickle
+"$VENV/bin/python" -c 'import mlflow, sklearn, pandas, uvicorn' \
+    || { echo "[peers] mlflow venv does not import" >&2; exit 1; }
+
+# --- Evidently drift peer ----------------------------------------------------------------
+# A second venv with pandas < 3 installed first and kept as a pip constraint, so installing
+# Evidently cannot pull pandas 3 in. Simpler than a --target overlay on PYTHONPATH.
+make_venv "$EVENV"
+CONSTRAINTS="$EVENV/peers-constraints.txt"
+echo "$EVIDENTLY_PANDAS_SPEC" > "$CONSTRAINTS"
+pip_one "$EVENV" packaging
+pip_one "$EVENV" "$EVIDENTLY_PANDAS_SPEC"
+pip_one "$EVENV" "$EVIDENTLY_SPEC" -c "$CONSTRAINTS"
+"$EVENV/bin/python" -c 'import evidently, pandas; from evidently import Report; from evidently.presets import DataDriftPreset' \
+    || { echo "[peers] evidently venv does not import" >&2; exit 1; }
+
+# --- wrk load generator ------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+    SUDO=""
+    [[ "$(id -u)" -ne 0 ]] && SUDO="sudo"
+    log "installing wrk with apt-get"
+    if ! $SUDO apt-get install -y -qq wrk >/dev/null 2>&1; then
+        $SUDO apt-get update -qq
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    fi
+fi
+
+# --- Report ------------------------------------------------------------------------------
+ver() { "$1/bin/python" -c "from importlib.metadata import version; print(version('$2'))"; }
+cat <<EOF
+
+Peers ready in $PEERS
+  mlflow        $(ver "$VENV" mlflow)
+  scikit-learn  $(ver "$VENV" scikit-learn)   (mlflow venv)
+  pandas        $(ver "$VENV" pandas)   (mlflow venv)
+  uvicorn       $(ver "$VENV" uvicorn)
+  evidently     $(ver "$EVENV" evidently)
+  pandas        $(ver "$EVENV" pandas)   (evidently venv)
+  wrk           $(command -v wrk) ($(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'))
+
+MLflow serving (mlflow shells out to a bare 'uvicorn': the venv's bin must come first on PATH):
+  export PATH="$VENV/bin:\$PATH"
+  mlflow models serve -m /path/to/model --env-manager local -h 127.0.0.1 -p 5055
+
+Evidently drift report:
+  export EVIDENTLY_PY="$EVENV/bin/python"
+  "\$EVIDENTLY_PY" your_drift_script.py
+
+Load generator:
+  wrk -t1 -c8 -d10s -s post.lua http://127.0.0.1:5055/invocations
+EOF

@@ -1,0 +1,103 @@
+"""The small tree of errors Shipyard raises.
+
+Every error carries an HTTP ``status`` (used by the REST API) and a message written as one
+sentence saying what went wrong and how to fix it (printed by the CLI without a traceback)::
+
+    ShipyardError                 500  base class; never raised directly
+    ├── InvalidInput              400  a value given by the user is malformed
+    │   └── SchemaViolation       422  a frame does not match a model's input schema
+    ├── Unauthorized              401  no or unknown credentials
+    ├── PermissionDenied          403  the acting user's role does not allow this
+    │   └── ApprovalRequired      403  four eyes: promotion needs another user's approval
+    ├── NotFound                  404  unknown model, version, run, alias, user...
+    ├── AlreadyExists             409  a unique name is taken
+    ├── InvalidTransition         409  the object's state does not allow this change
+    ├── IntegrityError            409  a checksum or hash chain does not verify (tampering)
+    ├── SchemaOutOfDate           503  the database needs ``shipyard db upgrade``
+    └── StoreUnavailable          503  the database or artifact store cannot be reached/written
+
+The CLI maps ``InvalidInput`` to exit code 2 (bad usage) and every other error to exit code 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ShipyardError(Exception):
+    """Base class of every error Shipyard raises on purpose."""
+
+    status: int = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error shape of the API: ``{"error": type, "message": ..., **details}``."""
+        return {"error": type(self).__name__, "message": self.message, **self.details}
+
+
+class InvalidInput(ShipyardError):
+    """A value given by the user is malformed."""
+
+    status = 400
+
+
+class SchemaViolation(InvalidInput):
+    """A frame does not match a model's input schema; ``details['errors']`` lists each field."""
+
+    status = 422
+
+
+class Unauthorized(ShipyardError):
+    """No or unknown credentials."""
+
+    status = 401
+
+
+class PermissionDenied(ShipyardError):
+    """The acting user's role does not allow this action."""
+
+    status = 403
+
+
+class ApprovalRequired(PermissionDenied):
+    """Promotion to production needs an approval by an approver who is not the author."""
+
+
+class NotFound(ShipyardError):
+    """Unknown model, version, run, alias or user."""
+
+    status = 404
+
+
+class AlreadyExists(ShipyardError):
+    """A unique name is already taken."""
+
+    status = 409
+
+
+class InvalidTransition(ShipyardError):
+    """The object's current state does not allow this change."""
+
+    status = 409
+
+
+class IntegrityError(ShipyardError):
+    """A checksum or the audit hash chain does not verify: the data was changed out of band."""
+
+    status = 409
+
+
+class SchemaOutOfDate(ShipyardError):
+    """The database schema is older than this version of Shipyard."""
+
+    status = 503
+
+
+class StoreUnavailable(ShipyardError):
+    """The metadata database or the artifact store cannot be reached or written."""
+
+    status = 503

@@ -1,0 +1,127 @@
+"""Engine creation and schema management (Alembic) for the metadata database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from shipyard.errors import SchemaOutOfDate, StoreUnavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# Serialises concurrent first use of one PostgreSQL database (any constant works).
+_PG_INIT_LOCK = 0x5A1F_7A2D
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config bound to Shipyard's migrations (and to ``connection`` if given)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def create_engine(url: str) -> Engine:
+    """An engine with Shipyard's connection settings.
+
+    SQLite gets WAL (readers never block the writer), foreign keys, a busy timeout, and
+    ``BEGIN IMMEDIATE`` for write transactions (``execution_options(immediate=True)``) so that
+    two processes cannot both read-then-write the same rows: the second waits for the first.
+    """
+    try:
+        if url.startswith("sqlite"):
+            engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _configure_sqlite(engine)
+            return engine
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise StoreUnavailable(
+            f"Cannot use database URL '{_redact(url)}': {exc}. Check SHIPYARD_DB_URL "
+            "(e.g. sqlite:///path/shipyard.db or postgresql+psycopg://user@host/db; "
+            "PostgreSQL needs pip install 'shipyard[postgres]')."
+        ) from exc
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module so BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _redact(url: str) -> str:
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
+
+
+def ensure_schema(engine: Engine, *, on_create: Any = None) -> bool:
+    """Create a new database at the current schema, or refuse an older one.
+
+    Returns True when the database was created now; ``on_create(connection)`` then runs in
+    the same transaction (it records the store's admin). Raises ``SchemaOutOfDate`` when the
+    database is at an older revision and ``StoreUnavailable`` when it cannot be reached.
+    """
+    url = _redact(str(engine.url))
+    try:
+        with engine.execution_options(immediate=True).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INIT_LOCK})
+            current = MigrationContext.configure(conn).get_current_revision()
+            head = head_revision()
+            if current == head:
+                return False
+            if current is None:
+                if sa.inspect(conn).has_table("runs"):
+                    raise SchemaOutOfDate(
+                        f"The database at {url} has Shipyard tables but no schema revision; "
+                        "it was not created by this version of Shipyard."
+                    )
+                command.upgrade(alembic_config(conn), "head")
+                if on_create is not None:
+                    on_create(conn)
+                return True
+            raise SchemaOutOfDate(
+                f"The database at {url} is at schema revision {current} but this Shipyard "
+                f"needs {head}. Back it up, then run 'shipyard db upgrade'."
+            )
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise StoreUnavailable(
+            f"Cannot reach the database at {url}: {reason}. Check SHIPYARD_DB_URL and that "
+            "the server is running."
+        ) from exc
+
+
+def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
+    """Upgrade the database to the current schema; returns (from, to) revisions."""
+    with engine.execution_options(immediate=True).begin() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        command.upgrade(alembic_config(conn), "head")
+    return current, head_revision()
