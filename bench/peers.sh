@@ -40,7 +40,7 @@ make_venv() {  # make_venv DIR
         log "creating venv $dir"
         rm -rf "$dir"
         "$PYTHON" -m venv "$dir"
-        "$dir/bin/python" -m pip install --quiet --upgrade pip
+        "$dir/bin/python" -m pip install -qq --upgrade pip
     fi
 }
 
@@ -62,7 +62,7 @@ EOF
         return 0
     fi
     log "pip install $spec -> $(basename "$dir")"
-    "$dir/bin/python" -m pip install --quiet "$@" "$spec"
+    "$dir/bin/python" -m pip install -qq "$@" "$spec"
 }
 
 check_python

@@ -1,0 +1,87 @@
+"""``Client``: the explicit object behind ``import shipyard as sy``'s one-call functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.auth import Users
+from shipyard.packaging import Lineage, LoadedModel, prepare_archive
+from shipyard.registry import Registry
+from shipyard.settings import Settings
+from shipyard.store import Store
+from shipyard.store._models import AliasChange, Approval, ModelVersion
+from shipyard.tracking import ActiveRun, Tracker
+
+
+class Client:
+    """One store and the acting user, with the tracker, registry and users on top.
+
+    >>> client = Client(Settings(home="/tmp/sy-doc")).open()  # doctest: +SKIP
+    >>> client.load("churn@production").predict(frame)  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: Settings | None = None, *, store: Store | None = None) -> None:
+        self.settings = settings or Settings()
+        self._store = store
+
+    def open(self) -> Client:
+        store = self._store or Store.from_settings(self.settings)
+        self.store = store.open() if not hasattr(store, "engine") else store
+        self.user = self.settings.user
+        self.tracker = Tracker(self.store)
+        self.registry = Registry(self.store)
+        self.users = Users(self.store)
+        return self
+
+    def close(self) -> None:
+        self.store.close()
+
+    def start_run(
+        self, *, model: str | None = None, params: dict[str, Any] | None = None, **kw: Any
+    ) -> ActiveRun:
+        return self.tracker.start_run(model=model, params=params, user=self.user, **kw)
+
+    def register(
+        self,
+        model: Any,
+        *,
+        name: str,
+        X_train: Any,
+        y_train: Any = None,
+        X_eval: Any = None,
+        y_eval: Any = None,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+        onnx: bool = True,
+    ) -> ModelVersion:
+        """Register a fitted model without a run (lineage then holds the caller's git state)."""
+        from shipyard.registry import check_name
+        from shipyard.tracking import git_state
+
+        check_name(name)
+        prepared = prepare_archive(
+            model,
+            X_train=X_train,
+            y_train=y_train,
+            X_eval=X_eval,
+            y_eval=y_eval,
+            lineage=Lineage(git=git_state()),
+            onnx=onnx,
+        )
+        return self.registry.register(
+            prepared, name=name, actor=self.user, description=description, tags=tags
+        )
+
+    def load(self, ref: str, version: int | None = None) -> LoadedModel:
+        return self.registry.load(ref, version)
+
+    def approve(self, name: str, version: int, *, reason: str) -> Approval:
+        return self.registry.approve(name, version, actor=self.user, reason=reason)
+
+    def promote(
+        self, name: str, version: int, *, to: str = "production", reason: str = ""
+    ) -> AliasChange:
+        return self.registry.promote(name, version, actor=self.user, to=to, reason=reason)
+
+    def rollback(self, name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
+        return self.registry.rollback(name, actor=self.user, alias=alias, reason=reason)

@@ -1,0 +1,94 @@
+"""The Typer app, its shared options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shipyard._client import Client
+from shipyard.errors import InvalidInput, ShipyardError
+from shipyard.settings import Settings
+
+app = typer.Typer(
+    name="shipyard",
+    help="Shipyard: track, package, approve, deploy and monitor models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
+
+
+# Clients opened by the running command; run_cli closes them when it ends.
+_opened: list[Client] = []
+
+
+def client() -> Client:
+    """The client for this invocation, configured from the environment."""
+    c = Client(Settings()).open()
+    _opened.append(c)
+    return c
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_cli(args: Sequence[str] | None = None) -> int:
+    """Run the CLI; ShipyardError → one line on stderr, exit 1 (2 for bad input).
+
+    Usage errors are Typer's own (exit 2, with the command's usage line).
+    """
+    try:
+        app(args=list(args) if args is not None else None, prog_name="shipyard")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ShipyardError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        return 2 if isinstance(exc, InvalidInput) else 1
+    finally:
+        while _opened:
+            _opened.pop().close()
+    return 0
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    t = Table(title=title, title_justify="left", header_style="bold")
+    for col in columns:
+        t.add_column(col)
+    for row in rows:
+        t.add_row(*(_cell(v) for v in row))
+    console.print(t)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

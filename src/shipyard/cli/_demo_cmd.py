@@ -1,0 +1,21 @@
+"""``shipyard demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shipyard.cli._app import app, console
+
+
+@app.command("demo")
+def demo_cmd(
+    home: Path = typer.Option(
+        Path(".shipyard-demo"), help="Folder for the demo's own store (reset on every run)."
+    ),
+) -> None:
+    """Run the whole loop on bundled data: track, register, approve, promote, roll back, audit."""
+    from shipyard.demo import run_demo
+
+    run_demo(home, console)

@@ -1,0 +1,195 @@
+"""``shipyard demo``: the whole loop on scikit-learn's bundled breast-cancer data.
+
+Everything happens in its own embedded store (a folder it owns, reset on every run), with
+three people: an admin who creates the store, Alice (a data scientist) and Bob (an approver).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from shipyard._client import Client
+from shipyard.audit import verify
+from shipyard.settings import Settings
+from shipyard.store import Store
+
+MARKER = ".shipyard-demo"
+
+
+def _reset(home: Path) -> None:
+    if home.exists():
+        if not (home / MARKER).exists():
+            from shipyard.errors import InvalidInput
+
+            raise InvalidInput(
+                f"'{home}' exists and is not a Shipyard demo folder; pass --home with a new path."
+            )
+        shutil.rmtree(home)
+    home.mkdir(parents=True)
+    (home / MARKER).write_text("Created by 'shipyard demo'; deleted by the next demo run.\n")
+
+
+def load_data() -> tuple[Any, Any, Any, Any]:
+    """Breast-cancer data (ships with scikit-learn), split 75/25 with a fixed seed."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    data = load_breast_cancer(as_frame=True)
+    X = data.data.rename(columns=lambda c: c.replace(" ", "_"))
+    y = data.target.map({0: "malignant", 1: "benign"})
+    return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
+
+
+def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
+    """Run the loop; returns a summary (also printed)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    console = console or Console()
+    home = home.expanduser().absolute()
+    _reset(home)
+    store = Store.from_settings(Settings(home=home, user="admin")).open()
+    admin, alice, bob = (
+        Client(Settings(home=home, user=u), store=store).open() for u in ("admin", "alice", "bob")
+    )
+    steps: list[tuple[str, str]] = []
+
+    def step(title: str, action: Callable[[], str]) -> None:
+        with console.status(title):
+            outcome = action()
+        steps.append((title, outcome))
+        console.print(f"[green]✓[/] {title}: {outcome}")
+
+    console.rule("[bold]Shipyard demo")
+    console.print(f"Store: {home} (SQLite + local artifacts)\n")
+    step(
+        "admin makes bob an approver",
+        lambda: (admin.users.set_role("bob", "approver", actor="admin"), "bob is approver")[1],
+    )
+    X_train, X_test, y_train, y_test = load_data()
+
+    def train(model: Any, params: dict[str, Any]) -> str:
+        with alice.start_run(model="diagnosis", params=params) as run:
+            run.log_dataset("train", X_train.assign(target=y_train), target="target")
+            run.log_dataset("eval", X_test.assign(target=y_test), target="target")
+            model.fit(X_train, y_train)
+            mv = run.register(model, X_train=X_train, y_train=y_train, X_eval=X_test, y_eval=y_test)
+            for key, value in mv.metrics.items():
+                run.log_metric(key, value)
+        onnx = alice.load("diagnosis", mv.version).manifest.onnx or {}
+        parity = (
+            f", ONNX max |diff| {onnx['max_abs_diff']:.1e}"
+            if onnx.get("max_abs_diff") is not None
+            else ""
+        )
+        return (
+            f"v{mv.version} registered (accuracy {mv.metrics['accuracy']:.3f}, "
+            f"AUC {mv.metrics['roc_auc']:.3f}{parity}), run {run.id[:8]}"
+        )
+
+    step(
+        "alice trains a logistic regression",
+        lambda: train(
+            make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500)),
+            {"model": "logistic", "C": 0.5},
+        ),
+    )
+
+    def refused_self_approval() -> str:
+        from shipyard.errors import ShipyardError
+
+        try:
+            alice.users.set_role("alice", "approver", actor="alice")
+        except ShipyardError as exc:
+            return f"refused: {exc.message}"
+        return "unexpectedly allowed"
+
+    step("alice tries to make herself an approver", refused_self_approval)
+    step(
+        "bob approves v1",
+        lambda: (bob.approve("diagnosis", 1, reason="AUC beats baseline"), "approved")[1],
+    )
+    step(
+        "alice promotes v1 to production",
+        lambda: (alice.promote("diagnosis", 1), "diagnosis@production → v1")[1],
+    )
+    step(
+        "alice trains gradient boosting",
+        lambda: train(
+            HistGradientBoostingClassifier(max_iter=60, random_state=0),
+            {"model": "hist_gradient_boosting", "max_iter": 60},
+        ),
+    )
+
+    def promote_unapproved() -> str:
+        from shipyard.errors import ShipyardError
+
+        try:
+            alice.promote("diagnosis", 2)
+        except ShipyardError as exc:
+            return f"refused: {exc.message}"
+        return "unexpectedly allowed"
+
+    step("alice tries to promote v2 before approval", promote_unapproved)
+    step(
+        "bob approves v2",
+        lambda: (bob.approve("diagnosis", 2, reason="better recall"), "approved")[1],
+    )
+    step(
+        "alice promotes v2 to production",
+        lambda: (alice.promote("diagnosis", 2), "diagnosis@production → v2")[1],
+    )
+    step(
+        "bob rolls production back",
+        lambda: (
+            bob.rollback("diagnosis", reason="demo: v2 misbehaves"),
+            "diagnosis@production → v1",
+        )[1],
+    )
+
+    def predict() -> str:
+        model = alice.load("diagnosis@production")
+        pred = model.predict(X_test.head(5))
+        return f"v{model.version} predicts {', '.join(map(str, pred))}"
+
+    step("load production and predict 5 rows (archive verified first)", predict)
+
+    def audit() -> str:
+        with store.read() as session:
+            result = verify(session)
+        return f"{result.checked} events, chain intact" if result.ok else result.problem
+
+    step("verify the audit log", audit)
+
+    versions = alice.registry.versions("diagnosis")
+    t = Table(title="diagnosis versions", title_justify="left")
+    for col in ("version", "stage", "aliases", "author", "approved by", "accuracy"):
+        t.add_column(col)
+    for info in versions:
+        t.add_row(
+            str(info.version.version),
+            info.stage,
+            ", ".join(info.aliases),
+            info.version.author,
+            ", ".join(info.approvals),
+            f"{info.version.metrics.get('accuracy', float('nan')):.3f}",
+        )
+    console.print()
+    console.print(t)
+    console.print(
+        f"\nExplore it: SHIPYARD_HOME={home} shipyard models diagnosis | shipyard audit log"
+    )
+    store.close()
+    return {
+        "home": str(home),
+        "steps": steps,
+        "production": {i.version.version for i in versions if i.stage == "production"},
+    }

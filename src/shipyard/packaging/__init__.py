@@ -1,0 +1,32 @@
+"""Packaging: one immutable, checksummed zip archive per model version.
+
+``prepare_archive`` validates a fitted model and computes the archive's members (model file,
+schema, reference profile, environment lock, ONNX export); the registry numbers and stores it;
+``open_archive`` verifies an archive before anything is unpickled; ``LoadedModel`` predicts.
+"""
+
+from shipyard.packaging._archive import Archive, PreparedArchive, open_archive
+from shipyard.packaging._flavors import FLAVORS, Flavor, flavor_for, get_flavor
+from shipyard.packaging._loaded import LoadedModel
+from shipyard.packaging._manifest import Lineage, Manifest
+from shipyard.packaging._onnx import OnnxExport, OnnxInput, OnnxPredictor, export_onnx
+from shipyard.packaging._prepare import as_frame, prepare_archive
+
+__all__ = [
+    "FLAVORS",
+    "Archive",
+    "Flavor",
+    "Lineage",
+    "LoadedModel",
+    "Manifest",
+    "OnnxExport",
+    "OnnxInput",
+    "OnnxPredictor",
+    "PreparedArchive",
+    "as_frame",
+    "export_onnx",
+    "flavor_for",
+    "get_flavor",
+    "open_archive",
+    "prepare_archive",
+]

@@ -1,0 +1,130 @@
+"""Building and opening model archives: one immutable, checksummed zip per version.
+
+Layout::
+
+    manifest.json            name, version, author, schema, metrics, lineage, member checksums
+    model/...                the flavor's files (e.g. model/model.joblib)
+    model.onnx               ONNX export when the converter managed it (sklearn family)
+    reference_profile.json   profile of the training data (and of the model's outputs)
+    requirements.lock        the training environment, every distribution pinned
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shipyard.errors import IntegrityError
+from shipyard.packaging._manifest import FORMAT_VERSION, Lineage, Manifest
+from shipyard.store import sha256
+
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # member timestamps: the manifest carries the real time
+
+
+@dataclass
+class PreparedArchive:
+    """Everything of an archive that does not depend on its name and version number.
+
+    ``prepare_archive`` makes one (the slow part: pickling, profiling, ONNX parity), outside any
+    database transaction; the registry then numbers it and calls ``build``.
+    """
+
+    flavor: str
+    frameworks: dict[str, str]
+    python: str
+    task: str
+    classes: list[Any] | None
+    input_kind: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    metrics: dict[str, float]
+    lineage: Lineage
+    onnx: dict[str, Any] | None
+    members: dict[str, bytes] = field(repr=False)
+
+    def build(self, *, name: str, version: int, author: str, created_at: datetime) -> bytes:
+        """The zip bytes of this archive as version ``version`` of ``name``."""
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            name=name,
+            version=version,
+            author=author,
+            created_at=created_at,
+            flavor=self.flavor,
+            frameworks=self.frameworks,
+            python=self.python,
+            task=self.task,  # type: ignore[arg-type]
+            classes=self.classes,
+            input_kind=self.input_kind,  # type: ignore[arg-type]
+            input_schema=self.input_schema,
+            output_schema=self.output_schema,
+            metrics=self.metrics,
+            lineage=self.lineage,
+            onnx=self.onnx,
+            members={path: sha256(data) for path, data in sorted(self.members.items())},
+        )
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            _write(zf, "manifest.json", manifest.model_dump_json(indent=2).encode())
+            for path, data in sorted(self.members.items()):
+                _write(zf, path, data)
+        return buf.getvalue()
+
+
+def _write(zf: zipfile.ZipFile, path: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(path, date_time=_FIXED_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    zf.writestr(info, data)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A verified archive: its manifest and member bytes."""
+
+    digest: str
+    manifest: Manifest
+    members: dict[str, bytes] = field(repr=False)
+
+    def json_member(self, path: str) -> Any:
+        return json.loads(self.members[path])
+
+
+def open_archive(data: bytes, *, expected_digest: str, label: str) -> Archive:
+    """Verify ``data`` against the registry's digest and every member's checksum.
+
+    Nothing is unpickled here; callers load the model only from an ``Archive`` this returned.
+    ``label`` names the version in error messages (e.g. ``"churn v3"``).
+    """
+    digest = sha256(data)
+    if digest != expected_digest:
+        raise IntegrityError(
+            f"The archive of {label} does not match the digest recorded in the registry "
+            f"(expected {expected_digest[:19]}..., found {digest[:19]}...): it was changed after "
+            "registration. Restore it from a backup or register the model again; it will not "
+            "be loaded."
+        )
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = {info.filename: zf.read(info) for info in zf.infolist()}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise IntegrityError(f"The archive of {label} is not a readable zip file: {exc}.") from exc
+    try:
+        manifest = Manifest.model_validate_json(members.pop("manifest.json"))
+    except (KeyError, ValueError) as exc:
+        raise IntegrityError(f"The archive of {label} has no valid manifest.json.") from exc
+    if manifest.format_version > FORMAT_VERSION:
+        raise IntegrityError(
+            f"The archive of {label} has format {manifest.format_version}; this Shipyard reads "
+            f"up to {FORMAT_VERSION}. Upgrade Shipyard to load it."
+        )
+    if set(members) != set(manifest.members):
+        odd = sorted(set(members) ^ set(manifest.members))
+        raise IntegrityError(f"The archive of {label} has unlisted or missing members: {odd}.")
+    for path, data_ in members.items():
+        if sha256(data_) != manifest.members[path]:
+            raise IntegrityError(f"The member '{path}' of {label} fails its checksum.")
+    return Archive(digest=digest, manifest=manifest, members=members)

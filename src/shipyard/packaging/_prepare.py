@@ -1,0 +1,163 @@
+"""Turn a fitted model and its data into a ``PreparedArchive`` (no database involved)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from shipyard.dataset import infer_output_schema, infer_schema, profile_frame
+from shipyard.errors import InvalidInput
+from shipyard.packaging._archive import PreparedArchive
+from shipyard.packaging._flavors import flavor_for, frameworks_of
+from shipyard.packaging._manifest import Lineage
+from shipyard.packaging._metrics import evaluate
+from shipyard.packaging._onnx import export_onnx
+from shipyard.tracking._environment import package_versions, requirements_lock
+
+#: Rows of the output profile: predictions on this many rows are enough for a reference.
+_OUTPUT_PROFILE_ROWS = 50_000
+
+
+def as_frame(X: Any, *, what: str) -> tuple[pd.DataFrame, str]:
+    """``X`` as a DataFrame, and whether the model sees a "frame" or a plain "array"."""
+    if isinstance(X, pd.DataFrame):
+        frame, kind = X, "frame"
+    elif isinstance(X, np.ndarray) and X.ndim == 2:
+        frame, kind = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])]), "array"
+    else:
+        raise InvalidInput(
+            f"{what} must be a pandas DataFrame (or a 2-D numpy array); got {type(X).__name__}."
+        )
+    if frame.empty:
+        raise InvalidInput(f"{what} is empty: it needs at least one row and one column.")
+    return frame, kind
+
+
+def _check_fitted(model: Any) -> None:
+    try:
+        check_is_fitted(model)
+    except NotFittedError as exc:
+        raise InvalidInput(
+            f"The {type(model).__name__} is not fitted: call fit(X, y) before registering it."
+        ) from exc
+    except TypeError as exc:  # not an estimator at all
+        raise InvalidInput(
+            f"Shipyard cannot package a {type(model).__name__}: it is not a scikit-learn "
+            "compatible estimator."
+        ) from exc
+
+
+def _check_lengths(X: pd.DataFrame, y: Any, *, x_name: str, y_name: str) -> np.ndarray:
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1:
+        raise InvalidInput(f"{y_name} must be one-dimensional; got shape {y_arr.shape}.")
+    if len(y_arr) != len(X):
+        raise InvalidInput(
+            f"{x_name} has {len(X)} rows but {y_name} has {len(y_arr)}: they must have one "
+            "label per row."
+        )
+    return y_arr
+
+
+def prepare_archive(
+    model: Any,
+    *,
+    X_train: Any,
+    y_train: Any = None,
+    X_eval: Any = None,
+    y_eval: Any = None,
+    lineage: Lineage | None = None,
+    onnx: bool = True,
+) -> PreparedArchive:
+    """Validate the inputs and compute every member of the archive.
+
+    Raises ``InvalidInput`` for an unfitted model, an empty frame, or X/y of different lengths.
+    """
+    flavor = flavor_for(model)
+    _check_fitted(model)
+    X_train_f, kind = as_frame(X_train, what="X_train")
+    if y_train is not None:
+        _check_lengths(X_train_f, y_train, x_name="X_train", y_name="y_train")
+    if (X_eval is None) != (y_eval is None):
+        raise InvalidInput("Pass X_eval and y_eval together (or neither).")
+    X_eval_f: pd.DataFrame | None = None
+    y_eval_a: np.ndarray | None = None
+    if X_eval is not None:
+        X_eval_f, _ = as_frame(X_eval, what="X_eval")
+        y_eval_a = _check_lengths(X_eval_f, y_eval, x_name="X_eval", y_name="y_eval")
+        if list(X_eval_f.columns) != list(X_train_f.columns):
+            raise InvalidInput("X_eval must have the same columns, in the same order, as X_train.")
+
+    from sklearn.base import is_classifier
+
+    task = "classification" if is_classifier(model) else "regression"
+    classes = [_plain(c) for c in model.classes_] if task == "classification" else None
+
+    def model_input(frame: pd.DataFrame) -> Any:
+        return frame.to_numpy() if kind == "array" else frame
+
+    metrics: dict[str, float] = {}
+    if X_eval_f is not None:
+        metrics = evaluate(model, model_input(X_eval_f), y_eval_a, task=task)
+
+    members = dict(flavor.save(model))
+    members["requirements.lock"] = requirements_lock().encode()
+    reference = {
+        "inputs": profile_frame(X_train_f).model_dump(mode="json"),
+        "outputs": _output_profile(
+            model, model_input, X_eval_f if X_eval_f is not None else X_train_f, task, classes
+        ),
+    }
+    members["reference_profile.json"] = json.dumps(reference).encode()
+
+    onnx_summary: dict[str, Any] | None = None
+    if onnx and flavor.onnx and kind == "frame":
+        export = export_onnx(model, X_train_f.head(200), X_eval_f, task=task)
+        onnx_summary = export.to_manifest()
+        if export.model_bytes is not None:
+            members["model.onnx"] = export.model_bytes
+
+    frameworks = package_versions(frameworks_of(model))
+    return PreparedArchive(
+        flavor=flavor.name,
+        frameworks=frameworks,
+        python=platform.python_version(),
+        task=task,
+        classes=classes,
+        input_kind=kind,
+        input_schema=infer_schema(X_train_f).model_dump(mode="json"),
+        output_schema=infer_output_schema(y_train, task=task, classes=classes),
+        metrics=metrics,
+        lineage=lineage or Lineage(),
+        onnx=onnx_summary,
+        members=members,
+    )
+
+
+def _output_profile(
+    model: Any, model_input: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
+) -> dict[str, Any]:
+    """Profile of the model's own outputs on reference rows, for prediction drift."""
+    sample = X.head(_OUTPUT_PROFILE_ROWS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # feature-name notices from some frameworks
+        out = pd.DataFrame({"prediction": model.predict(model_input(sample))})
+        if task == "classification" and hasattr(model, "predict_proba") and classes:
+            proba = np.asarray(model.predict_proba(model_input(sample)), dtype=float)
+            for i, cls in enumerate(classes):
+                out[f"proba_{cls}"] = proba[:, i]
+    if task == "classification":
+        out["prediction"] = out["prediction"].astype(str)
+    return profile_frame(out).model_dump(mode="json")
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as plain Python values (JSON-safe)."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,523 @@
+"""The model registry: named models, immutable numbered versions, aliases, approvals."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from shipyard.audit import append_event
+from shipyard.auth import can_approve, role_of
+from shipyard.errors import (
+    AlreadyExists,
+    ApprovalRequired,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+)
+from shipyard.packaging import LoadedModel, PreparedArchive, open_archive
+from shipyard.registry._refs import ModelRef, check_alias, check_name, parse_ref
+from shipyard.store import Store
+from shipyard.store._models import (
+    Alias,
+    AliasChange,
+    Approval,
+    Model,
+    ModelVersion,
+    utcnow,
+)
+
+PRODUCTION = "production"
+STAGING = "staging"
+STAGES = ("candidate", "staging", "production", "archived")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A version with its derived stage, aliases and approvals (for listings)."""
+
+    version: ModelVersion
+    stage: str
+    aliases: tuple[str, ...]
+    approvals: tuple[str, ...]
+
+
+class Registry:
+    """Models, versions, aliases and approvals in one ``Store``; every change is audited.
+
+    >>> registry = Registry(store)  # doctest: +SKIP
+    >>> registry.promote("churn", 3, actor="carol")  # doctest: +SKIP
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._loaded: dict[str, LoadedModel] = {}
+
+    # -- reading ---------------------------------------------------------------------------
+    def get_model(self, name: str) -> Model:
+        with self.store.read() as session:
+            return _model(session, name)
+
+    def list_models(self, *, search: str | None = None, tag: str | None = None) -> list[Model]:
+        """Models whose name or description contains ``search``; ``tag`` is ``key`` or
+        ``key=value``."""
+        with self.store.read() as session:
+            query = select(Model).order_by(Model.name)
+            if search:
+                pattern = f"%{search.lower()}%"
+                query = query.where(
+                    func.lower(Model.name).like(pattern)
+                    | func.lower(Model.description).like(pattern)
+                )
+            models = list(session.scalars(query))
+        if tag:
+            key, _, value = tag.partition("=")
+            models = [
+                m for m in models if key in m.tags and (not value or str(m.tags[key]) == value)
+            ]
+        return models
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        with self.store.read() as session:
+            return _version(session, name, version)
+
+    def resolve(self, ref: str | ModelRef, version: int | None = None) -> ModelVersion:
+        """The version a reference points to (``churn@production``, ``churn:3``...)."""
+        parsed = ref if isinstance(ref, ModelRef) else parse_ref(ref, version)
+        with self.store.read() as session:
+            return _resolve(session, parsed)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of ``name``, newest first, with stage, aliases and approvers."""
+        with self.store.read() as session:
+            _model(session, name)
+            versions = session.scalars(
+                select(ModelVersion)
+                .where(ModelVersion.model_name == name)
+                .order_by(ModelVersion.version.desc())
+            ).all()
+            aliases = session.scalars(select(Alias).where(Alias.model_name == name)).all()
+            approvals = session.scalars(select(Approval).where(Approval.model_name == name)).all()
+            ever_prod = set(
+                session.scalars(
+                    select(AliasChange.version).where(
+                        AliasChange.model_name == name, AliasChange.alias == PRODUCTION
+                    )
+                )
+            )
+        by_version: dict[int, list[str]] = {}
+        for a in aliases:
+            by_version.setdefault(a.version, []).append(a.alias)
+        approved: dict[int, list[str]] = {}
+        for ap in approvals:
+            approved.setdefault(ap.version, []).append(ap.approver)
+        out = []
+        for v in versions:
+            names = tuple(sorted(by_version.get(v.version, [])))
+            out.append(
+                VersionInfo(
+                    v,
+                    _stage(v, names, v.version in ever_prod),
+                    names,
+                    tuple(approved.get(v.version, [])),
+                )
+            )
+        return out
+
+    def stage(self, name: str, version: int) -> str:
+        for info in self.versions(name):
+            if info.version.version == version:
+                return info.stage
+        raise NotFound(f"Model '{name}' has no version {version}.")
+
+    def aliases(self, name: str) -> dict[str, int]:
+        with self.store.read() as session:
+            _model(session, name)
+            rows = session.scalars(select(Alias).where(Alias.model_name == name)).all()
+            return {a.alias: a.version for a in rows}
+
+    def alias_history(self, name: str, alias: str = PRODUCTION) -> Sequence[AliasChange]:
+        with self.store.read() as session:
+            return session.scalars(
+                select(AliasChange)
+                .where(AliasChange.model_name == name, AliasChange.alias == alias)
+                .order_by(AliasChange.id)
+            ).all()
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, ref: str | ModelRef, version: int | None = None) -> LoadedModel:
+        """Load a version after verifying its archive against the registry's digest.
+
+        Loaded models are cached by digest, so re-loading ``churn@production`` costs one query.
+        """
+        mv = self.resolve(ref, version)
+        cached = self._loaded.get(mv.digest)
+        if cached is not None:
+            return cached
+        data = self.store.artifacts.get(mv.archive_key)
+        archive = open_archive(
+            data, expected_digest=mv.digest, label=f"{mv.model_name} v{mv.version}"
+        )
+        loaded = LoadedModel(archive)
+        loaded.model  # noqa: B018 - unpickle now, after verification, not on first predict
+        self._loaded[mv.digest] = loaded
+        return loaded
+
+    # -- writing ---------------------------------------------------------------------------
+    def register(
+        self,
+        prepared: PreparedArchive,
+        *,
+        name: str,
+        actor: str,
+        description: str = "",
+        tags: dict[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Number, store and record a prepared archive as the next version of ``name``.
+
+        The archive is written before the transaction commits and deleted if it fails, so a
+        failed registration leaves neither rows nor orphan files.
+        """
+        check_name(name)
+        tags = _json_tags(tags)
+        key: str | None = None
+        try:
+            with self.store.write() as session:
+                model = _lock_model(session, name, create_by=actor)
+                number = (
+                    session.scalar(
+                        select(func.max(ModelVersion.version)).where(
+                            ModelVersion.model_name == model.name
+                        )
+                    )
+                    or 0
+                ) + 1
+                created = utcnow()
+                data = prepared.build(name=name, version=number, author=actor, created_at=created)
+                key = f"models/{name}/{number}-{uuid.uuid4().hex[:12]}.zip"
+                digest = self.store.artifacts.put(key, data)
+                mv = ModelVersion(
+                    model_name=name,
+                    version=number,
+                    author=actor,
+                    created_at=created,
+                    run_id=prepared.lineage.run_id,
+                    flavor=prepared.flavor,
+                    task=prepared.task,
+                    archive_key=key,
+                    digest=digest,
+                    size=len(data),
+                    metrics=prepared.metrics,
+                    tags=dict(tags or {}),
+                    description=description,
+                )
+                session.add(mv)
+                append_event(
+                    session,
+                    actor=actor,
+                    action="version.registered",
+                    subject=f"model:{name}/{number}",
+                    details={
+                        "digest": digest,
+                        "run_id": prepared.lineage.run_id,
+                        "flavor": prepared.flavor,
+                        "metrics": prepared.metrics,
+                    },
+                )
+        except BaseException:
+            if key is not None:
+                self.store.artifacts.delete(key)
+            raise
+        return mv
+
+    def approve(self, name: str, version: int, *, actor: str, reason: str) -> Approval:
+        """Record ``actor``'s approval of a version (four eyes: never its author)."""
+        if not reason or not reason.strip():
+            raise InvalidInput('An approval needs a reason: pass --reason "...".')
+        with self.store.write() as session:
+            _lock_model(session, name)
+            mv = _version(session, name, version)
+            role = role_of(session, actor)
+            if not can_approve(role):
+                raise PermissionDenied(
+                    f"'{actor}' ({role}) cannot approve: only users with the approver role can. "
+                    f"An admin can grant it: shipyard users add {actor} --role approver."
+                )
+            if mv.author == actor:
+                raise PermissionDenied(
+                    f"'{actor}' is the author of {name} v{version} and cannot approve it (four "
+                    "eyes): ask another approver."
+                )
+            exists = session.scalar(
+                select(Approval).where(
+                    Approval.model_name == name,
+                    Approval.version == version,
+                    Approval.approver == actor,
+                )
+            )
+            if exists is not None:
+                raise AlreadyExists(f"'{actor}' has already approved {name} v{version}.")
+            approval = Approval(
+                model_name=name,
+                version=version,
+                approver=actor,
+                reason=reason.strip(),
+                created_at=utcnow(),
+            )
+            session.add(approval)
+            append_event(
+                session,
+                actor=actor,
+                action="version.approved",
+                subject=f"model:{name}/{version}",
+                details={"author": mv.author},
+                reason=reason.strip(),
+            )
+        return approval
+
+    def promote(
+        self, name: str, version: int, *, actor: str, to: str = PRODUCTION, reason: str = ""
+    ) -> AliasChange:
+        """Point alias ``to`` at a version; production needs a four-eyes approval first."""
+        check_alias(to)
+        with self.store.write() as session:
+            _lock_model(session, name)
+            mv = _version(session, name, version)
+            if mv.archived_at is not None:
+                raise InvalidTransition(
+                    f"{name} v{version} is archived and cannot be promoted; register it again."
+                )
+            if to == PRODUCTION:
+                _require_approval(session, mv)
+            current = session.get(Alias, (name, to))
+            if current is not None and current.version == version:
+                raise InvalidTransition(f"{name} v{version} is already {to}.")
+            change = _move_alias(session, name, to, version, current, actor, "set", reason)
+            append_event(
+                session,
+                actor=actor,
+                action="version.promoted",
+                subject=f"model:{name}/{version}",
+                details={"alias": to, "previous": change.previous_version},
+                reason=reason,
+            )
+        return change
+
+    def rollback(
+        self, name: str, *, actor: str, alias: str = PRODUCTION, reason: str = ""
+    ) -> AliasChange:
+        """Re-point ``alias`` to the version it pointed to before the current one.
+
+        Alias history is replayed as a stack (a promotion pushes, a rollback pops), so
+        successive rollbacks walk back through earlier production versions.
+        """
+        check_alias(alias)
+        with self.store.write() as session:
+            _lock_model(session, name)
+            current = session.get(Alias, (name, alias))
+            if current is None:
+                raise InvalidTransition(f"{name} has no {alias} version to roll back from.")
+            stack = _alias_stack(session, name, alias)
+            if len(stack) < 2:
+                raise InvalidTransition(
+                    f"{name}@{alias} has no earlier version to roll back to "
+                    f"(v{current.version} is the first one)."
+                )
+            target, from_version = stack[-2], current.version
+            change = _move_alias(session, name, alias, target, current, actor, "rollback", reason)
+            append_event(
+                session,
+                actor=actor,
+                action="version.rolled_back",
+                subject=f"model:{name}/{target}",
+                details={"alias": alias, "from": from_version, "to": target},
+                reason=reason,
+            )
+        return change
+
+    def archive(self, name: str, version: int, *, actor: str, reason: str = "") -> ModelVersion:
+        """Retire a version: it can no longer be promoted. Refused while an alias points to it."""
+        with self.store.write() as session:
+            _lock_model(session, name)
+            mv = _version(session, name, version)
+            if mv.archived_at is not None:
+                raise InvalidTransition(f"{name} v{version} is already archived.")
+            pointing = session.scalars(
+                select(Alias.alias).where(Alias.model_name == name, Alias.version == version)
+            ).all()
+            if pointing:
+                raise InvalidTransition(
+                    f"{name} v{version} is still {', '.join(pointing)}; promote another version "
+                    "first."
+                )
+            mv.archived_at = utcnow()
+            append_event(
+                session,
+                actor=actor,
+                action="version.archived",
+                subject=f"model:{name}/{version}",
+                reason=reason,
+            )
+        return mv
+
+    def set_tags(
+        self, name: str, tags: dict[str, Any], *, actor: str, version: int | None = None
+    ) -> None:
+        """Merge ``tags`` into a model's (or a version's) tags; a ``None`` value removes one."""
+        with self.store.write() as session:
+            target: Model | ModelVersion = (
+                _lock_model(session, name) if version is None else _version(session, name, version)
+            )
+            merged = {**target.tags, **_json_tags(tags)}
+            target.tags = {k: v for k, v in merged.items() if v is not None}
+            subject = f"model:{name}" + (f"/{version}" if version is not None else "")
+            append_event(session, actor=actor, action="tags.set", subject=subject, details=tags)
+
+
+def _json_tags(tags: dict[str, Any] | None) -> dict[str, Any]:
+    import json
+
+    try:
+        return dict(json.loads(json.dumps(dict(tags or {}))))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"tags must map names to JSON values (str, number, bool): {exc}."
+        ) from exc
+
+
+def _stage(v: ModelVersion, aliases: tuple[str, ...], was_production: bool) -> str:
+    if PRODUCTION in aliases:
+        return "production"
+    if STAGING in aliases:
+        return "staging"
+    if v.archived_at is not None or was_production:
+        return "archived"
+    return "candidate"
+
+
+def _model(session: Session, name: str) -> Model:
+    model = session.get(Model, name)
+    if model is None:
+        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
+    return model
+
+
+def _version(session: Session, name: str, version: int) -> ModelVersion:
+    _model(session, name)
+    mv = session.scalar(
+        select(ModelVersion).where(ModelVersion.model_name == name, ModelVersion.version == version)
+    )
+    if mv is None:
+        latest = session.scalar(
+            select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)
+        )
+        hint = f"its versions are 1 to {latest}" if latest else "it has no versions yet"
+        raise NotFound(f"Model '{name}' has no version {version}; {hint}.")
+    return mv
+
+
+def _resolve(session: Session, ref: ModelRef) -> ModelVersion:
+    if ref.version is not None:
+        return _version(session, ref.name, ref.version)
+    _model(session, ref.name)
+    alias = session.get(Alias, (ref.name, ref.alias))
+    if alias is None:
+        raise NotFound(
+            f"Model '{ref.name}' has no '{ref.alias}' version yet. Promote one "
+            f"(shipyard promote {ref.name} N --to {ref.alias}) or load a version number."
+        )
+    return _version(session, ref.name, alias.version)
+
+
+def _lock_model(session: Session, name: str, *, create_by: str | None = None) -> Model:
+    """Lock the model's row for the rest of the transaction (creating it if asked).
+
+    Every write to a model's versions and aliases takes this lock first, so concurrent
+    promotions of one model run one after the other and never interleave.
+    """
+    if create_by is not None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        result = session.execute(
+            insert(Model)
+            .values(name=name, description="", tags={}, created_at=utcnow(), created_by=create_by)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(Model.name)
+        )
+        if result.first() is not None:  # we created it (not a concurrent writer)
+            append_event(session, actor=create_by, action="model.created", subject=f"model:{name}")
+    model = session.scalar(select(Model).where(Model.name == name).with_for_update())
+    if model is None:
+        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
+    return model
+
+
+def _require_approval(session: Session, mv: ModelVersion) -> None:
+    approvers = session.scalars(
+        select(Approval.approver).where(
+            Approval.model_name == mv.model_name,
+            Approval.version == mv.version,
+            Approval.approver != mv.author,
+        )
+    ).all()
+    if not any(can_approve(role_of(session, a)) for a in approvers):
+        raise ApprovalRequired(
+            f"{mv.model_name} v{mv.version} needs an approval before it goes to production: an "
+            f"approver other than its author ({mv.author}) must run "
+            f"'shipyard approve {mv.model_name} {mv.version} --reason \"...\"'."
+        )
+
+
+def _move_alias(
+    session: Session,
+    name: str,
+    alias: str,
+    version: int,
+    current: Alias | None,
+    actor: str,
+    action: str,
+    reason: str,
+) -> AliasChange:
+    now = utcnow()
+    previous = current.version if current is not None else None
+    if current is None:
+        session.add(
+            Alias(model_name=name, alias=alias, version=version, updated_at=now, updated_by=actor)
+        )
+    else:
+        current.version, current.updated_at, current.updated_by = version, now, actor
+    change = AliasChange(
+        model_name=name,
+        alias=alias,
+        version=version,
+        previous_version=previous,
+        action=action,
+        at=now,
+        by=actor,
+        reason=reason,
+    )
+    session.add(change)
+    return change
+
+
+def _alias_stack(session: Session, name: str, alias: str) -> list[int]:
+    stack: list[int] = []
+    changes = session.scalars(
+        select(AliasChange)
+        .where(AliasChange.model_name == name, AliasChange.alias == alias)
+        .order_by(AliasChange.id)
+    )
+    for change in changes:
+        if change.action == "set" and change.version is not None:
+            stack.append(change.version)
+        elif change.action == "rollback" and stack:
+            stack.pop()
+        elif change.action == "remove":
+            stack.clear()
+    return stack

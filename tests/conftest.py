@@ -1,0 +1,149 @@
+"""Shared fixtures: every store test runs on a real SQLite file and on the real PostgreSQL.
+
+PostgreSQL is at ``SHIPYARD_TEST_PG`` (default 127.0.0.1:5432, user postgres, database test).
+Each test gets its own schema there. Without the server, PostgreSQL cases are skipped, except
+under ``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from shipyard import Client, Settings
+from shipyard.store import Store
+
+PG_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+_pg_error: str | None = None
+
+
+def _pg_available() -> bool:
+    global _pg_error
+    try:
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception as exc:  # any driver or connection failure
+        _pg_error = str(exc).splitlines()[0]
+        return False
+
+
+_PG_OK = _pg_available()
+
+
+def require_pg() -> None:
+    if _PG_OK:
+        return
+    message = f"PostgreSQL at {PG_URL} is not reachable: {_pg_error}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: PostgreSQL is required)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh, private schema (dropped afterwards)."""
+    require_pg()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shipyard.db'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Iterator[Store]:
+    """An open store created by the user ``admin``."""
+    s = Store(db_url, str(tmp_path / "artifacts"), creator="admin").open()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client_for(store: Store) -> Callable[[str], Client]:
+    """``client_for("alice")``: a client acting as that user on the test store."""
+    clients: dict[str, Client] = {}
+
+    def make(user: str) -> Client:
+        if user not in clients:
+            clients[user] = Client(Settings(user=user), store=store).open()
+        return clients[user]
+
+    return make
+
+
+@pytest.fixture
+def approver(client_for: Callable[[str], Client]) -> Client:
+    """``bob``, made an approver by the admin."""
+    client_for("admin").users.set_role("bob", "approver", actor="admin")
+    return client_for("bob")
+
+
+def make_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """A small mixed-type classification set: 3 numeric, 1 categorical column."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50_000, 12_000, n),
+            "tenure": rng.exponential(3.0, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+        }
+    )
+    logit = 0.04 * (X["age"] - 50) + (X["plan"] == "pro") * 1.2 - 0.2 * X["tenure"]
+    y = pd.Series(np.where(logit + rng.normal(0, 1, n) > 0, "churn", "stay"), name="churn")
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def training_data() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
+    X, y = make_frame(600, seed=1)
+    return X.iloc[:450], y.iloc[:450], X.iloc[450:], y.iloc[450:]
+
+
+@pytest.fixture(scope="session")
+def fitted_pipeline(training_data):  # type: ignore[no-untyped-def]
+    """A fitted ColumnTransformer + LogisticRegression pipeline on ``training_data``."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    X_train, y_train, _, _ = training_data
+    pipe = Pipeline(
+        [
+            (
+                "prep",
+                ColumnTransformer(
+                    [
+                        ("num", StandardScaler(), ["age", "income", "tenure"]),
+                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+                    ]
+                ),
+            ),
+            ("clf", LogisticRegression(max_iter=500)),
+        ]
+    )
+    return pipe.fit(X_train, y_train)
