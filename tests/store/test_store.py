@@ -80,8 +80,6 @@ def test_home_that_cannot_be_created(tmp_path: Path) -> None:
         store.open()
 
 
-
-
 @contextmanager
 def read_only(folder: Path) -> Iterator[None]:
     """Make ``folder`` unwritable, even for root (tests run as root here): chmod, and the
