@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from shipyard.dataset import ColumnSchema, FieldError, Schema, infer_schema
@@ -181,6 +184,12 @@ def test_each_value_problem(column: str, values: list[object], reason: str) -> N
     assert SCHEMA.check(request(**{column: values})) == [FieldError(field=column, reason=reason)]
 
 
+def test_coercing_leaves_the_schema_equal_to_its_json_copy() -> None:
+    copy = Schema.model_validate(SCHEMA.model_dump(mode="json"))
+    SCHEMA.coerce(request())  # builds and keeps the target dtypes
+    assert copy == SCHEMA
+
+
 def test_frame_level_problems() -> None:
     empty = request().iloc[:0]
     assert SCHEMA.check(empty) == [FieldError(field="$", reason="no rows")]
@@ -303,6 +312,28 @@ SOURCES = {
     "datetime": pd.to_datetime(pd.Series(["2024-01-01 10:00", None])).dt.as_unit("ns"),
     "datetime[s]": pd.Series(["2024-01-01", None], dtype="datetime64[s]"),
     "aware": pd.to_datetime(pd.Series(["2024-01-01T10:00:00+02:00", None])),
+    "arrow int": pd.array([1, None, 3], dtype="int64[pyarrow]"),
+    "arrow text": pd.array(["a", None, "1"], dtype=pd.ArrowDtype(pa.large_string())),
+    "arrow aware": pd.array(
+        [pd.Timestamp("2024-01-01", tz="UTC"), None],
+        dtype=pd.ArrowDtype(pa.timestamp("us", tz="UTC")),
+    ),
+    "period": pd.period_range("2024-01", periods=3, freq="M"),
+    "interval": pd.interval_range(0, 3),
+    "timedelta": pd.to_timedelta(pd.Series([1, None, 3]), unit="s"),
+    "sparse": pd.arrays.SparseArray([0, 0, 1.5]),
+    "complex": np.array([1 + 1j, 2, 3]),
+    "decimal": pd.Series([Decimal("1.5"), None, Decimal("2")], dtype=object),
+    "dates": pd.Series([dt.date(2024, 1, 1), None, dt.date(2024, 1, 3)], dtype=object),
+    "naive and aware": pd.Series(
+        [pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-01"), None], dtype=object
+    ),
+    "containers": pd.Series([[1], {"a": 1}, None], dtype=object),
+    "object floats": pd.Series([1.5, None, 2.0, np.nan, np.inf, 0.0], dtype=object),
+    "object integers": pd.Series([1, None, 2**62, np.int64(-4), 0], dtype=object),
+    "object huge integers": pd.Series([1, 2**70, None], dtype=object),
+    "object integers and floats": pd.Series([1, 2.5, 2**60 + 1, None, 1.0], dtype=object),
+    "date categories": pd.Categorical([pd.Timestamp("2024-01-01"), None]),
 }
 KINDS = ["integer", "float", "boolean", "string", "categorical", "datetime"]
 
@@ -310,6 +341,7 @@ KINDS = ["integer", "float", "boolean", "string", "categorical", "datetime"]
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("source", list(SOURCES))
 def test_vectorised_routes_agree_with_the_per_value_rules(kind: str, source: str) -> None:
+    # Also: whatever a column holds, check() answers with FieldErrors instead of raising.
     schema = Schema(columns=[col("v", kind, nullable=True)])
     small = pd.DataFrame({"v": SOURCES[source]})
     large = pd.concat([small] * 10, ignore_index=True)

@@ -81,6 +81,18 @@ def column_type(column: pd.Series) -> ColumnType:
     )
 
 
+def naive_utc(column: pd.Series) -> np.ndarray:
+    """A datetime column (numpy or Arrow, aware or naive) as naive datetime64, aware in UTC.
+
+    >>> pd.Timestamp(naive_utc(pd.Series(pd.to_datetime(["2024-01-01T12:00+02:00"])))[0])
+    Timestamp('2024-01-01 10:00:00')
+    """
+    if column.dt.tz is not None:
+        column = column.dt.tz_convert(None)
+    values: np.ndarray = column.to_numpy()
+    return values
+
+
 def string_dtype() -> Any:
     """The dtype pandas gives text by default: ``str`` on pandas 3, ``object`` on pandas 2.
 

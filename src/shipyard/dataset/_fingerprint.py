@@ -36,7 +36,7 @@ from pandas.api import types as pdt
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.dataset._convert import MISSING, OK, categorical_values, parse_column, text_of
-from shipyard.dataset._dtypes import OBJECT, check_frame
+from shipyard.dataset._dtypes import OBJECT, check_frame, naive_utc
 from shipyard.dataset._profile import Profile, profile_frame
 from shipyard.dataset._schema import Schema, infer_schema
 from shipyard.errors import InvalidInput
@@ -178,11 +178,9 @@ def _integers(series: pd.Series) -> Iterator[bytes]:
 
 def _datetimes(series: pd.Series) -> Iterator[bytes]:
     if pdt.is_datetime64_any_dtype(series.dtype):
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            series = series.dt.tz_convert(None)
-        values = series.to_numpy()
-    else:
-        values = pd.to_datetime(series, utc=True, format="ISO8601").dt.tz_convert(None).to_numpy()
+        values = naive_utc(series)
+    else:  # an object column of datetimes and dates: read them as the schema does
+        values = parse_column(series, "datetime").data
     missing = np.isnat(values)
     # Seconds, then the rest in nanoseconds: exact and the same for every unit.
     seconds = values.astype("datetime64[s]")

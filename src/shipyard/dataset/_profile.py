@@ -22,7 +22,7 @@ from pandas.api import types as pdt
 from pydantic import BaseModel, Field
 
 from shipyard.dataset._convert import MISSING, datetime_texts, parse_column, text_of
-from shipyard.dataset._dtypes import OBJECT, check_frame, column_type
+from shipyard.dataset._dtypes import OBJECT, check_frame, column_type, naive_utc
 from shipyard.errors import InvalidInput
 
 N_QUANTILES = 101
@@ -202,9 +202,7 @@ def _categorical(series: pd.Series) -> CategoricalProfile:
     missing = int(series.isna().sum())
     keys: list[Any]
     if pdt.is_datetime64_any_dtype(series.dtype):
-        if isinstance(series.dtype, pd.DatetimeTZDtype):
-            series = series.dt.tz_convert(None)
-        counted = series.value_counts(dropna=True)
+        counted = pd.Series(naive_utc(series)).value_counts(dropna=True)
         keys = datetime_texts(counted.index.to_numpy())
     elif series.dtype == OBJECT and pdt.infer_dtype(series, skipna=True) not in ("string", "empty"):
         # value_counts would merge True with 1 and 1 with 1.0 in a mixed column: key first.

@@ -163,7 +163,7 @@ class Schema(BaseModel):
         errors = [] if n_rows else [FieldError(field="$", reason="no rows")]
         small = 0 < n_rows <= _SMALL_FRAME
         dtypes = df.dtypes.tolist() if small else []
-        cells = _cells(df, dtypes) if small else None
+        cells = _cells(df) if small else None
         replace: dict[int, Any] = {}  # schema position -> converted array
         for j, (column, target) in enumerate(zip(self.columns, self._targets, strict=True)):
             found = where[column.name]
@@ -173,7 +173,10 @@ class Schema(BaseModel):
             if not n_rows:
                 continue
             if cells is not None:
-                counts, array = _convert_small(cells[found], dtypes[found], column, target)
+                values, dtype = cells[found], dtypes[found]
+                if isinstance(dtype, pd.CategoricalDtype) and not _keeps(dtype, target):
+                    values = categorical_values(df.iloc[:, found])  # exact, unlike cells
+                counts, array = _convert_small(values, dtype, column, target)
             else:
                 counts, array = _convert_large(df.iloc[:, found], column, target)
             if array is not None:
@@ -193,21 +196,18 @@ class Schema(BaseModel):
         return out, errors
 
 
-def _cells(df: pd.DataFrame, dtypes: list[Any]) -> Any:
-    """The values of a small frame, column by column, in one pandas call for all columns."""
-    cells: Any = None
+def _cells(df: pd.DataFrame) -> Any:
+    """The values of a small frame, column by column, in one pandas call for all columns.
+
+    Exact, except that a categorical of integers with a missing value gives floats.
+    """
     if len(df) == 1:
         # A row as an object Series holds every value exactly (a float64 row would round
         # large integers), and costs half of to_numpy(dtype=object) on text columns.
         row = df.iloc[0]
         if row.dtype == OBJECT:
-            cells = [[value] for value in row.tolist()]
-    if cells is None:
-        cells = list(df.to_numpy(dtype=object).T)
-    for i, dtype in enumerate(dtypes):
-        if isinstance(dtype, pd.CategoricalDtype):
-            cells[i] = categorical_values(df.iloc[:, i])  # exact: see categorical_values
-    return cells
+            return [[value] for value in row.tolist()]
+    return df.to_numpy(dtype=object).T
 
 
 def _locate(names: list[str], given: list[Any]) -> tuple[dict[str, int | str], list[Any]]:
@@ -328,6 +328,13 @@ def infer_schema(df: pd.DataFrame) -> Schema:
 def _infer_column(series: pd.Series) -> ColumnSchema:
     name = str(series.name)
     kind = column_type(series)
+    if isinstance(series.dtype, pd.StringDtype):
+        # Text needs no parsing; its own unique() spares turning every value into an object.
+        distinct = series.dropna().unique()
+        listed = sorted(str(v) for v in distinct) if len(distinct) <= MAX_CATEGORIES else None
+        return ColumnSchema(
+            name=name, dtype="string", nullable=bool(series.isna().any()), categories=listed
+        )
     parsed = parse_column(series, kind)
     ok, missing, bad, _ = parsed.counts()
     if bad:
