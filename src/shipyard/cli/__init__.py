@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from shipyard.cli import _admin_cmds, _demo_cmd, _registry_cmds  # noqa: F401 - registers commands
+from shipyard.cli import (  # noqa: F401 - registers commands
+    _admin_cmds,
+    _demo_cmd,
+    _monitor_cmds,
+    _registry_cmds,
+)
 from shipyard.cli._app import app, run_cli
 
 

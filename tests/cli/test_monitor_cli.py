@@ -1,0 +1,76 @@
+"""``shipyard monitor run --current``: exit 0 on clean data, 1 with the drifted feature named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from shipyard import Client, Settings
+from shipyard.cli import run_cli
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.normal(45, 10, n),
+            "income": rng.lognormal(10, 0.5, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]),
+        }
+    )
+
+
+@pytest.fixture
+def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHIPYARD_USER", "alice")
+    monkeypatch.delenv("SHIPYARD_DB_URL", raising=False)
+    X = _frame(20_000, 0)
+    y = (X["age"] > 45).astype(int)
+    model = HistGradientBoostingClassifier(max_iter=10, categorical_features=["plan"])
+    model.fit(X, y)
+    c = Client(Settings()).open()
+    c.register(model, name="churn", X_train=X, y_train=y, onnx=False)
+    c.close()
+    return tmp_path
+
+
+def test_clean_batch_passes_and_drifted_batch_fails(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    clean = registered / "clean.parquet"
+    _frame(10_000, 1).to_parquet(clean)
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(clean), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["version"] == 1 and report["n_rows"] == 10_000 and not report["drifted"]
+
+    drifted = _frame(10_000, 2)
+    drifted["age"] += 3.0  # a 0.3-sigma mean shift
+    drifted.loc[:1999, "income"] = np.nan  # a missing-value spike
+    path = registered / "drifted.csv"
+    drifted.to_csv(path, index=False)
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "age" in out and "income" in out and "flagged" in out
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(path), "--json"]) == 1
+    flags = {
+        f["name"]: (f["drifted"], f["quality_breached"])
+        for f in json.loads(capsys.readouterr().out)["features"]
+    }
+    assert flags["age"][0] and flags["income"][1] and flags["plan"] == (False, False)
+
+
+def test_bad_current_files(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(registered / "no.parquet")]) == 2
+    assert "No such file" in capsys.readouterr().err
+    junk = registered / "junk.parquet"
+    junk.write_bytes(b"not parquet")
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(junk)]) == 2
+    assert "Cannot read" in capsys.readouterr().err
+    empty = registered / "empty.csv"
+    _frame(10, 0).head(0).to_csv(empty, index=False)
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(empty)]) == 2
+    assert "no rows" in capsys.readouterr().err
