@@ -52,8 +52,13 @@ def test_clean_batch_passes_and_drifted_batch_fails(registered: Path, capsys) ->
     drifted.loc[:1999, "income"] = np.nan  # a missing-value spike
     path = registered / "drifted.csv"
     drifted.to_csv(path, index=False)
-    assert run_cli(["monitor", "run", "churn:1", "--current", str(path)]) == 1
+    html = registered / "report.html"
+    assert (
+        run_cli(["monitor", "run", "churn:1", "--current", str(path), "--report", str(html)]) == 1
+    )
     out = capsys.readouterr().out
+    page = html.read_text(encoding="utf-8")
+    assert "<script src=" not in page and page.count("Plotly.newPlot") >= 3
     assert "age" in out and "income" in out and "flagged" in out
     assert run_cli(["monitor", "run", "churn:1", "--current", str(path), "--json"]) == 1
     flags = {

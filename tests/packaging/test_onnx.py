@@ -18,7 +18,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, RidgeClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeRegressor
@@ -240,6 +240,22 @@ def test_float_fallback_when_the_double_graph_is_invalid() -> None:
     assert export.precision == "float"
     assert export.inputs == (OnnxInput("X", None, "float"),)
     assert export.max_abs_diff is not None and export.max_abs_diff < 1e-5
+
+
+def test_classifier_without_probabilities_is_checked_on_labels() -> None:
+    X, y, _ = mixed_frame(300)
+    model = mixed_pipeline(RidgeClassifier()).fit(X, np.where(y == 1, "yes", "no"))
+
+    export = export_onnx(model, X, task="classification")
+
+    assert export.error is None
+    assert export.max_abs_diff is None and export.share_over_1e3 is None
+    assert export.model_bytes is not None
+    predictor = OnnxPredictor(export.model_bytes, export.inputs).load()
+    np.testing.assert_array_equal(predictor.predict(X), model.predict(X))
+    # The graph's second output holds decision scores: not passed off as probabilities.
+    assert predictor.predict_proba(X) is None
+    assert predictor.predict_arrays(predictor.make_feed(X.head(2)))[1] is None
 
 
 def test_parity_failure_keeps_the_model_and_says_why() -> None:

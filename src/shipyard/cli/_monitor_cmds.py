@@ -11,9 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
 from shipyard.cli._io import iter_table_chunks
-from shipyard.dataset import Schema
+from shipyard.dataset import Profile, Schema
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import DriftReport, compute_drift
+from shipyard.monitoring import DriftAccumulator, DriftReport, build_report, render_html
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -32,6 +32,9 @@ def monitor_run_cmd(
         "--outputs",
         help="Check prediction drift: the file holds the model's outputs "
         "(prediction, proba_<class>) instead of its inputs.",
+    ),
+    report_path: Path = typer.Option(
+        None, "--report", help="Also write a self-contained HTML report (Plotly, offline) here."
     ),
     as_json: bool = JsonOption,
 ) -> None:
@@ -57,9 +60,26 @@ def monitor_run_cmd(
                 yield chunk
                 progress.advance(task, len(chunk))
 
-        report = compute_drift(reference, counted(), schema=schema)
+        accumulator = DriftAccumulator(Profile.model_validate(reference), schema=schema)
+        for chunk in counted():
+            accumulator.update(chunk)
+        report = build_report(accumulator)
     if report.n_rows == 0:
         raise InvalidInput(f"'{current}' has no rows: there is nothing to compare.")
+    if report_path is not None:
+        html = render_html(
+            report,
+            Profile.model_validate(reference),
+            states=accumulator.states,
+            title=f"{loaded.name} v{loaded.version}: {current.name}",
+            window=str(current),
+        )
+        try:
+            report_path.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInput(f"Cannot write the report to '{report_path}': {exc}") from exc
+        if not as_json:
+            console.print(f"Report: {report_path.absolute()}")
     if as_json:
         print_json(
             {"model": loaded.name, "version": loaded.version, **report.model_dump(mode="json")}

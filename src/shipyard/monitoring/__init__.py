@@ -38,6 +38,7 @@ from shipyard.monitoring._drift import (
     psi_band,
     stability_index,
 )
+from shipyard.monitoring._html import render_html
 from shipyard.monitoring._quality import QualityMetric, quality_metrics
 from shipyard.monitoring._report import DriftReport, FeatureReport, build_report, compute_drift
 from shipyard.monitoring._state import CategoricalState, NumericState
@@ -69,5 +70,6 @@ __all__ = [
     "psi_band",
     "quality_metrics",
     "render_defaults",
+    "render_html",
     "stability_index",
 ]

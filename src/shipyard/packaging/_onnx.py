@@ -27,9 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,6 +51,9 @@ _MATRIX_INPUT = "X"
 _ROW_ROUTE_MAX_ROWS = 512
 #: Metadata key holding the column order of the matrix input (JSON list).
 _COLUMNS_KEY = "shipyard.columns"
+#: Metadata key set to "false" when a classifier's second output holds decision scores, not
+#: probabilities (the model has no predict_proba).
+_PROBABILITIES_KEY = "shipyard.probabilities"
 #: The opset of the ``ai.onnx.ml`` domain we target: version 3 of TreeEnsembleClassifier and
 #: TreeEnsembleRegressor accepts double thresholds and leaf weights (``*_as_tensor``). Version
 #: 5 deprecates both operators in favour of ``TreeEnsemble``, which skl2onnx 1.20 cannot emit.
@@ -89,8 +90,10 @@ class OnnxExport:
 
     ``max_abs_diff`` is ``max |onnx - native|`` over the evaluation rows, on probabilities for
     classifiers and predictions for regressors; ``share_over_1e3`` is the share of those rows
-    whose largest difference exceeds 1e-3. ``error`` is one line when the conversion or the
-    parity check failed; the bytes are kept when only the parity check failed.
+    whose largest difference exceeds 1e-3. Classifiers without ``predict_proba`` (LinearSVC,
+    RidgeClassifier) are compared on labels and leave both ``None``. ``error`` is one line
+    when the conversion or the parity check failed; the bytes are kept when only the parity
+    check failed.
     """
 
     model_bytes: bytes | None
@@ -163,12 +166,14 @@ class OnnxPredictor:
         outputs = [out.name for out in session.get_outputs()]
         self._session = session
         self._output_name = outputs[0]
-        self._proba_name: str | None = outputs[1] if len(outputs) > 1 else None
-        self._both_outputs = outputs[:2]
+        metadata = session.get_modelmeta().custom_metadata_map
+        scores_only = metadata.get(_PROBABILITIES_KEY) == "false"
+        has_proba = len(outputs) > 1 and not scores_only
+        self._proba_name: str | None = outputs[1] if has_proba else None
+        self._both_outputs = outputs[:2] if has_proba else outputs[:1]
 
         # Everything make_feed needs is resolved here, once: the frame columns it reads, in
         # order, and the inputs fed from each dtype group (indices into those columns).
-        metadata = session.get_modelmeta().custom_metadata_map
         matrix = [inp for inp in self.inputs if inp.column is None]
         if matrix:
             columns = json.loads(metadata[_COLUMNS_KEY])
@@ -230,7 +235,7 @@ class OnnxPredictor:
     def predict_arrays(
         self, feed: Mapping[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Labels (or values) and probabilities (``None`` for regressors) in one session run.
+        """Labels (or values) and probabilities (or ``None``, as ``predict_proba``) in one run.
 
         ``feed`` maps each ``OnnxInput.name`` to a 2-D array of its ``onnx_type`` (``object``
         holding ``str`` for strings), as ``make_feed`` and ``feed_from_columns`` build it.
@@ -245,7 +250,8 @@ class OnnxPredictor:
         return _flat_predictions(output)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
-        """Class probabilities, ``(n_rows, n_classes)``; ``None`` for regressors."""
+        """Class probabilities, ``(n_rows, n_classes)``; ``None`` for regressors and for
+        classifiers without ``predict_proba`` (their ONNX graph outputs decision scores)."""
         if self._proba_name is None:
             return None
         (proba,) = self._session.run([self._proba_name], self.make_feed(X))
@@ -325,11 +331,10 @@ def export_onnx(
     Input layouts and precisions are tried in order (double first); the first conversion
     whose parity holds is returned, else the closest one with ``error`` set, else an export
     without bytes whose ``error`` says why the conversion failed. Never raises for a
-    conversion problem.
+    conversion problem::
 
-    >>> export = export_onnx(pipeline, X.head(50), X, task="classification")
-    >>> export.precision, export.max_abs_diff < 1e-4
-    ('double', True)
+        export = export_onnx(pipeline, X_train.head(200), X_valid, task="classification")
+        export.precision, export.max_abs_diff  # ("double", 8.7e-08) for the issue pipeline
     """
     if task not in _TASKS:
         raise InvalidInput(
@@ -341,8 +346,11 @@ def export_onnx(
         plans = _plans(X_sample)
     except _Unsupported as exc:
         return OnnxExport(None, (), "double", None, None, n_rows, str(exc))
+    # Classifiers without predict_proba (LinearSVC, RidgeClassifier) are compared on labels.
+    on_proba = task == "classification" and hasattr(model, "predict_proba")
+    on_labels = task == "classification" and not on_proba
     try:
-        native: np.ndarray | None = _native_output(model, X_eval, task)
+        native: np.ndarray | None = _native_output(model, X_eval, on_proba=on_proba)
         native_error = None
     except Exception as exc:  # the model's own predict failing is reported, not raised
         native, native_error = None, f"native prediction failed: {_one_line(exc)}"
@@ -361,11 +369,14 @@ def export_onnx(
         except Exception as exc:
             conversion_errors.append(f"ONNX conversion failed: {_one_line(exc)}")
             continue
-        onnx_out = proba if task == "classification" else labels
+        onnx_out = proba if on_proba else labels
         if native is None or onnx_out is None:
             error = native_error or "the ONNX model has no probabilities output"
             return OnnxExport(model_bytes, inputs, plan.precision, None, None, n_rows, error)
-        check = _parity(onnx_out, native, atol=atol, rtol=rtol)
+        if on_labels:
+            check = _label_parity(onnx_out, native)
+        else:
+            check = _parity(onnx_out, native, atol=atol, rtol=rtol)
         export = OnnxExport(
             model_bytes,
             inputs,
@@ -416,7 +427,8 @@ def _plans(X: pd.DataFrame) -> list[_Plan]:
             plans.append(_Plan(precision, columns, numeric, matrix=True))
         plans.append(_Plan(precision, columns, numeric, matrix=False))
         if "int" in kinds:
-            # Some converters want integer categories as int64 (e.g. a OneHotEncoder of codes).
+            # Integer columns go in as floats first (scalers, trees and one-hot encoders of
+            # codes all accept them); a converter that refuses floats may take int64.
             as_int = tuple(
                 "int64" if k == "int" else t for k, t in zip(kinds, numeric, strict=True)
             )
@@ -471,19 +483,17 @@ def _convert(model: Any, plan: _Plan, task: str) -> tuple[bytes, tuple[OnnxInput
             (column, tensor_types[t]([None, 1]))
             for column, t in zip(plan.columns, plan.types, strict=True)
         ]
-    options = None
-    if task == "classification":
-        # Probabilities as a plain tensor rather than a list of dicts (ZipMap): faster, and
-        # comparable with predict_proba directly.
-        options = {id(_final_estimator(model)): {"zipmap": False}}
-    with _quiet_conversion():
-        onnx_model = convert_sklearn(
-            model,
-            initial_types=initial_types,
-            options=options,
-            target_opset={"": get_latest_tested_opset_version(), "ai.onnx.ml": _ML_OPSET},
-            custom_conversion_functions=_tree_converters(),
-        )
+    options = _classifier_options(model) if task == "classification" else None
+    onnx_model = convert_sklearn(
+        model,
+        initial_types=initial_types,
+        options=options,
+        target_opset={"": get_latest_tested_opset_version(), "ai.onnx.ml": _ML_OPSET},
+        custom_conversion_functions=_tree_converters(),
+    )
+    if task == "classification" and not hasattr(model, "predict_proba"):
+        entry = onnx_model.metadata_props.add()
+        entry.key, entry.value = _PROBABILITIES_KEY, "false"
     inputs: tuple[OnnxInput, ...]
     if plan.matrix:
         inputs = (OnnxInput(_MATRIX_INPUT, None, plan.precision),)
@@ -494,27 +504,22 @@ def _convert(model: Any, plan: _Plan, task: str) -> tuple[bytes, tuple[OnnxInput
     return onnx_model.SerializeToString(), inputs
 
 
-@contextmanager
-def _quiet_conversion() -> Iterator[None]:
-    """Silence the warnings skl2onnx and scikit-learn raise while converting.
-
-    skl2onnx reads estimator internals that newer scikit-learn/numpy flag as deprecated or
-    future-changing; they are not actionable by Shipyard's users, and an error-on-warning
-    test run would otherwise turn them into failed conversions.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        yield
-
-
-def _final_estimator(model: Any) -> Any:
-    """The last step of (possibly nested) pipelines, the one that owns the zipmap option."""
+def _classifier_options(model: Any) -> dict[int, dict[str, object]] | None:
+    """Probabilities as a plain tensor rather than a list of dicts (ZipMap): faster, and
+    comparable with predict_proba directly. Only where the converter has the option
+    (LinearSVC's refuses it by name)."""
+    from skl2onnx import get_model_alias
+    from skl2onnx.common._registration import get_converter
     from sklearn.pipeline import Pipeline
 
-    while isinstance(model, Pipeline):
-        model = model.steps[-1][1]
-    return model
+    final = model
+    while isinstance(final, Pipeline):
+        final = final.steps[-1][1]
+    try:
+        allowed = get_converter(get_model_alias(type(final))).get_allowed_options() or {}
+    except (RuntimeError, ValueError):  # no converter: the conversion itself will say so
+        return None
+    return {id(final): {"zipmap": False}} if "zipmap" in allowed else None
 
 
 def _sanitise_inputs(onnx_model: Any, plan: _Plan) -> tuple[OnnxInput, ...]:
@@ -612,15 +617,18 @@ class _TreeContainer:
     1. The bool bug. skl2onnx 1.20.0's ``add_tree_to_attribute_pairs_hist_gradient_boosting``
        (common/tree_ensemble.py) sets ``missing = False`` for leaves, a Python bool, while
        splits carry numpy uint8 from ``node["missing_go_to_left"]``. ``onnx.helper.make_attribute``
-       infers INTS (bool is Integral) and extends ``AttributeProto.ints``, which protobuf >= 7.34
-       rejects: "Field onnx.AttributeProto.ints: Expected an int, got a boolean" (older
-       protobuf accepted it, 6.x warned). Every HistGradientBoosting model fails with onnx 1.23
-       and protobuf 7. We coerce that one attribute to ``int``s.
+       infers INTS (bool is Integral) and extends ``AttributeProto.ints``, which protobuf 7.34+
+       rejects: "Field onnx.AttributeProto.ints: Expected an int, got a boolean" (earlier
+       releases warned "This will be rejected in 7.34.0"). So every HistGradientBoosting
+       model failed with skl2onnx 1.20.0, onnx 1.23 and protobuf 7.36. We coerce that one
+       attribute to ``int``s; test_stock_skl2onnx_still_fails_on_the_bool_attribute skips
+       once skl2onnx no longer needs it.
     2. Double precision. With double inputs the converters compute thresholds and weights in
-       float64 but pass them as float attributes, i.e. rounded to float32, and declare the
-       node's score output as double although TreeEnsemble* always outputs float, so the
-       model does not even load. We move float64 arrays into the opset-3 ``*_as_tensor``
-       attributes and cast the float scores to the double the rest of the graph expects.
+       float64 but pass them as float attributes, i.e. rounded to float32, and (but for
+       RandomForestClassifier) declare the node's scores as double although TreeEnsemble*
+       always outputs float, so the model does not even load. We move float64 arrays into
+       the opset-3 ``*_as_tensor`` attributes and cast the float scores to the double the
+       rest of the graph expects.
     """
 
     def __init__(self, container: Any, scope: Any, operator: Any, double: bool) -> None:
@@ -642,29 +650,25 @@ class _TreeContainer:
         name: str | None = None,
         **attrs: Any,
     ) -> Any:
-        if op_type not in _TREE_OPS:
-            return self._container.add_node(
-                op_type,
-                inputs,
-                outputs,
-                op_domain=op_domain,
-                op_version=op_version,
-                name=name,
-                **attrs,
-            )
-        tracks = attrs.get("nodes_missing_value_tracks_true")
-        if tracks is not None:
-            attrs["nodes_missing_value_tracks_true"] = [int(v) for v in tracks]
-        if not self._double:
-            return self._container.add_node(
-                op_type,
-                inputs,
-                outputs,
-                op_domain=op_domain,
-                op_version=op_version,
-                name=name,
-                **attrs,
-            )
+        if op_type in _TREE_OPS:
+            tracks = attrs.get("nodes_missing_value_tracks_true")
+            if tracks is not None:
+                attrs["nodes_missing_value_tracks_true"] = [int(v) for v in tracks]
+            if self._double:
+                return self._add_double_tree(op_type, inputs, outputs, op_domain, name, attrs)
+        return self._container.add_node(
+            op_type, inputs, outputs, op_domain=op_domain, op_version=op_version, name=name, **attrs
+        )
+
+    def _add_double_tree(
+        self,
+        op_type: str,
+        inputs: Any,
+        outputs: Any,
+        op_domain: str,
+        name: str | None,
+        attrs: dict[str, Any],
+    ) -> Any:
         from onnx import TensorProto, numpy_helper
 
         for key in _DOUBLE_ATTRS:
@@ -675,28 +679,22 @@ class _TreeContainer:
         outputs = [outputs] if isinstance(outputs, str) else list(outputs)
         scores = 1 if op_type == "TreeEnsembleClassifier" else 0  # outputs: (label, scores) / (y,)
         wanted = outputs[scores]
-        if self._declares_float(wanted):
-            # skl2onnx's parser declares RandomForestClassifier probabilities as float.
-            return self._container.add_node(
-                op_type,
-                inputs,
-                outputs,
-                op_domain=op_domain,
-                op_version=_ML_OPSET,
-                name=name,
-                **attrs,
-            )
-        outputs[scores] = self._scope.get_unique_variable_name(f"{wanted}_float")
-        self._container.add_node(
+        # skl2onnx's parser declares RandomForestClassifier probabilities as float already.
+        cast = not self._declares_float(wanted)
+        if cast:
+            outputs[scores] = self._scope.get_unique_variable_name(f"{wanted}_float")
+        node = self._container.add_node(
             op_type, inputs, outputs, op_domain=op_domain, op_version=_ML_OPSET, name=name, **attrs
         )
-        return self._container.add_node(
-            "Cast",
-            outputs[scores],
-            wanted,
-            name=self._scope.get_unique_operator_name("Cast"),
-            to=TensorProto.DOUBLE,
-        )
+        if cast:
+            self._container.add_node(
+                "Cast",
+                outputs[scores],
+                wanted,
+                name=self._scope.get_unique_operator_name("Cast"),
+                to=TensorProto.DOUBLE,
+            )
+        return node
 
     def _declares_float(self, name: str) -> bool:
         """Whether ``name`` is an output of the operator that it declares as float.
@@ -714,27 +712,32 @@ class _TreeContainer:
 # --- parity ---------------------------------------------------------------------------------
 
 
-def _native_output(model: Any, X: pd.DataFrame, task: str) -> np.ndarray:
-    """What the ONNX model must reproduce: probabilities, or predictions."""
-    if task == "classification":
+def _native_output(model: Any, X: pd.DataFrame, *, on_proba: bool) -> np.ndarray:
+    """What the ONNX model must reproduce: probabilities, or predictions (labels, values)."""
+    if on_proba:
         return np.asarray(model.predict_proba(X), dtype=np.float64)
-    return np.asarray(model.predict(X), dtype=np.float64)
+    return np.asarray(model.predict(X))
 
 
 @dataclass(frozen=True)
 class _Parity:
-    max_abs_diff: float | None
+    max_abs_diff: float | None  # None when labels are compared
     share_over_1e3: float | None
     n_disagree: int
     n_rows: int
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.n_disagree == 0 and self.n_rows > 0
+        return self.problem is None and self.n_disagree == 0 and self.n_rows > 0
 
     def __str__(self) -> str:
+        if self.problem is not None:
+            return self.problem
         if self.n_rows == 0:
             return "no evaluation rows"
+        if self.max_abs_diff is None:
+            return f"{self.n_disagree} of {self.n_rows} labels differ"
         return (
             f"max |onnx - native| = {self.max_abs_diff:.3g}, "
             f"{self.n_disagree} of {self.n_rows} rows outside tolerance"
@@ -746,10 +749,11 @@ def _parity(onnx_out: np.ndarray, native: np.ndarray, *, atol: float, rtol: floa
     n_rows = len(native)
     if n_rows == 0:
         return _Parity(None, None, 0, 0)
-    got = np.asarray(onnx_out, dtype=np.float64).reshape(n_rows, -1)
-    want = native.reshape(n_rows, -1)
-    if got.shape != want.shape:
-        raise ValueError(f"ONNX output has shape {got.shape}, the model's {want.shape}")
+    got = np.asarray(onnx_out, dtype=np.float64)
+    if got.size != native.size:  # e.g. a multi-output model's list of probability arrays
+        problem = f"ONNX output has shape {got.shape}, the model's {native.shape}"
+        return _Parity(None, None, n_rows, n_rows, problem)
+    got, want = got.reshape(n_rows, -1), native.reshape(n_rows, -1)
     both_nan = np.isnan(got) & np.isnan(want)
     diff = np.where(both_nan, 0.0, np.abs(got - want))
     diff = np.where(np.isnan(diff), np.inf, diff)
@@ -761,6 +765,15 @@ def _parity(onnx_out: np.ndarray, native: np.ndarray, *, atol: float, rtol: floa
         n_disagree=int(outside.sum()),
         n_rows=n_rows,
     )
+
+
+def _label_parity(onnx_labels: np.ndarray, native: np.ndarray) -> _Parity:
+    """Exact label agreement, for classifiers without probabilities."""
+    n_rows = len(native)
+    if np.shape(onnx_labels) != native.shape:
+        problem = f"ONNX labels have shape {np.shape(onnx_labels)}, the model's {native.shape}"
+        return _Parity(None, None, n_rows, n_rows, problem)
+    return _Parity(None, None, int((onnx_labels != native).sum()), n_rows)
 
 
 def _closer(candidate: OnnxExport, current: OnnxExport) -> bool:
