@@ -79,3 +79,32 @@ def test_bad_current_files(registered: Path, capsys) -> None:  # type: ignore[no
     _frame(10, 0).head(0).to_csv(empty, index=False)
     assert run_cli(["monitor", "run", "churn:1", "--current", str(empty)]) == 2
     assert "no rows" in capsys.readouterr().err
+
+
+def test_results_are_stored_as_time_series(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    clean, drifted = registered / "clean.parquet", registered / "drifted.parquet"
+    _frame(5_000, 1).to_parquet(clean)
+    shifted = _frame(5_000, 2)
+    shifted["age"] += 5.0
+    shifted.to_parquet(drifted)
+    assert run_cli(["monitor", "run", "churn", "--current", str(clean)]) == 1  # no production
+    capsys.readouterr()
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(clean)]) == 0
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(drifted)]) == 1
+    capsys.readouterr()
+    assert (
+        run_cli(["monitor", "history", "churn", "--metric", "drift", "--feature", "age", "--json"])
+        == 0
+    )
+    series = json.loads(capsys.readouterr().out)
+    assert [r["value"] for r in series] == [0.0, 1.0]
+    assert [r["flagged"] for r in series] == [False, True]
+    assert all(r["version"] == 1 and r["rows"] == 5_000 for r in series)
+    assert (
+        run_cli(["monitor", "history", "churn", "--metric", "psi", "--feature", "age", "--json"])
+        == 0
+    )
+    psi = [r["value"] for r in json.loads(capsys.readouterr().out)]
+    assert psi[0] < 0.1 < psi[1]
+    assert run_cli(["monitor", "history", "nope"]) == 1
+    assert "no model 'nope'" in capsys.readouterr().err

@@ -313,8 +313,8 @@ SOURCES = {
     "datetime[s]": pd.Series(["2024-01-01", None], dtype="datetime64[s]"),
     "aware": pd.to_datetime(pd.Series(["2024-01-01T10:00:00+02:00", None])),
     "arrow int": pd.array([1, None, 3], dtype="int64[pyarrow]"),
-    "arrow text": pd.array(["a", None, "1"], dtype=pd.ArrowDtype(pa.large_string())),
-    "arrow aware": pd.array(
+    "arrow text": pd.Series(["a", None, "1"], dtype=pd.ArrowDtype(pa.large_string())),
+    "arrow aware": pd.Series(
         [pd.Timestamp("2024-01-01", tz="UTC"), None],
         dtype=pd.ArrowDtype(pa.timestamp("us", tz="UTC")),
     ),
@@ -383,6 +383,32 @@ def test_typed_frames_of_any_size_agree(rows: int) -> None:
     sample = train.sample(rows, random_state=1)
     out = schema.coerce(sample)
     pd.testing.assert_frame_equal(out, sample)
+
+
+def test_json_requests_coerce_alike_row_by_row_and_in_bulk() -> None:
+    train = pd.DataFrame(
+        {
+            "x": [0.5, 1.5, 2.5],
+            "n": [1, 2, 3],
+            "plan": pd.Categorical(["basic", "pro", "basic"]),
+            "city": ["Oslo", "Lima", "Oslo"],
+        }
+    )
+    schema = infer_schema(train)
+    records = [
+        {"x": 2, "n": 3, "plan": "pro", "city": "Oslo"},  # an int where a float is expected
+        {"x": 0.25, "n": 4.0, "plan": "gold", "city": "Rome"},  # unseen category and city
+        {"x": -1, "n": -7, "plan": "basic", "city": "Lima"},
+    ] * 14
+    bulk = schema.coerce(pd.DataFrame(records))
+    for i in range(3):
+        one = schema.coerce(pd.DataFrame(records[i : i + 1]))
+        # Same values and dtypes; only the unseen categories appended may differ.
+        assert one.to_dict("records") == bulk.iloc[i : i + 1].to_dict("records")
+        assert one[["x", "n", "city"]].dtypes.equals(bulk[["x", "n", "city"]].dtypes)
+        assert one["plan"].cat.categories.tolist()[:2] == ["basic", "pro"]
+    assert bulk["x"].tolist()[:3] == [2.0, 0.25, -1.0]
+    assert bulk["plan"].cat.codes.tolist()[:3] == [1, 2, 0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -100,6 +100,17 @@ def test_statistics_match_numpy_on_random_data() -> None:
     assert profile.histogram(values).tolist() == profile.bin_counts
 
 
+def test_values_near_the_float_limit_do_not_overflow() -> None:
+    profile = numeric([1.7e308, -1.7e308, 0.0, 1.7e308], n_bins=2)
+    assert profile.bin_edges == [-1.7e308, 8.5e307, 1.7e308]
+    assert profile.bin_counts == [2, 2]
+    assert profile.std is None  # overflows: unknown rather than infinite
+    assert all(np.isfinite(profile.quantiles))
+    assert Profile.model_validate(
+        profile_frame(pd.DataFrame({"v": [1.7e308, -1.7e308]})).model_dump(mode="json")
+    ).columns["v"] == numeric([1.7e308, -1.7e308])
+
+
 def test_histogram_puts_out_of_range_values_in_the_outer_bins() -> None:
     profile = numeric(np.arange(1, 11), n_bins=4)  # edges 1, 3.25, 5.5, 7.75, 10
     current = [-100.0, 1.0, 3.25, 3.26, 5.5, 10.0, 11.0, np.nan, np.inf]

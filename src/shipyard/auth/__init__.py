@@ -1,5 +1,15 @@
 """Identity and access: users, roles (scientist, approver, admin)."""
 
+from shipyard.auth._tokens import TOKEN_ROLES, Tokens, hash_token
 from shipyard.auth._users import DEFAULT_ROLE, ROLES, Users, can_approve, role_of
 
-__all__ = ["DEFAULT_ROLE", "ROLES", "Users", "can_approve", "role_of"]
+__all__ = [
+    "DEFAULT_ROLE",
+    "ROLES",
+    "TOKEN_ROLES",
+    "Tokens",
+    "Users",
+    "can_approve",
+    "hash_token",
+    "role_of",
+]

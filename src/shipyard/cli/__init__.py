@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import shipyard.cli._serve_cmd  # noqa: F401 - registers serve and tokens
 from shipyard.cli import (  # noqa: F401 - registers commands
     _admin_cmds,
     _demo_cmd,

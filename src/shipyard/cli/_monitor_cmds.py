@@ -13,7 +13,13 @@ from shipyard.cli._app import JsonOption, app, client, console, print_json, tabl
 from shipyard.cli._io import iter_table_chunks
 from shipyard.dataset import Profile, Schema
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import DriftAccumulator, DriftReport, build_report, render_html
+from shipyard.monitoring import (
+    DriftAccumulator,
+    DriftReport,
+    MonitoringResults,
+    build_report,
+    render_html,
+)
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -40,7 +46,8 @@ def monitor_run_cmd(
 ) -> None:
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
     breach (so cron and CI can act on it)."""
-    loaded = client().load(model)
+    c = client()
+    loaded = c.load(model)
     reference = loaded.reference_profile["outputs" if outputs else "inputs"]
     schema = None if outputs else Schema.model_validate(loaded.manifest.input_schema)
     total, chunks = iter_table_chunks(current)
@@ -66,6 +73,13 @@ def monitor_run_cmd(
         report = build_report(accumulator)
     if report.n_rows == 0:
         raise InvalidInput(f"'{current}' has no rows: there is nothing to compare.")
+    MonitoringResults(c.store).save(
+        report,
+        model=loaded.name,
+        version=loaded.version,
+        actor=c.user,
+        source=f"{'outputs' if outputs else 'inputs'}:{current}",
+    )
     if report_path is not None:
         html = render_html(
             report,
@@ -118,3 +132,58 @@ def _print_report(report: DriftReport, label: str) -> None:
         else "[green]No drift and no data-quality breach.[/]"
     )
     console.print(f"{verdict} ({report.elapsed_seconds:.2f} s)")
+
+
+@monitor_app.command("history")
+def monitor_history_cmd(
+    model: str = typer.Argument(..., help="Model name."),
+    metric: str = typer.Option(
+        "drift_share",
+        help="psi, ks, wasserstein, drift, quality.missing, drift_share (dataset), rows...",
+    ),
+    feature: str = typer.Option(None, help="Feature name ('*' for dataset-level metrics)."),
+    version: int = typer.Option(None, help="Only this version."),
+    limit: int = typer.Option(100, min=1, max=100_000),
+    as_json: bool = JsonOption,
+) -> None:
+    """A metric's values over past monitoring runs, oldest first."""
+    c = client()
+    c.registry.get_model(model)
+    rows = [
+        {
+            "window_end": r.window_end,
+            "version": r.version,
+            "feature": r.feature,
+            "metric": r.metric,
+            "value": r.value,
+            "threshold": r.threshold,
+            "flagged": r.flagged,
+            "rows": r.rows,
+            "source": r.source,
+        }
+        for r in MonitoringResults(c.store).history(
+            model, metric=metric, feature=feature, version=version, limit=limit
+        )
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        console.print(f"No '{metric}' results for {model} yet: run 'shipyard monitor run'.")
+        return
+    table(
+        f"{model}: {metric}",
+        ["window end", "version", "feature", "value", "threshold", "flagged", "rows"],
+        [
+            (
+                r["window_end"],
+                r["version"],
+                r["feature"],
+                r["value"],
+                r["threshold"],
+                "yes" if r["flagged"] else "",
+                r["rows"],
+            )
+            for r in rows
+        ],
+    )

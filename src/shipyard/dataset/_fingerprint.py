@@ -123,7 +123,11 @@ def content_hash(df: pd.DataFrame) -> str:
 
 
 def _canonical(series: pd.Series) -> Iterator[bytes]:
-    """A type tag, then the column's values in canonical form, as bytes."""
+    """A type tag, then the column's values in canonical form, as bytes.
+
+    No tag is a prefix of another, and the row count (hashed first) or the lengths written
+    before any text fix the size of every payload, so distinct frames give distinct streams.
+    """
     if series.isna().all():
         yield b"null"
         return

@@ -140,6 +140,13 @@ def profile_frame(df: pd.DataFrame, *, n_bins: int = 10) -> Profile:
 
 
 def _numeric(series: pd.Series, n_bins: int) -> NumericProfile:
+    # Values near the float limit overflow in a mean, std or interpolation; those statistics
+    # are handled below, and a warning (an error under -W error) would only get in the way.
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _numeric_profile(series, n_bins)
+
+
+def _numeric_profile(series: pd.Series, n_bins: int) -> NumericProfile:
     values, missing, nan = _floats(series)
     finite = np.sort(values[np.isfinite(values)])
     stats: dict[str, Any] = {
@@ -155,6 +162,8 @@ def _numeric(series: pd.Series, n_bins: int) -> NumericProfile:
     # One quantile call for both lists: on sorted data numpy's selection is cheap.
     levels = np.concatenate([np.linspace(0, 1, N_QUANTILES), np.linspace(0, 1, n_bins + 1)])
     found = np.quantile(finite, levels)
+    if not np.isfinite(found).all():
+        found = _quantiles_without_overflow(finite, levels)
     quantiles, edges = found[:N_QUANTILES], np.unique(found[N_QUANTILES:])
     if len(edges) == 1:
         counts = np.array([len(finite)])
@@ -173,6 +182,20 @@ def _numeric(series: pd.Series, n_bins: int) -> NumericProfile:
         bin_counts=counts.tolist(),
         quantiles=quantiles.tolist(),
     )
+
+
+def _quantiles_without_overflow(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """numpy's linear quantiles, interpolated as a*(1-t) + b*t, which cannot overflow.
+
+    numpy computes a + (b-a)*t, and b-a overflows between values of opposite sign near the
+    float limit; the two formulas differ by at most an ulp elsewhere.
+    """
+    position = levels * (len(ordered) - 1)
+    below = np.floor(position).astype(np.intp)
+    above = np.minimum(below + 1, len(ordered) - 1)
+    t = position - below
+    result: np.ndarray = ordered[below] * (1 - t) + ordered[above] * t
+    return result
 
 
 def _floats(series: pd.Series) -> tuple[np.ndarray, int, int]:

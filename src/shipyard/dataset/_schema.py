@@ -111,7 +111,7 @@ class Schema(BaseModel):
         >>> schema.check(pd.DataFrame({"x": [float("nan")], "y": [1]}))
         [FieldError(field='x', reason='NaN not allowed (column had no missing values in training)'), FieldError(field='y', reason='unexpected column')]
         """  # noqa: E501
-        return self._run(df)[1]
+        return self._run(df, build=False)[1]
 
     def coerce(self, df: pd.DataFrame) -> pd.DataFrame:
         """``df`` with the schema's columns in order, converted to the training dtypes.
@@ -149,7 +149,10 @@ class Schema(BaseModel):
         """
         return self._targets
 
-    def _run(self, df: object) -> tuple[pd.DataFrame | None, list[FieldError]]:
+    def _run(
+        self, df: object, *, build: bool = True
+    ) -> tuple[pd.DataFrame | None, list[FieldError]]:
+        """The coerced frame (None if there are errors or ``build`` is false) and the errors."""
         if not isinstance(df, pd.DataFrame):
             reason = f"expected a DataFrame, got {type(df).__name__}"
             return None, [FieldError(field="$", reason=reason)]
@@ -186,7 +189,7 @@ class Schema(BaseModel):
                     FieldError(field=column.name, reason=r) for r in _reasons(column, counts)
                 )
         errors.extend(FieldError(field=str(name), reason="unexpected column") for name in extra)
-        if errors:
+        if errors or not build:
             return None, errors
         # pandas 3 copies on write, so a shallow copy cannot alter the caller's frame; pandas 2
         # shares memory unless asked for a deep copy. reindex makes a new frame on both.
@@ -226,10 +229,13 @@ def _locate(names: list[str], given: list[Any]) -> tuple[dict[str, int | str], l
     return where, extra
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _target_dtype(column: ColumnSchema) -> Any:
     kind = column.dtype
     if kind == "float":
-        return np.dtype(np.float64)
+        return _FLOAT64
     if kind == "integer":
         return pd.Int64Dtype() if column.nullable else np.dtype(np.int64)
     if kind == "boolean":
@@ -259,6 +265,17 @@ def _convert_small(
     values: np.ndarray, dtype: Any, column: ColumnSchema, target: Any
 ) -> tuple[Counts, Any]:
     if not _keeps(dtype, target):
+        # Shortcuts for what JSON requests carry most: known categories as text, whole
+        # numbers for a float column, text (pandas 2). Anything else takes the general rules.
+        if isinstance(target, Categories):
+            codes = [target.codes.get(v, -1) if type(v) is str else -1 for v in values]
+            if min(codes) >= 0:
+                array = pd.Categorical.from_codes(np.array(codes), dtype=target.dtype)
+                return (0, 0, 0), array
+        elif target is _FLOAT64 and isinstance(dtype, np.dtype) and dtype.kind in "iu":
+            return (0, 0, 0), np.array(values, dtype=np.float64)
+        elif target is OBJECT and dtype is OBJECT and all(type(v) is str for v in values):
+            return (0, 0, 0), None  # text where pandas 2 keeps text: nothing to convert
         return _finish(parse_values(values, column.dtype), column, target)
     if column.dtype == "float":
         missing = infinite = 0

@@ -41,10 +41,12 @@ from shipyard.monitoring._drift import (
 from shipyard.monitoring._html import render_html
 from shipyard.monitoring._quality import QualityMetric, quality_metrics
 from shipyard.monitoring._report import DriftReport, FeatureReport, build_report, compute_drift
+from shipyard.monitoring._results import DATASET, MonitoringResults, report_rows
 from shipyard.monitoring._state import CategoricalState, NumericState
 
 __all__ = [
     "CSI",
+    "DATASET",
     "DRIFT_TESTS",
     "EPSILON",
     "PSI",
@@ -58,6 +60,7 @@ __all__ = [
     "FeatureReport",
     "JensenShannon",
     "KolmogorovSmirnov",
+    "MonitoringResults",
     "NumericState",
     "QualityConfig",
     "QualityMetric",
@@ -71,5 +74,6 @@ __all__ = [
     "quality_metrics",
     "render_defaults",
     "render_html",
+    "report_rows",
     "stability_index",
 ]

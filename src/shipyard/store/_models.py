@@ -214,3 +214,42 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API; only its sha256 is stored (``shipyard tokens``)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(32))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    revoked_at: Mapped[datetime | None]
+
+
+class MonitoringResult(Base):
+    """One metric of one feature (or ``*`` for the dataset) of one monitoring window."""
+
+    __tablename__ = "monitoring_results"
+    __table_args__ = (
+        Index("ix_monitoring_results_series", "model_name", "metric", "feature", "window_end"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(32), index=True)
+    model_name: Mapped[str] = mapped_column(String(256))
+    version: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(1024))
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime]
+    metric: Mapped[str] = mapped_column(String(64))
+    feature: Mapped[str] = mapped_column(String(256))
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    flagged: Mapped[bool]
+    rows: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]

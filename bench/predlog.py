@@ -1,0 +1,128 @@
+"""Prediction log throughput: sustained appends with the background fsync and compaction on.
+
+    python bench/predlog.py [--seconds 10] [--batch 1] [--repeats 3]
+
+One process appends records of a model with 20 input columns (14 numbers, 6 categories), a
+class and two probabilities, as the server does after each request (``--batch 1``: one record
+per call, the single-row request case). Every call is timed. Then it waits until the
+compactor has moved everything to Parquet, and counts the rows there with DuckDB.
+
+Prints, per run and as the median of runs: appends/s while appending, predictions/s end to
+end (appending + draining the last segment), the per-call latency median/p99/max, the
+largest queue depth and lag seen, and the process CPU time per record (all threads). The
+machines are shared and noisy: read the medians, and the CPU time, which other processes
+do not inflate as much as wall-clock rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from shipyard.serving._predlog import PredictionLog
+
+NUMERIC = [f"num_{i}" for i in range(14)]
+CATEGORICAL = [f"cat_{i}" for i in range(6)]
+
+
+def make_records(n: int) -> list[dict[str, Any]]:
+    """Distinct records, prepared before timing (the server has them already)."""
+    out = []
+    for i in range(n):
+        inputs: dict[str, Any] = {name: (i * 7 + k) * 0.37 for k, name in enumerate(NUMERIC)}
+        inputs.update({name: f"level_{(i + k) % 5}" for k, name in enumerate(CATEGORICAL)})
+        p = (i % 100) / 100
+        out.append(
+            {
+                "prediction_id": str(uuid.uuid4()),
+                "model": "churn",
+                "version": 3,
+                "arm": "production" if i % 10 else "canary",
+                "inputs": inputs,
+                "prediction": int(p > 0.5),
+                "proba": {"0": 1 - p, "1": p},
+                "latency_ms": 0.4,
+            }
+        )
+    return out
+
+
+def run(seconds: float, batch: int, pool: list[dict[str, Any]]) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = PredictionLog(Path(tmp) / "predlog").open()
+        latencies: list[int] = []
+        n = 0
+        max_depth = 0
+        max_lag = 0.0
+        clock = time.perf_counter_ns
+        cpu_start = time.process_time()
+        start = clock()
+        deadline = start + int(seconds * 1e9)
+        while True:
+            chunk = [pool[(n + j) % len(pool)] for j in range(batch)]
+            t0 = clock()
+            log.append(chunk)
+            t1 = clock()
+            latencies.append(t1 - t0)
+            n += batch
+            if n % 20_000 < batch:
+                max_depth = max(max_depth, log.queue_depth)
+                max_lag = max(max_lag, log.lag_seconds)
+                if t1 >= deadline:
+                    break
+        appended = clock()
+        log.flush()  # the last open segment: what a shutdown would compact
+        drained = clock()
+        cpu = time.process_time() - cpu_start  # all threads: appends, fsync, compaction
+        stored = int(log.query("SELECT count(*) AS n FROM predictions", model="churn")["n"][0])
+        log.close()
+        assert stored == n, (stored, n)
+    latencies.sort()
+    return {
+        "appends_per_s": n / ((appended - start) / 1e9),
+        "end_to_end_per_s": n / ((drained - start) / 1e9),
+        "p50_us": latencies[len(latencies) // 2] / 1e3,
+        "p99_us": latencies[int(len(latencies) * 0.99)] / 1e3,
+        "max_us": latencies[-1] / 1e3,
+        "max_queue_depth": max_depth,
+        "max_lag_s": max_lag,
+        "records": n,
+        "cpu_us_per_record": cpu / n * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--batch", type=int, default=1, help="records per append call")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    pool = make_records(50_000)
+    runs = []
+    for i in range(args.repeats):
+        result = run(args.seconds, args.batch, pool)
+        runs.append(result)
+        print(
+            f"run {i + 1}: {result['appends_per_s']:,.0f} appends/s, "
+            f"{result['end_to_end_per_s']:,.0f} predictions/s end to end, "
+            f"p50 {result['p50_us']:.1f} us, p99 {result['p99_us']:.1f} us, "
+            f"max {result['max_us']:.0f} us, max queue {result['max_queue_depth']:,.0f}, "
+            f"max lag {result['max_lag_s']:.1f} s, "
+            f"CPU {result['cpu_us_per_record']:.1f} us/record ({result['records']:,} records)"
+        )
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    print(
+        f"median of {len(runs)} (batch {args.batch}): {med['appends_per_s']:,.0f} appends/s, "
+        f"{med['end_to_end_per_s']:,.0f} predictions/s end to end, "
+        f"p50 {med['p50_us']:.1f} us, p99 {med['p99_us']:.1f} us, "
+        f"CPU {med['cpu_us_per_record']:.1f} us/record (appends + fsync + compaction)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Bearer API tokens for the REST API.
+
+A token is shown once, when created; the database keeps only its sha256, so a leaked
+database does not leak usable tokens. Roles: ``scorer`` (may call the serving routes) and
+``admin`` (may also call admin routes). Creating and revoking tokens is for admins only.
+
+>>> tokens = Tokens(store)  # doctest: +SKIP
+>>> secret, row = tokens.create(role="scorer", name="web", actor="admin")  # doctest: +SKIP
+>>> tokens.verify(secret).role  # doctest: +SKIP
+'scorer'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from shipyard.audit import append_event
+from shipyard.auth._users import role_of
+from shipyard.errors import InvalidInput, NotFound, PermissionDenied
+from shipyard.store import Store
+from shipyard.store._models import ApiToken, utcnow
+
+TOKEN_ROLES = ("scorer", "admin")
+#: Every token starts with this, so secret scanners and humans recognise one.
+TOKEN_PREFIX = "sy_"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token: its sha256, hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Tokens:
+    """Create, list, verify and revoke API tokens in one ``Store``; changes are audited."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def create(self, *, role: str, name: str, actor: str) -> tuple[str, ApiToken]:
+        """A new token (the secret, shown once) and its row. Only admins may create tokens."""
+        if role not in TOKEN_ROLES:
+            raise InvalidInput(
+                f"Unknown token role '{role}'. Choose one of: {', '.join(TOKEN_ROLES)}."
+            )
+        if not name or len(name) > 128:
+            raise InvalidInput("A token name must be 1 to 128 characters long.")
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self.store.write() as session:
+            if role_of(session, actor) != "admin":
+                raise PermissionDenied(
+                    f"'{actor}' cannot create API tokens: only admins can. Ask an admin "
+                    "('shipyard users list' shows them)."
+                )
+            row = ApiToken(
+                name=name,
+                role=role,
+                token_hash=hash_token(secret),
+                created_at=utcnow(),
+                created_by=actor,
+                revoked_at=None,
+            )
+            session.add(row)
+            session.flush()
+            append_event(
+                session,
+                actor=actor,
+                action="token.created",
+                subject=f"token:{row.id}",
+                details={"name": name, "role": role},
+            )
+        return secret, row
+
+    def list_tokens(self) -> Sequence[ApiToken]:
+        with self.store.read() as session:
+            return session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
+
+    def verify(self, token: str) -> ApiToken | None:
+        """The live (not revoked) token row for ``token``, or ``None``."""
+        with self.store.read() as session:
+            row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        return row if row is not None and row.revoked_at is None else None
+
+    def revoke(self, token_id: int, *, actor: str) -> ApiToken:
+        """Revoke a token by id; servers stop accepting it within their cache time."""
+        with self.store.write() as session:
+            if role_of(session, actor) != "admin":
+                raise PermissionDenied(f"'{actor}' cannot revoke API tokens: only admins can.")
+            row = session.get(ApiToken, token_id)
+            if row is None:
+                raise NotFound(
+                    f"There is no API token {token_id}; 'shipyard tokens list' shows them."
+                )
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                append_event(
+                    session,
+                    actor=actor,
+                    action="token.revoked",
+                    subject=f"token:{row.id}",
+                    details={"name": row.name, "role": row.role},
+                )
+        return row

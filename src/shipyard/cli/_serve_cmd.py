@@ -1,0 +1,130 @@
+"""``shipyard serve`` and ``shipyard tokens``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from shipyard.auth import TOKEN_ROLES, Tokens
+from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
+from shipyard.settings import Settings
+
+tokens_app = typer.Typer(help="Bearer API tokens for the model server.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, help="Port to listen on."),
+    models: str = typer.Option(
+        None, help="Comma-separated models to serve (default: every model with the alias)."
+    ),
+    alias: str = typer.Option("production", help="The alias served by default."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (each loads every model)."),
+    runtime: str = typer.Option(
+        "auto", help="onnx | native | auto (ONNX when the archive's export is verified)."
+    ),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Serve without API tokens (local use only)."
+    ),
+    log_dir: Path = typer.Option(
+        None, help="Prediction log folder (default: predictions/ in SHIPYARD_HOME)."
+    ),
+    no_log: bool = typer.Option(False, "--no-log", help="Keep no prediction log."),
+    max_body_bytes: int = typer.Option(16 * 1024 * 1024, help="Largest request body (413)."),
+    max_batch_rows: int = typer.Option(10_000, help="Most rows per request (413)."),
+) -> None:
+    """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
+    import uvicorn
+
+    from shipyard.errors import InvalidInput
+    from shipyard.serving import ServeSettings, create_app
+    from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
+
+    if runtime not in ("auto", "onnx", "native"):
+        raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
+    names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
+    settings = ServeSettings(
+        models=names,
+        alias=alias,
+        runtime=runtime,  # type: ignore[arg-type] # checked above
+        auth=not no_auth,
+        max_body_bytes=max_body_bytes,
+        max_batch_rows=max_batch_rows,
+    )
+    c = client()
+    for name in names or ():
+        c.registry.get_model(name)  # refuse to start for a model that does not exist
+    home = Settings().home.expanduser().absolute()
+    log_root = None if no_log else str(log_dir or home / "predictions")
+    auth = "no auth (--no-auth)" if no_auth else "bearer tokens"
+    console.print(
+        f"Serving {', '.join(names) if names else f'every model with @{alias}'} on "
+        f"http://{host}:{port} ({runtime} runtime, {auth}, "
+        f"log: {log_root or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+    )
+    if workers > 1:
+        c.close()
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        os.environ[LOG_ENV] = log_root or ""
+        uvicorn.run(
+            "shipyard.serving._factory:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
+    log = open_prediction_log(log_root)
+    server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
+    uvicorn.run(server_app, host=host, port=port, log_level="warning")
+
+
+@tokens_app.command("create")
+def tokens_create_cmd(
+    role: str = typer.Option(..., "--role", help=f"One of: {', '.join(TOKEN_ROLES)}."),
+    name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
+) -> None:
+    """Create an API token (admins only); it is printed once and stored only as a hash."""
+    c = client()
+    secret, row = Tokens(c.store).create(role=role, name=name or role, actor=c.user)
+    console.print(f"Token {row.id} ({row.name}, {row.role}); copy it now, it is not shown again:")
+    typer.echo(secret)
+
+
+@tokens_app.command("list")
+def tokens_list_cmd(as_json: bool = JsonOption) -> None:
+    """List API tokens (never their secrets)."""
+    rows = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "role": t.role,
+            "created_by": t.created_by,
+            "created_at": t.created_at,
+            "revoked_at": t.revoked_at,
+        }
+        for t in Tokens(client().store).list_tokens()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "API tokens",
+        ["id", "name", "role", "created by", "created", "revoked"],
+        [tuple(r.values()) for r in rows],
+    )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke_cmd(token_id: int) -> None:
+    """Revoke an API token (admins only); servers stop accepting it within seconds."""
+    c = client()
+    row = Tokens(c.store).revoke(token_id, actor=c.user)
+    if row.revoked_at is None:
+        fail(f"Token {token_id} was not revoked.")
+    console.print(f"Revoked token {token_id} ({row.name}).")

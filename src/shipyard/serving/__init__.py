@@ -1,0 +1,25 @@
+"""Serving: a FastAPI server for registered models (Open Inference Protocol v2, plain JSON,
+MLflow's scoring protocol), with API tokens, Prometheus metrics, micro-batching, an ONNX
+runtime and a hot switch when an alias moves.
+
+>>> from shipyard.serving import ServeSettings, create_app
+>>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
+"""
+
+from shipyard.serving._app import VERSION_HEADER, create_app
+from shipyard.serving._batcher import MicroBatcher
+from shipyard.serving._errors import ModelUnavailable, PayloadTooLarge, UnsupportedMediaType
+from shipyard.serving._settings import ServeSettings
+from shipyard.serving._sink import NullSink, PredictionSink
+
+__all__ = [
+    "VERSION_HEADER",
+    "MicroBatcher",
+    "ModelUnavailable",
+    "NullSink",
+    "PayloadTooLarge",
+    "PredictionSink",
+    "ServeSettings",
+    "UnsupportedMediaType",
+    "create_app",
+]

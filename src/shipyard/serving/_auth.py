@@ -1,0 +1,66 @@
+"""Bearer-token checks on the request path, with a short cache in front of the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.requests import Request
+
+from shipyard.auth import Tokens, hash_token
+from shipyard.errors import PermissionDenied, Unauthorized
+from shipyard.serving._settings import ServeSettings
+from shipyard.store import Store
+
+SCORER_ROLES = frozenset({"scorer", "admin"})
+ADMIN_ROLES = frozenset({"admin"})
+#: Beyond this many cached tokens the cache starts over, so a flood of made-up tokens
+#: cannot grow memory without bound.
+_MAX_CACHED = 10_000
+
+
+class TokenGate:
+    """Checks ``Authorization: Bearer <token>`` against the store's API tokens.
+
+    A verdict (valid with a role, or invalid) is cached for ``token_cache_seconds``, so a
+    revoked token stops working within that time and a hot client costs no query.
+    """
+
+    def __init__(self, store: Store, settings: ServeSettings) -> None:
+        self.tokens = Tokens(store)
+        self.enabled = settings.auth
+        self.ttl = settings.token_cache_seconds
+        self._cache: dict[str, tuple[str | None, float]] = {}
+
+    async def check(self, request: Request, roles: frozenset[str] = SCORER_ROLES) -> str | None:
+        """The caller's role; raises 401 without a valid token, 403 with the wrong role."""
+        if not self.enabled:
+            return None
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized(
+                "This server needs an API token: send 'Authorization: Bearer <token>' "
+                "(an admin creates one with 'shipyard tokens create --role scorer')."
+            )
+        key = hash_token(token.strip())
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is None or cached[1] < now:
+            row = await asyncio.to_thread(self.tokens.verify, token.strip())
+            if len(self._cache) >= _MAX_CACHED:
+                self._cache.clear()
+            cached = (row.role if row is not None else None, now + self.ttl)
+            self._cache[key] = cached
+        role = cached[0]
+        if role is None:
+            raise Unauthorized(
+                "The API token is unknown or revoked; ask an admin for a new one "
+                "('shipyard tokens create --role scorer')."
+            )
+        if role not in roles:
+            raise PermissionDenied(
+                f"This API token has the role '{role}'; this route needs one of: "
+                f"{', '.join(sorted(roles))}."
+            )
+        return role

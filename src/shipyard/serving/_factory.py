@@ -1,0 +1,38 @@
+"""The app factory uvicorn calls in each worker process when ``--workers`` is above 1.
+
+Worker processes cannot receive a live ``Store``; they read the same environment the CLI
+did, plus the server settings the CLI put in ``SHIPYARD_SERVE_SETTINGS`` (JSON), and open
+their own store and prediction log after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from shipyard.serving._app import create_app
+from shipyard.serving._settings import ServeSettings
+from shipyard.serving._sink import PredictionSink
+from shipyard.settings import Settings
+from shipyard.store import Store
+
+SETTINGS_ENV = "SHIPYARD_SERVE_SETTINGS"
+LOG_ENV = "SHIPYARD_SERVE_PREDLOG"
+
+
+def open_prediction_log(root: str | None) -> PredictionSink | None:
+    """The durable prediction log under ``root`` (None: no log), opened."""
+    if not root:
+        return None
+    from shipyard.serving._predlog import PredictionLog
+
+    return PredictionLog(root).open()
+
+
+def app_from_environment() -> FastAPI:
+    """``create_app`` for a worker process, configured from the environment."""
+    settings = ServeSettings.model_validate_json(os.environ.get(SETTINGS_ENV, "{}"))
+    store = Store.from_settings(Settings()).open()
+    log = open_prediction_log(os.environ.get(LOG_ENV))
+    return create_app(store, settings=settings, prediction_log=log, own_resources=True)

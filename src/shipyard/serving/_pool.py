@@ -1,0 +1,229 @@
+"""The models a server answers with, kept current with the registry.
+
+``ModelPool`` loads each served model's alias at start, then a background task asks the
+registry every ``poll_interval_seconds`` for one number (the newest alias change's id). When
+it moves, the new version is loaded, checked and warmed up in a worker thread and then
+swapped in with one assignment: a request that already holds the old ``ServedModel`` finishes
+on it, the next one gets the new version. If the new version cannot be loaded, the old one
+keeps serving and the reason is kept (``GET /v2/models/{name}`` shows it).
+
+A model whose archive fails verification (or that has no version under the alias yet) is
+not fatal: its routes answer 503 with the reason, and readiness reports it, while the
+others serve. A tampered archive therefore never answers, and never takes its neighbours down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func, select
+
+from shipyard.errors import NotFound, ShipyardError
+from shipyard.registry import Registry
+from shipyard.serving._errors import ModelUnavailable
+from shipyard.serving._runtime import ServedModel
+from shipyard.serving._settings import ServeSettings
+from shipyard.store import Store
+from shipyard.store._models import Alias, AliasChange
+
+log = logging.getLogger("shipyard.serving")
+
+
+@dataclass
+class Slot:
+    """One served model name: what answers now, or why nothing can."""
+
+    name: str
+    served: ServedModel | None = None
+    error: ShipyardError | None = None
+    #: Why the newest alias target could not replace ``served`` (the old one keeps serving).
+    switch_error: str | None = None
+    switches: int = 0
+
+
+@dataclass
+class ModelPool:
+    """Served models by name, plus explicitly requested versions, loaded on demand."""
+
+    store: Store
+    settings: ServeSettings
+    registry: Registry = field(init=False)
+    slots: dict[str, Slot] = field(default_factory=dict)
+    _pinned: dict[tuple[str, int], ServedModel] = field(default_factory=dict)
+    _pin_locks: dict[tuple[str, int], asyncio.Lock] = field(default_factory=dict)
+    _marker: int | None = None
+    _watcher: asyncio.Task[None] | None = None
+    _retired: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.registry = Registry(self.store)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Load every served model, then start watching the registry."""
+        self._marker = await asyncio.to_thread(self._read_marker)
+        await self.refresh()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        await asyncio.gather(*self._retired, return_exceptions=True)
+        served = {s.served for s in self.slots.values() if s.served} | set(self._pinned.values())
+        for model in served:
+            await model.close()
+
+    @property
+    def ready(self) -> bool:
+        """True when every served model can answer."""
+        return bool(self.slots) and all(s.served is not None for s in self.slots.values())
+
+    # -- lookups on the request path ---------------------------------------------------------
+    def current(self, name: str) -> ServedModel:
+        """What answers for ``name`` now (404 if not served here, 503 if it cannot answer)."""
+        slot = self.slots.get(name)
+        if slot is None:
+            raise self._not_served(name)
+        if slot.served is None:
+            assert slot.error is not None
+            raise slot.error
+        return slot.served
+
+    async def get(self, name: str, version: int | None = None) -> ServedModel:
+        """``name`` at its served alias, or at an explicit ``version`` (loaded on first use)."""
+        current = self.current(name) if version is None else None
+        if current is not None:
+            return current
+        assert version is not None
+        if name not in self.slots:
+            raise self._not_served(name)
+        slot = self.slots[name]
+        if slot.served is not None and slot.served.version == version:
+            return slot.served
+        key = (name, version)
+        pinned = self._pinned.get(key)
+        if pinned is not None:
+            return pinned
+        lock = self._pin_locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self._pinned:
+                try:
+                    self._pinned[key] = await asyncio.to_thread(self._load, name, version)
+                except NotFound:
+                    raise
+                except ShipyardError as exc:
+                    raise _unavailable(exc) from exc
+        return self._pinned[key]
+
+    def _not_served(self, name: str) -> NotFound:
+        served = ", ".join(sorted(self.slots)) or "none"
+        return NotFound(f"Model '{name[:128]}' is not served here (served: {served}).")
+
+    # -- keeping current ---------------------------------------------------------------------
+    async def refresh(self) -> None:
+        """Bring every slot to the version its alias points to now."""
+        names = await asyncio.to_thread(self._served_names)
+        for name in names:
+            slot = self.slots.setdefault(name, Slot(name))
+            try:
+                target = await asyncio.to_thread(self._alias_target, name)
+            except ShipyardError as exc:
+                if slot.served is None:
+                    slot.error = _unavailable(exc)
+                continue
+            if slot.served is not None and slot.served.version == target:
+                continue
+            try:
+                new = await asyncio.to_thread(self._load, name, target)
+            except ShipyardError as exc:
+                log.error("Cannot serve %s v%s: %s", name, target, exc.message)
+                if slot.served is None:
+                    slot.error = _unavailable(exc)
+                else:
+                    slot.switch_error = f"v{target} could not be loaded: {exc.message}"
+                continue
+            old, slot.served, slot.error, slot.switch_error = slot.served, new, None, None
+            slot.switches += 1
+            if old is not None:
+                log.info("%s: switched from v%s to v%s", name, old.version, new.version)
+                # The old batcher answers what it has queued, then stops.
+                task = asyncio.get_running_loop().create_task(old.close())
+                self._retired.add(task)
+                task.add_done_callback(self._retired.discard)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_seconds)
+            try:
+                marker = await asyncio.to_thread(self._read_marker)
+                if marker != self._marker:
+                    await self.refresh()
+                    self._marker = marker
+            except Exception:  # a database hiccup must not stop the watcher
+                log.exception("Checking the registry for alias changes failed; retrying")
+
+    # -- blocking helpers (run in worker threads) ----------------------------------------------
+    def _read_marker(self) -> int:
+        with self.store.read() as session:
+            return int(session.scalar(select(func.max(AliasChange.id))) or 0)
+
+    def _served_names(self) -> list[str]:
+        if self.settings.models is not None:
+            return list(self.settings.models)
+        with self.store.read() as session:
+            names = session.scalars(
+                select(Alias.model_name).where(Alias.alias == self.settings.alias)
+            ).all()
+        return sorted(set(names) | set(self.slots))
+
+    def _alias_target(self, name: str) -> int:
+        return self.registry.resolve(f"{name}@{self.settings.alias}").version
+
+    def _load(self, name: str, version: int) -> ServedModel:
+        loaded = self.registry.load(name, version)
+        try:
+            served = ServedModel.build(loaded, self.settings)
+        except ShipyardError:
+            raise
+        except Exception as exc:  # e.g. onnxruntime refusing the graph: this version only
+            raise ModelUnavailable(
+                f"{name} v{version} could not be prepared for serving "
+                f"({type(exc).__name__}: {str(exc)[:200]})."
+            ) from exc
+        _warm_up(served)
+        return served
+
+
+def _unavailable(exc: ShipyardError) -> ShipyardError:
+    if isinstance(exc, NotFound | ModelUnavailable):
+        # "No production version yet": known model, nothing to serve; 503 until promoted.
+        return exc if isinstance(exc, ModelUnavailable) else ModelUnavailable(exc.message)
+    return ModelUnavailable(f"This model cannot be served: {exc.message}")
+
+
+def _warm_up(served: ServedModel) -> None:
+    """One prediction on a synthetic row, so the first real request pays no lazy set-up.
+
+    Failures are ignored: some models reject made-up values; the first request will tell.
+    """
+    row: dict[str, Any] = {}
+    for column in served.schema.columns:
+        if column.categories:
+            row[column.name] = column.categories[0]
+        elif column.dtype in ("float", "integer"):
+            row[column.name] = column.minimum if column.minimum is not None else 0
+        elif column.dtype == "boolean":
+            row[column.name] = False
+        else:
+            row[column.name] = ""
+    try:
+        served.score_now(served.coerce(pd.DataFrame([row])))
+    except Exception:
+        log.debug("warm-up prediction of %s v%s failed", served.name, served.version)

@@ -1,0 +1,204 @@
+"""The Parquet side of the prediction log: crash-safe part files, listing, and DuckDB views.
+
+Layout (Hive style, so DuckDB, Spark and pandas read the partition columns from the path)::
+
+    <root>/predictions/model=churn/version=3/date=2026-11-23/part-<segment-id>.parquet
+    <root>/feedback/model=churn/date=2026-11-23/part-<segment-id>.parquet
+
+A part file is named after the WAL segment it came from, and one segment gives at most one file
+per partition. Compaction writes ``.part-<segment-id>.tmp``, fsyncs it, renames it over the final
+name and fsyncs the folder; the segment is deleted only after all of its parts are renamed. A
+crash at any point leaves the segment, whose replay rewrites the same names with the same rows:
+never a lost record, never a duplicate. Readers skip the parts of segments they read themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shipyard.serving._predlog_wal import (
+    BASE_FEEDBACK_SCHEMA,
+    BASE_PREDICTION_SCHEMA,
+    PREDICTION,
+    PartitionKey,
+    split_by_date,
+)
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_DIR = "predictions"
+FEEDBACK_DIR = "feedback"
+_PART_PREFIX = "part-"
+_TMP_SUFFIX = ".tmp"
+
+
+def partition_dir(root: Path, key: PartitionKey, day: str) -> Path:
+    """The folder of one (kind, model, version, date) partition."""
+    if key.kind == PREDICTION:
+        version = "NULL" if key.version is None else str(key.version)  # DuckDB reads NULL
+        return root / PREDICTIONS_DIR / f"model={key.model}" / f"version={version}" / f"date={day}"
+    return root / FEEDBACK_DIR / f"model={key.model}" / f"date={day}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PartWriter:
+    """Writes one segment's tables as part files, unifying each partition's schema.
+
+    A partition keeps one schema: when new rows bring a column (a new feature, a new class)
+    the part is written with the union of the old and new columns, so the newest part of a
+    partition always carries its full schema and older parts are read with ``union_by_name``.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._schemas: dict[Path, pa.Schema] = {}
+
+    def write_segment(self, segment_id: str, key: PartitionKey, table: pa.Table) -> None:
+        """Write one segment's rows durably, one part per date (fsync files, then folders)."""
+        touched: set[Path] = set()
+        for day, rows in split_by_date(table):
+            folder = partition_dir(self.root, key, day)
+            folder.mkdir(parents=True, exist_ok=True)
+            rows = self._conform(folder, rows)
+            tmp = folder / f".{_PART_PREFIX}{segment_id}{_TMP_SUFFIX}"
+            with open(tmp, "wb") as fh:
+                pq.write_table(rows, fh, compression="zstd")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, folder / f"{_PART_PREFIX}{segment_id}.parquet")
+            touched.add(folder)
+        for folder in touched:
+            # The renames must be on disk before the caller deletes the segment.
+            _fsync_dir(folder)
+
+    def _conform(self, folder: Path, table: pa.Table) -> pa.Table:
+        known = self._schemas.get(folder)
+        if known is None:
+            parts = sorted(folder.glob(f"{_PART_PREFIX}*.parquet"))
+            known = pq.read_schema(parts[-1]) if parts else table.schema
+        try:
+            schema = pa.unify_schemas([known, table.schema], promote_options="permissive")
+            table = _cast_to(table, schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            # Incompatible types (a feature changed from number to text within one model
+            # version): keep this part's own types; readers reconcile by name.
+            log.warning("prediction log: schema of %s not unified: %s", folder, exc)
+            schema = table.schema
+        self._schemas[folder] = schema
+        return table
+
+
+def _cast_to(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    columns = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def remove_stale_tmp(root: Path, live_segment_ids: set[str]) -> None:
+    """Delete temporary parts of compactions that crashed (not those of live segments)."""
+    for top in (root / PREDICTIONS_DIR, root / FEEDBACK_DIR):
+        for tmp in top.rglob(f".{_PART_PREFIX}*{_TMP_SUFFIX}"):
+            segment_id = tmp.name[len(_PART_PREFIX) + 1 : -len(_TMP_SUFFIX)]
+            if segment_id not in live_segment_ids:
+                tmp.unlink(missing_ok=True)
+
+
+def list_parts(root: Path, kind: str, model: str, skip_segments: set[str]) -> list[str]:
+    """The part files of one model, except those of segments the caller read from the WAL."""
+    top = root / (PREDICTIONS_DIR if kind == PREDICTION else FEEDBACK_DIR) / f"model={model}"
+    out = []
+    for path in top.rglob(f"{_PART_PREFIX}*.parquet"):
+        if path.stem[len(_PART_PREFIX) :] not in skip_segments:
+            out.append(str(path))
+    return sorted(out)
+
+
+def concat(tables: Iterable[pa.Table]) -> pa.Table | None:
+    """Concatenate tables by column name, promoting types; None when there are none."""
+    tables = list(tables)
+    if not tables:
+        return None
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # Same column, incompatible types across versions: compare them as text.
+        names = {f.name for t in tables for f in t.schema}
+        clash = {
+            n
+            for n in names
+            if len({str(t.schema.field(n).type) for t in tables if n in t.column_names}) > 1
+        }
+        fixed = [
+            t.select(t.column_names).cast(
+                pa.schema(
+                    [pa.field(f.name, pa.string()) if f.name in clash else f for f in t.schema]
+                )
+            )
+            for t in tables
+        ]
+        return pa.concat_tables(fixed, promote_options="permissive")
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _hive_types(kind: str) -> str:
+    if kind == PREDICTION:
+        return "{'model': VARCHAR, 'version': BIGINT, 'date': DATE}"
+    return "{'model': VARCHAR, 'date': DATE}"
+
+
+def _empty(kind: str) -> pa.Table:
+    base = BASE_PREDICTION_SCHEMA if kind == PREDICTION else BASE_FEEDBACK_SCHEMA
+    extra = [("model", pa.string())]
+    if kind == PREDICTION:
+        extra.append(("version", pa.int64()))
+    extra.append(("date", pa.date32()))
+    schema = pa.schema([*base, *extra])
+    return schema.empty_table()
+
+
+def connect(
+    root: Path, views: dict[str, tuple[str, list[str], pa.Table | None]]
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with one view per name over Parquet parts plus WAL rows.
+
+    ``views`` maps a view name to (kind, part files, WAL table). Once the views exist the
+    connection may read only ``root`` and its configuration is locked, so a query string
+    cannot read other files of the machine.
+    """
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for name, (kind, parts, wal) in views.items():
+        selects = [f"SELECT * FROM _{name}_empty"]
+        con.register(f"_{name}_empty", _empty(kind))
+        if parts:
+            selects.append(
+                f"SELECT * FROM read_parquet({_sql_list(parts)}, hive_partitioning = true, "
+                f"union_by_name = true, hive_types = {_hive_types(kind)})"
+            )
+        if wal is not None:
+            con.register(f"_{name}_wal", wal)
+            selects.append(f"SELECT * FROM _{name}_wal")
+        con.execute(f"CREATE VIEW {name} AS " + " UNION ALL BY NAME ".join(selects))
+    con.execute(f"SET allowed_directories = {_sql_list([str(root.resolve())])}")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con

@@ -1,0 +1,174 @@
+"""A model version ready to answer requests: its schema, its runtime, its batcher.
+
+``ServedModel.score`` takes a frame that passed ``coerce`` and returns labels and
+probabilities. The native runtime runs the model's own ``predict``/``predict_proba`` through
+a ``MicroBatcher``; the ONNX runtime runs onnxruntime directly, which is fast enough that
+batching would only add latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.dataset import Schema
+from shipyard.errors import SchemaViolation
+from shipyard.packaging import LoadedModel, OnnxInput, OnnxPredictor
+from shipyard.serving._batcher import MicroBatcher
+from shipyard.serving._errors import ModelUnavailable
+from shipyard.serving._settings import ServeSettings
+
+#: Up to this many rows, onnxruntime runs on the event loop: tens of microseconds, less than
+#: handing the work to a thread and back.
+_INLINE_ROWS = 64
+
+Scores = tuple[np.ndarray, np.ndarray | None]
+
+
+def onnx_choice(model: LoadedModel, settings: ServeSettings) -> tuple[bool, str]:
+    """Whether ``model`` runs on ONNX under ``settings.runtime``, and why (one line)."""
+    summary = model.manifest.onnx or {}
+    present = "model.onnx" in model.archive.members and bool(summary.get("converted"))
+    raw_diff = summary.get("max_abs_diff")
+    verified = present and summary.get("error") is None and raw_diff is not None
+    diff = float(raw_diff) if raw_diff is not None else math.inf
+    within = verified and diff <= settings.onnx_tolerance
+    if settings.runtime == "native":
+        return False, "native runtime requested"
+    if not present:
+        reason = "the archive has no ONNX export" + (
+            f" ({summary['error']})" if summary.get("error") else ""
+        )
+    elif not verified:
+        reason = f"the ONNX export did not pass its parity check ({summary.get('error')})"
+    elif not within:
+        reason = (
+            f"the ONNX export differs from the native model by up to {diff:.3g}, more than "
+            f"the tolerance {settings.onnx_tolerance:g}"
+        )
+    else:
+        return True, f"verified ONNX export (max |onnx - native| = {diff:.3g})"
+    if settings.runtime == "onnx":
+        raise ModelUnavailable(
+            f"{model.name} v{model.version} cannot run on ONNX: {reason}. Serve it with "
+            "--runtime native or auto."
+        )
+    return False, reason
+
+
+@dataclass(eq=False)
+class ServedModel:
+    """One loaded version and how it is run. ``eq=False``: identity matters for swaps."""
+
+    loaded: LoadedModel
+    runtime: str  # "onnx" | "native"
+    runtime_reason: str
+    settings: ServeSettings
+    onnx: OnnxPredictor | None = None
+    batcher: MicroBatcher | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, loaded: LoadedModel, settings: ServeSettings) -> ServedModel:
+        """Choose the runtime and prepare it (onnxruntime session, a warm-up prediction).
+
+        Runs in a worker thread: it may take a while, and must not stall requests.
+        """
+        use_onnx, reason = onnx_choice(loaded, settings)
+        predictor = None
+        if use_onnx:
+            inputs = [OnnxInput(**item) for item in (loaded.manifest.onnx or {})["inputs"]]
+            predictor = OnnxPredictor(loaded.archive.members["model.onnx"], inputs).load()
+        served = cls(loaded, "onnx" if use_onnx else "native", reason, settings, predictor)
+        return served
+
+    # -- facts -----------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def version(self) -> int:
+        return self.loaded.version
+
+    @property
+    def schema(self) -> Schema:
+        return self.loaded.schema
+
+    @property
+    def classes(self) -> list[Any] | None:
+        return self.loaded.classes if self.loaded.manifest.task == "classification" else None
+
+    # -- scoring ---------------------------------------------------------------------------
+    def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` checked and converted to the training dtypes (``SchemaViolation`` if not)."""
+        return self.schema.coerce(frame)
+
+    def score_now(self, frame: pd.DataFrame) -> Scores:
+        """Labels and probabilities for a coerced frame, in the calling thread."""
+        try:
+            if self.onnx is not None:
+                labels, proba = self.onnx.predict_arrays(self.onnx.make_feed(frame))
+                return np.asarray(labels), proba
+            model_input = self.loaded.prepare(frame, validate=False)
+            model = self.loaded.model
+            if self.classes is not None and hasattr(model, "predict_proba"):
+                proba = np.asarray(model.predict_proba(model_input))
+                # Labels from the probabilities: one model call instead of two, and the
+                # same answer as predict() for scikit-learn classifiers.
+                labels = np.asarray(model.classes_)[proba.argmax(axis=1)]
+                return labels, proba
+            return np.asarray(model.predict(model_input)), None
+        except Exception as exc:  # the model's own error, raised on valid-looking rows
+            raise _model_failed(exc) from exc
+
+    async def score(self, frame: pd.DataFrame) -> Scores:
+        """Labels and probabilities for a coerced frame, without blocking the event loop."""
+        if self.onnx is not None:
+            if len(frame) <= _INLINE_ROWS:
+                return self.score_now(frame)
+            return await asyncio.to_thread(self.score_now, frame)
+        if self.batcher is None:
+            self.batcher = MicroBatcher(
+                self.score_now,
+                max_rows=self.settings.batch_max_rows,
+                max_wait_s=self.settings.batch_max_wait_ms / 1000,
+            )
+        return await self.batcher.submit(frame)
+
+    async def close(self) -> None:
+        """Finish queued requests, then stop the batcher."""
+        if self.batcher is not None:
+            await self.batcher.close()
+
+
+def _model_failed(exc: Exception) -> SchemaViolation:
+    # The exception's text is not passed on: scikit-learn quotes offending values in it
+    # ("Found unknown categories ['x']"), and inputs can be personal data.
+    return SchemaViolation(
+        f"The model could not score these rows ({type(exc).__name__}) although they match "
+        "its schema; check the values against the training data.",
+        errors=[{"field": "$", "reason": f"the model raised {type(exc).__name__}"}],
+    )
+
+
+def json_floats(array: np.ndarray) -> list[Any]:
+    """``array`` as JSON-ready lists; NaN and infinities become ``None``."""
+    values: list[Any] = array.tolist()
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        return _replace_non_finite(values)
+    return values
+
+
+def _replace_non_finite(values: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for v in values:
+        if isinstance(v, list):
+            out.append(_replace_non_finite(v))
+        else:
+            out.append(None if isinstance(v, float) and not math.isfinite(v) else v)
+    return out

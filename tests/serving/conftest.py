@@ -1,0 +1,100 @@
+"""Serving fixtures: a store with ``churn`` v1 (production) and v2, and an in-process client.
+
+Requests go through ``httpx.ASGITransport`` with the app's lifespan run by hand (Starlette's
+TestClient is deprecated with httpx); ``uvicorn_server`` runs a real server on a thread for
+the tests where sockets matter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from shipyard import Client
+from shipyard.packaging import PreparedArchive, prepare_archive
+from shipyard.registry import Registry
+from shipyard.store import Store
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def prepared(fitted_pipeline, training_data) -> PreparedArchive:  # type: ignore[no-untyped-def]
+    """The archive of ``fitted_pipeline`` with its ONNX export, prepared once per session."""
+    X, y, Xe, ye = training_data
+    return prepare_archive(fitted_pipeline, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
+
+
+@pytest.fixture
+def churn(store: Store, prepared: PreparedArchive, approver: Client) -> Registry:
+    """``churn`` v1 and v2 by alice, both approved by bob; v1 is production."""
+    registry = Registry(store)
+    for _ in range(2):
+        registry.register(prepared, name="churn", actor="alice")
+    for version in (1, 2):
+        approver.approve("churn", version, reason="metrics ok")
+    registry.promote("churn", 1, actor="alice")
+    return registry
+
+
+@asynccontextmanager
+async def http(app: FastAPI, **headers: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client talking to ``app`` in process, with the app's lifespan running."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://shipyard", headers=headers
+        ) as client:
+            yield client
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def uvicorn_server(app: FastAPI) -> Iterator[str]:
+    """A real uvicorn serving ``app`` on a thread; yields its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., object]:
+    """``await wait_for(predicate, timeout)``: poll until true, else fail."""
+
+    async def wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                pytest.fail("condition not met in time")
+            await asyncio.sleep(0.01)
+
+    return wait

@@ -1,0 +1,59 @@
+"""Alias changes reach a running server within a second, with no failed request."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from serving.conftest import uvicorn_server
+from shipyard.registry import Registry
+from shipyard.serving import VERSION_HEADER, ServeSettings, create_app
+from shipyard.store import Store
+
+pytestmark = pytest.mark.anyio
+ROW = {"records": [{"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}]}
+
+
+async def test_promote_and_rollback_under_load(store: Store, churn: Registry) -> None:
+    app = create_app(store, settings=ServeSettings(auth=False, runtime="native"))
+    log: list[tuple[float, int, str]] = []  # (request start, status, version)
+    stop = asyncio.Event()
+
+    async def hammer(client: httpx.AsyncClient) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            response = await client.post("/models/churn/predict", json=ROW)
+            log.append((started, response.status_code, response.headers.get(VERSION_HEADER, "")))
+
+    async def switch(action: str, version: str) -> float:
+        if action == "promote":
+            await asyncio.to_thread(churn.promote, "churn", 2, actor="alice")
+        else:
+            await asyncio.to_thread(churn.rollback, "churn", actor="alice")
+        switched = time.monotonic()
+        while not any(s >= switched and v == version for s, _, v in log[-20:]):
+            assert time.monotonic() - switched < 1.0, f"v{version} did not answer within 1 s"
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # keep the load on a little after the switch
+        return switched
+
+    with uvicorn_server(app) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            workers = [asyncio.create_task(hammer(client)) for _ in range(8)]
+            await asyncio.sleep(0.3)
+            promoted = await switch("promote", "2")
+            rolled_back = await switch("rollback", "1")
+            stop.set()
+            await asyncio.gather(*workers)
+
+    assert len(log) > 50
+    assert all(status == 200 for _, status, _ in log), {s for _, s, _ in log}
+    # After the switch window every request is answered by the new version.
+    late_v2 = [v for s, _, v in log if promoted + 1.0 <= s < rolled_back]
+    assert set(late_v2) <= {"2"}
+    late_v1 = [v for s, _, v in log if s >= rolled_back + 1.0]
+    assert set(late_v1) <= {"1"}
+    assert {"1", "2"} <= {v for _, _, v in log}

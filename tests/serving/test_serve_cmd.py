@@ -1,0 +1,111 @@
+"""``shipyard tokens create`` and ``shipyard serve`` as a user runs them: a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard import Settings
+from shipyard.cli import run_cli
+from shipyard.packaging import PreparedArchive
+from shipyard.registry import Registry
+from shipyard.store import Store
+
+GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_tokens_and_serve(
+    tmp_path: Path,
+    prepared: PreparedArchive,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "SHIPYARD_HOME": str(home), "SHIPYARD_USER": "admin"}
+    env.pop("SHIPYARD_DB_URL", None)
+    env.pop("SHIPYARD_ARTIFACTS", None)
+    for key in ("SHIPYARD_DB_URL", "SHIPYARD_ARTIFACTS"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    monkeypatch.setenv("SHIPYARD_USER", "admin")
+    store = Store.from_settings(Settings()).open()
+    registry = Registry(store)
+    registry.register(prepared, name="churn", actor="alice")
+    store.close()
+
+    assert run_cli(["tokens", "create", "--role", "scorer", "--name", "web"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert token.startswith("sy_")
+    monkeypatch.setenv("SHIPYARD_USER", "mallory")
+    assert run_cli(["tokens", "create", "--role", "admin"]) == 1
+    assert "only admins" in capsys.readouterr().err
+    assert run_cli(["serve", "--models", "nosuch"]) == 1  # refuses to start
+    assert "no model 'nosuch'" in capsys.readouterr().err
+
+    port = _port()
+    err_file = (tmp_path / "serve.err").open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shipyard",
+            "serve",
+            "--port",
+            str(port),
+            "--models",
+            "churn",
+            "--alias",
+            "staging",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=err_file,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/live").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, (tmp_path / "serve.err").read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        # no staging version yet: known model, 503 until promoted
+        headers = {"Authorization": f"Bearer {token}"}
+        body = {"records": [GOOD]}
+        first = httpx.post(f"{url}/models/churn/predict", json=body, headers=headers)
+        assert first.status_code == 503
+        assert httpx.post(f"{url}/models/churn/predict", json=body).status_code == 401
+        reopened = Store.from_settings(Settings()).open()
+        Registry(reopened).promote("churn", 1, actor="alice", to="staging")
+        reopened.close()
+        deadline = time.monotonic() + 5
+        while (
+            r := httpx.post(f"{url}/models/churn/predict", json=body, headers=headers)
+        ).status_code != 200:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.1)
+        assert r.headers["x-shipyard-version"] == "1"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+        err_file.close()
+    assert (home / "predictions").is_dir()  # the prediction log is on by default
