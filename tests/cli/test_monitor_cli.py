@@ -108,3 +108,81 @@ def test_results_are_stored_as_time_series(registered: Path, capsys) -> None:  #
     assert psi[0] < 0.1 < psi[1]
     assert run_cli(["monitor", "history", "nope"]) == 1
     assert "no model 'nope'" in capsys.readouterr().err
+
+
+def _log(root: Path, frame: pd.DataFrame, version: int = 1) -> list[str]:
+    from shipyard.serving import PredictionLog
+
+    ids = [f"p{i}" for i in range(len(frame))]
+    log = PredictionLog(root).open()
+    log.append(
+        {
+            "prediction_id": pid,
+            "model": "churn",
+            "version": version,
+            "arm": "production",
+            "inputs": row,
+            "prediction": 1,
+            "proba": {"0": 0.3, "1": 0.7},
+            "latency_ms": 1.0,
+            "status": "ok",
+        }
+        for pid, row in zip(ids, frame.to_dict(orient="records"), strict=True)
+    )
+    log.close()
+    return ids
+
+
+def test_monitor_the_logged_window_query_it_and_add_labels(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    root = registered / "log"
+    base = ["--log-dir", str(root)]
+    code = run_cli(["monitor", "run", "churn:1", "--window", "1h", *base])
+    assert code == 1 and "No logged predictions of churn v1" in capsys.readouterr().err
+    shifted = _frame(3_000, 3)
+    shifted["age"] += 5.0
+    ids = _log(root, shifted)
+    assert run_cli(["monitor", "run", "churn:1", "--window", "1h", "--json", *base]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_rows"] == 3_000
+    assert [f["name"] for f in report["features"] if f["drifted"]] == ["age"]
+    assert run_cli(["monitor", "run", "churn:1", "--window", "0d", *base]) == 2
+    assert "Invalid --window" in capsys.readouterr().err
+
+    assert (
+        run_cli(
+            [
+                "predictions",
+                "query",
+                "churn",
+                "--json",
+                *base,
+                "--sql",
+                "SELECT count(*) AS n FROM predictions",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == [{"n": 3_000}]
+    labels = registered / "labels.csv"
+    pd.DataFrame({"prediction_id": [*ids[:10], "nope"], "label": [1] * 11}).to_csv(
+        labels, index=False
+    )
+    assert run_cli(["feedback", "churn", str(labels), "--json", *base]) == 1
+    assert json.loads(capsys.readouterr().out)["matched"] == 10
+    assert (
+        run_cli(
+            [
+                "predictions",
+                "query",
+                "churn",
+                "--json",
+                *base,
+                "--sql",
+                "SELECT count(*) AS n FROM predictions JOIN feedback USING (prediction_id)",
+            ]
+        )
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out) == [{"n": 10}]
+    assert run_cli(["predictions", "query", "churn", *base, "--sql", "SELEC nonsense"]) == 2
+    assert "The SQL query failed" in capsys.readouterr().err

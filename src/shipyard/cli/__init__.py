@@ -9,6 +9,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _admin_cmds,
     _demo_cmd,
     _monitor_cmds,
+    _predictions_cmds,
     _registry_cmds,
 )
 from shipyard.cli._app import app, run_cli

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
 from shipyard.cli._io import iter_table_chunks
+from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.dataset import Profile, Schema
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import (
     DriftAccumulator,
     DriftReport,
@@ -31,8 +35,14 @@ app.add_typer(monitor_app, name="monitor")
 def monitor_run_cmd(
     model: str = typer.Argument(..., help="Model reference: churn, churn@staging, churn:3."),
     current: Path = typer.Option(
-        ..., "--current", help="The batch to check (Parquet or CSV), e.g. before scoring it."
+        None,
+        "--current",
+        help="Check this batch (Parquet or CSV) instead of the prediction "
+        "log, e.g. before scoring it.",
     ),
+    window: str = typer.Option("1d", help="Log window ending at --until: 30m, 12h, 1d, 7d."),
+    until: datetime = typer.Option(None, help="End of the log window (UTC; default: now)."),
+    log_dir: Path = LogDirOption,
     outputs: bool = typer.Option(
         False,
         "--outputs",
@@ -50,7 +60,23 @@ def monitor_run_cmd(
     loaded = c.load(model)
     reference = loaded.reference_profile["outputs" if outputs else "inputs"]
     schema = None if outputs else Schema.model_validate(loaded.manifest.input_schema)
-    total, chunks = iter_table_chunks(current)
+    window_start = window_end = None
+    if current is None:
+        window_end = datetime.now(UTC) if until is None else until.replace(tzinfo=UTC)
+        window_start = window_end - parse_window(window)
+        frame = logged_window(
+            log_root(log_dir),
+            loaded.name,
+            loaded.version,
+            window_start,
+            window_end,
+            outputs=outputs,
+        )
+        total, chunks = len(frame), iter([frame])
+        source = f"log:{window_start:%Y-%m-%dT%H:%M}..{window_end:%Y-%m-%dT%H:%M}"
+    else:
+        total, chunks = iter_table_chunks(current)
+        source = str(current)
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -60,7 +86,7 @@ def monitor_run_cmd(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task(f"Checking {current.name}", total=total)
+        task = progress.add_task(f"Checking {source}", total=total)
 
         def counted() -> Iterator[Any]:
             for chunk in chunks:
@@ -72,21 +98,23 @@ def monitor_run_cmd(
             accumulator.update(chunk)
         report = build_report(accumulator)
     if report.n_rows == 0:
-        raise InvalidInput(f"'{current}' has no rows: there is nothing to compare.")
+        raise InvalidInput(f"'{source}' has no rows: there is nothing to compare.")
     MonitoringResults(c.store).save(
         report,
         model=loaded.name,
         version=loaded.version,
         actor=c.user,
-        source=f"{'outputs' if outputs else 'inputs'}:{current}",
+        source=f"{'outputs' if outputs else 'inputs'}:{source}",
+        window_start=window_start,
+        window_end=window_end,
     )
     if report_path is not None:
         html = render_html(
             report,
             Profile.model_validate(reference),
             states=accumulator.states,
-            title=f"{loaded.name} v{loaded.version}: {current.name}",
-            window=str(current),
+            title=f"{loaded.name} v{loaded.version}: {source}",
+            window=source,
         )
         try:
             report_path.write_text(html, encoding="utf-8")
@@ -102,6 +130,42 @@ def monitor_run_cmd(
         _print_report(report, f"{loaded.name} v{loaded.version}")
     if report.drifted or report.flagged():
         raise typer.Exit(1)
+
+
+def parse_window(text: str) -> timedelta:
+    """``30m``, ``12h``, ``1d``, ``2w`` as a timedelta."""
+    match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise InvalidInput(f"Invalid --window '{text}': use a number and m, h, d or w, e.g. 1d.")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def logged_window(
+    root: Path, model: str, version: int, start: datetime, end: datetime, *, outputs: bool
+) -> pd.DataFrame:
+    """The logged, accepted predictions of one version in ``[start, end)``, as the model's
+    inputs (``in__age`` → ``age``) or outputs (``prediction``, ``proba_<class>``)."""
+    from shipyard.serving import PredictionLog
+
+    frame = PredictionLog(root).query(
+        f"SELECT * FROM predictions WHERE version = {int(version)} AND status = 'ok' "
+        f"AND epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}",
+        model=model,
+    )
+    if frame.empty:
+        raise NotFound(
+            f"No logged predictions of {model} v{version} between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC: nothing to monitor. Widen --window or check --log-dir."
+        )
+    if outputs:
+        out = frame[["prediction"]].astype(str)
+        for col in frame.columns:
+            if col.startswith("proba__"):
+                out["proba_" + col.removeprefix("proba__")] = frame[col]
+        return out
+    inputs = [c for c in frame.columns if c.startswith("in__")]
+    return frame[inputs].rename(columns=lambda c: c.removeprefix("in__"))
 
 
 def _print_report(report: DriftReport, label: str) -> None:

@@ -9,15 +9,18 @@ runtime and a hot switch when an alias moves.
 from shipyard.serving._app import VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._errors import ModelUnavailable, PayloadTooLarge, UnsupportedMediaType
+from shipyard.serving._predlog import FeedbackResult, PredictionLog
 from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import NullSink, PredictionSink
 
 __all__ = [
     "VERSION_HEADER",
+    "FeedbackResult",
     "MicroBatcher",
     "ModelUnavailable",
     "NullSink",
     "PayloadTooLarge",
+    "PredictionLog",
     "PredictionSink",
     "ServeSettings",
     "UnsupportedMediaType",

@@ -1,0 +1,34 @@
+"""Alerting: alerts and the channels that deliver them (e-mail over SMTP, JSON webhooks).
+
+Every channel follows one contract (``Channel``): a keyword-only ``__init__`` that stores its
+arguments, ``validate()`` / ``from_config()`` that raise ``InvalidInput``, and ``send(alert)``
+that returns a ``Delivery`` instead of raising, so a failing server never crashes the
+scheduler. Built-in channels are registered in ``CHANNELS``; ``should_send`` applies cool-downs.
+
+>>> alert = Alert(rule="churn-psi", severity="critical", model="churn", version=3,
+...               metric="psi", feature="age", value=0.31, threshold=0.2)
+>>> channel = channel_from_config("webhook", {"url": "http://127.0.0.1:9/", "timeout": 0.5,
+...                                           "attempts": 1})
+>>> delivery = channel.send(alert)  # nothing listens on port 9
+>>> delivery.ok, delivery.attempts
+(False, 1)
+"""
+
+from shipyard.alerting._alert import Alert, Severity
+from shipyard.alerting._channel import Channel, Delivery
+from shipyard.alerting._cooldown import should_send
+from shipyard.alerting._email import EmailChannel
+from shipyard.alerting._registry import CHANNELS, channel_from_config
+from shipyard.alerting._webhook import WebhookChannel
+
+__all__ = [
+    "CHANNELS",
+    "Alert",
+    "Channel",
+    "Delivery",
+    "EmailChannel",
+    "Severity",
+    "WebhookChannel",
+    "channel_from_config",
+    "should_send",
+]
