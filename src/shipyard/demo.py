@@ -167,6 +167,9 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
             result = verify(session)
         return f"{result.checked} events, chain intact" if result.ok else result.problem
 
+    from shipyard.demo_live import run_live
+
+    live = run_live(home, store, alice, bob, "diagnosis", X_test, step)
     step("verify the audit log", audit)
 
     versions = alice.registry.versions("diagnosis")
@@ -184,12 +187,15 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         )
     console.print()
     console.print(t)
+    console.print(f"\nDrift report: {live['report']}")
     console.print(
-        f"\nExplore it: SHIPYARD_HOME={home} shipyard models diagnosis | shipyard audit log"
+        f"Explore it: SHIPYARD_HOME={home} shipyard models diagnosis | shipyard audit log"
     )
     store.close()
     return {
         "home": str(home),
         "steps": steps,
+        "report": live["report"],
+        "flagged": live["flagged"],
         "production": {i.version.version for i in versions if i.stage == "production"},
     }

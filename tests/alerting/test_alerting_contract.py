@@ -6,8 +6,8 @@ import inspect
 import time
 
 import pytest
+from alerting_support import TIMEOUT, Harness
 
-from conftest import TIMEOUT, Harness
 from shipyard.alerting import CHANNELS, Alert, Channel, Delivery, channel_from_config
 from shipyard.errors import InvalidInput
 
@@ -51,7 +51,7 @@ def test_server_hangs_times_out(harness: Harness, alert: Alert, hanging_port: in
 
 
 def test_nobody_listening_is_retried(harness: Harness, alert: Alert) -> None:
-    from conftest import free_port
+    from alerting_support import free_port
 
     delivery = harness.hanging(free_port(), attempts=3).send(alert)
     assert not delivery.ok and delivery.attempts == 3

@@ -6,7 +6,8 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
 
-from conftest import BACKOFF, TIMEOUT, Authenticator, SmtpServerFactory
+from alerting_support import BACKOFF, TIMEOUT, Authenticator, SmtpServerFactory
+
 from shipyard.alerting import Alert, EmailChannel
 
 

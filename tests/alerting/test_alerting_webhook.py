@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from conftest import BACKOFF, TIMEOUT, HttpRecorder
+from alerting_support import BACKOFF, TIMEOUT, HttpRecorder
+
 from shipyard.alerting import Alert, WebhookChannel
 
 Server = Callable[..., HttpRecorder]

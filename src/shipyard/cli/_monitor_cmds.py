@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -16,12 +14,14 @@ from shipyard.cli._app import JsonOption, app, client, console, print_json, tabl
 from shipyard.cli._io import iter_table_chunks
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.dataset import Profile, Schema
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import InvalidInput
 from shipyard.monitoring import (
     DriftAccumulator,
     DriftReport,
     MonitoringResults,
     build_report,
+    logged_window,
+    parse_window,
     render_html,
 )
 
@@ -130,42 +130,6 @@ def monitor_run_cmd(
         _print_report(report, f"{loaded.name} v{loaded.version}")
     if report.drifted or report.flagged():
         raise typer.Exit(1)
-
-
-def parse_window(text: str) -> timedelta:
-    """``30m``, ``12h``, ``1d``, ``2w`` as a timedelta."""
-    match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise InvalidInput(f"Invalid --window '{text}': use a number and m, h, d or w, e.g. 1d.")
-    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
-
-
-def logged_window(
-    root: Path, model: str, version: int, start: datetime, end: datetime, *, outputs: bool
-) -> pd.DataFrame:
-    """The logged, accepted predictions of one version in ``[start, end)``, as the model's
-    inputs (``in__age`` → ``age``) or outputs (``prediction``, ``proba_<class>``)."""
-    from shipyard.serving import PredictionLog
-
-    frame = PredictionLog(root).query(
-        f"SELECT * FROM predictions WHERE version = {int(version)} AND status = 'ok' "
-        f"AND epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}",
-        model=model,
-    )
-    if frame.empty:
-        raise NotFound(
-            f"No logged predictions of {model} v{version} between {start:%Y-%m-%d %H:%M} and "
-            f"{end:%Y-%m-%d %H:%M} UTC: nothing to monitor. Widen --window or check --log-dir."
-        )
-    if outputs:
-        out = frame[["prediction"]].astype(str)
-        for col in frame.columns:
-            if col.startswith("proba__"):
-                out["proba_" + col.removeprefix("proba__")] = frame[col]
-        return out
-    inputs = [c for c in frame.columns if c.startswith("in__")]
-    return frame[inputs].rename(columns=lambda c: c.removeprefix("in__"))
 
 
 def _print_report(report: DriftReport, label: str) -> None:

@@ -43,6 +43,7 @@ from shipyard.monitoring._quality import QualityMetric, quality_metrics
 from shipyard.monitoring._report import DriftReport, FeatureReport, build_report, compute_drift
 from shipyard.monitoring._results import DATASET, MonitoringResults, report_rows
 from shipyard.monitoring._state import CategoricalState, NumericState
+from shipyard.monitoring._window import logged_window, parse_window
 
 __all__ = [
     "CSI",
@@ -70,6 +71,8 @@ __all__ = [
     "build_report",
     "compute_drift",
     "get_drift_test",
+    "logged_window",
+    "parse_window",
     "psi_band",
     "quality_metrics",
     "render_defaults",
