@@ -4,8 +4,6 @@ local SMTP server the demo starts."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,38 +22,19 @@ from shipyard.store import Store
 Step = Callable[[str, Callable[[], str]], None]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def _server(store: Store, log_root: Path) -> Iterator[tuple[str, Any]]:
     """A real uvicorn on a thread serving the demo store, with the prediction log on."""
-    import uvicorn
-
-    from shipyard.serving import PredictionLog, ServeSettings, create_app
+    from shipyard.serving import PredictionLog, ServeSettings, create_app, serve_in_thread
 
     log = PredictionLog(log_root).open()
     app = create_app(
         store, settings=ServeSettings(auth=False, poll_interval_seconds=0.2), prediction_log=log
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("The demo server did not start.")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{config.port}", log
+        with serve_in_thread(app) as url:
+            yield url, log
     finally:
-        server.should_exit = True
-        thread.join(10)
         log.close()
 
 
@@ -213,7 +192,9 @@ def run_live(
                 received.append(envelope.content)
                 return "250 OK"
 
-        port = _free_port()
+        from shipyard.serving import free_port
+
+        port = free_port()
         controller = Controller(Handler(), hostname="127.0.0.1", port=port)
         controller.start()
         try:

@@ -5,7 +5,9 @@ sentence saying what went wrong and how to fix it (printed by the CLI without a 
 
     ShipyardError                 500  base class; never raised directly
     ├── InvalidInput              400  a value given by the user is malformed
-    │   └── SchemaViolation       422  a frame does not match a model's input schema
+    │   ├── SchemaViolation       422  a frame does not match a model's input schema
+    │   ├── PayloadTooLarge       413  a request body or batch over the server's limits
+    │   └── UnsupportedMediaType  415  a Content-Type the endpoint does not read
     ├── Unauthorized              401  no or unknown credentials
     ├── PermissionDenied          403  the acting user's role does not allow this
     │   └── ApprovalRequired      403  four eyes: promotion needs another user's approval
@@ -13,6 +15,7 @@ sentence saying what went wrong and how to fix it (printed by the CLI without a 
     ├── AlreadyExists             409  a unique name is taken
     ├── InvalidTransition         409  the object's state does not allow this change
     ├── IntegrityError            409  a checksum or hash chain does not verify (tampering)
+    ├── ModelUnavailable          503  a known model that cannot be served now (reason given)
     ├── SchemaOutOfDate           503  the database needs ``shipyard db upgrade``
     └── StoreUnavailable          503  the database or artifact store cannot be reached/written
 
@@ -49,6 +52,18 @@ class SchemaViolation(InvalidInput):
     """A frame does not match a model's input schema; ``details['errors']`` lists each field."""
 
     status = 422
+
+
+class PayloadTooLarge(InvalidInput):
+    """The request body, or its number of rows, is over the server's limit."""
+
+    status = 413
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The request's Content-Type is not one the endpoint reads."""
+
+    status = 415
 
 
 class Unauthorized(ShipyardError):
@@ -89,6 +104,12 @@ class IntegrityError(ShipyardError):
     """A checksum or the audit hash chain does not verify: the data was changed out of band."""
 
     status = 409
+
+
+class ModelUnavailable(ShipyardError):
+    """A served model that cannot answer now; the message says why and how to fix it."""
+
+    status = 503
 
 
 class SchemaOutOfDate(ShipyardError):

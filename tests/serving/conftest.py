@@ -1,22 +1,19 @@
 """Serving fixtures: a store with ``churn`` v1 (production) and v2, and an in-process client.
 
 Requests go through ``httpx.ASGITransport`` with the app's lifespan run by hand (Starlette's
-TestClient is deprecated with httpx); ``uvicorn_server`` runs a real server on a thread for
-the tests where sockets matter.
+TestClient is deprecated with httpx); ``shipyard.serving.serve_in_thread`` runs a real
+server on a thread for the tests where sockets matter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from shipyard import Client
@@ -58,32 +55,6 @@ async def http(app: FastAPI, **headers: str) -> AsyncIterator[httpx.AsyncClient]
             transport=transport, base_url="http://shipyard", headers=headers
         ) as client:
             yield client
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def uvicorn_server(app: FastAPI) -> Iterator[str]:
-    """A real uvicorn serving ``app`` on a thread; yields its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture

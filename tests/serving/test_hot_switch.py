@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from serving.conftest import uvicorn_server
 from shipyard.registry import Registry
 from shipyard.serving import VERSION_HEADER, ServeSettings, create_app
+from shipyard.serving import serve_in_thread as uvicorn_server
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

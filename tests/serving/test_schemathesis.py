@@ -10,11 +10,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from serving.conftest import uvicorn_server
 from shipyard import Client, Settings
 from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
 from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import serve_in_thread as uvicorn_server
 from shipyard.serving._predlog import PredictionLog
 from shipyard.store import Store
 

@@ -8,21 +8,20 @@ runtime and a hot switch when an alias moves.
 
 from shipyard.serving._app import VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
-from shipyard.serving._errors import ModelUnavailable, PayloadTooLarge, UnsupportedMediaType
 from shipyard.serving._predlog import FeedbackResult, PredictionLog
 from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import NullSink, PredictionSink
+from shipyard.serving._thread import free_port, serve_in_thread
 
 __all__ = [
     "VERSION_HEADER",
     "FeedbackResult",
     "MicroBatcher",
-    "ModelUnavailable",
     "NullSink",
-    "PayloadTooLarge",
     "PredictionLog",
     "PredictionSink",
     "ServeSettings",
-    "UnsupportedMediaType",
     "create_app",
+    "free_port",
+    "serve_in_thread",
 ]

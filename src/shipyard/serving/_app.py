@@ -35,9 +35,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from shipyard.errors import InvalidInput, NotFound, ShipyardError
+from shipyard.errors import (
+    InvalidInput,
+    ModelUnavailable,
+    NotFound,
+    ShipyardError,
+    UnsupportedMediaType,
+)
 from shipyard.serving import _v2
-from shipyard.serving._errors import ModelUnavailable, UnsupportedMediaType
 from shipyard.serving._inputs import (
     CSV_TYPES,
     check_rows,

@@ -15,8 +15,7 @@ import orjson
 import pandas as pd
 from starlette.requests import Request
 
-from shipyard.errors import InvalidInput, SchemaViolation
-from shipyard.serving._errors import PayloadTooLarge, UnsupportedMediaType
+from shipyard.errors import InvalidInput, PayloadTooLarge, SchemaViolation, UnsupportedMediaType
 
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")

@@ -23,9 +23,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import func, select
 
-from shipyard.errors import NotFound, ShipyardError
+from shipyard.errors import ModelUnavailable, NotFound, ShipyardError
 from shipyard.registry import Registry
-from shipyard.serving._errors import ModelUnavailable
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._settings import ServeSettings
 from shipyard.store import Store

@@ -17,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from shipyard.dataset import Schema
-from shipyard.errors import SchemaViolation
+from shipyard.errors import ModelUnavailable, SchemaViolation
 from shipyard.packaging import LoadedModel, OnnxInput, OnnxPredictor
 from shipyard.serving._batcher import MicroBatcher
-from shipyard.serving._errors import ModelUnavailable
 from shipyard.serving._settings import ServeSettings
 
 #: Up to this many rows, onnxruntime runs on the event loop: tens of microseconds, less than
