@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         default=None,
         description="fsspec URL or path of the artifact store. Default: 'artifacts' in home.",
     )
+    config: Path = Field(
+        default=Path("shipyard.toml"),
+        description="The project file holding alert rules and channels ([[alerts]], [channels.*]).",
+    )
     user: str = Field(
         default_factory=_os_user,
         description="Who is acting: recorded on runs, versions, approvals and audit events. "

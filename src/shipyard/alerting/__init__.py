@@ -19,16 +19,23 @@ from shipyard.alerting._channel import Channel, Delivery
 from shipyard.alerting._cooldown import should_send
 from shipyard.alerting._email import EmailChannel
 from shipyard.alerting._registry import CHANNELS, channel_from_config
+from shipyard.alerting._rules import AlertConfig, AlertRule, evaluate, load_alert_config
+from shipyard.alerting._store import Alerts
 from shipyard.alerting._webhook import WebhookChannel
 
 __all__ = [
     "CHANNELS",
     "Alert",
+    "AlertConfig",
+    "AlertRule",
+    "Alerts",
     "Channel",
     "Delivery",
     "EmailChannel",
     "Severity",
     "WebhookChannel",
     "channel_from_config",
+    "evaluate",
+    "load_alert_config",
     "should_send",
 ]

@@ -7,6 +7,7 @@ import sys
 import shipyard.cli._serve_cmd  # noqa: F401 - registers serve and tokens
 from shipyard.cli import (  # noqa: F401 - registers commands
     _admin_cmds,
+    _alerts_cmds,
     _demo_cmd,
     _monitor_cmds,
     _predictions_cmds,

@@ -24,6 +24,7 @@ from shipyard.monitoring import (
     parse_window,
     render_html,
 )
+from shipyard.settings import Settings
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -56,6 +57,9 @@ def monitor_run_cmd(
 ) -> None:
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
     breach (so cron and CI can act on it)."""
+    from shipyard.alerting import load_alert_config
+
+    alert_config = load_alert_config(Settings().config)  # a bad config fails before any work
     c = client()
     loaded = c.load(model)
     reference = loaded.reference_profile["outputs" if outputs else "inputs"]
@@ -99,7 +103,7 @@ def monitor_run_cmd(
         report = build_report(accumulator)
     if report.n_rows == 0:
         raise InvalidInput(f"'{source}' has no rows: there is nothing to compare.")
-    MonitoringResults(c.store).save(
+    run_id = MonitoringResults(c.store).save(
         report,
         model=loaded.name,
         version=loaded.version,
@@ -122,14 +126,40 @@ def monitor_run_cmd(
             raise InvalidInput(f"Cannot write the report to '{report_path}': {exc}") from exc
         if not as_json:
             console.print(f"Report: {report_path.absolute()}")
+    alert_records = _raise_alerts(c, alert_config, run_id, report_path)
     if as_json:
         print_json(
             {"model": loaded.name, "version": loaded.version, **report.model_dump(mode="json")}
         )
     else:
         _print_report(report, f"{loaded.name} v{loaded.version}")
+        for record in alert_records:
+            sent = ", ".join(
+                f"{k}: {'ok' if v['ok'] else v['error']}" for k, v in record.deliveries.items()
+            )
+            console.print(
+                f"Alert {record.id} ({record.rule}, {record.status}): {record.message} {sent}"
+            )
     if report.drifted or report.flagged():
         raise typer.Exit(1)
+
+
+def _raise_alerts(c: Any, config: Any, run_id: str, report_path: Path | None) -> list[Any]:
+    """Evaluate the rules of shipyard.toml on this run's stored rows; send and store alerts."""
+    from sqlalchemy import select
+
+    from shipyard.alerting import Alerts, evaluate
+    from shipyard.store._models import MonitoringResult
+
+    if not config.rules:
+        return []
+    with c.store.read() as session:
+        rows = session.scalars(
+            select(MonitoringResult).where(MonitoringResult.run_id == run_id)
+        ).all()
+    link = str(report_path.absolute()) if report_path else None
+    fired = evaluate(config.rules, rows, link=link)
+    return Alerts(c.store).raise_all(fired, config.channels, actor=c.user)
 
 
 def _print_report(report: DriftReport, label: str) -> None:

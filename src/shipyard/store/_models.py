@@ -253,3 +253,27 @@ class MonitoringResult(Base):
     rows: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime]
+
+
+class AlertRecord(Base):
+    """An alert raised by a rule: what, where it was sent, and who acknowledged it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_key", "rule", "key", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(1024))
+    severity: Mapped[str] = mapped_column(String(16))
+    model_name: Mapped[str] = mapped_column(String(256), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    metric: Mapped[str] = mapped_column(String(64))
+    feature: Mapped[str | None] = mapped_column(String(256))
+    value: Mapped[float] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # sent | failed | suppressed
+    deliveries: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
