@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import shipyard.cli._serve_cmd  # noqa: F401 - registers serve and tokens
 from shipyard.cli import (  # noqa: F401 - registers commands
     _admin_cmds,
     _alerts_cmds,
@@ -12,6 +11,8 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _monitor_cmds,
     _predictions_cmds,
     _registry_cmds,
+    _score_cmd,
+    _serve_cmd,
 )
 from shipyard.cli._app import app, run_cli
 
