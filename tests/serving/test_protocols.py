@@ -177,3 +177,11 @@ async def test_metrics(store: Store, churn: Registry, rows: pd.DataFrame) -> Non
     assert "shipyard_request_latency_seconds_bucket" in text
     assert "shipyard_prediction_log_queue_depth 0.0" in text
     assert "shipyard_prediction_log_lag_seconds" in text
+
+
+async def test_no_page_loads_from_a_cdn(store: Store, churn: Registry) -> None:
+    async with http(create_app(store, settings=NO_AUTH)) as client:
+        assert (await client.get("/docs")).status_code == 404
+        assert (await client.get("/redoc")).status_code == 404
+        schema = await client.get("/openapi.json")
+        assert schema.status_code == 200 and "/v2/models/{name}/infer" in schema.json()["paths"]

@@ -112,6 +112,10 @@ def create_app(
         version=__version__,
         lifespan=lifespan,
         description="Open Inference Protocol v2, plain JSON and MLflow scoring routes.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; Shipyard runs
+        # offline, so only the schema itself is served (/openapi.json).
+        docs_url=None,
+        redoc_url=None,
         **_no_telemetry(),
     )
     app.state.serving = state
