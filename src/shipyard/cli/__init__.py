@@ -8,6 +8,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _admin_cmds,
     _alerts_cmds,
     _demo_cmd,
+    _gc_cmd,
     _monitor_cmds,
     _predictions_cmds,
     _registry_cmds,

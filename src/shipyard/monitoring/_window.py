@@ -11,11 +11,11 @@ import pandas as pd
 from shipyard.errors import InvalidInput, NotFound
 
 
-def parse_window(text: str) -> timedelta:
+def parse_window(text: str, *, option: str = "--window") -> timedelta:
     """``30m``, ``12h``, ``1d``, ``2w`` as a timedelta."""
     match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
     if not match or int(match.group(1)) == 0:
-        raise InvalidInput(f"Invalid --window '{text}': use a number and m, h, d or w, e.g. 1d.")
+        raise InvalidInput(f"Invalid {option} '{text}': use a number and m, h, d or w, e.g. 1d.")
     unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
 
