@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from shipyard.store._models import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
+#: The event columns covered by its hash (every column but ``hash`` itself).
+_HASHED = ("seq", "at", "actor", "action", "subject", "details", "reason", "prev_hash")
 
 
 def event_hash(
@@ -67,27 +69,18 @@ def append_event(
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
     at = utcnow()
     details = json.loads(json.dumps(details or {}, default=str))  # store exactly what we hash
-    digest = event_hash(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=details,
-        reason=reason,
-        prev_hash=prev,
-    )
-    event = AuditEvent(
-        seq=seq,
-        at=at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=details,
-        reason=reason,
-        prev_hash=prev,
-        hash=digest,
-    )
+    fields: dict[str, Any] = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details,
+        "reason": reason,
+        "prev_hash": prev,
+    }
+    digest = event_hash(**fields)
+    event = AuditEvent(**fields, hash=digest)
     session.add(event)
     if head is None:
         session.add(AuditHead(id=1, seq=seq, hash=digest))
@@ -121,16 +114,7 @@ def verify(session: Session) -> Verification:
             return Verification(
                 False, checked, ev.seq, f"event {ev.seq} does not follow event {ev.seq - 1}"
             )
-        recomputed = event_hash(
-            seq=ev.seq,
-            at=ev.at,
-            actor=ev.actor,
-            action=ev.action,
-            subject=ev.subject,
-            details=ev.details,
-            reason=ev.reason,
-            prev_hash=ev.prev_hash,
-        )
+        recomputed = event_hash(**{name: getattr(ev, name) for name in _HASHED})
         if recomputed != ev.hash:
             return Verification(
                 False, checked, ev.seq, f"event {ev.seq} was modified after it was written"
