@@ -277,3 +277,45 @@ class AlertRecord(Base):
     created_at: Mapped[datetime]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class TrafficPolicy(Base):
+    """How a model's requests are split between versions; append-only, newest row rules.
+
+    ``arms`` is a list of ``{"version": int | None, "weight": float}`` (``None``: the version
+    the served alias points to, so a canary's base follows a rollback); weights are percent
+    and sum to 100. ``shadow`` is a version that also scores every request, logged but never
+    returned. ``sticky`` is ``"header:<name>"`` or ``"field:<column>"``: requests with the
+    same key hash to the same arm. A row with no arms and no shadow ends the policy.
+    """
+
+    __tablename__ = "traffic_policies"
+    __table_args__ = (Index("ix_traffic_policies_model", "model_name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    kind: Mapped[str] = mapped_column(String(16))  # canary | split | shadow | none
+    arms: Mapped[list[Any]]
+    shadow: Mapped[int | None] = mapped_column(Integer)
+    sticky: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class JobRun(Base):
+    """One run of a scheduled job (``shipyard scheduler``): when, how long, and how it ended."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job", "job", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(128))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | manual
+    owner: Mapped[str] = mapped_column(String(256))  # host:pid of the scheduler
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    seconds: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]]
