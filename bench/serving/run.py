@@ -18,8 +18,14 @@ Needs the peers' venv and wrk (``bash bench/peers.sh``) and at least 2 CPU cores
    servers not being measured are frozen (SIGSTOP) so their background threads cannot take
    the server core. Any non-2xx answer or socket error stops the benchmark.
 4. Prints median req/s, p50, p99 per system and concurrency and the ratios against MLflow
-   (taken within each round, then the median), plus the in-process one-row predict time, and
-   writes everything to bench/results/serving-<timestamp>.json.
+   (taken within each round, then the median), and writes everything to
+   bench/results/serving-<timestamp>.json.
+5. The c=1 server overhead: at the start of every round, with every server frozen, this
+   process times one-row predictions in process, pinned to the servers' core (ONNX: feed +
+   run; native: ``LoadedModel.predict_proba`` with its schema check). The overhead is each
+   round's c=1 p50 minus that round's in-process median, then the median over rounds: the
+   machine's load changes from minute to minute, so a baseline taken once at the start
+   says little about a c=1 run minutes later.
 """
 
 from __future__ import annotations
@@ -102,9 +108,10 @@ def make_pipeline() -> Any:
     )
 
 
-def build_models(work: Path) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+def build_models(work: Path) -> tuple[Path, pd.DataFrame, dict[str, Any], Any]:
     """Fit once; save for MLflow (peers' python) and register in Shipyard. Returns the MLflow
-    model folder, request rows, and facts about the Shipyard archive."""
+    model folder, request rows, facts about the Shipyard archive, and a function timing the
+    in-process baseline (``baseline(n)``)."""
     import joblib
 
     from shipyard import Client, Settings
@@ -147,21 +154,29 @@ def build_models(work: Path) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
         "onnx": loaded.manifest.onnx
         and {k: v for k, v in loaded.manifest.onnx.items() if k != "inputs"},
     }
-    facts["inprocess"] = inprocess_baseline(loaded, X)
-    store.close()
+    store.close()  # the loaded model stays usable: it is in memory
+
+    def baseline(n: int) -> dict[str, float]:
+        return inprocess_baseline(loaded, X, n)
+
     # requests: rows not seen in training
     Xr, _ = make_data(20_000 + N_BODIES)
-    return mlflow_dir, Xr.tail(N_BODIES).reset_index(drop=True), facts
+    return mlflow_dir, Xr.tail(N_BODIES).reset_index(drop=True), facts, baseline
 
 
 def inprocess_baseline(loaded: Any, X: pd.DataFrame, n: int = 500) -> dict[str, float]:
     """Median microseconds of one-row predictions in this process (no HTTP)."""
 
+    from threadpoolctl import threadpool_limits
+
     rows = [X.iloc[[i]].reset_index(drop=True) for i in range(50)]
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {int(SERVER_CORE)})  # the servers' core, as they are
     try:
-        return _inprocess(loaded, rows, n)
+        # One OpenMP thread, as in the servers (taskset before start: OpenMP sees one core);
+        # this process started on every core, and two threads on one core spin-wait.
+        with threadpool_limits(1):
+            return _inprocess(loaded, rows, n)
     finally:
         os.sched_setaffinity(0, previous)
 
@@ -354,7 +369,7 @@ def main() -> None:
     servers: dict[str, Server] = {}
     try:
         print("building the model (fit, MLflow save, Shipyard register with ONNX) ...", flush=True)
-        mlflow_dir, rows, facts = build_models(work)
+        mlflow_dir, rows, facts, baseline = build_models(work)
         print(f"  register (incl. ONNX export + parity check): {facts['register_s']:.1f} s")
         print(f"  ONNX: {facts['onnx']}")
         records = [json_row(rows, i) for i in range(len(rows))]
@@ -448,7 +463,14 @@ def main() -> None:
         )
 
         runs: list[dict[str, Any]] = []
+        inproc_rounds: list[dict[str, float]] = []
         for rep in range(args.repeats):
+            inproc_rounds.append(baseline(200))  # every server is frozen here
+            print(
+                f"  round {rep + 1}/{args.repeats} in-process one row: "
+                + ", ".join(f"{k} {v:.0f} us" for k, v in inproc_rounds[-1].items()),
+                flush=True,
+            )
             for conc in concs:
                 for n, s in servers.items():
                     s.signal(signal.SIGCONT)
@@ -472,8 +494,9 @@ def main() -> None:
         if not (locals().get("args") and args.keep):
             shutil.rmtree(work, ignore_errors=True)
 
-    summary = summarize(runs, list(servers), concs)
-    print_table(summary, facts["inprocess"])
+    summary = summarize(runs, list(servers), concs, inproc_rounds)
+    inprocess = {k: statistics.median(r[k] for r in inproc_rounds) for k in inproc_rounds[0]}
+    print_table(summary, inprocess)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"serving-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(
@@ -485,8 +508,9 @@ def main() -> None:
                     "server_core": SERVER_CORE,
                     "wrk_core": WRK_CORE,
                 },
-                "model": {k: v for k, v in facts.items() if k != "inprocess"},
-                "inprocess_us": facts["inprocess"],
+                "model": facts,
+                "inprocess_us": inprocess,
+                "inprocess_us_rounds": inproc_rounds,
                 "runs": runs,
                 "summary": summary,
             },
@@ -497,7 +521,17 @@ def main() -> None:
     print(f"\nwrote {out.relative_to(ROOT)}")
 
 
-def summarize(runs: list[dict[str, Any]], systems: list[str], concs: list[int]) -> list[dict]:
+def _baseline_ms(system: str, inproc: dict[str, float]) -> float:
+    key = "onnx_feed_and_run_us" if "onnx" in system else "native_predict_proba_validated_us"
+    return inproc[key] / 1000
+
+
+def summarize(
+    runs: list[dict[str, Any]],
+    systems: list[str],
+    concs: list[int],
+    inproc_rounds: list[dict[str, float]],
+) -> list[dict]:
     by = {(r["system"], r["concurrency"], r["repeat"]): r for r in runs}
     reps = sorted({r["repeat"] for r in runs})
     out = []
@@ -511,6 +545,11 @@ def summarize(runs: list[dict[str, Any]], systems: list[str], concs: list[int]) 
                 "p50_ms": statistics.median(r["p50_ms"] for r in mine),
                 "p99_ms": statistics.median(r["p99_ms"] for r in mine),
             }
+            if c == 1 and n.startswith("shipyard"):
+                row["overhead_ms"] = statistics.median(
+                    r["p50_ms"] - _baseline_ms(n, inproc_rounds[k])
+                    for r, k in zip(mine, reps, strict=True)
+                )
             if "mlflow" in systems and n != "mlflow":
                 ml = [by[("mlflow", c, k)] for k in reps]
                 row["rps_ratio"] = statistics.median(
@@ -539,22 +578,15 @@ def print_table(summary: list[dict], inproc: dict[str, float]) -> None:
             f"{r['system']:16} {r['concurrency']:>4} {r['rps']:9.1f} {r['p50_ms']:8.2f} "
             f"{r['p99_ms']:8.2f} {ratio:>15} {p99r:>13}"
         )
-    print("\nin-process, one row (median us):")
+    print("\nin-process, one row (median over rounds of each round's median, us):")
     for k, v in inproc.items():
         print(f"  {k:40} {v:9.1f}")
     for r in summary:
-        if r["concurrency"] == 1 and r["system"].startswith("shipyard"):
-            base = (
-                inproc[
-                    "onnx_feed_and_run_us"
-                    if "onnx" in r["system"]
-                    else "native_predict_proba_validated_us"
-                ]
-                / 1000
-            )
+        if "overhead_ms" in r:
             print(
-                f"  {r['system']} c=1: p50 {r['p50_ms']:.2f} ms = in-process {base:.2f} ms "
-                f"+ {r['p50_ms'] - base:.2f} ms server overhead"
+                f"  {r['system']} c=1: p50 {r['p50_ms']:.2f} ms, in-process "
+                f"{_baseline_ms(r['system'], inproc):.2f} ms; server overhead (median of "
+                f"per-round differences) {r['overhead_ms']:.2f} ms"
             )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.alerting import attach_notifier
 from shipyard.auth import Users
 from shipyard.packaging import Lineage, LoadedModel, prepare_archive
-from shipyard.registry import Registry
+from shipyard.registry import Registry, Traffic
 from shipyard.settings import Settings
 from shipyard.store import Store
 from shipyard.store._models import AliasChange, Approval, ModelVersion
@@ -30,7 +31,10 @@ class Client:
         self.user = self.settings.user
         self.tracker = Tracker(self.store)
         self.registry = Registry(self.store)
+        self.traffic = Traffic(self.store)
         self.users = Users(self.store)
+        # Registry events selected by [[notify]] in shipyard.toml go out after each commit.
+        self.notifier = attach_notifier(self.store, self.settings.config)
         return self
 
     def close(self) -> None:

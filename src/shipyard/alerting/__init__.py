@@ -18,6 +18,14 @@ from shipyard.alerting._alert import Alert, Severity
 from shipyard.alerting._channel import Channel, Delivery
 from shipyard.alerting._cooldown import should_send
 from shipyard.alerting._email import EmailChannel
+from shipyard.alerting._notify import (
+    REGISTRY_EVENTS,
+    Notifier,
+    NotifyRule,
+    attach_notifier,
+    event_alert,
+    load_notify_rules,
+)
 from shipyard.alerting._registry import CHANNELS, channel_from_config
 from shipyard.alerting._rules import AlertConfig, AlertRule, evaluate, load_alert_config
 from shipyard.alerting._store import Alerts
@@ -25,6 +33,7 @@ from shipyard.alerting._webhook import WebhookChannel
 
 __all__ = [
     "CHANNELS",
+    "REGISTRY_EVENTS",
     "Alert",
     "AlertConfig",
     "AlertRule",
@@ -32,10 +41,15 @@ __all__ = [
     "Channel",
     "Delivery",
     "EmailChannel",
+    "Notifier",
+    "NotifyRule",
     "Severity",
     "WebhookChannel",
+    "attach_notifier",
     "channel_from_config",
     "evaluate",
+    "event_alert",
     "load_alert_config",
+    "load_notify_rules",
     "should_send",
 ]

@@ -5,9 +5,16 @@ from __future__ import annotations
 import html
 import uuid
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 Severity = Literal["info", "warning", "critical"]
 """How urgent an alert is; channels show it in the subject and the Slack text."""
@@ -49,6 +56,20 @@ class Alert(BaseModel):
     created_at: AwareDatetime = Field(default_factory=_now)
     link: str | None = None
     """Where to look next, e.g. the HTML drift report or the UI page of the version."""
+    title: str | None = None
+    """The headline of an alert that is not about a metric (a failed job, a registry event)."""
+    facts: dict[str, str] = Field(default_factory=dict)
+    """Extra ``name: value`` details (event, actor, error...), shown after the standard ones."""
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Metric alerts serialise exactly as before ``title`` and ``facts`` existed."""
+        data: dict[str, Any] = handler(self)
+        if data.get("title") is None:
+            data.pop("title", None)
+        if not data.get("facts"):
+            data.pop("facts", None)
+        return data
 
     @property
     def key(self) -> str:
@@ -58,6 +79,8 @@ class Alert(BaseModel):
     @property
     def headline(self) -> str:
         """``churn v3: psi drift on age`` (or ``churn v3: accuracy`` for a model metric)."""
+        if self.title:
+            return self.title
         what = f"{self.metric} drift on {self.feature}" if self.feature else self.metric
         return f"{self.model} v{self.version}: {what}"
 
@@ -67,6 +90,15 @@ class Alert(BaseModel):
         return f"[Shipyard {self.severity}] {self.headline}"
 
     def _details(self) -> list[tuple[str, str]]:
+        if self.title:  # not a metric: value and threshold mean nothing here
+            return [
+                ("Rule", self.rule),
+                ("Severity", self.severity),
+                *self.facts.items(),
+                ("Raised at", self.created_at.isoformat(timespec="seconds")),
+                ("Alert id", self.id),
+                *([("Link", self.link)] if self.link else []),
+            ]
         rows = [
             ("Rule", self.rule),
             ("Severity", self.severity),
@@ -77,6 +109,7 @@ class Alert(BaseModel):
             ("Raised at", self.created_at.isoformat(timespec="seconds")),
             ("Alert id", self.id),
         ]
+        rows.extend(self.facts.items())
         if self.link:
             rows.append(("Link", self.link))
         return rows

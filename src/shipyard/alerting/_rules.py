@@ -13,6 +13,7 @@
     metric = "drift"          # a monitoring metric: drift, psi, ks, quality.missing, drift_share
     feature = "*"             # one feature, or "*" for any ("*" is also the dataset-level row)
     threshold = 0.5           # fires when value > threshold; omit to fire on the metric's flag
+    # below = 0.8             # fires when value < below (accuracy, roc_auc, label_coverage)
     severity = "critical"
     cooldown = "1h"           # no repeat for the same rule, model, version, metric and feature
     channels = ["oncall"]
@@ -46,6 +47,7 @@ class AlertRule(BaseModel):
     metric: str = Field(min_length=1)
     feature: str = "*"
     threshold: float | None = None
+    below: float | None = None
     severity: Literal["info", "warning", "critical"] = "warning"
     cooldown: str = "1h"
     channels: list[str] = Field(default_factory=list)
@@ -64,9 +66,12 @@ class AlertRule(BaseModel):
     def fires(self, row: MonitoringResult) -> bool:
         if row.metric != self.metric or (self.feature != "*" and row.feature != self.feature):
             return False
-        if self.threshold is None:
+        if self.threshold is None and self.below is None:
             return bool(row.flagged)
-        return row.value is not None and row.value > self.threshold
+        if row.value is None:
+            return False
+        above = self.threshold is not None and row.value > self.threshold
+        return above or (self.below is not None and row.value < self.below)
 
 
 class AlertConfig(BaseModel):
@@ -124,6 +129,8 @@ def evaluate(
                 continue
             value = float(row.value) if row.value is not None else 1.0
             threshold = rule.threshold if rule.threshold is not None else (row.threshold or 0.0)
+            if rule.below is not None and row.value is not None and row.value < rule.below:
+                threshold = rule.below
             feature = None if row.feature == "*" else row.feature
             where = f" on {feature}" if feature else ""
             out.append(

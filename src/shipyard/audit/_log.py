@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.store._models import AuditEvent, AuditHead, utcnow
+from shipyard.store._store import APPENDED_EVENTS
 
 GENESIS = "0" * 64
 #: The event columns covered by its hash (every column but ``hash`` itself).
@@ -82,6 +83,7 @@ def append_event(
     digest = event_hash(**fields)
     event = AuditEvent(**fields, hash=digest)
     session.add(event)
+    session.info.setdefault(APPENDED_EVENTS, []).append(event)  # for Store listeners
     if head is None:
         session.add(AuditHead(id=1, seq=seq, hash=digest))
     else:

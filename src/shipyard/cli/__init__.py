@@ -14,6 +14,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _registry_cmds,
     _score_cmd,
     _serve_cmd,
+    _traffic_cmds,
 )
 from shipyard.cli._app import app, run_cli
 

@@ -39,7 +39,20 @@ def client() -> Client:
     """The client for this invocation, configured from the environment."""
     c = Client(Settings()).open()
     _opened.append(c)
+    if c.notifier is not None:
+        c.notifier.on_failure = _notification_failed
     return c
+
+
+def _notification_failed(record: Any) -> None:
+    """Show a notification a channel did not deliver (the change itself is committed)."""
+    errors = "; ".join(f"{k}: {v['error']}" for k, v in record.deliveries.items() if not v["ok"])
+    err_console.print(
+        f"[bold yellow]Warning:[/] notification {record.id} ({record.rule}, {record.metric}) "
+        f"was not delivered ({errors}); the change itself is saved. See 'shipyard alerts list'.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def fail(message: str, code: int = 1) -> None:

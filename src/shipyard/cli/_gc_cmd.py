@@ -8,35 +8,65 @@ import typer
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
-from shipyard.housekeeping import collect_garbage
-from shipyard.monitoring import parse_window
+from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+from shipyard.settings import Settings
 
 
 @app.command("gc")
 def gc_cmd(
     predictions: str = typer.Option(
-        "90d",
-        help="Delete prediction-log partitions older than this (e.g. 30d, 12w); 'keep' keeps them.",
+        None,
+        help="Delete prediction-log partitions older than this (e.g. 30d, 12w); 'keep' keeps "
+        "them. Default: [retention] predictions in shipyard.toml, else 90d.",
     ),
     monitoring: str = typer.Option(
-        "365d", help="Delete monitoring results older than this; 'keep' keeps them."
+        None,
+        help="Delete monitoring results older than this; 'keep' keeps them. Default: "
+        "[retention] monitoring, else 365d.",
+    ),
+    job_runs: str = typer.Option(
+        None,
+        "--job-runs",
+        help="Delete scheduler job runs older than this; 'keep' keeps them. Default: "
+        "[retention] job_runs, else 365d.",
+    ),
+    archived_artifacts: bool = typer.Option(
+        False,
+        "--archived-artifacts",
+        help="Also delete the archive files of archived versions that no alias or traffic "
+        "policy uses (their registry rows stay).",
     ),
     log_dir: Path = LogDirOption,
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be deleted."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Apply retention to the prediction log and monitoring results (audited).
+    """Apply retention to the prediction log, monitoring results and job runs (audited).
 
-    Registered model versions and their archives are never deleted here.
+    Versions an alias points to are never touched; archives go only with
+    --archived-artifacts.
     """
-    pred_age = None if predictions == "keep" else parse_window(predictions, option="--predictions")
-    mon_age = None if monitoring == "keep" else parse_window(monitoring, option="--monitoring")
+    retention = load_retention(Settings().config)
+    pred_age = (
+        parse_age(predictions, option="--predictions")
+        if predictions is not None
+        else retention.predictions
+    )
+    mon_age = (
+        parse_age(monitoring, option="--monitoring")
+        if monitoring is not None
+        else retention.monitoring
+    )
+    runs_age = (
+        parse_age(job_runs, option="--job-runs") if job_runs is not None else retention.job_runs
+    )
     c = client()
     report = collect_garbage(
         c.store,
         log_root=log_root(log_dir),
         predictions_older_than=pred_age,
         monitoring_older_than=mon_age,
+        job_runs_older_than=runs_age,
+        archived_artifacts=archived_artifacts,
         actor=c.user,
         dry_run=dry_run,
     )
@@ -46,6 +76,12 @@ def gc_cmd(
     verb = "Would free" if dry_run else "Freed"
     console.print(
         f"{verb} {report.bytes / 1e6:.1f} MB in {report.files} file(s) from "
-        f"{len(report.partitions)} prediction-log partition(s), and "
-        f"{report.monitoring_rows} monitoring result row(s)."
+        f"{len(report.partitions)} prediction-log partition(s), "
+        f"{report.monitoring_rows} monitoring result row(s) and {report.job_runs} job run(s)."
     )
+    if archived_artifacts:
+        listed = ", ".join(report.artifacts) or "none"
+        console.print(
+            f"{verb} {report.artifact_bytes / 1e6:.1f} MB of archives of archived versions: "
+            f"{listed}."
+        )

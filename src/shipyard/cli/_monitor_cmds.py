@@ -11,8 +11,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
-from shipyard.cli._io import iter_table_chunks
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
+from shipyard.cli._score_cmd import Engine
 from shipyard.dataset import Profile, Schema
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import (
@@ -20,9 +20,11 @@ from shipyard.monitoring import (
     DriftReport,
     MonitoringResults,
     build_report,
-    logged_window,
+    chunk_rows,
+    file_chunks,
     parse_window,
     render_html,
+    window_chunks,
 )
 from shipyard.settings import Settings
 
@@ -53,13 +55,27 @@ def monitor_run_cmd(
     report_path: Path = typer.Option(
         None, "--report", help="Also write a self-contained HTML report (Plotly, offline) here."
     ),
+    engine: Engine = typer.Option(
+        Engine.pandas,
+        help="pandas (streams chunks, bounded memory) or spark (Spark aggregations, same scores).",
+    ),
+    label_delay: str = typer.Option(
+        None,
+        "--label-delay",
+        help="Predictions younger than this are not expected to have labels yet (label "
+        "coverage): 0, 30m, 1h, 1d. Default: label_delay in [monitoring] of shipyard.toml, or 0.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
-    breach (so cron and CI can act on it)."""
+    breach (so cron and CI can act on it). A log window also gets performance against the
+    labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
     from shipyard.alerting import load_alert_config
+    from shipyard.cli._monitor_perf import html_section, performance_and_service, print_sections
+    from shipyard.cli._monitor_perf import label_delay as _label_delay
 
     alert_config = load_alert_config(Settings().config)  # a bad config fails before any work
+    delay = _label_delay(label_delay, Settings().config)
     c = client()
     loaded = c.load(model)
     reference = loaded.reference_profile["outputs" if outputs else "inputs"]
@@ -68,41 +84,36 @@ def monitor_run_cmd(
     if current is None:
         window_end = datetime.now(UTC) if until is None else until.replace(tzinfo=UTC)
         window_start = window_end - parse_window(window)
-        frame = logged_window(
-            log_root(log_dir),
-            loaded.name,
-            loaded.version,
-            window_start,
-            window_end,
-            outputs=outputs,
-        )
-        total, chunks = len(frame), iter([frame])
         source = f"log:{window_start:%Y-%m-%dT%H:%M}..{window_end:%Y-%m-%dT%H:%M}"
     else:
-        total, chunks = iter_table_chunks(current)
         source = str(current)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task(f"Checking {source}", total=total)
-
-        def counted() -> Iterator[Any]:
-            for chunk in chunks:
-                yield chunk
-                progress.advance(task, len(chunk))
-
-        accumulator = DriftAccumulator(Profile.model_validate(reference), schema=schema)
-        for chunk in counted():
-            accumulator.update(chunk)
-        report = build_report(accumulator)
+    profile = Profile.model_validate(reference)
+    if engine is Engine.spark:
+        log = (log_root(log_dir), loaded.name, loaded.version, window_start, window_end, outputs)
+        accumulator = _accumulate_with_spark(profile, schema, current, log, quiet=as_json)
+    else:
+        if window_start is not None and window_end is not None:
+            total, chunks = window_chunks(
+                log_root(log_dir),
+                loaded.name,
+                loaded.version,
+                window_start,
+                window_end,
+                outputs=outputs,
+                rows=chunk_rows(len(profile.columns)),
+            )
+        else:
+            total, chunks = file_chunks(current, rows=chunk_rows(len(profile.columns)))
+        accumulator = _accumulate(profile, schema, source, total, chunks, quiet=as_json)
+    report = build_report(accumulator)
     if report.n_rows == 0:
         raise InvalidInput(f"'{source}' has no rows: there is nothing to compare.")
+    performance = service = None
+    extra: list[Any] = []
+    if window_start is not None and window_end is not None:
+        performance, service, extra = performance_and_service(
+            loaded, log_root(log_dir), window_start, window_end, delay
+        )
     run_id = MonitoringResults(c.store).save(
         report,
         model=loaded.name,
@@ -111,6 +122,7 @@ def monitor_run_cmd(
         source=f"{'outputs' if outputs else 'inputs'}:{source}",
         window_start=window_start,
         window_end=window_end,
+        extra=extra,
     )
     if report_path is not None:
         html = render_html(
@@ -119,6 +131,7 @@ def monitor_run_cmd(
             states=accumulator.states,
             title=f"{loaded.name} v{loaded.version}: {source}",
             window=source,
+            extra_sections=[html_section(c.store, loaded, performance, service)],
         )
         try:
             report_path.write_text(html, encoding="utf-8")
@@ -129,10 +142,18 @@ def monitor_run_cmd(
     alert_records = _raise_alerts(c, alert_config, run_id, report_path)
     if as_json:
         print_json(
-            {"model": loaded.name, "version": loaded.version, **report.model_dump(mode="json")}
+            {
+                "model": loaded.name,
+                "version": loaded.version,
+                **report.model_dump(mode="json"),
+                "performance": performance.model_dump(mode="json") if performance else None,
+                "service": service.model_dump(mode="json") if service else None,
+            }
         )
     else:
         _print_report(report, f"{loaded.name} v{loaded.version}")
+        if service is not None:
+            print_sections(performance, service)
         for record in alert_records:
             sent = ", ".join(
                 f"{k}: {'ok' if v['ok'] else v['error']}" for k, v in record.deliveries.items()
@@ -140,8 +161,77 @@ def monitor_run_cmd(
             console.print(
                 f"Alert {record.id} ({record.rule}, {record.status}): {record.message} {sent}"
             )
-    if report.drifted or report.flagged():
-        raise typer.Exit(1)
+    extra_metrics = {row.metric for row in extra}
+    if report.drifted or report.flagged() or any(r.metric in extra_metrics for r in alert_records):
+        raise typer.Exit(1)  # a performance or service rule counts as a breach too
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    )
+
+
+def _accumulate(
+    profile: Profile,
+    schema: Schema | None,
+    source: str,
+    total: int | None,
+    chunks: Iterator[Any],
+    *,
+    quiet: bool,
+) -> DriftAccumulator:
+    """Stream the chunks into the accumulator, with a progress bar over rows."""
+    accumulator = DriftAccumulator(profile, schema=schema)
+    with _progress(quiet) as progress:
+        task = progress.add_task(f"Checking {source}", total=total)
+        for chunk in chunks:
+            accumulator.update(chunk)
+            progress.advance(task, len(chunk))
+    return accumulator
+
+
+def _accumulate_with_spark(
+    profile: Profile,
+    schema: Schema | None,
+    current: Path | None,
+    log: tuple[Path, str, int, datetime | None, datetime | None, bool],
+    *,
+    quiet: bool,
+) -> DriftAccumulator:
+    """The same counts by Spark aggregations, with a progress bar over Spark jobs."""
+    from shipyard.monitoring import (
+        read_spark_table,
+        spark_accumulate,
+        spark_errors,
+        spark_jobs,
+        spark_message,
+        spark_session,
+        spark_window,
+    )
+
+    root, name, version, start, end, outputs = log
+    with spark_session() as spark:
+        if current is not None:
+            df = read_spark_table(spark, current)
+        else:
+            assert start is not None and end is not None
+            df = spark_window(spark, root, name, version, start, end, outputs=outputs)
+        with _progress(quiet) as progress:
+            task = progress.add_task("Spark aggregations", total=spark_jobs(profile, df, schema))
+            try:
+                return spark_accumulate(
+                    profile, df, schema=schema, on_job=lambda: progress.advance(task)
+                )
+            except spark_errors() as exc:
+                message = spark_message(exc)
+                raise InvalidInput(f"Spark could not read the data: {message}") from exc
 
 
 def _raise_alerts(c: Any, config: Any, run_id: str, report_path: Path | None) -> list[Any]:

@@ -152,8 +152,23 @@ def promote_cmd(
     version: int,
     to: str = typer.Option("production", "--to", help="Alias to point at the version."),
     reason: str = typer.Option("", "--reason"),
+    canary: float = typer.Option(
+        None, "--canary", metavar="PERCENT", help="Send only PERCENT % of requests to it."
+    ),
+    shadow: bool = typer.Option(False, "--shadow", help="Mirror requests to it, never answer."),
+    sticky: str = typer.Option(None, "--sticky", help="header:<name> or field:<column>."),
 ) -> None:
-    """Point an alias (default: production) at a version. Production needs an approval."""
+    """Point an alias (default: production) at a version. Production needs an approval.
+
+    With --canary or --shadow, production stays and a traffic policy starts instead.
+    """
+    if canary is not None or shadow or sticky is not None:
+        from shipyard.cli._traffic_cmds import start_policy
+
+        start_policy(
+            name, version, to=to, canary=canary, shadow=shadow, sticky=sticky, reason=reason
+        )
+        return
     change = client().promote(name, version, to=to, reason=reason)
     before = f" (was v{change.previous_version})" if change.previous_version else ""
     console.print(f"[bold]{name}@{to}[/] → v{version}{before}.")
@@ -165,8 +180,23 @@ def rollback_cmd(
     alias: str = typer.Option("production", "--alias"),
     reason: str = typer.Option("", "--reason"),
 ) -> None:
-    """Re-point production (or --alias) to the version it had before, in one step."""
-    change = client().rollback(name, alias=alias, reason=reason)
+    """Re-point production (or --alias) to the version it had before, in one step.
+
+    With a canary or split in force, that is ended instead (production stays).
+    """
+    c = client()
+    if alias == "production":
+        outcome = c.traffic.rollback(name, actor=c.user, reason=reason)
+        if outcome.previous is not None:
+            console.print(
+                f"Ended [bold]{name}[/]'s {outcome.previous.describe()}; production is "
+                "unchanged (run rollback again to move it)."
+            )
+            return
+        assert outcome.change is not None
+        change = outcome.change
+    else:
+        change = c.rollback(name, alias=alias, reason=reason)
     console.print(
         f"Rolled back [bold]{name}@{alias}[/]: v{change.previous_version} → v{change.version}."
     )

@@ -81,6 +81,7 @@ def serve_cmd(
         return
     log = open_prediction_log(log_root)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
+    server_app.freeze_heap = True  # see shipyard.serving._fastroute
     uvicorn.run(server_app, host=host, port=port, log_level="warning")
 
 

@@ -1,4 +1,5 @@
-"""Retention: delete prediction-log partitions and monitoring results past their age."""
+"""Retention: delete prediction-log partitions, monitoring results and job runs past their age,
+and (when asked) the archive files of archived versions no alias or traffic policy uses."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.store import Store
-from shipyard.store._models import MonitoringResult
+from shipyard.store._models import Alias, JobRun, ModelVersion, MonitoringResult, TrafficPolicy
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
@@ -25,6 +27,10 @@ class GcReport:
     files: int = 0
     bytes: int = 0
     monitoring_rows: int = 0
+    job_runs: int = 0
+    artifacts: list[str] = field(default_factory=list)
+    """``model vN`` of each archived version whose archive file was deleted."""
+    artifact_bytes: int = 0
     dry_run: bool = False
 
 
@@ -53,10 +59,17 @@ def collect_garbage(
     predictions_older_than: timedelta | None,
     monitoring_older_than: timedelta | None,
     actor: str,
+    job_runs_older_than: timedelta | None = None,
+    archived_artifacts: bool = False,
     dry_run: bool = False,
     now: datetime | None = None,
 ) -> GcReport:
-    """Delete what is past retention; audited. A ``None`` age keeps that kind forever."""
+    """Delete what is past retention; audited. A ``None`` age keeps that kind forever.
+
+    With ``archived_artifacts``, also delete the archive files of archived versions, except
+    those an alias points to or the current traffic policy of their model uses (an arm's
+    version or the shadow). The version rows stay, so history and lineage remain.
+    """
     now = now or datetime.now(UTC)
     report = GcReport(dry_run=dry_run)
     if predictions_older_than is not None:
@@ -73,18 +86,42 @@ def collect_garbage(
         if monitoring_older_than is not None
         else None
     )
+    old_runs = (
+        (JobRun.started_at < now - job_runs_older_than) & (JobRun.status != "running")
+        if job_runs_older_than is not None
+        else None
+    )
     if dry_run:
-        if old is not None:
-            with store.read() as session:
+        with store.read() as session:
+            if old is not None:
                 count = session.scalar(
                     select(func.count()).select_from(MonitoringResult).where(old)
                 )
-            report.monitoring_rows = int(count or 0)
+                report.monitoring_rows = int(count or 0)
+            if old_runs is not None:
+                count = session.scalar(select(func.count()).select_from(JobRun).where(old_runs))
+                report.job_runs = int(count or 0)
+            if archived_artifacts:
+                _collect_archives(store, session, report)
         return report
+    doomed: list[str] = []
     with store.write() as session:
         if old is not None:
             result = session.execute(delete(MonitoringResult).where(old))
             report.monitoring_rows = int(getattr(result, "rowcount", 0) or 0)
+        if old_runs is not None:
+            result = session.execute(delete(JobRun).where(old_runs))
+            report.job_runs = int(getattr(result, "rowcount", 0) or 0)
+        if archived_artifacts:
+            for mv in _collect_archives(store, session, report):
+                doomed.append(mv.archive_key)
+                append_event(
+                    session,
+                    actor=actor,
+                    action="version.artifacts_deleted",
+                    subject=f"model:{mv.model_name}/{mv.version}",
+                    details={"archive": mv.archive_key, "bytes": mv.size},
+                )
         append_event(
             session,
             actor=actor,
@@ -95,6 +132,36 @@ def collect_garbage(
                 "files": report.files,
                 "bytes": report.bytes,
                 "monitoring_rows": report.monitoring_rows,
+                "job_runs": report.job_runs,
+                "artifacts": report.artifacts,
+                "artifact_bytes": report.artifact_bytes,
             },
         )
+    # After the commit: a failed transaction deletes nothing; a file that fails to go after
+    # it is only left behind (the version was already unusable once archived).
+    for key in doomed:
+        store.artifacts.delete(key)
     return report
+
+
+def _collect_archives(store: Store, session: Session, report: GcReport) -> list[ModelVersion]:
+    """Archived versions with an archive file that no alias or current policy uses."""
+    protected = {(a.model_name, a.version) for a in session.scalars(select(Alias))}
+    newest = select(func.max(TrafficPolicy.id)).group_by(TrafficPolicy.model_name).scalar_subquery()
+    for policy in session.scalars(select(TrafficPolicy).where(TrafficPolicy.id.in_(newest))):
+        versions = [arm.get("version") for arm in policy.arms or [] if isinstance(arm, dict)]
+        versions.append(policy.shadow)
+        protected.update((policy.model_name, v) for v in versions if v is not None)
+    candidates = session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.archived_at.is_not(None))
+        .order_by(ModelVersion.model_name, ModelVersion.version)
+    ).all()
+    found = []
+    for mv in candidates:
+        if (mv.model_name, mv.version) in protected or not store.artifacts.exists(mv.archive_key):
+            continue
+        found.append(mv)
+        report.artifacts.append(f"{mv.model_name} v{mv.version}")
+        report.artifact_bytes += store.artifacts.size(mv.archive_key)
+    return found

@@ -24,6 +24,20 @@ from shipyard.monitoring._state import CategoricalState, ColumnState, NumericSta
 
 Chunk: TypeAlias = pd.DataFrame | pa.RecordBatch | pa.Table
 
+#: Cells (rows x columns) per chunk that ``chunk_rows`` aims at: about 40 MB as float64.
+CHUNK_CELLS = 5_000_000
+
+
+def chunk_rows(n_columns: int, *, most: int = 50_000, least: int = 1_000) -> int:
+    """Rows per chunk so a chunk of ``n_columns`` columns stays near ``CHUNK_CELLS`` cells:
+    memory stays bounded however wide the data is. (Per-chunk work is a few numpy calls per
+    column, so chunks of 50k rows cost no more time than larger ones.)
+
+    >>> chunk_rows(20), chunk_rows(1000), chunk_rows(100_000)
+    (50000, 5000, 1000)
+    """
+    return max(least, min(most, CHUNK_CELLS // max(n_columns, 1)))
+
 
 class DriftAccumulator:
     """Counts the current window for every column of ``reference``; memory does not grow

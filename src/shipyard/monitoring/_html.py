@@ -40,7 +40,9 @@ from shipyard.dataset import CategoricalProfile, NumericProfile, Profile
 from shipyard.dataset._profile import OTHER
 from shipyard.errors import InvalidInput
 from shipyard.monitoring._drift import _bin_counts, categorical_buckets
+from shipyard.monitoring._performance import PerformanceReport
 from shipyard.monitoring._report import DriftReport, FeatureReport
+from shipyard.monitoring._service import ServiceReport
 from shipyard.monitoring._state import CategoricalState, ColumnState, NumericState, reference_cdf
 
 #: Columns ``history`` must have: one row per window end, feature, metric and value.
@@ -72,6 +74,7 @@ def render_html(
     states: Mapping[str, ColumnState] | None = None,
     window: str | None = None,
     generated_at: dt.datetime | None = None,
+    extra_sections: Sequence[str] = (),
 ) -> str:
     """The report as one HTML page (a string; write it with ``encoding="utf-8"``).
 
@@ -105,6 +108,7 @@ def render_html(
             _header(report, title, window, generated),
             _summary_table(report),
             history_html,
+            *extra_sections,  # e.g. performance_section(...)
             '<h2 id="features">Features</h2>',
             *sections,
         ]
@@ -490,6 +494,84 @@ def _history_section(history: pd.DataFrame | None, report: DriftReport, *, start
         '<h2 id="history">Over time</h2><p class="note">Scores and quality metrics of earlier '
         f'windows, one line per feature.</p><div class="grid">{"".join(charts)}</div>'
     )
+
+
+def performance_section(
+    performance: PerformanceReport | None,
+    service: ServiceReport | None,
+    history: pd.DataFrame | None = None,
+) -> str:
+    """Performance over time with its confidence band (``history``: columns ``window_end,
+    metric, value`` holding the metrics and their ``<metric>.ci_low``/``.ci_high``), the
+    current metrics and label coverage, and service volume and latency per version."""
+    parts = ['<h2 id="performance">Performance and service</h2>']
+    number = 0
+    if performance is not None:
+        cov = performance.coverage
+        share = _share(cov.coverage)
+        parts.append(
+            f'<p class="note">{performance.n_used:,} labelled predictions '
+            f"({_e(performance.average)}); label coverage {share} "
+            f"({cov.labelled_eligible:,} of {cov.eligible:,} predictions "
+            f"older than the {cov.label_delay_seconds / 3600:g} h label delay). Intervals: "
+            f"{100 * performance.confidence:g}%, Wilson or bootstrap ({performance.resamples} "
+            "resamples).</p>"
+        )
+        rows = "".join(
+            f"<tr><td>{_e(m.name)}</td><td class='num'>{_number(m.value)}</td>"
+            f"<td class='num'>{_number(m.ci_low)} .. {_number(m.ci_high)}</td>"
+            f"<td class='num'>{_number(m.baseline)}</td><td>{_e(m.reason or '')}</td></tr>"
+            for m in performance.metrics
+        )
+        parts.append(
+            "<table><thead><tr><th>metric</th><th>value</th><th>interval</th><th>archive</th>"
+            f"<th>note</th></tr></thead><tbody>{rows}</tbody></table>"
+        )
+    if history is not None and not history.empty:
+        frame = history.assign(window_end=pd.to_datetime(history["window_end"], utc=True))
+        names = [m for m in sorted(set(frame["metric"])) if "." not in m]
+        fig = go.Figure(layout=_layout("performance over time", height=320))
+        for name in names:
+            line = frame[frame["metric"] == name].sort_values("window_end")
+            x = [t.isoformat() for t in line["window_end"]]
+            low = frame[frame["metric"] == f"{name}.ci_low"].sort_values("window_end")
+            high = frame[frame["metric"] == f"{name}.ci_high"].sort_values("window_end")
+            if len(low) == len(line) == len(high) and len(line):
+                fig.add_scatter(
+                    x=x + x[::-1],
+                    y=high["value"].astype(float).tolist()
+                    + low["value"].astype(float).tolist()[::-1],
+                    fill="toself",
+                    opacity=0.2,
+                    line={"width": 0},
+                    name=_e(f"{name} interval"),
+                    showlegend=False,
+                )
+            fig.add_scatter(
+                x=x, y=line["value"].astype(float).tolist(), name=_e(name), mode="lines+markers"
+            )
+        fig.update_yaxes(gridcolor="#eee")
+        parts.append(_figure_html(fig, 10_000 + number))
+        number += 1
+    if service is not None and service.groups:
+        labels = [
+            _e(f"v{g.version if g.version is not None else '-'} {g.arm or 'all'}")
+            for g in service.groups
+        ]
+        fig = go.Figure(layout=_layout("service: latency (ms) and requests", height=320))
+        for pct in ("p50", "p95", "p99"):
+            values = [getattr(g, f"latency_{pct}_ms") for g in service.groups]
+            fig.add_bar(x=labels, y=values, name=f"latency {pct}")
+        fig.add_scatter(
+            x=labels,
+            y=[g.requests for g in service.groups],
+            name="requests",
+            yaxis="y2",
+            mode="markers",
+        )
+        fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "requests"})
+        parts.append(_figure_html(fig, 10_000 + number))
+    return "\n".join(parts)
 
 
 def _figure_html(fig: go.Figure, number: int) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from shipyard.audit import append_event
 from shipyard.monitoring._report import DriftReport
+from shipyard.monitoring._rows import MetricRow
 from shipyard.store import Store
 from shipyard.store._models import MonitoringResult, utcnow
 
@@ -26,13 +27,19 @@ def report_rows(
     source: str,
     window_start: datetime | None,
     window_end: datetime,
+    extra: Sequence[MetricRow] = (),
 ) -> list[MonitoringResult]:
     """Flatten a report: every test score (``psi``, ``ks``...), the ``drift`` verdict and every
     quality share (``quality.missing``...) per feature, plus dataset-level rows."""
     now = utcnow()
 
     def row(
-        metric: str, feature: str, value: float | None, threshold: float | None, flagged: bool
+        metric: str,
+        feature: str,
+        value: float | None,
+        threshold: float | None,
+        flagged: bool,
+        n: int | None = None,
     ) -> MonitoringResult:
         return MonitoringResult(
             run_id=run_id,
@@ -46,7 +53,7 @@ def report_rows(
             value=value,
             threshold=threshold,
             flagged=flagged,
-            rows=report.n_rows,
+            rows=report.n_rows if n is None else n,
             seconds=report.elapsed_seconds,
             created_at=now,
         )
@@ -61,6 +68,7 @@ def report_rows(
         rows.extend(
             row(f"quality.{q.name}", f.name, q.share, q.limit, q.breached) for q in f.quality
         )
+    rows.extend(row(*extra_row) for extra_row in extra)  # performance, service (MetricRow)
     return rows
 
 
@@ -84,6 +92,7 @@ class MonitoringResults:
         actor: str,
         window_start: datetime | None = None,
         window_end: datetime | None = None,
+        extra: Sequence[MetricRow] = (),
     ) -> str:
         """Store every row of ``report`` in one transaction (audited); returns the run id."""
         run_id = uuid.uuid4().hex
@@ -95,6 +104,7 @@ class MonitoringResults:
             source=source,
             window_start=window_start,
             window_end=window_end or utcnow(),
+            extra=extra,
         )
         with self.store.write() as session:
             session.add_all(rows)

@@ -1,14 +1,28 @@
-"""Reading a monitoring window from the prediction log."""
+"""Reading a monitoring window, from the prediction log or a file, in bounded chunks.
+
+``window_chunks`` streams the window through DuckDB's record-batch reader (never the whole
+window in memory); ``logged_window`` is the same rows as one DataFrame, for small windows.
+Both see what ``PredictionLog.query`` sees: Parquet parts plus records still in the WAL.
+``file_chunks`` streams a Parquet or CSV file (``--current``).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from shipyard.errors import InvalidInput, NotFound
+
+#: Rows per chunk read from the log.
+CHUNK_ROWS = 100_000
+#: Read buffer of each Parquet column chunk: pages are streamed through it.
+PARQUET_BUFFER = 1 << 20
 
 
 def parse_window(text: str, *, option: str = "--window") -> timedelta:
@@ -20,28 +34,146 @@ def parse_window(text: str, *, option: str = "--window") -> timedelta:
     return timedelta(**{unit: int(match.group(1))})
 
 
-def logged_window(
-    root: Path, model: str, version: int, start: datetime, end: datetime, *, outputs: bool
-) -> pd.DataFrame:
-    """The logged, accepted predictions of one version in ``[start, end)``, as the model's
-    inputs (``in__age`` → ``age``) or outputs (``prediction``, ``proba_<class>``)."""
-    from shipyard.serving import PredictionLog
+def file_chunks(path: Path, *, rows: int = CHUNK_ROWS) -> tuple[int | None, Iterator[Any]]:
+    """Stream a Parquet or CSV file in chunks of about ``rows`` rows: the row count when the
+    file says it (Parquet), and the chunks (record batches, or DataFrames for CSV).
 
-    frame = PredictionLog(root).query(
-        f"SELECT * FROM predictions WHERE version = {int(version)} AND status = 'ok' "
-        f"AND epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}",
-        model=model,
+    Memory stays bounded by the chunk, whatever the file's size and row-group size:
+    ``ParquetFile.iter_batches`` pre-buffers every row group it will read by default (its
+    memory grows with the file: 5 GB for 1M rows x 1,000 columns), so pages are streamed
+    through a small buffer per column instead (as fast here, and a third less memory).
+    """
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        raise InvalidInput(f"No such file: '{path}'.")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        try:
+            reader = pd.read_csv(path, chunksize=rows)
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            raise InvalidInput(f"Cannot read '{path}' as CSV: {exc}") from exc
+        return None, iter(reader)
+    if suffix not in (".parquet", ".pq"):
+        raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")
+    try:
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InvalidInput(f"Cannot read '{path}' as Parquet: {exc}") from exc
+    return parquet.metadata.num_rows, iter(parquet.iter_batches(batch_size=rows))
+
+
+def window_sources(root: Path, model: str, version: int) -> tuple[list[str], pa.Table | None]:
+    """The Parquet parts of one version's predictions, and its records still in the WAL
+    (with the Hive columns), without counting a record twice."""
+    from shipyard.registry import check_name
+    from shipyard.serving._predlog_store import concat, list_parts
+    from shipyard.serving._predlog_wal import (
+        PREDICTION,
+        add_partition_columns,
+        decode_segment,
+        list_segments,
+        parse_segment_name,
     )
-    if frame.empty:
+
+    check_name(model)
+    root = Path(root).expanduser().resolve()
+    tables: list[pa.Table] = []
+    read: set[str] = set()
+    # WAL first, then parts (as PredictionLog.query does): a segment compacted in between has
+    # its parts renamed already, and the parts of a segment read here are skipped.
+    for path in list_segments(root / "wal"):
+        segment_id, key = parse_segment_name(path.name)
+        if key.kind != PREDICTION or key.model != model or key.version != version:
+            continue
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        read.add(segment_id)
+        table = decode_segment(key, data)
+        if table is not None:
+            tables.append(add_partition_columns(table, key))
+    folder = f"version={int(version)}"
+    parts = [p for p in list_parts(root, PREDICTION, model, read) if folder in Path(p).parts]
+    return parts, concat(tables)
+
+
+def window_view(columns: Sequence[str], *, outputs: bool) -> list[tuple[str, str]]:
+    """(log column, monitored name) pairs: the model's inputs (``in__age`` → ``age``) or its
+    outputs (``prediction``, ``proba__yes`` → ``proba_yes``)."""
+    if outputs:
+        return [("prediction", "prediction")] + [
+            (c, "proba_" + c.removeprefix("proba__")) for c in columns if c.startswith("proba__")
+        ]
+    return [(c, c.removeprefix("in__")) for c in columns if c.startswith("in__")]
+
+
+def window_chunks(
+    root: Path,
+    model: str,
+    version: int,
+    start: datetime,
+    end: datetime,
+    *,
+    outputs: bool,
+    rows: int = CHUNK_ROWS,
+) -> tuple[int, Iterator[pd.DataFrame]]:
+    """The logged, accepted predictions of one version in ``[start, end)``: their count, and
+    an iterator of DataFrames of about ``rows`` rows each, as the model's inputs or outputs.
+
+    Raises NotFound when the window holds no prediction.
+    """
+    from shipyard.serving._predlog_store import connect
+    from shipyard.serving._predlog_wal import PREDICTION
+
+    root = Path(root).expanduser().resolve()
+    parts, wal = window_sources(root, model, version)
+    con = connect(root, {"predictions": (PREDICTION, parts, wal)})
+    where = (
+        f"FROM predictions WHERE version = {int(version)} AND status = 'ok' "
+        f"AND epoch(ts) >= {start.timestamp()!r} AND epoch(ts) < {end.timestamp()!r}"
+    )
+    try:
+        counted = con.execute(f"SELECT count(*) {where}").fetchone()
+        total = int(counted[0]) if counted else 0
+        columns = [d[0] for d in con.execute(f"SELECT * {where} LIMIT 0").description]
+    except Exception:
+        con.close()
+        raise
+    if total == 0:
+        con.close()
         raise NotFound(
             f"No logged predictions of {model} v{version} between {start:%Y-%m-%d %H:%M} and "
             f"{end:%Y-%m-%d %H:%M} UTC: nothing to monitor. Widen --window or check --log-dir."
         )
-    if outputs:
-        out = frame[["prediction"]].astype(str)
-        for col in frame.columns:
-            if col.startswith("proba__"):
-                out["proba_" + col.removeprefix("proba__")] = frame[col]
-        return out
-    inputs = [c for c in frame.columns if c.startswith("in__")]
-    return frame[inputs].rename(columns=lambda c: c.removeprefix("in__"))
+    view = window_view(columns, outputs=outputs)
+    select = ", ".join(f"{_quote(source)} AS {_quote(target)}" for source, target in view)
+
+    def batches() -> Iterator[pd.DataFrame]:
+        try:
+            reader = con.sql(f"SELECT {select} {where}").to_arrow_reader(rows)
+            for batch in reader:
+                if batch.num_rows:
+                    frame = batch.to_pandas()
+                    if outputs:  # labels as text, as the outputs profile keys them
+                        frame["prediction"] = frame["prediction"].astype(str)
+                    yield frame
+        finally:
+            con.close()
+
+    return total, batches()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def logged_window(
+    root: Path, model: str, version: int, start: datetime, end: datetime, *, outputs: bool
+) -> pd.DataFrame:
+    """The logged, accepted predictions of one version in ``[start, end)``, as the model's
+    inputs (``in__age`` → ``age``) or outputs (``prediction``, ``proba_<class>``), in one
+    DataFrame; ``window_chunks`` streams them instead."""
+    _, chunks = window_chunks(root, model, version, start, end, outputs=outputs)
+    return pd.concat(list(chunks), ignore_index=True)

@@ -308,6 +308,18 @@ class Registry:
                 details={"alias": to, "previous": change.previous_version},
                 reason=reason,
             )
+            if to == PRODUCTION:  # a full promotion ends a canary or split (audited)
+                from shipyard.registry._traffic import end_policy
+
+                end_policy(
+                    session,
+                    name,
+                    actor=actor,
+                    cause=f"promotion of v{version}",
+                    reason=reason,
+                    keep_shadow=True,
+                    promoted=version,
+                )
         return change
 
     def rollback(
@@ -324,6 +336,16 @@ class Registry:
             current = session.get(Alias, (name, alias))
             if current is None:
                 raise InvalidTransition(f"{name} has no {alias} version to roll back from.")
+            if alias == PRODUCTION:
+                from shipyard.registry._traffic import active_policy
+
+                policy = active_policy(session, name)
+                if policy is not None and policy.answering:
+                    raise InvalidTransition(
+                        f"{name} has a {policy.kind} in force ({policy.describe()}); end it "
+                        f"first (shipyard rollback {name} ends it, production stays "
+                        f"v{current.version})."
+                    )
             stack = _alias_stack(session, name, alias)
             if len(stack) < 2:
                 raise InvalidTransition(
@@ -356,6 +378,13 @@ class Registry:
                 raise InvalidTransition(
                     f"{name} v{version} is still {', '.join(pointing)}; promote another version "
                     "first."
+                )
+            from shipyard.registry._traffic import referenced_versions
+
+            if version in referenced_versions(session, name):
+                raise InvalidTransition(
+                    f"{name} v{version} takes part in the traffic policy in force; end it "
+                    f"first (shipyard traffic {name} --clear)."
                 )
             mv.archived_at = utcnow()
             append_event(

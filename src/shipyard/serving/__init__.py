@@ -6,7 +6,7 @@ runtime and a hot switch when an alias moves.
 >>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
 """
 
-from shipyard.serving._app import VERSION_HEADER, create_app
+from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._predlog import FeedbackResult, PredictionLog
 from shipyard.serving._settings import ServeSettings
@@ -14,6 +14,7 @@ from shipyard.serving._sink import NullSink, PredictionSink
 from shipyard.serving._thread import free_port, serve_in_thread
 
 __all__ = [
+    "ARM_HEADER",
     "VERSION_HEADER",
     "FeedbackResult",
     "MicroBatcher",

@@ -43,21 +43,24 @@ from shipyard.errors import (
     UnsupportedMediaType,
 )
 from shipyard.serving import _v2
+from shipyard.serving._fastroute import ShipyardAPI
 from shipyard.serving._inputs import (
     CSV_TYPES,
+    Rows,
     check_rows,
     frame_from_columns,
     frame_from_csv,
-    frame_from_records,
-    frame_from_rows,
-    frame_from_split,
     media_type,
     parse_json,
     read_body,
     require_json,
+    rows_from_records,
+    rows_from_rows,
+    rows_from_split,
 )
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
+from shipyard.serving._routing import ShadowRecorder
 from shipyard.serving._runtime import ServedModel, json_floats
 from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import NullSink, PredictionSink
@@ -68,10 +71,12 @@ log = logging.getLogger("shipyard.serving")
 
 VERSION_HEADER = "X-Shipyard-Version"
 MODEL_HEADER = "X-Shipyard-Model"
+#: How the answering version was chosen: production (the alias), canary, split:<v>, explicit.
+ARM_HEADER = "X-Shipyard-Arm"
 _JSON = "application/json"
 
 #: decode(request, body, served) -> (raw frame, extra): extra is passed on to encode.
-Decode = Callable[[Request, bytes, ServedModel], tuple[pd.DataFrame, Any]]
+Decode = Callable[[Request, bytes, ServedModel], tuple[Rows | pd.DataFrame, Any]]
 #: encode(served, labels, proba, ids, extra) -> the JSON body.
 Encode = Callable[[ServedModel, Any, Any, list[str], Any], Any]
 
@@ -82,7 +87,7 @@ def create_app(
     settings: ServeSettings | None = None,
     prediction_log: PredictionSink | None = None,
     own_resources: bool = False,
-) -> FastAPI:
+) -> ShipyardAPI:
     """A FastAPI app serving ``store``'s models as ``settings`` say.
 
     Models load when the app starts (its lifespan) and follow the registry's aliases from
@@ -107,7 +112,7 @@ def create_app(
 
     from shipyard import __version__
 
-    app = FastAPI(
+    app = ShipyardAPI(
         title="Shipyard model server",
         version=__version__,
         lifespan=lifespan,
@@ -296,6 +301,7 @@ async def score_request(
     # The "arm" of the log: how the answering version was chosen.
     arm = state.settings.alias if version is None else "explicit"
     served: ServedModel | None = None
+    shadow: ServedModel | None = None
     authorized = False
     try:
         await state.gate.check(request)
@@ -304,6 +310,8 @@ async def score_request(
         body = await read_body(request, state.settings.max_body_bytes)
         raw, extra = decode(request, body, served)
         check_rows(len(raw), state.settings.max_batch_rows)
+        if version is None:  # the traffic policy picks; explicit-version URLs bypass it
+            served, arm, shadow = state.pool.route_request(name, request.headers, raw)
         frame = served.coerce(raw)
         labels, proba = await served.score(frame)
     except ShipyardError as exc:
@@ -313,17 +321,30 @@ async def score_request(
         raise
     ids = new_ids(len(raw))
     state.scored(served, endpoint, raw, labels, proba, ids, perf_counter() - start, arm)
-    headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name}
+    if shadow is not None:  # scored off the request path; never changes this answer
+        state.pool.mirror.submit(shadow, raw, _shadow_recorder(state, endpoint, raw))
+    headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name, ARM_HEADER: arm}
     return Response(orjson.dumps(encode(served, labels, proba, ids, extra)), 200, headers, _JSON)
 
 
-def _decode_predict(request: Request, body: bytes, served: ServedModel) -> tuple[pd.DataFrame, Any]:
+def _shadow_recorder(
+    state: ServingState, endpoint: str, raw: Rows | pd.DataFrame
+) -> ShadowRecorder:
+    def record(shadow: ServedModel, labels: Any, proba: Any, ids: list[str], sec: float) -> None:
+        state.scored(shadow, endpoint, raw, labels, proba, ids, sec, "shadow")
+
+    return record
+
+
+def _decode_predict(
+    request: Request, body: bytes, served: ServedModel
+) -> tuple[Rows | pd.DataFrame, Any]:
     require_json(request)
     data = parse_json(body)
     if isinstance(data, dict) and "records" in data:
-        return frame_from_records(data["records"]), None
+        return rows_from_records(data["records"]), None
     if isinstance(data, dict) and "columns" in data and "data" in data:
-        return frame_from_split(data["columns"], data["data"]), None
+        return rows_from_split(data["columns"], data["data"]), None
     raise InvalidInput(
         'Send {"records": [{"column": value, ...}, ...]} or '
         '{"columns": [...], "data": [[...], ...]}.'
@@ -361,7 +382,9 @@ def _encode_infer(
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def _decode_mlflow(request: Request, body: bytes, served: ServedModel) -> tuple[pd.DataFrame, Any]:
+def _decode_mlflow(
+    request: Request, body: bytes, served: ServedModel
+) -> tuple[Rows | pd.DataFrame, Any]:
     kind = media_type(request)
     if kind in CSV_TYPES:
         return frame_from_csv(body), None
@@ -380,12 +403,12 @@ def _decode_mlflow(request: Request, body: bytes, served: ServedModel) -> tuple[
     if key == "dataframe_split":
         if not isinstance(value, dict):
             raise InvalidInput("'dataframe_split' must be an object with 'columns' and 'data'.")
-        return frame_from_split(value.get("columns"), value.get("data")), None
+        return rows_from_split(value.get("columns"), value.get("data")), None
     if key == "dataframe_records":
-        return frame_from_records(value, where=key), None
+        return rows_from_records(value, where=key), None
     if key == "inputs" and isinstance(value, dict):
         return frame_from_columns(value), None
-    return frame_from_rows(value, served.schema.names(), where=key), None
+    return rows_from_rows(value, served.schema.names(), where=key), None
 
 
 def _encode_mlflow(
@@ -394,7 +417,7 @@ def _encode_mlflow(
     return {"predictions": json_floats(labels) if labels.dtype.kind == "f" else labels.tolist()}
 
 
-def _add_scoring_routes(app: FastAPI) -> None:
+def _add_scoring_routes(app: ShipyardAPI) -> None:
     def route(endpoint: str, decode: Decode, encode: Encode) -> Callable[..., Awaitable[Response]]:
         async def handler(request: Request, name: str, version: str | None = None) -> Response:
             return await score_request(request, name, version, endpoint, decode, encode)
@@ -412,6 +435,7 @@ def _add_scoring_routes(app: FastAPI) -> None:
             summary="Model inference (Open Inference Protocol v2)",
             openapi_extra=INFER_BODY,
         )
+        app.add_fast_route(path, infer)  # the same handler, without FastAPI's layers
     for path in ("/models/{name}/predict", "/models/{name}/versions/{version}/predict"):
         app.add_api_route(
             path,
@@ -421,6 +445,7 @@ def _add_scoring_routes(app: FastAPI) -> None:
             summary="Predict from JSON records or columns + data",
             openapi_extra=PREDICT_BODY,
         )
+        app.add_fast_route(path, predict)
 
     async def invocations(request: Request, model: str | None = None) -> Response:
         state = _state(request)
@@ -488,3 +513,8 @@ def _add_scoring_routes(app: FastAPI) -> None:
         summary="MLflow scoring protocol (?model= picks the model; default: the first)",
         openapi_extra=INVOCATIONS_BODY,
     )
+
+    async def invocations_fast(request: Request, name: str, version: str | None) -> Response:
+        return await invocations(request)
+
+    app.add_fast_route("/invocations", invocations_fast, query=False)  # ?model=: FastAPI parses

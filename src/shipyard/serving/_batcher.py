@@ -5,14 +5,21 @@ ColumnTransformer), so 32 rows cost little more than one. The batcher's single w
 every request queued while the previous call ran, waits up to ``max_wait_s`` for more only
 when requests are arriving together, and predicts them in one call. A lone request is never
 delayed, so latency at concurrency 1 is unchanged.
+
+Requests are anything with a length (rows): DataFrames by default, or the server's typed
+columns with their own ``combine``. Combining and predicting both run in the batcher's own
+thread (always the same one: its memory and caches stay warm), so the event loop only queues
+requests and hands out results.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sized
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,24 +31,36 @@ Scores = tuple[np.ndarray, np.ndarray | None]
 
 @dataclass
 class _Item:
-    frame: pd.DataFrame
+    frame: Any  # a request's rows: anything Sized that ``combine`` accepts
     future: asyncio.Future[Scores]
+
+
+def concat_frames(frames: list[Any]) -> Any:
+    """The default ``combine``: DataFrames end to end, with a fresh index."""
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 class MicroBatcher:
     """Group concurrent ``submit`` calls into calls of ``predict`` of up to ``max_rows`` rows.
 
-    ``predict`` runs in a worker thread. If a batch fails, each request in it is retried alone,
-    so one bad request cannot fail its neighbours.
+    ``predict`` runs in the batcher's thread, on ``combine(requests)`` (default:
+    ``pd.concat``). If a batch fails, each request in it is retried alone, so one bad request
+    cannot fail its neighbours.
 
     >>> batcher = MicroBatcher(served.score_now, max_rows=256, max_wait_s=0.002)  # doctest: +SKIP
     >>> labels, proba = await batcher.submit(frame)  # doctest: +SKIP
     """
 
     def __init__(
-        self, predict: Callable[[pd.DataFrame], Scores], *, max_rows: int, max_wait_s: float
+        self,
+        predict: Callable[[Any], Scores],
+        *,
+        max_rows: int,
+        max_wait_s: float,
+        combine: Callable[[list[Any]], Any] = concat_frames,
     ) -> None:
         self.predict = predict
+        self.combine = combine
         self.max_rows = max_rows
         self.max_wait_s = max_wait_s
         self.batches = 0
@@ -49,12 +68,14 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Item | None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="shipyard-model")
 
-    async def submit(self, frame: pd.DataFrame) -> Scores:
-        """Labels and probabilities for ``frame`` (a coerced frame), batched with others."""
-        if self._closed or len(frame) >= self.max_rows:
-            # A closed batcher (its model was swapped out) or a big frame: predict alone.
+    async def submit(self, frame: Sized) -> Scores:
+        """Labels and probabilities for ``frame`` (coerced rows), batched with others."""
+        if self._closed:  # its model was swapped out: predict alone, in the shared pool
             return await asyncio.to_thread(self.predict, frame)
+        if len(frame) >= self.max_rows:  # a big frame: alone
+            return await self._in_thread(self.predict, frame)
         if self._queue is None:
             self._queue = asyncio.Queue()
             self._worker = asyncio.get_running_loop().create_task(self._run())
@@ -68,6 +89,7 @@ class MicroBatcher:
         if self._queue is not None and self._worker is not None:
             self._queue.put_nowait(None)
             await self._worker
+        self._executor.shutdown(wait=False)  # nothing is queued on it any more
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -115,9 +137,8 @@ class MicroBatcher:
         if len(live) == 1:
             await self._predict_one(live[0])
             return
-        frame = pd.concat([item.frame for item in live], ignore_index=True)
         try:
-            labels, proba = await asyncio.to_thread(self.predict, frame)
+            labels, proba = await self._in_thread(self._combined, [i.frame for i in live])
         except ShipyardError:
             for item in live:  # find the culprit(s): each request alone
                 await self._predict_one(item)
@@ -132,9 +153,17 @@ class MicroBatcher:
             _settle(item, (labels[start:end], None if proba is None else proba[start:end]))
             start = end
 
+    async def _in_thread(self, fn: Callable[[Any], Scores], arg: Any) -> Scores:
+        # Always the same thread: its memory arena, caches and the model library's
+        # per-thread state stay warm (a pool hands each call to whichever thread is idle).
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, arg)
+
+    def _combined(self, frames: list[Any]) -> Scores:
+        return self.predict(self.combine(frames))
+
     async def _predict_one(self, item: _Item) -> None:
         try:
-            result = await asyncio.to_thread(self.predict, item.frame)
+            result = await self._in_thread(self.predict, item.frame)
         except Exception as exc:
             _settle(item, exc=exc)
         else:

@@ -35,4 +35,6 @@ def app_from_environment() -> FastAPI:
     settings = ServeSettings.model_validate_json(os.environ.get(SETTINGS_ENV, "{}"))
     store = Store.from_settings(Settings()).open()
     log = open_prediction_log(os.environ.get(LOG_ENV))
-    return create_app(store, settings=settings, prediction_log=log, own_resources=True)
+    app = create_app(store, settings=settings, prediction_log=log, own_resources=True)
+    app.freeze_heap = True  # a server process: keep the start-up heap out of collections
+    return app

@@ -1,8 +1,10 @@
-"""Request bodies to DataFrames: plain JSON, MLflow's scoring formats and CSV.
+"""Request bodies to rows: plain JSON, MLflow's scoring formats and CSV.
 
-Everything here runs on the request path, so it avoids pydantic and per-cell pandas work:
-rows become one object array and ``Schema.coerce`` does the typing. Errors never quote the
-submitted values (inputs can be personal data), only where and what kind of thing was wrong.
+Everything here runs on the request path, so it avoids pydantic and per-cell pandas work: JSON
+rows stay ``Rows`` (the values as parsed, row by row), which the server types straight into
+numpy when they are plain (``_typed``) and turns into a DataFrame for ``Schema.coerce``
+otherwise. CSV and MLflow's column form become DataFrames. Errors never quote the submitted
+values (inputs can be personal data), only where and what kind of thing was wrong.
 """
 
 from __future__ import annotations
@@ -95,12 +97,62 @@ def check_rows(n_rows: int, limit: int) -> None:
 # -- shapes --------------------------------------------------------------------------------
 
 
-def frame_from_records(records: Any, *, where: str = "records") -> pd.DataFrame:
-    """``[{"col": value, ...}, ...]`` as a frame; a key missing from a row becomes missing."""
+class Rows:
+    """Request rows as the JSON values they arrived as: what the JSON decoders produce.
+
+    A REST request carries one row or a few; building a DataFrame for them costs more than
+    scoring them with onnxruntime. ``ServedModel.coerce`` checks and types ``Rows`` straight
+    into numpy arrays when every value is of its column's plain JSON type (see ``_typed``),
+    and reads ``frame()``, the DataFrame of the general schema check, otherwise.
+
+    It reads like a small, read-only DataFrame where routing needs one: ``len(rows)``,
+    ``rows.columns`` and ``rows[column]`` (a Series).
+
+    >>> rows = rows_from_records([{"age": 41, "city": "Oslo"}])
+    >>> len(rows), rows.columns, rows.rows
+    (1, ['age', 'city'], [[41, 'Oslo']])
+    """
+
+    __slots__ = ("_frame", "columns", "rows")
+
+    def __init__(self, columns: list[Any], rows: list[list[Any]]) -> None:
+        self.columns = columns
+        self.rows = rows  # row-major; each row holds one value per column
+        self._frame: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        # Rows without a single column are no rows, as for a DataFrame ({"records": [{}]}).
+        return len(self.rows) if self.columns else 0
+
+    def __getitem__(self, column: Any) -> pd.Series:
+        """One column's values as received (``KeyError`` if there is no such column)."""
+        if column not in self.columns:
+            raise KeyError(column)
+        j = self.columns.index(column)
+        return pd.Series([row[j] for row in self.rows], dtype=object, name=column)
+
+    def frame(self) -> pd.DataFrame:
+        """The rows as a frame, numeric columns typed (built once)."""
+        if self._frame is None:
+            cells = np.empty((len(self.rows), len(self.columns)), dtype=object)
+            if self.columns:
+                for i, row in enumerate(self.rows):
+                    cells[i, :] = row
+            self._frame = _frame(cells, self.columns)
+        return self._frame
+
+    def records(self) -> list[dict[str, Any]]:
+        """One ``{column: value}`` dict per row, the values as received (for the log)."""
+        names = [str(name) for name in self.columns]
+        return [dict(zip(names, row, strict=True)) for row in self.rows]
+
+
+def rows_from_records(records: Any, *, where: str = "records") -> Rows:
+    """``[{"col": value, ...}, ...]`` as rows; a key missing from a row becomes missing."""
     if not isinstance(records, list):
         raise InvalidInput(f"'{where}' must be a list of objects, one per row.")
     if not records:
-        return pd.DataFrame()
+        return Rows([], [])
     first = records[0]
     if not isinstance(first, dict):
         raise InvalidInput(f"'{where}' must be a list of objects; row 0 is not an object.")
@@ -109,38 +161,46 @@ def frame_from_records(records: Any, *, where: str = "records") -> pd.DataFrame:
     for i, row in enumerate(records):
         if not isinstance(row, dict):
             raise InvalidInput(f"'{where}' must be a list of objects; row {i} is not an object.")
-        if same and row.keys() != first.keys():
+        if same and (row.keys() != first.keys() or list(row) != columns):
             same = False
-    if not same:
-        columns = list(dict.fromkeys(key for row in records for key in row))
-    cells = np.empty((len(records), len(columns)), dtype=object)
     if same:
-        for i, row in enumerate(records):
-            cells[i, :] = list(row.values()) if len(columns) else []
-    else:
-        for i, row in enumerate(records):
-            cells[i, :] = [row.get(key) for key in columns]
-    return _frame(cells, columns)
+        return Rows(columns, [list(row.values()) for row in records])
+    columns = list(dict.fromkeys(key for row in records for key in row))
+    return Rows(columns, [[row.get(key) for key in columns] for row in records])
 
 
-def frame_from_split(columns: Any, data: Any, *, where: str = "data") -> pd.DataFrame:
-    """``{"columns": [...], "data": [[...], ...]}`` as a frame."""
+def rows_from_split(columns: Any, data: Any, *, where: str = "data") -> Rows:
+    """``{"columns": [...], "data": [[...], ...]}`` as rows."""
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
         raise InvalidInput("'columns' must be a list of column names (strings).")
     if len(set(columns)) != len(columns):
         raise InvalidInput("'columns' names a column more than once.")
     if not isinstance(data, list):
         raise InvalidInput(f"'{where}' must be a list of rows, each a list of values.")
-    cells = np.empty((len(data), len(columns)), dtype=object)
+    width = len(columns)
     for i, row in enumerate(data):
         if not isinstance(row, list):
             raise InvalidInput(f"'{where}' must be a list of rows; row {i} is not a list.")
-        if len(row) != len(columns):
-            raise InvalidInput(
-                f"Row {i} of '{where}' has {len(row)} values for {len(columns)} columns."
-            )
-        cells[i, :] = row
-    return _frame(cells, columns)
+        if len(row) != width:
+            raise InvalidInput(f"Row {i} of '{where}' has {len(row)} values for {width} columns.")
+    return Rows(columns, data)
+
+
+def rows_from_rows(rows: Any, schema_columns: list[str], *, where: str) -> Rows:
+    """A list of objects (records), or of lists in the schema's column order."""
+    if isinstance(rows, list) and rows and isinstance(rows[0], list):
+        return rows_from_split(schema_columns, rows, where=where)
+    return rows_from_records(rows, where=where)
+
+
+def frame_from_records(records: Any, *, where: str = "records") -> pd.DataFrame:
+    """``[{"col": value, ...}, ...]`` as a frame; a key missing from a row becomes missing."""
+    return rows_from_records(records, where=where).frame()
+
+
+def frame_from_split(columns: Any, data: Any, *, where: str = "data") -> pd.DataFrame:
+    """``{"columns": [...], "data": [[...], ...]}`` as a frame."""
+    return rows_from_split(columns, data, where=where).frame()
 
 
 def frame_from_columns(mapping: Any, *, where: str = "inputs") -> pd.DataFrame:
@@ -163,9 +223,7 @@ def frame_from_columns(mapping: Any, *, where: str = "inputs") -> pd.DataFrame:
 
 def frame_from_rows(rows: Any, schema_columns: list[str], *, where: str) -> pd.DataFrame:
     """A list of objects (records), or of lists in the schema's column order."""
-    if isinstance(rows, list) and rows and isinstance(rows[0], list):
-        return frame_from_split(schema_columns, rows, where=where)
-    return frame_from_records(rows, where=where)
+    return rows_from_rows(rows, schema_columns, where=where).frame()
 
 
 def frame_from_csv(body: bytes) -> pd.DataFrame:

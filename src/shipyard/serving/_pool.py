@@ -7,6 +7,12 @@ swapped in with one assignment: a request that already holds the old ``ServedMod
 on it, the next one gets the new version. If the new version cannot be loaded, the old one
 keeps serving and the reason is kept (``GET /v2/models/{name}`` shows it).
 
+The marker also holds the newest traffic policy's id: a canary, split or shadow (see
+``shipyard.registry.Traffic``) is compiled into a ``Route`` with every version it names loaded
+beforehand, then swapped in the same way; ``route()`` picks the answering version per request.
+If a version of a new policy cannot be loaded, the policy is not applied (the previous route
+keeps running) and the reason is kept in ``Slot.policy_error``.
+
 A model whose archive fails verification (or that has no version under the alias yet) is
 not fatal: its routes answer 503 with the reason, and readiness reports it, while the
 others serve. A tampered archive therefore never answers, and never takes its neighbours down.
@@ -17,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +31,13 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from shipyard.errors import ModelUnavailable, NotFound, ShipyardError
-from shipyard.registry import Registry
+from shipyard.registry import Policy, Registry, Traffic
+from shipyard.serving._inputs import Rows
+from shipyard.serving._routing import Route, ShadowMirror
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._settings import ServeSettings
 from shipyard.store import Store
-from shipyard.store._models import Alias, AliasChange
+from shipyard.store._models import Alias, AliasChange, TrafficPolicy
 
 log = logging.getLogger("shipyard.serving")
 
@@ -43,6 +52,10 @@ class Slot:
     #: Why the newest alias target could not replace ``served`` (the old one keeps serving).
     switch_error: str | None = None
     switches: int = 0
+    #: The traffic policy compiled for this server (``None``: the alias answers everything).
+    route: Route | None = None
+    #: Why the newest traffic policy could not be applied (the previous route keeps running).
+    policy_error: str | None = None
 
 
 @dataclass
@@ -55,12 +68,14 @@ class ModelPool:
     slots: dict[str, Slot] = field(default_factory=dict)
     _pinned: dict[tuple[str, int], ServedModel] = field(default_factory=dict)
     _pin_locks: dict[tuple[str, int], asyncio.Lock] = field(default_factory=dict)
-    _marker: int | None = None
+    _marker: tuple[int, int] | None = None
     _watcher: asyncio.Task[None] | None = None
     _retired: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.registry = Registry(self.store)
+        self.traffic = Traffic(self.store)
+        self.mirror = ShadowMirror()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -74,6 +89,7 @@ class ModelPool:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        await self.mirror.drain()
         await asyncio.gather(*self._retired, return_exceptions=True)
         served = {s.served for s in self.slots.values() if s.served} | set(self._pinned.values())
         for model in served:
@@ -121,6 +137,27 @@ class ModelPool:
                     raise _unavailable(exc) from exc
         return self._pinned[key]
 
+    def route(self, name: str, key: bytes | None) -> tuple[ServedModel, str, ServedModel | None]:
+        """(answering model, its arm label for the log, shadow model or ``None``) under the
+        policy in force for ``name``; ``key`` is the sticky key (``None``: random)."""
+        base = self.current(name)
+        route = self.slots[name].route
+        if route is None:
+            return base, self.settings.alias, None
+        arm = route.pick(name, key)
+        if arm is None:
+            return base, self.settings.alias, route.shadow
+        return (arm.model or base), arm.label, route.shadow
+
+    def route_request(
+        self, name: str, headers: Mapping[str, str], raw: Rows | pd.DataFrame | None
+    ) -> tuple[ServedModel, str, ServedModel | None]:
+        """``route`` with the sticky key taken from the request's headers or first row."""
+        slot = self.slots.get(name)
+        route = slot.route if slot is not None else None
+        key = route.key(headers, raw) if route is not None and route.sticky_kind else None
+        return self.route(name, key)
+
     def _not_served(self, name: str) -> NotFound:
         served = ", ".join(sorted(self.slots)) or "none"
         return NotFound(f"Model '{name[:128]}' is not served here (served: {served}).")
@@ -140,7 +177,12 @@ class ModelPool:
             if slot.served is not None and slot.served.version == target:
                 continue
             try:
-                new = await asyncio.to_thread(self._load, name, target)
+                # A version already loaded for a policy (a canary being promoted) switches now.
+                pinned = self._pinned.get((name, target))
+                if pinned is not None:
+                    new = pinned
+                else:
+                    new = await asyncio.to_thread(self._load, name, target)
             except ShipyardError as exc:
                 log.error("Cannot serve %s v%s: %s", name, target, exc.message)
                 if slot.served is None:
@@ -152,10 +194,53 @@ class ModelPool:
             slot.switches += 1
             if old is not None:
                 log.info("%s: switched from v%s to v%s", name, old.version, new.version)
+            if old is not None and old not in self._pinned.values():
                 # The old batcher answers what it has queued, then stops.
                 task = asyncio.get_running_loop().create_task(old.close())
                 self._retired.add(task)
                 task.add_done_callback(self._retired.discard)
+        await self._refresh_routes(names)
+
+    async def _refresh_routes(self, names: list[str]) -> None:
+        """Compile each served model's traffic policy, loading its versions first."""
+        for name in names:
+            slot = self.slots.get(name)
+            if slot is None:
+                continue
+            try:
+                policy = await asyncio.to_thread(self._policy, name)
+            except ShipyardError as exc:
+                slot.policy_error = exc.message
+                continue
+            if policy is None:
+                if slot.route is not None:
+                    log.info("%s: traffic policy ended", name)
+                slot.route, slot.policy_error = None, None
+                continue
+            if slot.route is not None and slot.route.policy.id == policy.id:
+                continue
+            try:
+                models = {v: await self._pin(name, v) for v in sorted(policy.versions())}
+            except ShipyardError as exc:
+                slot.policy_error = f"policy {policy.id} not applied: {exc.message}"
+                log.error("%s: %s", name, slot.policy_error)
+                continue
+            slot.route = Route.build(policy, models, self.settings.alias)
+            slot.policy_error = None
+            log.info("%s: traffic policy %s", name, policy.describe())
+
+    async def _pin(self, name: str, version: int) -> ServedModel:
+        """``name`` v``version`` loaded and kept (never closed before the server stops)."""
+        key = (name, version)
+        slot = self.slots.get(name)
+        async with self._pin_locks.setdefault(key, asyncio.Lock()):
+            if key not in self._pinned:
+                served = slot.served if slot is not None else None
+                if served is not None and served.version == version:
+                    self._pinned[key] = served
+                else:
+                    self._pinned[key] = await asyncio.to_thread(self._load, name, version)
+        return self._pinned[key]
 
     async def _watch(self) -> None:
         while True:
@@ -166,12 +251,18 @@ class ModelPool:
                     await self.refresh()
                     self._marker = marker
             except Exception:  # a database hiccup must not stop the watcher
-                log.exception("Checking the registry for alias changes failed; retrying")
+                log.exception("Checking the registry for changes failed; retrying")
 
     # -- blocking helpers (run in worker threads) ----------------------------------------------
-    def _read_marker(self) -> int:
+    def _read_marker(self) -> tuple[int, int]:
         with self.store.read() as session:
-            return int(session.scalar(select(func.max(AliasChange.id))) or 0)
+            return (
+                int(session.scalar(select(func.max(AliasChange.id))) or 0),
+                int(session.scalar(select(func.max(TrafficPolicy.id))) or 0),
+            )
+
+    def _policy(self, name: str) -> Policy | None:
+        return self.traffic.current(name)
 
     def _served_names(self) -> list[str]:
         if self.settings.models is not None:

@@ -64,6 +64,7 @@ from shipyard.serving._predlog_wal import (
     list_segments,
     new_segment,
     parse_segment_name,
+    remove_stale_new,
 )
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,7 @@ class PredictionLog:
             os.close(segment.fd)
             replayed += 1
         remove_stale_tmp(root, live)
+        remove_stale_new(root / "wal")
         return replayed
 
     def close(self) -> None:

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 WAL_SUFFIX = ".wal"
+_NEW_SUFFIX = ".new"  # a segment being created (see new_segment)
 PREDICTION = "p"
 FEEDBACK = "f"
 
@@ -52,6 +53,8 @@ _PREDICTION_FIELDS = pa.schema(
         ("latency_ms", pa.float64()),
     ]
 )
+#: Bytes of JSON lines parsed per block (Arrow's default is 1 MiB).
+_BLOCK_BYTES = 4 * 1024 * 1024
 _FEEDBACK_FIELDS = pa.schema([("prediction_id", pa.string()), ("ts", pa.float64())])
 
 #: Columns every prediction table has, in this order, before its input and output columns.
@@ -109,12 +112,40 @@ class Segment:
 
 
 def new_segment(wal_dir: Path, key: PartitionKey) -> Segment:
-    """Create and lock a fresh segment for ``key``; its id sorts by creation time."""
+    """Create and lock a fresh segment for ``key``; its id sorts by creation time.
+
+    The file is created under a name no one lists (``.<name>.new``), locked, then renamed:
+    another process replaying orphans (a second server worker starting) never sees it
+    unlocked, so it cannot take a brand-new segment for a dead one's and delete it.
+    """
     segment_id = f"{time.time_ns():016x}-{uuid.uuid4().hex[:12]}"
     path = wal_dir / segment_name(segment_id, key)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    hidden = wal_dir / f".{path.name}{_NEW_SUFFIX}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+    fd = os.open(hidden, flags, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(hidden, path)
+    except OSError:
+        os.close(fd)
+        hidden.unlink(missing_ok=True)
+        raise
     return Segment(path=path, fd=fd, key=key)
+
+
+def remove_stale_new(wal_dir: Path, older_than_s: float = 60.0) -> None:
+    """Delete ``.new`` files of segment creations that a crash interrupted (they are empty)."""
+    cutoff = time.time() - older_than_s
+    try:
+        stale = [p for p in wal_dir.iterdir() if p.name.endswith(_NEW_SUFFIX)]
+    except FileNotFoundError:
+        return
+    for path in stale:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
 
 
 def claim_orphan(path: Path) -> Segment | None:
@@ -160,6 +191,10 @@ def decode_segment(key: PartitionKey, data: bytes) -> pa.Table | None:
     try:
         raw = pj.read_json(
             io.BytesIO(ndjson),
+            # One thread: compaction runs beside a server; Arrow's pool would take every core
+            # for a burst (and on one core, one thread is faster: 63 against 115 ms for 17k
+            # records).
+            read_options=pj.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
             parse_options=pj.ParseOptions(
                 explicit_schema=fields, unexpected_field_behavior="infer"
             ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +12,7 @@ import pandas as pd
 
 from shipyard.errors import ShipyardError
 from shipyard.serving._auth import TokenGate
+from shipyard.serving._inputs import Rows
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
@@ -24,9 +25,16 @@ def new_ids(n: int) -> list[str]:
     """``n`` unique, time-ordered prediction ids: ms clock, 40 random bits, row number.
 
     One random draw per request, not per row: ids of a 10,000-row batch cost microseconds.
+    The bits come from ``random`` (seeded from the OS, and again in a forked child): ids must
+    not collide, not be unguessable, and ``secrets`` would cost a system call per request.
     """
-    prefix = f"{time.time_ns() // 1_000_000:011x}{secrets.token_hex(5)}"
+    prefix = f"{time.time_ns() // 1_000_000:011x}{random.getrandbits(40):010x}"
     return [f"{prefix}{i:05x}" for i in range(n)]
+
+
+def _class_names(served: ServedModel) -> list[str] | None:
+    classes = served.classes
+    return None if classes is None else [str(c) for c in classes]
 
 
 @dataclass
@@ -52,24 +60,30 @@ class ServingState:
         self,
         served: ServedModel,
         endpoint: str,
-        raw: pd.DataFrame,
+        raw: Rows | pd.DataFrame,
         labels: np.ndarray,
         proba: np.ndarray | None,
         ids: list[str],
         seconds: float,
         arm: str,
     ) -> None:
-        """Count and log one answered request; ``arm`` says how its version was chosen."""
+        """Count and log one answered request; ``arm`` says how its version was chosen.
+
+        The log keeps the inputs as the request sent them (``raw``, before coercion).
+        """
         self.metrics.observe(served.name, served.version, endpoint, seconds, len(ids))
         if not self.logging:
             return
         now = time.time()
         latency_ms = seconds * 1000
-        columns = [str(c) for c in raw.columns]
-        cells = raw.to_numpy(dtype=object).tolist()
+        if isinstance(raw, Rows):
+            inputs = raw.records()
+        else:
+            columns = [str(c) for c in raw.columns]
+            inputs = [dict(zip(columns, row, strict=True)) for row in raw.to_numpy(object).tolist()]
         label_list = labels.tolist()
         proba_list = None if proba is None else np.asarray(proba).tolist()
-        names = [str(c) for c in served.classes] if served.classes is not None else None
+        names = _class_names(served)
         records: list[dict[str, Any]] = []
         for i, pid in enumerate(ids):
             record: dict[str, Any] = {
@@ -80,7 +94,7 @@ class ServingState:
                 "arm": arm,
                 "status": "ok",
                 "latency_ms": latency_ms,
-                "inputs": dict(zip(columns, cells[i], strict=True)),
+                "inputs": inputs[i],
                 "prediction": label_list[i],
             }
             if proba_list is not None and names is not None:

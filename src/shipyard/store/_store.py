@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,11 @@ from shipyard.errors import StoreUnavailable
 from shipyard.settings import Settings
 from shipyard.store import _db
 from shipyard.store._artifacts import ArtifactStore
-from shipyard.store._models import User, utcnow
+from shipyard.store._models import AuditEvent, User, utcnow
+
+_log = logging.getLogger(__name__)
+#: ``session.info`` key under which ``append_event`` collects the events of a transaction.
+APPENDED_EVENTS = "shipyard.appended_events"
 
 
 class Store:
@@ -35,6 +40,7 @@ class Store:
         self.artifacts_url = artifacts_url
         self.creator = creator
         self.home = home
+        self.listeners: list[Callable[[list[AuditEvent]], None]] = []
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -89,8 +95,24 @@ class Store:
         reading stale rows; on PostgreSQL writers lock the rows they change (``FOR UPDATE``).
         """
         engine = self.engine.execution_options(immediate=True)
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        with Session(engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
+            events = session.info.pop(APPENDED_EVENTS, [])
+        # Only reached after a commit: a rolled-back change notifies no one.
+        for listener in list(self.listeners) if events else ():
+            try:
+                listener(events)
+            except Exception:  # the change is committed: a listener cannot undo or fail it
+                _log.exception("A store listener failed after a commit")
+
+    def add_listener(self, listener: Callable[[list[AuditEvent]], None]) -> None:
+        """Call ``listener(events)`` after each committed write that appended audit events.
+
+        Listeners run after the commit, never on rollback, and their exceptions are logged,
+        not raised: the change they are told about is already durable.
+        """
+        self.listeners.append(listener)
 
 
 def _ensure_writable(home: Path) -> None:

@@ -1,0 +1,256 @@
+"""Registry-event notifications: committed audit events sent through the alert channels.
+
+Every registry change appends an audit event inside its write transaction; ``Store.write``
+hands the events of a committed transaction to its listeners (never those of a rolled-back
+one). A ``Notifier`` is such a listener: it sends the events that ``[[notify]]`` rules of
+``shipyard.toml`` select, through the rules' channels, and stores each notification as an
+alert (rule ``notify:<name>``, metric = the event), audited like any alert. A failing channel
+is recorded and reported, never raised: the registry change is already committed.
+
+.. code-block:: toml
+
+    [[notify]]
+    name = "deployments"                       # optional; default notify-<n>
+    events = ["version.promoted", "version.rolled_back", "traffic.*"]
+    models = ["churn"]                         # optional; default every model
+    channels = ["team"]                        # names of [channels.*] tables
+    severity = "info"
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shipyard.alerting._alert import Alert, Severity
+from shipyard.alerting._channel import Channel
+from shipyard.alerting._rules import AlertRule, load_alert_config
+from shipyard.alerting._store import Alerts
+from shipyard.errors import InvalidInput
+from shipyard.store import Store
+from shipyard.store._models import AlertRecord, AuditEvent
+
+_log = logging.getLogger(__name__)
+
+#: Registry events a ``[[notify]]`` rule can select (plus any ``traffic.*`` event).
+REGISTRY_EVENTS = (
+    "model.created",
+    "version.registered",
+    "version.approved",
+    "version.promoted",
+    "version.rolled_back",
+    "version.archived",
+    "version.artifacts_deleted",
+)
+TRAFFIC_PREFIX = "traffic."
+
+
+def _known(pattern: str) -> bool:
+    if pattern.startswith(TRAFFIC_PREFIX) and len(pattern) > len(TRAFFIC_PREFIX):
+        return True
+    return any(fnmatch.fnmatchcase(event, pattern) for event in REGISTRY_EVENTS)
+
+
+def is_registry_event(action: str) -> bool:
+    """Whether a ``[[notify]]`` rule may select this audit action."""
+    return action in REGISTRY_EVENTS or action.startswith(TRAFFIC_PREFIX)
+
+
+class NotifyRule(BaseModel):
+    """Which registry events (``fnmatch`` patterns) of which models go to which channels."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    events: list[str] = Field(min_length=1)
+    channels: list[str] = Field(min_length=1)
+    models: list[str] = Field(default_factory=list)
+    severity: Severity = "info"
+
+    def selects(self, action: str, model: str) -> bool:
+        if not is_registry_event(action):
+            return False
+        if self.models and model not in self.models:
+            return False
+        return any(fnmatch.fnmatchcase(action, pattern) for pattern in self.events)
+
+
+def load_notify_rules(path: Path, channels: Mapping[str, Channel]) -> list[NotifyRule]:
+    """The ``[[notify]]`` rules of ``path``; ``InvalidInput`` names the rule and field."""
+    if not path.is_file():
+        return []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
+    tables = data.get("notify") or []
+    if not isinstance(tables, list):
+        raise InvalidInput(f"'notify' in '{path}' must be an array of tables: write [[notify]].")
+    rules: list[NotifyRule] = []
+    for i, table in enumerate(tables):
+        label = f"[[notify]] #{i + 1}"
+        if isinstance(table, Mapping):
+            table = {"name": f"notify-{i + 1}", **table}
+            label = f"[[notify]] '{table['name']}'"
+        try:
+            rule = NotifyRule.model_validate(table)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'table'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidInput(f"{label} in '{path}' is invalid: {problems}.") from exc
+        unknown_events = [e for e in rule.events if not _known(e)]
+        if unknown_events:
+            raise InvalidInput(
+                f"{label} in '{path}': unknown event(s) {unknown_events} in 'events'. Use "
+                f"{', '.join(REGISTRY_EVENTS)}, 'traffic.*' or a pattern matching them."
+            )
+        unknown = [c for c in rule.channels if c not in channels]
+        if unknown:
+            raise InvalidInput(
+                f"{label} in '{path}' names unknown channel(s) {unknown} in 'channels'; declare "
+                f"them as [channels.<name>] tables."
+            )
+        if any(r.name == rule.name for r in rules):
+            raise InvalidInput(f"{label} in '{path}': the name is used twice; rename one.")
+        rules.append(rule)
+    return rules
+
+
+def _model_version(subject: str) -> tuple[str, int]:
+    """``model:churn/3`` → ``("churn", 3)``; ``model:churn`` → ``("churn", 0)``."""
+    what = subject.removeprefix("model:")
+    name, _, version = what.partition("/")
+    return (name or subject or "*"), (int(version) if version.isdigit() else 0)
+
+
+def _sentence(event: AuditEvent, model: str, version: int) -> str:
+    d: dict[str, Any] = event.details or {}
+    who, ref = event.actor, f"{model} v{version}"
+    match event.action:
+        case "version.registered":
+            text = f"{who} registered {ref}."
+        case "version.approved":
+            text = f"{who} approved {ref} for production."
+        case "version.promoted":
+            was = f" (was v{d['previous']})" if d.get("previous") is not None else ""
+            text = f"{who} promoted {ref} to {d.get('alias', 'production')}{was}."
+        case "version.rolled_back":
+            text = (
+                f"{who} rolled {model}@{d.get('alias', 'production')} back from "
+                f"v{d.get('from')} to v{d.get('to', version)}."
+            )
+        case "version.archived":
+            text = f"{who} archived {ref}."
+        case _:
+            text = f"{who}: {event.action} on {event.subject}."
+    return f"{text} Reason: {event.reason}" if event.reason else text
+
+
+def event_alert(event: AuditEvent, rule: NotifyRule) -> Alert:
+    """The alert that tells channels about one committed registry event."""
+    model, version = _model_version(event.subject)
+    facts = {
+        "Event": event.action,
+        "Model": model if not version else f"{model} v{version}",
+        "Actor": event.actor,
+        "Audit event": f"#{event.seq}",
+    }
+    if event.reason:
+        facts["Reason"] = event.reason
+    facts.update({str(k): str(v) for k, v in (event.details or {}).items()})
+    return Alert(
+        rule=f"notify:{rule.name}",
+        severity=rule.severity,
+        model=model,
+        version=version,
+        metric=event.action,
+        value=0.0,
+        threshold=0.0,
+        title=f"{event.action}: {model}" + (f" v{version}" if version else ""),
+        message=_sentence(event, model, version),
+        facts=facts,
+    )
+
+
+class Notifier:
+    """A store listener sending the registry events that ``rules`` select.
+
+    ``on_failure(record)`` is called for each notification that a channel did not deliver
+    (the CLI prints it); by default it is logged.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        rules: list[NotifyRule],
+        channels: Mapping[str, Channel],
+        *,
+        on_failure: Callable[[AlertRecord], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.channels = dict(channels)
+        self.on_failure = on_failure
+
+    def __call__(self, events: list[AuditEvent]) -> None:
+        """Notify about ``events`` (committed already); never raises."""
+        for event in events:
+            model, _ = _model_version(event.subject)
+            for rule in self.rules:
+                if not rule.selects(event.action, model):
+                    continue
+                try:
+                    self._send(event, rule)
+                except Exception:  # a store or channel bug must not surface as a failed change
+                    _log.exception("Notification %s of event #%s failed", rule.name, event.seq)
+
+    def _send(self, event: AuditEvent, rule: NotifyRule) -> None:
+        alert_rule = AlertRule(
+            name=f"notify:{rule.name}",
+            metric=event.action,
+            severity=rule.severity,
+            cooldown="0m",  # every event is news: no cool-down
+            channels=rule.channels,
+        )
+        (record,) = Alerts(self.store).raise_all(
+            [(alert_rule, event_alert(event, rule))], self.channels, actor=event.actor
+        )
+        if record.status != "sent":
+            if self.on_failure is not None:
+                self.on_failure(record)
+            else:
+                _log.warning("Notification %s was not delivered: %s", record.id, record.deliveries)
+
+
+def attach_notifier(
+    store: Store, config: Path, *, on_failure: Callable[[AlertRecord], None] | None = None
+) -> Notifier | None:
+    """Attach a ``Notifier`` for the ``[[notify]]`` rules of ``config`` to ``store``, once.
+
+    Returns ``None`` when the file declares no ``[[notify]]`` rule; the store's existing
+    notifier when it has one (so several clients on one store do not notify twice).
+    """
+    for listener in store.listeners:
+        if isinstance(listener, Notifier):
+            return listener
+    if not config.is_file():
+        return None
+    try:  # without [[notify]], a broken [[alerts]] rule must not break unrelated commands
+        if "notify" not in tomllib.loads(config.read_text(encoding="utf-8")):
+            return None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        pass  # reported below with the file name
+    alert_config = load_alert_config(config)
+    rules = load_notify_rules(config, alert_config.channels)
+    if not rules:
+        return None
+    notifier = Notifier(store, rules, alert_config.channels, on_failure=on_failure)
+    store.add_listener(notifier)
+    return notifier

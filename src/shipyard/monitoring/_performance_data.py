@@ -1,0 +1,162 @@
+"""The inputs of performance monitoring: labels matched to a model's classes, a window's
+predictions and labels read from the prediction log, and the label-delay setting.
+
+Labels go through JSON and Parquet on their way to the log, and a column whose type changed
+within one segment is stored as text, so a class ``1`` may come back as ``1``, ``1.0`` or
+``"1"``: ``class_index`` matches them all to the class, and nothing else.
+
+>>> class_index(pd.Series([1, "1", 1.0, "yes", 0]), [0, 1]).tolist()
+[1, 1, 1, -1, 0]
+>>> values, bad = numeric_labels(pd.Series([2.5, "3", "high", True], dtype=object))
+>>> values[:2].tolist(), bad.tolist()
+([2.5, 3.0], [False, False, True, True])
+>>> parse_label_delay("0"), parse_label_delay("2h")
+(datetime.timedelta(0), datetime.timedelta(seconds=7200))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tomllib
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.errors import InvalidInput
+from shipyard.monitoring._window import parse_window
+
+
+def _candidates(value: Any) -> list[str]:
+    """Keys under which ``value`` may match a class, most exact first."""
+    if isinstance(value, bool | np.bool_):
+        text = str(bool(value))
+        return [f"b:{text.lower()}", f"s:{text}", f"s:{text.lower()}"]
+    if isinstance(value, int | np.integer):
+        return [f"n:{int(value)}", f"s:{int(value)}"]
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if number.is_integer():
+            return [f"n:{int(number)}", f"s:{int(number)}", f"s:{number!r}"]
+        return [f"n:{number!r}", f"s:{number!r}"]
+    if isinstance(value, str):
+        out = [f"s:{value}"]
+        if value.lower() in ("true", "false"):
+            out.append(f"b:{value.lower()}")
+        with contextlib.suppress(ValueError):
+            out += _candidates(float(value))[:1]
+        return out
+    return []
+
+
+def class_index(values: pd.Series, classes: list[Any]) -> np.ndarray:
+    """The index of each value's class in ``classes``; -1 for values that are not a class."""
+    lookup: dict[str, int] = {}
+    for i, cls in enumerate(classes):
+        lookup.setdefault(_candidates(cls)[0], i)
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    mapped = np.array(
+        [next((lookup[k] for k in _candidates(u) if k in lookup), -1) for u in uniques] + [-1],
+        dtype=np.int64,
+    )
+    return mapped[codes]  # code -1 (missing) picks the trailing -1
+
+
+def numeric_labels(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as floats and a mask of those that are not finite numbers (text, booleans)."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        return numbers, ~np.isfinite(numbers)
+    codes, uniques = pd.factorize(values.astype(object), use_na_sentinel=True)
+    parsed = np.array([_number(u) for u in uniques] + [np.nan], dtype=float)
+    numbers = parsed[codes]
+    return numbers, ~np.isfinite(numbers)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool | np.bool_):
+        return np.nan
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return np.nan
+    return np.nan
+
+
+def parse_label_delay(text: str) -> timedelta:
+    """``0``, ``30m``, ``12h``, ``1d``, ``2w`` as a timedelta."""
+    if text.strip() == "0":
+        return timedelta(0)
+    return parse_window(text, option="--label-delay")
+
+
+def label_delay_setting(path: Path) -> timedelta | None:
+    """``label_delay`` of the ``[monitoring]`` table of ``shipyard.toml`` (None when unset)."""
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
+    table = data.get("monitoring") or {}
+    value = table.get("label_delay") if isinstance(table, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(
+            f"label_delay (monitoring table) in '{path}' must be a string such as \"1h\". "
+            f"Got {value!r} instead."
+        )
+    try:
+        return parse_label_delay(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"label_delay (monitoring table) in '{path}': {exc}") from exc
+
+
+def labelled_window(
+    root: Path, model: str, version: int, start: datetime, end: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The accepted predictions of one version in ``[start, end)`` (``prediction_id``, ``ts``,
+    ``prediction``, ``proba_<class>``) and every label recorded for them (``prediction_id``,
+    ``label``, ``ts``)."""
+    from shipyard.serving import PredictionLog
+
+    log = PredictionLog(root)
+    where = (
+        f"version = {int(version)} AND status = 'ok' "
+        f"AND epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}"
+    )
+    columns = log.query("SELECT * FROM predictions LIMIT 0", model=model).columns
+    if "prediction" not in columns:
+        return _empty_predictions(), _empty_labels()
+    probas = [c for c in columns if c.startswith("proba__")]
+    select = ", ".join(["prediction_id", "ts", "prediction", *(f'"{c}"' for c in probas)])
+    predictions = log.query(f"SELECT {select} FROM predictions WHERE {where}", model=model)
+    predictions = predictions.rename(columns={c: "proba_" + c[len("proba__") :] for c in probas})
+    labels = log.query(
+        "SELECT * FROM feedback WHERE prediction_id IN "
+        f"(SELECT prediction_id FROM predictions WHERE {where})",
+        model=model,
+    )
+    if "label" not in labels.columns:  # no label was ever recorded for this model
+        return predictions, _empty_labels()
+    return predictions, labels[["prediction_id", "label", "ts"]]
+
+
+def _empty_predictions() -> pd.DataFrame:
+    return pd.DataFrame({"prediction_id": [], "ts": [], "prediction": []})
+
+
+def _empty_labels() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prediction_id": pd.Series([], dtype=object),
+            "label": pd.Series([], dtype=object),
+            "ts": pd.Series([], dtype="datetime64[us, UTC]"),
+        }
+    )

@@ -1,0 +1,497 @@
+"""Traffic policies: canary, A/B split and shadow, kept append-only in ``traffic_policies``.
+
+The newest row of a model rules; a row with no arms and no shadow ends the policy. Each arm
+is ``{"version": int | None, "weight": percent}``; ``None`` is whatever version the served
+alias points to, so a canary's base follows a rollback.
+
+Rules, checked under the model's row lock (the same lock promotions take):
+
+- a version that *answers* traffic (a canary or split arm) needs the same four-eyes approval
+  as a promotion to production; a shadow does not (its answers are never returned);
+- versions must exist and not be archived; a canary needs a production version and must be
+  another version; weights are in (0, 100] and sum to 100;
+- ``sticky`` is ``header:<name>`` or ``field:<column>``: requests with the same key see the
+  same version (see ``shipyard.serving._routing``).
+
+Interplay with the alias (decided here, documented in the README):
+
+- promoting a version to production ends any canary or split (``traffic.cleared``, cause
+  ``promotion``); a shadow of another version stays, a shadow of the promoted one ends;
+- ``Traffic.rollback`` (what ``shipyard rollback`` runs) ends an active canary or split
+  instead of moving the alias; with none, it rolls the alias back as before. The lower level
+  ``Registry.rollback`` refuses while a canary or split is active, so an alias never moves
+  under a running experiment by accident.
+
+>>> traffic = Traffic(store)  # doctest: +SKIP
+>>> traffic.canary("churn", 4, 10, actor="carol", sticky="header:X-User")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.audit import append_event
+from shipyard.errors import InvalidInput, InvalidTransition
+from shipyard.registry._registry import (
+    PRODUCTION,
+    Registry,
+    _lock_model,
+    _model,
+    _require_approval,
+    _version,
+)
+from shipyard.store import Store
+from shipyard.store._models import Alias, AliasChange, TrafficPolicy, utcnow
+
+_HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # an HTTP token (RFC 9110)
+_WEIGHT_SLACK = 1e-6
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One share of the answered traffic: ``version`` (``None``: the served alias)."""
+
+    version: int | None
+    weight: float
+
+    def to_json(self) -> dict[str, int | float | None]:
+        return {"version": self.version, "weight": self.weight}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One row of a model's traffic policy history."""
+
+    id: int
+    model: str
+    kind: str
+    arms: tuple[Arm, ...]
+    shadow: int | None
+    sticky: str | None
+    created_at: datetime
+    created_by: str
+    reason: str
+
+    @property
+    def active(self) -> bool:
+        """False for the row that ends a policy."""
+        return bool(self.arms) or self.shadow is not None
+
+    @property
+    def answering(self) -> bool:
+        """True when versions other than the alias answer part of the traffic."""
+        return any(a.version is not None for a in self.arms)
+
+    def versions(self) -> set[int]:
+        """Every numbered version the policy needs loaded (arms and shadow)."""
+        out = {a.version for a in self.arms if a.version is not None}
+        if self.shadow is not None:
+            out.add(self.shadow)
+        return out
+
+    def describe(self) -> str:
+        """One line, e.g. ``canary: production 90%, v4 10% (sticky header:X-User)``."""
+        if not self.active:
+            return "none (every request goes to the served alias)"
+        parts = [f"{_arm_name(a.version)} {a.weight:g}%" for a in self.arms]
+        text = f"{self.kind}: " + ", ".join(parts) if parts else self.kind
+        if self.shadow is not None:
+            text += f"{'; ' if parts else ': '}shadow v{self.shadow}"
+        if self.sticky:
+            text += f" (sticky {self.sticky})"
+        return text
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "kind": self.kind,
+            "arms": [a.to_json() for a in self.arms],
+            "shadow": self.shadow,
+            "sticky": self.sticky,
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "reason": self.reason,
+            "summary": self.describe(),
+        }
+
+    @classmethod
+    def from_row(cls, row: TrafficPolicy) -> Policy:
+        arms = tuple(
+            Arm(None if a.get("version") is None else int(a["version"]), float(a["weight"]))
+            for a in (row.arms or [])
+        )
+        return cls(
+            id=row.id,
+            model=row.model_name,
+            kind=row.kind,
+            arms=arms,
+            shadow=row.shadow,
+            sticky=row.sticky,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            reason=row.reason,
+        )
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """What ``Traffic.rollback`` did: ended a policy (``previous``, now ``ended``), or moved
+    the alias back (``change``)."""
+
+    ended: Policy | None = None
+    previous: Policy | None = None
+    change: AliasChange | None = None
+
+
+def _arm_name(version: int | None) -> str:
+    return PRODUCTION if version is None else f"v{version}"
+
+
+def check_sticky(sticky: str | None) -> str | None:
+    """``header:<name>`` or ``field:<column>`` (or ``None``); raises ``InvalidInput``."""
+    if sticky is None:
+        return None
+    kind, sep, key = sticky.partition(":")
+    kind = kind.strip().lower()
+    key = key.strip()
+    if not sep or kind not in ("header", "field") or not key:
+        raise InvalidInput(
+            f"Sticky routing '{sticky[:80]}' is not understood: write header:<name> (e.g. "
+            "header:X-User-Id) or field:<column> (e.g. field:customer_id)."
+        )
+    if kind == "header" and not _HEADER.match(key):
+        raise InvalidInput(
+            f"'{key[:80]}' is not a valid HTTP header name: use letters, digits and '-'."
+        )
+    if kind == "field" and (len(key) > 128 or any(ord(c) < 32 for c in key)):
+        raise InvalidInput("A sticky field must be a column name of at most 128 characters.")
+    return f"{kind}:{key.lower() if kind == 'header' else key}"
+
+
+def check_weight(weight: float, what: str) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise InvalidInput(f"The weight of {what} must be a number of percent.")
+    if not math.isfinite(weight) or not 0 < weight <= 100:
+        raise InvalidInput(
+            f"The weight of {what} is {weight:g}%; each weight must be above 0 and at most 100."
+        )
+    return float(weight)
+
+
+class Traffic:
+    """Canary, split and shadow policies of models in one ``Store``; every change audited."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.registry = Registry(store)
+
+    # -- reading ---------------------------------------------------------------------------
+    def current(self, name: str) -> Policy | None:
+        """The policy in force for ``name``, or ``None``."""
+        with self.store.read() as session:
+            _model(session, name)
+            return active_policy(session, name)
+
+    def history(self, name: str, limit: int | None = None) -> list[Policy]:
+        """Every policy change of ``name``, newest first (ends included)."""
+        with self.store.read() as session:
+            _model(session, name)
+            query = (
+                select(TrafficPolicy)
+                .where(TrafficPolicy.model_name == name)
+                .order_by(TrafficPolicy.id.desc())
+            )
+            if limit is not None:
+                query = query.limit(limit)
+            return [Policy.from_row(r) for r in session.scalars(query)]
+
+    # -- writing ---------------------------------------------------------------------------
+    def canary(
+        self,
+        name: str,
+        version: int,
+        percent: float,
+        *,
+        actor: str,
+        sticky: str | None = None,
+        reason: str = "",
+    ) -> Policy:
+        """Send ``percent`` % of ``name``'s requests to ``version``, the rest to production.
+
+        A shadow already in force stays (unless it is ``version``, which now answers).
+        """
+        percent = check_weight(percent, f"the canary v{version}")
+        if percent >= 100:
+            raise InvalidInput(
+                "A canary takes less than 100% of the traffic; to send everything to "
+                f"v{version}, promote it: shipyard promote {name} {version}."
+            )
+        sticky = check_sticky(sticky)
+        with self.store.write() as session:
+            _lock_model(session, name)
+            production = _production(session, name)
+            if production is None:
+                raise InvalidTransition(
+                    f"{name} has no production version for a canary to share traffic with; "
+                    f"promote one first (shipyard promote {name} N)."
+                )
+            _answering_version(session, name, version)
+            if version == production:
+                raise InvalidTransition(
+                    f"v{version} is already {name}'s production version; a canary must be "
+                    "another version."
+                )
+            previous = active_policy(session, name)
+            shadow = previous.shadow if previous is not None else None
+            if shadow == version:
+                shadow = None
+            arms = (Arm(None, round(100 - percent, 6)), Arm(version, percent))
+            return _append(
+                session,
+                name,
+                "canary",
+                arms,
+                shadow,
+                sticky,
+                actor,
+                reason,
+                details={"version": version, "percent": percent, "production": production},
+            )
+
+    def split(
+        self,
+        name: str,
+        weights: Mapping[int | None, float],
+        *,
+        actor: str,
+        sticky: str | None = None,
+        reason: str = "",
+    ) -> Policy:
+        """A/B(/n) test: each version (``None``: production) answers its percent of requests."""
+        if len(weights) < 2:
+            raise InvalidInput(
+                "A split needs at least two versions, e.g. 3=50 4=50; to send everything to "
+                "one version, promote it."
+            )
+        arms = tuple(Arm(v, check_weight(w, _arm_name(v))) for v, w in weights.items())
+        total = sum(a.weight for a in arms)
+        if abs(total - 100) > _WEIGHT_SLACK * 100:
+            raise InvalidInput(
+                f"The split weights sum to {total:g}%, not 100%: e.g. 3=50 4=50 or 3=90 4=10."
+            )
+        sticky = check_sticky(sticky)
+        with self.store.write() as session:
+            _lock_model(session, name)
+            production = _production(session, name)
+            resolved: set[int | None] = set()
+            for arm in arms:
+                if arm.version is None:
+                    if production is None:
+                        raise InvalidTransition(
+                            f"{name} has no production version to give a share of the split."
+                        )
+                    resolved.add(production)
+                    continue
+                _answering_version(session, name, arm.version)
+                resolved.add(arm.version)
+            if len(resolved) < len(arms):
+                raise InvalidInput(
+                    "The split names the same version twice (production is "
+                    f"v{production}); give each version once."
+                )
+            previous = active_policy(session, name)
+            shadow = previous.shadow if previous is not None else None
+            if shadow in resolved:
+                shadow = None
+            return _append(
+                session,
+                name,
+                "split",
+                arms,
+                shadow,
+                sticky,
+                actor,
+                reason,
+                details={"weights": {_arm_name(a.version): a.weight for a in arms}},
+            )
+
+    def shadow(self, name: str, version: int, *, actor: str, reason: str = "") -> Policy:
+        """Mirror every request of ``name`` to ``version``: logged, never returned.
+
+        Keeps the arms in force (a canary can run with a shadow). No approval needed.
+        """
+        with self.store.write() as session:
+            _lock_model(session, name)
+            mv = _version(session, name, version)
+            if mv.archived_at is not None:
+                raise InvalidTransition(f"{name} v{version} is archived and cannot shadow.")
+            previous = active_policy(session, name)
+            arms = previous.arms if previous is not None else ()
+            production = _production(session, name)
+            answering = {a.version for a in arms if a.version is not None}
+            if not arms:
+                if production is None:
+                    raise InvalidTransition(
+                        f"{name} has no production version whose requests could be mirrored; "
+                        f"promote one first (shipyard promote {name} N)."
+                    )
+                answering.add(production)
+            elif any(a.version is None for a in arms) and production is not None:
+                answering.add(production)
+            if version in answering:
+                raise InvalidTransition(
+                    f"{name} v{version} already answers requests; shadow another version."
+                )
+            if previous is not None and previous.shadow == version:
+                raise InvalidTransition(f"{name} v{version} is already the shadow.")
+            kind = previous.kind if previous is not None and arms else "shadow"
+            sticky = previous.sticky if previous is not None and arms else None
+            return _append(
+                session,
+                name,
+                kind,
+                arms,
+                version,
+                sticky,
+                actor,
+                reason,
+                details={"shadow": version},
+                action="traffic.shadow",
+            )
+
+    def clear(self, name: str, *, actor: str, reason: str = "") -> Policy:
+        """End ``name``'s policy: every request goes to the served alias again."""
+        with self.store.write() as session:
+            _lock_model(session, name)
+            ended = end_policy(session, name, actor=actor, cause="cleared", reason=reason)
+            if ended is None:
+                raise InvalidTransition(f"{name} has no traffic policy to end.")
+            return ended
+
+    def rollback(self, name: str, *, actor: str, reason: str = "") -> RollbackOutcome:
+        """End an active canary or split; with none, roll production back a version."""
+        with self.store.write() as session:
+            _lock_model(session, name)
+            previous = active_policy(session, name)
+            ended = end_policy(
+                session, name, actor=actor, cause="rollback", reason=reason, keep_shadow=True
+            )
+        if ended is not None:
+            return RollbackOutcome(ended=ended, previous=previous)
+        return RollbackOutcome(change=self.registry.rollback(name, actor=actor, reason=reason))
+
+
+# -- helpers used inside a caller's write transaction (also by Registry) ---------------------
+
+
+def active_policy(session: Session, name: str) -> Policy | None:
+    row = session.scalar(
+        select(TrafficPolicy)
+        .where(TrafficPolicy.model_name == name)
+        .order_by(TrafficPolicy.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        return None
+    policy = Policy.from_row(row)
+    return policy if policy.active else None
+
+
+def end_policy(
+    session: Session,
+    name: str,
+    *,
+    actor: str,
+    cause: str,
+    reason: str = "",
+    keep_shadow: bool = False,
+    promoted: int | None = None,
+) -> Policy | None:
+    """End the policy in force (only its arms with ``keep_shadow``); ``None`` if nothing to end.
+
+    The caller holds the model's row lock. ``promoted`` (a promotion) also ends a shadow of
+    that version, which would otherwise mirror itself.
+    """
+    current = active_policy(session, name)
+    if current is None or (keep_shadow and not current.arms):
+        return None
+    shadow = current.shadow if keep_shadow else None
+    if shadow is not None and shadow == promoted:
+        shadow = None
+    kind = "shadow" if shadow is not None else "none"
+    return _append(
+        session,
+        name,
+        kind,
+        (),
+        shadow,
+        None,
+        actor,
+        reason,
+        details={"cause": cause, "ended": current.describe(), "policy": current.id},
+        action="traffic.cleared",
+    )
+
+
+def referenced_versions(session: Session, name: str) -> set[int]:
+    policy = active_policy(session, name)
+    return policy.versions() if policy is not None else set()
+
+
+def _production(session: Session, name: str) -> int | None:
+    alias = session.get(Alias, (name, PRODUCTION))
+    return alias.version if alias is not None else None
+
+
+def _answering_version(session: Session, name: str, version: int) -> None:
+    mv = _version(session, name, version)
+    if mv.archived_at is not None:
+        raise InvalidTransition(f"{name} v{version} is archived and cannot take traffic.")
+    _require_approval(session, mv)
+
+
+def _append(
+    session: Session,
+    name: str,
+    kind: str,
+    arms: Sequence[Arm],
+    shadow: int | None,
+    sticky: str | None,
+    actor: str,
+    reason: str,
+    *,
+    details: dict[str, object],
+    action: str | None = None,
+) -> Policy:
+    row = TrafficPolicy(
+        model_name=name,
+        kind=kind,
+        arms=[a.to_json() for a in arms],
+        shadow=shadow,
+        sticky=sticky,
+        created_at=utcnow(),
+        created_by=actor,
+        reason=reason,
+    )
+    session.add(row)
+    session.flush()
+    policy = Policy.from_row(row)
+    append_event(
+        session,
+        actor=actor,
+        action=action or f"traffic.{kind}",
+        subject=f"model:{name}",
+        details={**details, "policy": policy.id, "summary": policy.describe()}
+        if action != "traffic.cleared"
+        else {**details, "now": policy.describe()},
+        reason=reason,
+    )
+    return policy

@@ -1,0 +1,273 @@
+"""The kinds of scheduled job: what each one runs, and the parameters it takes.
+
+Every kind is a ``JobKind`` registered in ``JOB_KINDS``: a pydantic model of its parameters
+(the keys of its ``[[jobs]]`` table besides name, kind, schedule and channels) and a function
+``run(context, params) -> JobResult``. A job signals failure by raising; the scheduler records
+the message and alerts.
+
+- ``monitor``: drift and data quality of a model's logged window against its reference
+  profile, stored as monitoring results, with the ``[[alerts]]`` rules evaluated on them (the
+  library calls behind ``shipyard monitor run``).
+- ``gc``: retention (``shipyard gc``), with ``[retention]`` as defaults.
+- ``command``: any program (a retraining script...), failed on a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shipyard.monitoring import parse_window
+
+
+class JobFailed(Exception):
+    """A job ended unsuccessfully for a reason its message states fully (no traceback needed)."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job may use: the store, who acts, the project file, the prediction log, the time
+    of the tick it runs for."""
+
+    store: Any
+    actor: str
+    config: Path
+    log_root: Path
+    now: datetime
+
+
+@dataclass
+class JobResult:
+    """What a successful run reports: rows processed, one line for people, JSON details."""
+
+    rows: int = 0
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of job: its parameters and what it runs."""
+
+    name: str
+    params: type[BaseModel]
+    run: Callable[[JobContext, Any], JobResult]
+    doc: str
+
+
+def _check_window(value: str | None) -> str | None:
+    if value is not None:
+        parse_window(value, option="window")
+    return value
+
+
+# --- monitor ------------------------------------------------------------------------------
+
+
+class MonitorParams(BaseModel):
+    """``model`` (required), ``window`` (default 1d), ``outputs``, ``report``, ``log_dir``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    window: str = "1d"
+    outputs: bool = False
+    report: str | None = None
+    """HTML report path; ``{model}``, ``{version}`` and ``{date}`` are filled in."""
+    log_dir: str | None = None
+
+    _window = field_validator("window")(_check_window)
+
+
+def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
+    """Monitor the window ending at the tick; store results and raise the rules' alerts."""
+    from sqlalchemy import select
+
+    from shipyard.alerting import Alerts, evaluate, load_alert_config
+    from shipyard.dataset import Profile, Schema
+    from shipyard.monitoring import (
+        DriftAccumulator,
+        MonitoringResults,
+        build_report,
+        logged_window,
+        render_html,
+    )
+    from shipyard.registry import Registry
+    from shipyard.store._models import MonitoringResult
+
+    alert_config = load_alert_config(ctx.config)
+    loaded = Registry(ctx.store).load(params.model)
+    kind = "outputs" if params.outputs else "inputs"
+    reference = Profile.model_validate(loaded.reference_profile[kind])
+    schema = None if params.outputs else Schema.model_validate(loaded.manifest.input_schema)
+    end = ctx.now
+    start = end - parse_window(params.window)
+    root = Path(params.log_dir) if params.log_dir else ctx.log_root
+    frame = logged_window(root, loaded.name, loaded.version, start, end, outputs=params.outputs)
+    accumulator = DriftAccumulator(reference, schema=schema)
+    accumulator.update(frame)
+    report = build_report(accumulator)
+    source = f"log:{start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}"
+    run_id = MonitoringResults(ctx.store).save(
+        report,
+        model=loaded.name,
+        version=loaded.version,
+        actor=ctx.actor,
+        source=f"{kind}:{source}",
+        window_start=start,
+        window_end=end,
+    )
+    link = None
+    if params.report:
+        path = Path(
+            params.report.format(
+                model=loaded.name, version=loaded.version, date=f"{end:%Y-%m-%dT%H%M%S}"
+            )
+        )
+        html = render_html(
+            report,
+            reference,
+            states=accumulator.states,
+            title=f"{loaded.name} v{loaded.version}: {source}",
+            window=source,
+        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise JobFailed(f"cannot write the report to '{path}': {exc}") from exc
+        link = str(path.absolute())
+    alerts = []
+    if alert_config.rules:
+        with ctx.store.read() as session:
+            rows = session.scalars(
+                select(MonitoringResult).where(MonitoringResult.run_id == run_id)
+            ).all()
+        fired = evaluate(alert_config.rules, rows, link=link)
+        alerts = Alerts(ctx.store).raise_all(fired, alert_config.channels, actor=ctx.actor)
+    flagged = report.flagged()
+    verdict = f"flagged: {', '.join(flagged)}" if flagged else "no drift, no quality breach"
+    return JobResult(
+        rows=report.n_rows,
+        message=f"{loaded.name} v{loaded.version}: {report.n_rows:,} rows, {verdict}",
+        details={
+            "model": loaded.name,
+            "version": loaded.version,
+            "monitoring_run": run_id,
+            "drifted": report.drifted,
+            "flagged": flagged,
+            "report": link,
+            "alerts": [{"id": a.id, "rule": a.rule, "status": a.status} for a in alerts],
+        },
+    )
+
+
+# --- gc -----------------------------------------------------------------------------------
+
+
+class GcParams(BaseModel):
+    """Ages (``90d``, or ``keep``) overriding ``[retention]``; ``archived_artifacts``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    predictions: str | None = None
+    monitoring: str | None = None
+    job_runs: str | None = None
+    archived_artifacts: bool = False
+    log_dir: str | None = None
+
+    @field_validator("predictions", "monitoring", "job_runs")
+    @classmethod
+    def _age(cls, value: str | None) -> str | None:
+        from shipyard.housekeeping import parse_age
+
+        if value is not None:
+            parse_age(value, option="age")
+        return value
+
+
+def run_gc(ctx: JobContext, params: GcParams) -> JobResult:
+    """Apply retention (``[retention]``, overridden by the job's own ages); audited."""
+    from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+
+    retention = load_retention(ctx.config)
+
+    def age(value: str | None, default: Any) -> Any:
+        return parse_age(value, option="age") if value is not None else default
+
+    report = collect_garbage(
+        ctx.store,
+        log_root=Path(params.log_dir) if params.log_dir else ctx.log_root,
+        predictions_older_than=age(params.predictions, retention.predictions),
+        monitoring_older_than=age(params.monitoring, retention.monitoring),
+        job_runs_older_than=age(params.job_runs, retention.job_runs),
+        archived_artifacts=params.archived_artifacts,
+        actor=ctx.actor,
+        now=ctx.now,
+    )
+    rows = report.monitoring_rows + report.job_runs
+    return JobResult(
+        rows=rows,
+        message=f"freed {(report.bytes + report.artifact_bytes) / 1e6:.1f} MB; "
+        f"{len(report.partitions)} partition(s), {report.monitoring_rows} monitoring row(s), "
+        f"{report.job_runs} job run(s), {len(report.artifacts)} archive(s)",
+        details=vars(report),
+    )
+
+
+# --- command ------------------------------------------------------------------------------
+
+
+class CommandParams(BaseModel):
+    """``command`` (a list: program and arguments, no shell), ``timeout``, ``cwd``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: list[str] = Field(min_length=1)
+    timeout: float = Field(default=3600.0, gt=0)
+    cwd: str | None = None
+
+
+def _tail(text: str, lines: int = 20) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run_command(ctx: JobContext, params: CommandParams) -> JobResult:
+    """Run the program; a non-zero exit code or a timeout fails the job."""
+    try:
+        done = subprocess.run(
+            params.command,
+            capture_output=True,
+            text=True,
+            timeout=params.timeout,
+            cwd=params.cwd,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise JobFailed(f"{params.command[0]} did not finish within {params.timeout:g} s") from exc
+    except OSError as exc:
+        raise JobFailed(f"cannot run {params.command[0]}: {exc.strerror or exc}") from exc
+    if done.returncode != 0:
+        last = _tail(done.stderr or done.stdout, 1) or "no output"
+        raise JobFailed(f"{params.command[0]} exited with code {done.returncode}: {last}")
+    return JobResult(
+        message=f"{params.command[0]} exited with code 0",
+        details={"exit_code": 0, "stdout": _tail(done.stdout), "stderr": _tail(done.stderr)},
+    )
+
+
+#: Every job kind, by the name ``kind = "..."`` uses. Register a new kind here.
+JOB_KINDS: dict[str, JobKind] = {
+    kind.name: kind
+    for kind in (
+        JobKind("monitor", MonitorParams, run_monitor, "Drift and data quality of a log window."),
+        JobKind("gc", GcParams, run_gc, "Retention of logs, results, job runs and archives."),
+        JobKind("command", CommandParams, run_command, "Any program, e.g. a retraining script."),
+    )
+}
