@@ -54,8 +54,9 @@ def iter_table_chunks(path: Path, *, rows: int = 100_000) -> tuple[int | None, I
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        # pre_buffer=False streams pages; the default buffers the whole file (monitoring._window).
         try:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
         except (pa.ArrowInvalid, OSError) as exc:
             raise InvalidInput(f"Cannot read '{path}' as Parquet: {exc}") from exc
         return pf.metadata.num_rows, iter(pf.iter_batches(batch_size=rows))
