@@ -8,9 +8,11 @@ under ``CI=true`` where they fail.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,6 +21,9 @@ import sqlalchemy as sa
 
 from shipyard import Client, Settings
 from shipyard.store import Store
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 PG_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_error: str | None = None
@@ -147,3 +152,27 @@ def fitted_pipeline(training_data):  # type: ignore[no-untyped-def]
         ]
     )
     return pipe.fit(X_train, y_train)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One small local Spark session for the whole run (batch scoring and monitoring share it):
+    one core, no UI, and small test data still split several ways - 256 KB file splits, two
+    shuffle partitions, Arrow batches of 64 rows."""
+    from pyspark.sql import SparkSession
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Python workers run this venv's interpreter, so they can import shipyard and pyarrow
+        # (PySpark reads only the environment variable, not spark.pyspark.python).
+        patch.setenv("PYSPARK_PYTHON", sys.executable)
+        session = (
+            SparkSession.builder.master("local[1]")
+            .appName("shipyard-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.sql.files.maxPartitionBytes", 256 * 1024)
+            .config("spark.sql.execution.arrow.maxRecordsPerBatch", "64")
+            .getOrCreate()
+        )
+        yield session
+        session.stop()

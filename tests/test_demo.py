@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from shipyard.audit import list_events
 from shipyard.demo import run_demo
 from shipyard.errors import InvalidInput
+from shipyard.settings import Settings
+from shipyard.store import Store
+
+
+def _line(text: str, title: str) -> str:
+    """The printed outcome of the step called ``title`` in ``text`` (whitespace collapsed)."""
+    start = text.index(f"✓ {title}: ") + len(title) + 4
+    end = text.find("✓ ", start)
+    return text[start : end if end >= 0 else None]
+
+
+def _audit(home: Path) -> list[tuple[str, str, dict[str, object]]]:
+    store = Store.from_settings(Settings(home=home, user="admin")).open()
+    try:
+        with store.read() as session:
+            events = list_events(session, limit=10_000)
+            return [(e.action, e.reason, dict(e.details)) for e in reversed(events)]
+    finally:
+        store.close()
 
 
 def test_demo_runs_the_loop(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
     outcome = run_demo(tmp_path / "demo", console)
-    text = console.export_text()
-    assert outcome["production"] == {1}  # promoted v2, then rolled back
+    text = " ".join(console.export_text().split())  # Rich wraps long lines
+    # promoted v2 then rolled back; later v3 was promoted after its canary and rolled back
+    assert outcome["production"] == {1}
     assert {"mean_radius", "mean_texture"} <= set(outcome["flagged"])
     page = Path(outcome["report"]).read_text(encoding="utf-8")
     assert "mean_radius" in page and "<script src=" not in page
@@ -27,6 +49,57 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
         "chain intact",
     ):
         assert expected in text, expected
+
+    # labels went in through the feedback API; performance is measured against them
+    assert _line(text, "post ground-truth labels for 80% of the predictions").startswith(
+        "400 of 500 predictions labelled through POST /models/diagnosis/feedback"
+    )
+    perf = outcome["performance"]
+    accuracy = perf.metric("accuracy")
+    assert perf.n_used == 400 and accuracy.baseline is not None
+    assert accuracy.ci_low < accuracy.value < accuracy.ci_high
+    assert perf.metric("roc_auc").value is not None
+    assert 0.7 < perf.coverage.coverage < 0.85  # 400 of v1's ~505 answered predictions
+    line = _line(text, "measure performance against the labels")
+    assert re.search(r"accuracy 0\.\d{3} \(95% CI 0\.\d{3}\.\.[01]\.\d{3}, archive 0\.986\)", line)
+    assert re.search(r"label coverage \d+% \(400 of \d+\)", line), line
+    assert '<h2 id="performance">Performance and service</h2>' in page
+    assert "label coverage" in page and "roc_auc" in page
+
+    # the canary: both versions answered, judged by check_canary, then promoted or ended
+    answered = outcome["canary"]["answered"]
+    assert answered[("1", "production")] >= 100 and answered[("3", "canary")] >= 100
+    canary_line = _line(text, "send traffic during the canary")
+    assert re.search(r"v1 \(production\) answered \d+, v3 \(canary\) answered \d+", canary_line)
+    posted = re.search(r"labels of their (\d+) predictions posted", canary_line)
+    assert posted and int(posted[1]) >= 200  # 1 to 5 rows per request, all labelled
+    decision = outcome["canary"]["decision"]
+    assert f"judge the canary (check_canary): decision: {decision}" in text
+    assert decision in ("promote", "rollback", "wait")
+    if decision == "promote":
+        assert "diagnosis@production v1 → v3, the canary ended" in text
+        assert "the server answered with v3 on production after" in text
+    # one call rolled back under load, and no request failed meanwhile
+    drill = outcome["drill"]
+    assert drill["failed"] == 0 and drill["requests"] >= 20
+    assert f"{drill['requests']} requests from 2 clients around the call, 0 failed" in text
+
+    events = _audit(tmp_path / "demo")
+    actions = [action for action, _, _ in events]
+    canary = actions.index("traffic.canary")
+    assert events[canary][2]["version"] == 3 and events[canary][2]["percent"] == 25
+    after = events[canary + 1 :]
+    if decision == "promote":
+        assert [(a, r) for a, r, _ in after if a.startswith("version.")] == [
+            ("version.promoted", "canary verdict: promote"),
+            ("version.rolled_back", "demo: drill"),
+        ]
+        cleared = next(d for a, _, d in after if a == "traffic.cleared")
+        assert str(cleared["cause"]).startswith("promotion")
+    else:
+        cleared = next(d for a, _, d in after if a == "traffic.cleared")
+        assert cleared["cause"] == "rollback"
+
     # a second run resets its own folder, and never deletes a folder it did not create
     run_demo(tmp_path / "demo", Console(quiet=True))
     other = tmp_path / "mine"

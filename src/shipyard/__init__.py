@@ -14,16 +14,45 @@ For several stores or users in one process, use ``sy.Client(settings)`` explicit
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard._client import Client
 from shipyard.errors import ShipyardError
-from shipyard.packaging import LoadedModel
-from shipyard.settings import Settings
-from shipyard.store._models import AliasChange, Approval, ModelVersion
-from shipyard.tracking import ActiveRun, active_run
+
+if TYPE_CHECKING:
+    from shipyard._client import Client
+    from shipyard.packaging import LoadedModel
+    from shipyard.settings import Settings
+    from shipyard.store._models import AliasChange, Approval, ModelVersion
+    from shipyard.tracking import ActiveRun, active_run
 
 __version__ = "0.1.0"
+
+# The facade's classes load on first use (PEP 562), so ``import shipyard`` - and with it every
+# ``import shipyard.<subpackage>`` - costs no scikit-learn, SQLAlchemy or pandas until a name
+# that needs them is touched.
+_LAZY = {
+    "Client": "shipyard._client",
+    "LoadedModel": "shipyard.packaging",
+    "Settings": "shipyard.settings",
+    "ActiveRun": "shipyard.tracking",
+    "active_run": "shipyard.tracking",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 # Clients by configuration, so repeated one-call use reuses one engine and the model cache.
 _clients: dict[tuple[str, str, str], Client] = {}
@@ -31,6 +60,9 @@ _clients: dict[tuple[str, str, str], Client] = {}
 
 def client(settings: Settings | None = None) -> Client:
     """The open client for ``settings`` (default: read from the environment now)."""
+    from shipyard._client import Client
+    from shipyard.settings import Settings
+
     settings = settings or Settings()
     key = (settings.database_url, settings.artifacts_url, settings.user)
     found = _clients.get(key)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.alerting import attach_notifier
-from shipyard.auth import Users
-from shipyard.packaging import Lineage, LoadedModel, prepare_archive
-from shipyard.registry import Registry, Traffic
 from shipyard.settings import Settings
-from shipyard.store import Store
-from shipyard.store._models import AliasChange, Approval, ModelVersion
-from shipyard.tracking import ActiveRun, Tracker
+
+if TYPE_CHECKING:
+    # Imported where used: ``import shipyard`` (and every CLI command's start-up) then costs
+    # no SQLAlchemy, pandas or scikit-learn until a client is opened.
+    from shipyard.packaging import LoadedModel
+    from shipyard.store import Store
+    from shipyard.store._models import AliasChange, Approval, ModelVersion
+    from shipyard.tracking import ActiveRun
 
 
 class Client:
@@ -26,6 +27,12 @@ class Client:
         self._store = store
 
     def open(self) -> Client:
+        from shipyard.alerting import attach_notifier
+        from shipyard.auth import Users
+        from shipyard.registry import Registry, Traffic
+        from shipyard.store import Store
+        from shipyard.tracking import Tracker
+
         store = self._store or Store.from_settings(self.settings)
         self.store = store.open() if not hasattr(store, "engine") else store
         self.user = self.settings.user
@@ -59,6 +66,7 @@ class Client:
         onnx: bool = True,
     ) -> ModelVersion:
         """Register a fitted model without a run (lineage then holds the caller's git state)."""
+        from shipyard.packaging import Lineage, prepare_archive
         from shipyard.registry import check_name
         from shipyard.tracking import git_state
 

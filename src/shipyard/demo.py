@@ -2,6 +2,9 @@
 
 Everything happens in its own embedded store (a folder it owns, reset on every run), with
 three people: an admin who creates the store, Alice (a data scientist) and Bob (an approver).
+Train, register, approve, promote and roll back; then serve (``shipyard.demo_live``), log and
+label the traffic, monitor drift and performance, alert, retrain, validate, approve, run a
+canary, judge it, promote it and roll back under load.
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shipyard._client import Client
 from shipyard.audit import verify
+from shipyard.demo_live import DRIFT, LiveDemo, shift_like_drift
 from shipyard.settings import Settings
 from shipyard.store import Store
 
@@ -66,7 +72,7 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         with console.status(title):
             outcome = action()
         steps.append((title, outcome))
-        console.print(f"[green]✓[/] {title}: {outcome}")
+        console.print(f"[green]✓[/] {escape(title)}: {escape(outcome)}")
 
     console.rule("[bold]Shipyard demo")
     console.print(f"Store: {home} (SQLite + local artifacts)\n")
@@ -76,12 +82,15 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
     )
     X_train, X_test, y_train, y_test = load_data()
 
-    def train(model: Any, params: dict[str, Any]) -> str:
+    def train(
+        model: Any, params: dict[str, Any], X: pd.DataFrame | None = None, y: Any = None
+    ) -> str:
+        X, y = (X_train, y_train) if X is None else (X, y)
         with alice.start_run(model="diagnosis", params=params) as run:
-            run.log_dataset("train", X_train.assign(target=y_train), target="target")
+            run.log_dataset("train", X.assign(target=y), target="target")
             run.log_dataset("eval", X_test.assign(target=y_test), target="target")
-            model.fit(X_train, y_train)
-            mv = run.register(model, X_train=X_train, y_train=y_train, X_eval=X_test, y_eval=y_test)
+            model.fit(X, y)
+            mv = run.register(model, X_train=X, y_train=y, X_eval=X_test, y_eval=y_test)
             for key, value in mv.metrics.items():
                 run.log_metric(key, value)
         onnx = alice.load("diagnosis", mv.version).manifest.onnx or {}
@@ -162,14 +171,64 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
 
     step("load production and predict 5 rows (archive verified first)", predict)
 
+    def validate(version: int) -> str:
+        """Accuracy of ``version`` and production on the eval rows, as they are and shifted."""
+        new, production = alice.load("diagnosis", version), alice.load("diagnosis@production")
+        parts = []
+        for what, X in (
+            ("eval rows", X_test),
+            ("shifted like the drift", shift_like_drift(X_test)),
+        ):
+            scores = [float((m.predict(X) == y_test.to_numpy()).mean()) for m in (new, production)]
+            parts.append(
+                f"{what}: v{version} {scores[0]:.3f} vs v{production.version} {scores[1]:.3f}"
+            )
+        return "accuracy on " + "; ".join(parts)
+
     def audit() -> str:
         with store.read() as session:
             result = verify(session)
         return f"{result.checked} events, chain intact" if result.ok else result.problem
 
-    from shipyard.demo_live import run_live
-
-    live = run_live(home, store, alice, bob, "diagnosis", X_test, step)
+    with LiveDemo(home, store, "diagnosis", X_test, y_test) as live:
+        step("send 200 rows of traffic to the REST server", live.traffic)
+        step("send 3 invalid requests", live.invalid)
+        step("switch production to v2 and back while serving", lambda: live.live_switch(alice, bob))
+        step("send drifted traffic", live.drifted)
+        step("post ground-truth labels for 80% of the predictions", live.feedback)
+        step("query the prediction log with DuckDB", live.query)
+        step("measure performance against the labels", lambda: live.performance(alice))
+        step("monitor the logged window against the training profile", live.monitor)
+        step("e-mail an alert through a local SMTP server", live.alert)
+        step(
+            f"alice retrains, adding training rows shifted like the drift ({DRIFT})",
+            lambda: train(
+                make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500)),
+                {"model": "logistic", "C": 0.5, "data": "train + drift-shaped copy"},
+                pd.concat([X_train, shift_like_drift(X_train)], ignore_index=True),
+                pd.concat([y_train, y_train], ignore_index=True),
+            ),
+        )
+        step("validate v3 against production on the eval rows", lambda: validate(3))
+        step(
+            "bob approves v3",
+            lambda: (bob.approve("diagnosis", 3, reason="handles drift"), "approved")[1],
+        )
+        step("alice starts a 25% canary of v3", lambda: live.canary(alice, 3, 25))
+        step("send traffic during the canary", live.canary_traffic)
+        step("judge the canary (check_canary)", live.judge)
+        if live.decision == "promote":
+            step("alice promotes v3 (the canary's verdict)", lambda: live.conclude(alice, 3))
+            title, why = "bob rolls v3 back under load (a drill, one call)", "demo: drill"
+        else:  # "rollback", or "wait" (no verdict yet): the demo does not wait, it ends it
+            title = f"bob ends the canary under load (verdict {live.decision}, one call)"
+            why = f"canary verdict: {live.decision}"
+        step(
+            title,
+            lambda: live.under_load(
+                lambda: bob.traffic.rollback("diagnosis", actor="bob", reason=why), 1
+            ),
+        )
     step("verify the audit log", audit)
 
     versions = alice.registry.versions("diagnosis")
@@ -187,7 +246,7 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         )
     console.print()
     console.print(t)
-    console.print(f"\nDrift report: {live['report']}")
+    console.print(f"\nMonitoring report (drift, performance, service): {live.report_path}")
     console.print(
         f"Explore it: SHIPYARD_HOME={home} shipyard models diagnosis | shipyard audit log"
     )
@@ -195,7 +254,10 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
     return {
         "home": str(home),
         "steps": steps,
-        "report": live["report"],
-        "flagged": live["flagged"],
+        "report": str(live.report_path),
+        "flagged": live.report.flagged(),
+        "performance": live.perf,
+        "canary": {"answered": live.answered, "decision": live.decision},
+        "drill": live.drill,
         "production": {i.version.version for i in versions if i.stage == "production"},
     }

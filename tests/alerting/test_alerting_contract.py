@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import time
 
 import pytest
@@ -69,3 +70,43 @@ def test_bad_config_is_invalid_input_at_construction(harness: Harness) -> None:
 def test_unknown_channel_kind() -> None:
     with pytest.raises(InvalidInput, match=r"Unknown channel type 'pager'\. Use one of: email"):
         channel_from_config("pager", {})
+
+
+def test_a_deadline_bounds_retries_and_timeouts(
+    harness: Harness, alert: Alert, hanging_port: int
+) -> None:
+    """Whatever the channel's timeout and attempts, ``send`` does not run past ``deadline``."""
+    channel = harness.hanging(hanging_port, timeout=5.0, attempts=3, backoff=0.2)
+    start = time.monotonic()
+    delivery = channel.send(alert, deadline=start + 0.6)
+    elapsed = time.monotonic() - start
+    assert not delivery.ok and delivery.error
+    assert re.search(r"did not answer within 0\.[3-6]\d* s", delivery.error), delivery.error
+    assert "out of time" in delivery.error and delivery.attempts == 1
+    assert 0.5 <= elapsed < 1.2
+
+
+def test_options_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``<option>_env`` reads a secret from the environment instead of shipyard.toml."""
+    monkeypatch.setenv("SHIPYARD_TEST_HOOK", "http://127.0.0.1:9/secret-hook")
+    channel = channel_from_config("webhook", {"url_env": "SHIPYARD_TEST_HOOK"})
+    assert channel.url == "http://127.0.0.1:9/secret-hook"  # type: ignore[attr-defined]
+    monkeypatch.setenv("SHIPYARD_TEST_PASSWORD", "s3cret")
+    email = channel_from_config(
+        "email",
+        {
+            "host": "127.0.0.1",
+            "from": "a@example.com",
+            "to": ["b@example.com"],
+            "username": "a",
+            "password_env": "SHIPYARD_TEST_PASSWORD",
+        },
+    )
+    assert email.password == "s3cret"  # type: ignore[attr-defined]
+    monkeypatch.delenv("SHIPYARD_TEST_HOOK")
+    with pytest.raises(InvalidInput, match=r"'SHIPYARD_TEST_HOOK' \(url_env\), which is not set"):
+        channel_from_config("webhook", {"url_env": "SHIPYARD_TEST_HOOK"})
+    with pytest.raises(InvalidInput, match=r"must name an environment variable"):
+        channel_from_config("webhook", {"url_env": 3})
+    with pytest.raises(InvalidInput, match=r"Unknown option 'colour'"):
+        channel_from_config("webhook", {"url": "http://127.0.0.1:9/h", "colour_env": "HOME"})

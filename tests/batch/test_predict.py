@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -13,7 +14,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from shipyard import Client
-from shipyard.batch._predict import new_ids, predict_with_proba
+from shipyard.batch import _predict
+from shipyard.batch._predict import new_id_array, new_ids, predict_with_proba
 
 TrainingData = tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]
 
@@ -54,3 +56,22 @@ def test_ids_are_unique_uuid4_hex() -> None:
     ids = new_ids(1000)
     assert len(set(ids)) == 1000
     assert all(uuid.UUID(hex=i).version == 4 and uuid.UUID(hex=i).hex == i for i in ids)
+
+
+@pytest.mark.parametrize("per_array", [None, 7])  # one array, then 32-bit offsets split in pieces
+def test_arrow_ids_are_unique_uuid4_hex_strings(
+    per_array: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    if per_array is not None:
+        monkeypatch.setattr(_predict, "_MAX_IDS_PER_ARRAY", per_array)
+    ids = new_id_array(1000)
+    assert ids.type == pa.string() and len(ids) == 1000
+    if isinstance(ids, pa.ChunkedArray):
+        assert ids.num_chunks == -(-1000 // 7)
+    else:
+        ids.validate(full=True)
+    values = ids.to_pylist()
+    assert len(set(values)) == 1000
+    assert all(uuid.UUID(hex=i).version == 4 and uuid.UUID(hex=i).hex == i for i in values)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,25 +24,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 TrainingData = tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    """One small local session for the module: one core, few partitions, no UI."""
-    with pytest.MonkeyPatch.context() as patch:
-        # Python workers run this venv's interpreter, so they can import shipyard and pyarrow
-        # (PySpark reads only the environment variable, not spark.pyspark.python).
-        patch.setenv("PYSPARK_PYTHON", sys.executable)
-        session = (
-            SparkSession.builder.master("local[1]")
-            .appName("shipyard-tests")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "1")
-            .config("spark.sql.execution.arrow.maxRecordsPerBatch", "64")  # several batches
-            .getOrCreate()
-        )
-        yield session
-        session.stop()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""``shipyard gc``: old prediction-log partitions and monitoring rows go, recent ones stay."""
+"""``shipyard gc``: old prediction-log partitions, monitoring rows and job runs go (by
+``[retention]`` or options), recent ones stay; archives of unused archived versions go."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sqlalchemy import select
 from test_monitor_cli import _frame, registered  # noqa: F401 - the fixture is used by name
 
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
+from shipyard.cli._gc_cmd import _size
 from shipyard.monitoring import MonitoringResults, compute_drift
 from shipyard.serving import PredictionLog
+from shipyard.store._models import JobRun, MonitoringResult
 
 
 def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
@@ -75,3 +81,175 @@ def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  
     assert "Invalid --predictions 'soon'" in capsys.readouterr().err
     assert run_cli(["audit", "log", "--action", "gc.completed", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+def _log_partitions(root: Path, ages: tuple[int, ...]) -> None:
+    now = datetime.now(UTC)
+    log = PredictionLog(root).open()
+    for age_days in ages:
+        log.append(
+            {
+                "prediction_id": f"p{age_days}-{i}",
+                "model": "churn",
+                "version": 1,
+                "arm": "production",
+                "inputs": {"age": 40.0},
+                "prediction": 1,
+                "latency_ms": 1.0,
+                "status": "ok",
+                "ts": now - timedelta(days=age_days),
+            }
+            for i in range(20)
+        )
+    log.close()
+
+
+def _partition_files(root: Path, older_than_days: int) -> list[Path]:
+    cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).date().isoformat()
+    return [
+        p
+        for folder in (root / "predictions").rglob("date=*")
+        if folder.name.removeprefix("date=") < cutoff
+        for p in folder.rglob("*")
+        if p.is_file()
+    ]
+
+
+def _rows(c: Client) -> tuple[list[str], list[str]]:
+    with c.store.read() as session:
+        sources = sorted(session.scalars(select(MonitoringResult.source)))
+        jobs = sorted(session.scalars(select(JobRun.job)))
+    return sources, jobs
+
+
+def _seed_rows(c: Client) -> None:
+    now = datetime.now(UTC)
+    with c.store.write() as session:
+        for days in (400, 60, 0):
+            end = now - timedelta(days=days)
+            session.add(
+                MonitoringResult(
+                    run_id=f"r{days}",
+                    model_name="churn",
+                    version=1,
+                    source=f"m{days}",
+                    window_start=None,
+                    window_end=end,
+                    metric="psi",
+                    feature="age",
+                    value=0.1,
+                    threshold=0.2,
+                    flagged=False,
+                    rows=10,
+                    seconds=0.1,
+                    created_at=end,
+                )
+            )
+        for days in (30, 1):
+            start = now - timedelta(days=days)
+            session.add(
+                JobRun(
+                    job=f"j{days}",
+                    trigger="schedule",
+                    owner="host:1",
+                    started_at=start,
+                    finished_at=start,
+                    seconds=1.0,
+                    status="succeeded",
+                    message="",
+                    details={},
+                )
+            )
+
+
+def test_retention_table_drives_gc(
+    registered: Path,  # noqa: F811 - pytest fixture
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = registered / "log"
+    _log_partitions(root, (200, 100, 1))
+    config = registered / "shipyard.toml"
+    config.write_text(
+        '[retention]\npredictions = "150d"\nmonitoring = "30d"\njob_runs = "7d"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
+    c = Client(Settings()).open()
+    _seed_rows(c)
+    doomed = _partition_files(root, 150)
+    freed = sum(p.stat().st_size for p in doomed)
+    assert doomed and freed > 0
+    before = sorted(p for p in root.rglob("*") if p.is_file())
+    base = ["--log-dir", str(root)]
+    summary = (
+        f"{_size(freed)} in {len(doomed)} file(s) from 1 prediction-log partition(s), "
+        "2 monitoring result row(s) and 1 job run(s)."
+    )
+
+    assert run_cli(["gc", "--dry-run", *base]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Would free {summary}" in out and "Nothing was deleted" in out
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == before
+    assert _rows(c) == (["m0", "m400", "m60"], ["j1", "j30"])
+
+    assert run_cli(["gc", *base]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Freed {summary}" in out
+    after = sorted(p for p in root.rglob("*") if p.is_file())
+    assert after == sorted(set(before) - set(doomed))
+    assert _rows(c) == (["m0"], ["j1"])
+
+    # a bad [retention] value: refused before anything is deleted (90d would take a partition)
+    config.write_text('[retention]\npredictions = "90d"\nmonitoring = "soon"\n')
+    assert run_cli(["gc", *base]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Invalid monitoring in" in err and "'soon'" in err and "e.g. 1d" in err
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == after
+    config.write_text('[retention]\npredictions = "90d"\nlogs = "1d"\n')
+    assert run_cli(["gc", *base]) == 2
+    assert "Unknown key(s) ['logs']" in capsys.readouterr().err
+    assert sorted(p for p in root.rglob("*") if p.is_file()) == after
+
+    assert run_cli(["audit", "log", "--action", "gc.completed", "--json"]) == 0
+    (event,) = json.loads(capsys.readouterr().out)  # the dry run and refused runs: no event
+    assert event["actor"] == "alice" and event["details"]["bytes"] == freed
+    assert len(event["details"]["partitions"]) == 1
+    c.close()
+
+
+def test_gc_archived_artifacts_from_the_cli(
+    registered: Path,  # noqa: F811 - pytest fixture
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    X = _frame(2_000, 3)
+    model = HistGradientBoostingClassifier(max_iter=5, categorical_features=["plan"])
+    model.fit(X, (X["age"] > 45).astype(int))
+    c = Client(Settings()).open()
+    c.register(model, name="churn", X_train=X, onnx=False)
+    key = c.registry.get_version("churn", 2).archive_key
+    c.close()
+    assert run_cli(["archive", "churn", "2", "--reason", "superseded"]) == 0
+    base = ["--log-dir", str(registered / "log"), "--predictions", "keep"]
+    assert run_cli(["gc", "--archived-artifacts", "--dry-run", *base]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Would free" in out and "of archives of archived versions: churn v2." in out
+    c = Client(Settings()).open()
+    assert c.store.artifacts.exists(key)
+    c.close()
+    assert run_cli(["gc", "--archived-artifacts", *base]) == 0
+    assert "of archives of archived versions: churn v2." in capsys.readouterr().out
+    c = Client(Settings()).open()
+    assert not c.store.artifacts.exists(key)
+    assert c.registry.get_version("churn", 2).archived_at is not None  # the row stays
+    c.close()
+    data = registered / "in.parquet"
+    X.head(5).to_parquet(data)
+    assert run_cli(["score", "churn:2", str(data), str(registered / "out.parquet")]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.startswith("Error:") and "archive file was deleted" in err and "Traceback" not in err
+    assert run_cli(["score", "churn:1", str(data), str(registered / "out.parquet")]) == 0
+    capsys.readouterr()
+    assert run_cli(["audit", "log", "--action", "version.artifacts_deleted", "--json"]) == 0
+    (event,) = json.loads(capsys.readouterr().out)
+    assert event["subject"] == "model:churn/2" and event["details"]["archive"] == key

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,23 +34,6 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 TOLERANCE = 1e-9
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    """One small local session for the module: one core, few partitions, no UI."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYSPARK_PYTHON", sys.executable)
-        session = (
-            SparkSession.builder.master("local[1]")
-            .appName("shipyard-monitoring-tests")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .config("spark.sql.files.maxPartitionBytes", 256 * 1024)  # several partitions
-            .getOrCreate()
-        )
-        yield session
-        session.stop()
 
 
 MakeFrame = Callable[..., pd.DataFrame]

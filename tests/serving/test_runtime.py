@@ -129,3 +129,39 @@ def test_every_serve_setting_is_documented() -> None:
 
     undocumented = [n for n, f in ServeSettings.model_fields.items() if not f.description]
     assert not undocumented, f"Add a description= to these ServeSettings fields: {undocumented}"
+
+
+def test_small_native_calls_run_one_openmp_thread_and_restore_the_default() -> None:
+    import threading
+
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+    from threadpoolctl import threadpool_info
+
+    from shipyard.serving._runtime import _openmp_controller, one_thread
+
+    controller = _openmp_controller()
+    if controller is None:
+        pytest.skip("this process may use one core only: OpenMP starts one thread anyway")
+    # the runtimes loaded when the server made its first native call (scikit-learn's among
+    # them); a runtime another library loads later in this test process is not limited
+    limited = {lib.filepath for lib in controller.lib_controllers}
+    assert any("sklearn" in path or "scikit_learn" in path for path in limited), limited
+
+    def openmp_threads() -> set[int]:
+        return {i["num_threads"] for i in threadpool_info() if i["filepath"] in limited}
+
+    seen: dict[str, set[int]] = {}
+
+    def in_worker() -> None:  # as in the batcher's thread
+        seen["before"] = openmp_threads()
+        with one_thread():
+            seen["inside"] = openmp_threads()
+        seen["after"] = openmp_threads()
+
+    worker = threading.Thread(target=in_worker)
+    worker.start()
+    worker.join()
+    assert seen["before"], "scikit-learn's OpenMP runtime is not loaded"
+    assert seen["inside"] == {1}
+    assert seen["after"] == seen["before"]
+    assert openmp_threads() == seen["before"]  # other threads keep their own setting

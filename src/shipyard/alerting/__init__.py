@@ -3,7 +3,9 @@
 Every channel follows one contract (``Channel``): a keyword-only ``__init__`` that stores its
 arguments, ``validate()`` / ``from_config()`` that raise ``InvalidInput``, and ``send(alert)``
 that returns a ``Delivery`` instead of raising, so a failing server never crashes the
-scheduler. Built-in channels are registered in ``CHANNELS``; ``should_send`` applies cool-downs.
+scheduler; ``send(alert, deadline=...)`` never runs past a ``time.monotonic()`` deadline.
+Built-in channels are registered in ``CHANNELS``; ``should_send`` applies cool-downs;
+``check_channel_names`` is the one check that a config names declared channels.
 
 >>> alert = Alert(rule="churn-psi", severity="critical", model="churn", version=3,
 ...               metric="psi", feature="age", value=0.31, threshold=0.2)
@@ -26,7 +28,7 @@ from shipyard.alerting._notify import (
     event_alert,
     load_notify_rules,
 )
-from shipyard.alerting._registry import CHANNELS, channel_from_config
+from shipyard.alerting._registry import CHANNELS, channel_from_config, check_channel_names
 from shipyard.alerting._rules import AlertConfig, AlertRule, evaluate, load_alert_config
 from shipyard.alerting._store import Alerts
 from shipyard.alerting._webhook import WebhookChannel
@@ -47,6 +49,7 @@ __all__ = [
     "WebhookChannel",
     "attach_notifier",
     "channel_from_config",
+    "check_channel_names",
     "evaluate",
     "event_alert",
     "load_alert_config",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import inspect
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -42,13 +43,17 @@ def deliver_with_retries(
     *,
     attempts: int,
     backoff: float,
+    deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Delivery:
     """Call ``attempt`` until it returns, raises ``PermanentError`` or ``attempts`` run out.
 
-    Waits ``backoff * 2**i`` seconds after the i-th failed attempt. Any other exception is
-    treated as permanent and reported, never raised: a bug in a channel must not crash the
-    scheduler either.
+    Waits ``backoff * 2**i`` seconds after the i-th failed attempt. With a ``deadline`` (a
+    ``clock()`` value), no wait or new attempt goes past it: the channel also cuts each
+    attempt's timeout to ``time_left(deadline, timeout)``. Any other exception is treated as
+    permanent and reported, never raised: a bug in a channel must not crash the scheduler
+    either.
 
     >>> deliver_with_retries(lambda: None, attempts=3, backoff=0.0)
     Delivery(ok=True, attempts=1, error=None)
@@ -60,7 +65,14 @@ def deliver_with_retries(
         except RetryableError as exc:
             error = str(exc)
             if number < attempts:
-                sleep(backoff * 2 ** (number - 1))
+                pause = backoff * 2 ** (number - 1)
+                if deadline is not None and clock() + pause >= deadline:
+                    return Delivery(
+                        ok=False,
+                        attempts=number,
+                        error=f"{error} (gave up after {number} attempt(s): out of time)",
+                    )
+                sleep(pause)
             continue
         except PermanentError as exc:
             return Delivery(ok=False, attempts=number, error=str(exc))
@@ -83,12 +95,16 @@ class Channel(abc.ABC):
     def from_config(cls, config: Mapping[str, Any]) -> Self:
         """Build a channel from a configuration table and validate it.
 
+        Any option may be given as ``<option>_env = "VARIABLE"`` instead, read from the
+        environment, so secrets (an SMTP password, a Slack webhook URL) stay out of the file.
         Raises ``InvalidInput`` for an unknown or missing option or an invalid value.
         """
         params = inspect.signature(cls.__init__).parameters
         accepted = [name for name in params if name != "self"]
         kwargs: dict[str, Any] = {}
         for key, value in config.items():
+            if key.endswith("_env") and key[:-4] and key not in accepted:
+                key, value = key[:-4], _from_environment(cls.name, key, value)
             name = cls.config_aliases.get(key, key)
             if name not in accepted:
                 raise InvalidInput(
@@ -114,8 +130,12 @@ class Channel(abc.ABC):
         """Raise ``InvalidInput`` saying which parameter is wrong and what it should be."""
 
     @abc.abstractmethod
-    def send(self, alert: Alert) -> Delivery:
-        """Deliver ``alert``; report failures in the returned ``Delivery``, never raise them."""
+    def send(self, alert: Alert, *, deadline: float | None = None) -> Delivery:
+        """Deliver ``alert``; report failures in the returned ``Delivery``, never raise them.
+
+        ``deadline`` is a ``time.monotonic()`` value the delivery must not run past (retries
+        stop and each attempt's timeout is cut); ``None`` lets every attempt run.
+        """
 
 
 def check_retry_params(channel: str, *, timeout: float, attempts: int, backoff: float) -> None:
@@ -135,3 +155,29 @@ def check_retry_params(channel: str, *, timeout: float, attempts: int, backoff: 
             f"The 'backoff' parameter of the {channel} channel must be a number of seconds "
             f">= 0. Got {backoff!r} instead."
         )
+
+
+def time_left(deadline: float | None, timeout: float, *, floor: float = 0.05) -> float:
+    """The timeout for the next attempt: ``timeout``, cut to what is left before ``deadline``.
+
+    >>> time_left(None, 10.0)
+    10.0
+    """
+    if deadline is None:
+        return timeout
+    return max(floor, min(timeout, deadline - time.monotonic()))
+
+
+def _from_environment(channel: str, option: str, variable: Any) -> str:
+    if not isinstance(variable, str) or not variable:
+        raise InvalidInput(
+            f"The {option!r} option of the {channel} channel must name an environment "
+            f"variable. Got {variable!r} instead."
+        )
+    value = os.environ.get(variable)
+    if value is None:
+        raise InvalidInput(
+            f"The {channel} channel reads {option[:-4]!r} from the environment variable "
+            f"{variable!r} ({option}), which is not set. Set it, or write the value itself."
+        )
+    return value

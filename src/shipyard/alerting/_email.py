@@ -17,6 +17,7 @@ from shipyard.alerting._channel import (
     RetryableError,
     check_retry_params,
     deliver_with_retries,
+    time_left,
 )
 from shipyard.errors import InvalidInput
 
@@ -114,17 +115,20 @@ class EmailChannel(Channel):
         message.add_alternative(alert.html, subtype="html")
         return message
 
-    def send(self, alert: Alert) -> Delivery:
+    def send(self, alert: Alert, *, deadline: float | None = None) -> Delivery:
         """Deliver ``alert`` to every recipient; never raises for a delivery failure."""
         message = self.message(alert)
         return deliver_with_retries(
-            lambda: self._attempt(message), attempts=self.attempts, backoff=self.backoff
+            lambda: self._attempt(message, time_left(deadline, self.timeout)),
+            attempts=self.attempts,
+            backoff=self.backoff,
+            deadline=deadline,
         )
 
-    def _attempt(self, message: EmailMessage) -> None:
+    def _attempt(self, message: EmailMessage, timeout: float) -> None:
         where = f"{self.host}:{self.port}"
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            with smtplib.SMTP(self.host, self.port, timeout=timeout) as smtp:
                 if self.starttls:
                     smtp.starttls(context=ssl.create_default_context())
                 if self.username is not None and self.password is not None:
@@ -152,7 +156,7 @@ class EmailChannel(Channel):
             if not isinstance(exc, TimeoutError) and not isinstance(exc.__context__, TimeoutError):
                 raise RetryableError(f"SMTP server {where} closed the connection: {exc}") from exc
             raise RetryableError(
-                f"SMTP server {where} did not answer within {self.timeout} s"
+                f"SMTP server {where} did not answer within {timeout:.3g} s"
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             # Refused connections, resets, TLS failures, unexpected disconnects.

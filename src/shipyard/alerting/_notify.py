@@ -5,7 +5,10 @@ hands the events of a committed transaction to its listeners (never those of a r
 one). A ``Notifier`` is such a listener: it sends the events that ``[[notify]]`` rules of
 ``shipyard.toml`` select, through the rules' channels, and stores each notification as an
 alert (rule ``notify:<name>``, metric = the event), audited like any alert. A failing channel
-is recorded and reported, never raised: the registry change is already committed.
+is recorded and reported, never raised: the registry change is already committed. The command
+that made the change waits for the sending, so each channel gets ``NOTIFY_BUDGET`` (5 s) per
+event, retries included, whatever its own ``timeout`` and ``attempts`` (a hanging mail server
+with the defaults, 10 s x 3 attempts, would otherwise hold a promotion for 33 s).
 
 .. code-block:: toml
 
@@ -30,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shipyard.alerting._alert import Alert, Severity
 from shipyard.alerting._channel import Channel
-from shipyard.alerting._rules import AlertRule, load_alert_config
+from shipyard.alerting._registry import check_channel_names
+from shipyard.alerting._rules import AlertRule, load_alert_config, read_toml
 from shipyard.alerting._store import Alerts
 from shipyard.errors import InvalidInput
 from shipyard.store import Store
@@ -49,6 +53,8 @@ REGISTRY_EVENTS = (
     "version.artifacts_deleted",
 )
 TRAFFIC_PREFIX = "traffic."
+#: Seconds each channel may spend delivering one registry event, retries included.
+NOTIFY_BUDGET = 5.0
 
 
 def _known(pattern: str) -> bool:
@@ -81,14 +87,12 @@ class NotifyRule(BaseModel):
         return any(fnmatch.fnmatchcase(action, pattern) for pattern in self.events)
 
 
-def load_notify_rules(path: Path, channels: Mapping[str, Channel]) -> list[NotifyRule]:
-    """The ``[[notify]]`` rules of ``path``; ``InvalidInput`` names the rule and field."""
-    if not path.is_file():
-        return []
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
+def load_notify_rules(
+    path: Path, channels: Mapping[str, Channel], *, text: str | None = None
+) -> list[NotifyRule]:
+    """The ``[[notify]]`` rules of ``path`` (or of ``text``, its would-be content);
+    ``InvalidInput`` names the rule and field."""
+    data = read_toml(path, text)
     tables = data.get("notify") or []
     if not isinstance(tables, list):
         raise InvalidInput(f"'notify' in '{path}' must be an array of tables: write [[notify]].")
@@ -111,12 +115,7 @@ def load_notify_rules(path: Path, channels: Mapping[str, Channel]) -> list[Notif
                 f"{label} in '{path}': unknown event(s) {unknown_events} in 'events'. Use "
                 f"{', '.join(REGISTRY_EVENTS)}, 'traffic.*' or a pattern matching them."
             )
-        unknown = [c for c in rule.channels if c not in channels]
-        if unknown:
-            raise InvalidInput(
-                f"{label} in '{path}' names unknown channel(s) {unknown} in 'channels'; declare "
-                f"them as [channels.<name>] tables."
-            )
+        check_channel_names(rule.channels, channels, f"{label} in '{path}': field 'channels'")
         if any(r.name == rule.name for r in rules):
             raise InvalidInput(f"{label} in '{path}': the name is used twice; rename one.")
         rules.append(rule)
@@ -183,7 +182,10 @@ class Notifier:
     """A store listener sending the registry events that ``rules`` select.
 
     ``on_failure(record)`` is called for each notification that a channel did not deliver
-    (the CLI prints it); by default it is logged.
+    (the CLI prints it); by default it is logged. Notifications are sent while the command
+    that made the change waits, so each channel gets at most ``budget`` seconds per event
+    (retries included), whatever its own ``timeout`` and ``attempts``: a mail server that
+    hangs delays a promotion by seconds, not minutes.
     """
 
     def __init__(
@@ -193,11 +195,13 @@ class Notifier:
         channels: Mapping[str, Channel],
         *,
         on_failure: Callable[[AlertRecord], None] | None = None,
+        budget: float = NOTIFY_BUDGET,
     ) -> None:
         self.store = store
         self.rules = rules
         self.channels = dict(channels)
         self.on_failure = on_failure
+        self.budget = budget
 
     def __call__(self, events: list[AuditEvent]) -> None:
         """Notify about ``events`` (committed already); never raises."""
@@ -220,7 +224,10 @@ class Notifier:
             channels=rule.channels,
         )
         (record,) = Alerts(self.store).raise_all(
-            [(alert_rule, event_alert(event, rule))], self.channels, actor=event.actor
+            [(alert_rule, event_alert(event, rule))],
+            self.channels,
+            actor=event.actor,
+            budget=self.budget,
         )
         if record.status != "sent":
             if self.on_failure is not None:

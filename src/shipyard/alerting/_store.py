@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -34,8 +35,13 @@ class Alerts:
         *,
         actor: str,
         now: datetime | None = None,
+        budget: float | None = None,
     ) -> list[AlertRecord]:
-        """Send each alert unless its rule's cool-down holds it back; store and audit all."""
+        """Send each alert unless its rule's cool-down holds it back; store and audit all.
+
+        ``budget`` bounds the seconds each channel may spend on one alert, retries included
+        (``None``: the channel's own timeout and attempts decide).
+        """
         now = now or datetime.now(UTC)
         records = []
         for rule, alert in fired:
@@ -43,7 +49,9 @@ class Alerts:
             status, deliveries = "suppressed", {}
             if should_send(rule.name, alert.key, now, last, rule.cooldown_delta):
                 for name in rule.channels:
-                    d = channels[name].send(alert)  # never raises; failures are returned
+                    deadline = None if budget is None else time.monotonic() + budget
+                    # never raises; failures are returned
+                    d = channels[name].send(alert, deadline=deadline)
                     deliveries[name] = {"ok": d.ok, "attempts": d.attempts, "error": d.error}
                 ok = all(d["ok"] for d in deliveries.values())
                 status = "sent" if ok else "failed"

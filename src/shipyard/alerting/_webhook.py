@@ -16,6 +16,7 @@ from shipyard.alerting._channel import (
     RetryableError,
     check_retry_params,
     deliver_with_retries,
+    time_left,
 )
 from shipyard.errors import InvalidInput
 
@@ -73,22 +74,23 @@ class WebhookChannel(Channel):
         """The JSON body ``send`` posts."""
         return {"text": alert.text, "alert": alert.model_dump(mode="json")}
 
-    def send(self, alert: Alert) -> Delivery:
+    def send(self, alert: Alert, *, deadline: float | None = None) -> Delivery:
         """POST ``alert``; never raises for a delivery failure."""
         payload = self.payload(alert)
         with httpx.Client(timeout=self.timeout, headers=dict(self.headers or {})) as client:
             return deliver_with_retries(
-                lambda: self._attempt(client, payload),
+                lambda: self._attempt(client, payload, time_left(deadline, self.timeout)),
                 attempts=self.attempts,
                 backoff=self.backoff,
+                deadline=deadline,
             )
 
-    def _attempt(self, client: httpx.Client, payload: dict[str, Any]) -> None:
+    def _attempt(self, client: httpx.Client, payload: dict[str, Any], timeout: float) -> None:
         host = urlsplit(self.url).netloc  # not the full URL: Slack URLs embed a secret
         try:
-            response = client.post(self.url, json=payload)
+            response = client.post(self.url, json=payload, timeout=timeout)
         except httpx.TimeoutException as exc:
-            raise RetryableError(f"webhook {host} did not answer within {self.timeout} s") from exc
+            raise RetryableError(f"webhook {host} did not answer within {timeout:.3g} s") from exc
         except httpx.TransportError as exc:
             raise RetryableError(f"could not reach webhook {host}: {exc}") from exc
         if response.is_success:

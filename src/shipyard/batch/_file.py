@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from shipyard.batch._predict import ID_COLUMN, check_columns, model_input, scored_columns
+from shipyard.batch._predict import ID_COLUMN, check_columns, model_input, scored_arrow
+from shipyard.dataset import open_parquet
 from shipyard.errors import InvalidInput
 from shipyard.packaging import LoadedModel
 
@@ -135,7 +136,7 @@ def _score_chunk(
 ) -> pa.Table:
     """The input chunk's columns (as read) followed by the scored columns."""
     X = model_input(loaded, frame, rows=f"Rows {rows} of '{src}'")
-    scored = pa.table(scored_columns(loaded, X))
+    scored = scored_arrow(loaded, X)
     return pa.Table.from_arrays(
         [*table.columns, *scored.columns], names=[*table.column_names, *scored.column_names]
     )
@@ -148,10 +149,7 @@ def _read(
     names = loaded.schema.names()
     first = 0
     if fmt == "parquet":
-        try:
-            pf = pq.ParquetFile(src)
-        except (pa.ArrowException, OSError) as exc:
-            raise InvalidInput(f"Cannot read '{src}' as Parquet: {exc}") from exc
+        pf = open_parquet(src)  # streams pages: memory does not grow with the file
         check_columns(loaded, pf.schema_arrow.names, source=str(src))
         for batch in pf.iter_batches(batch_size=chunk_rows):
             table = pa.Table.from_batches([batch])

@@ -1,13 +1,23 @@
-"""``shipyard alerts list | ack``."""
+"""``shipyard alerts list | ack | add | rules``."""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import stat
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
-from shipyard.alerting import Alerts
+from shipyard.alerting import Alerts, load_alert_config, load_notify_rules
+from shipyard.audit import append_event
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.errors import InvalidInput
+from shipyard.settings import Settings
 
 alerts_app = typer.Typer(help="Alerts raised by the rules in shipyard.toml.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -81,3 +91,197 @@ def alerts_ack_cmd(alert_id: str) -> None:
     c = client()
     record = Alerts(c.store).acknowledge(alert_id, actor=c.user)
     console.print(f"{c.user} acknowledged alert {record.id} ({record.rule}).")
+
+
+@alerts_app.command("add")
+def alerts_add_cmd(
+    name: str = typer.Argument(..., help="The rule's name, unique in shipyard.toml."),
+    metric: str = typer.Option(..., "--metric", help="drift, psi, ks, accuracy, ..."),
+    feature: str = typer.Option("*", "--feature", help="One feature, or * for any."),
+    threshold: float = typer.Option(None, "--threshold", help="Fire when the value is above."),
+    below: float = typer.Option(None, "--below", help="Fire when the value is below."),
+    window: str = typer.Option(
+        None, "--window", help="Judge the mean over this span (e.g. 6h) instead of the latest."
+    ),
+    severity: str = typer.Option("warning", "--severity", help="info, warning or critical."),
+    cooldown: str = typer.Option("1h", "--cooldown", help="No repeat within this span."),
+    channels: list[str] = typer.Option(
+        None, "--channel", help="A channel declared in shipyard.toml; repeat for several."
+    ),
+) -> None:
+    """Append an alert rule to shipyard.toml; the whole file is checked before it is replaced.
+
+    Without --threshold or --below the rule fires on the metric's own flag.
+    """
+    path = Settings().config
+    rule: dict[str, Any] = {"name": name, "metric": metric, "feature": feature}
+    if threshold is not None:
+        rule["threshold"] = threshold
+    if below is not None:
+        rule["below"] = below
+    if window is not None:
+        rule["window"] = window
+    rule.update(severity=severity, cooldown=cooldown, channels=list(channels or []))
+    _with_rule(path, rule)  # checked before the store is opened (it reads the file too)
+    c = client()
+    with c.store.write() as session:
+        # The audit head is locked first, so concurrent `alerts add` queue up here.
+        append_event(
+            session,
+            actor=c.user,
+            action="alerts.rule_added",
+            subject=f"alert-rule:{name}",
+            details={"config": str(path), "rule": rule},
+        )
+        # Re-read under the lock; an error rolls the event back, a write replaces the file.
+        _replace(path, _with_rule(path, rule))
+    where = f" (mean over {window})" if window else ""
+    console.print(f"Added alert rule '{name}' to {path}{where}.", highlight=False)
+
+
+def _with_rule(path: Path, rule: dict[str, Any]) -> bytes:
+    """``path``'s bytes plus an ``[[alerts]]`` block for ``rule``, if the whole is valid.
+
+    The file as it is is checked first, so its own errors are reported as such.
+    """
+    try:
+        text = path.read_bytes().decode("utf-8") if path.exists() else ""
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"'{path}' is not valid TOML: {exc}. Fix it first; it was left unchanged."
+        ) from exc
+    except OSError as exc:
+        raise InvalidInput(f"Cannot read '{path}': {exc}; it was left unchanged.") from exc
+    _check(path, text, "Fix it first; it was left unchanged.")
+    if text and not text.endswith("\n"):
+        text += "\n"
+    if text:
+        text += "\n"
+    text += "[[alerts]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in rule.items())
+    _check(path, text, f"The rule was not added; '{path}' was left unchanged.")
+    return text.encode("utf-8")
+
+
+def _check(path: Path, text: str, then: str) -> None:
+    """The whole file: channels, unique names, severity, durations, limits, [[notify]]."""
+    try:
+        config = load_alert_config(path, text=text)
+        load_notify_rules(path, config.channels, text=text)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc.message} {then}") from exc
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    folder = path.absolute().parent
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write beside '{path}': {exc}. Check the folder.") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise InvalidInput(f"Cannot write '{path}': {exc}. Check its permissions.") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML literal for a string, number or list of strings (tomlkit is not a dependency)."""
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return repr(float(value))
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+@alerts_app.command("rules")
+def alerts_rules_cmd(as_json: bool = JsonOption) -> None:
+    """The alert rules and registry notifications declared in shipyard.toml."""
+    path = Settings().config
+    config = load_alert_config(path)
+    notify = load_notify_rules(path, config.channels)
+    alerts: list[dict[str, Any]] = [
+        {
+            "name": r.name,
+            "metric": r.metric,
+            "feature": r.feature,
+            "condition": r.condition,
+            "window": r.window,
+            "severity": r.severity,
+            "cooldown": r.cooldown,
+            "channels": r.channels,
+        }
+        for r in config.rules
+    ]
+    notifications: list[dict[str, Any]] = [
+        {
+            "name": r.name,
+            "events": r.events,
+            "models": r.models,
+            "severity": r.severity,
+            "channels": r.channels,
+        }
+        for r in notify
+    ]
+    if as_json:
+        print_json({"config": str(path), "alerts": alerts, "notify": notifications})
+        return
+    table(
+        escape(f"Alert rules ([[alerts]] in {path})"),
+        ["name", "metric", "feature", "condition", "window", "severity", "cooldown", "channels"],
+        [
+            (
+                a["name"],
+                a["metric"],
+                a["feature"],
+                a["condition"],
+                a["window"] or "latest",
+                a["severity"],
+                a["cooldown"],
+                ", ".join(a["channels"]),
+            )
+            for a in alerts
+        ],
+    )
+    table(
+        escape("Registry notifications ([[notify]])"),
+        ["name", "events", "models", "severity", "channels"],
+        [
+            (
+                n["name"],
+                ", ".join(n["events"]),
+                ", ".join(n["models"]) or "all",
+                n["severity"],
+                ", ".join(n["channels"]),
+            )
+            for n in notifications
+        ],
+    )

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from shipyard._client import Client
 from shipyard.errors import InvalidInput, ShipyardError
@@ -48,15 +50,18 @@ def _notification_failed(record: Any) -> None:
     """Show a notification a channel did not deliver (the change itself is committed)."""
     errors = "; ".join(f"{k}: {v['error']}" for k, v in record.deliveries.items() if not v["ok"])
     err_console.print(
-        f"[bold yellow]Warning:[/] notification {record.id} ({record.rule}, {record.metric}) "
-        f"was not delivered ({errors}); the change itself is saved. See 'shipyard alerts list'.",
+        "[bold yellow]Warning:[/] "
+        + escape(
+            f"notification {record.id} ({record.rule}, {record.metric}) was not delivered "
+            f"({errors}); the change itself is saved. See 'shipyard alerts list'."
+        ),
         highlight=False,
         soft_wrap=True,
     )
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -70,7 +75,9 @@ def run_cli(args: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ShipyardError as exc:
-        err_console.print(f"[bold red]Error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         return 2 if isinstance(exc, InvalidInput) else 1
     finally:
         while _opened:
@@ -97,11 +104,14 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     console.print(t)
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> str | Text:
+    """A table cell: plain text (markup escaped), or a styled ``rich.text.Text`` as it is."""
+    if isinstance(value, Text):
+        return value
     if value is None:
         return ""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return escape(str(value))

@@ -15,7 +15,11 @@ def demo_cmd(
         Path(".shipyard-demo"), help="Folder for the demo's own store (reset on every run)."
     ),
 ) -> None:
-    """Run the whole loop on bundled data: track, register, approve, promote, roll back, audit."""
+    """Run the whole loop on bundled data, in its own embedded store.
+
+    Track, register, approve, promote, serve, log predictions, label them, monitor drift and
+    performance, alert, retrain, validate, canary, promote or roll back, verify the audit log.
+    """
     from shipyard.demo import run_demo
 
     run_demo(home, console)

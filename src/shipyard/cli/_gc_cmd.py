@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json
+from shipyard.cli._app import JsonOption, app, client, console, err_console, print_json
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.housekeeping import collect_garbage, load_retention, parse_age
 from shipyard.settings import Settings
@@ -17,18 +18,18 @@ def gc_cmd(
     predictions: str = typer.Option(
         None,
         help="Delete prediction-log partitions older than this (e.g. 30d, 12w); 'keep' keeps "
-        "them. Default: [retention] predictions in shipyard.toml, else 90d.",
+        "them. Default: 'predictions' of the retention table in shipyard.toml, else 90d.",
     ),
     monitoring: str = typer.Option(
         None,
         help="Delete monitoring results older than this; 'keep' keeps them. Default: "
-        "[retention] monitoring, else 365d.",
+        "'monitoring' of the retention table, else 365d.",
     ),
     job_runs: str = typer.Option(
         None,
         "--job-runs",
         help="Delete scheduler job runs older than this; 'keep' keeps them. Default: "
-        "[retention] job_runs, else 365d.",
+        "'job_runs' of the retention table, else 365d.",
     ),
     archived_artifacts: bool = typer.Option(
         False,
@@ -75,13 +76,26 @@ def gc_cmd(
         return
     verb = "Would free" if dry_run else "Freed"
     console.print(
-        f"{verb} {report.bytes / 1e6:.1f} MB in {report.files} file(s) from "
+        f"{verb} {_size(report.bytes)} in {report.files} file(s) from "
         f"{len(report.partitions)} prediction-log partition(s), "
-        f"{report.monitoring_rows} monitoring result row(s) and {report.job_runs} job run(s)."
+        f"{report.monitoring_rows} monitoring result row(s) and {report.job_runs} job run(s).",
+        highlight=False,
     )
     if archived_artifacts:
         listed = ", ".join(report.artifacts) or "none"
         console.print(
-            f"{verb} {report.artifact_bytes / 1e6:.1f} MB of archives of archived versions: "
-            f"{listed}."
+            f"{verb} {_size(report.artifact_bytes)} of archives of archived versions: {listed}.",
+            highlight=False,
         )
+    if dry_run:
+        console.print("Nothing was deleted (--dry-run).")
+    for error in report.errors:
+        err_console.print(f"[bold yellow]Warning:[/] {escape(error)}", highlight=False)
+
+
+def _size(n: int) -> str:
+    """``1234567`` → ``1.2 MB``; small sizes in bytes."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """A Parquet or CSV file as a DataFrame."""
+    import pandas as pd  # here: every CLI command imports this module at start-up
+
     if not path.is_file():
         raise InvalidInput(f"No such file: '{path}'.")
     suffix = path.suffix.lower()
@@ -39,31 +41,3 @@ def read_model_file(path: Path) -> Any:
             f"Cannot load '{path}' as a joblib/pickle model file ({type(exc).__name__}). "
             "Save it with joblib.dump(model, path)."
         ) from exc
-
-
-def iter_table_chunks(path: Path, *, rows: int = 100_000) -> tuple[int | None, Iterator[Any]]:
-    """Stream a Parquet or CSV file in chunks of about ``rows`` rows, for bounded memory.
-
-    Returns the total row count when known cheaply (Parquet metadata), and the chunk iterator
-    (pyarrow record batches for Parquet, DataFrames for CSV).
-    """
-    if not path.is_file():
-        raise InvalidInput(f"No such file: '{path}'.")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        # pre_buffer=False streams pages; the default buffers the whole file (monitoring._window).
-        try:
-            pf = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise InvalidInput(f"Cannot read '{path}' as Parquet: {exc}") from exc
-        return pf.metadata.num_rows, iter(pf.iter_batches(batch_size=rows))
-    if suffix in (".csv", ".txt"):
-        try:
-            reader = pd.read_csv(path, chunksize=rows)
-        except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise InvalidInput(f"Cannot read '{path}' as CSV: {exc}") from exc
-        return None, iter(reader)
-    raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")

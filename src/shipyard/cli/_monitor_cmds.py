@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.text import Text
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
@@ -23,7 +24,7 @@ from shipyard.monitoring import (
     chunk_rows,
     file_chunks,
     parse_window,
-    render_html,
+    record_monitoring_run,
     window_chunks,
 )
 from shipyard.settings import Settings
@@ -71,8 +72,9 @@ def monitor_run_cmd(
     breach (so cron and CI can act on it). A log window also gets performance against the
     labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
     from shipyard.alerting import load_alert_config
-    from shipyard.cli._monitor_perf import html_section, performance_and_service, print_sections
-    from shipyard.cli._monitor_perf import label_delay as _label_delay
+    from shipyard.cli._monitor_perf import print_sections
+    from shipyard.monitoring import label_delay as _label_delay
+    from shipyard.monitoring import performance_and_service, window_report_html
 
     alert_config = load_alert_config(Settings().config)  # a bad config fails before any work
     delay = _label_delay(label_delay, Settings().config)
@@ -114,24 +116,12 @@ def monitor_run_cmd(
         performance, service, extra = performance_and_service(
             loaded, log_root(log_dir), window_start, window_end, delay
         )
-    run_id = MonitoringResults(c.store).save(
-        report,
-        model=loaded.name,
-        version=loaded.version,
-        actor=c.user,
-        source=f"{'outputs' if outputs else 'inputs'}:{source}",
-        window_start=window_start,
-        window_end=window_end,
-        extra=extra,
-    )
-    if report_path is not None:
-        html = render_html(
-            report,
-            Profile.model_validate(reference),
-            states=accumulator.states,
-            title=f"{loaded.name} v{loaded.version}: {source}",
-            window=source,
-            extra_sections=[html_section(c.store, loaded, performance, service)],
+
+    def write_report() -> Path | None:
+        if report_path is None:
+            return None
+        html = window_report_html(
+            c.store, loaded, report, profile, accumulator, source, performance, service
         )
         try:
             report_path.write_text(html, encoding="utf-8")
@@ -139,7 +129,22 @@ def monitor_run_cmd(
             raise InvalidInput(f"Cannot write the report to '{report_path}': {exc}") from exc
         if not as_json:
             console.print(f"Report: {report_path.absolute()}")
-    alert_records = _raise_alerts(c, alert_config, run_id, report_path)
+        return report_path
+
+    recorded = record_monitoring_run(
+        c.store,
+        report,
+        model=loaded.name,
+        version=loaded.version,
+        actor=c.user,
+        source=f"{'outputs' if outputs else 'inputs'}:{source}",
+        window_start=window_start,
+        window_end=window_end,
+        alert_config=alert_config,
+        extra=extra,
+        write_report=write_report,
+    )
+    alert_records = recorded.alerts
     if as_json:
         print_json(
             {
@@ -234,24 +239,6 @@ def _accumulate_with_spark(
                 raise InvalidInput(f"Spark could not read the data: {message}") from exc
 
 
-def _raise_alerts(c: Any, config: Any, run_id: str, report_path: Path | None) -> list[Any]:
-    """Evaluate the rules of shipyard.toml on this run's stored rows; send and store alerts."""
-    from sqlalchemy import select
-
-    from shipyard.alerting import Alerts, evaluate
-    from shipyard.store._models import MonitoringResult
-
-    if not config.rules:
-        return []
-    with c.store.read() as session:
-        rows = session.scalars(
-            select(MonitoringResult).where(MonitoringResult.run_id == run_id)
-        ).all()
-    link = str(report_path.absolute()) if report_path else None
-    fired = evaluate(config.rules, rows, link=link)
-    return Alerts(c.store).raise_all(fired, config.channels, actor=c.user)
-
-
 def _print_report(report: DriftReport, label: str) -> None:
     rows = []
     for f in sorted(report.features, key=lambda f: not (f.drifted or f.quality_breached)):
@@ -264,7 +251,7 @@ def _print_report(report: DriftReport, label: str) -> None:
                 f.test or "-",
                 f"{deciding.value:.4g}" if deciding else "",
                 f"{deciding.threshold:.4g}" if deciding else "",
-                "[red]drift[/]" if f.drifted else "[green]ok[/]",
+                Text("drift", style="red") if f.drifted else Text("ok", style="green"),
                 ", ".join(breaches) or "ok",
             )
         )

@@ -1,51 +1,9 @@
-"""Performance and service sections of ``shipyard monitor run`` over a log window."""
+"""The printed performance and service tables of ``shipyard monitor run`` over a log window."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-
 from shipyard.cli._app import console, table
-from shipyard.monitoring import (
-    MetricRow,
-    PerformanceReport,
-    ServiceReport,
-    compute_performance,
-    compute_service,
-    label_delay_setting,
-    labelled_window,
-    parse_label_delay,
-    service_window,
-)
-
-
-def label_delay(option: str | None, config: Path) -> timedelta:
-    """``--label-delay``, else ``label_delay`` of ``[monitoring]`` in shipyard.toml, else 0."""
-    if option is not None:
-        return parse_label_delay(option)
-    return label_delay_setting(config) or timedelta(0)
-
-
-def performance_and_service(
-    loaded: Any, root: Path, start: datetime, end: datetime, delay: timedelta
-) -> tuple[PerformanceReport | None, ServiceReport, list[MetricRow]]:
-    """Both sections of one version's window and their rows for the store."""
-    predictions, labels = labelled_window(root, loaded.name, loaded.version, start, end)
-    performance = None
-    if len(predictions):
-        performance = compute_performance(
-            predictions,
-            labels,
-            task=loaded.manifest.task,
-            classes=loaded.classes,
-            baseline=loaded.manifest.metrics,
-            now=datetime.now(UTC),
-            label_delay=delay,
-        )
-    service = compute_service(service_window(root, loaded.name, start, end))
-    rows = [*(performance.rows() if performance else []), *service.rows(loaded.version)]
-    return performance, service, rows
+from shipyard.monitoring import PerformanceReport, ServiceReport
 
 
 def _fmt(value: float | None) -> str:
@@ -106,28 +64,3 @@ def print_sections(performance: PerformanceReport | None, service: ServiceReport
             for g in service.groups
         ],
     )
-
-
-def html_section(
-    store: Any,
-    loaded: Any,
-    performance: PerformanceReport | None,
-    service: ServiceReport | None,
-) -> str:
-    """The report's performance section, with this version's stored performance series."""
-    import pandas as pd
-
-    from shipyard.monitoring import MonitoringResults, performance_section
-
-    if performance is None and service is None:
-        return ""
-    names = [m.name for m in performance.metrics] if performance else []
-    results = MonitoringResults(store)
-    records = [
-        {"window_end": r.window_end, "feature": r.feature, "metric": r.metric, "value": r.value}
-        for name in names
-        for metric in (name, f"{name}.ci_low", f"{name}.ci_high")
-        for r in results.history(loaded.name, metric=metric, feature="*", version=loaded.version)
-    ]
-    history = pd.DataFrame(records, columns=["window_end", "feature", "metric", "value"])
-    return performance_section(performance, service, history)

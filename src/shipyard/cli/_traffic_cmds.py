@@ -1,18 +1,34 @@
-"""``shipyard split`` and ``shipyard traffic``: canary, A/B split and shadow policies.
+"""``shipyard split`` and ``shipyard traffic show|history|clear|check``: canary, A/B split and
+shadow policies, and the automatic canary judgement.
 
 ``shipyard promote churn 4 --canary 10 | --shadow`` (in ``_registry_cmds``) calls
-``start_policy`` here.
+``start_policy`` here. ``traffic check`` exits 0 for promote or wait and 1 for rollback, so a
+cron line or a scheduler ``command`` job can act on it (or pass ``--act``).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
-from shipyard.errors import InvalidInput
+from shipyard.cli._predictions_cmds import LogDirOption, log_root
+from shipyard.errors import InvalidInput, InvalidTransition
 from shipyard.registry import PRODUCTION, Policy
+
+if TYPE_CHECKING:
+    from shipyard._client import Client
+    from shipyard.monitoring import CanaryVerdict
+
+traffic_app = typer.Typer(
+    help="Traffic policies: show, history, clear, and check a canary.", no_args_is_help=True
+)
+app.add_typer(traffic_app, name="traffic")
 
 
 def start_policy(
@@ -82,20 +98,14 @@ def split_cmd(
     console.print(f"[bold]{name}[/] traffic: {policy.describe()}.")
 
 
-@app.command("traffic")
-def traffic_cmd(
+@traffic_app.command("show")
+def traffic_show_cmd(
     name: str = typer.Argument(..., help="Model name."),
-    clear: bool = typer.Option(False, "--clear", help="End the policy in force."),
-    reason: str = typer.Option("", "--reason"),
     limit: int = typer.Option(10, "--limit", min=1, help="History rows shown."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Show a model's traffic policy and its recent history, or end it (--clear)."""
+    """Show a model's traffic policy in force and its recent history."""
     c = client()
-    if clear:
-        c.traffic.clear(name, actor=c.user, reason=reason)
-        console.print(f"[bold]{name}[/]: traffic policy ended; production answers everything.")
-        return
     current = c.traffic.current(name)
     history = c.traffic.history(name, limit=limit)
     production = c.registry.aliases(name).get(PRODUCTION)
@@ -111,6 +121,145 @@ def traffic_cmd(
         return
     now = current.describe() if current else _none()
     console.print(f"[bold]{name}[/] (production v{production}): {now}")
+    _history_table(name, history)
+
+
+@traffic_app.command("history")
+def traffic_history_cmd(
+    name: str = typer.Argument(..., help="Model name."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Newest rows only."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Every traffic policy change of a model, newest first (ends included)."""
+    history = client().traffic.history(name, limit=limit)
+    if as_json:
+        print_json({"model": name, "history": [p.to_json() for p in history]})
+        return
+    _history_table(name, history)
+
+
+@traffic_app.command("clear")
+def traffic_clear_cmd(
+    name: str = typer.Argument(..., help="Model name."),
+    reason: str = typer.Option("", "--reason"),
+) -> None:
+    """End the policy in force: production answers everything again."""
+    c = client()
+    c.traffic.clear(name, actor=c.user, reason=reason)
+    console.print(f"[bold]{name}[/]: traffic policy ended; production answers everything.")
+
+
+@traffic_app.command("check")
+def traffic_check_cmd(
+    name: str = typer.Argument(..., help="Model name."),
+    since: str = typer.Option(
+        None,
+        "--since",
+        help="Judge from this time (UTC, e.g. 2026-11-23T15:00) or this long ago (30m, 2h); "
+        "never before the policy started (the default).",
+    ),
+    min_requests: int = typer.Option(100, "--min-requests", min=1, help="Requests per arm."),
+    max_error_rate_increase: float = typer.Option(
+        0.02, "--max-error-rate-increase", help="Allowed error-rate excess, absolute (0.02)."
+    ),
+    max_p99_ratio: float = typer.Option(
+        1.5, "--max-p99-ratio", help="Allowed canary p99 / production p99 (plus 5 ms)."
+    ),
+    no_drift: bool = typer.Option(False, "--no-drift", help="Skip the output-drift gate."),
+    act: bool = typer.Option(
+        False, "--act", help="Roll back (end the canary) or promote it, as decided."
+    ),
+    log_dir: Path = LogDirOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Judge the canary against production; exit 0 promote or wait, 1 rollback."""
+    from shipyard.monitoring import CanaryRules, check_canary
+
+    defaults = CanaryRules()
+    rules = CanaryRules(
+        min_requests=min_requests,
+        max_error_rate_increase=max_error_rate_increase,
+        max_p99_ratio=max_p99_ratio,
+        drift=None if no_drift else defaults.drift,
+    )
+    c = client()
+    verdict = check_canary(c.store, name, log_root(log_dir), since=_parse_since(since), rules=rules)
+    action = _act(c, verdict) if act else None
+    if as_json:
+        print_json({**verdict.to_dict(), "action": action})
+    else:
+        _print_verdict(verdict, action)
+    if verdict.decision == "rollback":
+        raise typer.Exit(1)
+
+
+def _act(c: Client, verdict: CanaryVerdict) -> str | None:
+    """Carry the decision out (audited); the sentence that says what was done."""
+    name, version = verdict.model, verdict.candidate.version
+    reason = f"shipyard traffic check: {verdict.summary()}"[:1000]
+    if verdict.decision == "rollback":
+        c.traffic.rollback(name, actor=c.user, reason=reason, policy_id=verdict.policy_id)
+        base = verdict.production.version
+        return f"ended policy {verdict.policy_id}: production v{base} answers everything"
+    if verdict.decision == "promote":
+        current = c.traffic.current(name)
+        if current is None or current.id != verdict.policy_id:
+            raise InvalidTransition(
+                f"{name}'s traffic policy {verdict.policy_id} is no longer in force; nothing "
+                "was promoted. Run the check again."
+            )
+        c.registry.promote(name, version, actor=c.user, reason=reason)
+        return f"promoted v{version} to production (the {verdict.kind} ended)"
+    return None
+
+
+def _print_verdict(verdict: CanaryVerdict, action: str | None) -> None:
+    table(
+        f"{verdict.kind} of {verdict.model} since {verdict.since:%Y-%m-%d %H:%M:%S} UTC",
+        ["arm", "version", "requests", "refused", "error rate", "p50 ms", "p99 ms"],
+        [
+            (
+                a.arm,
+                a.version,
+                a.requests,
+                a.refused,
+                a.error_rate,
+                a.latency_p50_ms,
+                a.latency_p99_ms,
+            )
+            for a in (verdict.production, verdict.candidate)
+        ],
+    )
+    table(
+        "Gates",
+        ["gate", "status", "figures"],
+        [(g.name, g.status, g.reason) for g in verdict.gates],
+    )
+    colour = {"promote": "green", "rollback": "red", "wait": "yellow"}[verdict.decision]
+    console.print(
+        f"Decision: [bold {colour}]{verdict.decision}[/] {verdict.candidate.name}"
+        + (f"; {action}." if action else ".")
+    )
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    if re.fullmatch(r"\s*\d+[mhdw]\s*", text):
+        from shipyard.monitoring import parse_window
+
+        return datetime.now(UTC) - parse_window(text, option="--since")
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"Invalid --since '{text[:40]}': give a UTC time (2026-11-23T15:00) or a "
+            "duration ago (30m, 2h, 1d)."
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _history_table(name: str, history: list[Policy]) -> None:
     table(
         f"Traffic policy history of {name}",
         ["id", "at", "by", "kind", "policy", "reason"],

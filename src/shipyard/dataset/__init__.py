@@ -11,6 +11,7 @@
 3
 """
 
+from shipyard.dataset._files import file_chunks, open_parquet
 from shipyard.dataset._fingerprint import Fingerprint, content_hash, fingerprint
 from shipyard.dataset._profile import CategoricalProfile, NumericProfile, Profile, profile_frame
 from shipyard.dataset._schema import (
@@ -30,8 +31,10 @@ __all__ = [
     "Profile",
     "Schema",
     "content_hash",
+    "file_chunks",
     "fingerprint",
     "infer_output_schema",
     "infer_schema",
+    "open_parquet",
     "profile_frame",
 ]

@@ -32,6 +32,8 @@ class GcReport:
     """``model vN`` of each archived version whose archive file was deleted."""
     artifact_bytes: int = 0
     dry_run: bool = False
+    errors: list[str] = field(default_factory=list)
+    """Files that could not be deleted after the commit (left behind, reported)."""
 
 
 def _expired_partitions(log_root: Path, cutoff: date) -> list[Path]:
@@ -72,15 +74,15 @@ def collect_garbage(
     """
     now = now or datetime.now(UTC)
     report = GcReport(dry_run=dry_run)
+    expired: list[Path] = []
     if predictions_older_than is not None:
         cutoff = (now - predictions_older_than).date()
-        for folder in _expired_partitions(log_root, cutoff):
+        expired = _expired_partitions(log_root, cutoff)
+        for folder in expired:
             files = [p for p in folder.rglob("*") if p.is_file()]
             report.files += len(files)
             report.bytes += sum(p.stat().st_size for p in files)
             report.partitions.append(str(folder.relative_to(log_root)))
-            if not dry_run:
-                shutil.rmtree(folder)
     old = (
         MonitoringResult.window_end < now - monitoring_older_than
         if monitoring_older_than is not None
@@ -128,7 +130,7 @@ def collect_garbage(
             action="gc.completed",
             subject="store",
             details={
-                "partitions": len(report.partitions),
+                "partitions": report.partitions,
                 "files": report.files,
                 "bytes": report.bytes,
                 "monitoring_rows": report.monitoring_rows,
@@ -139,8 +141,16 @@ def collect_garbage(
         )
     # After the commit: a failed transaction deletes nothing; a file that fails to go after
     # it is only left behind (the version was already unusable once archived).
+    for folder in expired:
+        try:
+            shutil.rmtree(folder)
+        except OSError as exc:
+            report.errors.append(f"could not delete '{folder}': {exc}")
     for key in doomed:
-        store.artifacts.delete(key)
+        try:
+            store.artifacts.delete(key)
+        except OSError as exc:
+            report.errors.append(f"could not delete the archive '{key}': {exc}")
     return report
 
 

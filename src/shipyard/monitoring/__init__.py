@@ -15,6 +15,8 @@ profile and the logged outputs. ``render_defaults()`` documents the default rule
 (False, False)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from shipyard.monitoring._accumulate import DriftAccumulator, chunk_rows
 from shipyard.monitoring._config import (
     DriftConfig,
@@ -38,7 +40,6 @@ from shipyard.monitoring._drift import (
     psi_band,
     stability_index,
 )
-from shipyard.monitoring._html import performance_section, render_html
 from shipyard.monitoring._intervals import bootstrap, percentile_interval, wilson_interval
 from shipyard.monitoring._performance import (
     LabelCoverage,
@@ -53,7 +54,6 @@ from shipyard.monitoring._performance_data import (
 )
 from shipyard.monitoring._quality import QualityMetric, quality_metrics
 from shipyard.monitoring._report import DriftReport, FeatureReport, build_report, compute_drift
-from shipyard.monitoring._results import DATASET, MonitoringResults, report_rows
 from shipyard.monitoring._rows import MetricRow
 from shipyard.monitoring._service import (
     ServiceGroup,
@@ -74,12 +74,74 @@ from shipyard.monitoring._spark import (
 from shipyard.monitoring._state import CategoricalState, NumericState
 from shipyard.monitoring._window import file_chunks, logged_window, parse_window, window_chunks
 
+if TYPE_CHECKING:
+    from shipyard.monitoring._canary import (
+        CanaryArm,
+        CanaryGate,
+        CanaryRules,
+        CanaryVerdict,
+        check_canary,
+        newcombe_interval,
+    )
+    from shipyard.monitoring._html import performance_section, render_html
+    from shipyard.monitoring._results import DATASET, MonitoringResults, report_rows
+    from shipyard.monitoring._run import RecordedRun, record_monitoring_run
+    from shipyard.monitoring._sections import (
+        label_delay,
+        performance_and_service,
+        performance_html,
+        window_report_html,
+    )
+
+# Loaded on first use (PEP 562): the canary gate, recorded runs, results store and HTML
+# sections pull in the registry (scikit-learn via packaging), the store (SQLAlchemy, Alembic),
+# alerting (httpx) and plotly; a drift check over a file needs none of them.
+_LAZY = {
+    "CanaryArm": "shipyard.monitoring._canary",
+    "CanaryGate": "shipyard.monitoring._canary",
+    "CanaryRules": "shipyard.monitoring._canary",
+    "CanaryVerdict": "shipyard.monitoring._canary",
+    "check_canary": "shipyard.monitoring._canary",
+    "newcombe_interval": "shipyard.monitoring._canary",
+    "performance_section": "shipyard.monitoring._html",
+    "render_html": "shipyard.monitoring._html",
+    "DATASET": "shipyard.monitoring._results",
+    "MonitoringResults": "shipyard.monitoring._results",
+    "report_rows": "shipyard.monitoring._results",
+    "RecordedRun": "shipyard.monitoring._run",
+    "record_monitoring_run": "shipyard.monitoring._run",
+    "label_delay": "shipyard.monitoring._sections",
+    "performance_and_service": "shipyard.monitoring._sections",
+    "performance_html": "shipyard.monitoring._sections",
+    "window_report_html": "shipyard.monitoring._sections",
+}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.monitoring' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
     "CSI",
     "DATASET",
     "DRIFT_TESTS",
     "EPSILON",
     "PSI",
+    "CanaryArm",
+    "CanaryGate",
+    "CanaryRules",
+    "CanaryVerdict",
     "CategoricalState",
     "ChiSquare",
     "DriftAccumulator",
@@ -98,6 +160,7 @@ __all__ = [
     "PerformanceReport",
     "QualityConfig",
     "QualityMetric",
+    "RecordedRun",
     "ServiceGroup",
     "ServiceReport",
     "TestRule",
@@ -105,6 +168,7 @@ __all__ = [
     "Wasserstein",
     "bootstrap",
     "build_report",
+    "check_canary",
     "chunk_rows",
     "compute_drift",
     "compute_performance",
@@ -112,16 +176,21 @@ __all__ = [
     "file_chunks",
     "get_drift_test",
     "grid_splits",
+    "label_delay",
     "label_delay_setting",
     "labelled_window",
     "logged_window",
+    "newcombe_interval",
     "parse_label_delay",
     "parse_window",
     "percentile_interval",
+    "performance_and_service",
+    "performance_html",
     "performance_section",
     "psi_band",
     "quality_metrics",
     "read_spark_table",
+    "record_monitoring_run",
     "render_defaults",
     "render_html",
     "report_rows",
@@ -135,4 +204,5 @@ __all__ = [
     "stability_index",
     "wilson_interval",
     "window_chunks",
+    "window_report_html",
 ]

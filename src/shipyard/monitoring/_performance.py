@@ -40,7 +40,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from sklearn import metrics as skm
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring._intervals import (
@@ -298,6 +297,8 @@ def _none(name: str, reason: str, n: int = 0) -> MetricEstimate:
 def _classification(
     joined: pd.DataFrame, classes: list[Any], *, confidence: float, resamples: int, seed: int
 ) -> tuple[int, int, list[str], list[MetricEstimate], str]:
+    from sklearn import metrics as skm  # here, not at import: a drift run never needs it
+
     k = len(classes)
     if k < 2:
         raise InvalidInput(f"A classifier needs at least two classes. Got {classes}.")
@@ -345,23 +346,14 @@ def _classification(
             values[name] = float(sk(y, p, average="macro", zero_division=0))
             boot[name] = _column(macro, ("precision", "recall", "f1").index(name))
     out += _probability_metrics(y, proba, classes, values, boot)
-    draws = (
-        bootstrap(n, _stack(list(boot.values())), resamples=resamples, seed=seed) if boot else None
+    out += _bootstrapped(
+        n,
+        _stack(list(boot.values())),
+        {name: values[name] for name in boot},
+        confidence=confidence,
+        resamples=resamples,
+        seed=seed,
     )
-    for i, name in enumerate(boot):
-        assert draws is not None
-        low_b, high_b, _ = percentile_interval(draws[:, i], confidence)
-        out.append(
-            MetricEstimate(
-                name=name,
-                value=values[name],
-                ci_low=low_b,
-                ci_high=high_b,
-                ci_method="bootstrap" if low_b is not None else None,
-                n=n,
-                higher_is_better=name not in LOWER_IS_BETTER,
-            )
-        )
     order = {name: i for i, name in enumerate(CLASSIFIER_METRICS)}
     out.sort(key=lambda e: order[e.name])
     return n, int(bad.sum()), examples, out, average
@@ -414,6 +406,8 @@ def _probability_metrics(
     boot: dict[str, Callable[[np.ndarray], np.ndarray]],
 ) -> list[MetricEstimate]:
     """ROC AUC and log loss into ``values``/``boot``; estimates for those not computable."""
+    from sklearn import metrics as skm
+
     if proba is None:
         reason = "the log holds no class probabilities (proba_<class>) for this model"
         return [_none("roc_auc", reason, len(y)), _none("log_loss", reason, len(y))]
@@ -490,6 +484,37 @@ def _macro(y: np.ndarray, p: np.ndarray, k: int) -> Callable[[np.ndarray], np.nd
     return statistic
 
 
+def _bootstrapped(
+    n: int,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    values: Mapping[str, float],
+    *,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> list[MetricEstimate]:
+    """Estimates for ``values`` with percentile-bootstrap intervals: column ``i`` of
+    ``statistic``'s draws is the ``i``-th metric of ``values`` (extra columns are ignored)."""
+    if not values:
+        return []
+    draws = bootstrap(n, statistic, resamples=resamples, seed=seed)
+    out = []
+    for i, (name, value) in enumerate(values.items()):
+        low, high, _ = percentile_interval(draws[:, i], confidence)
+        out.append(
+            MetricEstimate(
+                name=name,
+                value=value,
+                ci_low=low,
+                ci_high=high,
+                ci_method="bootstrap" if low is not None else None,
+                n=n,
+                higher_is_better=name not in LOWER_IS_BETTER,
+            )
+        )
+    return out
+
+
 def _column(statistic: Callable[[np.ndarray], np.ndarray], i: int) -> Callable[..., np.ndarray]:
     return lambda w: statistic(w)[:, i]
 
@@ -505,6 +530,8 @@ def _stack(statistics: list[Callable[[np.ndarray], np.ndarray]]) -> Callable[...
 def _regression(
     joined: pd.DataFrame, *, confidence: float, resamples: int, seed: int
 ) -> tuple[int, int, list[str], list[MetricEstimate], str]:
+    from sklearn import metrics as skm
+
     y_all, bad = numeric_labels(joined["label"])
     examples = sorted({str(v) for v in joined["label"].to_numpy()[bad]})[:10]
     pred = pd.to_numeric(joined["prediction"], errors="coerce").to_numpy(dtype=float)
@@ -529,28 +556,16 @@ def _regression(
         return np.stack([w @ abs_err / n, np.sqrt(sse / n), r2], axis=1)
 
     out: list[MetricEstimate] = []
-    names = ["mae", "rmse"]
     if n < 2:
         out.append(_none("r2", "R2 needs at least two labelled predictions", n))
     elif np.ptp(y) == 0:
         out.append(_none("r2", "every label has the same value: R2 is undefined", n))
     else:
         values["r2"] = float(skm.r2_score(y, p))
-        names.append("r2")
-    draws = bootstrap(n, statistic, resamples=resamples, seed=seed)
-    for i, name in enumerate(names):
-        low, high, _ = percentile_interval(draws[:, i], confidence)
-        out.append(
-            MetricEstimate(
-                name=name,
-                value=values[name],
-                ci_low=low,
-                ci_high=high,
-                ci_method="bootstrap" if low is not None else None,
-                n=n,
-                higher_is_better=name not in LOWER_IS_BETTER,
-            )
-        )
+    # ``values`` is in the order of ``statistic``'s columns (mae, rmse, then r2 if defined).
+    out += _bootstrapped(
+        n, statistic, values, confidence=confidence, resamples=resamples, seed=seed
+    )
     order = {name: i for i, name in enumerate(REGRESSOR_METRICS)}
     out.sort(key=lambda e: order[e.name])
     return n, int(bad.sum()), examples, out, "-"

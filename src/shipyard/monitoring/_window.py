@@ -3,7 +3,7 @@
 ``window_chunks`` streams the window through DuckDB's record-batch reader (never the whole
 window in memory); ``logged_window`` is the same rows as one DataFrame, for small windows.
 Both see what ``PredictionLog.query`` sees: Parquet parts plus records still in the WAL.
-``file_chunks`` streams a Parquet or CSV file (``--current``).
+``file_chunks`` (from ``shipyard.dataset``) streams a Parquet or CSV file (``--current``).
 """
 
 from __future__ import annotations
@@ -12,17 +12,15 @@ import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from shipyard.dataset import file_chunks as file_chunks  # re-exported: monitoring API
 from shipyard.errors import InvalidInput, NotFound
 
 #: Rows per chunk read from the log.
 CHUNK_ROWS = 100_000
-#: Read buffer of each Parquet column chunk: pages are streamed through it.
-PARQUET_BUFFER = 1 << 20
 
 
 def parse_window(text: str, *, option: str = "--window") -> timedelta:
@@ -32,35 +30,6 @@ def parse_window(text: str, *, option: str = "--window") -> timedelta:
         raise InvalidInput(f"Invalid {option} '{text}': use a number and m, h, d or w, e.g. 1d.")
     unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
-
-
-def file_chunks(path: Path, *, rows: int = CHUNK_ROWS) -> tuple[int | None, Iterator[Any]]:
-    """Stream a Parquet or CSV file in chunks of about ``rows`` rows: the row count when the
-    file says it (Parquet), and the chunks (record batches, or DataFrames for CSV).
-
-    Memory stays bounded by the chunk, whatever the file's size and row-group size:
-    ``ParquetFile.iter_batches`` pre-buffers every row group it will read by default (its
-    memory grows with the file: 5 GB for 1M rows x 1,000 columns), so pages are streamed
-    through a small buffer per column instead (as fast here, and a third less memory).
-    """
-    import pyarrow.parquet as pq
-
-    if not path.is_file():
-        raise InvalidInput(f"No such file: '{path}'.")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
-        try:
-            reader = pd.read_csv(path, chunksize=rows)
-        except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise InvalidInput(f"Cannot read '{path}' as CSV: {exc}") from exc
-        return None, iter(reader)
-    if suffix not in (".parquet", ".pq"):
-        raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")
-    try:
-        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise InvalidInput(f"Cannot read '{path}' as Parquet: {exc}") from exc
-    return parquet.metadata.num_rows, iter(parquet.iter_batches(batch_size=rows))
 
 
 def window_sources(root: Path, model: str, version: int) -> tuple[list[str], pa.Table | None]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 
 def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
@@ -14,6 +13,8 @@ def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
     Classification: accuracy, f1 (binary, or macro for multiclass), roc_auc, log_loss;
     regression: mae, rmse, r2.
     """
+    from sklearn import metrics as skm  # here: importing packaging costs no scikit-learn
+
     y_true = np.asarray(y)
     if task == "regression":
         pred = np.asarray(model.predict(X), dtype=float)

@@ -9,8 +9,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import NotFittedError
-from sklearn.utils.validation import check_is_fitted
 
 from shipyard.dataset import infer_output_schema, infer_schema, profile_frame
 from shipyard.errors import InvalidInput
@@ -41,6 +39,9 @@ def as_frame(X: Any, *, what: str) -> tuple[pd.DataFrame, str]:
 
 
 def _check_fitted(model: Any) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
     try:
         check_is_fitted(model)
     except NotFittedError as exc:

@@ -161,7 +161,16 @@ class Registry:
         cached = self._loaded.get(mv.digest)
         if cached is not None:
             return cached
-        data = self.store.artifacts.get(mv.archive_key)
+        try:
+            data = self.store.artifacts.get(mv.archive_key)
+        except NotFound as exc:
+            if mv.archived_at is None:
+                raise
+            raise NotFound(
+                f"{mv.model_name} v{mv.version} is archived and its archive file was deleted "
+                f"(by 'shipyard gc --archived-artifacts'; see audit events "
+                f"'version.artifacts_deleted'). Register the model again to use it."
+            ) from exc
         archive = open_archive(
             data, expected_digest=mv.digest, label=f"{mv.model_name} v{mv.version}"
         )
@@ -384,7 +393,7 @@ class Registry:
             if version in referenced_versions(session, name):
                 raise InvalidTransition(
                     f"{name} v{version} takes part in the traffic policy in force; end it "
-                    f"first (shipyard traffic {name} --clear)."
+                    f"first (shipyard traffic clear {name})."
                 )
             mv.archived_at = utcnow()
             append_event(

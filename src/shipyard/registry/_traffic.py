@@ -376,11 +376,23 @@ class Traffic:
                 raise InvalidTransition(f"{name} has no traffic policy to end.")
             return ended
 
-    def rollback(self, name: str, *, actor: str, reason: str = "") -> RollbackOutcome:
-        """End an active canary or split; with none, roll production back a version."""
+    def rollback(
+        self, name: str, *, actor: str, reason: str = "", policy_id: int | None = None
+    ) -> RollbackOutcome:
+        """End an active canary or split; with none, roll production back a version.
+
+        With ``policy_id``, only that policy is ended (an automated check must not end a
+        policy started after it looked); another one in force raises ``InvalidTransition``.
+        """
         with self.store.write() as session:
             _lock_model(session, name)
             previous = active_policy(session, name)
+            if policy_id is not None and (previous is None or previous.id != policy_id):
+                now = previous.describe() if previous is not None else "no policy"
+                raise InvalidTransition(
+                    f"{name}'s traffic policy {policy_id} is no longer in force (now: {now}); "
+                    "nothing was changed."
+                )
             ended = end_policy(
                 session, name, actor=actor, cause="rollback", reason=reason, keep_shadow=True
             )

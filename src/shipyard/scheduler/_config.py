@@ -29,7 +29,7 @@ from typing import Any
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shipyard.alerting import AlertRule
+from shipyard.alerting import AlertRule, check_channel_names
 from shipyard.errors import InvalidInput
 from shipyard.scheduler._jobs import JOB_KINDS
 
@@ -79,7 +79,9 @@ class SchedulerConfig(BaseModel):
 
 def _problems(exc: ValidationError) -> str:
     return "; ".join(
-        f"field '{'.'.join(map(str, e['loc'])) or '?'}': {e['msg']}" for e in exc.errors()
+        f"field '{'.'.join(map(str, e['loc'])) or '?'}': "
+        f"{e['msg'].removeprefix('Value error, ').rstrip('.')}"
+        for e in exc.errors()
     )
 
 
@@ -115,20 +117,12 @@ def _job(i: int, table: Any, path: Path, channels: Mapping[str, Any]) -> JobSpec
                 f"{where}: field 'channels' must be a list of channel names. "
                 f"Got {job_channels!r} instead."
             )
-        _check_channels(job_channels, channels, f"{where}: field 'channels'")
+        check_channel_names(job_channels, channels, f"{where}: field 'channels'")
     try:
         params = JOB_KINDS[kind].params.model_validate(table)
     except ValidationError as exc:
         raise InvalidInput(f"{where} ({kind}): {_problems(exc)}.") from exc
     return JobSpec(name=name, kind=kind, schedule=schedule, params=params, channels=job_channels)
-
-
-def _check_channels(names: list[str], channels: Mapping[str, Any], where: str) -> None:
-    unknown = [c for c in names if c not in channels]
-    if unknown:
-        raise InvalidInput(
-            f"{where} names unknown channel(s) {unknown}; declare them as [channels.<name>]."
-        )
 
 
 def load_scheduler_config(path: Path, channels: Mapping[str, Any]) -> SchedulerConfig:
@@ -158,7 +152,7 @@ def load_scheduler_config(path: Path, channels: Mapping[str, Any]) -> SchedulerC
         config = SchedulerConfig.model_validate({**section, "jobs": jobs})
     except ValidationError as exc:
         raise InvalidInput(f"[scheduler] in '{path}': {_problems(exc)}.") from exc
-    _check_channels(config.channels, channels, f"[scheduler] in '{path}': field 'channels'")
+    check_channel_names(config.channels, channels, f"[scheduler] in '{path}': field 'channels'")
     rule = AlertRule(name="scheduler", metric="job.failed", cooldown=config.alert_cooldown)
     try:
         rule.cooldown_delta  # noqa: B018 - validate now, not at the first failure

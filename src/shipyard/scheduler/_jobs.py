@@ -15,6 +15,8 @@ the message and alerts.
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shipyard.errors import InvalidInput
 from shipyard.monitoring import parse_window
 
 
@@ -40,6 +43,8 @@ class JobContext:
     config: Path
     log_root: Path
     now: datetime
+    abort: threading.Event = field(default_factory=threading.Event)
+    """Set when the scheduler stops and its grace time is over: a job should end now."""
 
 
 @dataclass
@@ -63,7 +68,10 @@ class JobKind:
 
 def _check_window(value: str | None) -> str | None:
     if value is not None:
-        parse_window(value, option="window")
+        try:
+            parse_window(value, option="window")
+        except InvalidInput as exc:  # a ValueError lets pydantic name the job and field
+            raise ValueError(exc.message) from None
     return value
 
 
@@ -81,25 +89,35 @@ class MonitorParams(BaseModel):
     report: str | None = None
     """HTML report path; ``{model}``, ``{version}`` and ``{date}`` are filled in."""
     log_dir: str | None = None
+    label_delay: str | None = None
+    """Predictions younger than this are not expected to be labelled (default: ``label_delay``
+    of ``[monitoring]``, else 0)."""
 
     _window = field_validator("window")(_check_window)
+
+    @field_validator("label_delay")
+    @classmethod
+    def _delay(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() != "0":
+            return _check_window(value)
+        return value
 
 
 def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
     """Monitor the window ending at the tick; store results and raise the rules' alerts."""
-    from sqlalchemy import select
-
-    from shipyard.alerting import Alerts, evaluate, load_alert_config
+    from shipyard.alerting import load_alert_config
     from shipyard.dataset import Profile, Schema
     from shipyard.monitoring import (
         DriftAccumulator,
-        MonitoringResults,
         build_report,
-        logged_window,
-        render_html,
+        chunk_rows,
+        label_delay,
+        performance_and_service,
+        record_monitoring_run,
+        window_chunks,
+        window_report_html,
     )
     from shipyard.registry import Registry
-    from shipyard.store._models import MonitoringResult
 
     alert_config = load_alert_config(ctx.config)
     loaded = Registry(ctx.store).load(params.model)
@@ -109,12 +127,44 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
     end = ctx.now
     start = end - parse_window(params.window)
     root = Path(params.log_dir) if params.log_dir else ctx.log_root
-    frame = logged_window(root, loaded.name, loaded.version, start, end, outputs=params.outputs)
+    _, chunks = window_chunks(
+        root,
+        loaded.name,
+        loaded.version,
+        start,
+        end,
+        outputs=params.outputs,
+        rows=chunk_rows(len(reference.columns)),
+    )
     accumulator = DriftAccumulator(reference, schema=schema)
-    accumulator.update(frame)
+    for chunk in chunks:  # streamed: memory stays bounded however long the window
+        accumulator.update(chunk)
     report = build_report(accumulator)
+    performance, service, extra = performance_and_service(
+        loaded, root, start, end, label_delay(params.label_delay, ctx.config)
+    )
     source = f"log:{start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}"
-    run_id = MonitoringResults(ctx.store).save(
+
+    def write_report() -> Path | None:
+        if not params.report:
+            return None
+        path = Path(
+            params.report.format(
+                model=loaded.name, version=loaded.version, date=f"{end:%Y-%m-%dT%H%M%S}"
+            )
+        )
+        html = window_report_html(
+            ctx.store, loaded, report, reference, accumulator, source, performance, service
+        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise JobFailed(f"cannot write the report to '{path}': {exc}") from exc
+        return path
+
+    recorded = record_monitoring_run(
+        ctx.store,
         report,
         model=loaded.name,
         version=loaded.version,
@@ -122,48 +172,26 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
         source=f"{kind}:{source}",
         window_start=start,
         window_end=end,
+        alert_config=alert_config,
+        extra=extra,
+        write_report=write_report,
     )
-    link = None
-    if params.report:
-        path = Path(
-            params.report.format(
-                model=loaded.name, version=loaded.version, date=f"{end:%Y-%m-%dT%H%M%S}"
-            )
-        )
-        html = render_html(
-            report,
-            reference,
-            states=accumulator.states,
-            title=f"{loaded.name} v{loaded.version}: {source}",
-            window=source,
-        )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(html, encoding="utf-8")
-        except OSError as exc:
-            raise JobFailed(f"cannot write the report to '{path}': {exc}") from exc
-        link = str(path.absolute())
-    alerts = []
-    if alert_config.rules:
-        with ctx.store.read() as session:
-            rows = session.scalars(
-                select(MonitoringResult).where(MonitoringResult.run_id == run_id)
-            ).all()
-        fired = evaluate(alert_config.rules, rows, link=link)
-        alerts = Alerts(ctx.store).raise_all(fired, alert_config.channels, actor=ctx.actor)
     flagged = report.flagged()
     verdict = f"flagged: {', '.join(flagged)}" if flagged else "no drift, no quality breach"
+    link = str(recorded.report_path.absolute()) if recorded.report_path else None
     return JobResult(
         rows=report.n_rows,
         message=f"{loaded.name} v{loaded.version}: {report.n_rows:,} rows, {verdict}",
         details={
             "model": loaded.name,
             "version": loaded.version,
-            "monitoring_run": run_id,
+            "monitoring_run": recorded.run_id,
             "drifted": report.drifted,
             "flagged": flagged,
+            "label_coverage": performance.coverage.coverage if performance else None,
+            "requests": service.requests,
             "report": link,
-            "alerts": [{"id": a.id, "rule": a.rule, "status": a.status} for a in alerts],
+            "alerts": [{"id": a.id, "rule": a.rule, "status": a.status} for a in recorded.alerts],
         },
     )
 
@@ -188,7 +216,10 @@ class GcParams(BaseModel):
         from shipyard.housekeeping import parse_age
 
         if value is not None:
-            parse_age(value, option="age")
+            try:
+                parse_age(value, option="age")
+            except InvalidInput as exc:  # a ValueError lets pydantic name the job and field
+                raise ValueError(exc.message) from None
         return value
 
 
@@ -239,20 +270,35 @@ def _tail(text: str, lines: int = 20) -> str:
 
 
 def run_command(ctx: JobContext, params: CommandParams) -> JobResult:
-    """Run the program; a non-zero exit code or a timeout fails the job."""
+    """Run the program; a non-zero exit code or a timeout fails the job. It is terminated
+    (SIGTERM, then SIGKILL) when it times out or when the scheduler aborts it."""
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             params.command,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=params.timeout,
             cwd=params.cwd,
-            check=False,
         )
-    except subprocess.TimeoutExpired as exc:
-        raise JobFailed(f"{params.command[0]} did not finish within {params.timeout:g} s") from exc
     except OSError as exc:
         raise JobFailed(f"cannot run {params.command[0]}: {exc.strerror or exc}") from exc
+    deadline = time.monotonic() + params.timeout
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=0.1)
+            break
+        except subprocess.TimeoutExpired:
+            if ctx.abort.is_set():
+                _terminate(process)
+                raise JobFailed(
+                    f"{params.command[0]} was terminated: the scheduler stopped"
+                ) from None
+            if time.monotonic() >= deadline:
+                _terminate(process)
+                raise JobFailed(
+                    f"{params.command[0]} did not finish within {params.timeout:g} s"
+                ) from None
+    done = subprocess.CompletedProcess(params.command, process.returncode, stdout, stderr)
     if done.returncode != 0:
         last = _tail(done.stderr or done.stdout, 1) or "no output"
         raise JobFailed(f"{params.command[0]} exited with code {done.returncode}: {last}")
@@ -260,6 +306,15 @@ def run_command(ctx: JobContext, params: CommandParams) -> JobResult:
         message=f"{params.command[0]} exited with code 0",
         details={"exit_code": 0, "stdout": _tail(done.stdout), "stderr": _tail(done.stderr)},
     )
+
+
+def _terminate(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.communicate(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
 
 
 #: Every job kind, by the name ``kind = "..."`` uses. Register a new kind here.

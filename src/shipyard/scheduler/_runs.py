@@ -118,6 +118,18 @@ class JobRuns:
             fresh = session.get(JobRun, run.id, populate_existing=True)
         return fresh if fresh is not None else run
 
+    def close_abandoned(self, now: datetime | None = None) -> list[JobRun]:
+        """Close as failed every ``running`` row whose scheduler process on this host is gone
+        (a crash, ``kill -9``); a scheduler calls it when it starts."""
+        now = now or utcnow()
+        closed = []
+        with self.store.write() as session:
+            for row in session.scalars(select(JobRun).where(JobRun.status == RUNNING)).all():
+                if _gone(row.owner):
+                    _close(row, FAILED, f"abandoned: scheduler process {row.owner} is gone", now)
+                    closed.append(row)
+        return closed
+
     def interrupt(self, run: JobRun, message: str) -> None:
         """Mark a run that is still going when the scheduler stops."""
         self.finish(run, status=FAILED, message=message, details={"interrupted": True})

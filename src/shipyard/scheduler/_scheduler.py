@@ -5,7 +5,7 @@ a job that is still running is recorded as ``skipped``. A job that raises is rec
 ``failed`` with a one-line message (the traceback goes to the log) and alerted through the
 configured channels; the scheduler itself carries on. Stopping (Ctrl-C, SIGTERM, the end of
 ``run(seconds=...)``) lets running jobs finish for ``grace`` seconds, then records those still
-going as interrupted.
+going as interrupted and terminates the programs of ``command`` jobs (none is left orphaned).
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class Scheduler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.runs = JobRuns(store, owner=self.owner)
         self._active: dict[int, JobRun] = {}
+        self._abort = threading.Event()  # set when stopping and the grace time is over
         self._lock = threading.Lock()
 
     # -- one run ---------------------------------------------------------------------------
@@ -91,11 +92,23 @@ class Scheduler:
                 config=self.project,
                 log_root=self.log_root,
                 now=now,
+                abort=self._abort,
             )
             result: JobResult = JOB_KINDS[job.kind].run(context, job.params)
+        except KeyboardInterrupt:  # Ctrl-C in 'shipyard jobs run': no row is left running
+            self.runs.interrupt(run, "interrupted: Ctrl-C")
+            raise
         except Exception as exc:  # a failing job never stops the scheduler
-            _log.exception("Job %s failed (run #%s)", job.name, run.id)
+            if self._abort.is_set():  # stopped by _stop: recorded as interrupted, not alerted
+                _log.warning("Job %s (run #%s) aborted: %s", job.name, run.id, exc)
+                return self.runs.finish(
+                    run, status=FAILED, message=failure_message(exc), details={"interrupted": True}
+                )
             message = failure_message(exc)
+            if isinstance(exc, JobFailed | ShipyardError):  # the message says it all
+                _log.error("Job %s failed (run #%s): %s", job.name, run.id, message)
+            else:  # unexpected: the traceback helps whoever reads the log
+                _log.exception("Job %s failed (run #%s)", job.name, run.id)
             details: dict[str, Any] = {"error": type(exc).__name__}
             done = self.runs.finish(run, status=FAILED, message=message, details=details)
             details["alert"] = self._alert(job, done, trigger)
@@ -187,6 +200,7 @@ class Scheduler:
         Returns the runs started (finished, skipped, failed or interrupted).
         """
         stop = stop or threading.Event()
+        self._abort.clear()
         deadline = time.monotonic() + seconds if seconds is not None else None
         due = self.next_runs()
         threads: list[threading.Thread] = []
@@ -199,6 +213,8 @@ class Scheduler:
                 _log.exception("Could not record a run of job %s", job.name)
 
         _log.info("Scheduler %s started with %d job(s)", self.owner, len(self.config.jobs))
+        for row in self.runs.close_abandoned():
+            _log.warning("Job %s: closed run #%s as failed: %s", row.job, row.id, row.message)
         try:
             while not stop.is_set():
                 now = self.clock()
@@ -231,9 +247,15 @@ class Scheduler:
             thread.join(max(0.0, end - time.monotonic()))
         with self._lock:
             left = list(self._active.values())
+        if left:  # grace is over: jobs that can (commands) end now, none is left orphaned
+            self._abort.set()
         for run in left:
             _log.warning("Job %s (run #%s) interrupted by the scheduler stopping", run.job, run.id)
             self.runs.interrupt(
                 run, f"interrupted: the scheduler stopped before it finished (grace {grace:g} s)"
             )
+        end = time.monotonic() + 10.0
+        for thread in threads:  # let aborted jobs clean up (a command is terminated)
+            thread.join(max(0.0, end - time.monotonic()))
+        self._abort.clear()  # a later run_job() or run() starts afresh
         _log.info("Scheduler %s stopped", self.owner)

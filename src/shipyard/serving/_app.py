@@ -60,7 +60,7 @@ from shipyard.serving._inputs import (
 )
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
-from shipyard.serving._routing import ShadowRecorder
+from shipyard.serving._routing import Route, ShadowRecorder
 from shipyard.serving._runtime import ServedModel, json_floats
 from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import NullSink, PredictionSink
@@ -198,6 +198,36 @@ def _version_number(name: str, version: str | None) -> int | None:
     return int(version)
 
 
+def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[str, Any] | None:
+    """The traffic policy this server applies to a model (``None``: the alias answers all).
+
+    Each arm says the version answering now: an arm on the served alias shows its version.
+    """
+    if route is None:
+        return None
+    policy = route.policy
+    base = served.version if served is not None else None
+    arms = [
+        {
+            "label": arm.label,
+            "version": base if arm.version is None else arm.version,
+            "alias": arm.version is None,
+            "weight": spec.weight,
+        }
+        for arm, spec in zip(route.arms, policy.arms, strict=True)
+    ]
+    return {
+        "policy_id": policy.id,
+        "kind": policy.kind,
+        "arms": arms,
+        "sticky": policy.sticky,
+        "shadow": policy.shadow,
+        "since": policy.created_at.isoformat(),
+        "by": policy.created_by,
+        "summary": policy.describe(),
+    }
+
+
 def _add_health_routes(app: FastAPI, server_version: str) -> None:
     @app.get("/v2", tags=["v2"], summary="Server metadata")
     async def server_metadata() -> Response:
@@ -266,6 +296,8 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
                     "runtime_reason": served.runtime_reason if served else None,
                     "error": slot.error.message if slot.error and not served else None,
                     "switch_error": slot.switch_error,
+                    "traffic": _traffic_listing(slot.route, served),
+                    "policy_error": slot.policy_error,
                 }
             )
         return _json({"alias": state.settings.alias, "models": out})
@@ -322,16 +354,19 @@ async def score_request(
     ids = new_ids(len(raw))
     state.scored(served, endpoint, raw, labels, proba, ids, perf_counter() - start, arm)
     if shadow is not None:  # scored off the request path; never changes this answer
-        state.pool.mirror.submit(shadow, raw, _shadow_recorder(state, endpoint, raw))
+        state.pool.mirror.submit(shadow, raw, _shadow_recorder(state, endpoint, raw, ids))
     headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name, ARM_HEADER: arm}
     return Response(orjson.dumps(encode(served, labels, proba, ids, extra)), 200, headers, _JSON)
 
 
 def _shadow_recorder(
-    state: ServingState, endpoint: str, raw: Rows | pd.DataFrame
+    state: ServingState, endpoint: str, raw: Rows | pd.DataFrame, ids: list[str]
 ) -> ShadowRecorder:
-    def record(shadow: ServedModel, labels: Any, proba: Any, ids: list[str], sec: float) -> None:
-        state.scored(shadow, endpoint, raw, labels, proba, ids, sec, "shadow")
+    """Logs a shadow's answers under the answered request's prediction ids (arm ``shadow``),
+    so the labels sent for those ids score the shadow version too."""
+
+    def record(shadow: ServedModel, labels: Any, proba: Any, seconds: float) -> None:
+        state.scored(shadow, endpoint, raw, labels, proba, ids, seconds, "shadow")
 
     return record
 

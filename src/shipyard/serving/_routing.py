@@ -40,7 +40,7 @@ BUCKETS = 10_000
 MAX_SHADOW_TASKS = 256
 
 #: on_scored(shadow model, labels, proba, ids, seconds): how a shadow answer is logged.
-ShadowRecorder = Callable[[ServedModel, np.ndarray, np.ndarray | None, list[str], float], None]
+ShadowRecorder = Callable[[ServedModel, np.ndarray, np.ndarray | None, float], None]
 
 
 def bucket(model: str, key: bytes) -> int:
@@ -153,12 +153,10 @@ class ShadowMirror:
     async def _run(
         self, shadow: ServedModel, raw: Rows | pd.DataFrame, record: ShadowRecorder
     ) -> None:
-        from shipyard.serving._state import new_ids
-
         start = perf_counter()
         try:
             labels, proba = await shadow.score(shadow.coerce(raw))
-            record(shadow, labels, proba, new_ids(len(raw)), perf_counter() - start)
+            record(shadow, labels, proba, perf_counter() - start)
         except Exception as exc:  # a shadow never affects the answered request
             self.failed += 1
             log.warning(

@@ -1,0 +1,146 @@
+"""``[scheduler]`` and ``[[jobs]]``: a good file is parsed, each bad input is refused by name."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import InvalidInput
+from shipyard.scheduler import (
+    CommandParams,
+    GcParams,
+    MonitorParams,
+    load_scheduler_config,
+)
+
+CHANNELS = {"oncall": object(), "team": object()}
+
+GOOD = """
+[scheduler]
+channels = ["oncall"]
+alert_cooldown = "30m"
+
+[[jobs]]
+name = "churn-drift"
+kind = "monitor"
+schedule = "0 * * * *"
+model = "churn@production"
+window = "1h"
+report = "reports/churn-{date}.html"
+
+[[jobs]]
+name = "retention"
+kind = "gc"
+schedule = "30 3 * * *"
+predictions = "30d"
+channels = ["team"]
+
+[[jobs]]
+name = "retrain"
+kind = "command"
+schedule = "* * * * * */10"
+command = ["python", "train.py", "--fast"]
+timeout = 60
+"""
+
+COMMAND = '[[jobs]]\nname = "a"\nkind = "command"\nschedule = "* * * * *"\ncommand = ["true"]\n'
+
+
+def test_a_good_file_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "shipyard.toml"
+    path.write_text(GOOD, encoding="utf-8")
+    config = load_scheduler_config(path, CHANNELS)
+    assert config.channels == ["oncall"] and config.alert_cooldown == "30m"
+    drift, gc, retrain = config.jobs
+    assert (drift.name, drift.kind, drift.model, drift.channels) == (
+        "churn-drift",
+        "monitor",
+        "churn@production",
+        None,
+    )
+    assert isinstance(drift.params, MonitorParams) and drift.params.window == "1h"
+    assert isinstance(gc.params, GcParams) and gc.params.predictions == "30d"
+    assert gc.channels == ["team"] and gc.model is None
+    assert isinstance(retrain.params, CommandParams)
+    assert retrain.params.command == ["python", "train.py", "--fast"]
+    assert retrain.params.timeout == 60
+    at = datetime(2024, 5, 1, 12, 0, 1, tzinfo=UTC)
+    assert drift.next_run(at) == datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
+    assert gc.next_run(at) == datetime(2024, 5, 2, 3, 30, tzinfo=UTC)
+    assert retrain.next_run(at) == datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)  # seconds field
+    assert config.job("retention") is gc
+    with pytest.raises(Exception, match=r"There is no job 'nope'.*churn-drift, retention, retrain"):
+        config.job("nope")
+
+
+def test_a_missing_file_declares_no_jobs(tmp_path: Path) -> None:
+    assert load_scheduler_config(tmp_path / "none.toml", {}).jobs == []
+
+
+BAD = {
+    "unknown kind": (
+        COMMAND.replace('"command"\n', '"retrain"\n', 1),
+        "Job 'a' .*field 'kind' must be one of command, gc, monitor. Got 'retrain'",
+    ),
+    "bad cron": (
+        COMMAND.replace("* * * * *", "61 * * * *"),
+        "Job 'a' .*field 'schedule' must be a cron expression.*Got '61 \\* \\* \\* \\*'",
+    ),
+    "missing name": (
+        COMMAND.replace('name = "a"\n', ""),
+        "\\[\\[jobs\\]\\] #1 .*field 'name' must be a non-empty string",
+    ),
+    "duplicate name": (COMMAND + COMMAND, "Job 'a' is declared twice.*field 'name' must be unique"),
+    "unknown channel": (
+        COMMAND + 'channels = ["pager"]\n',
+        "Job 'a' .*field 'channels' names unknown channel\\(s\\) \\['pager'\\]; declare them",
+    ),
+    "bad window": (
+        '[[jobs]]\nname = "a"\nkind = "monitor"\nschedule = "* * * * *"\nmodel = "churn"\n'
+        'window = "0d"\n',
+        "Job 'a' .*\\(monitor\\): field 'window': Invalid window '0d': use a number",
+    ),
+    "bad label delay": (
+        '[[jobs]]\nname = "a"\nkind = "monitor"\nschedule = "* * * * *"\nmodel = "churn"\n'
+        'label_delay = "soon"\n',
+        "Job 'a' .*\\(monitor\\): field 'label_delay': Invalid window 'soon'",
+    ),
+    "bad gc age": (
+        '[[jobs]]\nname = "a"\nkind = "gc"\nschedule = "* * * * *"\npredictions = "forever"\n',
+        "Job 'a' .*\\(gc\\): field 'predictions': Invalid age 'forever'",
+    ),
+    "extra field": (
+        COMMAND + 'colour = "red"\n',
+        "Job 'a' .*\\(command\\): field 'colour': Extra inputs are not permitted",
+    ),
+    "empty command": (
+        COMMAND.replace('["true"]', "[]"),
+        "Job 'a' .*\\(command\\): field 'command': List should have at least 1 item",
+    ),
+    "bad alert_cooldown": (
+        '[scheduler]\nalert_cooldown = "soon"\n' + COMMAND,
+        "\\[scheduler\\] .*field 'alert_cooldown' must be a number and m, h, d or w.*'soon'",
+    ),
+    "unknown scheduler channel": (
+        '[scheduler]\nchannels = ["pager"]\n' + COMMAND,
+        "\\[scheduler\\] .*field 'channels' names unknown channel\\(s\\) \\['pager'\\]",
+    ),
+    "extra scheduler field": (
+        "[scheduler]\nretries = 3\n" + COMMAND,
+        "\\[scheduler\\] .*field 'retries': Extra inputs are not permitted",
+    ),
+    "jobs not an array": ('jobs = "a"\n', "'jobs' in .* must be an array of tables"),
+    "not TOML": ("this = = not toml", "is not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_each_bad_input_is_refused_naming_the_job_and_field(tmp_path: Path, case: str) -> None:
+    text, message = BAD[case]
+    path = tmp_path / "shipyard.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InvalidInput, match=message) as raised:
+        load_scheduler_config(path, CHANNELS)
+    assert str(path) in raised.value.message and "\n" not in raised.value.message

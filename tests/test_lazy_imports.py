@@ -1,0 +1,42 @@
+"""``import shipyard`` is cheap: the facade's names load on first use (PEP 562)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import shipyard
+
+HEAVY = ("sklearn", "scipy", "sqlalchemy", "pandas", "pyarrow", "httpx", "plotly")
+
+
+def _loaded_after(statement: str) -> list[str]:
+    """The heavy packages in ``sys.modules`` after ``statement``, in a fresh interpreter."""
+    code = f"import sys; {statement}; print(__import__('json').dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(json.loads(done.stdout))
+    return [name for name in HEAVY if name in modules]
+
+
+def test_import_shipyard_loads_no_heavy_library() -> None:
+    assert _loaded_after("import shipyard") == []
+
+
+def test_the_client_class_loads_no_heavy_library_until_opened() -> None:
+    assert _loaded_after("from shipyard import Client, Settings") == []
+
+
+def test_every_public_name_resolves() -> None:
+    for name in shipyard.__all__:
+        assert getattr(shipyard, name) is not None
+    assert set(shipyard.__all__) <= set(dir(shipyard))
+    assert shipyard.Client.__module__ == "shipyard._client"
+    assert shipyard.LoadedModel.__name__ == "LoadedModel"
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'Clinet'"):
+        shipyard.Clinet  # noqa: B018 - the access is the test
