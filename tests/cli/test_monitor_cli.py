@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,23 @@ def test_monitor_the_logged_window_query_it_and_add_labels(registered: Path, cap
     assert [f["name"] for f in report["features"] if f["drifted"]] == ["age"]
     assert run_cli(["monitor", "run", "churn:1", "--window", "0d", *base]) == 2
     assert "Invalid --window" in capsys.readouterr().err
+    # --since/--until select the same window explicitly; a window before the log finds nothing
+    now = datetime.now(UTC).replace(tzinfo=None)
+    since = (now - timedelta(hours=1)).isoformat(timespec="seconds")
+    assert run_cli(["monitor", "run", "churn:1", "--since", since, "--json", *base]) == 1
+    assert json.loads(capsys.readouterr().out)["n_rows"] == 3_000
+    old = ["--since", "2020-01-01T00:00:00", "--until", "2020-01-02T00:00:00"]
+    assert run_cli(["monitor", "run", "churn:1", *old, *base]) == 1
+    assert "No logged predictions of churn v1" in capsys.readouterr().err
+    backwards = ["--since", "2020-01-02T00:00:00", "--until", "2020-01-01T00:00:00"]
+    assert run_cli(["monitor", "run", "churn:1", *backwards, *base]) == 2
+    assert "must be before --until" in capsys.readouterr().err
+    batch = registered / "batch.parquet"
+    shifted.to_parquet(batch)
+    assert run_cli(["monitor", "run", "churn:1", "--current", str(batch), "--since", since]) == 2
+    assert "leave them out with --current" in capsys.readouterr().err
+    assert run_cli(["monitor", "run", "churn:1", "--since", "yesterday", *base]) == 2
+    assert "Traceback" not in capsys.readouterr().err
 
     assert (
         run_cli(

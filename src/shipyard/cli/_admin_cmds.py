@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from shipyard.audit import list_events, verify
 from shipyard.auth import ROLES
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
 from shipyard.settings import Settings
-from shipyard.store import Store, upgrade_schema
-from shipyard.store._db import create_engine
 
 users_app = typer.Typer(
     help="Users and their roles (scientist, approver, admin).", no_args_is_help=True
@@ -28,7 +25,7 @@ def init_cmd() -> None:
     c = client()
     state = "Created" if c.store.created_now else "Using"
     console.print(f"{state} the Shipyard store:")
-    console.print(f"  database:  {Store.from_settings(settings).db_url}")
+    console.print(f"  database:  {c.store.db_url}")
     console.print(f"  artifacts: {settings.artifacts_url}")
     console.print(f"  you:       {c.user} ({c.users.role(c.user)})")
 
@@ -36,6 +33,9 @@ def init_cmd() -> None:
 @db_app.command("upgrade")
 def db_upgrade_cmd() -> None:
     """Upgrade the database schema to this Shipyard's version (back it up first)."""
+    from shipyard.store import upgrade_schema
+    from shipyard.store._db import create_engine
+
     engine = create_engine(Settings().database_url)
     before, after = upgrade_schema(engine)
     if before == after:
@@ -90,6 +90,8 @@ def audit_log_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """List audit events, newest first."""
+    from shipyard.audit import list_events
+
     with client().store.read() as session:
         events = list_events(session, subject=subject, action=action, limit=limit)
         rows = [
@@ -118,6 +120,8 @@ def audit_log_cmd(
 @audit_app.command("verify")
 def audit_verify_cmd(as_json: bool = JsonOption) -> None:
     """Recompute the hash chain; exit 1 and name the first broken event if tampered."""
+    from shipyard.audit import verify
+
     with client().store.read() as session:
         result = verify(session)
     if as_json:

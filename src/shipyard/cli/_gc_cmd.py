@@ -9,7 +9,6 @@ from rich.markup import escape
 
 from shipyard.cli._app import JsonOption, app, client, console, err_console, print_json
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
-from shipyard.housekeeping import collect_garbage, load_retention, parse_age
 from shipyard.settings import Settings
 
 
@@ -46,6 +45,8 @@ def gc_cmd(
     Versions an alias points to are never touched; archives go only with
     --archived-artifacts.
     """
+    from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+
     retention = load_retention(Settings().config)
     pred_age = (
         parse_age(predictions, option="--predictions")

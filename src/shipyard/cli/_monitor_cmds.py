@@ -45,6 +45,9 @@ def monitor_run_cmd(
         "log, e.g. before scoring it.",
     ),
     window: str = typer.Option("1d", help="Log window ending at --until: 30m, 12h, 1d, 7d."),
+    since: datetime = typer.Option(
+        None, help="Start of the log window (UTC), instead of --window: 2026-11-01T00:00."
+    ),
     until: datetime = typer.Option(None, help="End of the log window (UTC; default: now)."),
     log_dir: Path = LogDirOption,
     outputs: bool = typer.Option(
@@ -85,8 +88,20 @@ def monitor_run_cmd(
     window_start = window_end = None
     if current is None:
         window_end = datetime.now(UTC) if until is None else until.replace(tzinfo=UTC)
-        window_start = window_end - parse_window(window)
+        if since is None:
+            window_start = window_end - parse_window(window)
+        else:
+            window_start = since.replace(tzinfo=UTC)
+            if window_start >= window_end:
+                raise InvalidInput(
+                    f"--since ({window_start:%Y-%m-%dT%H:%M:%S}) must be before --until "
+                    f"({window_end:%Y-%m-%dT%H:%M:%S}); both are UTC."
+                )
         source = f"log:{window_start:%Y-%m-%dT%H:%M}..{window_end:%Y-%m-%dT%H:%M}"
+    elif since is not None or until is not None:
+        raise InvalidInput(
+            "--since and --until select a log window; leave them out with --current."
+        )
     else:
         source = str(current)
     profile = Profile.model_validate(reference)
