@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
@@ -39,19 +40,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy_attributes("shipyard", _LAZY, globals())
 
 
 # Clients by configuration, so repeated one-call use reuses one engine and the model cache.

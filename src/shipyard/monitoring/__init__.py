@@ -15,8 +15,9 @@ profile and the logged outputs. ``render_defaults()`` documents the default rule
 (False, False)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.monitoring._accumulate import DriftAccumulator, chunk_rows
 from shipyard.monitoring._config import (
     DriftConfig,
@@ -117,19 +118,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard.monitoring' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later look-ups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = _lazy_attributes("shipyard.monitoring", _LAZY, globals())
 
 
 __all__ = [
