@@ -29,6 +29,12 @@ def test_the_client_class_loads_no_heavy_library_until_opened() -> None:
     assert _loaded_after("from shipyard import Client, Settings") == []
 
 
+def test_the_cli_loads_no_heavy_library_until_a_command_runs() -> None:
+    # Typer + Rich + settings only: every command imports its libraries when it runs, so
+    # `shipyard --help` and a mistyped command answer at once.
+    assert _loaded_after("import shipyard.cli") == []
+
+
 def test_every_public_name_resolves() -> None:
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None

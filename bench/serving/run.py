@@ -351,7 +351,8 @@ def main() -> None:
     parser.add_argument(
         "--systems",
         default="mlflow,shipyard-onnx,shipyard-native",
-        help="also: shipyard-onnx-nolog, shipyard-native-nolog (diagnostics)",
+        help="also (diagnostics): shipyard-onnx-nolog, shipyard-native-nolog, "
+        "shipyard-onnx-thread, shipyard-native-thread",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -412,13 +413,16 @@ def main() -> None:
                     work / f"{name}.log",
                 )
             else:
-                # shipyard-onnx | shipyard-native; a "-nolog" suffix (diagnostic only) adds --no-log
+                # shipyard-onnx | shipyard-native; suffixes (diagnostics): "-nolog" adds --no-log,
+                # "-thread" compacts the log in a thread of the server (--compactor thread)
                 runtime = name.split("-")[1]
                 log_opts = (
                     ["--no-log"]
                     if name.endswith("-nolog")
-                    else ["--log-dir", str(work / f"log-{runtime}")]
+                    else ["--log-dir", str(work / f"log-{name}")]
                 )
+                if name.endswith("-thread"):
+                    log_opts += ["--compactor", "thread"]
                 servers[name] = Server(
                     name,
                     [

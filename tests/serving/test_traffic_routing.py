@@ -134,14 +134,20 @@ async def test_policy_switch_under_load_fails_nothing(store: Store, churn: Regis
 
     with uvicorn_server(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            # v2 loaded once first: the 1 s bound is the switch, not unpickling a model on a
+            # loaded 2-core machine
+            warm = await client.post("/models/churn/versions/2/predict", json=ROW)
+            assert warm.status_code == 200
             workers = [asyncio.create_task(hammer(client)) for _ in range(8)]
-            await asyncio.sleep(0.3)
-            await asyncio.to_thread(traffic.split, "churn", {1: 50, 2: 50}, actor="alice")
-            await _wait_arm(client, "split:2", seconds=1.0)
-            await asyncio.to_thread(traffic.clear, "churn", actor="alice")
-            await asyncio.sleep(1.0)
-            stop.set()
-            await asyncio.gather(*workers)
+            try:
+                await asyncio.sleep(0.3)
+                await asyncio.to_thread(traffic.split, "churn", {1: 50, 2: 50}, actor="alice")
+                await _wait_arm(client, "split:2", seconds=1.0)
+                await asyncio.to_thread(traffic.clear, "churn", actor="alice")
+                await asyncio.sleep(1.0)
+            finally:  # the workers end (and their connections close) even if a check fails
+                stop.set()
+                await asyncio.gather(*workers)
     assert len(log) > 50
     assert {s for s, _ in log} == {200}
     assert {"production", "split:1", "split:2"} <= {a for _, a in log}

@@ -29,16 +29,24 @@ pytestmark = pytest.mark.slow
 
 
 def _writers(wal_dir: Path, version: int) -> set[int]:
-    """PIDs holding a prediction segment of churn ``version`` open (Linux /proc)."""
+    """PIDs holding a prediction segment of churn ``version`` open FOR WRITING (Linux /proc);
+    the compactor reading a sealed segment is not a writer."""
     suffix = f"+p+churn+{version}.wal"
     pids = set()
     for fd_dir in Path("/proc").glob("[0-9]*/fd"):
         try:
-            links = [os.readlink(fd) for fd in fd_dir.iterdir()]
-        except OSError:  # a process that ended, or one we may not look into
+            for fd in fd_dir.iterdir():
+                link = os.readlink(fd)
+                if not (link.startswith(str(wal_dir)) and link.endswith(suffix)):
+                    continue
+                info = (fd_dir.parent / "fdinfo" / fd.name).read_text()
+                flags = int(
+                    next(x for x in info.splitlines() if x.startswith("flags:")).split()[1], 8
+                )
+                if flags & (os.O_WRONLY | os.O_RDWR):
+                    pids.add(int(fd_dir.parent.name))
+        except (OSError, StopIteration):  # a process or fd that ended, or one we may not see
             continue
-        if any(link.startswith(str(wal_dir)) and link.endswith(suffix) for link in links):
-            pids.add(int(fd_dir.parent.name))
     return pids
 
 

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard._roles import ROLES
 from shipyard.audit import append_event
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
 from shipyard.store import Store
 from shipyard.store._models import User, utcnow
 
-ROLES = ("scientist", "approver", "admin")
 DEFAULT_ROLE = "scientist"
 
 

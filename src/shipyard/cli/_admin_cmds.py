@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from shipyard.auth import ROLES
+from shipyard._roles import ROLES
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
 from shipyard.settings import Settings
 

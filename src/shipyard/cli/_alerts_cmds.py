@@ -13,8 +13,6 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from shipyard.alerting import Alerts, load_alert_config, load_notify_rules
-from shipyard.audit import append_event
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
 from shipyard.errors import InvalidInput
 from shipyard.settings import Settings
@@ -31,6 +29,8 @@ def alerts_list_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Alerts, newest first."""
+    from shipyard.alerting import Alerts
+
     rows: list[dict[str, Any]] = [
         {
             "id": a.id,
@@ -88,6 +88,8 @@ def alerts_list_cmd(
 @alerts_app.command("ack")
 def alerts_ack_cmd(alert_id: str) -> None:
     """Acknowledge an alert (recorded in the audit log)."""
+    from shipyard.alerting import Alerts
+
     c = client()
     record = Alerts(c.store).acknowledge(alert_id, actor=c.user)
     console.print(f"{c.user} acknowledged alert {record.id} ({record.rule}).")
@@ -113,6 +115,8 @@ def alerts_add_cmd(
 
     Without --threshold or --below the rule fires on the metric's own flag.
     """
+    from shipyard.audit import append_event
+
     path = Settings().config
     rule: dict[str, Any] = {"name": name, "metric": metric, "feature": feature}
     if threshold is not None:
@@ -164,6 +168,8 @@ def _with_rule(path: Path, rule: dict[str, Any]) -> bytes:
 
 def _check(path: Path, text: str, then: str) -> None:
     """The whole file: channels, unique names, severity, durations, limits, [[notify]]."""
+    from shipyard.alerting import load_alert_config, load_notify_rules
+
     try:
         config = load_alert_config(path, text=text)
         load_notify_rules(path, config.channels, text=text)
@@ -225,6 +231,8 @@ def _toml_string(value: str) -> str:
 @alerts_app.command("rules")
 def alerts_rules_cmd(as_json: bool = JsonOption) -> None:
     """The alert rules and registry notifications declared in shipyard.toml."""
+    from shipyard.alerting import load_alert_config, load_notify_rules
+
     path = Settings().config
     config = load_alert_config(path)
     notify = load_notify_rules(path, config.channels)

@@ -5,29 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.text import Text
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._options import Engine
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
-from shipyard.cli._score_cmd import Engine
-from shipyard.dataset import Profile, Schema
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import (
-    DriftAccumulator,
-    DriftReport,
-    MonitoringResults,
-    build_report,
-    chunk_rows,
-    file_chunks,
-    parse_window,
-    record_monitoring_run,
-    window_chunks,
-)
 from shipyard.settings import Settings
+
+if TYPE_CHECKING:
+    from shipyard.dataset import Profile, Schema
+    from shipyard.monitoring import DriftAccumulator, DriftReport
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -76,8 +68,18 @@ def monitor_run_cmd(
     labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
     from shipyard.alerting import load_alert_config
     from shipyard.cli._monitor_perf import print_sections
+    from shipyard.dataset import Profile, Schema
+    from shipyard.monitoring import (
+        build_report,
+        chunk_rows,
+        file_chunks,
+        parse_window,
+        performance_and_service,
+        record_monitoring_run,
+        window_chunks,
+        window_report_html,
+    )
     from shipyard.monitoring import label_delay as _label_delay
-    from shipyard.monitoring import performance_and_service, window_report_html
 
     alert_config = load_alert_config(Settings().config)  # a bad config fails before any work
     delay = _label_delay(label_delay, Settings().config)
@@ -208,6 +210,8 @@ def _accumulate(
     quiet: bool,
 ) -> DriftAccumulator:
     """Stream the chunks into the accumulator, with a progress bar over rows."""
+    from shipyard.monitoring import DriftAccumulator
+
     accumulator = DriftAccumulator(profile, schema=schema)
     with _progress(quiet) as progress:
         task = progress.add_task(f"Checking {source}", total=total)
@@ -297,6 +301,8 @@ def monitor_history_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """A metric's values over past monitoring runs, oldest first."""
+    from shipyard.monitoring import MonitoringResults
+
     c = client()
     c.registry.get_model(model)
     rows = [

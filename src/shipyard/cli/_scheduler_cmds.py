@@ -12,12 +12,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from shipyard.alerting import AlertConfig, load_alert_config
 from shipyard.cli._app import (
     JsonOption,
     app,
@@ -29,16 +28,12 @@ from shipyard.cli._app import (
     table,
 )
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
-from shipyard.scheduler import (
-    JobRuns,
-    JobSpec,
-    Scheduler,
-    SchedulerConfig,
-    load_scheduler_config,
-    this_owner,
-)
 from shipyard.settings import Settings
-from shipyard.store._models import JobRun
+
+if TYPE_CHECKING:
+    from shipyard.alerting import AlertConfig
+    from shipyard.scheduler import JobSpec, Scheduler, SchedulerConfig
+    from shipyard.store._models import JobRun
 
 _log = logging.getLogger("shipyard.scheduler")
 
@@ -54,6 +49,9 @@ app.add_typer(jobs_app, name="jobs")
 
 def _load() -> tuple[Path, AlertConfig, SchedulerConfig]:
     """The project file's channels and jobs; a bad file is refused before any work (exit 2)."""
+    from shipyard.alerting import load_alert_config
+    from shipyard.scheduler import load_scheduler_config
+
     path = Settings().config
     alert_config = load_alert_config(path)
     return path, alert_config, load_scheduler_config(path, alert_config.channels)
@@ -62,6 +60,8 @@ def _load() -> tuple[Path, AlertConfig, SchedulerConfig]:
 def _scheduler(
     project: Path, alert_config: AlertConfig, config: SchedulerConfig, log_dir: Path | None
 ) -> Scheduler:
+    from shipyard.scheduler import Scheduler
+
     c = client()
     return Scheduler(
         c.store,
@@ -242,6 +242,8 @@ def jobs_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """The declared jobs: kind, schedule, next run and last run."""
     if ctx.invoked_subcommand is not None:
         return
+    from shipyard.scheduler import JobRuns, this_owner
+
     project, _, config = _load()
     last = JobRuns(client().store, owner=this_owner()).last() if config.jobs else {}
     now = datetime.now(UTC)
@@ -290,6 +292,8 @@ def jobs_history_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Job runs, newest first: start, end, duration, status, rows and message."""
+    from shipyard.scheduler import JobRuns, this_owner
+
     runs = JobRuns(client().store, owner=this_owner()).history(name, limit=limit)
     rows = [_run_row(run) for run in runs]
     if as_json:

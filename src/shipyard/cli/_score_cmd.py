@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from shipyard.batch import score_file, score_spark
-from shipyard.batch._file import parquet_rows, table_format
 from shipyard.cli._app import app, client, console
+from shipyard.cli._options import Engine
 from shipyard.errors import InvalidInput
-from shipyard.packaging import LoadedModel
 
-
-class Engine(StrEnum):
-    pandas = "pandas"
-    spark = "spark"
+if TYPE_CHECKING:
+    from shipyard.packaging import LoadedModel
 
 
 @app.command("score")
@@ -41,6 +37,9 @@ def score_cmd(
         rows = _score_with_spark(loaded, src, dst)
         console.print(f"Scored {rows:,} rows with {loaded.name} v{loaded.version} into {dst}.")
         return
+    from shipyard.batch import score_file
+    from shipyard.batch._file import parquet_rows
+
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -64,6 +63,9 @@ def score_cmd(
 
 
 def _score_with_spark(loaded: LoadedModel, src: Path, dst: Path) -> int:
+    from shipyard.batch import score_spark
+    from shipyard.batch._file import table_format
+
     fmt, out_fmt = table_format(src), table_format(dst)
     if not src.exists():
         raise InvalidInput(f"No such file: '{src}'.")

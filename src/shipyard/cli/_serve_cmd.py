@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from shipyard.auth import TOKEN_ROLES, Tokens
+from shipyard._roles import TOKEN_ROLES
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
 from shipyard.settings import Settings
 
@@ -34,6 +34,11 @@ def serve_cmd(
         None, help="Prediction log folder (default: predictions/ in SHIPYARD_HOME)."
     ),
     no_log: bool = typer.Option(False, "--no-log", help="Keep no prediction log."),
+    compactor: str = typer.Option(
+        "process",
+        help="Where the prediction log is compacted to Parquet: 'process' (a compactor "
+        "process per log folder, off the request path's GIL) or 'thread'.",
+    ),
     max_body_bytes: int = typer.Option(16 * 1024 * 1024, help="Largest request body (413)."),
     max_batch_rows: int = typer.Option(10_000, help="Most rows per request (413)."),
 ) -> None:
@@ -43,9 +48,13 @@ def serve_cmd(
     from shipyard.errors import InvalidInput
     from shipyard.serving import ServeSettings, create_app
     from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
+    from shipyard.serving._predlog import COMPACTOR_ENV
 
     if runtime not in ("auto", "onnx", "native"):
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
+    if compactor not in ("process", "thread"):
+        raise InvalidInput(f"--compactor must be process or thread. Got '{compactor}' instead.")
+    os.environ[COMPACTOR_ENV] = compactor  # read by PredictionLog, here and in the workers
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
@@ -91,6 +100,8 @@ def tokens_create_cmd(
     name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
 ) -> None:
     """Create an API token (admins only); it is printed once and stored only as a hash."""
+    from shipyard.auth import Tokens
+
     c = client()
     secret, row = Tokens(c.store).create(role=role, name=name or role, actor=c.user)
     console.print(f"Token {row.id} ({row.name}, {row.role}); copy it now, it is not shown again:")
@@ -100,6 +111,8 @@ def tokens_create_cmd(
 @tokens_app.command("list")
 def tokens_list_cmd(as_json: bool = JsonOption) -> None:
     """List API tokens (never their secrets)."""
+    from shipyard.auth import Tokens
+
     rows = [
         {
             "id": t.id,
@@ -124,6 +137,8 @@ def tokens_list_cmd(as_json: bool = JsonOption) -> None:
 @tokens_app.command("revoke")
 def tokens_revoke_cmd(token_id: int) -> None:
     """Revoke an API token (admins only); servers stop accepting it within seconds."""
+    from shipyard.auth import Tokens
+
     c = client()
     row = Tokens(c.store).revoke(token_id, actor=c.user)
     if row.revoked_at is None:

@@ -19,11 +19,11 @@ import typer
 from shipyard.cli._app import JsonOption, app, client, console, print_json, table
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput, InvalidTransition
-from shipyard.registry import PRODUCTION, Policy
 
 if TYPE_CHECKING:
     from shipyard._client import Client
     from shipyard.monitoring import CanaryVerdict
+    from shipyard.registry import Policy
 
 traffic_app = typer.Typer(
     help="Traffic policies: show, history, clear, and check a canary.", no_args_is_help=True
@@ -42,6 +42,8 @@ def start_policy(
     reason: str,
 ) -> None:
     """``promote --canary/--shadow``: start a policy instead of moving the alias."""
+    from shipyard.registry import PRODUCTION
+
     if canary is not None and shadow:
         raise InvalidInput("Use either --canary PERCENT or --shadow, not both.")
     if to != PRODUCTION:
@@ -105,6 +107,8 @@ def traffic_show_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Show a model's traffic policy in force and its recent history."""
+    from shipyard.registry import PRODUCTION
+
     c = client()
     current = c.traffic.current(name)
     history = c.traffic.history(name, limit=limit)

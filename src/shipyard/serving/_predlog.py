@@ -3,8 +3,10 @@
 ``append`` encodes records with orjson and writes them with one ``os.write`` to an
 ``O_APPEND`` write-ahead segment (see ``_predlog_wal``). Background threads fsync the segment
 every ``fsync_interval`` seconds, rotate it by size or age, and compact closed segments into
-Hive-partitioned Parquet (see ``_predlog_store``); ``open`` replays segments left by a dead
-process. ``query`` runs DuckDB over the Parquet parts plus the records still in the WAL.
+Hive-partitioned Parquet (see ``_predlog_store``), or, with ``compactor="process"`` (what
+``shipyard serve`` uses), seal them for a compactor process (see ``_compactor``) so that the
+Parquet work never holds the server's GIL; ``open`` replays segments left by a dead process.
+``query`` runs DuckDB over the Parquet parts plus the records still in the WAL.
 
 Durability:
 
@@ -45,26 +47,24 @@ import pyarrow as pa
 
 from shipyard.errors import InvalidInput, StoreUnavailable
 from shipyard.registry import check_name
-from shipyard.serving._predlog_feedback import check_feedback_frame, feedback_lines
-from shipyard.serving._predlog_store import (
-    PartWriter,
-    concat,
-    connect,
-    list_parts,
-    remove_stale_tmp,
+from shipyard.serving._compactor import (
+    CompactorProcess,
+    compact_path,
+    compact_segment,
+    compact_unlocked,
 )
+from shipyard.serving._predlog_feedback import check_feedback_frame, feedback_lines
+from shipyard.serving._predlog_store import PartWriter, concat, connect, list_parts
 from shipyard.serving._predlog_wal import (
     FEEDBACK,
     PREDICTION,
     PartitionKey,
     Segment,
     add_partition_columns,
-    claim_orphan,
     decode_segment,
     list_segments,
     new_segment,
     parse_segment_name,
-    remove_stale_new,
 )
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,9 @@ _DUMPS = orjson.dumps
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 #: Model partition of rejected requests whose model name is not a valid name at all.
 INVALID_MODEL = "_invalid"
+#: Where compaction runs when the constructor does not say: "thread" or "process"
+#: (``shipyard serve`` sets "process" for its workers).
+COMPACTOR_ENV = "SHIPYARD_PREDLOG_COMPACTOR"
 
 
 class PredictionRecord(TypedDict, total=False):
@@ -162,6 +165,11 @@ class PredictionLog:
     on_write_error
         ``"raise"`` (``StoreUnavailable`` from ``append`` when the disk refuses a write) or
         ``"drop"`` (count the records in ``dropped`` and keep serving).
+    compactor
+        ``"thread"``: compact in a background thread of this process. ``"process"``: hand
+        sealed segments to a compactor process (see ``_compactor``), so that the Parquet
+        conversion never holds this process's GIL; falls back to the thread if the process
+        cannot start or dies. Default: ``$SHIPYARD_PREDLOG_COMPACTOR``, else ``"thread"``.
 
     Open it once per process (after forking workers), and close it on shutdown::
 
@@ -177,12 +185,22 @@ class PredictionLog:
         rotate_bytes: int = 64 * 1024 * 1024,
         rotate_seconds: float = 5.0,
         on_write_error: Literal["raise", "drop"] = "raise",
+        compactor: Literal["thread", "process"] | None = None,
     ) -> None:
+        mode = compactor or os.environ.get(COMPACTOR_ENV) or "thread"
+        if mode not in ("thread", "process"):
+            raise InvalidInput(
+                f"The prediction log's compactor must be 'thread' or 'process'. Got {mode!r} "
+                f"(from the argument or ${COMPACTOR_ENV})."
+            )
         self.root = root
         self.fsync_interval = fsync_interval
         self.rotate_bytes = rotate_bytes
         self.rotate_seconds = rotate_seconds
         self.on_write_error = on_write_error
+        self.compactor = mode
+        self._process: CompactorProcess | None = None
+        self._handed: list[Segment] = []  # sealed and given to the compactor process
         self._dropped = 0
         self._lock = threading.Lock()
         self._compact_lock = threading.Lock()
@@ -209,6 +227,8 @@ class PredictionLog:
             (root / sub).mkdir(parents=True, exist_ok=True)
         self._writer = PartWriter(root)
         self.replay()
+        if self.compactor == "process":
+            self._process = CompactorProcess.start(root)
         self._is_open = True
         self._stop.clear()
         self._threads = [
@@ -221,21 +241,8 @@ class PredictionLog:
 
     def replay(self) -> int:
         """Compact every segment whose process died; returns how many were replayed."""
-        root = self._root
-        replayed = 0
-        live: set[str] = set()
-        for path in list_segments(root / "wal"):
-            segment = claim_orphan(path)
-            if segment is None:
-                live.add(parse_segment_name(path.name)[0])
-                continue
-            with self._compact_lock:
-                self._compact(segment)
-            os.close(segment.fd)
-            replayed += 1
-        remove_stale_tmp(root, live)
-        remove_stale_new(root / "wal")
-        return replayed
+        with self._compact_lock:
+            return compact_unlocked(self._root, self._writer)
 
     def close(self) -> None:
         """Stop the threads and compact everything to Parquet (idempotent)."""
@@ -248,6 +255,9 @@ class PredictionLog:
         with self._lock:
             self._is_open = False  # appends from now on raise
         self.flush()
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
 
     def __enter__(self) -> Self:
         return self.open()
@@ -398,36 +408,68 @@ class PredictionLog:
             self._wake.wait(1.0)
             self._wake.clear()
             try:
+                process = self._process
+                if process is not None and not process.alive():
+                    self._fall_back_to_thread()
                 self._compact_closed()
             except Exception:  # retried on the next wake-up; the segment stays until it works
                 log.exception("prediction log: compaction failed")
                 self._stop.wait(1.0)
 
     def _compact_closed(self) -> None:
+        """Compact closed segments here, or seal them for the compactor process."""
         with self._compact_lock:
+            handed = False
             while True:
                 with self._lock:
                     if not self._closed:
-                        return
+                        break
                     segment = self._closed[0]
-                self._compact(segment)
+                process = self._process
+                if process is None:
+                    compact_segment(self._writer, segment)
+                else:
+                    # Sealed: on disk before anyone else may take it (the power-loss window).
+                    os.fdatasync(segment.fd)
                 with self._lock:
                     # Closed under the lock: the sync thread dups descriptors under it.
                     self._closed.pop(0)
-                    os.close(segment.fd)
+                    os.close(segment.fd)  # releases the flock: the compactor may claim it
+                    if process is not None:
+                        self._pending_handed().append(segment)
+                        handed = True
+        if handed and self._process is not None and not self._process.wake():
+            self._fall_back_to_thread()
 
-    def _compact(self, segment: Segment) -> None:
-        """Segment -> Parquet parts -> delete segment (the caller holds _compact_lock)."""
-        table = decode_segment(segment.key, segment.path.read_bytes())
-        if table is not None:
-            self._writer.write_segment(segment.segment_id, segment.key, table)
-        segment.path.unlink(missing_ok=True)  # last: a crash before it means a replay
+    def _fall_back_to_thread(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        log.error(
+            "prediction log: the compactor process (pid %d) is gone; compacting in a thread",
+            process.pid,
+        )
+        self._compact_handed()
+
+    def _compact_handed(self) -> None:
+        """Compact the segments given to the compactor that are still there, here and now."""
+        with self._lock:
+            handed, self._handed = self._handed, []
+        with self._compact_lock:
+            for segment in handed:
+                compact_path(self._writer, segment.path)
 
     def flush(self) -> None:
         """Close the open segment and compact every closed one to Parquet now."""
         with self._lock:
             self._rotate_locked()
         self._compact_closed()
+        self._compact_handed()
+
+    @property
+    def compactor_pid(self) -> int | None:
+        """The pid of the compactor process (None when compaction runs in a thread)."""
+        return None if self._process is None else self._process.pid
 
     # -- metrics ------------------------------------------------------------------------------
 
@@ -435,13 +477,19 @@ class PredictionLog:
     def queue_depth(self) -> int:
         """Records appended by this process and not yet in Parquet (a Prometheus gauge)."""
         with self._lock:
-            return sum(s.records for s in (*self._closed, *self._active.values()))
+            pending = [*self._closed, *self._active.values(), *self._pending_handed()]
+        return sum(s.records for s in pending)
+
+    def _pending_handed(self) -> list[Segment]:
+        """The handed segments the compactor has not deleted yet (the caller holds _lock)."""
+        self._handed = [s for s in self._handed if s.path.exists()]
+        return self._handed
 
     @property
     def lag_seconds(self) -> float:
         """Age of the oldest record of this process not yet in Parquet (0 when none)."""
         with self._lock:
-            pending = [*self._closed, *self._active.values()]
+            pending = [*self._closed, *self._active.values(), *self._pending_handed()]
             oldest = min((s.first_at for s in pending if s.first_at is not None), default=None)
         return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 

@@ -1,0 +1,9 @@
+"""The user roles, from least to most trusted, and the API token roles (see ``shipyard.auth``).
+
+Kept apart from ``shipyard.auth``, which loads the store (SQLAlchemy, Alembic), so that the
+CLI can name the roles in its help without that cost.
+"""
+
+ROLES = ("scientist", "approver", "admin")
+
+TOKEN_ROLES = ("scorer", "admin")

@@ -1,0 +1,275 @@
+"""Compaction of sealed WAL segments into Parquet, in a thread or in its own process.
+
+A segment is sealed once its writer closed it (its ``flock`` is released): from then on any
+process may claim it, turn it into Parquet parts and delete it (see ``_predlog_store`` for why
+that is exactly-once). ``compact_segment`` is the one code path that does it; it runs
+
+- in a ``predlog-compact`` thread of the writing process (``compactor="thread"``), or
+- in a compactor process that a server starts, so that pyarrow's decoding and the Parquet
+  writes never hold the server's GIL (``python -m shipyard.serving._compactor ROOT PARENT_PID``
+  runs one by hand).
+
+The compactor process:
+
+- compacts every unlocked segment of ``ROOT/wal`` (sealed by a live writer, or left by a dead
+  one), when the parent writes a byte to its stdin and every ``POLL_SECONDS`` anyway;
+- is one per log folder: server workers each start one, and only the one holding
+  ``wal/.compactor.lock`` works (the others wait and take over when its parent dies);
+- exits when its parent is gone: EOF on stdin (the kernel closes the pipe even after
+  ``kill -9``) or a parent pid that changed; a ``q`` on stdin asks for a last pass first;
+- runs at a lower priority (``nice``) so that, on a shared core, requests go first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import weakref
+from pathlib import Path
+
+from shipyard.serving._predlog_store import PartWriter, remove_stale_tmp
+from shipyard.serving._predlog_wal import (
+    Segment,
+    claim_orphan,
+    decode_segment,
+    list_segments,
+    parse_segment_name,
+    remove_stale_new,
+)
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two passes when no wake-up byte came (dead workers' segments, missed bytes).
+POLL_SECONDS = 0.5
+#: Priority of the compactor process relative to the server (0 = same).
+NICE = 10
+LOCK_NAME = ".compactor.lock"
+# Starts the process without shipyard.serving's __init__ (the web app, ONNX: 1 s and ~100 MB
+# it does not need): a bare package object lets Python find this module's siblings.
+_BOOT = (
+    "import sys, types; pkg = types.ModuleType('shipyard.serving'); "
+    "pkg.__path__ = [sys.argv[1]]; sys.modules['shipyard.serving'] = pkg; "
+    "from shipyard.serving._compactor import main; sys.exit(main(sys.argv[2:]))"
+)
+WAKE = b"w"
+DRAIN = b"q"
+
+
+def compact_segment(writer: PartWriter, segment: Segment) -> None:
+    """Segment -> Parquet parts -> delete the segment (the caller holds its flock)."""
+    table = decode_segment(segment.key, segment.path.read_bytes())
+    if table is not None:
+        writer.write_segment(segment.segment_id, segment.key, table)
+    segment.path.unlink(missing_ok=True)  # last: a crash before it means a replay
+
+
+def compact_unlocked(root: Path, writer: PartWriter, *, clean: bool = True) -> int:
+    """Compact every segment no live process holds; returns how many were compacted.
+
+    ``clean`` also deletes what crashed compactions and segment creations left (a walk of
+    the whole Parquet tree: at start-up, not on every pass).
+    """
+    done = 0
+    live: set[str] = set()
+    for path in list_segments(root / "wal"):
+        segment = claim_orphan(path)
+        if segment is None:
+            live.add(parse_segment_name(path.name)[0])
+            continue
+        try:
+            compact_segment(writer, segment)
+        finally:
+            os.close(segment.fd)
+        done += 1
+    if clean:
+        remove_stale_tmp(root, live)
+        remove_stale_new(root / "wal")
+    return done
+
+
+def compact_path(writer: PartWriter, path: Path) -> None:
+    """Compact one sealed segment, waiting for another process that compacts it right now."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if path.exists():  # not compacted by the one we waited for
+            key = parse_segment_name(path.name)[1]
+            compact_segment(writer, Segment(path=path, fd=fd, key=key))
+    finally:
+        os.close(fd)
+
+
+class CompactorProcess:
+    """The server's handle on its compactor process (see the module docstring)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], stdin: int) -> None:
+        self._proc = proc
+        self._lock = threading.Lock()
+        self._stdin: int | None = stdin  # the write end of the child's stdin
+        os.set_blocking(stdin, False)
+        # A log dropped without close(): EOF makes the child exit, then reap it.
+        self._finalizer = weakref.finalize(self, _end, proc, stdin)
+
+    @classmethod
+    def start(cls, root: Path) -> CompactorProcess | None:
+        """Start the compactor of ``root``; None (and a warning) if it cannot start."""
+        read_end, write_end = os.pipe()  # both close-on-exec; Popen dups read_end to 0
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _BOOT,
+                    str(Path(__file__).parent),
+                    str(root),
+                    str(os.getpid()),
+                ],
+                stdin=read_end,
+                close_fds=True,
+            )
+        except OSError as exc:
+            os.close(write_end)
+            log.warning("prediction log: no compactor process (%s); compacting in a thread", exc)
+            return None
+        finally:
+            os.close(read_end)
+        return cls(proc, write_end)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def wake(self) -> bool:
+        """Ask for a pass now; False if the process is gone."""
+        with self._lock:
+            if self._stdin is None:
+                return False
+            try:
+                os.write(self._stdin, WAKE)
+            except BlockingIOError:  # the pipe is full of wake-ups already
+                pass
+            except OSError:  # BrokenPipeError: it died
+                return False
+        return self.alive()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """A last pass, then exit; killed after ``timeout`` seconds (its work is crash-safe)."""
+        with self._lock:
+            stdin, self._stdin = self._stdin, None
+        if stdin is None:
+            return
+        self._finalizer.detach()
+        with contextlib.suppress(OSError):
+            os.write(stdin, DRAIN)
+        _end(self._proc, stdin, timeout)
+
+
+def _end(proc: subprocess.Popen[bytes], stdin: int, timeout: float = 10.0) -> None:
+    """Close the child's stdin (EOF) and wait for it; killed after ``timeout`` seconds."""
+    with contextlib.suppress(OSError):
+        os.close(stdin)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # its work is crash-safe: the next pass or start redoes it
+        proc.wait()
+
+
+# -- the compactor process ---------------------------------------------------------------------
+
+
+class _Control:
+    """What the parent said on stdin, and whether it is still there."""
+
+    def __init__(self, parent: int) -> None:
+        self.parent = parent
+        self.wake = threading.Event()
+        self.drain = threading.Event()
+        self.gone = threading.Event()
+
+    def read_stdin(self) -> None:
+        while True:
+            try:
+                data = os.read(0, 4096)
+            except OSError:
+                data = b""
+            if DRAIN in data:
+                self.drain.set()
+            if not data:  # EOF: the parent closed the pipe, or died
+                self.gone.set()
+                self.wake.set()
+                if not self.drain.is_set():
+                    os._exit(0)  # killed parent: stop now, whatever is half-done is safe
+                return
+            self.wake.set()
+
+    def parent_alive(self) -> bool:
+        return not self.gone.is_set() and os.getppid() == self.parent
+
+    def sleep(self, seconds: float) -> None:
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+
+def _hold_folder_lock(root: Path, control: _Control) -> int | None:
+    """Wait until this is the folder's one compactor; None when the parent left meanwhile."""
+    fd = os.open(root / "wal" / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    while control.parent_alive() and not control.drain.is_set():
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            control.sleep(POLL_SECONDS)
+    os.close(fd)
+    return None
+
+
+def run(root: Path, parent: int) -> int:
+    """The compactor process's loop (see the module docstring)."""
+    # Ctrl-C and SIGTERM go to the whole process group; the parent decides when this ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+    control = _Control(parent)
+    threading.Thread(target=control.read_stdin, name="parent-watch", daemon=True).start()
+    (root / "wal").mkdir(parents=True, exist_ok=True)
+    lock_fd = _hold_folder_lock(root, control)
+    if lock_fd is None and not control.drain.is_set():
+        return 0
+    writer = PartWriter(root)
+    clean = True
+    while True:
+        try:
+            compact_unlocked(root, writer, clean=clean)
+            clean = False
+        except Exception:  # retried on the next pass; the segment stays until it works
+            log.exception("prediction log compactor: compaction failed")
+            control.sleep(1.0)
+        if control.drain.is_set() or not control.parent_alive():
+            return 0
+        control.sleep(POLL_SECONDS)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m shipyard.serving._compactor LOG_ROOT PARENT_PID", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run(Path(argv[0]), int(argv[1]))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
