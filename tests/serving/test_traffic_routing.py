@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections import Counter
 from typing import Any
 
@@ -124,13 +125,21 @@ async def test_canary_sticky_shadow_clear(store: Store, churn: Registry) -> None
 async def test_policy_switch_under_load_fails_nothing(store: Store, churn: Registry) -> None:
     app = create_app(store, settings=ServeSettings(auth=False, runtime="native"))
     traffic = Traffic(store)
-    log: list[tuple[int, str]] = []
+    log: list[tuple[float, int, str]] = []  # (request start, status, arm)
     stop = asyncio.Event()
 
     async def hammer(client: httpx.AsyncClient) -> None:
         while not stop.is_set():
+            started = time.monotonic()
             r = await client.post("/models/churn/predict", json=ROW)
-            log.append((r.status_code, r.headers.get(ARM_HEADER, "")))
+            log.append((started, r.status_code, r.headers.get(ARM_HEADER, "")))
+
+    async def seen_within(arm: str, since: float, seconds: float) -> None:
+        """A request the load sent after ``since`` was answered by ``arm`` within ``seconds``
+        (the load's own requests: a probe would queue behind them and measure the queue)."""
+        while not any(s >= since and a == arm for s, _, a in log[-40:]):
+            assert time.monotonic() - since < seconds, f"arm {arm} not seen within {seconds} s"
+            await asyncio.sleep(0.01)
 
     with uvicorn_server(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
@@ -142,16 +151,18 @@ async def test_policy_switch_under_load_fails_nothing(store: Store, churn: Regis
             try:
                 await asyncio.sleep(0.3)
                 await asyncio.to_thread(traffic.split, "churn", {1: 50, 2: 50}, actor="alice")
-                await _wait_arm(client, "split:2", seconds=1.0)
+                await seen_within("split:2", time.monotonic(), seconds=1.0)
                 await asyncio.to_thread(traffic.clear, "churn", actor="alice")
-                await asyncio.sleep(1.0)
+                cleared = time.monotonic()
+                await asyncio.sleep(1.5)
             finally:  # the workers end (and their connections close) even if a check fails
                 stop.set()
                 await asyncio.gather(*workers)
     assert len(log) > 50
-    assert {s for s, _ in log} == {200}
-    assert {"production", "split:1", "split:2"} <= {a for _, a in log}
-    assert log[-1][1] == "production"
+    assert {status for _, status, _ in log} == {200}
+    assert {"production", "split:1", "split:2"} <= {a for _, _, a in log}
+    # one second after the clear, production answers everything again
+    assert {a for s, _, a in log if s >= cleared + 1.0} == {"production"}
 
 
 def test_field_key_is_first_row_value_normalised() -> None:
