@@ -18,10 +18,10 @@ import pytest
 from shipyard.dataset import Profile, profile_frame
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import DriftAccumulator, DriftReport, build_report, compute_drift
-from shipyard.monitoring._html import render_html
+from shipyard.monitoring._html import plotly_js, render_html
 
 EVIL = "<script>alert(1)</script>"
-PLOTLYJS = plotly.offline.get_plotlyjs()
+PLOTLYJS = plotly_js()
 
 
 def _frame(n: int, seed: int, *, drift: bool) -> pd.DataFrame:
@@ -65,6 +65,10 @@ def test_page_is_self_contained(reference: Profile, drift: bool) -> None:
     _, page = _render(reference, drift=drift)
     assert page.startswith("<!DOCTYPE html>")
     assert "<script src=" not in page.lower()
+    # The embedded library is the basic build: none of the full bundle's map code, which
+    # fetches tiles, styles and icons from CDNs.
+    for host in ("cdn.jsdelivr.net", "cartocdn.com", "arcgisonline.com", "openmaptiles.org"):
+        assert host not in page, host
     rest = _outside_plotlyjs(page)
     # No link, script or stylesheet from the network outside the embedded library.
     assert "http://" not in rest and "https://" not in rest
@@ -169,3 +173,10 @@ def test_history_without_the_columns_is_refused(reference: Profile) -> None:
             title="t",
             history=pd.DataFrame({"window_end": [], "feature": [], "value": []}),
         )
+
+
+def test_the_bundled_plotly_js_is_the_plotly_packages_version() -> None:
+    """The figures are made by the ``plotly`` package: its plotly.js version draws them."""
+    full = re.search(r"plotly\.js v(\d+\.\d+\.\d+)", plotly.offline.get_plotlyjs()[:500])
+    basic = re.search(r"plotly\.js \(basic - minified\) v(\d+\.\d+\.\d+)", PLOTLYJS[:500])
+    assert full and basic and basic.group(1) == full.group(1)

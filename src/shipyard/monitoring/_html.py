@@ -1,9 +1,12 @@
 """A self-contained HTML page of one drift report, with Plotly charts that work offline.
 
-The page embeds plotly.js from the installed ``plotly`` package once, in its ``<head>``; the
-figures are inline scripts, so the file opens on a machine without network access and
-references no CDN. Every text that comes from data (feature names, categories, the title) is
-escaped, in the HTML and in the figures.
+The page embeds plotly.js once, in its ``<head>``: the "basic" build (scatter and bar, the
+only traces the report draws; MIT, ``static/plotly-basic.min.js``, the same plotly.js version
+as the ``plotly`` package), not the full bundle, whose map and geo code point at CDNs (map
+tiles, icons, topojson) and which weighs four times as much. The figures are inline scripts,
+so the file opens on a machine without network access and references no CDN. Every text
+that comes from data (feature names, categories, the title) is escaped, in the HTML and in
+the figures.
 
 Current distributions: a ``DriftReport`` holds scores, not counts, so the charts need the
 current window's counts from elsewhere. Pass ``states`` (``accumulator.states`` of the
@@ -25,16 +28,17 @@ reference only.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-import plotly.offline
 
 from shipyard.dataset import CategoricalProfile, NumericProfile, Profile
 from shipyard.dataset._profile import OTHER
@@ -116,7 +120,7 @@ def render_html(
     return _PAGE.format(
         title=_e(title),
         style=_STYLE,
-        plotlyjs=plotly.offline.get_plotlyjs(),
+        plotlyjs=plotly_js(),
         body=body,
     )
 
@@ -572,6 +576,14 @@ def performance_section(
         fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "requests"})
         parts.append(_figure_html(fig, 10_000 + number))
     return "\n".join(parts)
+
+
+@functools.cache
+def plotly_js() -> str:
+    """The bundled plotly.js (basic build): read once per process."""
+    return (resources.files("shipyard.monitoring") / "static" / "plotly-basic.min.js").read_text(
+        encoding="utf-8"
+    )
 
 
 def _figure_html(fig: go.Figure, number: int) -> str:
