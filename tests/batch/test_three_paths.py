@@ -3,9 +3,7 @@ the same rows (issue #3: "Server, pandas and Spark paths give identical predicti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +11,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from serving.conftest import http
-from shipyard import Client, Settings
+from shipyard import Client
 from shipyard.batch import score_file, score_spark
 from shipyard.serving import ServeSettings, create_app
 
@@ -28,23 +26,6 @@ TrainingData = tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def alice(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    fitted_pipeline: Any,
-    training_data: TrainingData,
-) -> Iterator[Client]:
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPYARD_USER", "alice")
-    monkeypatch.delenv("SHIPYARD_DB_URL", raising=False)
-    X, y, _, _ = training_data
-    c = Client(Settings()).open()
-    c.register(fitted_pipeline, name="churn", X_train=X, y_train=y, onnx=False)
-    yield c
-    c.close()
 
 
 async def test_server_pandas_and_spark_agree_row_for_row(
