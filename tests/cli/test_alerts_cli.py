@@ -22,8 +22,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from sklearn.ensemble import HistGradientBoostingClassifier
-from test_monitor_cli import _frame, registered  # noqa: F401 - the fixture is used by name
+from test_monitor_cli import registered  # noqa: F401 - the fixture is used by name
 
+from churn_data import churn_frame
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
 
@@ -126,8 +127,8 @@ def test_rules_fire_send_store_cool_down_and_ack(
     _config(config, url)
     monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
     clean, drifted = registered / "clean.parquet", registered / "drifted.parquet"
-    _frame(5_000, 1).to_parquet(clean)
-    shifted = _frame(5_000, 2)
+    churn_frame(5_000, 1).to_parquet(clean)
+    shifted = churn_frame(5_000, 2)
     shifted["age"] += 5.0
     shifted.to_parquet(drifted)
 
@@ -167,7 +168,7 @@ def test_failed_delivery_is_stored_and_bad_config_is_refused(
     _config(config, "http://127.0.0.1:9/hook")  # nothing listens on port 9
     monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
     drifted = registered / "drifted.parquet"
-    shifted = _frame(5_000, 2)
+    shifted = churn_frame(5_000, 2)
     shifted["age"] += 5.0
     shifted.to_parquet(drifted)
     assert run_cli(["monitor", "run", "churn:1", "--current", str(drifted)]) == 1
@@ -407,7 +408,7 @@ def test_cli_registry_commands_notify_through_email_and_webhook(
     expect("version.approved", 1, "bob", "bob approved churn v1 for production. Reason: AUC ok")
     as_user("alice", "promote", "churn", "1")
     expect("version.promoted", 1, "alice", "alice promoted churn v1 to production.")
-    X = _frame(3_000, 5)
+    X = churn_frame(3_000, 5)
     X["label"] = (X["age"] > 40).astype(int)
     model = HistGradientBoostingClassifier(max_iter=5, categorical_features=["plan"])
     model.fit(X.drop(columns="label"), X["label"])

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sqlalchemy import select
-from test_monitor_cli import _frame, registered  # noqa: F401 - the fixture is used by name
+from test_monitor_cli import registered  # noqa: F401 - the fixture is used by name
 
+from churn_data import churn_frame
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
 from shipyard.cli._gc_cmd import _size
@@ -43,7 +44,7 @@ def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  
     log.close()
     c = Client(Settings()).open()
     loaded = c.load("churn:1")
-    report = compute_drift(loaded.reference_profile["inputs"], _frame(500, 1))
+    report = compute_drift(loaded.reference_profile["inputs"], churn_frame(500, 1))
     results = MonitoringResults(c.store)
     results.save(
         report,
@@ -222,7 +223,7 @@ def test_gc_archived_artifacts_from_the_cli(
     registered: Path,  # noqa: F811 - pytest fixture
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    X = _frame(2_000, 3)
+    X = churn_frame(2_000, 3)
     model = HistGradientBoostingClassifier(max_iter=5, categorical_features=["plan"])
     model.fit(X, (X["age"] > 45).astype(int))
     c = Client(Settings()).open()

@@ -11,19 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from churn_data import churn_frame, log_predictions
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
-
-
-def _frame(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "age": rng.normal(45, 10, n),
-            "income": rng.lognormal(10, 0.5, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]),
-        }
-    )
 
 
 @pytest.fixture
@@ -31,7 +21,7 @@ def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SHIPYARD_USER", "alice")
     monkeypatch.delenv("SHIPYARD_DB_URL", raising=False)
-    X = _frame(20_000, 0)
+    X = churn_frame(20_000, 0)
     y = (X["age"] > 45).astype(int)
     model = HistGradientBoostingClassifier(max_iter=10, categorical_features=["plan"])
     model.fit(X, y)
@@ -43,12 +33,12 @@ def registered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_clean_batch_passes_and_drifted_batch_fails(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     clean = registered / "clean.parquet"
-    _frame(10_000, 1).to_parquet(clean)
+    churn_frame(10_000, 1).to_parquet(clean)
     assert run_cli(["monitor", "run", "churn:1", "--current", str(clean), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["version"] == 1 and report["n_rows"] == 10_000 and not report["drifted"]
 
-    drifted = _frame(10_000, 2)
+    drifted = churn_frame(10_000, 2)
     drifted["age"] += 3.0  # a 0.3-sigma mean shift
     drifted.loc[:1999, "income"] = np.nan  # a missing-value spike
     path = registered / "drifted.csv"
@@ -77,15 +67,15 @@ def test_bad_current_files(registered: Path, capsys) -> None:  # type: ignore[no
     assert run_cli(["monitor", "run", "churn:1", "--current", str(junk)]) == 2
     assert "Cannot read" in capsys.readouterr().err
     empty = registered / "empty.csv"
-    _frame(10, 0).head(0).to_csv(empty, index=False)
+    churn_frame(10, 0).head(0).to_csv(empty, index=False)
     assert run_cli(["monitor", "run", "churn:1", "--current", str(empty)]) == 2
     assert "no rows" in capsys.readouterr().err
 
 
 def test_results_are_stored_as_time_series(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     clean, drifted = registered / "clean.parquet", registered / "drifted.parquet"
-    _frame(5_000, 1).to_parquet(clean)
-    shifted = _frame(5_000, 2)
+    churn_frame(5_000, 1).to_parquet(clean)
+    shifted = churn_frame(5_000, 2)
     shifted["age"] += 5.0
     shifted.to_parquet(drifted)
     assert run_cli(["monitor", "run", "churn", "--current", str(clean)]) == 1  # no production
@@ -111,37 +101,14 @@ def test_results_are_stored_as_time_series(registered: Path, capsys) -> None:  #
     assert "no model 'nope'" in capsys.readouterr().err
 
 
-def _log(root: Path, frame: pd.DataFrame, version: int = 1) -> list[str]:
-    from shipyard.serving import PredictionLog
-
-    ids = [f"p{i}" for i in range(len(frame))]
-    log = PredictionLog(root).open()
-    log.append(
-        {
-            "prediction_id": pid,
-            "model": "churn",
-            "version": version,
-            "arm": "production",
-            "inputs": row,
-            "prediction": 1,
-            "proba": {"0": 0.3, "1": 0.7},
-            "latency_ms": 1.0,
-            "status": "ok",
-        }
-        for pid, row in zip(ids, frame.to_dict(orient="records"), strict=True)
-    )
-    log.close()
-    return ids
-
-
 def test_monitor_the_logged_window_query_it_and_add_labels(registered: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     root = registered / "log"
     base = ["--log-dir", str(root)]
     code = run_cli(["monitor", "run", "churn:1", "--window", "1h", *base])
     assert code == 1 and "No logged predictions of churn v1" in capsys.readouterr().err
-    shifted = _frame(3_000, 3)
+    shifted = churn_frame(3_000, 3)
     shifted["age"] += 5.0
-    ids = _log(root, shifted)
+    ids = log_predictions(root, shifted)
     assert run_cli(["monitor", "run", "churn:1", "--window", "1h", "--json", *base]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["n_rows"] == 3_000

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_monitor_cli import _frame, _log, registered  # noqa: F401 - the fixture is used by name
+from test_monitor_cli import registered  # noqa: F401 - the fixture is used by name
 
+from churn_data import churn_frame, log_predictions
 from shipyard.cli import run_cli
 
 
@@ -20,7 +21,7 @@ def test_performance_and_service_from_a_real_log(
 ) -> None:
     root = registered / "log"
     base = ["--log-dir", str(root), "--window", "1h"]
-    ids = _log(root, _frame(2_000, 1))  # every prediction is 1 (proba 0.7)
+    ids = log_predictions(root, churn_frame(2_000, 1))  # every prediction is 1 (proba 0.7)
     labels = registered / "labels.csv"
     pd.DataFrame(
         {"prediction_id": [*ids[:300], *ids[300:400]], "label": [1] * 300 + [0] * 100}
@@ -81,7 +82,7 @@ def test_bad_label_delay_and_no_labels(
 ) -> None:
     root = registered / "log"
     base = ["--log-dir", str(root), "--window", "1h"]
-    _log(root, _frame(500, 2))
+    log_predictions(root, churn_frame(500, 2))
     assert run_cli(["monitor", "run", "churn:1", "--label-delay", "soon", *base]) == 2
     err = capsys.readouterr().err
     assert "Invalid --label-delay 'soon'" in err and "Traceback" not in err

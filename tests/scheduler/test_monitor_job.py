@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 from alerting_support import HttpRecorder
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from churn_data import churn_frame, log_predictions
 from shipyard import Client
 from shipyard.alerting import Alerts
 from shipyard.monitoring import MonitoringResults
@@ -21,44 +20,12 @@ from shipyard.store import Store
 MakeScheduler = Callable[..., Scheduler]  # the conftest fixture
 
 
-def _frame(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "age": rng.normal(45, 10, n),
-            "income": rng.lognormal(10, 0.5, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n, p=[0.5, 0.3, 0.2]),
-        }
-    )
-
-
 @pytest.fixture
 def churn(client_for: Callable[[str], Client]) -> None:
-    X = _frame(3_000, 0)
+    X = churn_frame(3_000, 0)
     model = HistGradientBoostingClassifier(max_iter=5, categorical_features=["plan"])
     model.fit(X, (X["age"] > 45).astype(int))
     client_for("admin").register(model, name="churn", X_train=X, y_train=None, onnx=False)
-
-
-def _log(root: Path, frame: pd.DataFrame) -> None:
-    from shipyard.serving import PredictionLog
-
-    log = PredictionLog(root).open()
-    log.append(
-        {
-            "prediction_id": f"p{i}",
-            "model": "churn",
-            "version": 1,
-            "arm": "production",
-            "inputs": row,
-            "prediction": 1,
-            "proba": {"0": 0.3, "1": 0.7},
-            "latency_ms": 1.0,
-            "status": "ok",
-        }
-        for i, row in enumerate(frame.to_dict(orient="records"))
-    )
-    log.close()
 
 
 def test_a_monitor_job_stores_results_fires_rules_and_fails_on_an_empty_window(
@@ -68,9 +35,9 @@ def test_a_monitor_job_stores_results_fires_rules_and_fails_on_an_empty_window(
     tmp_path: Path,
     http_server: Callable[..., HttpRecorder],
 ) -> None:
-    shifted = _frame(2_000, 1)
+    shifted = churn_frame(2_000, 1)
     shifted["age"] += 5.0
-    _log(tmp_path / "predictions", shifted)
+    log_predictions(tmp_path / "predictions", shifted)
     hook = http_server(200)
     (tmp_path / "empty").mkdir()
     scheduler = make_scheduler(
