@@ -56,6 +56,9 @@ def test_tokens_and_serve(
     assert "only admins" in capsys.readouterr().err
     assert run_cli(["serve", "--models", "nosuch"]) == 1  # refuses to start
     assert "no model 'nosuch'" in capsys.readouterr().err
+    assert run_cli(["serve", "--compactor", "fork"]) == 2  # refused before anything starts
+    err = capsys.readouterr().err
+    assert "--compactor must be process or thread. Got 'fork'" in err and "Traceback" not in err
 
     port = _port()
     err_file = (tmp_path / "serve.err").open("wb")
