@@ -67,6 +67,8 @@ def test_the_compactor_process_compacts_while_the_server_only_appends(tmp_path: 
     _wait_for(lambda: not list_segments(root / "wal"), "the segment's deletion")
     assert log.compactor_pid == pid  # no fallback to the thread happened
     assert log.queue_depth == 0
+    # It only takes CPU that requests leave idle.
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     assert sorted(_ids(root)) == sorted(str(r["prediction_id"]) for r in records)
     log.close()
     assert not _running(pid)

@@ -141,3 +141,28 @@ def test_a_second_writer_does_not_replay_live_segments(tmp_path: Path) -> None:
     first.close()
     assert sorted(_ids(PredictionLog(root))) == ["a", "b"]
     assert list_segments(root / "wal") == []
+
+
+def test_damaged_lines_are_set_aside_and_the_rest_compacted(tmp_path: Path) -> None:
+    """A disk that returns garbage for a few lines must not stop compaction (nor the next
+    start): the readable lines reach Parquet, the others are kept in wal/damaged/."""
+    root = tmp_path / "log"
+    log = PredictionLog(root, rotate_seconds=3600).open()
+    ids = [str(uuid.uuid4()) for _ in range(6)]
+    log.append([{"prediction_id": i, "model": "churn", "version": 1} for i in ids[:3]])
+    segment = next(iter(log._active.values()))
+    garbage = [b"\x00" * 40, b'{"prediction_id": 5, "ts": "noon"}', b"[1, 2]"]
+    os.write(segment.fd, b"\n".join(garbage) + b"\n")
+    log.append([{"prediction_id": i, "model": "churn", "version": 1} for i in ids[3:]])
+    name = segment.path.name
+    # The process dies without compacting; the next start replays the segment.
+    os.close(segment.fd)
+    log._active.clear()
+    log._is_open = False
+    log._stop.set()
+
+    assert sorted(_ids(PredictionLog(root))) == sorted(ids)  # readable before replay too
+    with PredictionLog(root) as reopened:
+        assert sorted(_ids(reopened)) == sorted(ids)
+    assert list_segments(root / "wal") == []
+    assert (root / "wal" / "damaged" / name).read_bytes().splitlines() == garbage

@@ -17,7 +17,10 @@ The compactor process:
   ``wal/.compactor.lock`` works (the others wait and take over when its parent dies);
 - exits when its parent is gone: EOF on stdin (the kernel closes the pipe even after
   ``kill -9``) or a parent pid that changed; a ``q`` on stdin asks for a last pass first;
-- runs at a lower priority (``nice``) so that, on a shared core, requests go first.
+- runs only when the CPU has nothing else to do (Linux ``SCHED_IDLE``; elsewhere ``nice``),
+  so that on a shared core requests go first. Under a load that keeps every core busy the
+  WAL grows (the server's ``/metrics`` shows the lag) and compaction catches up once it eases;
+  the records are durable in the WAL meanwhile, and queries read them there.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two passes when no wake-up byte came (dead workers' segments, missed bytes).
 POLL_SECONDS = 0.5
-#: Priority of the compactor process relative to the server (0 = same).
+#: Priority of the compactor process relative to the server (0 = same) where SCHED_IDLE is
+#: not available.
 NICE = 10
 LOCK_NAME = ".compactor.lock"
 # Starts the process without shipyard.serving's __init__ (the web app, ONNX: 1 s and ~100 MB
@@ -59,13 +63,30 @@ _BOOT = (
 )
 WAKE = b"w"
 DRAIN = b"q"
+#: Folder of ``wal/`` keeping the lines of segments that could not be decoded.
+DAMAGED_DIR = "damaged"
 
 
 def compact_segment(writer: PartWriter, segment: Segment) -> None:
-    """Segment -> Parquet parts -> delete the segment (the caller holds its flock)."""
-    table = decode_segment(segment.key, segment.path.read_bytes())
+    """Segment -> Parquet parts -> delete the segment (the caller holds its flock).
+
+    Lines that cannot be read are kept in ``wal/damaged/`` (same file name), not lost, and
+    not retried forever.
+    """
+    bad: list[bytes] = []
+    table = decode_segment(segment.key, segment.path.read_bytes(), bad)
     if table is not None:
         writer.write_segment(segment.segment_id, segment.key, table)
+    if bad:
+        kept = segment.path.parent / DAMAGED_DIR / segment.path.name
+        kept.parent.mkdir(exist_ok=True)
+        kept.write_bytes(b"\n".join(bad) + b"\n")  # rewritten whole on a replay: no duplicate
+        log.error(
+            "prediction log: %d damaged line(s) in %s could not be read; kept in %s",
+            len(bad),
+            segment.path.name,
+            kept,
+        )
     segment.path.unlink(missing_ok=True)  # last: a crash before it means a replay
 
 
@@ -206,6 +227,7 @@ class _Control:
             except OSError:
                 data = b""
             if DRAIN in data:
+                _share_cpu()  # the parent is waiting for the last pass: no longer idle-only
                 self.drain.set()
             if not data:  # EOF: the parent closed the pipe, or died
                 self.gone.set()
@@ -236,13 +258,28 @@ def _hold_folder_lock(root: Path, control: _Control) -> int | None:
     return None
 
 
+def _yield_cpu() -> None:
+    """Run this process (threads started later inherit it) only on otherwise idle CPU."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux
+        with contextlib.suppress(OSError):
+            os.nice(NICE)
+
+
+def _share_cpu() -> None:
+    """Back to normal scheduling for the main thread (best effort: unprivileged processes
+    may not be allowed to leave SCHED_IDLE)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(os.getpid(), os.SCHED_OTHER, os.sched_param(0))
+
+
 def run(root: Path, parent: int) -> int:
     """The compactor process's loop (see the module docstring)."""
     # Ctrl-C and SIGTERM go to the whole process group; the parent decides when this ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(OSError):
-        os.nice(NICE)
+    _yield_cpu()
     control = _Control(parent)
     threading.Thread(target=control.read_stdin, name="parent-watch", daemon=True).start()
     (root / "wal").mkdir(parents=True, exist_ok=True)

@@ -207,6 +207,7 @@ class PredictionLog:
         self._keys: dict[tuple[str, int | None], PartitionKey] = {}
         self._is_open = False
         self._active: dict[PartitionKey, Segment] = {}  # created on a key's first append
+        self._new_names = False  # a segment was created since the WAL folder's last fsync
         self._closed: list[Segment] = []
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -340,6 +341,7 @@ class PredictionLog:
             try:
                 if segment is None:
                     segment = self._active[key] = new_segment(self._root / "wal", key)
+                    self._new_names = True
                 written = os.write(segment.fd, data)
                 if written != len(data):  # a short write only happens when the disk is full
                     view = memoryview(data)[written:]
@@ -392,6 +394,7 @@ class PredictionLog:
             fds = [os.dup(s.fd) for s in segments if s.dirty]
             for s in segments:
                 s.dirty = False
+            new_names, self._new_names = self._new_names, False
         # fsync a duplicate outside the lock: appends go on, and compaction may close the
         # original descriptor meanwhile.
         for fd in fds:
@@ -399,7 +402,7 @@ class PredictionLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        if fds:
+        if new_names:  # the folder only when a segment was created: a journal commit each
             with contextlib.suppress(OSError):
                 _fsync_path(self._root / "wal")  # new segment names survive power loss
 

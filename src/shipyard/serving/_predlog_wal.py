@@ -181,9 +181,15 @@ def complete_lines(data: bytes) -> bytes:
     return data[: end + 1]
 
 
-def decode_segment(key: PartitionKey, data: bytes) -> pa.Table | None:
+def decode_segment(
+    key: PartitionKey, data: bytes, bad_lines: list[bytes] | None = None
+) -> pa.Table | None:
     """A segment's lines as a flat table: base columns, then ``in__*``, ``prediction``,
-    ``proba__*`` (predictions) or ``label`` (feedback). None for a segment without a line."""
+    ``proba__*`` (predictions) or ``label`` (feedback). None for a segment without a line.
+
+    A line that is not a JSON object (a damaged disk, a hand edit) is left out, and added to
+    ``bad_lines`` when given: one bad line must not keep the rest from Parquet.
+    """
     ndjson = complete_lines(data)
     if not ndjson:
         return None
@@ -201,10 +207,33 @@ def decode_segment(key: PartitionKey, data: bytes) -> pa.Table | None:
         )
     except pa.ArrowInvalid:
         # A value changed type within one model version (e.g. a label sent as 1, then as
-        # "yes"): rebuild the table in Python and store conflicting columns as strings.
-        rows = [orjson.loads(line) for line in ndjson.splitlines()]
+        # "yes"), or a damaged line: rebuild the table in Python, conflicting columns as
+        # strings, damaged lines left out.
+        rows = _json_objects(ndjson, bad_lines if bad_lines is not None else [])
+        if not rows:
+            return None
         raw = _table_from_rows(rows, fields)
     return _shape(raw, key.kind)
+
+
+def _json_objects(ndjson: bytes, bad_lines: list[bytes]) -> list[dict[str, Any]]:
+    rows = []
+    for line in ndjson.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            row = None
+        if (
+            isinstance(row, dict)
+            and isinstance(row.get("prediction_id"), str)
+            and isinstance(row.get("ts"), int | float)
+        ):
+            rows.append(row)
+        else:
+            bad_lines.append(line)
+    return rows
 
 
 def _shape(raw: pa.Table, kind: str) -> pa.Table:
