@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shipyard.registry import Registry, Traffic
-from shipyard.serving import ARM_HEADER, VERSION_HEADER, ServeSettings, create_app
+from shipyard.serving import ARM_HEADER, VERSION_HEADER, Answers, ServeSettings, create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
 from shipyard.serving._routing import bucket
 from shipyard.store import Store
@@ -29,6 +29,9 @@ class ListSink:
 
     def append(self, records: list[dict[str, Any]]) -> None:
         self.records.extend(records)
+
+    def append_answers(self, answers: Answers) -> None:
+        self.records.extend(answers.records())
 
     def close(self) -> None:
         pass

@@ -36,14 +36,9 @@ def window_sources(root: Path, model: str, version: int) -> tuple[list[str], pa.
     """The Parquet parts of one version's predictions, and its records still in the WAL
     (with the Hive columns), without counting a record twice."""
     from shipyard.registry import check_name
-    from shipyard.serving._predlog_store import concat, list_parts
-    from shipyard.serving._predlog_wal import (
-        PREDICTION,
-        add_partition_columns,
-        decode_segment,
-        list_segments,
-        parse_segment_name,
-    )
+    from shipyard.serving._predlog_decode import add_partition_columns, concat, decode_segment
+    from shipyard.serving._predlog_store import list_parts
+    from shipyard.serving._predlog_wal import PREDICTION, list_segments, parse_segment_name
 
     check_name(model)
     root = Path(root).expanduser().resolve()

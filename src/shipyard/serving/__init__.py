@@ -10,12 +10,13 @@ from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._predlog import FeedbackResult, PredictionLog
 from shipyard.serving._settings import ServeSettings
-from shipyard.serving._sink import NullSink, PredictionSink
+from shipyard.serving._sink import Answers, NullSink, PredictionSink
 from shipyard.serving._thread import free_port, serve_in_thread
 
 __all__ = [
     "ARM_HEADER",
     "VERSION_HEADER",
+    "Answers",
     "FeedbackResult",
     "MicroBatcher",
     "NullSink",

@@ -36,11 +36,11 @@ import threading
 import weakref
 from pathlib import Path
 
+from shipyard.serving._predlog_decode import decode_segment
 from shipyard.serving._predlog_store import PartWriter, remove_stale_tmp
 from shipyard.serving._predlog_wal import (
     Segment,
     claim_orphan,
-    decode_segment,
     list_segments,
     parse_segment_name,
     remove_stale_new,

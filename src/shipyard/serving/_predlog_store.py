@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipyard.serving._predlog_wal import (
+from shipyard.serving._predlog_decode import (
     BASE_FEEDBACK_SCHEMA,
     BASE_PREDICTION_SCHEMA,
-    PREDICTION,
-    PartitionKey,
     split_by_date,
 )
+from shipyard.serving._predlog_wal import PREDICTION, PartitionKey
 
 log = logging.getLogger(__name__)
 
@@ -127,32 +125,6 @@ def list_parts(root: Path, kind: str, model: str, skip_segments: set[str]) -> li
         if path.stem[len(_PART_PREFIX) :] not in skip_segments:
             out.append(str(path))
     return sorted(out)
-
-
-def concat(tables: Iterable[pa.Table]) -> pa.Table | None:
-    """Concatenate tables by column name, promoting types; None when there are none."""
-    tables = list(tables)
-    if not tables:
-        return None
-    try:
-        return pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Same column, incompatible types across versions: compare them as text.
-        names = {f.name for t in tables for f in t.schema}
-        clash = {
-            n
-            for n in names
-            if len({str(t.schema.field(n).type) for t in tables if n in t.column_names}) > 1
-        }
-        fixed = [
-            t.select(t.column_names).cast(
-                pa.schema(
-                    [pa.field(f.name, pa.string()) if f.name in clash else f for f in t.schema]
-                )
-            )
-            for t in tables
-        ]
-        return pa.concat_tables(fixed, promote_options="permissive")
 
 
 def _sql_list(paths: list[str]) -> str:

@@ -1,12 +1,14 @@
-"""Write-ahead segments of the prediction log, and their decoding into Arrow tables.
+"""Write-ahead segments of the prediction log: naming, creation, ownership, orphans.
 
 A segment is an append-only file of JSON lines for ONE partition key (kind, model, version)::
 
     <root>/wal/<segment-id>+<kind>+<model>+<version>.wal
 
-One file per key means the compactor never splits lines in Python: pyarrow's C++ JSON reader
-parses a whole segment at once, and two models that use one feature name with different types
-never meet in one reader (which would refuse them).
+Its lines (records, layouts, answers) are described, and decoded, in ``_predlog_decode``.
+
+One file per key means the compactor never sorts records by key in Python, and two models
+that use one feature name with different types never meet in one reader (which would refuse
+them).
 
 A segment belongs to the process holding an exclusive ``flock`` on it. The kernel drops the lock
 when that process dies (even by ``kill -9``), so an unlocked segment is an orphan to replay.
@@ -20,57 +22,19 @@ when that process dies (even by ``kill -9``), so an unlocked segment is an orpha
 from __future__ import annotations
 
 import fcntl
-import io
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pj
 
 WAL_SUFFIX = ".wal"
 _NEW_SUFFIX = ".new"  # a segment being created (see new_segment)
 PREDICTION = "p"
 FEEDBACK = "f"
-
-# Fields written by PredictionLog.append whose type must not depend on the data seen (a segment
-# without rejections would otherwise infer ``reason`` as the null type).
-_PREDICTION_FIELDS = pa.schema(
-    [
-        ("prediction_id", pa.string()),
-        ("ts", pa.float64()),
-        ("model", pa.string()),
-        ("version", pa.int64()),
-        ("arm", pa.string()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-        ("latency_ms", pa.float64()),
-    ]
-)
-#: Bytes of JSON lines parsed per block (Arrow's default is 1 MiB).
-_BLOCK_BYTES = 4 * 1024 * 1024
-_FEEDBACK_FIELDS = pa.schema([("prediction_id", pa.string()), ("ts", pa.float64())])
-
-#: Columns every prediction table has, in this order, before its input and output columns.
-BASE_PREDICTION_SCHEMA = pa.schema(
-    [
-        ("prediction_id", pa.string()),
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("arm", pa.string()),
-        ("status", pa.string()),
-        ("reason", pa.string()),
-        ("latency_ms", pa.float64()),
-    ]
-)
-BASE_FEEDBACK_SCHEMA = pa.schema(
-    [("prediction_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))]
-)
 
 
 class PartitionKey(NamedTuple):
@@ -79,6 +43,26 @@ class PartitionKey(NamedTuple):
     kind: str
     model: str
     version: int | None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The names of an answer line's values, and the layout line that defines them."""
+
+    id: int
+    columns: tuple[str, ...]
+    classes: tuple[str, ...] | None
+    line: bytes  # the layout line, newline included
+
+    @classmethod
+    def of(cls, layout_id: int, columns: list[str], classes: list[str] | None) -> Layout:
+        line = orjson.dumps({"layout": layout_id, "columns": columns, "classes": classes})
+        return cls(
+            layout_id,
+            tuple(columns),
+            None if classes is None else tuple(classes),
+            line + b"\n",
+        )
 
 
 def segment_name(segment_id: str, key: PartitionKey) -> str:
@@ -105,6 +89,7 @@ class Segment:
     # Wall-clock time of the first append: the age of the oldest record not yet in Parquet.
     first_at: float | None = None
     dirty: bool = False
+    layouts: set[int] = field(default_factory=set)  # the layout lines written to it
 
     @property
     def segment_id(self) -> str:
@@ -172,182 +157,3 @@ def list_segments(wal_dir: Path) -> list[Path]:
         return sorted(p for p in wal_dir.iterdir() if p.suffix == WAL_SUFFIX)
     except FileNotFoundError:
         return []
-
-
-def complete_lines(data: bytes) -> bytes:
-    """Drop a torn last line (only a power loss can leave one: a write() is never half-done
-    for the page cache when the process is killed)."""
-    end = data.rfind(b"\n")
-    return data[: end + 1]
-
-
-def decode_segment(
-    key: PartitionKey, data: bytes, bad_lines: list[bytes] | None = None
-) -> pa.Table | None:
-    """A segment's lines as a flat table: base columns, then ``in__*``, ``prediction``,
-    ``proba__*`` (predictions) or ``label`` (feedback). None for a segment without a line.
-
-    A line that is not a JSON object (a damaged disk, a hand edit) is left out, and added to
-    ``bad_lines`` when given: one bad line must not keep the rest from Parquet.
-    """
-    ndjson = complete_lines(data)
-    if not ndjson:
-        return None
-    fields = _PREDICTION_FIELDS if key.kind == PREDICTION else _FEEDBACK_FIELDS
-    try:
-        raw = pj.read_json(
-            io.BytesIO(ndjson),
-            # One thread: compaction runs beside a server; Arrow's pool would take every core
-            # for a burst (and on one core, one thread is faster: 63 against 115 ms for 17k
-            # records).
-            read_options=pj.ReadOptions(use_threads=False, block_size=_BLOCK_BYTES),
-            parse_options=pj.ParseOptions(
-                explicit_schema=fields, unexpected_field_behavior="infer"
-            ),
-        )
-    except pa.ArrowInvalid:
-        # A value changed type within one model version (e.g. a label sent as 1, then as
-        # "yes"), or a damaged line: rebuild the table in Python, conflicting columns as
-        # strings, damaged lines left out.
-        rows = _json_objects(ndjson, bad_lines if bad_lines is not None else [])
-        if not rows:
-            return None
-        raw = _table_from_rows(rows, fields)
-    return _shape(raw, key.kind)
-
-
-def _json_objects(ndjson: bytes, bad_lines: list[bytes]) -> list[dict[str, Any]]:
-    rows = []
-    for line in ndjson.splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            row = None
-        if (
-            isinstance(row, dict)
-            and isinstance(row.get("prediction_id"), str)
-            and isinstance(row.get("ts"), int | float)
-        ):
-            rows.append(row)
-        else:
-            bad_lines.append(line)
-    return rows
-
-
-def _shape(raw: pa.Table, kind: str) -> pa.Table:
-    def column(name: str, typ: pa.DataType) -> pa.ChunkedArray | pa.Array:
-        # The JSON reader leaves out a field that no line has, even one it was given a type for.
-        return raw[name] if name in raw.column_names else pa.nulls(raw.num_rows, typ)
-
-    columns: dict[str, pa.ChunkedArray | pa.Array] = {"prediction_id": raw["prediction_id"]}
-    micros = pc.cast(pc.round(pc.multiply(raw["ts"], 1e6)), pa.int64())
-    columns["ts"] = micros.cast(pa.timestamp("us", tz="UTC"))
-    if kind == PREDICTION:
-        columns["arm"] = column("arm", pa.string())
-        columns["status"] = pc.fill_null(column("status", pa.string()), "ok")  # append's default
-        columns["reason"] = column("reason", pa.string())
-        columns["latency_ms"] = column("latency_ms", pa.float64())
-        _flatten_into(columns, raw, "inputs", "in__")
-        if "prediction" in raw.column_names:  # absent when every row is a rejection
-            columns["prediction"] = raw["prediction"]
-        _flatten_into(columns, raw, "proba", "proba__")
-    else:
-        columns["label"] = raw["label"]
-    return pa.table(columns)
-
-
-def _flatten_into(
-    columns: dict[str, pa.ChunkedArray | pa.Array], raw: pa.Table, name: str, prefix: str
-) -> None:
-    if name not in raw.column_names:
-        return
-    sub = pa.table({name: raw[name]})
-    # flatten() unnests one struct level per call; nested feature values keep dotted names.
-    while any(pa.types.is_struct(f.type) for f in sub.schema):
-        sub = sub.flatten()
-    for col_name, col in zip(sub.column_names, sub.columns, strict=True):
-        if col_name == name:  # the struct had no fields (e.g. every row was rejected)
-            continue
-        columns[prefix + col_name[len(name) + 1 :]] = col
-
-
-def _table_from_rows(rows: list[dict[str, Any]], fields: pa.Schema) -> pa.Table:
-    flat: list[dict[str, Any]] = []
-    for row in rows:
-        out: dict[str, Any] = {}
-        for k, v in row.items():
-            if isinstance(v, dict):
-                for sub_k, sub_v in _walk(v, k):
-                    out[sub_k] = sub_v
-            else:
-                out[k] = v
-        flat.append(out)
-    names: dict[str, None] = {}
-    for row in flat:
-        names.update(dict.fromkeys(row))
-    arrays: dict[str, pa.Array] = {}
-    for name in names:
-        values = [row.get(name) for row in flat]
-        typ = fields.field(name).type if name in fields.names else None
-        try:
-            arrays[name] = pa.array(values, type=typ)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            arrays[name] = pa.array([None if v is None else _as_text(v) for v in values])
-    table = pa.table(arrays)
-    # Re-nest so _shape sees the same layout as the JSON reader's.
-    return _nest(table)
-
-
-def _as_text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
-
-
-def _walk(value: dict[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
-    for k, v in value.items():
-        name = f"{prefix}.{k}"
-        if isinstance(v, dict):
-            yield from _walk(v, name)
-        else:
-            yield name, v
-
-
-def _nest(table: pa.Table) -> pa.Table:
-    top: dict[str, Any] = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        head, _, rest = name.partition(".")
-        if rest:
-            top.setdefault(head, {})[rest] = col
-        else:
-            top[name] = col
-    columns: dict[str, Any] = {}
-    for name, value in top.items():
-        if isinstance(value, dict):
-            # Dotted leaves stay as field names: _flatten_into only strips the first prefix.
-            columns[name] = pa.StructArray.from_arrays(
-                [c.combine_chunks() for c in value.values()], names=list(value)
-            )
-        else:
-            columns[name] = value
-    return pa.table(columns)
-
-
-def split_by_date(table: pa.Table) -> Iterator[tuple[str, pa.Table]]:
-    """(ISO date, rows of that UTC date) pairs: the ``date=`` level of the partitioning."""
-    days = pc.cast(table["ts"], pa.date32())
-    unique = pc.unique(days)
-    if len(unique) == 1:
-        yield str(unique[0].as_py()), table
-        return
-    for day in unique:
-        yield str(day.as_py()), table.filter(pc.equal(days, day))
-
-
-def add_partition_columns(table: pa.Table, key: PartitionKey) -> pa.Table:
-    """The Hive columns (model, version, date) a Parquet reader derives from the path."""
-    n = table.num_rows
-    table = table.append_column("model", pa.array([key.model] * n, pa.string()))
-    if key.kind == PREDICTION:
-        table = table.append_column("version", pa.array([key.version] * n, pa.int64()))
-    return table.append_column("date", pc.cast(table["ts"], pa.date32()))

@@ -93,9 +93,13 @@ class ServedModel:
     typed: TypedSchema = field(init=False, repr=False)
     # (input name, schema position, dtype) per ONNX input; None: feed through the predictor.
     _feed_plan: list[tuple[str, int, Any]] | None = field(init=False, repr=False)
+    #: The classes as the log's probability keys (strings), built once.
+    class_names: list[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.typed = TypedSchema(self.schema)
+        classes = self.classes
+        self.class_names = None if classes is None else [str(c) for c in classes]
         self._feed_plan = None
         if self.onnx is not None and self.typed.usable:
             inputs = self.onnx.inputs

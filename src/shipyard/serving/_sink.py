@@ -2,22 +2,71 @@
 
 ``shipyard.serving._predlog.PredictionLog`` (the durable, Parquet-backed log) satisfies it;
 ``NullSink`` drops everything, for tests and ``--no-log``.
+
+An answered request reaches a sink as one ``Answers``: what its rows share, then the rows as
+lists. The log writes that shape as it is, without building a record per row on the request
+path; ``Answers.records()`` gives the records for sinks that want dicts.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(slots=True)
+class Answers:
+    """One answered request (or one shadow's answers to it), as the log keeps it."""
+
+    model: str
+    version: int
+    arm: str  # how the version was chosen: the alias, "canary", "shadow", "explicit" ...
+    ts: float  # epoch seconds
+    latency_ms: float
+    ids: list[str]  # one prediction id per row
+    columns: list[str]
+    rows: list[list[Any]]  # the inputs as the request sent them (before coercion)
+    predictions: list[Any]
+    proba: list[list[float]] | None = None  # one list per row, in the order of ``classes``
+    classes: list[str] | None = None
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record per row, as ``PredictionLog.append`` takes them."""
+        shared = {
+            "ts": self.ts,
+            "model": self.model,
+            "version": self.version,
+            "arm": self.arm,
+            "status": "ok",
+            "latency_ms": self.latency_ms,
+        }
+        out = []
+        for i, (pid, row) in enumerate(zip(self.ids, self.rows, strict=True)):
+            record = {
+                **shared,
+                "prediction_id": pid,
+                "inputs": dict(zip(self.columns, row, strict=True)),
+                "prediction": self.predictions[i],
+            }
+            if self.proba is not None and self.classes is not None:
+                record["proba"] = dict(zip(self.classes, self.proba[i], strict=True))
+            out.append(record)
+        return out
 
 
 @runtime_checkable
 class PredictionSink(Protocol):
     """Takes prediction records off the request path.
 
-    ``append`` must be cheap (queue and return) and must not raise for a full disk: the
-    server calls it after a response is computed and before it is sent.
+    ``append`` (refusals) and ``append_answers`` (answers) must be cheap: the server calls
+    them after a response is computed and before it is sent. A sink that cannot keep the
+    records raises ``StoreUnavailable`` (the request then fails: an answer nobody can account
+    for is not sent) or counts them as dropped, as configured.
     """
 
     def append(self, records: list[dict[str, Any]]) -> None: ...
+
+    def append_answers(self, answers: Answers) -> None: ...
 
     @property
     def queue_depth(self) -> int: ...
@@ -32,6 +81,9 @@ class NullSink:
     """A sink that keeps nothing (its queue is always empty)."""
 
     def append(self, records: list[dict[str, Any]]) -> None:
+        return None
+
+    def append_answers(self, answers: Answers) -> None:
         return None
 
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,7 @@ from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._settings import ServeSettings
-from shipyard.serving._sink import NullSink, PredictionSink
+from shipyard.serving._sink import Answers, NullSink, PredictionSink
 from shipyard.store import Store
 
 
@@ -30,11 +29,6 @@ def new_ids(n: int) -> list[str]:
     """
     prefix = f"{time.time_ns() // 1_000_000:011x}{random.getrandbits(40):010x}"
     return [f"{prefix}{i:05x}" for i in range(n)]
-
-
-def _class_names(served: ServedModel) -> list[str] | None:
-    classes = served.classes
-    return None if classes is None else [str(c) for c in classes]
 
 
 @dataclass
@@ -74,33 +68,25 @@ class ServingState:
         self.metrics.observe(served.name, served.version, endpoint, seconds, len(ids))
         if not self.logging:
             return
-        now = time.time()
-        latency_ms = seconds * 1000
-        if isinstance(raw, Rows):
-            inputs = raw.records()
+        if isinstance(raw, Rows):  # column names from JSON: strings already
+            columns, rows = raw.columns, raw.rows
         else:
-            columns = [str(c) for c in raw.columns]
-            inputs = [dict(zip(columns, row, strict=True)) for row in raw.to_numpy(object).tolist()]
-        label_list = labels.tolist()
-        proba_list = None if proba is None else np.asarray(proba).tolist()
-        names = _class_names(served)
-        records: list[dict[str, Any]] = []
-        for i, pid in enumerate(ids):
-            record: dict[str, Any] = {
-                "prediction_id": pid,
-                "ts": now,
-                "model": served.name,
-                "version": served.version,
-                "arm": arm,
-                "status": "ok",
-                "latency_ms": latency_ms,
-                "inputs": inputs[i],
-                "prediction": label_list[i],
-            }
-            if proba_list is not None and names is not None:
-                record["proba"] = dict(zip(names, proba_list[i], strict=True))
-            records.append(record)
-        self.sink.append(records)
+            columns, rows = [str(c) for c in raw.columns], raw.to_numpy(object).tolist()
+        self.sink.append_answers(
+            Answers(
+                served.name,
+                served.version,
+                arm,
+                time.time(),
+                seconds * 1000,
+                ids,
+                columns,
+                rows,
+                labels.tolist(),
+                None if proba is None else np.asarray(proba).tolist(),
+                served.class_names,
+            )
+        )
 
     def refused(
         self,
