@@ -1,11 +1,14 @@
 """Prediction log throughput: sustained appends with the background fsync and compaction on.
 
     python bench/predlog.py [--seconds 10] [--batch 1] [--repeats 3] [--compactor process]
+                            [--records]
 
-One process appends records of a model with 20 input columns (14 numbers, 6 categories), a
-class and two probabilities, as the server does after each request (``--batch 1``: one record
-per call, the single-row request case). Every call is timed. Then it waits until the
-compactor has moved everything to Parquet, and counts the rows there with DuckDB.
+One process logs the answers of a model with 20 input columns (14 numbers, 6 categories), a
+class and two probabilities, as the server does after each request: ``append_answers`` with
+``--batch`` rows per call (1: the single-row request case); ``--records`` gives the same rows
+to ``append`` as record dicts instead (built before timing). Every call is timed. Then it
+waits until the compactor has moved everything to Parquet, and counts the rows there with
+DuckDB.
 
 Prints, per run and as the median of runs: appends/s while appending, predictions/s end to
 end (appending + draining the last segment), the per-call latency median/p99/max, the
@@ -26,30 +29,39 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from shipyard.serving import Answers
 from shipyard.serving._predlog import PredictionLog
 
 NUMERIC = [f"num_{i}" for i in range(14)]
 CATEGORICAL = [f"cat_{i}" for i in range(6)]
 
 
-def make_records(n: int) -> list[dict[str, Any]]:
-    """Distinct records, prepared before timing (the server has them already)."""
+def make_answers(n: int, batch: int) -> list[Answers]:
+    """Distinct answered requests of ``batch`` rows, prepared before timing (the server has
+    them already)."""
     out = []
-    for i in range(n):
-        inputs: dict[str, Any] = {name: (i * 7 + k) * 0.37 for k, name in enumerate(NUMERIC)}
-        inputs.update({name: f"level_{(i + k) % 5}" for k, name in enumerate(CATEGORICAL)})
-        p = (i % 100) / 100
+    for start in range(0, n, batch):
+        rows, proba = [], []
+        for i in range(start, start + batch):
+            values: list[Any] = [(i * 7 + k) * 0.37 for k in range(len(NUMERIC))]
+            values += [f"level_{(i + k) % 5}" for k in range(len(CATEGORICAL))]
+            rows.append(values)
+            p = (i % 100) / 100
+            proba.append([1 - p, p])
         out.append(
-            {
-                "prediction_id": str(uuid.uuid4()),
-                "model": "churn",
-                "version": 3,
-                "arm": "production" if i % 10 else "canary",
-                "inputs": inputs,
-                "prediction": int(p > 0.5),
-                "proba": {"0": 1 - p, "1": p},
-                "latency_ms": 0.4,
-            }
+            Answers(
+                model="churn",
+                version=3,
+                arm="production" if start % 10 else "canary",
+                ts=time.time(),
+                latency_ms=0.4,
+                ids=[str(uuid.uuid4()) for _ in rows],
+                columns=NUMERIC + CATEGORICAL,
+                rows=rows,
+                predictions=[int(p > 0.5) for _, p in proba],
+                proba=proba,
+                classes=["0", "1"],
+            )
         )
     return out
 
@@ -59,7 +71,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(seconds: float, batch: int, pool: list[dict[str, Any]], compactor: str) -> dict[str, float]:
+def run(seconds: float, pool: list[Answers], as_records: bool, compactor: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         log = PredictionLog(Path(tmp) / "predlog", compactor=compactor).open()  # type: ignore[arg-type]
         latencies: list[int] = []
@@ -70,11 +82,17 @@ def run(seconds: float, batch: int, pool: list[dict[str, Any]], compactor: str) 
         cpu_start = time.process_time() + _children_cpu()
         start = clock()
         deadline = start + int(seconds * 1e9)
+        records = [a.records() for a in pool] if as_records else []
+        batch = len(pool[0].ids)
+        calls = 0
         while True:
-            chunk = [pool[(n + j) % len(pool)] for j in range(batch)]
             t0 = clock()
-            log.append(chunk)
+            if as_records:
+                log.append(records[calls % len(records)])
+            else:
+                log.append_answers(pool[calls % len(pool)])
             t1 = clock()
+            calls += 1
             latencies.append(t1 - t0)
             n += batch
             if n % 20_000 < batch:
@@ -107,16 +125,19 @@ def run(seconds: float, batch: int, pool: list[dict[str, Any]], compactor: str) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--batch", type=int, default=1, help="records per append call")
+    parser.add_argument("--batch", type=int, default=1, help="rows per call (per request)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
         "--compactor", choices=["process", "thread"], default="process", help="where to compact"
     )
+    parser.add_argument(
+        "--records", action="store_true", help="append record dicts (append) instead of answers"
+    )
     args = parser.parse_args()
-    pool = make_records(50_000)
+    pool = make_answers(50_000, args.batch)
     runs = []
     for i in range(args.repeats):
-        result = run(args.seconds, args.batch, pool, args.compactor)
+        result = run(args.seconds, pool, args.records, args.compactor)
         runs.append(result)
         print(
             f"run {i + 1}: {result['appends_per_s']:,.0f} appends/s, "
@@ -128,7 +149,8 @@ def main() -> None:
         )
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     print(
-        f"median of {len(runs)} (batch {args.batch}, {args.compactor}): "
+        f"median of {len(runs)} ({'records' if args.records else 'answers'}, batch {args.batch}, "
+        f"{args.compactor}): "
         f"{med['appends_per_s']:,.0f} appends/s, "
         f"{med['end_to_end_per_s']:,.0f} predictions/s end to end, "
         f"p50 {med['p50_us']:.1f} us, p99 {med['p99_us']:.1f} us, "

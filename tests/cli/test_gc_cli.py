@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sqlalchemy import select
 from test_monitor_cli import registered  # noqa: F401 - the fixture is used by name
 
 from churn_data import churn_frame
+from retention_rows import add_job_run, add_monitoring_row, rows_left
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
 from shipyard.cli._gc_cmd import _size
 from shipyard.monitoring import MonitoringResults, compute_drift
 from shipyard.serving import PredictionLog
-from shipyard.store._models import JobRun, MonitoringResult
 
 
 def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
@@ -116,51 +115,12 @@ def _partition_files(root: Path, older_than_days: int) -> list[Path]:
     ]
 
 
-def _rows(c: Client) -> tuple[list[str], list[str]]:
-    with c.store.read() as session:
-        sources = sorted(session.scalars(select(MonitoringResult.source)))
-        jobs = sorted(session.scalars(select(JobRun.job)))
-    return sources, jobs
-
-
 def _seed_rows(c: Client) -> None:
     now = datetime.now(UTC)
-    with c.store.write() as session:
-        for days in (400, 60, 0):
-            end = now - timedelta(days=days)
-            session.add(
-                MonitoringResult(
-                    run_id=f"r{days}",
-                    model_name="churn",
-                    version=1,
-                    source=f"m{days}",
-                    window_start=None,
-                    window_end=end,
-                    metric="psi",
-                    feature="age",
-                    value=0.1,
-                    threshold=0.2,
-                    flagged=False,
-                    rows=10,
-                    seconds=0.1,
-                    created_at=end,
-                )
-            )
-        for days in (30, 1):
-            start = now - timedelta(days=days)
-            session.add(
-                JobRun(
-                    job=f"j{days}",
-                    trigger="schedule",
-                    owner="host:1",
-                    started_at=start,
-                    finished_at=start,
-                    seconds=1.0,
-                    status="succeeded",
-                    message="",
-                    details={},
-                )
-            )
+    for days in (400, 60, 0):
+        add_monitoring_row(c.store, now - timedelta(days=days), f"m{days}")
+    for days in (30, 1):
+        add_job_run(c.store, now - timedelta(days=days), "succeeded", f"j{days}")
 
 
 def test_retention_table_drives_gc(
@@ -192,14 +152,14 @@ def test_retention_table_drives_gc(
     out = " ".join(capsys.readouterr().out.split())
     assert f"Would free {summary}" in out and "Nothing was deleted" in out
     assert sorted(p for p in root.rglob("*") if p.is_file()) == before
-    assert _rows(c) == (["m0", "m400", "m60"], ["j1", "j30"])
+    assert rows_left(c.store) == (["m0", "m400", "m60"], ["j1", "j30"])
 
     assert run_cli(["gc", *base]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert f"Freed {summary}" in out
     after = sorted(p for p in root.rglob("*") if p.is_file())
     assert after == sorted(set(before) - set(doomed))
-    assert _rows(c) == (["m0"], ["j1"])
+    assert rows_left(c.store) == (["m0"], ["j1"])
 
     # a bad [retention] value: refused before anything is deleted (90d would take a partition)
     config.write_text('[retention]\npredictions = "90d"\nmonitoring = "soon"\n')

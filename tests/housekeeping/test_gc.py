@@ -9,62 +9,23 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from retention_rows import add_job_run, add_monitoring_row, rows_left
 from shipyard import Client
 from shipyard.audit import list_events
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.housekeeping import Retention, collect_garbage, load_retention
 from shipyard.store import Store
-from shipyard.store._models import JobRun, MonitoringResult, TrafficPolicy
+from shipyard.store._models import TrafficPolicy
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def _monitoring(store: Store, days_ago: float, tag: str) -> None:
-    end = NOW - timedelta(days=days_ago)
-    with store.write() as session:
-        session.add(
-            MonitoringResult(
-                run_id=tag,
-                model_name="churn",
-                version=1,
-                source=tag,
-                window_start=None,
-                window_end=end,
-                metric="psi",
-                feature="age",
-                value=0.1,
-                threshold=0.2,
-                flagged=False,
-                rows=10,
-                seconds=0.1,
-                created_at=end,
-            )
-        )
+    add_monitoring_row(store, NOW - timedelta(days=days_ago), tag)
 
 
 def _job_run(store: Store, days_ago: float, status: str, tag: str) -> None:
-    start = NOW - timedelta(days=days_ago)
-    with store.write() as session:
-        session.add(
-            JobRun(
-                job=tag,
-                trigger="schedule",
-                owner="host:1",
-                started_at=start,
-                finished_at=None if status == "running" else start + timedelta(seconds=3),
-                seconds=None if status == "running" else 3.0,
-                status=status,
-                message="",
-                details={},
-            )
-        )
-
-
-def _left(store: Store) -> tuple[list[str], list[str]]:
-    with store.read() as session:
-        sources = sorted(session.scalars(select(MonitoringResult.source)))
-        jobs = sorted(session.scalars(select(JobRun.job)))
-    return sources, jobs
+    add_job_run(store, NOW - timedelta(days=days_ago), status, tag)
 
 
 def test_monitoring_results_and_job_runs_past_retention_go_exactly(
@@ -89,17 +50,17 @@ def test_monitoring_results_and_job_runs_past_retention_go_exactly(
     }
     dry = collect_garbage(store, dry_run=True, **kwargs)
     assert (dry.monitoring_rows, dry.job_runs, dry.partitions) == (2, 2, [])
-    assert _left(store) == (["m0", "m29", "m31", "m400"], ["j30", "j40-running", "j6", "j8"])
+    assert rows_left(store) == (["m0", "m29", "m31", "m400"], ["j30", "j40-running", "j6", "j8"])
     with store.read() as session:
         assert list_events(session, action="gc.completed") == []  # a dry run is not a change
     done = collect_garbage(store, **kwargs)
     assert (done.monitoring_rows, done.job_runs) == (2, 2)
-    assert _left(store) == (["m0", "m29"], ["j40-running", "j6"])
+    assert rows_left(store) == (["m0", "m29"], ["j40-running", "j6"])
     again = collect_garbage(store, **kwargs)
     assert (again.monitoring_rows, again.job_runs) == (0, 0)
     _monitoring(store, 500, "m500")
     kept = collect_garbage(store, **{**kwargs, "monitoring_older_than": None})  # "keep"
-    assert kept.monitoring_rows == 0 and "m500" in _left(store)[0]
+    assert kept.monitoring_rows == 0 and "m500" in rows_left(store)[0]
     with store.read() as session:
         events = list_events(session, action="gc.completed")
     assert len(events) == 3 and {e.actor for e in events} == {"ops"}

@@ -142,8 +142,7 @@ def test_small_native_calls_run_one_openmp_thread_and_restore_the_default() -> N
     controller = _openmp_controller()
     if controller is None:
         pytest.skip("this process may use one core only: OpenMP starts one thread anyway")
-    # the runtimes loaded when the server made its first native call (scikit-learn's among
-    # them); a runtime another library loads later in this test process is not limited
+    # the runtimes loaded now (scikit-learn's among them)
     limited = {lib.filepath for lib in controller.lib_controllers}
     assert any("sklearn" in path or "scikit_learn" in path for path in limited), limited
 
@@ -165,3 +164,29 @@ def test_small_native_calls_run_one_openmp_thread_and_restore_the_default() -> N
     assert seen["inside"] == {1}
     assert seen["after"] == seen["before"]
     assert openmp_threads() == seen["before"]  # other threads keep their own setting
+
+
+def test_the_openmp_runtimes_are_looked_up_again_after_imports() -> None:
+    """A model loaded later may bring a library with its own OpenMP runtime: after any
+    import, the next small native call finds it; without one, the lookup is not redone."""
+    import sys
+    import types
+
+    import sklearn.ensemble  # noqa: F401 - loads scikit-learn's OpenMP runtime
+
+    from shipyard.serving._runtime import _openmp_controller
+
+    first = _openmp_controller()
+    if first is None:
+        pytest.skip("this process may use one core only: OpenMP starts one thread anyway")
+    assert _openmp_controller() is first  # remembered while nothing is imported
+    name = "shipyard_test_newly_imported_model_library"
+    sys.modules[name] = types.ModuleType(name)  # what an import does to sys.modules
+    try:
+        again = _openmp_controller()
+        assert again is not first  # looked up anew ...
+        assert {lib.filepath for lib in again.lib_controllers} == {
+            lib.filepath for lib in first.lib_controllers
+        }  # ... and it finds the same runtimes, as no library was actually loaded
+    finally:
+        del sys.modules[name]

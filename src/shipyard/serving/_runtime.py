@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import math
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,18 +245,40 @@ def one_thread() -> Iterator[None]:
         yield
 
 
-@functools.cache
 def _openmp_controller() -> Any:
     """threadpoolctl's handle on the loaded OpenMP runtimes, or None if there is nothing to limit.
 
-    Looked up once per process, at the first native call (the model's libraries are loaded).
+    Looked up again whenever modules were imported since the last look (a model library
+    loaded with a new version brings its own runtime); otherwise the answer is remembered.
     """
-    if _usable_cpus() < 2:
-        return None
-    from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+    return _OPENMP.controller()
 
-    controller = ThreadpoolController().select(user_api="openmp")
-    return controller if controller.lib_controllers else None
+
+class _OpenMPRuntimes:
+    """The lookup behind ``_openmp_controller``, redone after imports (``len(sys.modules)``)."""
+
+    def __init__(self) -> None:
+        self._modules = -1
+        self._controller: Any = None
+
+    def controller(self) -> Any:
+        modules = len(sys.modules)
+        if modules != self._modules:  # benign race: two threads may both look
+            self._controller = self._lookup()
+            self._modules = modules
+        return self._controller
+
+    @staticmethod
+    def _lookup() -> Any:
+        if _usable_cpus() < 2:
+            return None
+        from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+
+        controller = ThreadpoolController().select(user_api="openmp")
+        return controller if controller.lib_controllers else None
+
+
+_OPENMP = _OpenMPRuntimes()
 
 
 def _usable_cpus() -> int:
