@@ -41,6 +41,21 @@ def _reset(home: Path) -> None:
     (home / MARKER).write_text("Created by 'shipyard demo'; deleted by the next demo run.\n")
 
 
+def _refusal(action: Callable[[], object]) -> Callable[[], str]:
+    """A demo step that must be refused: shows the refusal's message."""
+
+    def step() -> str:
+        from shipyard.errors import ShipyardError
+
+        try:
+            action()
+        except ShipyardError as exc:
+            return f"refused: {exc.message}"
+        return "unexpectedly allowed"
+
+    return step
+
+
 def load_data() -> tuple[Any, Any, Any, Any]:
     """Breast-cancer data (ships with scikit-learn), split 75/25 with a fixed seed."""
     from sklearn.datasets import load_breast_cancer
@@ -112,16 +127,10 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         ),
     )
 
-    def refused_self_approval() -> str:
-        from shipyard.errors import ShipyardError
-
-        try:
-            alice.users.set_role("alice", "approver", actor="alice")
-        except ShipyardError as exc:
-            return f"refused: {exc.message}"
-        return "unexpectedly allowed"
-
-    step("alice tries to make herself an approver", refused_self_approval)
+    step(
+        "alice tries to make herself an approver",
+        _refusal(lambda: alice.users.set_role("alice", "approver", actor="alice")),
+    )
     step(
         "bob approves v1",
         lambda: (bob.approve("diagnosis", 1, reason="AUC beats baseline"), "approved")[1],
@@ -138,16 +147,9 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         ),
     )
 
-    def promote_unapproved() -> str:
-        from shipyard.errors import ShipyardError
-
-        try:
-            alice.promote("diagnosis", 2)
-        except ShipyardError as exc:
-            return f"refused: {exc.message}"
-        return "unexpectedly allowed"
-
-    step("alice tries to promote v2 before approval", promote_unapproved)
+    step(
+        "alice tries to promote v2 before approval", _refusal(lambda: alice.promote("diagnosis", 2))
+    )
     step(
         "bob approves v2",
         lambda: (bob.approve("diagnosis", 2, reason="better recall"), "approved")[1],

@@ -459,28 +459,33 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
 
         return handler
 
-    infer = route("v2_infer", _decode_infer, _encode_infer)
-    predict = route("predict", _decode_predict, _encode_predict)
-    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
-        app.add_api_route(
-            path,
-            infer,
-            methods=["POST"],
-            tags=["v2"],
-            summary="Model inference (Open Inference Protocol v2)",
-            openapi_extra=INFER_BODY,
-        )
-        app.add_fast_route(path, infer)  # the same handler, without FastAPI's layers
-    for path in ("/models/{name}/predict", "/models/{name}/versions/{version}/predict"):
-        app.add_api_route(
-            path,
-            predict,
-            methods=["POST"],
-            tags=["shipyard"],
-            summary="Predict from JSON records or columns + data",
-            openapi_extra=PREDICT_BODY,
-        )
-        app.add_fast_route(path, predict)
+    scoring = (
+        (
+            ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"),
+            route("v2_infer", _decode_infer, _encode_infer),
+            "v2",
+            "Model inference (Open Inference Protocol v2)",
+            INFER_BODY,
+        ),
+        (
+            ("/models/{name}/predict", "/models/{name}/versions/{version}/predict"),
+            route("predict", _decode_predict, _encode_predict),
+            "shipyard",
+            "Predict from JSON records or columns + data",
+            PREDICT_BODY,
+        ),
+    )
+    for paths, handler, tag, summary, body in scoring:
+        for path in paths:
+            app.add_api_route(
+                path,
+                handler,
+                methods=["POST"],
+                tags=[tag],
+                summary=summary,
+                openapi_extra=body,
+            )
+            app.add_fast_route(path, handler)  # the same handler, without FastAPI's layers
 
     async def invocations(request: Request, model: str | None = None) -> Response:
         state = _state(request)
