@@ -13,21 +13,28 @@ from pathlib import Path
 from shipyard.serving._predlog import PredictionLog
 from shipyard.serving._predlog_wal import list_segments
 
-# Appends one record per call and prints its id once append() returned: the moment the
-# server would send the response. Small segments so that kills land in every phase
-# (appending, rotating, compacting).
+# Logs one prediction per call (two in three as the server does, as answers; one as a record)
+# and prints its id once the call returned: the moment the server would send the response.
+# Small segments so that kills land in every phase (appending, rotating, compacting).
 CHILD = textwrap.dedent(
     """
-    import sys, uuid
+    import sys, time, uuid
+    from shipyard.serving import Answers
     from shipyard.serving._predlog import PredictionLog
 
     log = PredictionLog(sys.argv[1], rotate_bytes=20_000, rotate_seconds=0.05).open()
     i = 0
     while True:
         pid = str(uuid.uuid4())
-        log.append([{"prediction_id": pid, "model": "churn", "version": 1 + i % 2,
-                     "arm": "production", "inputs": {"age": i, "plan": "gold"},
-                     "prediction": i % 2, "proba": {"0": 0.5, "1": 0.5}, "latency_ms": 0.1}])
+        if i % 3:  # as the server logs an answer (names in a layout line per segment)
+            log.append_answers(Answers("churn", 1 + i % 2, "production", time.time(), 0.1,
+                                       [pid], ["age", "plan"], [[i, "gold"]], [i % 2],
+                                       [[0.5, 0.5]], ["0", "1"]))
+        else:  # a record, as code logs one
+            log.append([{"prediction_id": pid, "model": "churn", "version": 1 + i % 2,
+                         "arm": "production", "inputs": {"age": i, "plan": "gold"},
+                         "prediction": i % 2, "proba": {"0": 0.5, "1": 0.5},
+                         "latency_ms": 0.1}])
         sys.stdout.write(pid + "\\n")
         sys.stdout.flush()
         i += 1

@@ -338,7 +338,7 @@ class PredictionLog:
 
         Cheaper than ``append`` on the request path: each row is one orjson encode of a list
         (no record dicts), and the column and class names are written once per segment, in a
-        layout line (see ``_predlog_wal``).
+        layout line (see ``_predlog_decode``).
         """
         if not answers.ids:
             return
