@@ -140,3 +140,34 @@ def test_an_empty_answer_writes_nothing(tmp_path: Path) -> None:
         log.append_answers(answers([]))
         assert log.queue_depth == 0
         assert list_segments(tmp_path / "log" / "wal") == []
+
+
+def test_a_client_sending_every_column_order_cannot_grow_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layouts are remembered up to a bound; past it the memory is cleared and ids go on
+    growing, so two layouts never share an id within a segment."""
+    import shipyard.serving._predlog as predlog
+
+    monkeypatch.setattr(predlog, "_MAX_LAYOUTS", 2)
+    values = {"age": 41, "plan": "gold", "seats": 3}
+    orders = [
+        ["age", "plan", "seats"],
+        ["plan", "age", "seats"],
+        ["seats", "age", "plan"],  # a third: the memory is cleared first
+        ["age", "plan", "seats"],  # forgotten: learned again, under a new id
+    ]
+    batches = [answers([[values[c] for c in order]], order) for order in orders]
+    with PredictionLog(tmp_path / "log", rotate_seconds=3600) as log:
+        for batch in batches:
+            log.append_answers(batch)
+        assert len(log._layouts) <= 2
+        (segment,) = list_segments(tmp_path / "log" / "wal")
+        layout_ids = [
+            int(line.split(b",")[0].split(b":")[1])
+            for line in segment.read_bytes().splitlines()
+            if line.startswith(b'{"layout":')
+        ]
+        assert layout_ids == [0, 1, 2, 3]  # re-learned after the clear, under new ids
+        frame = log.query(QUERY, model="churn")
+    assert frame[["in__age", "in__plan", "in__seats"]].values.tolist() == [[41, "gold", 3]] * 4

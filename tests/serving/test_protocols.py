@@ -179,6 +179,42 @@ async def test_metrics(store: Store, churn: Registry, rows: pd.DataFrame) -> Non
     assert "shipyard_prediction_log_lag_seconds" in text
 
 
+async def test_metrics_parse_and_add_up(store: Store, churn: Registry, rows: pd.DataFrame) -> None:
+    """What a Prometheus server reads: counts per status, a cumulative latency histogram whose
+    +Inf bucket is the answered requests, rows per version."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with http(create_app(store, settings=NO_AUTH)) as client:
+        for _ in range(3):
+            ok = await client.post(
+                "/models/churn/predict", json={"records": rows.to_dict("records")}
+            )
+            assert ok.status_code == 200
+        bad = await client.post("/models/churn/predict", json={"records": [{"age": 1}]})
+        text = (await client.get("/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    by_status = {
+        s.labels["status"]: s.value
+        for s in families["shipyard_requests"].samples
+        if s.name == "shipyard_requests_total"
+    }
+    assert by_status == {"200": 3.0, str(bad.status_code): 1.0}
+    latency = families["shipyard_request_latency_seconds"].samples
+    buckets = [s for s in latency if s.name.endswith("_bucket")]
+    counts = [s.value for s in buckets]
+    assert counts == sorted(counts) and buckets[-1].labels["le"] == "+Inf" and counts[-1] == 3.0
+    assert [s.value for s in latency if s.name.endswith("_count")] == [3.0]
+    assert 0 < next(s.value for s in latency if s.name.endswith("_sum")) < 30
+    assert buckets[0].labels == {
+        "model": "churn",
+        "version": "1",
+        "endpoint": "predict",
+        "le": "0.00025",
+    }
+    scored = [s for s in families["shipyard_rows_scored"].samples if s.name.endswith("_total")]
+    assert [(s.labels, s.value) for s in scored] == [({"model": "churn", "version": "1"}, 15.0)]
+
+
 async def test_no_page_loads_from_a_cdn(store: Store, churn: Registry) -> None:
     async with http(create_app(store, settings=NO_AUTH)) as client:
         assert (await client.get("/docs")).status_code == 404

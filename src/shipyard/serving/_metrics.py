@@ -2,15 +2,30 @@
 
 Requests, errors, latency and rows scored are labelled by model, version and endpoint; the
 prediction log's queue depth and lag are read from the sink at scrape time.
+
+The request counters and the latency histogram are kept in plain numbers under one lock and
+turned into metric families when ``/metrics`` is scraped (prometheus-client's custom
+collector). Its ``Counter`` and ``Histogram`` objects cost ~5 us a request inside a busy
+server (three labelled children, a Python loop over the buckets, a lock each): 3% of an
+ONNX request, for numbers nobody reads until the next scrape.
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from shipyard.serving._sink import PredictionSink
 
@@ -19,67 +34,114 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+@dataclass
+class _Answered:
+    """The successful requests of one (model, version, endpoint)."""
+
+    count: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    #: Requests per latency bucket, not cumulative; the last one is +Inf.
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(_BUCKETS) + 1))
+
+
 class ServingMetrics:
     """The server's counters and histograms; ``render()`` is the ``/metrics`` body."""
 
     def __init__(self, sink: Callable[[], PredictionSink]) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "shipyard_requests",
-            "Scoring requests answered, by model, version, endpoint and HTTP status.",
-            ["model", "version", "endpoint", "status"],
-            registry=self.registry,
-        )
         self.errors = Counter(
             "shipyard_request_errors",
             "Scoring requests refused or failed, by model, endpoint and error type.",
             ["model", "endpoint", "error"],
             registry=self.registry,
         )
-        self.latency = Histogram(
-            "shipyard_request_latency_seconds",
-            "Time from reading a scoring request to having its response, in seconds.",
-            ["model", "version", "endpoint"],
-            buckets=_BUCKETS,
-            registry=self.registry,
-        )
-        self.rows = Counter(
-            "shipyard_rows_scored",
-            "Rows scored, by model and version.",
-            ["model", "version"],
-            registry=self.registry,
-        )
+        self._lock = threading.Lock()  # the event loop and the shadow thread both count
+        self._answered: dict[tuple[str, int, str], _Answered] = {}
+        self._refused: dict[tuple[str, str, str, str], int] = {}
+        self.registry.register(_RequestCollector(self))
         self.registry.register(_SinkCollector(sink))
-        # labels() looks up a child under a lock each time; cache them for the hot path.
-        self._ok: dict[tuple[str, int, str], tuple[Counter, Histogram, Counter]] = {}
 
     def observe(self, model: str, version: int, endpoint: str, seconds: float, rows: int) -> None:
         """Record one successful request."""
         key = (model, version, endpoint)
-        children = self._ok.get(key)
-        if children is None:
-            v = str(version)
-            children = (
-                self.requests.labels(model, v, endpoint, "200"),
-                self.latency.labels(model, v, endpoint),
-                self.rows.labels(model, v),
-            )
-            self._ok[key] = children
-        requests, latency, scored = children
-        requests.inc()
-        latency.observe(seconds)
-        scored.inc(rows)
+        stats = self._answered.get(key)
+        if stats is None:
+            stats = self._answered.setdefault(key, _Answered())
+        with self._lock:
+            stats.count += 1
+            stats.rows += rows
+            stats.seconds += seconds
+            stats.buckets[bisect.bisect_left(_BUCKETS, seconds)] += 1
 
     def failed(
         self, model: str, version: int | None, endpoint: str, error: str, status: int
     ) -> None:
         """Record one refused or failed request."""
-        v = "" if version is None else str(version)
-        self.requests.labels(model, v, endpoint, str(status)).inc()
+        key = (model, "" if version is None else str(version), endpoint, str(status))
+        with self._lock:
+            self._refused[key] = self._refused.get(key, 0) + 1
         self.errors.labels(model, endpoint, error).inc()
+
+    def snapshot(
+        self,
+    ) -> tuple[dict[tuple[str, int, str], _Answered], dict[tuple[str, str, str, str], int]]:
+        """Copies of the counts, taken under the lock (for a scrape)."""
+        with self._lock:
+            answered = {
+                key: _Answered(s.count, s.rows, s.seconds, list(s.buckets))
+                for key, s in self._answered.items()
+            }
+            return answered, dict(self._refused)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _RequestCollector(Collector):
+    """``shipyard_requests``, ``shipyard_request_latency_seconds`` and
+    ``shipyard_rows_scored`` from the counts of ``ServingMetrics``."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        answered, refused = self._metrics.snapshot()
+        requests = CounterMetricFamily(
+            "shipyard_requests",
+            "Scoring requests answered, by model, version, endpoint and HTTP status.",
+            labels=["model", "version", "endpoint", "status"],
+        )
+        latency = HistogramMetricFamily(
+            "shipyard_request_latency_seconds",
+            "Time from reading a scoring request to having its response, in seconds.",
+            labels=["model", "version", "endpoint"],
+        )
+        rows: dict[tuple[str, str], int] = {}
+        for (model, version, endpoint), stats in answered.items():
+            v = str(version)
+            requests.add_metric([model, v, endpoint, "200"], stats.count)
+            cumulative, buckets = 0, []
+            for bound, n in zip((*_BUCKETS, float("inf")), stats.buckets, strict=True):
+                cumulative += n
+                buckets.append((floatToGoString(bound), cumulative))
+            latency.add_metric([model, v, endpoint], buckets, stats.seconds)
+            rows[(model, v)] = rows.get((model, v), 0) + stats.rows
+        for (model, v, endpoint, status), n in refused.items():
+            requests.add_metric([model, v, endpoint, status], n)
+        scored = CounterMetricFamily(
+            "shipyard_rows_scored",
+            "Rows scored, by model and version.",
+            labels=["model", "version"],
+        )
+        for (model, v), n in rows.items():
+            scored.add_metric([model, v], n)
+        yield requests
+        yield latency
+        yield scored
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 class _SinkCollector(Collector):

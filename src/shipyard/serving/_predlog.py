@@ -2,12 +2,13 @@
 
 ``append`` (records as dicts) and ``append_answers`` (a server's answered request) encode
 with orjson and write with one ``os.write`` to an ``O_APPEND`` write-ahead segment (see
-``_predlog_wal`` for the two line shapes). Background threads fsync the segment
-every ``fsync_interval`` seconds, rotate it by size or age, and compact closed segments into
-Hive-partitioned Parquet (see ``_predlog_store``), or, with ``compactor="process"`` (what
-``shipyard serve`` uses), seal them for a compactor process (see ``_compactor``) so that the
-Parquet work never holds the server's GIL; ``open`` replays segments left by a dead process.
-``query`` runs DuckDB over the Parquet parts plus the records still in the WAL.
+``_predlog_wal``; the line shapes are in ``_predlog_decode``). Background threads fsync the
+segment every ``fsync_interval`` seconds, rotate it by size or age, and compact closed
+segments into Hive-partitioned Parquet (see ``_predlog_store``), or, with
+``compactor="process"`` (what ``shipyard serve`` uses), seal them for a compactor process
+(see ``_compactor``) so that the Parquet work never holds the server's GIL; ``open`` replays
+segments left by a dead process. ``query`` runs DuckDB over the Parquet parts plus the
+records still in the WAL.
 
 Durability:
 
