@@ -69,6 +69,17 @@ def test_page_is_self_contained(reference: Profile, drift: bool) -> None:
     # fetches tiles, styles and icons from CDNs.
     for host in ("cdn.jsdelivr.net", "cartocdn.com", "arcgisonline.com", "openmaptiles.org"):
         assert host not in page, host
+    # Nor the defaults the basic build keeps (topojson from cdn.plot.ly, Chart Studio): the
+    # only addresses left are XML namespaces and links in comments and error texts.
+    assert "cdn" not in page.lower()
+    hosts = set(re.findall(r"https?://([\w.-]+)", page))
+    assert hosts <= {
+        "www.w3.org",
+        "plotly.com",
+        "github.com",
+        "getify.mit-license.org",
+        "syntheti.cc",
+    }, hosts
     rest = _outside_plotlyjs(page)
     # No link, script or stylesheet from the network outside the embedded library.
     assert "http://" not in rest and "https://" not in rest

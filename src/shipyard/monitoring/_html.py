@@ -3,8 +3,10 @@
 The page embeds plotly.js once, in its ``<head>``: the "basic" build (scatter and bar, the
 only traces the report draws; MIT, ``static/plotly-basic.min.js``, the same plotly.js version
 as the ``plotly`` package), not the full bundle, whose map and geo code point at CDNs (map
-tiles, icons, topojson) and which weighs four times as much. The figures are inline scripts,
-so the file opens on a machine without network access and references no CDN. Every text
+tiles, icons, topojson) and which weighs four times as much. The two network defaults the
+basic build still carries (topojson, Chart Studio) are emptied as it is embedded. The figures
+are inline scripts, so the file opens on a machine without network access and names no host
+to load from. Every text
 that comes from data (feature names, categories, the title) is escaped, in the HTML and in
 the figures.
 
@@ -578,12 +580,35 @@ def performance_section(
     return "\n".join(parts)
 
 
+#: Network addresses plotly.js keeps as config defaults even in the basic build, and what the
+#: embedded copy uses instead: topojson for geo traces from cdn.plot.ly (the basic build
+#: draws none) and Chart Studio's upload URL (its buttons are off). Emptied, the page names
+#: no host it could load anything from.
+_NETWORK_DEFAULTS = {
+    'topojsonURL:{valType:"string",noBlank:!0,dflt:"https://cdn.plot.ly/un/"}': (
+        'topojsonURL:{valType:"string",noBlank:!0,dflt:""}'
+    ),
+    'plotlyServerURL:{valType:"string",dflt:"https://cloud.plotly.com/newchart"}': (
+        'plotlyServerURL:{valType:"string",dflt:""}'
+    ),
+}
+
+
 @functools.cache
 def plotly_js() -> str:
-    """The bundled plotly.js (basic build): read once per process."""
-    return (resources.files("shipyard.monitoring") / "static" / "plotly-basic.min.js").read_text(
+    """The bundled plotly.js (basic build) without network defaults: read once per process.
+
+    Raises ``RuntimeError`` when a default is not where it was: a new plotly.js in
+    ``static/`` must be checked again for addresses it could load from.
+    """
+    script = (resources.files("shipyard.monitoring") / "static" / "plotly-basic.min.js").read_text(
         encoding="utf-8"
     )
+    for default, offline in _NETWORK_DEFAULTS.items():
+        if script.count(default) != 1:
+            raise RuntimeError(f"plotly-basic.min.js changed: {default!r} not found once")
+        script = script.replace(default, offline)
+    return script
 
 
 def _figure_html(fig: go.Figure, number: int) -> str:
