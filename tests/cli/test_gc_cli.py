@@ -23,24 +23,7 @@ from shipyard.serving import PredictionLog
 def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  # type: ignore[no-untyped-def]
     root = registered / "log"
     now = datetime.now(UTC)
-    log = PredictionLog(root).open()
-    for age_days, n in ((200, 30), (100, 20), (1, 10)):
-        ts = now - timedelta(days=age_days)
-        log.append(
-            {
-                "prediction_id": f"d{age_days}-{i}",
-                "model": "churn",
-                "version": 1,
-                "arm": "production",
-                "inputs": {"age": 40.0},
-                "prediction": 1,
-                "latency_ms": 1.0,
-                "status": "ok",
-                "ts": ts,
-            }
-            for i in range(n)
-        )
-    log.close()
+    _log_partitions(root, {200: 30, 100: 20, 1: 10})
     c = Client(Settings()).open()
     loaded = c.load("churn:1")
     report = compute_drift(loaded.reference_profile["inputs"], churn_frame(500, 1))
@@ -83,10 +66,11 @@ def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  
     assert len(json.loads(capsys.readouterr().out)) == 2
 
 
-def _log_partitions(root: Path, ages: tuple[int, ...]) -> None:
+def _log_partitions(root: Path, rows_by_age: dict[int, int]) -> None:
+    """``rows_by_age[d]`` predictions of churn v1 logged ``d`` days ago (one partition each)."""
     now = datetime.now(UTC)
     log = PredictionLog(root).open()
-    for age_days in ages:
+    for age_days, n in rows_by_age.items():
         log.append(
             {
                 "prediction_id": f"p{age_days}-{i}",
@@ -99,7 +83,7 @@ def _log_partitions(root: Path, ages: tuple[int, ...]) -> None:
                 "status": "ok",
                 "ts": now - timedelta(days=age_days),
             }
-            for i in range(20)
+            for i in range(n)
         )
     log.close()
 
@@ -129,7 +113,7 @@ def test_retention_table_drives_gc(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = registered / "log"
-    _log_partitions(root, (200, 100, 1))
+    _log_partitions(root, {200: 20, 100: 20, 1: 20})
     config = registered / "shipyard.toml"
     config.write_text(
         '[retention]\npredictions = "150d"\nmonitoring = "30d"\njob_runs = "7d"\n',
