@@ -22,6 +22,7 @@ from rich.table import Table
 from shipyard._client import Client
 from shipyard.audit import verify
 from shipyard.demo_live import DRIFT, LiveDemo, shift_like_drift
+from shipyard.errors import ShipyardError
 from shipyard.settings import Settings
 from shipyard.store import Store
 
@@ -45,8 +46,6 @@ def _refusal(action: Callable[[], object]) -> Callable[[], str]:
     """A demo step that must be refused: shows the refusal's message."""
 
     def step() -> str:
-        from shipyard.errors import ShipyardError
-
         try:
             action()
         except ShipyardError as exc:

@@ -141,11 +141,6 @@ class Rows:
             self._frame = _frame(cells, self.columns)
         return self._frame
 
-    def records(self) -> list[dict[str, Any]]:
-        """One ``{column: value}`` dict per row, the values as received (for the log)."""
-        names = [str(name) for name in self.columns]
-        return [dict(zip(names, row, strict=True)) for row in self.rows]
-
 
 def rows_from_records(records: Any, *, where: str = "records") -> Rows:
     """``[{"col": value, ...}, ...]`` as rows; a key missing from a row becomes missing."""
