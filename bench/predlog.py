@@ -29,8 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from shipyard.serving import Answers
-from shipyard.serving._predlog import PredictionLog
+from shipyard.predlog import Answers, PredictionLog
 
 NUMERIC = [f"num_{i}" for i in range(14)]
 CATEGORICAL = [f"cat_{i}" for i in range(6)]

@@ -23,7 +23,7 @@ def churn_frame(n: int, seed: int) -> pd.DataFrame:
 
 def log_predictions(root: Path, frame: pd.DataFrame, version: int = 1) -> list[str]:
     """Log every row of ``frame`` as an accepted churn prediction (ids ``p0``, ``p1``...)."""
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import PredictionLog
 
     ids = [f"p{i}" for i in range(len(frame))]
     log = PredictionLog(root).open()

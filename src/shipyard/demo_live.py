@@ -57,7 +57,8 @@ class LiveDemo:
 
     # -- the server ----------------------------------------------------------------------------
     def __enter__(self) -> Self:
-        from shipyard.serving import PredictionLog, ServeSettings, create_app, serve_in_thread
+        from shipyard.predlog import PredictionLog
+        from shipyard.serving import ServeSettings, create_app, serve_in_thread
 
         self.log_root = self.home / "predictions"
         self.report_path = self.home / "drift-report.html"

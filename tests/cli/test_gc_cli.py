@@ -17,7 +17,7 @@ from shipyard import Client, Settings
 from shipyard.cli import run_cli
 from shipyard.cli._gc_cmd import _size
 from shipyard.monitoring import MonitoringResults, compute_drift
-from shipyard.serving import PredictionLog
+from shipyard.predlog import PredictionLog
 
 
 def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  # type: ignore[no-untyped-def]

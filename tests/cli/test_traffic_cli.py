@@ -103,7 +103,7 @@ def test_malformed_input(env, capsys, args, code, message) -> None:  # type: ign
 
 def _log_arm(log_dir: Path, n: int, version: int, arm: str, errors: int = 0) -> None:
     """``n`` single-row requests of one arm, logged just after the policy in force started."""
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import PredictionLog
 
     start = time.time()
     rng = np.random.default_rng(version)
@@ -218,7 +218,8 @@ def test_check_act_on_a_live_server(  # type: ignore[no-untyped-def]
     server's answers follow within 2 s, and no request fails but those of the bad canary."""
     from sklearn.linear_model import LogisticRegression
 
-    from shipyard.serving import PredictionLog, ServeSettings, create_app, serve_in_thread
+    from shipyard.predlog import PredictionLog
+    from shipyard.serving import ServeSettings, create_app, serve_in_thread
 
     X, y, _, _ = training_data
     other = X[["income", "tenure"]].rename(columns={"income": "salary"})

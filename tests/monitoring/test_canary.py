@@ -12,8 +12,8 @@ import pytest
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
 from shipyard.monitoring import CanaryRules, CanaryVerdict, check_canary, newcombe_interval
 from shipyard.packaging import prepare_archive
+from shipyard.predlog import PredictionLog
 from shipyard.registry import Policy, Registry, Traffic
-from shipyard.serving import PredictionLog
 from shipyard.store import Store
 
 

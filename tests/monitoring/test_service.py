@@ -14,7 +14,7 @@ from shipyard.monitoring import compute_service, service_window
 
 
 def test_requests_are_rebuilt_and_percentiles_are_per_request(tmp_path: Path) -> None:
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import PredictionLog
 
     now = datetime.now(UTC).timestamp()
     records = []

@@ -13,7 +13,7 @@ import pytest
 from shipyard.dataset import profile_frame
 from shipyard.errors import NotFound
 from shipyard.monitoring import DriftAccumulator, build_report, logged_window, window_chunks
-from shipyard.serving import PredictionLog
+from shipyard.predlog import PredictionLog
 
 START = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -54,9 +54,9 @@ def write_log(root: Path, *, wal_rows: int = 0) -> pd.DataFrame:
         live = PredictionLog(root, rotate_seconds=3600).open()
         live.append(records[len(records) - wal_rows :])
         # Not closed: the records stay in the segment; readers see them in the WAL.
-        live._stop.set()  # stop the threads without compacting
-        for thread in live._threads:
-            thread.join()
+        assert live._wal is not None and live._compaction is not None
+        live._compaction.stop()  # stop the threads without compacting
+        live._wal.close()
         assert list((root / "wal").glob("*.wal"))
     keep = [(i % 10 != 0) and (i % 7 != 0) for i in range(3000)]
     return frame[keep].reset_index(drop=True)

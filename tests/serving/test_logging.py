@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from serving.conftest import http
+from shipyard.predlog import PredictionLog
 from shipyard.registry import Registry
 from shipyard.serving import ServeSettings, create_app
-from shipyard.serving._predlog import PredictionLog
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 
 from shipyard import Client, Settings
 from shipyard.packaging import PreparedArchive
+from shipyard.predlog import PredictionLog
 from shipyard.registry import Registry
 from shipyard.serving import ServeSettings, create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
-from shipyard.serving._predlog import PredictionLog
 from shipyard.store import Store
 
 

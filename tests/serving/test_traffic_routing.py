@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from shipyard.predlog import Answers
 from shipyard.registry import Registry, Traffic
-from shipyard.serving import ARM_HEADER, VERSION_HEADER, Answers, ServeSettings, create_app
+from shipyard.serving import ARM_HEADER, VERSION_HEADER, ServeSettings, create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
 from shipyard.serving._routing import bucket
 from shipyard.store import Store

@@ -19,8 +19,9 @@ import pytest
 
 from shipyard import Settings
 from shipyard.packaging import PreparedArchive
+from shipyard.predlog import PredictionLog
 from shipyard.registry import Registry
-from shipyard.serving import PredictionLog, free_port
+from shipyard.serving import free_port
 from shipyard.store import Store
 
 GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}

@@ -37,9 +37,9 @@ def predictions_query_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Run SQL over a model's logged predictions and labels."""
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import query
 
-    frame = PredictionLog(log_root(log_dir)).query(sql, model=model)
+    frame = query(log_root(log_dir), sql, model=model)
     if as_json:
         print_json(frame.to_dict(orient="records"))
         return
@@ -58,7 +58,7 @@ def feedback_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Record ground-truth labels; they join to predictions by prediction_id."""
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import PredictionLog
 
     client().registry.get_model(model)
     log = PredictionLog(log_root(log_dir)).open()

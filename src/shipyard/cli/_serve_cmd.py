@@ -46,15 +46,18 @@ def serve_cmd(
     import uvicorn
 
     from shipyard.errors import InvalidInput
-    from shipyard.serving import ServeSettings, create_app
-    from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
-    from shipyard.serving._predlog import COMPACTOR_ENV
+    from shipyard.serving import (
+        LOG_ENV,
+        SETTINGS_ENV,
+        ServeSettings,
+        create_app,
+        open_prediction_log,
+    )
 
     if runtime not in ("auto", "onnx", "native"):
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
     if compactor not in ("process", "thread"):
         raise InvalidInput(f"--compactor must be process or thread. Got '{compactor}' instead.")
-    os.environ[COMPACTOR_ENV] = compactor  # read by PredictionLog, here and in the workers
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
@@ -63,6 +66,7 @@ def serve_cmd(
         auth=not no_auth,
         max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows,
+        compactor=compactor,  # type: ignore[arg-type] # checked above
     )
     c = client()
     for name in names or ():
@@ -88,7 +92,7 @@ def serve_cmd(
             log_level="warning",
         )
         return
-    log = open_prediction_log(log_root)
+    log = open_prediction_log(log_root, settings)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
     uvicorn.run(server_app, host=host, port=port, log_level="warning")

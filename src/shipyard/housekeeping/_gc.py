@@ -3,20 +3,18 @@ and (when asked) the archive files of archived versions no alias or traffic poli
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
+from shipyard.predlog import partitions_before
 from shipyard.store import Store
 from shipyard.store._models import Alias, JobRun, ModelVersion, MonitoringResult, TrafficPolicy
-
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass
@@ -34,24 +32,6 @@ class GcReport:
     dry_run: bool = False
     errors: list[str] = field(default_factory=list)
     """Files that could not be deleted after the commit (left behind, reported)."""
-
-
-def _expired_partitions(log_root: Path, cutoff: date) -> list[Path]:
-    """``date=YYYY-MM-DD`` folders of predictions and feedback older than ``cutoff``.
-
-    Only compacted Parquet partitions are considered: the write-ahead segments (``wal/``),
-    which hold what is not compacted yet, are never touched.
-    """
-    found = []
-    for kind in ("predictions", "feedback"):
-        base = log_root / kind
-        if not base.is_dir():
-            continue
-        for folder in base.rglob("date=*"):
-            match = _DATE_DIR.match(folder.name)
-            if folder.is_dir() and match and date.fromisoformat(match.group(1)) < cutoff:
-                found.append(folder)
-    return sorted(found)
 
 
 def collect_garbage(
@@ -77,7 +57,7 @@ def collect_garbage(
     expired: list[Path] = []
     if predictions_older_than is not None:
         cutoff = (now - predictions_older_than).date()
-        expired = _expired_partitions(log_root, cutoff)
+        expired = partitions_before(log_root, cutoff)
         for folder in expired:
             files = [p for p in folder.rglob("*") if p.is_file()]
             report.files += len(files)

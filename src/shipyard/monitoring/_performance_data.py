@@ -124,39 +124,9 @@ def labelled_window(
     """The accepted predictions of one version in ``[start, end)`` (``prediction_id``, ``ts``,
     ``prediction``, ``proba_<class>``) and every label recorded for them (``prediction_id``,
     ``label``, ``ts``)."""
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import join_feedback
 
-    log = PredictionLog(root)
-    where = (
-        f"version = {int(version)} AND status = 'ok' "
-        f"AND epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}"
-    )
-    columns = log.query("SELECT * FROM predictions LIMIT 0", model=model).columns
-    if "prediction" not in columns:
-        return _empty_predictions(), _empty_labels()
-    probas = [c for c in columns if c.startswith("proba__")]
-    select = ", ".join(["prediction_id", "ts", "prediction", *(f'"{c}"' for c in probas)])
-    predictions = log.query(f"SELECT {select} FROM predictions WHERE {where}", model=model)
-    predictions = predictions.rename(columns={c: "proba_" + c[len("proba__") :] for c in probas})
-    labels = log.query(
-        "SELECT * FROM feedback WHERE prediction_id IN "
-        f"(SELECT prediction_id FROM predictions WHERE {where})",
-        model=model,
-    )
-    if "label" not in labels.columns:  # no label was ever recorded for this model
-        return predictions, _empty_labels()
-    return predictions, labels[["prediction_id", "label", "ts"]]
-
-
-def _empty_predictions() -> pd.DataFrame:
-    return pd.DataFrame({"prediction_id": [], "ts": [], "prediction": []})
-
-
-def _empty_labels() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "prediction_id": pd.Series([], dtype=object),
-            "label": pd.Series([], dtype=object),
-            "ts": pd.Series([], dtype="datetime64[us, UTC]"),
-        }
-    )
+    predictions, labels = join_feedback(root, model, version=version, start=start, end=end)
+    names = [str(c) for c in predictions.columns]
+    probas = {c: "proba_" + c.removeprefix("proba__") for c in names if c.startswith("proba__")}
+    return predictions.rename(columns=probas), labels

@@ -164,9 +164,10 @@ def _group(
 def service_window(root: Path, model: str, start: datetime, end: datetime) -> pd.DataFrame:
     """The log records (answered and refused, every version) of ``model`` in ``[start, end)``,
     with the columns of ``SERVICE_COLUMNS``."""
-    from shipyard.serving import PredictionLog
+    from shipyard.predlog import query
 
-    return PredictionLog(root).query(
+    return query(
+        root,
         f"SELECT {', '.join(SERVICE_COLUMNS)} FROM predictions "
         f"WHERE epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}",
         model=model,

@@ -29,7 +29,7 @@ import pickle
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -438,14 +438,14 @@ def spark_window(
     the days in the window; records still in the write-ahead log are added from the driver."""
     from pyspark.sql import functions as F
 
-    from shipyard.monitoring._window import window_sources, window_view
+    from shipyard.monitoring._window import window_view
+    from shipyard.predlog import read_window
 
-    parts, wal = window_sources(root, model, version)
-    first, last = start.date() - timedelta(days=1), end.date()
-    parts = [p for p in parts if _in_days(p, first, last)]
+    window = read_window(root, model, version=int(version), start=start, end=end)
+    parts, wal = window.day_parts(), window.wal
     frames: list[DataFrame] = []
     if parts:
-        base = str(root / "predictions")
+        base = str(window.base)
         frames.append(
             spark.read.option("basePath", base).option("mergeSchema", True).parquet(*parts)
         )
@@ -469,16 +469,6 @@ def spark_window(
         for source, target in columns
     ]
     return df.select(*selected)
-
-
-def _in_days(path: str, first: date, last: date) -> bool:
-    for piece in Path(path).parts:
-        if piece.startswith("date="):
-            try:
-                return first <= date.fromisoformat(piece.removeprefix("date=")) <= last
-            except ValueError:
-                return True
-    return True
 
 
 def _empty_window(model: str, version: int, start: datetime, end: datetime) -> NotFound:

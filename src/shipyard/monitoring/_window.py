@@ -2,7 +2,8 @@
 
 ``window_chunks`` streams the window through DuckDB's record-batch reader (never the whole
 window in memory); ``logged_window`` is the same rows as one DataFrame, for small windows.
-Both see what ``PredictionLog.query`` sees: Parquet parts plus records still in the WAL.
+Both read the log through ``shipyard.predlog.read_window``: Parquet parts plus records still
+in the WAL.
 ``file_chunks`` (from ``shipyard.dataset``) streams a Parquet or CSV file (``--current``).
 """
 
@@ -14,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from shipyard.dataset import file_chunks as file_chunks  # re-exported: monitoring API
 from shipyard.errors import InvalidInput, NotFound
@@ -30,37 +30,6 @@ def parse_window(text: str, *, option: str = "--window") -> timedelta:
         raise InvalidInput(f"Invalid {option} '{text}': use a number and m, h, d or w, e.g. 1d.")
     unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
     return timedelta(**{unit: int(match.group(1))})
-
-
-def window_sources(root: Path, model: str, version: int) -> tuple[list[str], pa.Table | None]:
-    """The Parquet parts of one version's predictions, and its records still in the WAL
-    (with the Hive columns), without counting a record twice."""
-    from shipyard.registry import check_name
-    from shipyard.serving._predlog_decode import add_partition_columns, concat, decode_segment
-    from shipyard.serving._predlog_store import list_parts
-    from shipyard.serving._predlog_wal import PREDICTION, list_segments, parse_segment_name
-
-    check_name(model)
-    root = Path(root).expanduser().resolve()
-    tables: list[pa.Table] = []
-    read: set[str] = set()
-    # WAL first, then parts (as PredictionLog.query does): a segment compacted in between has
-    # its parts renamed already, and the parts of a segment read here are skipped.
-    for path in list_segments(root / "wal"):
-        segment_id, key = parse_segment_name(path.name)
-        if key.kind != PREDICTION or key.model != model or key.version != version:
-            continue
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            continue
-        read.add(segment_id)
-        table = decode_segment(key, data)
-        if table is not None:
-            tables.append(add_partition_columns(table, key))
-    folder = f"version={int(version)}"
-    parts = [p for p in list_parts(root, PREDICTION, model, read) if folder in Path(p).parts]
-    return parts, concat(tables)
 
 
 def window_view(columns: Sequence[str], *, outputs: bool) -> list[tuple[str, str]]:
@@ -88,16 +57,11 @@ def window_chunks(
 
     Raises NotFound when the window holds no prediction.
     """
-    from shipyard.serving._predlog_store import connect
-    from shipyard.serving._predlog_wal import PREDICTION
+    from shipyard.predlog import read_window
 
-    root = Path(root).expanduser().resolve()
-    parts, wal = window_sources(root, model, version)
-    con = connect(root, {"predictions": (PREDICTION, parts, wal)})
-    where = (
-        f"FROM predictions WHERE version = {int(version)} AND status = 'ok' "
-        f"AND epoch(ts) >= {start.timestamp()!r} AND epoch(ts) < {end.timestamp()!r}"
-    )
+    window = read_window(root, model, version=int(version), start=start, end=end)
+    con = window.connect()
+    where = "FROM predictions WHERE status = 'ok'"  # of the version, in the window's times
     try:
         counted = con.execute(f"SELECT count(*) {where}").fetchone()
         total = int(counted[0]) if counted else 0

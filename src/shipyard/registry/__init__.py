@@ -1,7 +1,8 @@
 """Registry: named models, immutable numbered versions, aliases, four-eyes approvals,
 traffic policies (canary, split, shadow)."""
 
-from shipyard.registry._refs import ModelRef, check_alias, check_name, parse_ref
+from shipyard.names import check_name
+from shipyard.registry._refs import ModelRef, check_alias, parse_ref
 from shipyard.registry._registry import PRODUCTION, STAGES, Registry, VersionInfo
 from shipyard.registry._traffic import Arm, Policy, RollbackOutcome, Traffic, check_sticky
 

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 
 from shipyard.errors import InvalidInput
+from shipyard.names import check_name
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
 
@@ -23,15 +23,6 @@ class ModelRef:
         if self.version is not None:
             return f"{self.name} v{self.version}"
         return f"{self.name}@{self.alias}"
-
-
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidInput(
-            f"Invalid model name {name!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit."
-        )
-    return name
 
 
 def check_alias(alias: str) -> str:

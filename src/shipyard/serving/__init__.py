@@ -1,6 +1,10 @@
 """Serving: a FastAPI server for registered models (Open Inference Protocol v2, plain JSON,
 MLflow's scoring protocol), with API tokens, Prometheus metrics, micro-batching, an ONNX
-runtime and a hot switch when an alias moves.
+runtime and a hot switch when an alias moves. Every answer and refusal goes to a
+``shipyard.predlog.PredictionSink``, normally the prediction log (``shipyard.predlog``).
+
+Imports registry, predlog, packaging, auth, dataset, store, errors and settings; never
+monitoring.
 
 >>> from shipyard.serving import ServeSettings, create_app
 >>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
@@ -8,22 +12,19 @@ runtime and a hot switch when an alias moves.
 
 from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
-from shipyard.serving._predlog import FeedbackResult, PredictionLog
+from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
 from shipyard.serving._settings import ServeSettings
-from shipyard.serving._sink import Answers, NullSink, PredictionSink
 from shipyard.serving._thread import free_port, serve_in_thread
 
 __all__ = [
     "ARM_HEADER",
+    "LOG_ENV",
+    "SETTINGS_ENV",
     "VERSION_HEADER",
-    "Answers",
-    "FeedbackResult",
     "MicroBatcher",
-    "NullSink",
-    "PredictionLog",
-    "PredictionSink",
     "ServeSettings",
     "create_app",
     "free_port",
+    "open_prediction_log",
     "serve_in_thread",
 ]

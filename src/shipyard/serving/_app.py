@@ -42,6 +42,7 @@ from shipyard.errors import (
     ShipyardError,
     UnsupportedMediaType,
 )
+from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _v2
 from shipyard.serving._fastroute import ShipyardAPI
 from shipyard.serving._inputs import (
@@ -63,7 +64,6 @@ from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BOD
 from shipyard.serving._routing import Route, ShadowRecorder
 from shipyard.serving._runtime import ServedModel, json_floats
 from shipyard.serving._settings import ServeSettings
-from shipyard.serving._sink import NullSink, PredictionSink
 from shipyard.serving._state import ServingState, new_ids
 from shipyard.store import Store
 

@@ -1,8 +1,9 @@
 """The app factory uvicorn calls in each worker process when ``--workers`` is above 1.
 
 Worker processes cannot receive a live ``Store``; they read the same environment the CLI
-did, plus the server settings the CLI put in ``SHIPYARD_SERVE_SETTINGS`` (JSON), and open
-their own store and prediction log after the fork.
+did, plus the server settings the CLI put in ``SHIPYARD_SERVE_SETTINGS`` (JSON) and the
+prediction log's folder in ``SHIPYARD_SERVE_PREDLOG``, and open their own store and
+prediction log after the fork.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import os
 
 from fastapi import FastAPI
 
+from shipyard.predlog import PredictionLog, PredictionSink
 from shipyard.serving._app import create_app
 from shipyard.serving._settings import ServeSettings
-from shipyard.serving._sink import PredictionSink
 from shipyard.settings import Settings
 from shipyard.store import Store
 
@@ -21,20 +22,19 @@ SETTINGS_ENV = "SHIPYARD_SERVE_SETTINGS"
 LOG_ENV = "SHIPYARD_SERVE_PREDLOG"
 
 
-def open_prediction_log(root: str | None) -> PredictionSink | None:
-    """The durable prediction log under ``root`` (None: no log), opened."""
+def open_prediction_log(root: str | None, settings: ServeSettings) -> PredictionSink | None:
+    """The durable prediction log under ``root`` (None: no log), opened, compacting where
+    ``settings.compactor`` says."""
     if not root:
         return None
-    from shipyard.serving._predlog import PredictionLog
-
-    return PredictionLog(root).open()
+    return PredictionLog(root, compactor=settings.compactor).open()
 
 
 def app_from_environment() -> FastAPI:
     """``create_app`` for a worker process, configured from the environment."""
     settings = ServeSettings.model_validate_json(os.environ.get(SETTINGS_ENV, "{}"))
     store = Store.from_settings(Settings()).open()
-    log = open_prediction_log(os.environ.get(LOG_ENV))
+    log = open_prediction_log(os.environ.get(LOG_ENV), settings)
     app = create_app(store, settings=settings, prediction_log=log, own_resources=True)
     app.freeze_heap = True  # a server process: keep the start-up heap out of collections
     return app

@@ -27,7 +27,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from shipyard.serving._sink import PredictionSink
+from shipyard.predlog import PredictionSink
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Latency buckets (seconds) from 250 us: an ONNX request takes well under a millisecond.

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Runtime = Literal["auto", "onnx", "native"]
+Compactor = Literal["process", "thread"]
 
 
 class ServeSettings(BaseModel):
@@ -73,6 +74,12 @@ class ServeSettings(BaseModel):
         default=0.5,
         gt=0,
         description="How often the server asks the registry whether an alias moved.",
+    )
+    compactor: Compactor = Field(
+        default="process",
+        description="Where the prediction log is compacted to Parquet: 'process' (a compactor "
+        "process per log folder, off the request path's GIL, on idle CPU only) or 'thread' "
+        "(a thread of each server process).",
     )
     default_model: str | None = Field(
         default=None,

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import ShipyardError
+from shipyard.predlog import Answers, NullSink, PredictionSink
 from shipyard.serving._auth import TokenGate
 from shipyard.serving._inputs import Rows
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._settings import ServeSettings
-from shipyard.serving._sink import Answers, NullSink, PredictionSink
 from shipyard.store import Store
 
 

@@ -1,7 +1,7 @@
 """Where the server hands its prediction records: the small interface it needs.
 
-``shipyard.serving._predlog.PredictionLog`` (the durable, Parquet-backed log) satisfies it;
-``NullSink`` drops everything, for tests and ``--no-log``.
+``PredictionLog`` (the durable, Parquet-backed log) satisfies it; ``NullSink`` drops
+everything, for tests and ``--no-log``.
 
 An answered request reaches a sink as one ``Answers``: what its rows share, then the rows as
 lists. The log writes that shape as it is, without building a record per row on the request

@@ -10,8 +10,8 @@ import textwrap
 import uuid
 from pathlib import Path
 
-from shipyard.serving._predlog import PredictionLog
-from shipyard.serving._predlog_wal import list_segments
+from shipyard.predlog import PredictionLog
+from shipyard.predlog._wal import list_segments
 
 # Logs one prediction per call (two in three as the server does, as answers; one as a record)
 # and prints its id once the call returned: the moment the server would send the response.
@@ -19,8 +19,7 @@ from shipyard.serving._predlog_wal import list_segments
 CHILD = textwrap.dedent(
     """
     import sys, time, uuid
-    from shipyard.serving import Answers
-    from shipyard.serving._predlog import PredictionLog
+    from shipyard.predlog import Answers, PredictionLog
 
     log = PredictionLog(sys.argv[1], rotate_bytes=20_000, rotate_seconds=0.05).open()
     i = 0
@@ -40,6 +39,17 @@ CHILD = textwrap.dedent(
         i += 1
     """
 )
+
+
+def _die(log: PredictionLog) -> None:
+    """Stop ``log`` as a killed process stops: its segments unlocked, none compacted."""
+    wal, compaction = log._wal, log._compaction
+    assert wal is not None and compaction is not None
+    compaction.stop()
+    wal.close()
+    for segment in wal._active.values():
+        os.close(segment.fd)  # releases the flock, as the kernel does for a dead process
+    wal._active.clear()
 
 
 def _ids(log: PredictionLog) -> list[str]:
@@ -81,16 +91,16 @@ def test_every_answered_prediction_survives_kill_9(tmp_path: Path) -> None:
 CRASH_MID_COMPACTION = textwrap.dedent(
     """
     import os, signal, sys, uuid
-    from shipyard.serving._predlog import PredictionLog
-    from shipyard.serving._predlog_decode import decode_segment
+    from shipyard.predlog import PredictionLog
+    from shipyard.predlog._decode import decode_segment
 
     log = PredictionLog(sys.argv[1], rotate_seconds=3600).open()
     log.append([{"prediction_id": str(uuid.uuid4()), "model": "churn", "version": 1,
                  "inputs": {"age": i}, "prediction": 0} for i in range(500)])
-    segment = next(iter(log._active.values()))
+    segment = next(iter(log._wal._active.values()))
     # What compaction does before it deletes the segment: every part written and renamed.
     table = decode_segment(segment.key, segment.path.read_bytes())
-    log._writer.write_segment(segment.segment_id, segment.key, table)
+    log._compaction._parts.write_segment(segment.segment_id, segment.key, table)
     # And a temporary part of a compaction that died before its rename.
     tmp = next(segment.path.parent.parent.rglob("part-*.parquet")).with_name(
         f".part-{segment.segment_id}.tmp")
@@ -123,13 +133,9 @@ def test_torn_last_line_is_dropped_on_replay(tmp_path: Path) -> None:
     log = PredictionLog(root, rotate_seconds=3600).open()
     ids = [str(uuid.uuid4()) for _ in range(10)]
     log.append([{"prediction_id": i, "model": "churn", "version": 1} for i in ids])
-    segment = next(iter(log._active.values()))
+    segment = next(iter(log._wal._active.values()))
     os.write(segment.fd, b'{"prediction_id": "torn", "mod')
-    # Simulate the death of the process: release the lock without compacting.
-    os.close(segment.fd)
-    log._active.clear()
-    log._is_open = False
-    log._stop.set()
+    _die(log)  # the lock released, nothing compacted
 
     with PredictionLog(root) as reopened:
         assert sorted(_ids(reopened)) == sorted(ids)
@@ -157,16 +163,12 @@ def test_damaged_lines_are_set_aside_and_the_rest_compacted(tmp_path: Path) -> N
     log = PredictionLog(root, rotate_seconds=3600).open()
     ids = [str(uuid.uuid4()) for _ in range(6)]
     log.append([{"prediction_id": i, "model": "churn", "version": 1} for i in ids[:3]])
-    segment = next(iter(log._active.values()))
+    segment = next(iter(log._wal._active.values()))
     garbage = [b"\x00" * 40, b'{"prediction_id": 5, "ts": "noon"}', b"[1, 2]"]
     os.write(segment.fd, b"\n".join(garbage) + b"\n")
     log.append([{"prediction_id": i, "model": "churn", "version": 1} for i in ids[3:]])
     name = segment.path.name
-    # The process dies without compacting; the next start replays the segment.
-    os.close(segment.fd)
-    log._active.clear()
-    log._is_open = False
-    log._stop.set()
+    _die(log)  # without compacting; the next start replays the segment
 
     assert sorted(_ids(PredictionLog(root))) == sorted(ids)  # readable before replay too
     with PredictionLog(root) as reopened:

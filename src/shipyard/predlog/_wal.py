@@ -4,7 +4,7 @@ A segment is an append-only file of JSON lines for ONE partition key (kind, mode
 
     <root>/wal/<segment-id>+<kind>+<model>+<version>.wal
 
-Its lines (records, layouts, answers) are described, and decoded, in ``_predlog_decode``.
+Its lines (records, layouts, answers) are described, and decoded, in ``_decode``.
 
 One file per key means the compactor never sorts records by key in Python, and two models
 that use one feature name with different types never meet in one reader (which would refuse
@@ -35,6 +35,8 @@ WAL_SUFFIX = ".wal"
 _NEW_SUFFIX = ".new"  # a segment being created (see new_segment)
 PREDICTION = "p"
 FEEDBACK = "f"
+#: Model partition of rejected requests whose model name is not a valid name at all.
+INVALID_MODEL = "_invalid"
 
 
 class PartitionKey(NamedTuple):

@@ -14,9 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.serving._predlog import PredictionLog
-from shipyard.serving._predlog_wal import list_segments
-from shipyard.serving._sink import Answers
+from shipyard.predlog import Answers, PredictionLog
+from shipyard.predlog._wal import list_segments
 
 QUERY = "SELECT * EXCLUDE (date) FROM predictions ORDER BY prediction_id"
 
@@ -122,7 +121,7 @@ def test_an_answer_without_its_layout_is_set_aside(tmp_path: Path) -> None:
     log = PredictionLog(root, rotate_seconds=3600).open()
     kept = answers([[41, "gold"]], classes=["0", "1"])
     log.append_answers(kept)
-    segment = next(iter(log._active.values()))
+    segment = next(iter(log._wal._active.values()))
     orphan = b'[99,"x",1790000000.0,0.4,"production",1,[41,"gold"],[0.2,0.8]]'
     short = b'[0,"y",1790000000.0,0.4,"production",1,[41],[0.2,0.8]]'
     import os
@@ -147,9 +146,9 @@ def test_a_client_sending_every_column_order_cannot_grow_memory(
 ) -> None:
     """Layouts are remembered up to a bound; past it the memory is cleared and ids go on
     growing, so two layouts never share an id within a segment."""
-    import shipyard.serving._predlog as predlog
+    import shipyard.predlog._writer as writer
 
-    monkeypatch.setattr(predlog, "_MAX_LAYOUTS", 2)
+    monkeypatch.setattr(writer, "_MAX_LAYOUTS", 2)
     values = {"age": 41, "plan": "gold", "seats": 3}
     orders = [
         ["age", "plan", "seats"],
@@ -161,7 +160,7 @@ def test_a_client_sending_every_column_order_cannot_grow_memory(
     with PredictionLog(tmp_path / "log", rotate_seconds=3600) as log:
         for batch in batches:
             log.append_answers(batch)
-        assert len(log._layouts) <= 2
+        assert len(log._wal._layouts) <= 2
         (segment,) = list_segments(tmp_path / "log" / "wal")
         layout_ids = [
             int(line.split(b",")[0].split(b":")[1])

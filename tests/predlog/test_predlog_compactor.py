@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.serving._predlog import PredictionLog
-from shipyard.serving._predlog_wal import list_segments
+from shipyard.predlog import PredictionLog
+from shipyard.predlog._wal import list_segments
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -104,7 +104,7 @@ def test_a_dead_compactor_falls_back_to_the_thread(tmp_path: Path) -> None:
 SERVER = textwrap.dedent(
     """
     import sys, uuid
-    from shipyard.serving._predlog import PredictionLog
+    from shipyard.predlog import PredictionLog
 
     rotate_seconds = float(sys.argv[2])
     log = PredictionLog(sys.argv[1], compactor="process", rotate_bytes=20_000,

@@ -1,13 +1,17 @@
 """Compaction of sealed WAL segments into Parquet, in a thread or in its own process.
 
 A segment is sealed once its writer closed it (its ``flock`` is released): from then on any
-process may claim it, turn it into Parquet parts and delete it (see ``_predlog_store`` for why
+process may claim it, turn it into Parquet parts and delete it (see ``_parquet`` for why
 that is exactly-once). ``compact_segment`` is the one code path that does it; it runs
 
 - in a ``predlog-compact`` thread of the writing process (``compactor="thread"``), or
 - in a compactor process that a server starts, so that pyarrow's decoding and the Parquet
-  writes never hold the server's GIL (``python -m shipyard.serving._compactor ROOT PARENT_PID``
+  writes never hold the server's GIL (``python -m shipyard.predlog._compactor ROOT PARENT_PID``
   runs one by hand).
+
+``Compaction`` is the writing process's side: it takes the segments the writer (``_writer``)
+closed and compacts them in its thread, or seals them and wakes the compactor process, and
+falls back to the thread when that process cannot start or dies.
 
 The compactor process:
 
@@ -35,16 +39,20 @@ import sys
 import threading
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from shipyard.serving._predlog_decode import decode_segment
-from shipyard.serving._predlog_store import PartWriter, remove_stale_tmp
-from shipyard.serving._predlog_wal import (
+from shipyard.predlog._decode import decode_segment
+from shipyard.predlog._parquet import PartWriter, remove_stale_tmp
+from shipyard.predlog._wal import (
     Segment,
     claim_orphan,
     list_segments,
     parse_segment_name,
     remove_stale_new,
 )
+
+if TYPE_CHECKING:  # not at run time: the compactor process has no use for the writer
+    from shipyard.predlog._writer import WalWriter
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +62,12 @@ POLL_SECONDS = 0.5
 #: not available.
 NICE = 10
 LOCK_NAME = ".compactor.lock"
-# Starts the process without shipyard.serving's __init__ (the web app, ONNX: 1 s and ~100 MB
+# Starts the process without shipyard.predlog's __init__ (its readers: DuckDB, pandas, which
 # it does not need): a bare package object lets Python find this module's siblings.
 _BOOT = (
-    "import sys, types; pkg = types.ModuleType('shipyard.serving'); "
-    "pkg.__path__ = [sys.argv[1]]; sys.modules['shipyard.serving'] = pkg; "
-    "from shipyard.serving._compactor import main; sys.exit(main(sys.argv[2:]))"
+    "import sys, types; pkg = types.ModuleType('shipyard.predlog'); "
+    "pkg.__path__ = [sys.argv[1]]; sys.modules['shipyard.predlog'] = pkg; "
+    "from shipyard.predlog._compactor import main; sys.exit(main(sys.argv[2:]))"
 )
 WAKE = b"w"
 DRAIN = b"q"
@@ -208,6 +216,114 @@ def _end(proc: subprocess.Popen[bytes], stdin: int, timeout: float = 10.0) -> No
         proc.wait()
 
 
+class Compaction:
+    """The writing process's side of compaction (see the module docstring).
+
+    ``process``: seal closed segments for a compactor process instead of compacting them in
+    the ``predlog-compact`` thread; the thread takes over if the process cannot start or dies.
+    """
+
+    def __init__(self, root: Path, wal: WalWriter, *, process: bool) -> None:
+        self.root = root
+        self.wal = wal
+        self.process = process
+        self._parts = PartWriter(root)
+        self._process: CompactorProcess | None = None
+        self._lock = threading.Lock()  # one compaction at a time: thread, flush, replay
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self) -> None:
+        """Create the folders, replay segments of dead processes, start the process and thread."""
+        for sub in ("wal", "predictions", "feedback"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.replay()
+        if self.process:
+            self._process = CompactorProcess.start(self.root)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="predlog-compact", daemon=True)
+        self._thread.start()
+
+    def replay(self) -> int:
+        """Compact every segment whose process died; returns how many were replayed."""
+        with self._lock:
+            return compact_unlocked(self.root, self._parts)
+
+    def stop(self) -> None:
+        """Stop the thread (the segments stay: ``close`` compacts them)."""
+        self._stop.set()
+        self.wal.wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Compact everything to Parquet now, then end the compactor process."""
+        self.flush()
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def flush(self) -> None:
+        """Close the open segments and compact every closed one to Parquet now."""
+        self.wal.rotate()
+        self._compact_closed()
+        self._compact_handed()
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the compactor process (None when compaction runs in the thread)."""
+        return None if self._process is None else self._process.pid
+
+    def _loop(self) -> None:
+        wake = self.wal.wake
+        while not self._stop.is_set():
+            wake.wait(1.0)
+            wake.clear()
+            try:
+                process = self._process
+                if process is not None and not process.alive():
+                    self._fall_back_to_thread()
+                self._compact_closed()
+            except Exception:  # retried on the next wake-up; the segment stays until it works
+                log.exception("prediction log: compaction failed")
+                self._stop.wait(1.0)
+
+    def _compact_closed(self) -> None:
+        """Compact closed segments here, or seal them for the compactor process."""
+        with self._lock:
+            handed = False
+            while (segment := self.wal.first_closed()) is not None:
+                process = self._process
+                if process is None:
+                    compact_segment(self._parts, segment)
+                else:
+                    # Sealed: on disk before anyone else may take it (the power-loss window).
+                    os.fdatasync(segment.fd)
+                # Releases the flock: from here on the compactor process may claim it.
+                self.wal.release(segment, handed=process is not None)
+                handed = handed or process is not None
+        if handed and self._process is not None and not self._process.wake():
+            self._fall_back_to_thread()
+
+    def _fall_back_to_thread(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        log.error(
+            "prediction log: the compactor process (pid %d) is gone; compacting in a thread",
+            process.pid,
+        )
+        self._compact_handed()
+
+    def _compact_handed(self) -> None:
+        """Compact the segments given to the compactor that are still there, here and now."""
+        handed = self.wal.take_handed()
+        with self._lock:
+            for segment in handed:
+                compact_path(self._parts, segment.path)
+
+
 # -- the compactor process ---------------------------------------------------------------------
 
 
@@ -302,7 +418,7 @@ def run(root: Path, parent: int) -> int:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m shipyard.serving._compactor LOG_ROOT PARENT_PID", file=sys.stderr)
+        print("usage: python -m shipyard.predlog._compactor LOG_ROOT PARENT_PID", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return run(Path(argv[0]), int(argv[1]))

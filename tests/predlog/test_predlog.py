@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,8 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shipyard.errors import InvalidInput
-from shipyard.serving._predlog import INVALID_MODEL, FeedbackResult, PredictionLog
-from shipyard.serving._sink import PredictionSink
+from shipyard.predlog import INVALID_MODEL, FeedbackResult, PredictionLog, PredictionSink
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def test_time_rotation_compacts_in_the_background(tmp_path: Path) -> None:
         log.append([record()])
         deadline = datetime.now(UTC).timestamp() + 10
         while log.queue_depth and datetime.now(UTC).timestamp() < deadline:
-            log._stop.wait(0.02)
+            time.sleep(0.02)
         assert log.queue_depth == 0
         assert len(list(tmp_path.rglob("part-*.parquet"))) == 1
 

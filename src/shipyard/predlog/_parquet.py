@@ -10,24 +10,28 @@ per partition. Compaction writes ``.part-<segment-id>.tmp``, fsyncs it, renames 
 name and fsyncs the folder; the segment is deleted only after all of its parts are renamed. A
 crash at any point leaves the segment, whose replay rewrites the same names with the same rows:
 never a lost record, never a duplicate. Readers skip the parts of segments they read themselves.
+Retention deletes whole ``date=`` folders (``partitions_before`` lists them).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shipyard.serving._predlog_decode import (
+from shipyard.predlog._decode import (
     BASE_FEEDBACK_SCHEMA,
     BASE_PREDICTION_SCHEMA,
     split_by_date,
 )
-from shipyard.serving._predlog_wal import PREDICTION, PartitionKey
+from shipyard.predlog._wal import PREDICTION, PartitionKey
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ PREDICTIONS_DIR = "predictions"
 FEEDBACK_DIR = "feedback"
 _PART_PREFIX = "part-"
 _TMP_SUFFIX = ".tmp"
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 def partition_dir(root: Path, key: PartitionKey, day: str) -> Path:
@@ -117,14 +122,52 @@ def remove_stale_tmp(root: Path, live_segment_ids: set[str]) -> None:
                 tmp.unlink(missing_ok=True)
 
 
-def list_parts(root: Path, kind: str, model: str, skip_segments: set[str]) -> list[str]:
-    """The part files of one model, except those of segments the caller read from the WAL."""
+def list_parts(
+    root: Path, kind: str, model: str, skip_segments: set[str], version: int | None = None
+) -> list[str]:
+    """The part files of one model (of one ``version``, when given), except those of segments
+    the caller read from the WAL."""
     top = root / (PREDICTIONS_DIR if kind == PREDICTION else FEEDBACK_DIR) / f"model={model}"
+    if version is not None:
+        top = top / f"version={int(version)}"
     out = []
     for path in top.rglob(f"{_PART_PREFIX}*.parquet"):
         if path.stem[len(_PART_PREFIX) :] not in skip_segments:
             out.append(str(path))
     return sorted(out)
+
+
+def parts_of_days(parts: list[str], first: date, last: date) -> list[str]:
+    """The part files whose ``date=`` partition is in ``[first, last]`` (and any whose date
+    cannot be read)."""
+    return [p for p in parts if _in_days(p, first, last)]
+
+
+def _in_days(path: str, first: date, last: date) -> bool:
+    for piece in Path(path).parts:
+        if piece.startswith("date="):
+            try:
+                return first <= date.fromisoformat(piece.removeprefix("date=")) <= last
+            except ValueError:
+                return True
+    return True
+
+
+def partitions_before(root: Path, day: date) -> list[Path]:
+    """The ``date=`` partition folders of predictions and feedback of days before ``day``.
+
+    Only compacted Parquet partitions are listed: the write-ahead segments (``wal/``), which
+    hold what is not compacted yet, never are.
+    """
+    found = []
+    for top in (root / PREDICTIONS_DIR, root / FEEDBACK_DIR):
+        if not top.is_dir():
+            continue
+        for folder in top.rglob("date=*"):
+            match = _DATE_DIR.match(folder.name)
+            if folder.is_dir() and match and date.fromisoformat(match.group(1)) < day:
+                found.append(folder)
+    return sorted(found)
 
 
 def _sql_list(paths: list[str]) -> str:
@@ -147,18 +190,24 @@ def _empty(kind: str) -> pa.Table:
     return schema.empty_table()
 
 
-def connect(
-    root: Path, views: dict[str, tuple[str, list[str], pa.Table | None]]
-) -> duckdb.DuckDBPyConnection:
+class View(NamedTuple):
+    """One DuckDB view: its kind of record, Parquet part files, WAL rows and row filter."""
+
+    kind: str
+    parts: list[str]
+    wal: pa.Table | None
+    where: str | None = None
+
+
+def connect(root: Path, views: dict[str, View]) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with one view per name over Parquet parts plus WAL rows.
 
-    ``views`` maps a view name to (kind, part files, WAL table). Once the views exist the
-    connection may read only ``root`` and its configuration is locked, so a query string
-    cannot read other files of the machine.
+    Once the views exist the connection may read only ``root`` and its configuration is
+    locked, so a query string cannot read other files of the machine.
     """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    for name, (kind, parts, wal) in views.items():
+    for name, (kind, parts, wal, where) in views.items():
         selects = [f"SELECT * FROM _{name}_empty"]
         con.register(f"_{name}_empty", _empty(kind))
         if parts:
@@ -169,7 +218,10 @@ def connect(
         if wal is not None:
             con.register(f"_{name}_wal", wal)
             selects.append(f"SELECT * FROM _{name}_wal")
-        con.execute(f"CREATE VIEW {name} AS " + " UNION ALL BY NAME ".join(selects))
+        rows = " UNION ALL BY NAME ".join(selects)
+        if where is not None:
+            rows = f"SELECT * FROM ({rows}) WHERE {where}"
+        con.execute(f"CREATE VIEW {name} AS {rows}")
     con.execute(f"SET allowed_directories = {_sql_list([str(root.resolve())])}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

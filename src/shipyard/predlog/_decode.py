@@ -1,4 +1,4 @@
-"""WAL segment bytes -> Arrow tables: the lines of ``_predlog_wal`` as the log's columns.
+"""WAL segment bytes -> Arrow tables: the lines of ``_wal`` as the log's columns.
 
 A segment's lines take one of three shapes:
 
@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from shipyard.serving._predlog_wal import PREDICTION, Layout, PartitionKey
+from shipyard.predlog._wal import PREDICTION, Layout, PartitionKey
 
 # Fields written by PredictionLog.append whose type must not depend on the data seen (a segment
 # without rejections would otherwise infer ``reason`` as the null type).

@@ -1,0 +1,42 @@
+"""The prediction log: every prediction, refusal and ground-truth label, durable off the
+request path, in write-ahead segments compacted to Hive-partitioned Parquet.
+
+One writer per process, ``PredictionLog`` (the server appends to it through the
+``PredictionSink`` interface, one ``Answers`` per request); many readers, in other processes
+too, that need no open log: ``read_window`` (a model's Parquet parts plus its records still in
+the WAL, each once; monitoring's DuckDB and Spark windows), ``query`` (SQL, the CLI's
+``shipyard predictions query``), ``join_feedback`` (predictions with their labels) and
+``partitions_before`` (the day partitions retention deletes).
+
+A layer below serving and monitoring: it imports only ``shipyard.errors`` and
+``shipyard.names`` (never serving, monitoring or the registry).
+
+>>> from shipyard.predlog import PredictionLog, query
+>>> with PredictionLog(tmp / "predlog") as log:                    # doctest: +SKIP
+...     log.append([{"prediction_id": "3b0...", "model": "churn", "version": 3,
+...                  "inputs": {"age": 41}, "prediction": 1}])
+>>> query(tmp / "predlog", "SELECT count(*) AS n FROM predictions", model="churn")  # doctest: +SKIP
+"""
+
+from shipyard.predlog._feedback import FeedbackResult, join_feedback
+from shipyard.predlog._log import PredictionLog
+from shipyard.predlog._parquet import partitions_before
+from shipyard.predlog._reader import LogWindow, query, read_window
+from shipyard.predlog._sink import Answers, NullSink, PredictionSink
+from shipyard.predlog._wal import INVALID_MODEL
+from shipyard.predlog._writer import PredictionRecord
+
+__all__ = [
+    "INVALID_MODEL",
+    "Answers",
+    "FeedbackResult",
+    "LogWindow",
+    "NullSink",
+    "PredictionLog",
+    "PredictionRecord",
+    "PredictionSink",
+    "join_feedback",
+    "partitions_before",
+    "query",
+    "read_window",
+]

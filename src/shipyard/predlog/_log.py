@@ -1,0 +1,231 @@
+"""``PredictionLog``: the one object a process opens to write its prediction log.
+
+It ties three parts together and does none of their work: the WAL writer (``_writer``:
+appends, fsync, rotation), compaction (``_compactor.Compaction``: closed segments into
+Parquet, in a thread or a compactor process) and the readers (``_reader``, ``_feedback``).
+
+>>> log = PredictionLog(tmp / "predlog").open()                     # doctest: +SKIP
+>>> log.append([{"prediction_id": "3b0...", "model": "churn", "version": 3,
+...              "arm": "production", "inputs": {"age": 41}, "prediction": 1,
+...              "proba": {"0": 0.2, "1": 0.8}, "latency_ms": 0.4}])  # doctest: +SKIP
+>>> log.query("SELECT count(*) AS n FROM predictions", model="churn")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import pandas as pd
+
+from shipyard.errors import InvalidInput
+from shipyard.predlog._compactor import Compaction
+from shipyard.predlog._feedback import FeedbackResult, record_feedback
+from shipyard.predlog._reader import query
+from shipyard.predlog._sink import Answers
+from shipyard.predlog._writer import PredictionRecord, WalWriter, to_epoch
+
+#: Where compaction runs: in a thread of the writing process, or in a compactor process.
+Compactor = Literal["thread", "process"]
+
+
+class PredictionLog:
+    """Durable, batched log of predictions, rejections and ground-truth labels.
+
+    Parameters
+    ----------
+    root
+        Folder of the log (``wal/``, ``predictions/``, ``feedback/`` are made inside).
+    fsync_interval
+        Seconds between background fsyncs of the open segment (the power-loss window);
+        ``0`` syncs inside every ``append``.
+    rotate_bytes, rotate_seconds
+        A segment is closed and compacted to Parquet once it holds this many bytes, or once
+        its first record is this old. Larger segments mean fewer, larger Parquet files.
+    on_write_error
+        ``"raise"`` (``StoreUnavailable`` from ``append`` when the disk refuses a write) or
+        ``"drop"`` (count the records in ``dropped`` and keep serving).
+    compactor
+        ``"thread"``: compact in a background thread of this process. ``"process"``: hand
+        sealed segments to a compactor process, so that the Parquet conversion never holds
+        this process's GIL (what ``shipyard serve`` does, see ``ServeSettings.compactor``);
+        falls back to the thread if the process cannot start or dies.
+
+    Open it once per process (after forking workers), and close it on shutdown::
+
+        with PredictionLog("/var/lib/shipyard/predlog") as log:   # open() ... close()
+            log.append(records)
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        fsync_interval: float = 0.05,
+        rotate_bytes: int = 64 * 1024 * 1024,
+        rotate_seconds: float = 5.0,
+        on_write_error: Literal["raise", "drop"] = "raise",
+        compactor: Compactor = "thread",
+    ) -> None:
+        self.root = root
+        self.fsync_interval = fsync_interval
+        self.rotate_bytes = rotate_bytes
+        self.rotate_seconds = rotate_seconds
+        self.on_write_error = on_write_error
+        self.compactor = compactor
+        self._wal: WalWriter | None = None
+        self._compaction: Compaction | None = None
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def open(self) -> Self:
+        """Create the folders, replay segments of dead processes, and start the threads."""
+        if self._wal is not None and self._wal.is_open:
+            return self
+        if self.compactor not in ("thread", "process"):
+            raise InvalidInput(
+                "The prediction log's compactor must be 'thread' or 'process'. "
+                f"Got {self.compactor!r} instead."
+            )
+        root = Path(self.root).expanduser().resolve()
+        if self._wal is None:  # kept across close() and open(): its counts and layouts
+            self._wal = WalWriter(
+                root,
+                fsync_interval=self.fsync_interval,
+                rotate_bytes=self.rotate_bytes,
+                rotate_seconds=self.rotate_seconds,
+                on_write_error=self.on_write_error,
+            )
+        wal = self._wal
+        self._compaction = Compaction(root, wal, process=self.compactor == "process")
+        self._compaction.open()
+        wal.open()
+        # The request path calls the writer's own methods: a method here that called them
+        # would add a Python call to every request the server logs (see bench/README.md).
+        self.append = wal.append  # type: ignore[method-assign]
+        self.append_answers = wal.append_answers  # type: ignore[method-assign]
+        return self
+
+    def close(self) -> None:
+        """Stop the threads and compact everything to Parquet (idempotent)."""
+        wal, compaction = self._wal, self._compaction
+        if wal is None or compaction is None or not wal.is_open:
+            return
+        compaction.stop()
+        wal.close()  # appends from now on raise
+        compaction.close()
+
+    def __enter__(self) -> Self:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def replay(self) -> int:
+        """Compact every segment whose process died; returns how many were replayed."""
+        return self._open_compaction().replay()
+
+    def flush(self) -> None:
+        """Close the open segments and compact every closed one to Parquet now."""
+        self._open_compaction().flush()
+
+    # -- the request path (the open writer's methods replace these two) ---------------------
+
+    def append(self, records: Iterable[PredictionRecord | Mapping[str, Any]]) -> None:
+        """Log records durably against a process crash, before the response is sent.
+
+        Costs a few microseconds per record (one orjson encode each, one write per call).
+        Raises ``InvalidInput`` for a record without model or prediction id. When the disk
+        refuses the write (full, read-only) it raises ``StoreUnavailable`` so the caller fails
+        the request (a prediction it cannot log is one it cannot account for); with
+        ``on_write_error="drop"`` it counts the records in ``dropped`` and returns instead.
+        """
+        raise _not_open()
+
+    def append_answers(self, answers: Answers) -> None:
+        """Log one answered request; the same durability and errors as ``append``.
+
+        Cheaper than ``append`` on the request path: each row is one orjson encode of a list
+        (no record dicts), and the column and class names are written once per segment, in a
+        layout line (see ``_decode``).
+        """
+        raise _not_open()
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        """Records appended by this process and not yet in Parquet (a Prometheus gauge)."""
+        return 0 if self._wal is None else self._wal.queue_depth
+
+    @property
+    def lag_seconds(self) -> float:
+        """Age of the oldest record of this process not yet in Parquet (0 when none)."""
+        return 0.0 if self._wal is None else self._wal.lag_seconds
+
+    @property
+    def dropped(self) -> int:
+        """Records lost because the disk refused them (only with ``on_write_error="drop"``)."""
+        return 0 if self._wal is None else self._wal.dropped
+
+    @property
+    def compactor_pid(self) -> int | None:
+        """The pid of the compactor process (None when compaction runs in a thread)."""
+        return None if self._compaction is None else self._compaction.pid
+
+    # -- feedback and queries -----------------------------------------------------------------
+
+    def record_feedback(
+        self, model: str, prediction_id: str, label: Any, *, ts: float | datetime | None = None
+    ) -> FeedbackResult:
+        """Record the ground truth of one logged prediction of ``model``.
+
+        >>> log.record_feedback("churn", "3b0...", 1)   # doctest: +SKIP
+        FeedbackResult(matched=1, unknown=0, unknown_ids=[])
+        """
+        frame = pd.DataFrame(
+            {"prediction_id": [prediction_id], "label": pd.Series([label], dtype=object)}
+        )
+        if ts is not None:
+            frame["ts"] = [to_epoch(ts)]
+        return self.record_feedback_frame(model, frame)
+
+    def record_feedback_frame(self, model: str, frame: pd.DataFrame) -> FeedbackResult:
+        """Record labels from a frame with ``prediction_id``, ``label`` and optional ``ts``.
+
+        Labels of unknown prediction ids are not stored; the result counts and lists them.
+
+        >>> log.record_feedback_frame("churn", pd.read_parquet("labels.parquet"))  # doctest: +SKIP
+        FeedbackResult(matched=980, unknown=20, unknown_ids=[...])
+        """
+        if self._wal is None or not self._wal.is_open:
+            raise _not_open()
+        return record_feedback(self._wal, model, frame)
+
+    def query(self, sql: str, *, model: str) -> pd.DataFrame:
+        """Run DuckDB SQL over ``model``'s views ``predictions`` and ``feedback``.
+
+        Sees every record appended so far: Parquet parts plus records still in the WAL.
+        Works without ``open()`` too (e.g. from the CLI while a server writes the log).
+
+        >>> log.query("SELECT p.prediction, f.label FROM predictions p "
+        ...           "JOIN feedback f USING (prediction_id)", model="churn")  # doctest: +SKIP
+        """
+        return query(self.root, sql, model=model)
+
+    def _open_compaction(self) -> Compaction:
+        if self._compaction is None:  # never opened
+            raise _not_open()
+        return self._compaction
+
+
+def _not_open() -> InvalidInput:
+    return InvalidInput("The prediction log is not open: call open() first.")
