@@ -22,8 +22,8 @@ from shipyard.errors import ShipyardError
 if TYPE_CHECKING:
     from shipyard._client import Client
     from shipyard.packaging import LoadedModel
+    from shipyard.registry import AliasChange, Approval, ModelVersion
     from shipyard.settings import Settings
-    from shipyard.store._models import AliasChange, Approval, ModelVersion
     from shipyard.tracking import ActiveRun, active_run
 
 __version__ = "0.1.0"

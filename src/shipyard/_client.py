@@ -10,8 +10,8 @@ if TYPE_CHECKING:
     # Imported where used: ``import shipyard`` (and every CLI command's start-up) then costs
     # no SQLAlchemy, pandas or scikit-learn until a client is opened.
     from shipyard.packaging import LoadedModel
+    from shipyard.registry import AliasChange, Approval, ModelVersion
     from shipyard.store import Store
-    from shipyard.store._models import AliasChange, Approval, ModelVersion
     from shipyard.tracking import ActiveRun
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from shipyard.alerting import AlertRule, evaluate, load_alert_config
 from shipyard.errors import InvalidInput
 from shipyard.store import Store
-from shipyard.store._models import MonitoringResult
+from shipyard.store.tables import MonitoringResult
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 

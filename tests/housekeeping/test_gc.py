@@ -15,7 +15,7 @@ from shipyard.audit import list_events
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.housekeeping import Retention, collect_garbage, load_retention
 from shipyard.store import Store
-from shipyard.store._models import TrafficPolicy
+from shipyard.store.tables import TrafficPolicy
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 

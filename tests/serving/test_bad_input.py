@@ -237,7 +237,7 @@ async def test_tokens(store: Store, churn: Registry) -> None:
 
 def test_only_admins_create_tokens_and_only_hashes_are_stored(store: Store) -> None:
     from shipyard.errors import InvalidInput, PermissionDenied
-    from shipyard.store._models import ApiToken
+    from shipyard.store.tables import ApiToken
 
     tokens = Tokens(store)
     with pytest.raises(PermissionDenied):

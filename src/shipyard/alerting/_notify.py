@@ -38,7 +38,7 @@ from shipyard.alerting._rules import AlertRule, load_alert_config, read_toml
 from shipyard.alerting._store import Alerts
 from shipyard.errors import InvalidInput
 from shipyard.store import Store
-from shipyard.store._models import AlertRecord, AuditEvent
+from shipyard.store.tables import AlertRecord, AuditEvent
 
 _log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ from shipyard.alerting._channel import Channel
 from shipyard.alerting._registry import channel_from_config, check_channel_names
 from shipyard.errors import InvalidInput
 from shipyard.store import Store
-from shipyard.store._models import MonitoringResult
+from shipyard.store.tables import MonitoringResult
 
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _DURATION = re.compile(r"(\d+)([mhdw])")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from shipyard._roles import ROLES
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
+from shipyard.roles import ROLES
 from shipyard.settings import Settings
 
 users_app = typer.Typer(
@@ -33,8 +33,7 @@ def init_cmd() -> None:
 @db_app.command("upgrade")
 def db_upgrade_cmd() -> None:
     """Upgrade the database schema to this Shipyard's version (back it up first)."""
-    from shipyard.store import upgrade_schema
-    from shipyard.store._db import create_engine
+    from shipyard.store import create_engine, upgrade_schema
 
     engine = create_engine(Settings().database_url)
     before, after = upgrade_schema(engine)

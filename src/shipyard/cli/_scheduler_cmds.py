@@ -33,7 +33,7 @@ from shipyard.settings import Settings
 if TYPE_CHECKING:
     from shipyard.alerting import AlertConfig
     from shipyard.scheduler import JobSpec, Scheduler, SchedulerConfig
-    from shipyard.store._models import JobRun
+    from shipyard.store.tables import JobRun
 
 _log = logging.getLogger("shipyard.scheduler")
 

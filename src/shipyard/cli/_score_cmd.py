@@ -37,8 +37,7 @@ def score_cmd(
         rows = _score_with_spark(loaded, src, dst)
         console.print(f"Scored {rows:,} rows with {loaded.name} v{loaded.version} into {dst}.")
         return
-    from shipyard.batch import score_file
-    from shipyard.batch._file import parquet_rows
+    from shipyard.batch import parquet_rows, score_file
 
     with Progress(
         "[progress.description]{task.description}",
@@ -63,8 +62,7 @@ def score_cmd(
 
 
 def _score_with_spark(loaded: LoadedModel, src: Path, dst: Path) -> int:
-    from shipyard.batch import score_spark
-    from shipyard.batch._file import table_format
+    from shipyard.batch import score_spark, table_format
 
     fmt, out_fmt = table_format(src), table_format(dst)
     if not src.exists():

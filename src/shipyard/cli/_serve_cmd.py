@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from shipyard._roles import TOKEN_ROLES
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
+from shipyard.roles import TOKEN_ROLES
 from shipyard.settings import Settings
 
 tokens_app = typer.Typer(help="Bearer API tokens for the model server.", no_args_is_help=True)

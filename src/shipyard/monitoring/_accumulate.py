@@ -17,8 +17,7 @@ from typing import Self, TypeAlias
 import pandas as pd
 import pyarrow as pa
 
-from shipyard.dataset import CategoricalProfile, Profile, Schema
-from shipyard.dataset._dtypes import ColumnType, check_frame
+from shipyard.dataset import CategoricalProfile, ColumnType, Profile, Schema, check_frame
 from shipyard.errors import InvalidInput
 from shipyard.monitoring._state import CategoricalState, ColumnState, NumericState
 

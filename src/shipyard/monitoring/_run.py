@@ -20,7 +20,7 @@ from shipyard.monitoring._report import DriftReport
 from shipyard.monitoring._results import MonitoringResults
 from shipyard.monitoring._rows import MetricRow
 from shipyard.store import Store
-from shipyard.store._models import AlertRecord, MonitoringResult
+from shipyard.store.tables import AlertRecord, MonitoringResult
 
 if TYPE_CHECKING:  # alerting loads its channels (SMTP, HTTP) only when rules fire
     from shipyard.alerting import AlertConfig

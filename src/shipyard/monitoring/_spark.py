@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shipyard.dataset import CategoricalProfile, NumericProfile, Profile, Schema
-from shipyard.dataset._dtypes import ColumnType
+from shipyard.dataset import CategoricalProfile, ColumnType, NumericProfile, Profile, Schema
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring._accumulate import DriftAccumulator
 from shipyard.monitoring._state import (

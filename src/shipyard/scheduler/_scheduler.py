@@ -24,7 +24,7 @@ from shipyard.scheduler._config import JobSpec, SchedulerConfig
 from shipyard.scheduler._jobs import JOB_KINDS, JobContext, JobFailed, JobResult
 from shipyard.scheduler._runs import FAILED, SKIPPED, SUCCEEDED, JobRuns, this_owner
 from shipyard.store import Store
-from shipyard.store._models import JobRun
+from shipyard.store.tables import JobRun
 
 _log = logging.getLogger("shipyard.scheduler")
 
