@@ -353,7 +353,7 @@ class LiveDemo:
     def judge(self) -> str:
         """``check_canary`` over the canary's window of the log: requests, errors, latency
         and output drift of the canary arm against production."""
-        from shipyard.monitoring import check_canary
+        from shipyard.checks import check_canary
 
         verdict = check_canary(self.store, self.model, self.log_root)
         self.decision = verdict.decision

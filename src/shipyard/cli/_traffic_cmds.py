@@ -22,7 +22,7 @@ from shipyard.errors import InvalidInput, InvalidTransition
 
 if TYPE_CHECKING:
     from shipyard._client import Client
-    from shipyard.monitoring import CanaryVerdict
+    from shipyard.checks import CanaryVerdict
     from shipyard.registry import Policy
 
 traffic_app = typer.Typer(
@@ -177,7 +177,7 @@ def traffic_check_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Judge the canary against production; exit 0 promote or wait, 1 rollback."""
-    from shipyard.monitoring import CanaryRules, check_canary
+    from shipyard.checks import CanaryRules, check_canary
 
     defaults = CanaryRules()
     rules = CanaryRules(

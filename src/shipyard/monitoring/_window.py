@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from shipyard.dataset import file_chunks as file_chunks  # re-exported: monitoring API
 from shipyard.errors import InvalidInput, NotFound
 
 #: Rows per chunk read from the log.

@@ -18,7 +18,7 @@ from shipyard.errors import (
     NotFound,
     PermissionDenied,
 )
-from shipyard.packaging import LoadedModel, PreparedArchive, open_archive
+from shipyard.packaging import Archive, LoadedModel, PreparedArchive, open_archive
 from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
 from shipyard.registry._policy import active_policy, end_policy, referenced_versions
 from shipyard.registry._queries import (
@@ -187,6 +187,17 @@ class Registry:
             return [to_entity(AliasChange, r) for r in rows]
 
     # -- loading ---------------------------------------------------------------------------
+    def open_archive(self, ref: str | ModelRef, version: int | None = None) -> Archive:
+        """A version's archive, verified against the registry's digest, with nothing unpickled:
+        its manifest, input schema and reference profile, for work that never calls the model
+        (input and output monitoring). ``load`` unpickles the model too.
+
+        >>> registry.open_archive("churn@production").schema  # doctest: +SKIP
+        """
+        mv = self.resolve(ref, version)
+        cached = self._loaded.get(mv.digest)
+        return cached.archive if cached is not None else self._open(mv)
+
     def load(self, ref: str | ModelRef, version: int | None = None) -> LoadedModel:
         """Load a version after verifying its archive against the registry's digest.
 
@@ -196,6 +207,13 @@ class Registry:
         cached = self._loaded.get(mv.digest)
         if cached is not None:
             return cached
+        loaded = LoadedModel(self._open(mv))
+        loaded.model  # noqa: B018 - unpickle now, after verification, not on first predict
+        self._loaded[mv.digest] = loaded
+        return loaded
+
+    def _open(self, mv: ModelVersion) -> Archive:
+        """The verified archive of ``mv``; a deleted archive of an archived version says so."""
         try:
             data = self.store.artifacts.get(mv.archive_key)
         except NotFound as exc:
@@ -206,13 +224,7 @@ class Registry:
                 f"(by 'shipyard gc --archived-artifacts'; see audit events "
                 f"'version.artifacts_deleted'). Register the model again to use it."
             ) from exc
-        archive = open_archive(
-            data, expected_digest=mv.digest, label=f"{mv.model_name} v{mv.version}"
-        )
-        loaded = LoadedModel(archive)
-        loaded.model  # noqa: B018 - unpickle now, after verification, not on first predict
-        self._loaded[mv.digest] = loaded
-        return loaded
+        return open_archive(data, expected_digest=mv.digest, label=f"{mv.model_name} v{mv.version}")
 
     # -- writing ---------------------------------------------------------------------------
     def register(
