@@ -11,11 +11,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.text import Text
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
 from shipyard.cli._options import Engine
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput
-from shipyard.settings import Settings
 
 if TYPE_CHECKING:
     from shipyard.dataset import Profile, Schema
@@ -29,6 +28,7 @@ app.add_typer(monitor_app, name="monitor")
 
 @monitor_app.command("run")
 def monitor_run_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model reference: churn, churn@staging, churn:3."),
     current: Path = typer.Option(
         None,
@@ -66,14 +66,14 @@ def monitor_run_cmd(
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
     breach (so cron and CI can act on it). A log window also gets performance against the
     labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
-    from shipyard.alerting import load_alert_config
+    from shipyard.alerting import AlertConfig
     from shipyard.cli._monitor_perf import print_sections
+    from shipyard.config import parse_window
     from shipyard.dataset import Profile, Schema
     from shipyard.monitoring import (
         build_report,
         chunk_rows,
         file_chunks,
-        parse_window,
         performance_and_service,
         record_monitoring_run,
         window_chunks,
@@ -81,9 +81,9 @@ def monitor_run_cmd(
     )
     from shipyard.monitoring import label_delay as _label_delay
 
-    alert_config = load_alert_config(Settings().config)  # a bad config fails before any work
-    delay = _label_delay(label_delay, Settings().config)
-    c = client()
+    alert_config = AlertConfig.from_project(project(ctx))  # a bad config fails before any work
+    delay = _label_delay(label_delay, project(ctx).monitoring)
+    c = client(ctx)
     loaded = c.load(model)
     reference = loaded.reference_profile["outputs" if outputs else "inputs"]
     schema = None if outputs else Schema.model_validate(loaded.manifest.input_schema)
@@ -108,12 +108,19 @@ def monitor_run_cmd(
         source = str(current)
     profile = Profile.model_validate(reference)
     if engine is Engine.spark:
-        log = (log_root(log_dir), loaded.name, loaded.version, window_start, window_end, outputs)
+        log = (
+            log_root(ctx, log_dir),
+            loaded.name,
+            loaded.version,
+            window_start,
+            window_end,
+            outputs,
+        )
         accumulator = _accumulate_with_spark(profile, schema, current, log, quiet=as_json)
     else:
         if window_start is not None and window_end is not None:
             total, chunks = window_chunks(
-                log_root(log_dir),
+                log_root(ctx, log_dir),
                 loaded.name,
                 loaded.version,
                 window_start,
@@ -131,7 +138,7 @@ def monitor_run_cmd(
     extra: list[Any] = []
     if window_start is not None and window_end is not None:
         performance, service, extra = performance_and_service(
-            loaded, log_root(log_dir), window_start, window_end, delay
+            loaded, log_root(ctx, log_dir), window_start, window_end, delay
         )
 
     def write_report() -> Path | None:
@@ -290,6 +297,7 @@ def _print_report(report: DriftReport, label: str) -> None:
 
 @monitor_app.command("history")
 def monitor_history_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name."),
     metric: str = typer.Option(
         "drift_share",
@@ -303,7 +311,7 @@ def monitor_history_cmd(
     """A metric's values over past monitoring runs, oldest first."""
     from shipyard.monitoring import MonitoringResults
 
-    c = client()
+    c = client(ctx, notify=False)
     c.registry.get_model(model)
     rows = [
         {

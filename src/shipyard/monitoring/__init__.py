@@ -48,11 +48,7 @@ from shipyard.monitoring._performance import (
     PerformanceReport,
     compute_performance,
 )
-from shipyard.monitoring._performance_data import (
-    label_delay_setting,
-    labelled_window,
-    parse_label_delay,
-)
+from shipyard.monitoring._performance_data import labelled_window
 from shipyard.monitoring._quality import QualityMetric, quality_metrics
 from shipyard.monitoring._report import DriftReport, FeatureReport, build_report, compute_drift
 from shipyard.monitoring._rows import MetricRow
@@ -73,7 +69,7 @@ from shipyard.monitoring._spark import (
     spark_window,
 )
 from shipyard.monitoring._state import CategoricalState, NumericState
-from shipyard.monitoring._window import file_chunks, logged_window, parse_window, window_chunks
+from shipyard.monitoring._window import file_chunks, logged_window, window_chunks
 
 if TYPE_CHECKING:
     from shipyard.monitoring._canary import (
@@ -166,12 +162,9 @@ __all__ = [
     "get_drift_test",
     "grid_splits",
     "label_delay",
-    "label_delay_setting",
     "labelled_window",
     "logged_window",
     "newcombe_interval",
-    "parse_label_delay",
-    "parse_window",
     "percentile_interval",
     "performance_and_service",
     "performance_html",

@@ -11,15 +11,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from shipyard.config import MonitoringTable, parse_label_delay
 from shipyard.dataset import Profile
 from shipyard.monitoring._accumulate import DriftAccumulator
 from shipyard.monitoring._html import performance_section, render_html
 from shipyard.monitoring._performance import PerformanceReport, compute_performance
-from shipyard.monitoring._performance_data import (
-    label_delay_setting,
-    labelled_window,
-    parse_label_delay,
-)
+from shipyard.monitoring._performance_data import labelled_window
 from shipyard.monitoring._report import DriftReport
 from shipyard.monitoring._results import MonitoringResults
 from shipyard.monitoring._rows import MetricRow
@@ -27,12 +24,12 @@ from shipyard.monitoring._service import ServiceReport, compute_service, service
 from shipyard.store import Store
 
 
-def label_delay(option: str | None, config: Path) -> timedelta:
-    """``option`` (e.g. ``--label-delay 1h``), else ``label_delay`` of ``[monitoring]`` in
-    shipyard.toml, else 0."""
+def label_delay(option: str | None, monitoring: MonitoringTable) -> timedelta:
+    """``option`` (e.g. ``--label-delay 1h``), else ``label_delay`` of the project's
+    ``[monitoring]`` table (0 when unset)."""
     if option is not None:
         return parse_label_delay(option)
-    return label_delay_setting(config) or timedelta(0)
+    return monitoring.label_delay
 
 
 def performance_and_service(

@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shipyard.config import ProjectConfig, parse_age, parse_window
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import parse_window
 
 
 class JobFailed(Exception):
@@ -35,12 +35,12 @@ class JobFailed(Exception):
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job may use: the store, who acts, the project file, the prediction log, the time
-    of the tick it runs for."""
+    """What a job may use: the store, who acts, the parsed project file, the prediction log,
+    the time of the tick it runs for."""
 
     store: Any
     actor: str
-    config: Path
+    project: ProjectConfig
     log_root: Path
     now: datetime
     abort: threading.Event = field(default_factory=threading.Event)
@@ -105,7 +105,7 @@ class MonitorParams(BaseModel):
 
 def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
     """Monitor the window ending at the tick; store results and raise the rules' alerts."""
-    from shipyard.alerting import load_alert_config
+    from shipyard.alerting import AlertConfig
     from shipyard.dataset import Profile, Schema
     from shipyard.monitoring import (
         DriftAccumulator,
@@ -119,7 +119,7 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
     )
     from shipyard.registry import Registry
 
-    alert_config = load_alert_config(ctx.config)
+    alert_config = AlertConfig.from_project(ctx.project)
     loaded = Registry(ctx.store).load(params.model)
     kind = "outputs" if params.outputs else "inputs"
     reference = Profile.model_validate(loaded.reference_profile[kind])
@@ -141,7 +141,7 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
         accumulator.update(chunk)
     report = build_report(accumulator)
     performance, service, extra = performance_and_service(
-        loaded, root, start, end, label_delay(params.label_delay, ctx.config)
+        loaded, root, start, end, label_delay(params.label_delay, ctx.project.monitoring)
     )
     source = f"log:{start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}"
 
@@ -213,8 +213,6 @@ class GcParams(BaseModel):
     @field_validator("predictions", "monitoring", "job_runs")
     @classmethod
     def _age(cls, value: str | None) -> str | None:
-        from shipyard.housekeeping import parse_age
-
         if value is not None:
             try:
                 parse_age(value, option="age")
@@ -225,9 +223,9 @@ class GcParams(BaseModel):
 
 def run_gc(ctx: JobContext, params: GcParams) -> JobResult:
     """Apply retention (``[retention]``, overridden by the job's own ages); audited."""
-    from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+    from shipyard.housekeeping import collect_garbage
 
-    retention = load_retention(ctx.config)
+    retention = ctx.project.retention
 
     def age(value: str | None, default: Any) -> Any:
         return parse_age(value, option="age") if value is not None else default
