@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 import shipyard.config
-from shipyard.config import ProjectConfig, RetentionTable, load_project
-from shipyard.config import _durations, _project, _tables
+from shipyard.config import (
+    ProjectConfig,
+    RetentionTable,
+    _durations,
+    _project,
+    _tables,
+    load_project,
+)
 from shipyard.errors import InvalidInput
 
 
@@ -94,20 +100,21 @@ label_delay = "2h"
         ("alerts = 3", "[[alerts]]: must be an array of tables: write [[alerts]]."),
         ("channels = 3", "[channels]: must be tables: write [channels.<name>]."),
         ('[retention]\npredictions = "soon"', "[retention] predictions: Invalid age 'soon'"),
-        ("[retention]\nmonitoring = 30", '[retention] monitoring: Invalid age: 30. Use a quoted'),
+        ("[retention]\nmonitoring = 30", "[retention] monitoring: Invalid age: 30. Use a quoted"),
         ('[retention]\njob_runs = "0d"', "[retention] job_runs: Invalid age '0d'"),
         (
             '[retention]\nlogs = "9d"',
             "[retention] logs: unknown key. Use one of: predictions, monitoring, job_runs.",
         ),
-        ("[monitoring]\nlabel_delay = 5", '[monitoring] label_delay: must be a string such as "1h"'),
+        ("[monitoring]\nlabel_delay = 5", "[monitoring] label_delay: must be a string such as"),
         ('[monitoring]\nlabel_delay = "soon"', "[monitoring] label_delay: Invalid label_delay"),
         ("[monitoring]\ndrift = 1", "[monitoring] drift: unknown key. Use one of: label_delay."),
         ("[channels.team]\nurl = 'x'", "[channels.team]: needs a type (email or webhook)"),
         ("[[alerts]]\nmetric = 'psi'", "[[alerts]] #1 name: required, but missing."),
         (
             "[[alerts]]\nname = 'psi'\nmetric = 'psi'\nseverity = 'loud'",
-            "[[alerts]] 'psi' severity: Input should be 'info', 'warning' or 'critical'. Got 'loud'.",
+            "[[alerts]] 'psi' severity: Input should be 'info', 'warning' or 'critical'. "
+            "Got 'loud'.",
         ),
         (
             "[[alerts]]\nname = 'psi'\nmetric = 'psi'\nthreshold = nan",
