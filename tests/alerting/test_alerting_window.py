@@ -126,7 +126,7 @@ def test_without_a_store_a_windowed_rule_judges_the_latest_value(
     assert evaluate([AlertRule(name="smooth", metric="psi", threshold=0.24)], [series])
 
 
-def load_alert_config(path: Path) -> AlertConfig:
+def alert_config_of(path: Path) -> AlertConfig:
     return AlertConfig.from_project(load_project(path))
 
 
@@ -148,7 +148,7 @@ def test_bad_windows_and_limits_are_refused(tmp_path: Path, extra: str, message:
         f'[[alerts]]\nname = "psi"\nmetric = "psi"\nthreshold = 0.2\n{extra}\n', encoding="utf-8"
     )
     with pytest.raises(InvalidInput) as info:
-        load_alert_config(config)
+        alert_config_of(config)
     assert message in info.value.message
     assert info.value.message.startswith(f"{config}: [[alerts]] 'psi'")
 
@@ -157,12 +157,12 @@ def test_window_needs_a_limit_and_duplicate_names_are_refused(tmp_path: Path) ->
     config = tmp_path / "shipyard.toml"
     config.write_text('[[alerts]]\nname = "psi"\nmetric = "psi"\nwindow = "6h"\n')
     with pytest.raises(InvalidInput, match="needs 'threshold' or 'below'"):
-        load_alert_config(config)
+        alert_config_of(config)
     rule = '[[alerts]]\nname = "psi"\nmetric = "psi"\nthreshold = 0.2\nwindow = "6h"\n'
     config.write_text(rule)
-    (loaded,) = load_alert_config(config).rules
+    (loaded,) = alert_config_of(config).rules
     assert isinstance(loaded, AlertRule)
     assert loaded.window_delta == timedelta(hours=6) and loaded.condition == "> 0.2"
     config.write_text(rule + rule)
     with pytest.raises(InvalidInput, match=r"\[\[alerts\]\] 'psi' name: declared twice"):
-        load_alert_config(config)
+        alert_config_of(config)

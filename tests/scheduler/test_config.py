@@ -52,14 +52,14 @@ timeout = 60
 COMMAND = '[[jobs]]\nname = "a"\nkind = "command"\nschedule = "* * * * *"\ncommand = ["true"]\n'
 
 
-def load_scheduler_config(path: Path) -> SchedulerConfig:
+def scheduler_config_of(path: Path) -> SchedulerConfig:
     return SchedulerConfig.from_project(load_project(path))
 
 
 def test_a_good_file_is_parsed(tmp_path: Path) -> None:
     path = tmp_path / "shipyard.toml"
     path.write_text(CHANNELS + GOOD, encoding="utf-8")
-    config = load_scheduler_config(path)
+    config = scheduler_config_of(path)
     assert config.channels == ["oncall"] and config.alert_cooldown == "30m"
     drift, gc, retrain = config.jobs
     assert (drift.name, drift.kind, drift.model, drift.channels) == (
@@ -84,7 +84,7 @@ def test_a_good_file_is_parsed(tmp_path: Path) -> None:
 
 
 def test_a_missing_file_declares_no_jobs(tmp_path: Path) -> None:
-    assert load_scheduler_config(tmp_path / "none.toml").jobs == []
+    assert scheduler_config_of(tmp_path / "none.toml").jobs == []
 
 
 BAD = {
@@ -159,5 +159,5 @@ def test_each_bad_input_is_refused_naming_the_job_and_field(tmp_path: Path, case
     path = tmp_path / "shipyard.toml"
     path.write_text(text + CHANNELS, encoding="utf-8")
     with pytest.raises(InvalidInput, match=message) as raised:
-        load_scheduler_config(path)
+        scheduler_config_of(path)
     assert raised.value.message.startswith(str(path)) and "\n" not in raised.value.message

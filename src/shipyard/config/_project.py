@@ -15,7 +15,7 @@ and a file that is not TOML with one message. A new table is one more field of
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Self, Union, get_args, get_origin
@@ -36,6 +36,10 @@ from shipyard.errors import InvalidInput
 
 #: Where in the file: ``("alerts", 0, "window")``, ``("retention", "predictions")``.
 Location = Sequence[str | int]
+#: The name of the ``index``-th table of an array section, if it has one.
+Names = Callable[[str, int], str | None]
+#: How a section is written: ``[section]``, ``[section.<name>]`` or ``[[section]]``.
+Kind = Literal["table", "tables", "array"]
 
 _CROSS_CHECK = "shipyard_project"  # the error type of checks across tables (loc in ctx)
 
@@ -148,7 +152,7 @@ def read_project_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid TOML: {exc}.") from exc
+        raise _not_toml(path, exc) from exc
     except OSError as exc:
         raise InvalidInput(f"Cannot read {path}: {exc.strerror or exc}.") from exc
 
@@ -165,7 +169,7 @@ def load_project(path: Path, *, text: str | None = None) -> ProjectConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"{path} is not valid TOML: {exc}.") from exc
+        raise _not_toml(path, exc) from exc
     try:
         project = ProjectConfig.model_validate(data)
     except ValidationError as exc:
@@ -189,7 +193,10 @@ def load_project(path: Path, *, text: str | None = None) -> ProjectConfig:
 
 # --- one style of message -----------------------------------------------------------------
 
-Kind = Literal["table", "tables", "array"]
+
+def _not_toml(path: Path, exc: Exception) -> InvalidInput:
+    """The one message for a file that is not TOML (bad syntax, or bytes that are not UTF-8)."""
+    return InvalidInput(f"{path} is not valid TOML: {exc}.")
 
 
 def _refuse(where: Location, problem: str) -> None:
@@ -204,7 +211,7 @@ def _kind(section: str) -> Kind | None:
     return "array" if origin is list else "tables" if origin is dict else "table"
 
 
-def _where(loc: Location, names: Any) -> str:
+def _where(loc: Location, names: Names) -> str:
     """``("alerts", 0, "window")`` → ``[[alerts]] 'psi' window``."""
     if not loc:
         return "the file"
@@ -283,7 +290,7 @@ def _line(text: str) -> str:
 def _error(
     path: Path,
     exc: ValidationError,
-    names: Any,
+    names: Names,
     *,
     prefix: Location = (),
     model: type[BaseModel] | None = ProjectConfig,
