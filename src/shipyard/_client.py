@@ -9,6 +9,7 @@ from shipyard.settings import Settings
 if TYPE_CHECKING:
     # Imported where used: ``import shipyard`` (and every CLI command's start-up) then costs
     # no SQLAlchemy, pandas or scikit-learn until a client is opened.
+    from shipyard.config import ProjectConfig
     from shipyard.packaging import LoadedModel
     from shipyard.registry import AliasChange, Approval, ModelVersion
     from shipyard.store import Store
@@ -18,21 +19,34 @@ if TYPE_CHECKING:
 class Client:
     """One store and the acting user, with the tracker, registry and users on top.
 
+    Registry changes are notified as the ``[[notify]]`` rules of ``project`` say (default: the
+    project file ``settings.config``, read when the client opens).
+
     >>> client = Client(Settings(home="/tmp/sy-doc")).open()  # doctest: +SKIP
     >>> client.load("churn@production").predict(frame)  # doctest: +SKIP
     """
 
-    def __init__(self, settings: Settings | None = None, *, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        project: ProjectConfig | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self._store = store
+        self._project = project
 
     def open(self) -> Client:
         from shipyard.alerting import attach_notifier
         from shipyard.auth import Users
+        from shipyard.config import load_project
         from shipyard.registry import Registry, Traffic
         from shipyard.store import Store
         from shipyard.tracking import Tracker
 
+        # A bad project file is refused before the store is opened.
+        project = self._project if self._project is not None else load_project(self.settings.config)
         store = self._store or Store.from_settings(self.settings)
         self.store = store.open() if not hasattr(store, "engine") else store
         self.user = self.settings.user
@@ -41,7 +55,7 @@ class Client:
         self.traffic = Traffic(self.store)
         self.users = Users(self.store)
         # Registry events selected by [[notify]] in shipyard.toml go out after each commit.
-        self.notifier = attach_notifier(self.store, self.settings.config)
+        self.notifier = attach_notifier(self.store, project)
         return self
 
     def close(self) -> None:

@@ -57,7 +57,8 @@ class LiveDemo:
 
     # -- the server ----------------------------------------------------------------------------
     def __enter__(self) -> Self:
-        from shipyard.serving import PredictionLog, ServeSettings, create_app, serve_in_thread
+        from shipyard.serving import PredictionLog, create_app, serve_in_thread
+        from shipyard.settings import ServeSettings
 
         self.log_root = self.home / "predictions"
         self.report_path = self.home / "drift-report.html"

@@ -18,6 +18,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from churn_data import churn_frame, log_predictions
 from shipyard import Client, Settings
 from shipyard.checks import MonitorRequest, monitor_window
+from shipyard.config import ProjectConfig, load_project
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import MonitoringResults
 from shipyard.store import Store
@@ -41,7 +42,7 @@ def test_a_file_and_a_logged_window(
     )
     batch = tmp_path / "batch.parquet"
     churn_frame(4_000, 1).to_parquet(batch)
-    common = {"actor": "cron", "config": config, "log_root": tmp_path / "log"}
+    common = {"actor": "cron", "project": load_project(config), "log_root": tmp_path / "log"}
     clean = monitor_window(store, MonitorRequest("churn:1", current=batch, **common))
     assert (clean.model, clean.version, clean.source) == ("churn", 1, str(batch))
     assert clean.report.n_rows == 4_000 and not clean.breached and clean.alerts == []
@@ -76,7 +77,7 @@ def test_a_file_and_a_logged_window(
 
 
 def test_a_request_names_exactly_one_window(tmp_path: Path) -> None:
-    base = {"actor": "a", "config": tmp_path / "none.toml", "log_root": tmp_path}
+    base = {"actor": "a", "project": ProjectConfig(), "log_root": tmp_path}
     now = datetime.now(UTC)
     for window in (
         {},

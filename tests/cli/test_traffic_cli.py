@@ -218,7 +218,8 @@ def test_check_act_on_a_live_server(  # type: ignore[no-untyped-def]
     server's answers follow within 2 s, and no request fails but those of the bad canary."""
     from sklearn.linear_model import LogisticRegression
 
-    from shipyard.serving import PredictionLog, ServeSettings, create_app, serve_in_thread
+    from shipyard.serving import PredictionLog, create_app, serve_in_thread
+    from shipyard.settings import ServeSettings
 
     X, y, _, _ = training_data
     other = X[["income", "tenure"]].rename(columns={"income": "salary"})

@@ -8,8 +8,9 @@ import pytest
 
 from serving.conftest import http
 from shipyard.registry import Registry
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
 from shipyard.serving._predlog import PredictionLog
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

@@ -13,9 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from shipyard import Client, Settings
 from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
 from shipyard.serving._predlog import PredictionLog
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 

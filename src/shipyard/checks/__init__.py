@@ -15,7 +15,8 @@ Layering: checks may import ``monitoring``, ``alerting``, ``registry``, the pred
 except the scheduler, the CLI and the facade (and the demo).
 
 >>> from pathlib import Path
->>> request = MonitorRequest("churn:3", actor="cron", config=Path("shipyard.toml"),
+>>> from shipyard.config import load_project
+>>> request = MonitorRequest("churn:3", actor="cron", project=load_project(Path("shipyard.toml")),
 ...                          log_root=Path("predictions"), current=Path("batch.parquet"))
 >>> result = monitor_window(store, request)  # doctest: +SKIP
 >>> result.breached  # doctest: +SKIP

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.checks._record import record_monitoring_run
 from shipyard.checks._sections import label_delay, performance_and_service, window_report_html
@@ -37,6 +37,9 @@ from shipyard.monitoring import (
 from shipyard.registry import Registry
 from shipyard.store import Store
 
+if TYPE_CHECKING:
+    from shipyard.config import ProjectConfig
+
 
 @dataclass(frozen=True)
 class MonitorRequest:
@@ -45,17 +48,18 @@ class MonitorRequest:
 
     ``outputs`` checks the model's outputs (prediction drift) instead of its inputs;
     ``report`` is the HTML report to write; ``label_delay`` (``0``, ``1h``...) overrides
-    ``label_delay`` of ``[monitoring]`` in ``config`` (shipyard.toml, which also holds the
-    ``[[alerts]]`` rules). ``actor`` is who the stored run and its audit event name.
+    ``label_delay`` of ``[monitoring]`` in ``project`` (the parsed shipyard.toml, which also
+    holds the ``[[alerts]]`` rules). ``actor`` is who the stored run and its audit event name.
 
-    >>> MonitorRequest("churn@production", actor="cron", config=Path("shipyard.toml"),
+    >>> from shipyard.config import ProjectConfig
+    >>> MonitorRequest("churn@production", actor="cron", project=ProjectConfig(),
     ...                log_root=Path("predictions"), current=Path("batch.parquet")).source
     'batch.parquet'
     """
 
     model: str
     actor: str
-    config: Path
+    project: ProjectConfig
     log_root: Path
     current: Path | None = None
     start: datetime | None = None
@@ -122,11 +126,11 @@ def monitor_window(
     >>> result.breached, result.run_id  # doctest: +SKIP
     (False, '3f2a...')
     """
-    from shipyard.alerting import load_alert_config
+    from shipyard.alerting import AlertConfig
 
     request.check()
-    alert_config = load_alert_config(request.config)
-    delay = label_delay(request.label_delay, request.config)
+    alert_config = AlertConfig.from_project(request.project)
+    delay = label_delay(request.label_delay, request.project.monitoring)
     archive = Registry(store).open_archive(request.model)
     name, version = archive.manifest.name, archive.manifest.version
     kind = "outputs" if request.outputs else "inputs"

@@ -8,12 +8,11 @@ series (``performance_html``). ``label_delay`` is the one reading of the label-d
 
 from __future__ import annotations
 
-import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from shipyard.config import MonitoringTable, parse_label_delay
 from shipyard.dataset import Profile
-from shipyard.errors import InvalidInput
 from shipyard.monitoring import (
     DriftAccumulator,
     DriftReport,
@@ -24,51 +23,22 @@ from shipyard.monitoring import (
     compute_performance,
     compute_service,
     labelled_window,
-    parse_window,
     service_window,
 )
 from shipyard.packaging import Archive
 from shipyard.store import Store
 
 
-def label_delay(option: str | None, config: Path) -> timedelta:
+def label_delay(option: str | None, monitoring: MonitoringTable) -> timedelta:
     """``option`` (``--label-delay``: ``0``, ``30m``, ``12h``, ``1d``, ``2w``), else
-    ``label_delay`` of the ``[monitoring]`` table of ``config`` (shipyard.toml), else 0.
+    ``label_delay`` of the project's ``[monitoring]`` table (0 when unset).
 
-    >>> label_delay("0", Path("none.toml")), label_delay("2h", Path("none.toml"))
-    (datetime.timedelta(0), datetime.timedelta(seconds=7200))
+    >>> label_delay("2h", MonitoringTable())
+    datetime.timedelta(seconds=7200)
     """
     if option is not None:
-        return _parse_delay(option)
-    value = _configured_delay(config)
-    if value is None:
-        return timedelta(0)
-    try:
-        return _parse_delay(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"label_delay (monitoring table) in '{config}': {exc}") from exc
-
-
-def _parse_delay(text: str) -> timedelta:
-    return timedelta(0) if text.strip() == "0" else parse_window(text, option="--label-delay")
-
-
-def _configured_delay(path: Path) -> str | None:
-    """The text of ``label_delay`` in ``[monitoring]`` (None when unset or no file)."""
-    if not path.is_file():
-        return None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
-    table = data.get("monitoring") or {}
-    value = table.get("label_delay") if isinstance(table, dict) else None
-    if value is not None and not isinstance(value, str):
-        raise InvalidInput(
-            f"label_delay (monitoring table) in '{path}' must be a string such as \"1h\". "
-            f"Got {value!r} instead."
-        )
-    return value
+        return parse_label_delay(option)
+    return monitoring.label_delay
 
 
 def performance_and_service(

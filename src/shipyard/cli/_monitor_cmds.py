@@ -12,11 +12,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.text import Text
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
 from shipyard.cli._options import Engine
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput
-from shipyard.settings import Settings
 
 if TYPE_CHECKING:
     from shipyard.monitoring import DriftReport
@@ -30,6 +29,7 @@ app.add_typer(monitor_app, name="monitor")
 
 @monitor_app.command("run")
 def monitor_run_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model reference: churn, churn@staging, churn:3."),
     current: Path = typer.Option(
         None,
@@ -69,7 +69,7 @@ def monitor_run_cmd(
     labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
     from shipyard.checks import MonitorRequest, monitor_window
     from shipyard.cli._monitor_perf import print_sections
-    from shipyard.monitoring import parse_window
+    from shipyard.config import parse_window
 
     window_start = window_end = None
     if current is None:
@@ -87,12 +87,12 @@ def monitor_run_cmd(
         raise InvalidInput(
             "--since and --until select a log window; leave them out with --current."
         )
-    c = client()
+    c = client(ctx)
     request = MonitorRequest(
         model,
         actor=c.user,
-        config=Settings().config,
-        log_root=log_root(log_dir),
+        project=project(ctx),
+        log_root=log_root(ctx, log_dir),
         current=current,
         start=window_start,
         end=window_end,
@@ -182,6 +182,7 @@ def _print_report(report: DriftReport, label: str) -> None:
 
 @monitor_app.command("history")
 def monitor_history_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name."),
     metric: str = typer.Option(
         "drift_share",
@@ -195,7 +196,7 @@ def monitor_history_cmd(
     """A metric's values over past monitoring runs, oldest first."""
     from shipyard.monitoring import MonitoringResults
 
-    c = client()
+    c = client(ctx, notify=False)
     c.registry.get_model(model)
     rows = [
         {

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 @app.command("score")
 def score_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model reference: churn, churn@production, churn:3."),
     src: Path = typer.Argument(..., help="Input rows: a Parquet (.parquet) or CSV (.csv) file."),
     dst: Path = typer.Argument(
@@ -32,7 +33,7 @@ def score_cmd(
 ) -> None:
     """Score every row of SRC with MODEL into DST: the input columns plus prediction_id,
     prediction, proba_<class>, model and version."""
-    loaded = client().load(model)
+    loaded = client(ctx, notify=False).load(model)
     if engine is Engine.spark:
         rows = _score_with_spark(loaded, src, dst)
         console.print(f"Scored {rows:,} rows with {loaded.name} v{loaded.version} into {dst}.")

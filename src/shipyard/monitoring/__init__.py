@@ -73,7 +73,7 @@ from shipyard.monitoring._service import (
 )
 from shipyard.monitoring._spark import spark_accumulate
 from shipyard.monitoring._state import CategoricalState, NumericState
-from shipyard.monitoring._window import logged_window, parse_window, window_chunks
+from shipyard.monitoring._window import logged_window, window_chunks
 
 if TYPE_CHECKING:
     from shipyard.monitoring._html import performance_section, render_html
@@ -130,7 +130,6 @@ __all__ = [
     "labelled_window",
     "logged_window",
     "newcombe_interval",
-    "parse_window",
     "percentile_interval",
     "performance_section",
     "psi_band",

@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shipyard.config import ProjectConfig, parse_age, parse_window
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import parse_window
 
 
 class JobFailed(Exception):
@@ -35,12 +35,12 @@ class JobFailed(Exception):
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job may use: the store, who acts, the project file, the prediction log, the time
-    of the tick it runs for."""
+    """What a job may use: the store, who acts, the parsed project file, the prediction log,
+    the time of the tick it runs for."""
 
     store: Any
     actor: str
-    config: Path
+    project: ProjectConfig
     log_root: Path
     now: datetime
     abort: threading.Event = field(default_factory=threading.Event)
@@ -128,7 +128,7 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
         MonitorRequest(
             ref,
             actor=ctx.actor,
-            config=ctx.config,
+            project=ctx.project,
             log_root=Path(params.log_dir) if params.log_dir else ctx.log_root,
             start=end - parse_window(params.window),
             end=end,
@@ -174,8 +174,6 @@ class GcParams(BaseModel):
     @field_validator("predictions", "monitoring", "job_runs")
     @classmethod
     def _age(cls, value: str | None) -> str | None:
-        from shipyard.housekeeping import parse_age
-
         if value is not None:
             try:
                 parse_age(value, option="age")
@@ -186,9 +184,9 @@ class GcParams(BaseModel):
 
 def run_gc(ctx: JobContext, params: GcParams) -> JobResult:
     """Apply retention (``[retention]``, overridden by the job's own ages); audited."""
-    from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+    from shipyard.housekeeping import collect_garbage
 
-    retention = load_retention(ctx.config)
+    retention = ctx.project.retention
 
     def age(value: str | None, default: Any) -> Any:
         return parse_age(value, option="age") if value is not None else default

@@ -62,9 +62,9 @@ from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
 from shipyard.serving._routing import Route, ShadowRecorder
 from shipyard.serving._runtime import ServedModel, json_floats
-from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import NullSink, PredictionSink
 from shipyard.serving._state import ServingState, new_ids
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 log = logging.getLogger("shipyard.serving")

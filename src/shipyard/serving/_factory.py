@@ -12,9 +12,8 @@ import os
 from fastapi import FastAPI
 
 from shipyard.serving._app import create_app
-from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import PredictionSink
-from shipyard.settings import Settings
+from shipyard.settings import ServeSettings, Settings
 from shipyard.store import Store
 
 SETTINGS_ENV = "SHIPYARD_SERVE_SETTINGS"

@@ -35,7 +35,7 @@ from shipyard.registry import Policy, Registry, Traffic
 from shipyard.serving._inputs import Rows
 from shipyard.serving._routing import Route, ShadowMirror
 from shipyard.serving._runtime import ServedModel
-from shipyard.serving._settings import ServeSettings
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 log = logging.getLogger("shipyard.serving")

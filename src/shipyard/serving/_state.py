@@ -15,8 +15,8 @@ from shipyard.serving._inputs import Rows
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
-from shipyard.serving._settings import ServeSettings
 from shipyard.serving._sink import Answers, NullSink, PredictionSink
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 
