@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from shipyard._client import Client
+from shipyard.client import Client
 from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.settings import Settings
 

@@ -21,7 +21,7 @@ from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput, InvalidTransition
 
 if TYPE_CHECKING:
-    from shipyard._client import Client
+    from shipyard.client import Client
     from shipyard.monitoring import CanaryVerdict
     from shipyard.registry import Policy
 
