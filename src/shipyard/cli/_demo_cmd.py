@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from shipyard.cli._app import app, console, fail
+from shipyard.cli._app import app, console
 
 
 @app.command("demo")
@@ -21,9 +21,6 @@ def demo_cmd(
     performance, alert, retrain, validate, canary, promote or roll back, verify the audit log.
     Needs the \\[demo] extra: pip install -e ".\\[demo]".
     """
-    from shipyard.demo import missing_extra, run_demo
+    from shipyard.demo import run_demo
 
-    problem = missing_extra()
-    if problem is not None:
-        fail(problem)
     run_demo(home, console)

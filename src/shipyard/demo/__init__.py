@@ -4,7 +4,7 @@
 (``LiveDemo``: traffic, labels, monitoring, an e-mail alert, a canary and a rollback under
 load) in its own embedded store, and prints commands to explore that store afterwards.
 It needs the ``[demo]`` extra (aiosmtpd, its local SMTP server): ``pip install -e ".[demo]"``;
-``missing_extra()`` says so in one line.
+without it, ``run_demo`` refuses to start with ``MissingDependency`` saying so.
 
 Layer: the top, beside cli (which runs it): it may import any package; none imports it but
 the CLI.
@@ -16,7 +16,6 @@ the CLI.
 from shipyard.demo._demo import (
     explore_commands,
     load_data,
-    missing_extra,
     run_demo,
     shipyard_command,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "LiveDemo",
     "explore_commands",
     "load_data",
-    "missing_extra",
     "run_demo",
     "shift_like_drift",
     "shipyard_command",

@@ -25,29 +25,23 @@ from rich.table import Table
 from shipyard.audit import verify
 from shipyard.client import Client
 from shipyard.demo._live import DRIFT, LiveDemo, shift_like_drift
-from shipyard.errors import ShipyardError
+from shipyard.errors import MissingDependency, ShipyardError
 from shipyard.settings import Settings
 from shipyard.store import Store
 
 MARKER = ".shipyard-demo"
 
 
-def missing_extra() -> str | None:
-    """What to install when the ``[demo]`` extra is missing (one line), else ``None``.
-
-    The e-mail alert step needs aiosmtpd, the local SMTP server the demo starts.
-
-    >>> missing_extra() is None or "pip install" in missing_extra()
-    True
-    """
+def _require_extra() -> None:
+    """Refuse to start, in one line saying what to install, without the ``[demo]`` extra
+    (aiosmtpd: the local SMTP server of the e-mail alert step)."""
     try:
         import aiosmtpd  # noqa: F401 - only whether it imports
-    except ImportError:
-        return (
+    except ImportError as exc:
+        raise MissingDependency(
             "The demo needs aiosmtpd (its local SMTP server), which is not installed: run "
             'pip install -e ".[demo]" in a clone of Shipyard (or pip install "shipyard[demo]").'
-        )
-    return None
+        ) from exc
 
 
 def shipyard_command() -> str:
@@ -119,16 +113,14 @@ def load_data() -> tuple[Any, Any, Any, Any]:
 def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
     """Run the loop; returns a summary (also printed).
 
-    Refuses to start (``ModuleNotFoundError``) without the ``[demo]`` extra.
+    Refuses to start (``MissingDependency``) without the ``[demo]`` extra.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    problem = missing_extra()
-    if problem is not None:
-        raise ModuleNotFoundError(problem, name="aiosmtpd")
+    _require_extra()
     console = console or Console()
     home = home.expanduser().absolute()
     _reset(home)

@@ -440,10 +440,24 @@ def _stage(v: ModelVersion, aliases: tuple[str, ...], was_production: bool) -> s
     return "candidate"
 
 
+def _no_model(session: Session, name: str) -> NotFound:
+    """NotFound for an unknown model name, suggesting the registered names close to it."""
+    import difflib
+
+    names = list(session.scalars(select(Model.name)))
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f"Did you mean {' or '.join(repr(c) for c in close)}?"
+        if close
+        else "'shipyard models' lists the registered ones."
+    )
+    return NotFound(f"There is no model '{name}'. {hint}")
+
+
 def _model(session: Session, name: str) -> Model:
     model = session.get(Model, name)
     if model is None:
-        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
+        raise _no_model(session, name)
     return model
 
 
@@ -492,7 +506,7 @@ def _lock_model(session: Session, name: str, *, create_by: str | None = None) ->
             append_event(session, actor=create_by, action="model.created", subject=f"model:{name}")
     model = session.scalar(select(Model).where(Model.name == name).with_for_update())
     if model is None:
-        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
+        raise _no_model(session, name)
     return model
 
 
