@@ -46,7 +46,7 @@ def test_every_public_name_resolves() -> None:
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None
     assert set(shipyard.__all__) <= set(dir(shipyard))
-    assert shipyard.Client.__module__ == "shipyard._client"
+    assert shipyard.Client.__module__ == "shipyard.client._client"
     assert shipyard.LoadedModel.__name__ == "LoadedModel"
 
 

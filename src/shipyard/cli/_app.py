@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from shipyard._client import Client
+from shipyard.client import Client
 from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.settings import Settings
 
@@ -121,10 +121,33 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def run_cli(args: Sequence[str] | None = None) -> int:
-    """Run the CLI; ShipyardError → one line on stderr, exit 1 (2 for bad input).
+def exit_code(error: ShipyardError) -> int:
+    """The exit code of a command that raised ``error`` (the rule in ``run_cli``).
 
-    Usage errors are Typer's own (exit 2, with the command's usage line).
+    >>> from shipyard.errors import NotFound, SchemaViolation
+    >>> exit_code(NotFound("There is no model 'chrun'.")), exit_code(SchemaViolation("..."))
+    (1, 2)
+    """
+    return 2 if isinstance(error, InvalidInput) else 1
+
+
+def run_cli(args: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; a ``ShipyardError`` is one line on stderr.
+
+    Exit codes (README, "Exit codes"):
+
+    - 0: done; a check found nothing wrong.
+    - 1: the request was well formed, and the answer is no: a check found a problem (drift, a
+      quality breach, a fired rule, a tampered audit log, a canary to roll back, a failed
+      job, labels of unknown predictions); a named thing is not in the store or shipyard.toml
+      (``NotFound``); the change was refused (``PermissionDenied``, ``ApprovalRequired``,
+      ``AlreadyExists``, ``InvalidTransition``); or the installation or store failed
+      (``StoreUnavailable``, ``SchemaOutOfDate``, ``IntegrityError``, ``MissingDependency``).
+    - 2: the input is wrong whatever the store holds: an unknown command or option, a
+      malformed value (Typer's usage errors), a file that is missing, unreadable or does not
+      fit the model (``InvalidInput``, ``SchemaViolation``: a CSV missing a column), an
+      invalid shipyard.toml.
+    - 130: interrupted (Ctrl-C).
     """
     try:
         app(args=list(args) if args is not None else None, prog_name="shipyard")
@@ -134,7 +157,7 @@ def run_cli(args: Sequence[str] | None = None) -> int:
         err_console.print(
             f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
         )
-        return 2 if isinstance(exc, InvalidInput) else 1
+        return exit_code(exc)
     return 0
 
 

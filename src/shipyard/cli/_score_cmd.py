@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from shipyard.cli._app import app, client, console
 from shipyard.cli._options import Engine
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, MissingDependency
 
 if TYPE_CHECKING:
     from shipyard.packaging import LoadedModel
@@ -73,7 +73,9 @@ def _score_with_spark(loaded: LoadedModel, src: Path, dst: Path) -> int:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise InvalidInput("--engine spark needs pyspark: pip install 'shipyard[spark]'.") from exc
+        raise MissingDependency(
+            "--engine spark needs pyspark: pip install 'shipyard[spark]'."
+        ) from exc
     # Python workers run this same interpreter, so they can import Shipyard and the model's
     # libraries (PySpark reads PYSPARK_PYTHON, not spark.pyspark.python); a user's setting wins.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

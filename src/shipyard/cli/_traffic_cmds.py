@@ -21,8 +21,8 @@ from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput, InvalidTransition
 
 if TYPE_CHECKING:
-    from shipyard._client import Client
     from shipyard.checks import CanaryVerdict
+    from shipyard.client import Client
     from shipyard.registry import Policy
 
 traffic_app = typer.Typer(

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.dataset import CategoricalProfile, ColumnType, NumericProfile, Profile, Schema
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import InvalidInput, MissingDependency, NotFound
 from shipyard.monitoring._accumulate import DriftAccumulator, Progress
 from shipyard.monitoring._state import (
     MAX_UNSEEN,
@@ -403,7 +403,9 @@ def spark_session(app_name: str = "shipyard monitor") -> Iterator[SparkSession]:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise InvalidInput("--engine spark needs pyspark: pip install 'shipyard[spark]'.") from exc
+        raise MissingDependency(
+            "--engine spark needs pyspark: pip install 'shipyard[spark]'."
+        ) from exc
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     ours = SparkSession.getActiveSession() is None
     spark = SparkSession.builder.appName(app_name).getOrCreate()

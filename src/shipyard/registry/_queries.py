@@ -18,11 +18,25 @@ from shipyard.registry._refs import ModelRef
 from shipyard.store.tables import Alias, Approval, Model, ModelVersion, utcnow
 
 
+def no_model(session: Session, name: str) -> NotFound:
+    """NotFound for an unknown model name, suggesting the registered names close to it."""
+    import difflib
+
+    names = list(session.scalars(select(Model.name)))
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f"Did you mean {' or '.join(repr(c) for c in close)}?"
+        if close
+        else "'shipyard models' lists the registered ones."
+    )
+    return NotFound(f"There is no model '{name}'. {hint}")
+
+
 def model_row(session: Session, name: str) -> Model:
     """The model's row; ``NotFound`` naming the command that lists models."""
     model = session.get(Model, name)
     if model is None:
-        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
+        raise no_model(session, name)
     return model
 
 
@@ -73,7 +87,7 @@ def lock_model(session: Session, name: str, *, create_by: str | None = None) -> 
             append_event(session, actor=create_by, action="model.created", subject=f"model:{name}")
     model = session.scalar(select(Model).where(Model.name == name).with_for_update())
     if model is None:
-        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
+        raise no_model(session, name)
     return model
 
 

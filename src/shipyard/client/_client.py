@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.settings import Settings
@@ -19,11 +20,15 @@ if TYPE_CHECKING:
 class Client:
     """One store and the acting user, with the tracker, registry and users on top.
 
+    The constructor only stores its arguments (``settings`` default: read from the
+    environment now); ``open()`` connects. Pass ``store`` to share one open ``Store`` between
+    clients of several users (each client's ``close()`` then closes that store).
     Registry changes are notified as the ``[[notify]]`` rules of ``project`` say (default: the
     project file ``settings.config``, read when the client opens).
 
     >>> client = Client(Settings(home="/tmp/sy-doc")).open()  # doctest: +SKIP
     >>> client.load("churn@production").predict(frame)  # doctest: +SKIP
+    >>> client.close()  # doctest: +SKIP
     """
 
     def __init__(
@@ -38,6 +43,12 @@ class Client:
         self._project = project
 
     def open(self) -> Client:
+        """Open the store (creating a new database at the current schema) and return ``self``.
+
+        >>> client = Client(Settings(home="/tmp/sy-doc", user="alice")).open()  # doctest: +SKIP
+        >>> client.user  # doctest: +SKIP
+        'alice'
+        """
         from shipyard.alerting import attach_notifier
         from shipyard.auth import Users
         from shipyard.config import load_project
@@ -59,12 +70,29 @@ class Client:
         return self
 
     def close(self) -> None:
+        """Close the store (its database connections).
+
+        >>> client.close()  # doctest: +SKIP
+        """
         self.store.close()
 
     def start_run(
-        self, *, model: str | None = None, params: dict[str, Any] | None = None, **kw: Any
+        self,
+        *,
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+        git_path: str | Path | None = None,
     ) -> ActiveRun:
-        return self.tracker.start_run(model=model, params=params, user=self.user, **kw)
+        """Start a tracked run of ``model`` with ``params``, recording the git state of
+        ``git_path`` (default: the working directory) and the environment; use it as a
+        context manager (the run ends ``finished``, or ``failed`` on an exception).
+
+        >>> with client.start_run(model="churn", params={"C": 0.5}) as run:  # doctest: +SKIP
+        ...     model.fit(X_train, y_train)
+        ...     run.log_metric("auc", 0.91)
+        ...     run.register(model, X_train=X_train, y_train=y_train)
+        """
+        return self.tracker.start_run(model=model, params=params, user=self.user, git_path=git_path)
 
     def register(
         self,
@@ -79,7 +107,14 @@ class Client:
         tags: dict[str, Any] | None = None,
         onnx: bool = True,
     ) -> ModelVersion:
-        """Register a fitted model without a run (lineage then holds the caller's git state)."""
+        """Register a fitted model as the next version of ``name`` without a run (lineage
+        then holds the caller's git state); ``X_eval``/``y_eval`` give the archive's metrics,
+        ``onnx=False`` skips the ONNX export.
+
+        >>> mv = client.register(model, name="churn", X_train=X, y_train=y)  # doctest: +SKIP
+        >>> mv.version  # doctest: +SKIP
+        1
+        """
         from shipyard.packaging import Lineage, prepare_archive
         from shipyard.registry import check_name
         from shipyard.tracking import git_state
@@ -99,15 +134,34 @@ class Client:
         )
 
     def load(self, ref: str, version: int | None = None) -> LoadedModel:
+        """Load ``"churn@production"``, ``"churn:3"`` or ``("churn", version=3)``, after
+        verifying its archive against the registry's digest (cached by digest).
+
+        >>> client.load("churn@production").predict(frame)  # doctest: +SKIP
+        """
         return self.registry.load(ref, version)
 
     def approve(self, name: str, version: int, *, reason: str) -> Approval:
+        """Approve a version as this client's user (an approver who is not its author).
+
+        >>> client.approve("churn", 3, reason="AUC +2 points")  # doctest: +SKIP
+        """
         return self.registry.approve(name, version, actor=self.user, reason=reason)
 
     def promote(
         self, name: str, version: int, *, to: str = "production", reason: str = ""
     ) -> AliasChange:
+        """Point alias ``to`` at a version; production needs a four-eyes approval first.
+
+        >>> client.promote("churn", 3).previous_version  # doctest: +SKIP
+        2
+        """
         return self.registry.promote(name, version, actor=self.user, to=to, reason=reason)
 
     def rollback(self, name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
+        """Re-point ``alias`` to the version it pointed to before the current one.
+
+        >>> client.rollback("churn", reason="v3 misbehaves").version  # doctest: +SKIP
+        2
+        """
         return self.registry.rollback(name, actor=self.user, alias=alias, reason=reason)

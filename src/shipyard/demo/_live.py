@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from shipyard._client import Client
+from shipyard.client import Client
 from shipyard.store import Store
 
 #: How the demo's drifted traffic (and the retrained version's extra training rows) differ.
