@@ -110,11 +110,11 @@ def create_app(
                 state.sink.close()
                 state.store.close()
 
-    from shipyard import __version__
+    from importlib.metadata import version  # not the facade: serving sits below it
 
     app = ShipyardAPI(
         title="Shipyard model server",
-        version=__version__,
+        version=version("shipyard"),
         lifespan=lifespan,
         description="Open Inference Protocol v2, plain JSON and MLflow scoring routes.",
         # FastAPI's /docs and /redoc pages load their scripts from a CDN; Shipyard runs
