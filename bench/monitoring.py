@@ -108,8 +108,8 @@ def peak_mb() -> float:
 
 
 def worker_shipyard(reference: Path, current: Path) -> dict[str, Any]:
-    from shipyard.dataset import Profile
-    from shipyard.monitoring import DriftAccumulator, build_report, chunk_rows, file_chunks
+    from shipyard.dataset import Profile, file_chunks
+    from shipyard.monitoring import DriftAccumulator, build_report, chunk_rows
 
     baseline = peak_mb()
     started = time.perf_counter()

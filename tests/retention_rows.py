@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from shipyard.store import Store
-from shipyard.store._models import JobRun, MonitoringResult
+from shipyard.store.tables import JobRun, MonitoringResult
 
 
 def add_monitoring_row(store: Store, end: datetime, tag: str) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from shipyard.audit import list_events
-from shipyard.demo import run_demo
+from shipyard.cli import run_cli
+from shipyard.demo import run_demo, shipyard_command
 from shipyard.errors import InvalidInput
 from shipyard.settings import Settings
 from shipyard.store import Store
@@ -35,7 +39,8 @@ def _audit(home: Path) -> list[tuple[str, str, dict[str, object]]]:
 def test_demo_runs_the_loop(tmp_path: Path) -> None:
     console = Console(record=True, width=120)
     outcome = run_demo(tmp_path / "demo", console)
-    text = " ".join(console.export_text().split())  # Rich wraps long lines
+    printed = console.export_text()
+    text = " ".join(printed.split())  # Rich wraps long lines
     # promoted v2 then rolled back; later v3 was promoted after its canary and rolled back
     assert outcome["production"] == {1}
     assert {"mean_radius", "mean_texture"} <= set(outcome["flagged"])
@@ -100,6 +105,24 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
         cleared = next(d for a, _, d in after if a == "traffic.cleared")
         assert cleared["cause"] == "rollback"
 
+    # the last lines are commands that run as printed, each against the demo's store
+    lines = [line.strip() for line in printed.splitlines()]
+    start = lines.index("Explore it:")
+    assert [line for line in lines[start + 1 :] if line] == outcome["explore"]
+    for command in outcome["explore"]:
+        done = subprocess.run(
+            command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "200"},  # tables unwrapped, so names can be found
+            timeout=120,
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        assert "diagnosis" in done.stdout, command
+    assert not (tmp_path / ".shipyard").exists()  # none of them opened a store of its own
+
     # a second run resets its own folder, and never deletes a folder it did not create
     run_demo(tmp_path / "demo", Console(quiet=True))
     other = tmp_path / "mine"
@@ -108,3 +131,32 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="not a Shipyard demo folder"):
         run_demo(other, Console(quiet=True))
     assert (other / "keep.txt").exists()
+
+
+def test_the_shipyard_command_is_this_installation() -> None:
+    # the interpreter's own script when the one on PATH is another (or none), else the name
+    command = shipyard_command()
+    bare = subprocess.run(
+        f"{command} --help", shell=True, capture_output=True, text=True, timeout=60
+    )
+    assert bare.returncode == 0 and "Usage: shipyard" in bare.stdout
+    empty = {**os.environ, "PATH": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", "from shipyard.demo import shipyard_command as c; print(c())"],
+        capture_output=True,
+        text=True,
+        env=empty,
+        check=True,
+    )
+    assert done.stdout.strip() != "shipyard"
+
+
+def test_without_the_demo_extra_the_demo_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "aiosmtpd", None)  # as if not installed: import fails
+    assert run_cli(["demo", "--home", str(tmp_path / "demo")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert 'pip install -e ".[demo]"' in err
+    assert not (tmp_path / "demo").exists()  # refused before any work

@@ -35,11 +35,18 @@ def test_the_cli_loads_no_heavy_library_until_a_command_runs() -> None:
     assert _loaded_after("import shipyard.cli") == []
 
 
+def test_monitoring_statistics_load_no_store_alerting_plotting_or_model() -> None:
+    # A drift check over a file (shipyard.monitoring) needs numpy, pandas and scipy only; the
+    # results store (SQLAlchemy) and the HTML report (plotly) load on first use.
+    loaded = _loaded_after("import shipyard.monitoring")
+    assert not {"sklearn", "sqlalchemy", "httpx", "plotly"} & set(loaded)
+
+
 def test_every_public_name_resolves() -> None:
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None
     assert set(shipyard.__all__) <= set(dir(shipyard))
-    assert shipyard.Client.__module__ == "shipyard._client"
+    assert shipyard.Client.__module__ == "shipyard.client._client"
     assert shipyard.LoadedModel.__name__ == "LoadedModel"
 
 

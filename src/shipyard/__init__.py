@@ -1,29 +1,37 @@
 """Shipyard: take a trained model from a notebook to production and keep it healthy there.
 
-``import shipyard as sy`` gives one-call functions over a default ``Client`` built from the
-environment (``SHIPYARD_HOME``, ``SHIPYARD_DB_URL``, ``SHIPYARD_ARTIFACTS``, ``SHIPYARD_USER``)::
+``import shipyard as sy`` gives one-call functions over one default ``Client``, built from the
+environment (``SHIPYARD_HOME``, ``SHIPYARD_DB_URL``, ``SHIPYARD_ARTIFACTS``, ``SHIPYARD_USER``)
+on first use and kept until ``sy.close()``::
 
     with sy.start_run(model="churn", params={"C": 1.0}) as run:
         model.fit(X, y)
         run.log_metric("auc", 0.91)
         run.register(model, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
     sy.load("churn@production").predict(frame)
+    sy.close()  # the next call reads the environment again and opens a new client
 
 For several stores or users in one process, use ``sy.Client(settings)`` explicitly.
+
+Layer: the facade, the top with the CLI and the demo; it imports ``client`` (and errors and
+settings) and nothing imports it but them.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
-    from shipyard._client import Client
+    from pathlib import Path
+
+    from shipyard.client import Client
     from shipyard.packaging import LoadedModel
+    from shipyard.registry import AliasChange, Approval, ModelVersion
     from shipyard.settings import Settings
-    from shipyard.store._models import AliasChange, Approval, ModelVersion
     from shipyard.tracking import ActiveRun, active_run
 
 __version__ = "0.1.0"
@@ -32,7 +40,7 @@ __version__ = "0.1.0"
 # ``import shipyard.<subpackage>`` - costs no scikit-learn, SQLAlchemy or pandas until a name
 # that needs them is touched.
 _LAZY = {
-    "Client": "shipyard._client",
+    "Client": "shipyard.client",
     "LoadedModel": "shipyard.packaging",
     "Settings": "shipyard.settings",
     "ActiveRun": "shipyard.tracking",
@@ -43,50 +51,120 @@ _LAZY = {
 __getattr__, __dir__ = _lazy_attributes("shipyard", _LAZY, globals())
 
 
-# Clients by configuration, so repeated one-call use reuses one engine and the model cache.
-_clients: dict[tuple[str, str, str], Client] = {}
+# The one default client of the one-call functions: built under the lock by the first call
+# (so concurrent first calls share one), kept until close().
+_lock = threading.Lock()
+_default: Client | None = None
 
 
-def client(settings: Settings | None = None) -> Client:
-    """The open client for ``settings`` (default: read from the environment now)."""
-    from shipyard._client import Client
-    from shipyard.settings import Settings
+def _client() -> Client:
+    """The default client, opened from the environment's settings on first use."""
+    global _default
+    found = _default
+    if found is not None:
+        return found
+    with _lock:
+        if _default is None:
+            from shipyard.client import Client
+            from shipyard.settings import Settings
 
-    settings = settings or Settings()
-    key = (settings.database_url, settings.artifacts_url, settings.user)
-    found = _clients.get(key)
-    if found is None:
-        found = _clients[key] = Client(settings).open()
-    return found
+            _default = Client(Settings()).open()
+        return _default
+
+
+def close() -> None:
+    """Close the default client and forget it; the next one-call function builds a new one
+    (reading the environment again). Does nothing when none is open.
+
+    >>> import shipyard as sy
+    >>> sy.close()
+    """
+    global _default
+    with _lock:
+        found, _default = _default, None
+    if found is not None:
+        found.close()
 
 
 def start_run(
-    *, model: str | None = None, params: dict[str, Any] | None = None, **kw: Any
+    *,
+    model: str | None = None,
+    params: dict[str, Any] | None = None,
+    git_path: str | Path | None = None,
 ) -> ActiveRun:
-    """Start a tracked run; use it as a context manager."""
-    return client().start_run(model=model, params=params, **kw)
+    """Start a tracked run on the default client; use it as a context manager
+    (see ``Client.start_run``).
+
+    >>> with sy.start_run(model="churn", params={"C": 0.5}) as run:  # doctest: +SKIP
+    ...     model.fit(X_train, y_train)
+    ...     run.log_metric("auc", 0.91)
+    ...     run.register(model, X_train=X_train, y_train=y_train)
+    """
+    return _client().start_run(model=model, params=params, git_path=git_path)
 
 
-def register(model: Any, *, name: str, X_train: Any, **kw: Any) -> ModelVersion:
-    """Register a fitted model as the next version of ``name`` (see ``Client.register``)."""
-    return client().register(model, name=name, X_train=X_train, **kw)
+def register(
+    model: Any,
+    *,
+    name: str,
+    X_train: Any,
+    y_train: Any = None,
+    X_eval: Any = None,
+    y_eval: Any = None,
+    description: str = "",
+    tags: dict[str, Any] | None = None,
+    onnx: bool = True,
+) -> ModelVersion:
+    """Register a fitted model as the next version of ``name``, without a run
+    (see ``Client.register``).
+
+    >>> sy.register(model, name="churn", X_train=X, y_train=y).version  # doctest: +SKIP
+    1
+    """
+    return _client().register(
+        model,
+        name=name,
+        X_train=X_train,
+        y_train=y_train,
+        X_eval=X_eval,
+        y_eval=y_eval,
+        description=description,
+        tags=tags,
+        onnx=onnx,
+    )
 
 
 def load(ref: str, version: int | None = None) -> LoadedModel:
-    """Load ``"churn@production"``, ``"churn:3"`` or ``("churn", version=3)``, verified."""
-    return client().load(ref, version)
+    """Load ``"churn@production"``, ``"churn:3"`` or ``("churn", version=3)``, verified
+    against the registry's digest first.
+
+    >>> sy.load("churn@production").predict(frame)  # doctest: +SKIP
+    """
+    return _client().load(ref, version)
 
 
 def approve(name: str, version: int, *, reason: str) -> Approval:
-    return client().approve(name, version, reason=reason)
+    """Approve a version as ``SHIPYARD_USER`` (an approver who is not its author).
+
+    >>> sy.approve("churn", 3, reason="AUC +2 points on fresh data")  # doctest: +SKIP
+    """
+    return _client().approve(name, version, reason=reason)
 
 
 def promote(name: str, version: int, *, to: str = "production", reason: str = "") -> AliasChange:
-    return client().promote(name, version, to=to, reason=reason)
+    """Point alias ``to`` at a version; production needs a four-eyes approval first.
+
+    >>> sy.promote("churn", 3, reason="approved by bob")  # doctest: +SKIP
+    """
+    return _client().promote(name, version, to=to, reason=reason)
 
 
 def rollback(name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
-    return client().rollback(name, alias=alias, reason=reason)
+    """Re-point ``alias`` to the version it pointed to before the current one.
+
+    >>> sy.rollback("churn", reason="v3 misbehaves")  # doctest: +SKIP
+    """
+    return _client().rollback(name, alias=alias, reason=reason)
 
 
 __all__ = [
@@ -98,7 +176,7 @@ __all__ = [
     "__version__",
     "active_run",
     "approve",
-    "client",
+    "close",
     "load",
     "promote",
     "register",

@@ -17,9 +17,11 @@ sentence saying what went wrong and how to fix it (printed by the CLI without a 
     ├── IntegrityError            409  a checksum or hash chain does not verify (tampering)
     ├── ModelUnavailable          503  a known model that cannot be served now (reason given)
     ├── SchemaOutOfDate           503  the database needs ``shipyard db upgrade``
-    └── StoreUnavailable          503  the database or artifact store cannot be reached/written
+    ├── StoreUnavailable          503  the database or artifact store cannot be reached/written
+    └── MissingDependency         501  an optional extra this needs is not installed
 
-The CLI maps ``InvalidInput`` to exit code 2 (bad usage) and every other error to exit code 1.
+The CLI maps ``InvalidInput`` (the input was wrong) to exit code 2 and every other error to
+exit code 1 (see ``shipyard.cli.run_cli``).
 """
 
 from __future__ import annotations
@@ -122,3 +124,9 @@ class StoreUnavailable(ShipyardError):
     """The metadata database or the artifact store cannot be reached or written."""
 
     status = 503
+
+
+class MissingDependency(ShipyardError):
+    """An optional extra this needs is not installed; the message names the pip command."""
+
+    status = 501

@@ -1,10 +1,18 @@
 """One typed settings module: every setting declared once, with its type, default and help.
 
-Settings are read from ``SHIPYARD_*`` environment variables (and, for the CLI, from options) once,
-at the edge (the CLI or an app factory), and passed down explicitly.
+``Settings`` are where Shipyard keeps its data and who is acting, read from ``SHIPYARD_*``
+environment variables once, at the edge (the CLI's callback, an app factory), and passed down
+explicitly. ``ServeSettings`` are how a server serves: ``shipyard serve`` builds its options
+from these fields (defaults and help), tests and embedders pass them to
+``create_app(store, settings=ServeSettings(...))``. The project file (shipyard.toml) is
+``shipyard.config``'s.
+
+Layering: imports nothing of Shipyard's; any package may import it.
 
 >>> Settings(home="/tmp/sy").database_url
 'sqlite:////tmp/sy/shipyard.db'
+>>> ServeSettings(runtime="native").batch_max_wait_ms
+2.0
 """
 
 from __future__ import annotations
@@ -12,8 +20,9 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -44,7 +53,8 @@ class Settings(BaseSettings):
     )
     config: Path = Field(
         default=Path("shipyard.toml"),
-        description="The project file holding alert rules and channels ([[alerts]], [channels.*]).",
+        description="The project file: channels, alert and notify rules, jobs, retention, "
+        "monitoring defaults (see shipyard.config).",
     )
     user: str = Field(
         default_factory=_os_user,
@@ -65,6 +75,81 @@ class Settings(BaseSettings):
         if self.artifacts:
             return self.artifacts
         return str(self.home.expanduser().absolute() / "artifacts")
+
+
+Runtime = Literal["auto", "onnx", "native"]
+Compactor = Literal["process", "thread"]
+
+
+class ServeSettings(BaseModel):
+    """How a Shipyard server serves its models."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    models: tuple[str, ...] | None = Field(
+        default=None,
+        description="Names of the models to serve (comma-separated on the command line). "
+        "Default: every model that has the alias (checked again whenever the registry changes).",
+    )
+    alias: str = Field(
+        default="production", description="The alias served at /models/{name}/... by default."
+    )
+    runtime: Runtime = Field(
+        default="auto",
+        description="'native' runs the model's own library; 'onnx' runs the archive's ONNX "
+        "export with onnxruntime; 'auto' runs ONNX only when the archive records a verified "
+        "export within onnx_tolerance, native otherwise.",
+    )
+    onnx_tolerance: float = Field(
+        default=1e-4,
+        ge=0,
+        description="Largest |onnx - native| difference (measured at registration, on "
+        "probabilities or predictions) for which 'auto' picks ONNX.",
+    )
+    auth: bool = Field(
+        default=True,
+        description="Require a bearer API token on the serving routes (shipyard tokens "
+        "create). Turn off only for local use (--no-auth).",
+    )
+    token_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a checked token is trusted before the database is asked again; "
+        "a revoked token stops working within this time.",
+    )
+    max_body_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0, description="Largest request body accepted (413 above)."
+    )
+    max_batch_rows: int = Field(
+        default=10_000, gt=0, description="Most rows accepted in one request (413 above)."
+    )
+    batch_max_rows: int = Field(
+        default=256,
+        gt=0,
+        description="Micro-batching (native runtime): most rows predicted in one model call.",
+    )
+    batch_max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="Micro-batching: how long to wait for more requests once concurrent "
+        "requests are seen; a lone request is never delayed.",
+    )
+    poll_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often the server asks the registry whether an alias moved.",
+    )
+    compactor: Compactor = Field(
+        default="process",
+        description="Where the prediction log is compacted to Parquet: 'process' (a compactor "
+        "process per log folder, off the request path's GIL, on idle CPU only) or 'thread' "
+        "(a thread of each server process).",
+    )
+    default_model: str | None = Field(
+        default=None,
+        description="Model answering MLflow's /invocations when the request names none. "
+        "Default: the first served model.",
+    )
 
 
 #: Environment variables and their help, for documentation and the settings test.

@@ -21,7 +21,7 @@ from shipyard.alerting._notify import NOTIFY_BUDGET
 from shipyard.audit import append_event, list_events
 from shipyard.errors import ApprovalRequired
 from shipyard.store import Store
-from shipyard.store._models import AlertRecord
+from shipyard.store.tables import AlertRecord
 
 EVENTS = '["version.registered", "version.approved", "version.promoted", "version.rolled_back"]'
 

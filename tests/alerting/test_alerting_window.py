@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from shipyard.alerting import AlertRule, evaluate, load_alert_config
+from shipyard.alerting import AlertConfig, AlertRule, evaluate
+from shipyard.config import load_project
 from shipyard.errors import InvalidInput
 from shipyard.store import Store
-from shipyard.store._models import MonitoringResult
+from shipyard.store.tables import MonitoringResult
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -125,15 +126,19 @@ def test_without_a_store_a_windowed_rule_judges_the_latest_value(
     assert evaluate([AlertRule(name="smooth", metric="psi", threshold=0.24)], [series])
 
 
+def alert_config_of(path: Path) -> AlertConfig:
+    return AlertConfig.from_project(load_project(path))
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ('window = "6"', "field 'window' must be a whole number >= 1 followed by m, h, d or w"),
+        ('window = "6"', "window: must be a whole number >= 1 followed by m, h, d or w"),
         ('window = "0h"', "Got '0h' instead"),
         ('window = "6 h"', "Got '6 h' instead"),
         ("window = 6", "window: Input should be a valid string"),
         ('window = "1y"', "Got '1y' instead"),
-        ('cooldown = "soon"', "field 'cooldown' must be a whole number >= 0"),
+        ('cooldown = "soon"', "cooldown: must be a whole number >= 0"),
         ("below = 0.1", "sets both 'threshold' (fires above) and 'below' (fires below)"),
     ],
 )
@@ -143,20 +148,21 @@ def test_bad_windows_and_limits_are_refused(tmp_path: Path, extra: str, message:
         f'[[alerts]]\nname = "psi"\nmetric = "psi"\nthreshold = 0.2\n{extra}\n', encoding="utf-8"
     )
     with pytest.raises(InvalidInput) as info:
-        load_alert_config(config)
+        alert_config_of(config)
     assert message in info.value.message
-    assert "Alert rule 'psi'" in info.value.message and str(config) in info.value.message
+    assert info.value.message.startswith(f"{config}: [[alerts]] 'psi'")
 
 
 def test_window_needs_a_limit_and_duplicate_names_are_refused(tmp_path: Path) -> None:
     config = tmp_path / "shipyard.toml"
     config.write_text('[[alerts]]\nname = "psi"\nmetric = "psi"\nwindow = "6h"\n')
     with pytest.raises(InvalidInput, match="needs 'threshold' or 'below'"):
-        load_alert_config(config)
+        alert_config_of(config)
     rule = '[[alerts]]\nname = "psi"\nmetric = "psi"\nthreshold = 0.2\nwindow = "6h"\n'
     config.write_text(rule)
-    (loaded,) = load_alert_config(config).rules
+    (loaded,) = alert_config_of(config).rules
+    assert isinstance(loaded, AlertRule)
     assert loaded.window_delta == timedelta(hours=6) and loaded.condition == "> 0.2"
     config.write_text(rule + rule)
-    with pytest.raises(InvalidInput, match="'psi' is declared twice"):
-        load_alert_config(config)
+    with pytest.raises(InvalidInput, match=r"\[\[alerts\]\] 'psi' name: declared twice"):
+        alert_config_of(config)

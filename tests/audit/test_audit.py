@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from shipyard import Client
 from shipyard.audit import append_event, event_hash, verify
 from shipyard.store import Store
-from shipyard.store._models import AuditEvent
+from shipyard.store.tables import AuditEvent
 
 
 def _fill(store: Store, n: int = 5) -> None:

@@ -13,7 +13,8 @@ from pyspark.sql import SparkSession
 from serving.conftest import http
 from shipyard import Client
 from shipyard.batch import score_file, score_spark
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
+from shipyard.settings import ServeSettings
 
 pytestmark = [
     pytest.mark.anyio,

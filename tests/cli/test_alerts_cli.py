@@ -179,7 +179,7 @@ def test_failed_delivery_is_stored_and_bad_config_is_refused(
 
     _config(config, "http://127.0.0.1:9/hook", extra='colour = "red"\n')
     assert run_cli(["monitor", "run", "churn:1", "--current", str(drifted)]) == 2
-    assert "invalid" in capsys.readouterr().err
+    assert "[[alerts]] 'age-drift' colour: unknown key" in capsys.readouterr().err
     assert run_cli(["monitor", "history", "churn", "--metric", "rows", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 1  # a refused run stores nothing
     config.write_text("[[alerts]]\nname = 'x'\nmetric = 'psi'\nchannels = ['pager']\n")
@@ -287,13 +287,13 @@ def test_alerts_add_creates_then_appends_and_rules_lists(
     ("args", "code", "message"),
     [
         (["x", "--metric", "psi", "--channel", "pager"], 2, "names unknown channel(s) ['pager']"),
-        (["psi-age", "--metric", "psi"], 2, "'psi-age' is declared twice"),
+        (["psi-age", "--metric", "psi"], 2, "[[alerts]] 'psi-age' name: declared twice"),
         (["x", "--metric", "psi", "--severity", "loud"], 2, "'info', 'warning' or 'critical'"),
         (["x", "--metric", "psi", "--threshold", "1", "--below", "0"], 2, "sets both"),
-        (["x", "--metric", "psi", "--threshold", "1", "--window", "6"], 2, "field 'window'"),
+        (["x", "--metric", "psi", "--threshold", "1", "--window", "6"], 2, "'x' window: must"),
         (["x", "--metric", "psi", "--threshold", "1", "--window", "0h"], 2, "Got '0h'"),
         (["x", "--metric", "psi", "--window", "6h"], 2, "needs 'threshold' or 'below'"),
-        (["x", "--metric", "psi", "--cooldown", "soon"], 2, "field 'cooldown'"),
+        (["x", "--metric", "psi", "--cooldown", "soon"], 2, "'x' cooldown: must"),
         (["x", "--metric", "psi", "--threshold", "nan"], 2, "must be a finite number"),
         (["", "--metric", "psi"], 2, "at least 1 character"),
         (["x", "--metric", "psi", "--threshold", "high"], 2, "Invalid value for '--threshold'"),

@@ -149,11 +149,11 @@ def test_retention_table_drives_gc(
     config.write_text('[retention]\npredictions = "90d"\nmonitoring = "soon"\n')
     assert run_cli(["gc", *base]) == 2
     err = " ".join(capsys.readouterr().err.split())
-    assert "Invalid monitoring in" in err and "'soon'" in err and "e.g. 1d" in err
+    assert "[retention] monitoring: Invalid age 'soon'" in err and "e.g. 1d" in err
     assert sorted(p for p in root.rglob("*") if p.is_file()) == after
     config.write_text('[retention]\npredictions = "90d"\nlogs = "1d"\n')
     assert run_cli(["gc", *base]) == 2
-    assert "Unknown key(s) ['logs']" in capsys.readouterr().err
+    assert "[retention] logs: unknown key. Use one of: predictions," in capsys.readouterr().err
     assert sorted(p for p in root.rglob("*") if p.is_file()) == after
 
     assert run_cli(["audit", "log", "--action", "gc.completed", "--json"]) == 0

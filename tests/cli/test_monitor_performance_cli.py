@@ -93,4 +93,4 @@ def test_bad_label_delay_and_no_labels(
     config.write_text("[monitoring]\nlabel_delay = 5\n", encoding="utf-8")
     monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
     assert run_cli(["monitor", "run", "churn:1", *base]) == 2
-    assert "label_delay (monitoring table)" in capsys.readouterr().err
+    assert '[monitoring] label_delay: must be a string such as "1h"' in capsys.readouterr().err

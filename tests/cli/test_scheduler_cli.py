@@ -53,15 +53,21 @@ def _json(capsys: pytest.CaptureFixture[str], args: list[str]) -> object:
 
 
 BAD = {
-    "unknown kind": (JOBS.replace('kind = "command"', 'kind = "retrain"', 1), "field 'kind'"),
-    "bad cron": (JOBS.replace("* * * * * */1", "* * * * * */1 9"), "field 'schedule'"),
+    "unknown kind": (
+        JOBS.replace('kind = "command"', 'kind = "retrain"', 1),
+        "[[jobs]] 'hello' kind: must be one of",
+    ),
+    "bad cron": (
+        JOBS.replace("* * * * * */1", "* * * * * */1 9"),
+        "[[jobs]] 'hello' schedule: must be a cron",
+    ),
     "unknown channel": (JOBS + 'channels = ["pager"]\n', "unknown channel(s) ['pager']"),
-    "extra field": (JOBS + "retries = 3\n", "field 'retries': Extra inputs"),
+    "extra field": (JOBS + "retries = 3\n", "[[jobs]] 'boom' retries: unknown key"),
     "not TOML": ("[[jobs]\nname =", "is not valid TOML"),
-    "missing name": (JOBS.replace('name = "hello"\n', ""), "[[jobs]] #1 in "),
+    "missing name": (JOBS.replace('name = "hello"\n', ""), "[[jobs]] #1 name: required"),
     "bad alert_cooldown": (
         '[scheduler]\nalert_cooldown = "soon"\n' + JOBS,
-        "[scheduler] in '",
+        "[scheduler] alert_cooldown: must be",
     ),
 }
 

@@ -219,7 +219,8 @@ def test_check_act_on_a_live_server(  # type: ignore[no-untyped-def]
     from sklearn.linear_model import LogisticRegression
 
     from shipyard.predlog import PredictionLog
-    from shipyard.serving import ServeSettings, create_app, serve_in_thread
+    from shipyard.serving import create_app, serve_in_thread
+    from shipyard.settings import ServeSettings
 
     X, y, _, _ = training_data
     other = X[["income", "tenure"]].rename(columns={"income": "salary"})

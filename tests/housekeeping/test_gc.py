@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from retention_rows import add_job_run, add_monitoring_row, rows_left
 from shipyard import Client
 from shipyard.audit import list_events
-from shipyard.errors import InvalidInput, NotFound
-from shipyard.housekeeping import Retention, collect_garbage, load_retention
+from shipyard.errors import NotFound
+from shipyard.housekeeping import collect_garbage
 from shipyard.store import Store
-from shipyard.store._models import TrafficPolicy
+from shipyard.store.tables import TrafficPolicy
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -139,35 +139,3 @@ def test_archived_artifacts_spare_aliases_and_policies(four_versions: Client) ->
     assert policies == 1
     again = collect_garbage(store, archived_artifacts=True, **kwargs)
     assert again.artifacts == [] and again.artifact_bytes == 0
-
-
-@pytest.mark.parametrize(
-    ("table", "message"),
-    [
-        ({"predictions": "soon"}, "Invalid predictions in [retention]"),
-        ({"monitoring": 30}, 'Use a quoted age such as "90d"'),
-        ({"job_runs": "0d"}, "Invalid job_runs in [retention]"),
-        ({"logs": "9d"}, "Unknown key(s) ['logs'] in [retention]"),
-    ],
-)
-def test_bad_retention_values_are_refused(table: dict[str, object], message: str) -> None:
-    with pytest.raises(InvalidInput) as info:
-        Retention.parse(table)
-    assert message in info.value.message
-
-
-def test_retention_defaults_keep_and_file(tmp_path: Any) -> None:
-    assert Retention.parse({}) == Retention(
-        predictions=timedelta(days=90),
-        monitoring=timedelta(days=365),
-        job_runs=timedelta(days=365),
-    )
-    config = tmp_path / "shipyard.toml"
-    assert load_retention(config) == Retention.parse({})  # no file: defaults
-    config.write_text('[retention]\npredictions = "2w"\nmonitoring = "keep"\n')
-    retention = load_retention(config)
-    assert retention.predictions == timedelta(weeks=2) and retention.monitoring is None
-    assert retention.job_runs == timedelta(days=365)
-    config.write_text('retention = "30d"\n')
-    with pytest.raises(InvalidInput, match="must be a table"):
-        load_retention(config)

@@ -11,7 +11,12 @@ import pytest
 from sklearn import metrics as skm
 
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import bootstrap, compute_performance, wilson_interval
+from shipyard.monitoring import (
+    bootstrap,
+    compute_performance,
+    newcombe_interval,
+    wilson_interval,
+)
 from shipyard.monitoring._intervals import weighted_auc
 
 
@@ -68,6 +73,12 @@ def test_wilson_interval_known_values() -> None:
     assert wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=1e-4)
     with pytest.raises(InvalidInput, match="successes"):
         wilson_interval(11, 10)
+
+
+def test_newcombe_interval_matches_the_published_example() -> None:
+    # Newcombe (1998), Table II, example (a): 56/70 - 48/80, 95%: (0.0524, 0.3339).
+    low, high = newcombe_interval(56, 70, 48, 80, 0.95)
+    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
 
 
 def test_bootstrap_weights_reproduce_the_plain_estimate_and_auc_with_ties() -> None:

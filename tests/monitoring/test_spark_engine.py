@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,10 +23,9 @@ from shipyard.monitoring import (
     DriftReport,
     NumericState,
     build_report,
-    grid_splits,
-    read_spark_table,
     spark_accumulate,
 )
+from shipyard.monitoring._spark import grid_splits, read_spark_table, spark_window
 
 # PySpark 4.x warns on every pandas conversion (the fallback path) that it "does not yet fully
 # support pandas >= 3.0.0"; the equality tests below tell whether the path works.
@@ -145,10 +145,17 @@ def test_spark_scores_like_pandas(
     used = schema if with_schema else None
     by_pandas = _pandas_engine(reference, path, used)
     jobs: list[int] = []
+    totals: list[int | None] = []
+
+    @contextmanager
+    def progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        totals.append(total)
+        yield jobs.append
+
     by_spark = spark_accumulate(
-        reference, spark.read.parquet(str(path)), schema=used, on_job=lambda: jobs.append(1)
+        reference, spark.read.parquet(str(path)), schema=used, progress=progress
     )
-    assert len(jobs) == 3  # totals, grouped counts, the pandas-rules columns
+    assert jobs == [1, 1, 1] and totals == [3]  # totals, grouped counts, pandas-rules columns
     for name, state in by_pandas.states.items():
         other = by_spark.states[name]
         assert type(state) is type(other)
@@ -241,7 +248,7 @@ def test_the_log_window_counts_like_pandas(
 ) -> None:
     from test_window_stream import START, write_log
 
-    from shipyard.monitoring import spark_window, window_chunks
+    from shipyard.monitoring import window_chunks
 
     root = tmp_path / "log"
     kept = write_log(root, wal_rows=400)  # Parquet parts over several days, plus the WAL

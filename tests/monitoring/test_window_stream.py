@@ -125,7 +125,7 @@ def test_file_chunks_stream_parquet_and_csv(tmp_path: Path, row_group: int) -> N
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from shipyard.monitoring import file_chunks
+    from shipyard.dataset import file_chunks
 
     frame = _inputs(10_000, 3)
     path = tmp_path / "current.parquet"
@@ -142,8 +142,8 @@ def test_file_chunks_stream_parquet_and_csv(tmp_path: Path, row_group: int) -> N
 
 
 def test_file_chunks_refuse_unreadable_files(tmp_path: Path) -> None:
+    from shipyard.dataset import file_chunks
     from shipyard.errors import InvalidInput
-    from shipyard.monitoring import file_chunks
 
     with pytest.raises(InvalidInput, match="No such file"):
         file_chunks(tmp_path / "none.parquet")

@@ -123,6 +123,22 @@ def test_unknown_model_and_version(three_versions: Client) -> None:
         alice.load("churn:zero")
 
 
+def test_a_mistyped_model_name_gets_the_close_names(three_versions: Client) -> None:
+    alice = three_versions
+    with pytest.raises(NotFound, match=r"There is no model 'chrun'\. Did you mean 'churn'\?"):
+        alice.load("chrun@production")
+    for refused in (  # reads and writes raise from the registry, so CLI and API say it too
+        lambda: alice.registry.versions("Churn"),
+        lambda: alice.promote("chur", 1, to="staging"),
+        lambda: alice.rollback("churns"),
+    ):
+        with pytest.raises(NotFound, match="Did you mean 'churn'"):
+            refused()
+    with pytest.raises(NotFound, match="'shipyard models' lists the registered ones") as info:
+        alice.load("fraud@production")  # nothing close: where to look instead
+    assert "Did you mean" not in info.value.message
+
+
 def test_load_verifies_and_predicts(three_versions: Client, fitted_pipeline, training_data) -> None:  # type: ignore[no-untyped-def]
     _, _, Xe, _ = training_data
     model = three_versions.load("churn:2")

@@ -17,8 +17,9 @@ from alerting_support import (  # noqa: F401 - fixtures are found by name
     smtp_server,
 )
 
-from shipyard.alerting import load_alert_config
-from shipyard.scheduler import Scheduler, load_scheduler_config
+from shipyard.alerting import AlertConfig
+from shipyard.config import load_project
+from shipyard.scheduler import Scheduler, SchedulerConfig
 from shipyard.store import Store
 
 MakeScheduler = Callable[..., Scheduler]
@@ -29,13 +30,13 @@ def make_scheduler(store: Store, tmp_path: Path) -> MakeScheduler:
     """``make_scheduler(toml, owner=None)``: write ``shipyard.toml`` and build a scheduler."""
 
     def make(toml: str, *, owner: str | None = None) -> Scheduler:
-        project = tmp_path / "shipyard.toml"
-        project.write_text(toml, encoding="utf-8")
-        alerts = load_alert_config(project)
-        config = load_scheduler_config(project, alerts.channels)
+        path = tmp_path / "shipyard.toml"
+        path.write_text(toml, encoding="utf-8")
+        project = load_project(path)
+        alerts = AlertConfig.from_project(project)
         return Scheduler(
             store,
-            config,
+            SchedulerConfig.from_project(project),
             alerts.channels,
             actor="scheduler",
             project=project,

@@ -22,7 +22,7 @@ from alerting_support import HttpRecorder, SmtpServerFactory
 from shipyard.alerting import Alerts
 from shipyard.scheduler import JobRuns, Scheduler
 from shipyard.store import Store
-from shipyard.store._models import JobRun, utcnow
+from shipyard.store.tables import JobRun, utcnow
 
 MakeScheduler = Callable[..., Scheduler]  # the conftest fixture
 

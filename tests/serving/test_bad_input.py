@@ -10,7 +10,8 @@ import pytest
 from serving.conftest import http
 from shipyard.auth import Tokens
 from shipyard.registry import Registry
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -237,7 +238,7 @@ async def test_tokens(store: Store, churn: Registry) -> None:
 
 def test_only_admins_create_tokens_and_only_hashes_are_stored(store: Store) -> None:
     from shipyard.errors import InvalidInput, PermissionDenied
-    from shipyard.store._models import ApiToken
+    from shipyard.store.tables import ApiToken
 
     tokens = Tokens(store)
     with pytest.raises(PermissionDenied):

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from shipyard.registry import Registry
-from shipyard.serving import VERSION_HEADER, ServeSettings, create_app
+from shipyard.serving import VERSION_HEADER, create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,8 @@ import pytest
 from serving.conftest import http
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Registry
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

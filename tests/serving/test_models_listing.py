@@ -11,7 +11,8 @@ import pytest
 
 from serving.conftest import http
 from shipyard.registry import Registry, Traffic
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

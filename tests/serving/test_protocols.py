@@ -8,7 +8,8 @@ import pytest
 
 from serving.conftest import http
 from shipyard.registry import Registry
-from shipyard.serving import VERSION_HEADER, ServeSettings, create_app
+from shipyard.serving import VERSION_HEADER, create_app
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

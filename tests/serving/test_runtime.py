@@ -12,7 +12,8 @@ from serving.conftest import http
 from shipyard.errors import SchemaViolation
 from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
-from shipyard.serving import MicroBatcher, ServeSettings, create_app
+from shipyard.serving import MicroBatcher, create_app
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -125,7 +126,7 @@ async def test_a_failing_request_does_not_fail_its_batch() -> None:
 
 
 def test_every_serve_setting_is_documented() -> None:
-    from shipyard.serving import ServeSettings
+    from shipyard.settings import ServeSettings
 
     undocumented = [n for n, f in ServeSettings.model_fields.items() if not f.description]
     assert not undocumented, f"Add a description= to these ServeSettings fields: {undocumented}"

@@ -14,8 +14,9 @@ from shipyard import Client, Settings
 from shipyard.packaging import PreparedArchive
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Registry
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from shipyard.predlog import Answers
 from shipyard.registry import Registry, Traffic
-from shipyard.serving import ARM_HEADER, VERSION_HEADER, ServeSettings, create_app
+from shipyard.serving import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving import serve_in_thread as uvicorn_server
 from shipyard.serving._routing import bucket
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 pytestmark = pytest.mark.anyio

@@ -16,10 +16,11 @@ from serving.conftest import http
 from shipyard.dataset import ColumnSchema, Schema
 from shipyard.errors import SchemaViolation
 from shipyard.registry import Registry
-from shipyard.serving import ServeSettings, create_app
+from shipyard.serving import create_app
 from shipyard.serving._inputs import Rows, rows_from_records, rows_from_split
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._typed import Typed, TypedSchema
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 SCHEMA = Schema(

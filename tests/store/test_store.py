@@ -17,7 +17,7 @@ from alembic.migration import MigrationContext
 from shipyard.errors import SchemaOutOfDate, StoreUnavailable
 from shipyard.store import Store
 from shipyard.store._db import alembic_config, create_engine, head_revision
-from shipyard.store._models import Base, User
+from shipyard.store.tables import Base, User
 
 
 def test_new_database_is_created_at_head_with_its_creator_as_admin(store: Store) -> None:

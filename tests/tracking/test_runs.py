@@ -25,6 +25,7 @@ def test_run_records_everything(client_for: Callable[[str], Client], training_da
         fp = run.log_dataset("train", X.assign(churn=y), target="churn")
     assert active_run() is None
     row = alice.tracker.get(run.id)
+    assert repr(row) == f"Run(id='{run.id}', model_name='churn', status='finished', user='alice')"
     assert row.status == "finished" and row.user == "alice" and row.model_name == "churn"
     assert row.params == {"C": 0.5, "penalty": "l2", "seed": 7}
     assert row.ended_at is not None and row.ended_at >= row.started_at

@@ -4,8 +4,12 @@ Every channel follows one contract (``Channel``): a keyword-only ``__init__`` th
 arguments, ``validate()`` / ``from_config()`` that raise ``InvalidInput``, and ``send(alert)``
 that returns a ``Delivery`` instead of raising, so a failing server never crashes the
 scheduler; ``send(alert, deadline=...)`` never runs past a ``time.monotonic()`` deadline.
-Built-in channels are registered in ``CHANNELS``; ``should_send`` applies cool-downs;
-``check_channel_names`` is the one check that a config names declared channels.
+Built-in channels are registered in ``CHANNELS``; ``should_send`` applies cool-downs.
+
+The rules and channels come from the parsed project file (``shipyard.config``):
+``AlertConfig.from_project(project)`` builds the ``[channels.*]`` and ``[[alerts]]``,
+``notify_rules(project)`` the ``[[notify]]`` rules, ``attach_notifier(store, project)`` the
+listener sending them. Layering: imports ``config``, ``store``, ``audit``, ``errors``.
 
 >>> alert = Alert(rule="churn-psi", severity="critical", model="churn", version=3,
 ...               metric="psi", feature="age", value=0.31, threshold=0.2)
@@ -26,10 +30,10 @@ from shipyard.alerting._notify import (
     NotifyRule,
     attach_notifier,
     event_alert,
-    load_notify_rules,
+    notify_rules,
 )
-from shipyard.alerting._registry import CHANNELS, channel_from_config, check_channel_names
-from shipyard.alerting._rules import AlertConfig, AlertRule, evaluate, load_alert_config
+from shipyard.alerting._registry import CHANNELS, channel_from_config, channels_from_project
+from shipyard.alerting._rules import AlertConfig, AlertRule, evaluate
 from shipyard.alerting._store import Alerts
 from shipyard.alerting._webhook import WebhookChannel
 
@@ -49,10 +53,9 @@ __all__ = [
     "WebhookChannel",
     "attach_notifier",
     "channel_from_config",
-    "check_channel_names",
+    "channels_from_project",
     "evaluate",
     "event_alert",
-    "load_alert_config",
-    "load_notify_rules",
+    "notify_rules",
     "should_send",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import (
     AwareDatetime,
@@ -16,8 +16,7 @@ from pydantic import (
     model_serializer,
 )
 
-Severity = Literal["info", "warning", "critical"]
-"""How urgent an alert is; channels show it in the subject and the Slack text."""
+from shipyard.config import Severity  # how urgent: channels show it in the subject and text
 
 
 def _new_id() -> str:

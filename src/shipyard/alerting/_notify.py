@@ -24,21 +24,17 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import tomllib
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from shipyard.alerting._alert import Alert, Severity
+from shipyard.alerting._alert import Alert
 from shipyard.alerting._channel import Channel
-from shipyard.alerting._registry import check_channel_names
-from shipyard.alerting._rules import AlertRule, load_alert_config, read_toml
+from shipyard.alerting._registry import channels_from_project
+from shipyard.alerting._rules import AlertRule
 from shipyard.alerting._store import Alerts
-from shipyard.errors import InvalidInput
+from shipyard.config import NotifyTable, ProjectConfig
 from shipyard.store import Store
-from shipyard.store._models import AlertRecord, AuditEvent
+from shipyard.store.tables import AlertRecord, AuditEvent
 
 _log = logging.getLogger(__name__)
 
@@ -68,16 +64,11 @@ def is_registry_event(action: str) -> bool:
     return action in REGISTRY_EVENTS or action.startswith(TRAFFIC_PREFIX)
 
 
-class NotifyRule(BaseModel):
-    """Which registry events (``fnmatch`` patterns) of which models go to which channels."""
+class NotifyRule(NotifyTable):
+    """Which registry events (``fnmatch`` patterns) of which models go to which channels.
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=100)
-    events: list[str] = Field(min_length=1)
-    channels: list[str] = Field(min_length=1)
-    models: list[str] = Field(default_factory=list)
-    severity: Severity = "info"
+    The fields and their checks are the ``[[notify]]`` table's (``shipyard.config``).
+    """
 
     def selects(self, action: str, model: str) -> bool:
         if not is_registry_event(action):
@@ -87,38 +78,18 @@ class NotifyRule(BaseModel):
         return any(fnmatch.fnmatchcase(action, pattern) for pattern in self.events)
 
 
-def load_notify_rules(
-    path: Path, channels: Mapping[str, Channel], *, text: str | None = None
-) -> list[NotifyRule]:
-    """The ``[[notify]]`` rules of ``path`` (or of ``text``, its would-be content);
-    ``InvalidInput`` names the rule and field."""
-    data = read_toml(path, text)
-    tables = data.get("notify") or []
-    if not isinstance(tables, list):
-        raise InvalidInput(f"'notify' in '{path}' must be an array of tables: write [[notify]].")
+def notify_rules(project: ProjectConfig) -> list[NotifyRule]:
+    """The ``[[notify]]`` rules of ``project``; an event no pattern can match is refused."""
     rules: list[NotifyRule] = []
-    for i, table in enumerate(tables):
-        label = f"[[notify]] #{i + 1}"
-        if isinstance(table, Mapping):
-            table = {"name": f"notify-{i + 1}", **table}
-            label = f"[[notify]] '{table['name']}'"
-        try:
-            rule = NotifyRule.model_validate(table)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'table'}: {e['msg']}" for e in exc.errors()
-            )
-            raise InvalidInput(f"{label} in '{path}' is invalid: {problems}.") from exc
-        unknown_events = [e for e in rule.events if not _known(e)]
+    for i, table in enumerate(project.notify):
+        unknown_events = [e for e in table.events if not _known(e)]
         if unknown_events:
-            raise InvalidInput(
-                f"{label} in '{path}': unknown event(s) {unknown_events} in 'events'. Use "
-                f"{', '.join(REGISTRY_EVENTS)}, 'traffic.*' or a pattern matching them."
+            raise project.invalid(
+                ("notify", i, "events"),
+                f"unknown event(s) {unknown_events}. Use {', '.join(REGISTRY_EVENTS)}, "
+                f"'traffic.*' or a pattern matching them.",
             )
-        check_channel_names(rule.channels, channels, f"{label} in '{path}': field 'channels'")
-        if any(r.name == rule.name for r in rules):
-            raise InvalidInput(f"{label} in '{path}': the name is used twice; rename one.")
-        rules.append(rule)
+        rules.append(NotifyRule.model_validate(table.model_dump()))
     return rules
 
 
@@ -237,27 +208,22 @@ class Notifier:
 
 
 def attach_notifier(
-    store: Store, config: Path, *, on_failure: Callable[[AlertRecord], None] | None = None
+    store: Store,
+    project: ProjectConfig,
+    *,
+    on_failure: Callable[[AlertRecord], None] | None = None,
 ) -> Notifier | None:
-    """Attach a ``Notifier`` for the ``[[notify]]`` rules of ``config`` to ``store``, once.
+    """Attach a ``Notifier`` for the ``[[notify]]`` rules of ``project`` to ``store``, once.
 
-    Returns ``None`` when the file declares no ``[[notify]]`` rule; the store's existing
+    Returns ``None`` when the project declares no ``[[notify]]`` rule; the store's existing
     notifier when it has one (so several clients on one store do not notify twice).
     """
     for listener in store.listeners:
         if isinstance(listener, Notifier):
             return listener
-    if not config.is_file():
+    if not project.notify:
         return None
-    try:  # without [[notify]], a broken [[alerts]] rule must not break unrelated commands
-        if "notify" not in tomllib.loads(config.read_text(encoding="utf-8")):
-            return None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-        pass  # reported below with the file name
-    alert_config = load_alert_config(config)
-    rules = load_notify_rules(config, alert_config.channels)
-    if not rules:
-        return None
-    notifier = Notifier(store, rules, alert_config.channels, on_failure=on_failure)
+    channels = channels_from_project(project)
+    notifier = Notifier(store, notify_rules(project), channels, on_failure=on_failure)
     store.add_listener(notifier)
     return notifier

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from shipyard.alerting._channel import Channel
 from shipyard.alerting._email import EmailChannel
 from shipyard.alerting._webhook import WebhookChannel
+from shipyard.config import ProjectConfig
 from shipyard.errors import InvalidInput
 
 CHANNELS: dict[str, type[Channel]] = {
@@ -31,20 +32,13 @@ def channel_from_config(kind: str, config: Mapping[str, Any]) -> Channel:
     return cls.from_config(config)
 
 
-def check_channel_names(names: Iterable[str], channels: Mapping[str, object], where: str) -> None:
-    """Raise ``InvalidInput`` naming ``where`` if a name is not a declared ``[channels.*]``.
-
-    Shared by ``[[alerts]]``, ``[[notify]]`` and the scheduler's ``channels`` fields.
-
-    >>> check_channel_names(["team"], {"oncall": object()}, "Alert rule 'psi'")
-    Traceback (most recent call last):
-    ...
-    shipyard.errors.InvalidInput: Alert rule 'psi' names unknown channel(s) ['team']; ...
-    """
-    unknown = [name for name in names if name not in channels]
-    if unknown:
-        declared = ", ".join(sorted(channels)) or "none yet"
-        raise InvalidInput(
-            f"{where} names unknown channel(s) {unknown}; declare them as [channels.<name>] "
-            f"tables (declared: {declared})."
-        )
+def channels_from_project(project: ProjectConfig) -> dict[str, Channel]:
+    """The ``[channels.<name>]`` tables of ``project`` as channels, each built and checked by
+    its type; a bad one is refused naming its table."""
+    channels: dict[str, Channel] = {}
+    for name, table in project.channels.items():
+        try:
+            channels[name] = channel_from_config(table.type, table.options)
+        except InvalidInput as exc:
+            raise project.invalid(("channels", name), exc.message) from exc
+    return channels

@@ -33,62 +33,30 @@ neither fires nor clears it. ``window`` needs ``threshold`` or ``below``.
 
 from __future__ import annotations
 
-import math
-import re
-import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from shipyard.alerting._alert import Alert
 from shipyard.alerting._channel import Channel
-from shipyard.alerting._registry import channel_from_config, check_channel_names
-from shipyard.errors import InvalidInput
+from shipyard.alerting._registry import channels_from_project
+from shipyard.config import AlertTable, ProjectConfig, parse_duration
 from shipyard.store import Store
-from shipyard.store._models import MonitoringResult
-
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"(\d+)([mhdw])")
+from shipyard.store.tables import MonitoringResult
 
 
-def parse_duration(text: object, *, what: str, allow_zero: bool = True) -> timedelta:
-    """``"30m"``, ``"6h"``, ``"1d"``, ``"2w"`` as a timedelta; ``InvalidInput`` names ``what``.
+class AlertRule(AlertTable):
+    """When a monitoring metric raises an alert, how loud, how often, and through what.
 
-    >>> parse_duration("6h", what="window")
-    datetime.timedelta(seconds=21600)
+    The fields and their checks are the ``[[alerts]]`` table's (``shipyard.config``); this adds
+    the judging of monitoring results.
     """
-    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
-    if match is None or (not allow_zero and int(match.group(1)) == 0):
-        least = "0" if allow_zero else "1"
-        raise InvalidInput(
-            f"{what} must be a whole number >= {least} followed by m, h, d or w (e.g. '1h', "
-            f"'6h', '7d'). Got {text!r} instead."
-        )
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-class AlertRule(BaseModel):
-    """When a monitoring metric raises an alert, how loud, how often, and through what."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=128)
-    metric: str = Field(min_length=1, max_length=64)
-    feature: str = Field(default="*", min_length=1, max_length=256)
-    threshold: float | None = None
-    below: float | None = None
-    window: str | None = None
-    severity: Literal["info", "warning", "critical"] = "warning"
-    cooldown: str = "1h"
-    channels: list[str] = Field(default_factory=list)
 
     @property
     def cooldown_delta(self) -> timedelta:
-        return parse_duration(self.cooldown, what=f"Alert rule '{self.name}': field 'cooldown'")
+        return parse_duration(self.cooldown, what=f"Alert rule '{self.name}': cooldown")
 
     @property
     def window_delta(self) -> timedelta | None:
@@ -96,7 +64,7 @@ class AlertRule(BaseModel):
         if self.window is None:
             return None
         return parse_duration(
-            self.window, what=f"Alert rule '{self.name}': field 'window'", allow_zero=False
+            self.window, what=f"Alert rule '{self.name}': window", allow_zero=False
         )
 
     @property
@@ -107,30 +75,6 @@ class AlertRule(BaseModel):
         if self.below is not None:
             return f"< {self.below:g}"
         return "flagged"
-
-    def check(self, where: str | None = None) -> None:
-        """Raise ``InvalidInput`` for what the field types cannot say: durations, limits.
-
-        ``where`` names the rule in the message (default ``Alert rule '<name>'``).
-        """
-        where = where or f"Alert rule '{self.name}'"
-        parse_duration(self.cooldown, what=f"{where}: field 'cooldown'")
-        if self.window is not None:
-            parse_duration(self.window, what=f"{where}: field 'window'", allow_zero=False)
-        if self.threshold is not None and self.below is not None:
-            raise InvalidInput(
-                f"{where} sets both 'threshold' (fires above) and 'below' (fires below); keep "
-                f"one, or declare two rules to watch both sides."
-            )
-        for option in ("threshold", "below"):
-            value = getattr(self, option)
-            if value is not None and not math.isfinite(value):
-                raise InvalidInput(f"{where}: '{option}' must be a finite number. Got {value}.")
-        if self.window is not None and self.threshold is None and self.below is None:
-            raise InvalidInput(
-                f"{where}: 'window' averages the metric's values, so it needs 'threshold' or "
-                f"'below' to compare the mean with."
-            )
 
     def matches(self, row: MonitoringResult) -> bool:
         """Whether ``row`` is about this rule's metric and feature."""
@@ -151,67 +95,21 @@ class AlertRule(BaseModel):
 
 
 class AlertConfig(BaseModel):
-    """The ``[channels.*]`` and ``[[alerts]]`` of ``shipyard.toml``."""
+    """The ``[channels.*]`` and ``[[alerts]]`` of ``shipyard.toml``, ready to send and judge."""
 
     rules: list[AlertRule] = Field(default_factory=list)
     channels: dict[str, Channel] = Field(default_factory=dict)
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
+    @classmethod
+    def from_project(cls, project: ProjectConfig) -> AlertConfig:
+        """Build the channels (each checked by its type) and the rules of ``project``.
 
-def read_toml(path: Path, text: str | None = None) -> dict[str, Any]:
-    """``path`` parsed (or ``text``, its would-be content); ``{}`` when there is no file."""
-    if text is None:
-        if not path.is_file():
-            return {}
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
-
-
-def load_alert_config(path: Path, *, text: str | None = None) -> AlertConfig:
-    """Read rules and channels; a missing file means no rules. Bad config: ``InvalidInput``.
-
-    ``text`` is checked instead of the file's content (``shipyard alerts add`` checks the
-    file it is about to write); errors still name ``path``.
-    """
-    data = read_toml(path, text)
-    channel_tables = data.get("channels") or {}
-    if not isinstance(channel_tables, Mapping):
-        raise InvalidInput(f"'channels' in '{path}' must be tables: write [channels.<name>].")
-    channels: dict[str, Channel] = {}
-    for name, table in channel_tables.items():
-        if not isinstance(table, Mapping) or "type" not in table:
-            raise InvalidInput(f"[channels.{name}] in '{path}' needs a type (email or webhook).")
-        options = {k: v for k, v in table.items() if k != "type"}
-        channels[name] = channel_from_config(str(table["type"]), options)
-    tables = data.get("alerts") or []
-    if not isinstance(tables, list):
-        raise InvalidInput(f"'alerts' in '{path}' must be an array of tables: write [[alerts]].")
-    rules: list[AlertRule] = []
-    for i, table in enumerate(tables):
-        named = isinstance(table, Mapping) and isinstance(table.get("name"), str)
-        label = f"Alert rule '{table['name']}'" if named else f"Alert rule #{i + 1}"
-        try:
-            rule = AlertRule.model_validate(table)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'table'}: {e['msg']}" for e in exc.errors()
-            )
-            raise InvalidInput(f"{label} in '{path}' is invalid: {problems}.") from exc
-        rule.check(f"{label} in '{path}'")
-        check_channel_names(rule.channels, channels, f"{label} in '{path}'")
-        if any(r.name == rule.name for r in rules):
-            raise InvalidInput(
-                f"{label} is declared twice in '{path}' (field 'name' must be unique); rename one."
-            )
-        rules.append(rule)
-    return AlertConfig(rules=rules, channels=channels)
+        ``InvalidInput`` names the channel table of a bad option, in the project's style.
+        """
+        rules = [AlertRule.model_validate(table.model_dump()) for table in project.alerts]
+        return cls(rules=rules, channels=channels_from_project(project))
 
 
 def evaluate(

@@ -15,7 +15,7 @@ from shipyard.alerting._rules import AlertRule
 from shipyard.audit import append_event
 from shipyard.errors import InvalidTransition, NotFound
 from shipyard.store import Store
-from shipyard.store._models import AlertRecord, utcnow
+from shipyard.store.tables import AlertRecord, utcnow
 
 
 class Alerts:

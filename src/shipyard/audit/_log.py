@@ -1,94 +1,23 @@
-"""The append-only, hash-chained audit log.
+"""Reading and verifying the append-only, hash-chained audit log.
 
-Each event stores the SHA-256 of the previous event; the ``audit_head`` row names the last
-one. ``verify`` recomputes the chain and names the first event that was modified, deleted or
-inserted out of band. (An attacker with write access who recomputes every later hash is not
-detected by the chain alone; export ``audit_head.hash`` elsewhere to anchor it.)
+Events are appended by ``shipyard.store.append_event`` (the store writes the first one when it
+creates a database). Each event stores the SHA-256 of the previous event; the ``audit_head``
+row names the last one. ``verify`` recomputes the chain and names the first event that was
+modified, deleted or inserted out of band. (An attacker with write access who recomputes
+every later hash is not detected by the chain alone; export ``audit_head.hash`` elsewhere to
+anchor it.)
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shipyard.store._models import AuditEvent, AuditHead, utcnow
-from shipyard.store._store import APPENDED_EVENTS
-
-GENESIS = "0" * 64
-#: The event columns covered by its hash (every column but ``hash`` itself).
-_HASHED = ("seq", "at", "actor", "action", "subject", "details", "reason", "prev_hash")
-
-
-def event_hash(
-    *,
-    seq: int,
-    at: datetime,
-    actor: str,
-    action: str,
-    subject: str,
-    details: dict[str, Any],
-    reason: str,
-    prev_hash: str,
-) -> str:
-    """The SHA-256 of an event's canonical JSON (sorted keys, UTC time to the microsecond)."""
-    body = {
-        "seq": seq,
-        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": details,
-        "reason": reason,
-        "prev_hash": prev_hash,
-    }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def append_event(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    subject: str,
-    details: dict[str, Any] | None = None,
-    reason: str = "",
-) -> AuditEvent:
-    """Append one event inside the caller's write transaction.
-
-    The head row is locked (``FOR UPDATE``; SQLite's write transactions are already exclusive),
-    so concurrent appends queue up and the chain never forks.
-    """
-    head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-    at = utcnow()
-    details = json.loads(json.dumps(details or {}, default=str))  # store exactly what we hash
-    fields: dict[str, Any] = {
-        "seq": seq,
-        "at": at,
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": details,
-        "reason": reason,
-        "prev_hash": prev,
-    }
-    digest = event_hash(**fields)
-    event = AuditEvent(**fields, hash=digest)
-    session.add(event)
-    session.info.setdefault(APPENDED_EVENTS, []).append(event)  # for Store listeners
-    if head is None:
-        session.add(AuditHead(id=1, seq=seq, hash=digest))
-    else:
-        head.seq, head.hash = seq, digest
-    return event
+from shipyard.store import GENESIS, HASHED_FIELDS, event_hash
+from shipyard.store.tables import AuditEvent, AuditHead
 
 
 @dataclass(frozen=True)
@@ -116,7 +45,7 @@ def verify(session: Session) -> Verification:
             return Verification(
                 False, checked, ev.seq, f"event {ev.seq} does not follow event {ev.seq - 1}"
             )
-        recomputed = event_hash(**{name: getattr(ev, name) for name in _HASHED})
+        recomputed = event_hash(**{name: getattr(ev, name) for name in HASHED_FIELDS})
         if recomputed != ev.hash:
             return Verification(
                 False, checked, ev.seq, f"event {ev.seq} was modified after it was written"

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from shipyard._roles import TOKEN_ROLES
 from shipyard.audit import append_event
 from shipyard.auth._users import role_of
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
+from shipyard.roles import TOKEN_ROLES
 from shipyard.store import Store
-from shipyard.store._models import ApiToken, utcnow
+from shipyard.store.tables import ApiToken, utcnow
 
 #: Every token starts with this, so secret scanners and humans recognise one.
 TOKEN_PREFIX = "sy_"

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shipyard._roles import ROLES
 from shipyard.audit import append_event
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
+from shipyard.roles import ROLES
 from shipyard.store import Store
-from shipyard.store._models import User, utcnow
+from shipyard.store.tables import User, utcnow
 
 DEFAULT_ROLE = "scientist"
 

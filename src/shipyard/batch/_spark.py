@@ -18,7 +18,7 @@ from shipyard.batch._predict import (
     proba_columns,
     scored_columns,
 )
-from shipyard.errors import IntegrityError, InvalidInput
+from shipyard.errors import IntegrityError, MissingDependency
 from shipyard.packaging import Archive, LoadedModel
 from shipyard.store import sha256
 
@@ -46,7 +46,7 @@ def score_spark(loaded: LoadedModel, df: DataFrame) -> DataFrame:
     try:
         from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType
     except ImportError as exc:  # pragma: no cover - the tests install the extra
-        raise InvalidInput(
+        raise MissingDependency(
             "The Spark engine needs pyspark: pip install 'shipyard[spark]'."
         ) from exc
     check_columns(loaded, list(df.columns), source="The Spark DataFrame")

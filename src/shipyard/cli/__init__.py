@@ -1,4 +1,10 @@
-"""The ``shipyard`` command line (Typer + Rich). Exit codes: 0 ok, 1 refused/failed, 2 usage."""
+"""The ``shipyard`` command line (Typer + Rich).
+
+Exit codes (``run_cli``): 0 ok; 1 a check found a problem, a named thing is not found, a
+change is refused or the store failed; 2 the input is wrong (usage, a value, a file).
+
+Layer: the top, with the demo (which it runs): it may import any package.
+"""
 
 from __future__ import annotations
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from shipyard._roles import ROLES
-from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
-from shipyard.settings import Settings
+from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, settings, table
+from shipyard.roles import ROLES
 
 users_app = typer.Typer(
     help="Users and their roles (scientist, approver, admin).", no_args_is_help=True
@@ -19,24 +18,26 @@ app.add_typer(db_app, name="db")
 
 
 @app.command("init")
-def init_cmd() -> None:
+def init_cmd(
+    ctx: typer.Context,
+) -> None:
     """Create the store (you become its admin) or show the existing one."""
-    settings = Settings()
-    c = client()
+    c = client(ctx, notify=False)
     state = "Created" if c.store.created_now else "Using"
     console.print(f"{state} the Shipyard store:")
     console.print(f"  database:  {c.store.db_url}")
-    console.print(f"  artifacts: {settings.artifacts_url}")
+    console.print(f"  artifacts: {c.settings.artifacts_url}")
     console.print(f"  you:       {c.user} ({c.users.role(c.user)})")
 
 
 @db_app.command("upgrade")
-def db_upgrade_cmd() -> None:
+def db_upgrade_cmd(
+    ctx: typer.Context,
+) -> None:
     """Upgrade the database schema to this Shipyard's version (back it up first)."""
-    from shipyard.store import upgrade_schema
-    from shipyard.store._db import create_engine
+    from shipyard.store import create_engine, upgrade_schema
 
-    engine = create_engine(Settings().database_url)
+    engine = create_engine(settings(ctx).database_url)
     before, after = upgrade_schema(engine)
     if before == after:
         console.print(f"The schema is already current ({after}).")
@@ -45,11 +46,11 @@ def db_upgrade_cmd() -> None:
 
 
 @users_app.command("list")
-def users_list_cmd(as_json: bool = JsonOption) -> None:
+def users_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List users with a role; anyone else acts as a scientist."""
     rows = [
         {"name": u.name, "role": u.role, "created_by": u.created_by, "created_at": u.created_at}
-        for u in client().users.list_users()
+        for u in client(ctx, notify=False).users.list_users()
     ]
     if as_json:
         print_json(rows)
@@ -63,25 +64,27 @@ def users_list_cmd(as_json: bool = JsonOption) -> None:
 
 @users_app.command("add")
 def users_add_cmd(
+    ctx: typer.Context,
     name: str,
     role: str = typer.Option(..., "--role", help=f"One of: {', '.join(ROLES)}."),
 ) -> None:
     """Give a user a role (admins only)."""
-    c = client()
+    c = client(ctx, notify=False)
     c.users.set_role(name, role, actor=c.user)
     console.print(f"{name} is now {role}.")
 
 
 @users_app.command("remove")
-def users_remove_cmd(name: str) -> None:
+def users_remove_cmd(ctx: typer.Context, name: str) -> None:
     """Remove a user's role (admins only)."""
-    c = client()
+    c = client(ctx, notify=False)
     c.users.remove(name, actor=c.user)
     console.print(f"Removed {name}.")
 
 
 @audit_app.command("log")
 def audit_log_cmd(
+    ctx: typer.Context,
     subject: str = typer.Option(
         None, help="Only events whose subject starts with this, e.g. model:churn"
     ),
@@ -92,7 +95,7 @@ def audit_log_cmd(
     """List audit events, newest first."""
     from shipyard.audit import list_events
 
-    with client().store.read() as session:
+    with client(ctx, notify=False).store.read() as session:
         events = list_events(session, subject=subject, action=action, limit=limit)
         rows = [
             {
@@ -118,11 +121,11 @@ def audit_log_cmd(
 
 
 @audit_app.command("verify")
-def audit_verify_cmd(as_json: bool = JsonOption) -> None:
+def audit_verify_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """Recompute the hash chain; exit 1 and name the first broken event if tampered."""
     from shipyard.audit import verify
 
-    with client().store.read() as session:
+    with client(ctx, notify=False).store.read() as session:
         result = verify(session)
     if as_json:
         print_json(
@@ -147,13 +150,14 @@ def audit_verify_cmd(as_json: bool = JsonOption) -> None:
 
 @app.command("runs")
 def runs_cmd(
+    ctx: typer.Context,
     run_id: str = typer.Argument(None, help="Show this run in full."),
     model: str = typer.Option(None, help="Only runs of this model."),
     limit: int = typer.Option(20, min=1, max=10_000),
     as_json: bool = JsonOption,
 ) -> None:
     """List runs, or show one with its params, metrics, datasets and environment."""
-    tracker = client().tracker
+    tracker = client(ctx, notify=False).tracker
     if run_id is None:
         runs = tracker.list_runs(model=model, limit=limit)
         rows = [

@@ -13,9 +13,8 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, project, settings, table
 from shipyard.errors import InvalidInput
-from shipyard.settings import Settings
 
 alerts_app = typer.Typer(help="Alerts raised by the rules in shipyard.toml.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
@@ -23,6 +22,7 @@ app.add_typer(alerts_app, name="alerts")
 
 @alerts_app.command("list")
 def alerts_list_cmd(
+    ctx: typer.Context,
     model: str = typer.Option(None, help="Only this model's alerts."),
     open_only: bool = typer.Option(False, "--open", help="Only unacknowledged alerts."),
     limit: int = typer.Option(50, min=1, max=100_000),
@@ -48,7 +48,9 @@ def alerts_list_cmd(
             "acknowledged_by": a.acknowledged_by,
             "message": a.message,
         }
-        for a in Alerts(client().store).list(model=model, unacknowledged=open_only, limit=limit)
+        for a in Alerts(client(ctx, notify=False).store).list(
+            model=model, unacknowledged=open_only, limit=limit
+        )
     ]
     if as_json:
         print_json(rows)
@@ -86,17 +88,18 @@ def alerts_list_cmd(
 
 
 @alerts_app.command("ack")
-def alerts_ack_cmd(alert_id: str) -> None:
+def alerts_ack_cmd(ctx: typer.Context, alert_id: str) -> None:
     """Acknowledge an alert (recorded in the audit log)."""
     from shipyard.alerting import Alerts
 
-    c = client()
+    c = client(ctx, notify=False)
     record = Alerts(c.store).acknowledge(alert_id, actor=c.user)
     console.print(f"{c.user} acknowledged alert {record.id} ({record.rule}).")
 
 
 @alerts_app.command("add")
 def alerts_add_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="The rule's name, unique in shipyard.toml."),
     metric: str = typer.Option(..., "--metric", help="drift, psi, ks, accuracy, ..."),
     feature: str = typer.Option("*", "--feature", help="One feature, or * for any."),
@@ -117,7 +120,7 @@ def alerts_add_cmd(
     """
     from shipyard.audit import append_event
 
-    path = Settings().config
+    path = settings(ctx).config
     rule: dict[str, Any] = {"name": name, "metric": metric, "feature": feature}
     if threshold is not None:
         rule["threshold"] = threshold
@@ -126,8 +129,8 @@ def alerts_add_cmd(
     if window is not None:
         rule["window"] = window
     rule.update(severity=severity, cooldown=cooldown, channels=list(channels or []))
-    _with_rule(path, rule)  # checked before the store is opened (it reads the file too)
-    c = client()
+    _with_rule(path, rule)  # checked before the store is opened
+    c = client(ctx, notify=False)  # a rule added is not a registry event
     with c.store.write() as session:
         # The audit head is locked first, so concurrent `alerts add` queue up here.
         append_event(
@@ -148,14 +151,12 @@ def _with_rule(path: Path, rule: dict[str, Any]) -> bytes:
 
     The file as it is is checked first, so its own errors are reported as such.
     """
+    from shipyard.config import read_project_text
+
     try:
-        text = path.read_bytes().decode("utf-8") if path.exists() else ""
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(
-            f"'{path}' is not valid TOML: {exc}. Fix it first; it was left unchanged."
-        ) from exc
-    except OSError as exc:
-        raise InvalidInput(f"Cannot read '{path}': {exc}; it was left unchanged.") from exc
+        text = read_project_text(path)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{exc.message} Fix it first; it was left unchanged.") from exc
     _check(path, text, "Fix it first; it was left unchanged.")
     if text and not text.endswith("\n"):
         text += "\n"
@@ -167,12 +168,14 @@ def _with_rule(path: Path, rule: dict[str, Any]) -> bytes:
 
 
 def _check(path: Path, text: str, then: str) -> None:
-    """The whole file: channels, unique names, severity, durations, limits, [[notify]]."""
-    from shipyard.alerting import load_alert_config, load_notify_rules
+    """The whole file (every table), channels built by their types, [[notify]] events."""
+    from shipyard.alerting import AlertConfig, notify_rules
+    from shipyard.config import load_project
 
     try:
-        config = load_alert_config(path, text=text)
-        load_notify_rules(path, config.channels, text=text)
+        would_be = load_project(path, text=text)
+        AlertConfig.from_project(would_be)
+        notify_rules(would_be)
     except InvalidInput as exc:
         raise InvalidInput(f"{exc.message} {then}") from exc
 
@@ -229,13 +232,14 @@ def _toml_string(value: str) -> str:
 
 
 @alerts_app.command("rules")
-def alerts_rules_cmd(as_json: bool = JsonOption) -> None:
+def alerts_rules_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """The alert rules and registry notifications declared in shipyard.toml."""
-    from shipyard.alerting import load_alert_config, load_notify_rules
+    from shipyard.alerting import AlertConfig, notify_rules
 
-    path = Settings().config
-    config = load_alert_config(path)
-    notify = load_notify_rules(path, config.channels)
+    parsed = project(ctx)
+    path = parsed.path
+    config = AlertConfig.from_project(parsed)
+    notify = notify_rules(parsed)
     alerts: list[dict[str, Any]] = [
         {
             "name": r.name,

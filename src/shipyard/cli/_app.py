@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,9 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from shipyard._client import Client
+from shipyard.client import Client
 from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.settings import Settings
+
+if TYPE_CHECKING:
+    from shipyard.config import ProjectConfig
 
 app = typer.Typer(
     name="shipyard",
@@ -33,17 +36,70 @@ F = TypeVar("F", bound=Callable[..., Any])
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts instead of a table.")
 
 
-# Clients opened by the running command; run_cli closes them when it ends.
-_opened: list[Client] = []
+class Invocation:
+    """What one command runs with, kept on ``ctx.obj``: the settings, read once from the
+    environment; the project file, parsed when a command first needs it; the clients opened,
+    closed when the command ends."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._project: ProjectConfig | None = None
+        self._clients: list[Client] = []
+
+    @property
+    def project(self) -> ProjectConfig:
+        """``shipyard.toml`` (or ``SHIPYARD_CONFIG``), parsed and checked on first use."""
+        if self._project is None:
+            from shipyard.config import load_project
+
+            self._project = load_project(self.settings.config)
+        return self._project
+
+    def client(self, *, notify: bool = True) -> Client:
+        """An open client; ``notify=False`` for a command that changes nothing in the registry
+        (it then needs no ``[[notify]]`` rules, and does not read the project file)."""
+        from shipyard.config import ProjectConfig
+
+        project = self.project if notify else ProjectConfig()
+        c = Client(self.settings, project=project).open()
+        self._clients.append(c)
+        if c.notifier is not None:
+            c.notifier.on_failure = _notification_failed
+        return c
+
+    def close(self) -> None:
+        while self._clients:
+            self._clients.pop().close()
 
 
-def client() -> Client:
-    """The client for this invocation, configured from the environment."""
-    c = Client(Settings()).open()
-    _opened.append(c)
-    if c.notifier is not None:
-        c.notifier.on_failure = _notification_failed
-    return c
+@app.callback()
+def _start(ctx: typer.Context) -> None:
+    # No docstring: the app's help stays the command's help.
+    ctx.obj = Invocation(Settings())
+    ctx.call_on_close(ctx.obj.close)
+
+
+def invocation(ctx: typer.Context) -> Invocation:
+    """The running command's ``Invocation`` (``ctx.obj``, set by the app's callback)."""
+    obj = ctx.find_object(Invocation)
+    if obj is None:  # a command called outside ``app``: there is no callback to have run
+        raise RuntimeError("shipyard commands run through shipyard.cli.app")
+    return obj
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """The running command's settings."""
+    return invocation(ctx).settings
+
+
+def project(ctx: typer.Context) -> ProjectConfig:
+    """The running command's project file, parsed (once)."""
+    return invocation(ctx).project
+
+
+def client(ctx: typer.Context, *, notify: bool = True) -> Client:
+    """An open client of the running command (closed when it ends); see ``Invocation.client``."""
+    return invocation(ctx).client(notify=notify)
 
 
 def _notification_failed(record: Any) -> None:
@@ -65,10 +121,33 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def run_cli(args: Sequence[str] | None = None) -> int:
-    """Run the CLI; ShipyardError → one line on stderr, exit 1 (2 for bad input).
+def exit_code(error: ShipyardError) -> int:
+    """The exit code of a command that raised ``error`` (the rule in ``run_cli``).
 
-    Usage errors are Typer's own (exit 2, with the command's usage line).
+    >>> from shipyard.errors import NotFound, SchemaViolation
+    >>> exit_code(NotFound("There is no model 'chrun'.")), exit_code(SchemaViolation("..."))
+    (1, 2)
+    """
+    return 2 if isinstance(error, InvalidInput) else 1
+
+
+def run_cli(args: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code; a ``ShipyardError`` is one line on stderr.
+
+    Exit codes (README, "Exit codes"):
+
+    - 0: done; a check found nothing wrong.
+    - 1: the request was well formed, and the answer is no: a check found a problem (drift, a
+      quality breach, a fired rule, a tampered audit log, a canary to roll back, a failed
+      job, labels of unknown predictions); a named thing is not in the store or shipyard.toml
+      (``NotFound``); the change was refused (``PermissionDenied``, ``ApprovalRequired``,
+      ``AlreadyExists``, ``InvalidTransition``); or the installation or store failed
+      (``StoreUnavailable``, ``SchemaOutOfDate``, ``IntegrityError``, ``MissingDependency``).
+    - 2: the input is wrong whatever the store holds: an unknown command or option, a
+      malformed value (Typer's usage errors), a file that is missing, unreadable or does not
+      fit the model (``InvalidInput``, ``SchemaViolation``: a CSV missing a column), an
+      invalid shipyard.toml.
+    - 130: interrupted (Ctrl-C).
     """
     try:
         app(args=list(args) if args is not None else None, prog_name="shipyard")
@@ -78,10 +157,7 @@ def run_cli(args: Sequence[str] | None = None) -> int:
         err_console.print(
             f"[bold red]Error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
         )
-        return 2 if isinstance(exc, InvalidInput) else 1
-    finally:
-        while _opened:
-            _opened.pop().close()
+        return exit_code(exc)
     return 0
 
 

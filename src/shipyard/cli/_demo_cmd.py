@@ -19,6 +19,7 @@ def demo_cmd(
 
     Track, register, approve, promote, serve, log predictions, label them, monitor drift and
     performance, alert, retrain, validate, canary, promote or roll back, verify the audit log.
+    Needs the \\[demo] extra: pip install -e ".\\[demo]".
     """
     from shipyard.demo import run_demo
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from shipyard.cli._app import JsonOption, app, client, console, err_console, print_json
+from shipyard.cli._app import JsonOption, app, client, console, err_console, print_json, project
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
-from shipyard.settings import Settings
 
 
 @app.command("gc")
 def gc_cmd(
+    ctx: typer.Context,
     predictions: str = typer.Option(
         None,
         help="Delete prediction-log partitions older than this (e.g. 30d, 12w); 'keep' keeps "
@@ -45,9 +45,10 @@ def gc_cmd(
     Versions an alias points to are never touched; archives go only with
     --archived-artifacts.
     """
-    from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+    from shipyard.config import parse_age
+    from shipyard.housekeeping import collect_garbage
 
-    retention = load_retention(Settings().config)
+    retention = project(ctx).retention
     pred_age = (
         parse_age(predictions, option="--predictions")
         if predictions is not None
@@ -61,10 +62,10 @@ def gc_cmd(
     runs_age = (
         parse_age(job_runs, option="--job-runs") if job_runs is not None else retention.job_runs
     )
-    c = client()
+    c = client(ctx)
     report = collect_garbage(
         c.store,
-        log_root=log_root(log_dir),
+        log_root=log_root(ctx, log_dir),
         predictions_older_than=pred_age,
         monitoring_older_than=mon_age,
         job_runs_older_than=runs_age,

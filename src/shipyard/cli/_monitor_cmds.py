@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.text import Text
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
 from shipyard.cli._options import Engine
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput
-from shipyard.settings import Settings
 
 if TYPE_CHECKING:
-    from shipyard.dataset import Profile, Schema
-    from shipyard.monitoring import DriftAccumulator, DriftReport
+    from shipyard.monitoring import DriftReport
+    from shipyard.monitoring import Progress as ProgressDisplay
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -29,6 +29,7 @@ app.add_typer(monitor_app, name="monitor")
 
 @monitor_app.command("run")
 def monitor_run_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model reference: churn, churn@staging, churn:3."),
     current: Path = typer.Option(
         None,
@@ -66,27 +67,10 @@ def monitor_run_cmd(
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
     breach (so cron and CI can act on it). A log window also gets performance against the
     labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
-    from shipyard.alerting import load_alert_config
+    from shipyard.checks import MonitorRequest, monitor_window
     from shipyard.cli._monitor_perf import print_sections
-    from shipyard.dataset import Profile, Schema
-    from shipyard.monitoring import (
-        build_report,
-        chunk_rows,
-        file_chunks,
-        parse_window,
-        performance_and_service,
-        record_monitoring_run,
-        window_chunks,
-        window_report_html,
-    )
-    from shipyard.monitoring import label_delay as _label_delay
+    from shipyard.config import parse_window
 
-    alert_config = load_alert_config(Settings().config)  # a bad config fails before any work
-    delay = _label_delay(label_delay, Settings().config)
-    c = client()
-    loaded = c.load(model)
-    reference = loaded.reference_profile["outputs" if outputs else "inputs"]
-    schema = None if outputs else Schema.model_validate(loaded.manifest.input_schema)
     window_start = window_end = None
     if current is None:
         window_end = datetime.now(UTC) if until is None else until.replace(tzinfo=UTC)
@@ -99,163 +83,71 @@ def monitor_run_cmd(
                     f"--since ({window_start:%Y-%m-%dT%H:%M:%S}) must be before --until "
                     f"({window_end:%Y-%m-%dT%H:%M:%S}); both are UTC."
                 )
-        source = f"log:{window_start:%Y-%m-%dT%H:%M}..{window_end:%Y-%m-%dT%H:%M}"
     elif since is not None or until is not None:
         raise InvalidInput(
             "--since and --until select a log window; leave them out with --current."
         )
-    else:
-        source = str(current)
-    profile = Profile.model_validate(reference)
-    if engine is Engine.spark:
-        log = (log_root(log_dir), loaded.name, loaded.version, window_start, window_end, outputs)
-        accumulator = _accumulate_with_spark(profile, schema, current, log, quiet=as_json)
-    else:
-        if window_start is not None and window_end is not None:
-            total, chunks = window_chunks(
-                log_root(log_dir),
-                loaded.name,
-                loaded.version,
-                window_start,
-                window_end,
-                outputs=outputs,
-                rows=chunk_rows(len(profile.columns)),
-            )
-        else:
-            total, chunks = file_chunks(current, rows=chunk_rows(len(profile.columns)))
-        accumulator = _accumulate(profile, schema, source, total, chunks, quiet=as_json)
-    report = build_report(accumulator)
-    if report.n_rows == 0:
-        raise InvalidInput(f"'{source}' has no rows: there is nothing to compare.")
-    performance = service = None
-    extra: list[Any] = []
-    if window_start is not None and window_end is not None:
-        performance, service, extra = performance_and_service(
-            loaded, log_root(log_dir), window_start, window_end, delay
-        )
-
-    def write_report() -> Path | None:
-        if report_path is None:
-            return None
-        html = window_report_html(
-            c.store, loaded, report, profile, accumulator, source, performance, service
-        )
-        try:
-            report_path.write_text(html, encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput(f"Cannot write the report to '{report_path}': {exc}") from exc
-        if not as_json:
-            console.print(f"Report: {report_path.absolute()}")
-        return report_path
-
-    recorded = record_monitoring_run(
-        c.store,
-        report,
-        model=loaded.name,
-        version=loaded.version,
+    c = client(ctx)
+    request = MonitorRequest(
+        model,
         actor=c.user,
-        source=f"{'outputs' if outputs else 'inputs'}:{source}",
-        window_start=window_start,
-        window_end=window_end,
-        alert_config=alert_config,
-        extra=extra,
-        write_report=write_report,
+        project=project(ctx),
+        log_root=log_root(ctx, log_dir),
+        current=current,
+        start=window_start,
+        end=window_end,
+        outputs=outputs,
+        report=report_path,
+        engine="spark" if engine is Engine.spark else "pandas",
+        label_delay=label_delay,
     )
-    alert_records = recorded.alerts
+    result = monitor_window(c.store, request, progress=_progress_bar(quiet=as_json))
+    report, performance, service = result.report, result.performance, result.service
     if as_json:
         print_json(
             {
-                "model": loaded.name,
-                "version": loaded.version,
+                "model": result.model,
+                "version": result.version,
                 **report.model_dump(mode="json"),
                 "performance": performance.model_dump(mode="json") if performance else None,
                 "service": service.model_dump(mode="json") if service else None,
             }
         )
     else:
-        _print_report(report, f"{loaded.name} v{loaded.version}")
+        if result.report_path is not None:
+            console.print(f"Report: {result.report_path.absolute()}")
+        _print_report(report, f"{result.model} v{result.version}")
         if service is not None:
             print_sections(performance, service)
-        for record in alert_records:
+        for record in result.alerts:
             sent = ", ".join(
                 f"{k}: {'ok' if v['ok'] else v['error']}" for k, v in record.deliveries.items()
             )
             console.print(
                 f"Alert {record.id} ({record.rule}, {record.status}): {record.message} {sent}"
             )
-    extra_metrics = {row.metric for row in extra}
-    if report.drifted or report.flagged() or any(r.metric in extra_metrics for r in alert_records):
+    if result.breached:
         raise typer.Exit(1)  # a performance or service rule counts as a breach too
 
 
-def _progress(quiet: bool) -> Progress:
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=quiet,
-    )
+def _progress_bar(*, quiet: bool) -> ProgressDisplay:
+    """Rich's transient bar, one per call of the returned progress (hidden when quiet)."""
 
+    @contextmanager
+    def bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=quiet,
+        ) as progress:
+            task = progress.add_task(description, total=total)
+            yield lambda n: progress.advance(task, n)
 
-def _accumulate(
-    profile: Profile,
-    schema: Schema | None,
-    source: str,
-    total: int | None,
-    chunks: Iterator[Any],
-    *,
-    quiet: bool,
-) -> DriftAccumulator:
-    """Stream the chunks into the accumulator, with a progress bar over rows."""
-    from shipyard.monitoring import DriftAccumulator
-
-    accumulator = DriftAccumulator(profile, schema=schema)
-    with _progress(quiet) as progress:
-        task = progress.add_task(f"Checking {source}", total=total)
-        for chunk in chunks:
-            accumulator.update(chunk)
-            progress.advance(task, len(chunk))
-    return accumulator
-
-
-def _accumulate_with_spark(
-    profile: Profile,
-    schema: Schema | None,
-    current: Path | None,
-    log: tuple[Path, str, int, datetime | None, datetime | None, bool],
-    *,
-    quiet: bool,
-) -> DriftAccumulator:
-    """The same counts by Spark aggregations, with a progress bar over Spark jobs."""
-    from shipyard.monitoring import (
-        read_spark_table,
-        spark_accumulate,
-        spark_errors,
-        spark_jobs,
-        spark_message,
-        spark_session,
-        spark_window,
-    )
-
-    root, name, version, start, end, outputs = log
-    with spark_session() as spark:
-        if current is not None:
-            df = read_spark_table(spark, current)
-        else:
-            assert start is not None and end is not None
-            df = spark_window(spark, root, name, version, start, end, outputs=outputs)
-        with _progress(quiet) as progress:
-            task = progress.add_task("Spark aggregations", total=spark_jobs(profile, df, schema))
-            try:
-                return spark_accumulate(
-                    profile, df, schema=schema, on_job=lambda: progress.advance(task)
-                )
-            except spark_errors() as exc:
-                message = spark_message(exc)
-                raise InvalidInput(f"Spark could not read the data: {message}") from exc
+    return bar
 
 
 def _print_report(report: DriftReport, label: str) -> None:
@@ -290,6 +182,7 @@ def _print_report(report: DriftReport, label: str) -> None:
 
 @monitor_app.command("history")
 def monitor_history_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name."),
     metric: str = typer.Option(
         "drift_share",
@@ -303,7 +196,7 @@ def monitor_history_cmd(
     """A metric's values over past monitoring runs, oldest first."""
     from shipyard.monitoring import MonitoringResults
 
-    c = client()
+    c = client(ctx, notify=False)
     c.registry.get_model(model)
     rows = [
         {

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, settings, table
 from shipyard.cli._io import read_table
-from shipyard.settings import Settings
 
 predictions_app = typer.Typer(
     help="The prediction log (Parquet, queried with DuckDB).", no_args_is_help=True
@@ -20,13 +19,14 @@ LogDirOption = typer.Option(
 )
 
 
-def log_root(log_dir: Path | None) -> Path:
+def log_root(ctx: typer.Context, log_dir: Path | None) -> Path:
     """The prediction log folder ``shipyard serve`` writes by default."""
-    return log_dir or Settings().home.expanduser().absolute() / "predictions"
+    return log_dir or settings(ctx).home.expanduser().absolute() / "predictions"
 
 
 @predictions_app.command("query")
 def predictions_query_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name."),
     sql: str = typer.Option(
         "SELECT * FROM predictions ORDER BY ts DESC LIMIT 20",
@@ -39,7 +39,7 @@ def predictions_query_cmd(
     """Run SQL over a model's logged predictions and labels."""
     from shipyard.predlog import query
 
-    frame = query(log_root(log_dir), sql, model=model)
+    frame = query(log_root(ctx, log_dir), sql, model=model)
     if as_json:
         print_json(frame.to_dict(orient="records"))
         return
@@ -52,6 +52,7 @@ def predictions_query_cmd(
 
 @app.command("feedback")
 def feedback_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model name."),
     labels: Path = typer.Argument(..., help="Parquet or CSV with prediction_id and label."),
     log_dir: Path = LogDirOption,
@@ -60,8 +61,8 @@ def feedback_cmd(
     """Record ground-truth labels; they join to predictions by prediction_id."""
     from shipyard.predlog import PredictionLog
 
-    client().registry.get_model(model)
-    log = PredictionLog(log_root(log_dir)).open()
+    client(ctx, notify=False).registry.get_model(model)
+    log = PredictionLog(log_root(ctx, log_dir)).open()
     try:
         result = log.record_feedback_frame(model, read_table(labels))
     finally:

@@ -14,13 +14,14 @@ from shipyard.errors import InvalidInput
 
 @app.command("models")
 def models_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(None, help="Show this model's versions."),
     search: str = typer.Option(None, help="Only models whose name or description has this."),
     tag: str = typer.Option(None, help="Only models with this tag: key or key=value."),
     as_json: bool = JsonOption,
 ) -> None:
     """List models, or the versions of one model with their stages and aliases."""
-    c = client()
+    c = client(ctx, notify=False)
     if name is None:
         models = c.registry.list_models(search=search, tag=tag)
         rows: list[dict[str, Any]] = []
@@ -93,6 +94,7 @@ def models_cmd(
 
 @app.command("register")
 def register_cmd(
+    ctx: typer.Context,
     model_file: Path = typer.Argument(..., help="The fitted model, saved with joblib.dump."),
     name: str = typer.Option(..., "--name", help="Model name in the registry."),
     train: Path = typer.Option(..., "--train", help="Training data (Parquet or CSV)."),
@@ -110,7 +112,7 @@ def register_cmd(
         if target is None:
             raise InvalidInput("--eval needs --target to know the label column.")
         X_eval, y_eval = _split(read_table(eval_file), target, eval_file)
-    mv = client().register(
+    mv = client(ctx).register(
         model,
         name=name,
         X_train=X_train,
@@ -136,18 +138,20 @@ def _split(frame, target: str | None, path: Path):  # type: ignore[no-untyped-de
 
 @app.command("approve")
 def approve_cmd(
+    ctx: typer.Context,
     name: str,
     version: int,
     reason: str = typer.Option(..., "--reason", help="Why this version may go to production."),
 ) -> None:
     """Approve a version for production (you must be an approver and not its author)."""
-    c = client()
+    c = client(ctx)
     c.approve(name, version, reason=reason)
     console.print(f"{c.user} approved [bold]{name} v{version}[/].")
 
 
 @app.command("promote")
 def promote_cmd(
+    ctx: typer.Context,
     name: str,
     version: int,
     to: str = typer.Option("production", "--to", help="Alias to point at the version."),
@@ -166,16 +170,17 @@ def promote_cmd(
         from shipyard.cli._traffic_cmds import start_policy
 
         start_policy(
-            name, version, to=to, canary=canary, shadow=shadow, sticky=sticky, reason=reason
+            ctx, name, version, to=to, canary=canary, shadow=shadow, sticky=sticky, reason=reason
         )
         return
-    change = client().promote(name, version, to=to, reason=reason)
+    change = client(ctx).promote(name, version, to=to, reason=reason)
     before = f" (was v{change.previous_version})" if change.previous_version else ""
     console.print(f"[bold]{name}@{to}[/] → v{version}{before}.")
 
 
 @app.command("rollback")
 def rollback_cmd(
+    ctx: typer.Context,
     name: str,
     alias: str = typer.Option("production", "--alias"),
     reason: str = typer.Option("", "--reason"),
@@ -184,7 +189,7 @@ def rollback_cmd(
 
     With a canary or split in force, that is ended instead (production stays).
     """
-    c = client()
+    c = client(ctx)
     if alias == "production":
         outcome = c.traffic.rollback(name, actor=c.user, reason=reason)
         if outcome.previous is not None:
@@ -203,8 +208,10 @@ def rollback_cmd(
 
 
 @app.command("archive")
-def archive_cmd(name: str, version: int, reason: str = typer.Option("", "--reason")) -> None:
+def archive_cmd(
+    ctx: typer.Context, name: str, version: int, reason: str = typer.Option("", "--reason")
+) -> None:
     """Retire a version so it can no longer be promoted."""
-    c = client()
+    c = client(ctx)
     c.registry.archive(name, version, actor=c.user, reason=reason)
     console.print(f"Archived {name} v{version}.")

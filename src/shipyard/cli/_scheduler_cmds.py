@@ -25,15 +25,16 @@ from shipyard.cli._app import (
     err_console,
     fail,
     print_json,
+    project,
     table,
 )
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
-from shipyard.settings import Settings
 
 if TYPE_CHECKING:
     from shipyard.alerting import AlertConfig
+    from shipyard.config import ProjectConfig
     from shipyard.scheduler import JobSpec, Scheduler, SchedulerConfig
-    from shipyard.store._models import JobRun
+    from shipyard.store.tables import JobRun
 
 _log = logging.getLogger("shipyard.scheduler")
 
@@ -47,29 +48,32 @@ app.add_typer(jobs_app, name="jobs")
 # --- shared -------------------------------------------------------------------------------
 
 
-def _load() -> tuple[Path, AlertConfig, SchedulerConfig]:
+def _load(ctx: typer.Context) -> tuple[ProjectConfig, AlertConfig, SchedulerConfig]:
     """The project file's channels and jobs; a bad file is refused before any work (exit 2)."""
-    from shipyard.alerting import load_alert_config
-    from shipyard.scheduler import load_scheduler_config
+    from shipyard.alerting import AlertConfig
+    from shipyard.scheduler import SchedulerConfig
 
-    path = Settings().config
-    alert_config = load_alert_config(path)
-    return path, alert_config, load_scheduler_config(path, alert_config.channels)
+    parsed = project(ctx)
+    return parsed, AlertConfig.from_project(parsed), SchedulerConfig.from_project(parsed)
 
 
 def _scheduler(
-    project: Path, alert_config: AlertConfig, config: SchedulerConfig, log_dir: Path | None
+    ctx: typer.Context,
+    parsed: ProjectConfig,
+    alert_config: AlertConfig,
+    config: SchedulerConfig,
+    log_dir: Path | None,
 ) -> Scheduler:
     from shipyard.scheduler import Scheduler
 
-    c = client()
+    c = client(ctx)
     return Scheduler(
         c.store,
         config,
         alert_config.channels,
         actor=c.user,
-        project=project,
-        log_root=log_root(log_dir),
+        project=parsed,
+        log_root=log_root(ctx, log_dir),
     )
 
 
@@ -169,6 +173,7 @@ def _outcome(job: str, run: JobRun) -> str:
 
 @app.command("scheduler")
 def scheduler_cmd(
+    ctx: typer.Context,
     once: bool = typer.Option(
         False, "--once", help="Run every (selected) job once now and exit; exit 1 if one failed."
     ),
@@ -197,15 +202,15 @@ def scheduler_cmd(
     """
     if once and for_seconds is not None:
         raise typer.BadParameter("use either --once or --for, not both.", param_hint="--once")
-    project, alert_config, config = _load()
+    parsed, alert_config, config = _load(ctx)
     if only:
         config = config.model_copy(update={"jobs": [config.job(name) for name in only]})
     if not config.jobs:
         fail(
-            f"No jobs are declared in '{project}': add \\[\\[jobs]] tables with name, kind and "
+            f"No jobs are declared in '{parsed.path}': add \\[\\[jobs]] tables with name, kind and "
             f"schedule (kinds: monitor, gc, command)."
         )
-    scheduler = _scheduler(project, alert_config, config, log_dir)
+    scheduler = _scheduler(ctx, parsed, alert_config, config, log_dir)
     if once:
         with _logging(), _interrupted():
             runs = scheduler.run_all_once()
@@ -244,18 +249,19 @@ def jobs_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     from shipyard.scheduler import JobRuns, this_owner
 
-    project, _, config = _load()
-    last = JobRuns(client().store, owner=this_owner()).last() if config.jobs else {}
+    parsed, _, config = _load(ctx)
+    store = client(ctx, notify=False).store
+    last = JobRuns(store, owner=this_owner()).last() if config.jobs else {}
     now = datetime.now(UTC)
     rows = [_job_row(job, last.get(job.name), now) for job in config.jobs]
     if as_json:
         print_json(rows)
         return
     if not rows:
-        console.print(f"No jobs are declared in '{project}': add \\[\\[jobs]] tables.")
+        console.print(f"No jobs are declared in '{parsed.path}': add \\[\\[jobs]] tables.")
         return
     table(
-        f"Jobs of {project}",
+        f"Jobs of {parsed.path}",
         ["job", "kind", "schedule", "model", "next run (UTC)", "last run", "status", "seconds"],
         [
             (
@@ -287,6 +293,7 @@ def _job_row(job: JobSpec, last: JobRun | None, now: datetime) -> dict[str, Any]
 
 @jobs_app.command("history")
 def jobs_history_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(None, help="Only this job's runs."),
     limit: int = typer.Option(50, min=1, max=100_000),
     as_json: bool = JsonOption,
@@ -294,7 +301,7 @@ def jobs_history_cmd(
     """Job runs, newest first: start, end, duration, status, rows and message."""
     from shipyard.scheduler import JobRuns, this_owner
 
-    runs = JobRuns(client().store, owner=this_owner()).history(name, limit=limit)
+    runs = JobRuns(client(ctx, notify=False).store, owner=this_owner()).history(name, limit=limit)
     rows = [_run_row(run) for run in runs]
     if as_json:
         print_json(rows)
@@ -325,14 +332,15 @@ def jobs_history_cmd(
 
 @jobs_app.command("run")
 def jobs_run_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="The job's name in shipyard.toml."),
     log_dir: Path = LogDirOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Run one job now (recorded with trigger 'manual'); exit 1 unless it succeeded."""
-    project, alert_config, config = _load()
+    parsed, alert_config, config = _load(ctx)
     job = config.job(name)
-    scheduler = _scheduler(project, alert_config, config, log_dir)
+    scheduler = _scheduler(ctx, parsed, alert_config, config, log_dir)
     with _logging(), _interrupted():
         run = scheduler.run_job(job, trigger="manual")
     if as_json:

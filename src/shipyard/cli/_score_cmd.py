@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 
 from shipyard.cli._app import app, client, console
 from shipyard.cli._options import Engine
-from shipyard.errors import InvalidInput
+from shipyard.errors import InvalidInput, MissingDependency
 
 if TYPE_CHECKING:
     from shipyard.packaging import LoadedModel
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 @app.command("score")
 def score_cmd(
+    ctx: typer.Context,
     model: str = typer.Argument(..., help="Model reference: churn, churn@production, churn:3."),
     src: Path = typer.Argument(..., help="Input rows: a Parquet (.parquet) or CSV (.csv) file."),
     dst: Path = typer.Argument(
@@ -32,13 +33,12 @@ def score_cmd(
 ) -> None:
     """Score every row of SRC with MODEL into DST: the input columns plus prediction_id,
     prediction, proba_<class>, model and version."""
-    loaded = client().load(model)
+    loaded = client(ctx, notify=False).load(model)
     if engine is Engine.spark:
         rows = _score_with_spark(loaded, src, dst)
         console.print(f"Scored {rows:,} rows with {loaded.name} v{loaded.version} into {dst}.")
         return
-    from shipyard.batch import score_file
-    from shipyard.batch._file import parquet_rows
+    from shipyard.batch import parquet_rows, score_file
 
     with Progress(
         "[progress.description]{task.description}",
@@ -63,8 +63,7 @@ def score_cmd(
 
 
 def _score_with_spark(loaded: LoadedModel, src: Path, dst: Path) -> int:
-    from shipyard.batch import score_spark
-    from shipyard.batch._file import table_format
+    from shipyard.batch import score_spark, table_format
 
     fmt, out_fmt = table_format(src), table_format(dst)
     if not src.exists():
@@ -74,7 +73,9 @@ def _score_with_spark(loaded: LoadedModel, src: Path, dst: Path) -> int:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise InvalidInput("--engine spark needs pyspark: pip install 'shipyard[spark]'.") from exc
+        raise MissingDependency(
+            "--engine spark needs pyspark: pip install 'shipyard[spark]'."
+        ) from exc
     # Python workers run this same interpreter, so they can import Shipyard and the model's
     # libraries (PySpark reads PYSPARK_PYTHON, not spark.pyspark.python); a user's setting wins.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -4,31 +4,37 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, get_args
 
 import typer
 
-from shipyard._roles import TOKEN_ROLES
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
-from shipyard.settings import Settings
+from shipyard.cli._predictions_cmds import log_root
+from shipyard.roles import TOKEN_ROLES
+from shipyard.settings import Runtime, ServeSettings
 
 tokens_app = typer.Typer(help="Bearer API tokens for the model server.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 
 
+def _serve_option(field: str, *flags: str, default: Any = None, **kw: Any) -> Any:
+    """The option setting ``ServeSettings.<field>``: its default and help are the field's."""
+    info = ServeSettings.model_fields[field]
+    value = info.default if default is None else default
+    return typer.Option(value, *flags, help=info.description, **kw)
+
+
 @app.command("serve")
 def serve_cmd(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    models: str = typer.Option(
-        None, help="Comma-separated models to serve (default: every model with the alias)."
-    ),
-    alias: str = typer.Option("production", help="The alias served by default."),
+    models: str = _serve_option("models"),
+    alias: str = _serve_option("alias"),
     workers: int = typer.Option(1, min=1, help="Worker processes (each loads every model)."),
-    runtime: str = typer.Option(
-        "auto", help="onnx | native | auto (ONNX when the archive's export is verified)."
-    ),
-    no_auth: bool = typer.Option(
-        False, "--no-auth", help="Serve without API tokens (local use only)."
+    runtime: str = _serve_option("runtime"),
+    no_auth: bool = _serve_option(
+        "auth", "--no-auth", default=not ServeSettings.model_fields["auth"].default
     ),
     log_dir: Path = typer.Option(
         None, help="Prediction log folder (default: predictions/ in SHIPYARD_HOME)."
@@ -39,22 +45,16 @@ def serve_cmd(
         help="Where the prediction log is compacted to Parquet: 'process' (a compactor "
         "process per log folder, off the request path's GIL) or 'thread'.",
     ),
-    max_body_bytes: int = typer.Option(16 * 1024 * 1024, help="Largest request body (413)."),
-    max_batch_rows: int = typer.Option(10_000, help="Most rows per request (413)."),
+    max_body_bytes: int = _serve_option("max_body_bytes"),
+    max_batch_rows: int = _serve_option("max_batch_rows"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
 
     from shipyard.errors import InvalidInput
-    from shipyard.serving import (
-        LOG_ENV,
-        SETTINGS_ENV,
-        ServeSettings,
-        create_app,
-        open_prediction_log,
-    )
+    from shipyard.serving import LOG_ENV, SETTINGS_ENV, create_app, open_prediction_log
 
-    if runtime not in ("auto", "onnx", "native"):
+    if runtime not in get_args(Runtime):
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
     if compactor not in ("process", "thread"):
         raise InvalidInput(f"--compactor must be process or thread. Got '{compactor}' instead.")
@@ -68,21 +68,20 @@ def serve_cmd(
         max_batch_rows=max_batch_rows,
         compactor=compactor,  # type: ignore[arg-type] # checked above
     )
-    c = client()
+    c = client(ctx, notify=False)
     for name in names or ():
         c.registry.get_model(name)  # refuse to start for a model that does not exist
-    home = Settings().home.expanduser().absolute()
-    log_root = None if no_log else str(log_dir or home / "predictions")
+    log_path = None if no_log else str(log_root(ctx, log_dir))
     auth = "no auth (--no-auth)" if no_auth else "bearer tokens"
     console.print(
         f"Serving {', '.join(names) if names else f'every model with @{alias}'} on "
         f"http://{host}:{port} ({runtime} runtime, {auth}, "
-        f"log: {log_root or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+        f"log: {log_path or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
     )
     if workers > 1:
         c.close()
         os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        os.environ[LOG_ENV] = log_root or ""
+        os.environ[LOG_ENV] = log_path or ""
         uvicorn.run(
             "shipyard.serving._factory:app_from_environment",
             factory=True,
@@ -92,7 +91,7 @@ def serve_cmd(
             log_level="warning",
         )
         return
-    log = open_prediction_log(log_root, settings)
+    log = open_prediction_log(log_path, settings)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
     uvicorn.run(server_app, host=host, port=port, log_level="warning")
@@ -100,20 +99,21 @@ def serve_cmd(
 
 @tokens_app.command("create")
 def tokens_create_cmd(
+    ctx: typer.Context,
     role: str = typer.Option(..., "--role", help=f"One of: {', '.join(TOKEN_ROLES)}."),
     name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
 ) -> None:
     """Create an API token (admins only); it is printed once and stored only as a hash."""
     from shipyard.auth import Tokens
 
-    c = client()
+    c = client(ctx, notify=False)
     secret, row = Tokens(c.store).create(role=role, name=name or role, actor=c.user)
     console.print(f"Token {row.id} ({row.name}, {row.role}); copy it now, it is not shown again:")
     typer.echo(secret)
 
 
 @tokens_app.command("list")
-def tokens_list_cmd(as_json: bool = JsonOption) -> None:
+def tokens_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List API tokens (never their secrets)."""
     from shipyard.auth import Tokens
 
@@ -126,7 +126,7 @@ def tokens_list_cmd(as_json: bool = JsonOption) -> None:
             "created_at": t.created_at,
             "revoked_at": t.revoked_at,
         }
-        for t in Tokens(client().store).list_tokens()
+        for t in Tokens(client(ctx, notify=False).store).list_tokens()
     ]
     if as_json:
         print_json(rows)
@@ -139,11 +139,11 @@ def tokens_list_cmd(as_json: bool = JsonOption) -> None:
 
 
 @tokens_app.command("revoke")
-def tokens_revoke_cmd(token_id: int) -> None:
+def tokens_revoke_cmd(ctx: typer.Context, token_id: int) -> None:
     """Revoke an API token (admins only); servers stop accepting it within seconds."""
     from shipyard.auth import Tokens
 
-    c = client()
+    c = client(ctx, notify=False)
     row = Tokens(c.store).revoke(token_id, actor=c.user)
     if row.revoked_at is None:
         fail(f"Token {token_id} was not revoked.")

@@ -21,8 +21,8 @@ from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput, InvalidTransition
 
 if TYPE_CHECKING:
-    from shipyard._client import Client
-    from shipyard.monitoring import CanaryVerdict
+    from shipyard.checks import CanaryVerdict
+    from shipyard.client import Client
     from shipyard.registry import Policy
 
 traffic_app = typer.Typer(
@@ -32,6 +32,7 @@ app.add_typer(traffic_app, name="traffic")
 
 
 def start_policy(
+    ctx: typer.Context,
     name: str,
     version: int,
     *,
@@ -50,7 +51,7 @@ def start_policy(
         raise InvalidInput("--canary and --shadow apply to production only; drop --to.")
     if sticky is not None and canary is None:
         raise InvalidInput("--sticky applies to --canary (or shipyard split); a shadow sees all.")
-    c = client()
+    c = client(ctx)
     if canary is not None:
         policy = c.traffic.canary(name, version, canary, actor=c.user, sticky=sticky, reason=reason)
     else:
@@ -88,6 +89,7 @@ def parse_weights(items: list[str]) -> dict[int | None, float]:
 
 @app.command("split")
 def split_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     weights: list[str] = typer.Argument(..., help="VERSION=PERCENT pairs, e.g. 3=50 4=50."),
     sticky: str = typer.Option(None, "--sticky", help="header:<name> or field:<column>."),
@@ -95,13 +97,14 @@ def split_cmd(
 ) -> None:
     """A/B test: each version answers its percentage of requests (approvals needed)."""
     parsed = parse_weights(weights)
-    c = client()
+    c = client(ctx)
     policy = c.traffic.split(name, parsed, actor=c.user, sticky=sticky, reason=reason)
     console.print(f"[bold]{name}[/] traffic: {policy.describe()}.")
 
 
 @traffic_app.command("show")
 def traffic_show_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     limit: int = typer.Option(10, "--limit", min=1, help="History rows shown."),
     as_json: bool = JsonOption,
@@ -109,7 +112,7 @@ def traffic_show_cmd(
     """Show a model's traffic policy in force and its recent history."""
     from shipyard.registry import PRODUCTION
 
-    c = client()
+    c = client(ctx, notify=False)
     current = c.traffic.current(name)
     history = c.traffic.history(name, limit=limit)
     production = c.registry.aliases(name).get(PRODUCTION)
@@ -130,12 +133,13 @@ def traffic_show_cmd(
 
 @traffic_app.command("history")
 def traffic_history_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     limit: int = typer.Option(None, "--limit", min=1, help="Newest rows only."),
     as_json: bool = JsonOption,
 ) -> None:
     """Every traffic policy change of a model, newest first (ends included)."""
-    history = client().traffic.history(name, limit=limit)
+    history = client(ctx, notify=False).traffic.history(name, limit=limit)
     if as_json:
         print_json({"model": name, "history": [p.to_json() for p in history]})
         return
@@ -144,17 +148,19 @@ def traffic_history_cmd(
 
 @traffic_app.command("clear")
 def traffic_clear_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     reason: str = typer.Option("", "--reason"),
 ) -> None:
     """End the policy in force: production answers everything again."""
-    c = client()
+    c = client(ctx)
     c.traffic.clear(name, actor=c.user, reason=reason)
     console.print(f"[bold]{name}[/]: traffic policy ended; production answers everything.")
 
 
 @traffic_app.command("check")
 def traffic_check_cmd(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     since: str = typer.Option(
         None,
@@ -177,7 +183,7 @@ def traffic_check_cmd(
     as_json: bool = JsonOption,
 ) -> None:
     """Judge the canary against production; exit 0 promote or wait, 1 rollback."""
-    from shipyard.monitoring import CanaryRules, check_canary
+    from shipyard.checks import CanaryRules, check_canary
 
     defaults = CanaryRules()
     rules = CanaryRules(
@@ -186,8 +192,10 @@ def traffic_check_cmd(
         max_p99_ratio=max_p99_ratio,
         drift=None if no_drift else defaults.drift,
     )
-    c = client()
-    verdict = check_canary(c.store, name, log_root(log_dir), since=_parse_since(since), rules=rules)
+    c = client(ctx)
+    verdict = check_canary(
+        c.store, name, log_root(ctx, log_dir), since=_parse_since(since), rules=rules
+    )
     action = _act(c, verdict) if act else None
     if as_json:
         print_json({**verdict.to_dict(), "action": action})
@@ -250,7 +258,7 @@ def _parse_since(text: str | None) -> datetime | None:
     if text is None:
         return None
     if re.fullmatch(r"\s*\d+[mhdw]\s*", text):
-        from shipyard.monitoring import parse_window
+        from shipyard.config import parse_window
 
         return datetime.now(UTC) - parse_window(text, option="--since")
     try:

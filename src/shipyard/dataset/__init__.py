@@ -9,11 +9,23 @@
 {'basic': 2, 'pro': 1}
 >>> fingerprint(train, name="train").n_rows
 3
+
+Imports only ``shipyard.errors``; used by packaging, monitoring, serving, batch and tracking.
+Besides the schema, profile and fingerprint, it exports the column types and the value
+conversion rules (``parse_column``, ``MISSING``, ``BAD``...) that monitoring and serving share.
 """
 
+from shipyard.dataset._convert import BAD, MISSING, datetime_texts, parse_column, text_of
+from shipyard.dataset._dtypes import ColumnType, check_frame, string_dtype
 from shipyard.dataset._files import file_chunks, open_parquet
 from shipyard.dataset._fingerprint import Fingerprint, content_hash, fingerprint
-from shipyard.dataset._profile import CategoricalProfile, NumericProfile, Profile, profile_frame
+from shipyard.dataset._profile import (
+    OTHER,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    profile_frame,
+)
 from shipyard.dataset._schema import (
     ColumnSchema,
     FieldError,
@@ -23,18 +35,27 @@ from shipyard.dataset._schema import (
 )
 
 __all__ = [
+    "BAD",
+    "MISSING",
+    "OTHER",
     "CategoricalProfile",
     "ColumnSchema",
+    "ColumnType",
     "FieldError",
     "Fingerprint",
     "NumericProfile",
     "Profile",
     "Schema",
+    "check_frame",
     "content_hash",
+    "datetime_texts",
     "file_chunks",
     "fingerprint",
     "infer_output_schema",
     "infer_schema",
     "open_parquet",
+    "parse_column",
     "profile_frame",
+    "string_dtype",
+    "text_of",
 ]

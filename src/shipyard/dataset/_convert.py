@@ -189,7 +189,11 @@ def text_of(value: object) -> str | None:
 
 
 def datetime_texts(values: np.ndarray) -> list[str]:
-    """``text_of`` for a naive datetime64 array, vectorised."""
+    """``text_of`` for a naive datetime64 array, vectorised.
+
+    >>> datetime_texts(np.array(["2024-05-01T10:00"], dtype="datetime64[s]"))
+    ['2024-05-01T10:00']
+    """
     texts: list[str] = np.datetime_as_string(values, unit="auto").tolist()
     return texts
 

@@ -1,19 +1,13 @@
 """Housekeeping: retention of prediction logs, monitoring results and job runs, and the
-archive files of archived versions (``shipyard gc``)."""
+archive files of archived versions (``shipyard gc``).
+
+The default ages are the ``[retention]`` table of the parsed project file
+(``shipyard.config.RetentionTable``); ``collect_garbage`` takes the ages explicitly.
+"""
 
 from shipyard.housekeeping._gc import GcReport, collect_garbage
-from shipyard.housekeeping._retention import (
-    DEFAULT_RETENTION,
-    Retention,
-    load_retention,
-    parse_age,
-)
 
 __all__ = [
-    "DEFAULT_RETENTION",
     "GcReport",
-    "Retention",
     "collect_garbage",
-    "load_retention",
-    "parse_age",
 ]

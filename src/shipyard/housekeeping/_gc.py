@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.predlog import partitions_before
+from shipyard.registry import referenced_versions
 from shipyard.store import Store
-from shipyard.store._models import Alias, JobRun, ModelVersion, MonitoringResult, TrafficPolicy
+from shipyard.store.tables import Alias, JobRun, ModelVersion, MonitoringResult
 
 
 @dataclass
@@ -137,16 +138,13 @@ def collect_garbage(
 def _collect_archives(store: Store, session: Session, report: GcReport) -> list[ModelVersion]:
     """Archived versions with an archive file that no alias or current policy uses."""
     protected = {(a.model_name, a.version) for a in session.scalars(select(Alias))}
-    newest = select(func.max(TrafficPolicy.id)).group_by(TrafficPolicy.model_name).scalar_subquery()
-    for policy in session.scalars(select(TrafficPolicy).where(TrafficPolicy.id.in_(newest))):
-        versions = [arm.get("version") for arm in policy.arms or [] if isinstance(arm, dict)]
-        versions.append(policy.shadow)
-        protected.update((policy.model_name, v) for v in versions if v is not None)
     candidates = session.scalars(
         select(ModelVersion)
         .where(ModelVersion.archived_at.is_not(None))
         .order_by(ModelVersion.model_name, ModelVersion.version)
     ).all()
+    for name in {mv.model_name for mv in candidates}:
+        protected.update((name, v) for v in referenced_versions(session, name))
     found = []
     for mv in candidates:
         if (mv.model_name, mv.version) in protected or not store.artifacts.exists(mv.archive_key):

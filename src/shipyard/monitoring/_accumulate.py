@@ -12,17 +12,22 @@ DriftAccumulator(columns=2, rows=3)
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Self, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
 
-from shipyard.dataset import CategoricalProfile, Profile, Schema
-from shipyard.dataset._dtypes import ColumnType, check_frame
+from shipyard.dataset import CategoricalProfile, ColumnType, Profile, Schema, check_frame
 from shipyard.errors import InvalidInput
 from shipyard.monitoring._state import CategoricalState, ColumnState, NumericState
 
 Chunk: TypeAlias = pd.DataFrame | pa.RecordBatch | pa.Table
+
+#: ``progress(description, total)``: a context whose value advances a progress display by n
+#: (rows, or Spark jobs); ``total`` is None when unknown. The CLI draws a bar with it.
+Progress: TypeAlias = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
 
 #: Cells (rows x columns) per chunk that ``chunk_rows`` aims at: about 40 MB as float64.
 CHUNK_CELLS = 5_000_000

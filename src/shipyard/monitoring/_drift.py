@@ -27,8 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 from scipy import special
 
-from shipyard.dataset import CategoricalProfile, NumericProfile
-from shipyard.dataset._profile import OTHER
+from shipyard.dataset import OTHER, CategoricalProfile, NumericProfile
 from shipyard.errors import InvalidInput, InvalidTransition
 from shipyard.monitoring._state import (
     CategoricalState,

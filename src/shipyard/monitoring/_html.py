@@ -42,8 +42,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from shipyard.dataset import CategoricalProfile, NumericProfile, Profile
-from shipyard.dataset._profile import OTHER
+from shipyard.dataset import OTHER, CategoricalProfile, NumericProfile, Profile
 from shipyard.errors import InvalidInput
 from shipyard.monitoring._drift import _bin_counts, categorical_buckets
 from shipyard.monitoring._performance import PerformanceReport

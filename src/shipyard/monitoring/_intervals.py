@@ -1,5 +1,6 @@
-"""Confidence intervals: Wilson's score interval for proportions, and a vectorised percentile
-bootstrap for any statistic that can be written with per-row weights.
+"""Confidence intervals: Wilson's score interval for a proportion, Newcombe's for the
+difference of two, and a vectorised percentile bootstrap for any statistic that can be written
+with per-row weights.
 
 The bootstrap draws ``resamples`` resamples of ``n`` rows with replacement from a seeded
 generator and represents each as a row of counts (how often each row was drawn), so a
@@ -53,6 +54,20 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     centre = (p + z * z / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def newcombe_interval(x1: int, n1: int, x2: int, n2: int, confidence: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval of ``x1/n1 - x2/n2`` from two Wilson intervals.
+
+    >>> low, high = newcombe_interval(10, 100, 0, 900, 0.99)
+    >>> round(low, 3), round(high, 3)
+    (0.046, 0.204)
+    """
+    p1, p2 = x1 / n1, x2 / n2
+    l1, u1 = wilson_interval(x1, n1, confidence)
+    l2, u2 = wilson_interval(x2, n2, confidence)
+    d = p1 - p2
+    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
 
 
 def bootstrap(

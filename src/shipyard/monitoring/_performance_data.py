@@ -1,5 +1,5 @@
-"""The inputs of performance monitoring: labels matched to a model's classes, a window's
-predictions and labels read from the prediction log, and the label-delay setting.
+"""The inputs of performance monitoring: labels matched to a model's classes, and a window's
+predictions and labels read from the prediction log.
 
 Labels go through JSON and Parquet on their way to the log, and a column whose type changed
 within one segment is stored as text, so a class ``1`` may come back as ``1``, ``1.0`` or
@@ -10,23 +10,17 @@ within one segment is stored as text, so a class ``1`` may come back as ``1``, `
 >>> values, bad = numeric_labels(pd.Series([2.5, "3", "high", True], dtype=object))
 >>> values[:2].tolist(), bad.tolist()
 ([2.5, 3.0], [False, False, True, True])
->>> parse_label_delay("0"), parse_label_delay("2h")
-(datetime.timedelta(0), datetime.timedelta(seconds=7200))
 """
 
 from __future__ import annotations
 
 import contextlib
-import tomllib
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from shipyard.errors import InvalidInput
-from shipyard.monitoring._window import parse_window
 
 
 def _candidates(value: Any) -> list[str]:
@@ -86,36 +80,6 @@ def _number(value: Any) -> float:
         except ValueError:
             return np.nan
     return np.nan
-
-
-def parse_label_delay(text: str) -> timedelta:
-    """``0``, ``30m``, ``12h``, ``1d``, ``2w`` as a timedelta."""
-    if text.strip() == "0":
-        return timedelta(0)
-    return parse_window(text, option="--label-delay")
-
-
-def label_delay_setting(path: Path) -> timedelta | None:
-    """``label_delay`` of the ``[monitoring]`` table of ``shipyard.toml`` (None when unset)."""
-    if not path.is_file():
-        return None
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"'{path}' is not valid TOML: {exc}.") from exc
-    table = data.get("monitoring") or {}
-    value = table.get("label_delay") if isinstance(table, dict) else None
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(
-            f"label_delay (monitoring table) in '{path}' must be a string such as \"1h\". "
-            f"Got {value!r} instead."
-        )
-    try:
-        return parse_label_delay(value)
-    except InvalidInput as exc:
-        raise InvalidInput(f"label_delay (monitoring table) in '{path}': {exc}") from exc
 
 
 def labelled_window(

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from shipyard.dataset import CategoricalProfile, NumericProfile
-from shipyard.dataset._profile import OTHER
+from shipyard.dataset import OTHER, CategoricalProfile, NumericProfile
 from shipyard.monitoring._config import QualityConfig
 from shipyard.monitoring._state import CategoricalState, ColumnState, NumericState
 

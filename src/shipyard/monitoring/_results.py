@@ -12,7 +12,7 @@ from shipyard.audit import append_event
 from shipyard.monitoring._report import DriftReport
 from shipyard.monitoring._rows import MetricRow
 from shipyard.store import Store
-from shipyard.store._models import MonitoringResult, utcnow
+from shipyard.store.tables import MonitoringResult, utcnow
 
 #: The ``feature`` of dataset-level rows.
 DATASET = "*"

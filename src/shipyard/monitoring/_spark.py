@@ -18,6 +18,9 @@ a numeric column, floats or dates as categories, a boolean or datetime schema ty
 are counted in each partition by the pandas engine's own state code (``mapInPandas``) and
 merged: still counts only.
 
+``spark_accumulate`` is the one entry: a Spark DataFrame, a file Spark reads, or a logged
+window.
+
 >>> acc = spark_accumulate(reference, spark.read.parquet("current/"))  # doctest: +SKIP
 >>> build_report(acc).flagged()  # doctest: +SKIP
 """
@@ -37,10 +40,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shipyard.dataset import CategoricalProfile, NumericProfile, Profile, Schema
-from shipyard.dataset._dtypes import ColumnType
-from shipyard.errors import InvalidInput, NotFound
-from shipyard.monitoring._accumulate import DriftAccumulator
+from shipyard.dataset import CategoricalProfile, ColumnType, NumericProfile, Profile, Schema
+from shipyard.errors import InvalidInput, MissingDependency, NotFound
+from shipyard.monitoring._accumulate import DriftAccumulator, Progress
 from shipyard.monitoring._state import (
     MAX_UNSEEN,
     CategoricalState,
@@ -82,16 +84,61 @@ def grid_splits(grid: np.ndarray) -> tuple[list[float], list[int]]:
 
 def spark_accumulate(
     reference: Profile,
+    current: DataFrame | Path | None = None,
+    *,
+    window: tuple[Path, str, int, datetime, datetime, bool] | None = None,
+    schema: Schema | None = None,
+    progress: Progress | None = None,
+) -> DriftAccumulator:
+    """Count the current window against ``reference`` by Spark aggregations, as
+    ``DriftAccumulator(reference, schema=schema).update(...)`` does on the same rows.
+
+    ``current`` is a Spark DataFrame, or a Parquet file or folder or a CSV file that Spark
+    reads; ``window`` instead is a logged window ``(log root, model, version, start, end,
+    outputs)`` (the model's inputs, or with ``outputs`` its outputs). A path or a window is
+    read in the active Spark session, or in a new local one stopped afterwards.
+    ``progress("Spark aggregations", jobs)`` is entered around the (at most three) Spark jobs
+    and its value called with 1 after each. A Spark error on bad data is ``InvalidInput``.
+    """
+    if (current is None) == (window is None):
+        raise InvalidInput("spark_accumulate counts either current or a logged window.")
+    if current is not None and not isinstance(current, str | Path):
+        return _counted(reference, current, schema, progress)
+    with spark_session() as spark:
+        if current is not None:
+            df = read_spark_table(spark, Path(current))
+        else:
+            assert window is not None
+            root, model, version, start, end, outputs = window
+            df = spark_window(spark, root, model, version, start, end, outputs=outputs)
+        return _counted(reference, df, schema, progress)
+
+
+def _counted(
+    reference: Profile, df: DataFrame, schema: Schema | None, progress: Progress | None
+) -> DriftAccumulator:
+    """``_accumulate`` inside the progress display, with Spark's errors as ``InvalidInput``."""
+    display = progress or _no_progress
+    try:
+        with display("Spark aggregations", spark_jobs(reference, df, schema)) as advance:
+            return _accumulate(reference, df, schema=schema, on_job=lambda: advance(1))
+    except spark_errors() as exc:
+        raise InvalidInput(f"Spark could not read the data: {spark_message(exc)}") from exc
+
+
+@contextmanager
+def _no_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    yield lambda n: None
+
+
+def _accumulate(
+    reference: Profile,
     df: DataFrame,
     *,
     schema: Schema | None = None,
     on_job: Callable[[], None] | None = None,
 ) -> DriftAccumulator:
-    """Count ``df`` (a Spark DataFrame of the current window) against ``reference``, as
-    ``DriftAccumulator(reference, schema=schema).update(...)`` does on the same rows.
-
-    ``on_job`` is called after each of the (at most three) Spark jobs, for a progress bar.
-    """
+    """The counts of ``df``; ``on_job`` is called after each Spark job."""
     accumulator = DriftAccumulator(reference, schema=schema)
     dtypes = {c.name: c.dtype for c in schema.columns} if schema is not None else {}
     spark_types = {field.name: field.dataType for field in df.schema.fields}
@@ -131,7 +178,7 @@ def spark_accumulate(
 
 
 def spark_jobs(reference: Profile, df: DataFrame, schema: Schema | None = None) -> int:
-    """How many times ``spark_accumulate`` calls ``on_job`` (the progress bar's total)."""
+    """How many Spark jobs ``_accumulate`` runs on ``df`` (the progress bar's total)."""
     dtypes = {c.name: c.dtype for c in schema.columns} if schema is not None else {}
     types = {field.name: field.dataType for field in df.schema.fields}
     kinds = [
@@ -356,7 +403,9 @@ def spark_session(app_name: str = "shipyard monitor") -> Iterator[SparkSession]:
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise InvalidInput("--engine spark needs pyspark: pip install 'shipyard[spark]'.") from exc
+        raise MissingDependency(
+            "--engine spark needs pyspark: pip install 'shipyard[spark]'."
+        ) from exc
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     ours = SparkSession.getActiveSession() is None
     spark = SparkSession.builder.appName(app_name).getOrCreate()

@@ -31,10 +31,17 @@ import numpy as np
 import pandas as pd
 from pandas.api import types as pdt
 
-from shipyard.dataset import CategoricalProfile, NumericProfile
-from shipyard.dataset._convert import BAD, MISSING, datetime_texts, parse_column, text_of
-from shipyard.dataset._dtypes import ColumnType
-from shipyard.dataset._profile import OTHER
+from shipyard.dataset import (
+    BAD,
+    MISSING,
+    OTHER,
+    CategoricalProfile,
+    ColumnType,
+    NumericProfile,
+    datetime_texts,
+    parse_column,
+    text_of,
+)
 from shipyard.errors import InvalidInput
 
 #: Grid points between two consecutive distinct reference percentiles.

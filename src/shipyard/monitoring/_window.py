@@ -9,27 +9,16 @@ in the WAL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
-from shipyard.dataset import file_chunks as file_chunks  # re-exported: monitoring API
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import NotFound
 
 #: Rows per chunk read from the log.
 CHUNK_ROWS = 100_000
-
-
-def parse_window(text: str, *, option: str = "--window") -> timedelta:
-    """``30m``, ``12h``, ``1d``, ``2w`` as a timedelta."""
-    match = re.fullmatch(r"(\d+)([mhdw])", text.strip())
-    if not match or int(match.group(1)) == 0:
-        raise InvalidInput(f"Invalid {option} '{text}': use a number and m, h, d or w, e.g. 1d.")
-    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
 
 
 def window_view(columns: Sequence[str], *, outputs: bool) -> list[tuple[str, str]]:

@@ -3,9 +3,20 @@
 ``prepare_archive`` validates a fitted model and computes the archive's members (model file,
 schema, reference profile, environment lock, ONNX export); the registry numbers and stores it;
 ``open_archive`` verifies an archive before anything is unpickled; ``LoadedModel`` predicts.
+``git_state``, ``environment``, ``package_versions`` and ``requirements_lock`` capture what
+produced a model (runs record them too).
+
+Imports only ``shipyard.dataset`` and ``shipyard.store`` (and errors); tracking and the registry
+import it.
 """
 
 from shipyard.packaging._archive import Archive, PreparedArchive, open_archive
+from shipyard.packaging._environment import (
+    environment,
+    git_state,
+    package_versions,
+    requirements_lock,
+)
 from shipyard.packaging._flavors import FLAVORS, Flavor, flavor_for, get_flavor
 from shipyard.packaging._loaded import LoadedModel
 from shipyard.packaging._manifest import Lineage, Manifest
@@ -24,9 +35,13 @@ __all__ = [
     "OnnxPredictor",
     "PreparedArchive",
     "as_frame",
+    "environment",
     "export_onnx",
     "flavor_for",
     "get_flavor",
+    "git_state",
     "open_archive",
+    "package_versions",
     "prepare_archive",
+    "requirements_lock",
 ]

@@ -16,8 +16,10 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from shipyard.dataset import Schema
 from shipyard.errors import IntegrityError
 from shipyard.packaging._manifest import FORMAT_VERSION, Lineage, Manifest
 from shipyard.store import sha256
@@ -83,7 +85,8 @@ def _write(zf: zipfile.ZipFile, path: str, data: bytes) -> None:
 
 @dataclass(frozen=True)
 class Archive:
-    """A verified archive: its manifest and member bytes."""
+    """A verified archive: its manifest and member bytes. Reading its schema and reference
+    profile unpickles nothing (``LoadedModel`` loads the model)."""
 
     digest: str
     manifest: Manifest
@@ -91,6 +94,17 @@ class Archive:
 
     def json_member(self, path: str) -> Any:
         return json.loads(self.members[path])
+
+    @cached_property
+    def schema(self) -> Schema:
+        """The input schema the model was trained on."""
+        return Schema.model_validate(self.manifest.input_schema)
+
+    @cached_property
+    def reference_profile(self) -> dict[str, Any]:
+        """The profiles of the training data: ``"inputs"`` (and ``"outputs"``, the model's)."""
+        profile: dict[str, Any] = self.json_member("reference_profile.json")
+        return profile
 
 
 def open_archive(data: bytes, *, expected_digest: str, label: str) -> Archive:

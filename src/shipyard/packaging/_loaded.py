@@ -45,18 +45,17 @@ class LoadedModel:
     def digest(self) -> str:
         return self.archive.digest
 
-    @cached_property
+    @property
     def schema(self) -> Schema:
-        return Schema.model_validate(self.manifest.input_schema)
+        return self.archive.schema
 
     @property
     def classes(self) -> list[Any] | None:
         return self.manifest.classes
 
-    @cached_property
+    @property
     def reference_profile(self) -> dict[str, Any]:
-        profile: dict[str, Any] = self.archive.json_member("reference_profile.json")
-        return profile
+        return self.archive.reference_profile
 
     def prepare(self, X: pd.DataFrame, *, validate: bool = True) -> Any:
         """The model's input for ``X``: schema-checked, coerced, and an array if trained so."""

@@ -13,11 +13,11 @@ import pandas as pd
 from shipyard.dataset import infer_output_schema, infer_schema, profile_frame
 from shipyard.errors import InvalidInput
 from shipyard.packaging._archive import PreparedArchive
+from shipyard.packaging._environment import package_versions, requirements_lock
 from shipyard.packaging._flavors import flavor_for, frameworks_of
 from shipyard.packaging._manifest import Lineage
 from shipyard.packaging._metrics import evaluate
 from shipyard.packaging._onnx import export_onnx
-from shipyard.tracking._environment import package_versions, requirements_lock
 
 #: Rows of the output profile: predictions on this many rows are enough for a reference.
 _OUTPUT_PROFILE_ROWS = 50_000

@@ -1,17 +1,27 @@
 """Registry: named models, immutable numbered versions, aliases, four-eyes approvals,
-traffic policies (canary, split, shadow)."""
+traffic policies (canary, split, shadow).
 
-from shipyard.names import check_name
-from shipyard.registry._refs import ModelRef, check_alias, parse_ref
-from shipyard.registry._registry import PRODUCTION, STAGES, Registry, VersionInfo
-from shipyard.registry._traffic import Arm, Policy, RollbackOutcome, Traffic, check_sticky
+Imports packaging, auth, audit and store (never tracking, serving or monitoring); what it
+hands out are plain frozen entities (``ModelVersion``, ``Approval``, ``AliasChange``,
+``RegisteredModel``, ``Policy``), never the store's rows.
+"""
+
+from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
+from shipyard.registry._policy import Arm, Policy, referenced_versions
+from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
+from shipyard.registry._registry import STAGES, Registry, VersionInfo
+from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky
 
 __all__ = [
     "PRODUCTION",
     "STAGES",
+    "AliasChange",
+    "Approval",
     "Arm",
     "ModelRef",
+    "ModelVersion",
     "Policy",
+    "RegisteredModel",
     "Registry",
     "RollbackOutcome",
     "Traffic",
@@ -20,4 +30,5 @@ __all__ = [
     "check_name",
     "check_sticky",
     "parse_ref",
+    "referenced_versions",
 ]

@@ -10,6 +10,10 @@ from shipyard.names import check_name
 
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
+#: The alias served by default, the one promotions need an approval for.
+PRODUCTION = "production"
+STAGING = "staging"
+
 
 @dataclass(frozen=True)
 class ModelRef:
@@ -63,4 +67,4 @@ def parse_ref(ref: str, version: int | None = None) -> ModelRef:
         return ModelRef(name, version=version)
     if ver is not None:
         return ModelRef(name, version=ver)
-    return ModelRef(name, alias=alias or "production")
+    return ModelRef(name, alias=alias or PRODUCTION)

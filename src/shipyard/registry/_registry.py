@@ -3,39 +3,42 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.auth import can_approve, role_of
 from shipyard.errors import (
     AlreadyExists,
-    ApprovalRequired,
     InvalidInput,
     InvalidTransition,
     NotFound,
     PermissionDenied,
 )
-from shipyard.packaging import LoadedModel, PreparedArchive, open_archive
-from shipyard.registry._refs import ModelRef, check_alias, check_name, parse_ref
-from shipyard.store import Store
-from shipyard.store._models import (
-    Alias,
-    AliasChange,
-    Approval,
-    Model,
-    ModelVersion,
-    utcnow,
+from shipyard.packaging import Archive, LoadedModel, PreparedArchive, open_archive
+from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
+from shipyard.registry._policy import active_policy, end_policy, referenced_versions
+from shipyard.registry._queries import (
+    lock_model,
+    model_row,
+    require_approval,
+    resolve_row,
+    version_row,
 )
+from shipyard.registry._refs import (
+    PRODUCTION,
+    STAGING,
+    ModelRef,
+    check_alias,
+    check_name,
+    parse_ref,
+)
+from shipyard.store import Store, tables, to_entity
+from shipyard.store.tables import utcnow
 
-PRODUCTION = "production"
-STAGING = "staging"
 STAGES = ("candidate", "staging", "production", "archived")
 
 
@@ -61,22 +64,24 @@ class Registry:
         self._loaded: dict[str, LoadedModel] = {}
 
     # -- reading ---------------------------------------------------------------------------
-    def get_model(self, name: str) -> Model:
+    def get_model(self, name: str) -> RegisteredModel:
         with self.store.read() as session:
-            return _model(session, name)
+            return to_entity(RegisteredModel, model_row(session, name))
 
-    def list_models(self, *, search: str | None = None, tag: str | None = None) -> list[Model]:
+    def list_models(
+        self, *, search: str | None = None, tag: str | None = None
+    ) -> list[RegisteredModel]:
         """Models whose name or description contains ``search``; ``tag`` is ``key`` or
         ``key=value``."""
         with self.store.read() as session:
-            query = select(Model).order_by(Model.name)
+            query = select(tables.Model).order_by(tables.Model.name)
             if search:
                 pattern = f"%{search.lower()}%"
                 query = query.where(
-                    func.lower(Model.name).like(pattern)
-                    | func.lower(Model.description).like(pattern)
+                    func.lower(tables.Model.name).like(pattern)
+                    | func.lower(tables.Model.description).like(pattern)
                 )
-            models = list(session.scalars(query))
+            models = [to_entity(RegisteredModel, m) for m in session.scalars(query)]
         if tag:
             key, _, value = tag.partition("=")
             models = [
@@ -86,29 +91,37 @@ class Registry:
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         with self.store.read() as session:
-            return _version(session, name, version)
+            return to_entity(ModelVersion, version_row(session, name, version))
 
     def resolve(self, ref: str | ModelRef, version: int | None = None) -> ModelVersion:
         """The version a reference points to (``churn@production``, ``churn:3``...)."""
         parsed = ref if isinstance(ref, ModelRef) else parse_ref(ref, version)
         with self.store.read() as session:
-            return _resolve(session, parsed)
+            return to_entity(ModelVersion, resolve_row(session, parsed))
 
     def versions(self, name: str) -> list[VersionInfo]:
         """Every version of ``name``, newest first, with stage, aliases and approvers."""
         with self.store.read() as session:
-            _model(session, name)
-            versions = session.scalars(
-                select(ModelVersion)
-                .where(ModelVersion.model_name == name)
-                .order_by(ModelVersion.version.desc())
+            model_row(session, name)
+            versions = [
+                to_entity(ModelVersion, row)
+                for row in session.scalars(
+                    select(tables.ModelVersion)
+                    .where(tables.ModelVersion.model_name == name)
+                    .order_by(tables.ModelVersion.version.desc())
+                )
+            ]
+            aliases = session.scalars(
+                select(tables.Alias).where(tables.Alias.model_name == name)
             ).all()
-            aliases = session.scalars(select(Alias).where(Alias.model_name == name)).all()
-            approvals = session.scalars(select(Approval).where(Approval.model_name == name)).all()
+            approvals = session.scalars(
+                select(tables.Approval).where(tables.Approval.model_name == name)
+            ).all()
             ever_prod = set(
                 session.scalars(
-                    select(AliasChange.version).where(
-                        AliasChange.model_name == name, AliasChange.alias == PRODUCTION
+                    select(tables.AliasChange.version).where(
+                        tables.AliasChange.model_name == name,
+                        tables.AliasChange.alias == PRODUCTION,
                     )
                 )
             )
@@ -139,19 +152,52 @@ class Registry:
 
     def aliases(self, name: str) -> dict[str, int]:
         with self.store.read() as session:
-            _model(session, name)
-            rows = session.scalars(select(Alias).where(Alias.model_name == name)).all()
+            model_row(session, name)
+            rows = session.scalars(select(tables.Alias).where(tables.Alias.model_name == name))
             return {a.alias: a.version for a in rows}
 
-    def alias_history(self, name: str, alias: str = PRODUCTION) -> Sequence[AliasChange]:
+    def models_with_alias(self, alias: str) -> list[str]:
+        """The names of the models that have ``alias`` (e.g. what a server serves), sorted."""
         with self.store.read() as session:
-            return session.scalars(
-                select(AliasChange)
-                .where(AliasChange.model_name == name, AliasChange.alias == alias)
-                .order_by(AliasChange.id)
+            names = session.scalars(
+                select(tables.Alias.model_name).where(tables.Alias.alias == alias)
             ).all()
+        return sorted(set(names))
+
+    def change_marker(self) -> tuple[int, int]:
+        """A value that changes whenever any model's alias moves or traffic policy changes.
+
+        The ids of the newest alias change and the newest policy row: two index lookups, cheap
+        enough for a server to poll every half second (``shipyard.serving``'s model pool).
+        """
+        with self.store.read() as session:
+            return (
+                int(session.scalar(select(func.max(tables.AliasChange.id))) or 0),
+                int(session.scalar(select(func.max(tables.TrafficPolicy.id))) or 0),
+            )
+
+    def alias_history(self, name: str, alias: str = PRODUCTION) -> list[AliasChange]:
+        """Every move of ``alias`` of ``name``, oldest first."""
+        with self.store.read() as session:
+            rows = session.scalars(
+                select(tables.AliasChange)
+                .where(tables.AliasChange.model_name == name, tables.AliasChange.alias == alias)
+                .order_by(tables.AliasChange.id)
+            )
+            return [to_entity(AliasChange, r) for r in rows]
 
     # -- loading ---------------------------------------------------------------------------
+    def open_archive(self, ref: str | ModelRef, version: int | None = None) -> Archive:
+        """A version's archive, verified against the registry's digest, with nothing unpickled:
+        its manifest, input schema and reference profile, for work that never calls the model
+        (input and output monitoring). ``load`` unpickles the model too.
+
+        >>> registry.open_archive("churn@production").schema  # doctest: +SKIP
+        """
+        mv = self.resolve(ref, version)
+        cached = self._loaded.get(mv.digest)
+        return cached.archive if cached is not None else self._open(mv)
+
     def load(self, ref: str | ModelRef, version: int | None = None) -> LoadedModel:
         """Load a version after verifying its archive against the registry's digest.
 
@@ -161,6 +207,13 @@ class Registry:
         cached = self._loaded.get(mv.digest)
         if cached is not None:
             return cached
+        loaded = LoadedModel(self._open(mv))
+        loaded.model  # noqa: B018 - unpickle now, after verification, not on first predict
+        self._loaded[mv.digest] = loaded
+        return loaded
+
+    def _open(self, mv: ModelVersion) -> Archive:
+        """The verified archive of ``mv``; a deleted archive of an archived version says so."""
         try:
             data = self.store.artifacts.get(mv.archive_key)
         except NotFound as exc:
@@ -171,13 +224,7 @@ class Registry:
                 f"(by 'shipyard gc --archived-artifacts'; see audit events "
                 f"'version.artifacts_deleted'). Register the model again to use it."
             ) from exc
-        archive = open_archive(
-            data, expected_digest=mv.digest, label=f"{mv.model_name} v{mv.version}"
-        )
-        loaded = LoadedModel(archive)
-        loaded.model  # noqa: B018 - unpickle now, after verification, not on first predict
-        self._loaded[mv.digest] = loaded
-        return loaded
+        return open_archive(data, expected_digest=mv.digest, label=f"{mv.model_name} v{mv.version}")
 
     # -- writing ---------------------------------------------------------------------------
     def register(
@@ -199,11 +246,11 @@ class Registry:
         key: str | None = None
         try:
             with self.store.write() as session:
-                model = _lock_model(session, name, create_by=actor)
+                model = lock_model(session, name, create_by=actor)
                 number = (
                     session.scalar(
-                        select(func.max(ModelVersion.version)).where(
-                            ModelVersion.model_name == model.name
+                        select(func.max(tables.ModelVersion.version)).where(
+                            tables.ModelVersion.model_name == model.name
                         )
                     )
                     or 0
@@ -212,7 +259,7 @@ class Registry:
                 data = prepared.build(name=name, version=number, author=actor, created_at=created)
                 key = f"models/{name}/{number}-{uuid.uuid4().hex[:12]}.zip"
                 digest = self.store.artifacts.put(key, data)
-                mv = ModelVersion(
+                mv = tables.ModelVersion(
                     model_name=name,
                     version=number,
                     author=actor,
@@ -244,15 +291,15 @@ class Registry:
             if key is not None:
                 self.store.artifacts.delete(key)
             raise
-        return mv
+        return to_entity(ModelVersion, mv)
 
     def approve(self, name: str, version: int, *, actor: str, reason: str) -> Approval:
         """Record ``actor``'s approval of a version (four eyes: never its author)."""
         if not reason or not reason.strip():
             raise InvalidInput('An approval needs a reason: pass --reason "...".')
         with self.store.write() as session:
-            _lock_model(session, name)
-            mv = _version(session, name, version)
+            lock_model(session, name)
+            mv = version_row(session, name, version)
             role = role_of(session, actor)
             if not can_approve(role):
                 raise PermissionDenied(
@@ -265,15 +312,15 @@ class Registry:
                     "eyes): ask another approver."
                 )
             exists = session.scalar(
-                select(Approval).where(
-                    Approval.model_name == name,
-                    Approval.version == version,
-                    Approval.approver == actor,
+                select(tables.Approval).where(
+                    tables.Approval.model_name == name,
+                    tables.Approval.version == version,
+                    tables.Approval.approver == actor,
                 )
             )
             if exists is not None:
                 raise AlreadyExists(f"'{actor}' has already approved {name} v{version}.")
-            approval = Approval(
+            approval = tables.Approval(
                 model_name=name,
                 version=version,
                 approver=actor,
@@ -289,7 +336,7 @@ class Registry:
                 details={"author": mv.author},
                 reason=reason.strip(),
             )
-        return approval
+        return to_entity(Approval, approval)
 
     def promote(
         self, name: str, version: int, *, actor: str, to: str = PRODUCTION, reason: str = ""
@@ -297,15 +344,15 @@ class Registry:
         """Point alias ``to`` at a version; production needs a four-eyes approval first."""
         check_alias(to)
         with self.store.write() as session:
-            _lock_model(session, name)
-            mv = _version(session, name, version)
+            lock_model(session, name)
+            mv = version_row(session, name, version)
             if mv.archived_at is not None:
                 raise InvalidTransition(
                     f"{name} v{version} is archived and cannot be promoted; register it again."
                 )
             if to == PRODUCTION:
-                _require_approval(session, mv)
-            current = session.get(Alias, (name, to))
+                require_approval(session, mv)
+            current = session.get(tables.Alias, (name, to))
             if current is not None and current.version == version:
                 raise InvalidTransition(f"{name} v{version} is already {to}.")
             change = _move_alias(session, name, to, version, current, actor, "set", reason)
@@ -318,8 +365,6 @@ class Registry:
                 reason=reason,
             )
             if to == PRODUCTION:  # a full promotion ends a canary or split (audited)
-                from shipyard.registry._traffic import end_policy
-
                 end_policy(
                     session,
                     name,
@@ -329,7 +374,7 @@ class Registry:
                     keep_shadow=True,
                     promoted=version,
                 )
-        return change
+        return to_entity(AliasChange, change)
 
     def rollback(
         self, name: str, *, actor: str, alias: str = PRODUCTION, reason: str = ""
@@ -341,13 +386,11 @@ class Registry:
         """
         check_alias(alias)
         with self.store.write() as session:
-            _lock_model(session, name)
-            current = session.get(Alias, (name, alias))
+            lock_model(session, name)
+            current = session.get(tables.Alias, (name, alias))
             if current is None:
                 raise InvalidTransition(f"{name} has no {alias} version to roll back from.")
             if alias == PRODUCTION:
-                from shipyard.registry._traffic import active_policy
-
                 policy = active_policy(session, name)
                 if policy is not None and policy.answering:
                     raise InvalidTransition(
@@ -371,25 +414,25 @@ class Registry:
                 details={"alias": alias, "from": from_version, "to": target},
                 reason=reason,
             )
-        return change
+        return to_entity(AliasChange, change)
 
     def archive(self, name: str, version: int, *, actor: str, reason: str = "") -> ModelVersion:
         """Retire a version: it can no longer be promoted. Refused while an alias points to it."""
         with self.store.write() as session:
-            _lock_model(session, name)
-            mv = _version(session, name, version)
+            lock_model(session, name)
+            mv = version_row(session, name, version)
             if mv.archived_at is not None:
                 raise InvalidTransition(f"{name} v{version} is already archived.")
             pointing = session.scalars(
-                select(Alias.alias).where(Alias.model_name == name, Alias.version == version)
+                select(tables.Alias.alias).where(
+                    tables.Alias.model_name == name, tables.Alias.version == version
+                )
             ).all()
             if pointing:
                 raise InvalidTransition(
                     f"{name} v{version} is still {', '.join(pointing)}; promote another version "
                     "first."
                 )
-            from shipyard.registry._traffic import referenced_versions
-
             if version in referenced_versions(session, name):
                 raise InvalidTransition(
                     f"{name} v{version} takes part in the traffic policy in force; end it "
@@ -403,16 +446,18 @@ class Registry:
                 subject=f"model:{name}/{version}",
                 reason=reason,
             )
-        return mv
+        return to_entity(ModelVersion, mv)
 
     def set_tags(
         self, name: str, tags: dict[str, Any], *, actor: str, version: int | None = None
     ) -> None:
         """Merge ``tags`` into a model's (or a version's) tags; a ``None`` value removes one."""
         with self.store.write() as session:
-            target: Model | ModelVersion = (
-                _lock_model(session, name) if version is None else _version(session, name, version)
-            )
+            target: tables.Model | tables.ModelVersion
+            if version is None:
+                target = lock_model(session, name)
+            else:
+                target = version_row(session, name, version)
             merged = {**target.tags, **_json_tags(tags)}
             target.tags = {k: v for k, v in merged.items() if v is not None}
             subject = f"model:{name}" + (f"/{version}" if version is not None else "")
@@ -440,97 +485,27 @@ def _stage(v: ModelVersion, aliases: tuple[str, ...], was_production: bool) -> s
     return "candidate"
 
 
-def _model(session: Session, name: str) -> Model:
-    model = session.get(Model, name)
-    if model is None:
-        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
-    return model
-
-
-def _version(session: Session, name: str, version: int) -> ModelVersion:
-    _model(session, name)
-    mv = session.scalar(
-        select(ModelVersion).where(ModelVersion.model_name == name, ModelVersion.version == version)
-    )
-    if mv is None:
-        latest = session.scalar(
-            select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)
-        )
-        hint = f"its versions are 1 to {latest}" if latest else "it has no versions yet"
-        raise NotFound(f"Model '{name}' has no version {version}; {hint}.")
-    return mv
-
-
-def _resolve(session: Session, ref: ModelRef) -> ModelVersion:
-    if ref.version is not None:
-        return _version(session, ref.name, ref.version)
-    _model(session, ref.name)
-    alias = session.get(Alias, (ref.name, ref.alias))
-    if alias is None:
-        raise NotFound(
-            f"Model '{ref.name}' has no '{ref.alias}' version yet. Promote one "
-            f"(shipyard promote {ref.name} N --to {ref.alias}) or load a version number."
-        )
-    return _version(session, ref.name, alias.version)
-
-
-def _lock_model(session: Session, name: str, *, create_by: str | None = None) -> Model:
-    """Lock the model's row for the rest of the transaction (creating it if asked).
-
-    Every write to a model's versions and aliases takes this lock first, so concurrent
-    promotions of one model run one after the other and never interleave.
-    """
-    if create_by is not None:
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        result = session.execute(
-            insert(Model)
-            .values(name=name, description="", tags={}, created_at=utcnow(), created_by=create_by)
-            .on_conflict_do_nothing(index_elements=["name"])
-            .returning(Model.name)
-        )
-        if result.first() is not None:  # we created it (not a concurrent writer)
-            append_event(session, actor=create_by, action="model.created", subject=f"model:{name}")
-    model = session.scalar(select(Model).where(Model.name == name).with_for_update())
-    if model is None:
-        raise NotFound(f"There is no model '{name}'. 'shipyard models' lists the registered ones.")
-    return model
-
-
-def _require_approval(session: Session, mv: ModelVersion) -> None:
-    approvers = session.scalars(
-        select(Approval.approver).where(
-            Approval.model_name == mv.model_name,
-            Approval.version == mv.version,
-            Approval.approver != mv.author,
-        )
-    ).all()
-    if not any(can_approve(role_of(session, a)) for a in approvers):
-        raise ApprovalRequired(
-            f"{mv.model_name} v{mv.version} needs an approval before it goes to production: an "
-            f"approver other than its author ({mv.author}) must run "
-            f"'shipyard approve {mv.model_name} {mv.version} --reason \"...\"'."
-        )
-
-
 def _move_alias(
     session: Session,
     name: str,
     alias: str,
     version: int,
-    current: Alias | None,
+    current: tables.Alias | None,
     actor: str,
     action: str,
     reason: str,
-) -> AliasChange:
+) -> tables.AliasChange:
     now = utcnow()
     previous = current.version if current is not None else None
     if current is None:
         session.add(
-            Alias(model_name=name, alias=alias, version=version, updated_at=now, updated_by=actor)
+            tables.Alias(
+                model_name=name, alias=alias, version=version, updated_at=now, updated_by=actor
+            )
         )
     else:
         current.version, current.updated_at, current.updated_by = version, now, actor
-    change = AliasChange(
+    change = tables.AliasChange(
         model_name=name,
         alias=alias,
         version=version,
@@ -547,9 +522,9 @@ def _move_alias(
 def _alias_stack(session: Session, name: str, alias: str) -> list[int]:
     stack: list[int] = []
     changes = session.scalars(
-        select(AliasChange)
-        .where(AliasChange.model_name == name, AliasChange.alias == alias)
-        .order_by(AliasChange.id)
+        select(tables.AliasChange)
+        .where(tables.AliasChange.model_name == name, tables.AliasChange.alias == alias)
+        .order_by(tables.AliasChange.id)
     )
     for change in changes:
         if change.action == "set" and change.version is not None:

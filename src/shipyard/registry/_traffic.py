@@ -30,115 +30,30 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shipyard.audit import append_event
 from shipyard.errors import InvalidInput, InvalidTransition
-from shipyard.registry._registry import (
-    PRODUCTION,
-    Registry,
-    _lock_model,
-    _model,
-    _require_approval,
-    _version,
+from shipyard.registry._entities import AliasChange
+from shipyard.registry._policy import (
+    Arm,
+    Policy,
+    active_policy,
+    append_policy,
+    arm_name,
+    end_policy,
 )
+from shipyard.registry._queries import lock_model, model_row, require_approval, version_row
+from shipyard.registry._refs import PRODUCTION
+from shipyard.registry._registry import Registry
 from shipyard.store import Store
-from shipyard.store._models import Alias, AliasChange, TrafficPolicy, utcnow
+from shipyard.store.tables import Alias, TrafficPolicy
 
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # an HTTP token (RFC 9110)
 _WEIGHT_SLACK = 1e-6
-
-
-@dataclass(frozen=True)
-class Arm:
-    """One share of the answered traffic: ``version`` (``None``: the served alias)."""
-
-    version: int | None
-    weight: float
-
-    def to_json(self) -> dict[str, int | float | None]:
-        return {"version": self.version, "weight": self.weight}
-
-
-@dataclass(frozen=True)
-class Policy:
-    """One row of a model's traffic policy history."""
-
-    id: int
-    model: str
-    kind: str
-    arms: tuple[Arm, ...]
-    shadow: int | None
-    sticky: str | None
-    created_at: datetime
-    created_by: str
-    reason: str
-
-    @property
-    def active(self) -> bool:
-        """False for the row that ends a policy."""
-        return bool(self.arms) or self.shadow is not None
-
-    @property
-    def answering(self) -> bool:
-        """True when versions other than the alias answer part of the traffic."""
-        return any(a.version is not None for a in self.arms)
-
-    def versions(self) -> set[int]:
-        """Every numbered version the policy needs loaded (arms and shadow)."""
-        out = {a.version for a in self.arms if a.version is not None}
-        if self.shadow is not None:
-            out.add(self.shadow)
-        return out
-
-    def describe(self) -> str:
-        """One line, e.g. ``canary: production 90%, v4 10% (sticky header:X-User)``."""
-        if not self.active:
-            return "none (every request goes to the served alias)"
-        parts = [f"{_arm_name(a.version)} {a.weight:g}%" for a in self.arms]
-        text = f"{self.kind}: " + ", ".join(parts) if parts else self.kind
-        if self.shadow is not None:
-            text += f"{'; ' if parts else ': '}shadow v{self.shadow}"
-        if self.sticky:
-            text += f" (sticky {self.sticky})"
-        return text
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "model": self.model,
-            "kind": self.kind,
-            "arms": [a.to_json() for a in self.arms],
-            "shadow": self.shadow,
-            "sticky": self.sticky,
-            "created_at": self.created_at,
-            "created_by": self.created_by,
-            "reason": self.reason,
-            "summary": self.describe(),
-        }
-
-    @classmethod
-    def from_row(cls, row: TrafficPolicy) -> Policy:
-        arms = tuple(
-            Arm(None if a.get("version") is None else int(a["version"]), float(a["weight"]))
-            for a in (row.arms or [])
-        )
-        return cls(
-            id=row.id,
-            model=row.model_name,
-            kind=row.kind,
-            arms=arms,
-            shadow=row.shadow,
-            sticky=row.sticky,
-            created_at=row.created_at,
-            created_by=row.created_by,
-            reason=row.reason,
-        )
 
 
 @dataclass(frozen=True)
@@ -149,10 +64,6 @@ class RollbackOutcome:
     ended: Policy | None = None
     previous: Policy | None = None
     change: AliasChange | None = None
-
-
-def _arm_name(version: int | None) -> str:
-    return PRODUCTION if version is None else f"v{version}"
 
 
 def check_sticky(sticky: str | None) -> str | None:
@@ -197,13 +108,13 @@ class Traffic:
     def current(self, name: str) -> Policy | None:
         """The policy in force for ``name``, or ``None``."""
         with self.store.read() as session:
-            _model(session, name)
+            model_row(session, name)
             return active_policy(session, name)
 
     def history(self, name: str, limit: int | None = None) -> list[Policy]:
         """Every policy change of ``name``, newest first (ends included)."""
         with self.store.read() as session:
-            _model(session, name)
+            model_row(session, name)
             query = (
                 select(TrafficPolicy)
                 .where(TrafficPolicy.model_name == name)
@@ -236,7 +147,7 @@ class Traffic:
             )
         sticky = check_sticky(sticky)
         with self.store.write() as session:
-            _lock_model(session, name)
+            lock_model(session, name)
             production = _production(session, name)
             if production is None:
                 raise InvalidTransition(
@@ -254,7 +165,7 @@ class Traffic:
             if shadow == version:
                 shadow = None
             arms = (Arm(None, round(100 - percent, 6)), Arm(version, percent))
-            return _append(
+            return append_policy(
                 session,
                 name,
                 "canary",
@@ -281,7 +192,7 @@ class Traffic:
                 "A split needs at least two versions, e.g. 3=50 4=50; to send everything to "
                 "one version, promote it."
             )
-        arms = tuple(Arm(v, check_weight(w, _arm_name(v))) for v, w in weights.items())
+        arms = tuple(Arm(v, check_weight(w, arm_name(v))) for v, w in weights.items())
         total = sum(a.weight for a in arms)
         if abs(total - 100) > _WEIGHT_SLACK * 100:
             raise InvalidInput(
@@ -289,7 +200,7 @@ class Traffic:
             )
         sticky = check_sticky(sticky)
         with self.store.write() as session:
-            _lock_model(session, name)
+            lock_model(session, name)
             production = _production(session, name)
             resolved: set[int | None] = set()
             for arm in arms:
@@ -311,7 +222,7 @@ class Traffic:
             shadow = previous.shadow if previous is not None else None
             if shadow in resolved:
                 shadow = None
-            return _append(
+            return append_policy(
                 session,
                 name,
                 "split",
@@ -320,7 +231,7 @@ class Traffic:
                 sticky,
                 actor,
                 reason,
-                details={"weights": {_arm_name(a.version): a.weight for a in arms}},
+                details={"weights": {arm_name(a.version): a.weight for a in arms}},
             )
 
     def shadow(self, name: str, version: int, *, actor: str, reason: str = "") -> Policy:
@@ -329,8 +240,8 @@ class Traffic:
         Keeps the arms in force (a canary can run with a shadow). No approval needed.
         """
         with self.store.write() as session:
-            _lock_model(session, name)
-            mv = _version(session, name, version)
+            lock_model(session, name)
+            mv = version_row(session, name, version)
             if mv.archived_at is not None:
                 raise InvalidTransition(f"{name} v{version} is archived and cannot shadow.")
             previous = active_policy(session, name)
@@ -354,7 +265,7 @@ class Traffic:
                 raise InvalidTransition(f"{name} v{version} is already the shadow.")
             kind = previous.kind if previous is not None and arms else "shadow"
             sticky = previous.sticky if previous is not None and arms else None
-            return _append(
+            return append_policy(
                 session,
                 name,
                 kind,
@@ -370,7 +281,7 @@ class Traffic:
     def clear(self, name: str, *, actor: str, reason: str = "") -> Policy:
         """End ``name``'s policy: every request goes to the served alias again."""
         with self.store.write() as session:
-            _lock_model(session, name)
+            lock_model(session, name)
             ended = end_policy(session, name, actor=actor, cause="cleared", reason=reason)
             if ended is None:
                 raise InvalidTransition(f"{name} has no traffic policy to end.")
@@ -385,7 +296,7 @@ class Traffic:
         policy started after it looked); another one in force raises ``InvalidTransition``.
         """
         with self.store.write() as session:
-            _lock_model(session, name)
+            lock_model(session, name)
             previous = active_policy(session, name)
             if policy_id is not None and (previous is None or previous.id != policy_id):
                 now = previous.describe() if previous is not None else "no policy"
@@ -401,109 +312,13 @@ class Traffic:
         return RollbackOutcome(change=self.registry.rollback(name, actor=actor, reason=reason))
 
 
-# -- helpers used inside a caller's write transaction (also by Registry) ---------------------
-
-
-def active_policy(session: Session, name: str) -> Policy | None:
-    row = session.scalar(
-        select(TrafficPolicy)
-        .where(TrafficPolicy.model_name == name)
-        .order_by(TrafficPolicy.id.desc())
-        .limit(1)
-    )
-    if row is None:
-        return None
-    policy = Policy.from_row(row)
-    return policy if policy.active else None
-
-
-def end_policy(
-    session: Session,
-    name: str,
-    *,
-    actor: str,
-    cause: str,
-    reason: str = "",
-    keep_shadow: bool = False,
-    promoted: int | None = None,
-) -> Policy | None:
-    """End the policy in force (only its arms with ``keep_shadow``); ``None`` if nothing to end.
-
-    The caller holds the model's row lock. ``promoted`` (a promotion) also ends a shadow of
-    that version, which would otherwise mirror itself.
-    """
-    current = active_policy(session, name)
-    if current is None or (keep_shadow and not current.arms):
-        return None
-    shadow = current.shadow if keep_shadow else None
-    if shadow is not None and shadow == promoted:
-        shadow = None
-    kind = "shadow" if shadow is not None else "none"
-    return _append(
-        session,
-        name,
-        kind,
-        (),
-        shadow,
-        None,
-        actor,
-        reason,
-        details={"cause": cause, "ended": current.describe(), "policy": current.id},
-        action="traffic.cleared",
-    )
-
-
-def referenced_versions(session: Session, name: str) -> set[int]:
-    policy = active_policy(session, name)
-    return policy.versions() if policy is not None else set()
-
-
 def _production(session: Session, name: str) -> int | None:
     alias = session.get(Alias, (name, PRODUCTION))
     return alias.version if alias is not None else None
 
 
 def _answering_version(session: Session, name: str, version: int) -> None:
-    mv = _version(session, name, version)
+    mv = version_row(session, name, version)
     if mv.archived_at is not None:
         raise InvalidTransition(f"{name} v{version} is archived and cannot take traffic.")
-    _require_approval(session, mv)
-
-
-def _append(
-    session: Session,
-    name: str,
-    kind: str,
-    arms: Sequence[Arm],
-    shadow: int | None,
-    sticky: str | None,
-    actor: str,
-    reason: str,
-    *,
-    details: dict[str, object],
-    action: str | None = None,
-) -> Policy:
-    row = TrafficPolicy(
-        model_name=name,
-        kind=kind,
-        arms=[a.to_json() for a in arms],
-        shadow=shadow,
-        sticky=sticky,
-        created_at=utcnow(),
-        created_by=actor,
-        reason=reason,
-    )
-    session.add(row)
-    session.flush()
-    policy = Policy.from_row(row)
-    append_event(
-        session,
-        actor=actor,
-        action=action or f"traffic.{kind}",
-        subject=f"model:{name}",
-        details={**details, "policy": policy.id, "summary": policy.describe()}
-        if action != "traffic.cleared"
-        else {**details, "now": policy.describe()},
-        reason=reason,
-    )
-    return policy
+    require_approval(session, mv)

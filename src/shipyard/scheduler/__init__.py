@@ -1,14 +1,15 @@
 """Scheduling: jobs declared in ``shipyard.toml`` run on cron schedules (``shipyard scheduler``).
 
-``load_scheduler_config`` reads ``[scheduler]`` and ``[[jobs]]``; ``Scheduler`` runs them, one
-run at a time per job, recording every run in the ``job_runs`` table (``JobRuns``) and alerting
-failures through the declared channels. Job kinds live in ``JOB_KINDS``.
+``SchedulerConfig.from_project(project)`` takes ``[scheduler]`` and ``[[jobs]]`` from the parsed
+project file (``shipyard.config``), checking each job's kind and parameters; ``Scheduler``
+runs them, one run at a time per job, recording every run in the ``job_runs`` table
+(``JobRuns``) and alerting failures through the declared channels. Job kinds live in ``JOB_KINDS``.
 
 >>> sorted(JOB_KINDS)
 ['command', 'gc', 'monitor']
 """
 
-from shipyard.scheduler._config import JobSpec, SchedulerConfig, load_scheduler_config
+from shipyard.scheduler._config import JobSpec, SchedulerConfig
 from shipyard.scheduler._jobs import (
     JOB_KINDS,
     CommandParams,
@@ -39,7 +40,6 @@ __all__ = [
     "Scheduler",
     "SchedulerConfig",
     "failure_message",
-    "load_scheduler_config",
     "run_command",
     "run_gc",
     "run_monitor",

@@ -6,8 +6,8 @@ Every kind is a ``JobKind`` registered in ``JOB_KINDS``: a pydantic model of its
 the message and alerts.
 
 - ``monitor``: drift and data quality of a model's logged window against its reference
-  profile, stored as monitoring results, with the ``[[alerts]]`` rules evaluated on them (the
-  library calls behind ``shipyard monitor run``).
+  profile, stored as monitoring results, with the ``[[alerts]]`` rules evaluated on them
+  (``shipyard.checks.monitor_window``, as ``shipyard monitor run``).
 - ``gc``: retention (``shipyard gc``), with ``[retention]`` as defaults.
 - ``command``: any program (a retraining script...), failed on a non-zero exit code.
 """
@@ -25,8 +25,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shipyard.config import ProjectConfig, parse_age, parse_window
 from shipyard.errors import InvalidInput
-from shipyard.monitoring import parse_window
 
 
 class JobFailed(Exception):
@@ -35,12 +35,12 @@ class JobFailed(Exception):
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job may use: the store, who acts, the project file, the prediction log, the time
-    of the tick it runs for."""
+    """What a job may use: the store, who acts, the parsed project file, the prediction log,
+    the time of the tick it runs for."""
 
     store: Any
     actor: str
-    config: Path
+    project: ProjectConfig
     log_root: Path
     now: datetime
     abort: threading.Event = field(default_factory=threading.Event)
@@ -105,93 +105,54 @@ class MonitorParams(BaseModel):
 
 def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
     """Monitor the window ending at the tick; store results and raise the rules' alerts."""
-    from shipyard.alerting import load_alert_config
-    from shipyard.dataset import Profile, Schema
-    from shipyard.monitoring import (
-        DriftAccumulator,
-        build_report,
-        chunk_rows,
-        label_delay,
-        performance_and_service,
-        record_monitoring_run,
-        window_chunks,
-        window_report_html,
-    )
+    from shipyard.checks import MonitorRequest, monitor_window
     from shipyard.registry import Registry
 
-    alert_config = load_alert_config(ctx.config)
-    loaded = Registry(ctx.store).load(params.model)
-    kind = "outputs" if params.outputs else "inputs"
-    reference = Profile.model_validate(loaded.reference_profile[kind])
-    schema = None if params.outputs else Schema.model_validate(loaded.manifest.input_schema)
     end = ctx.now
-    start = end - parse_window(params.window)
-    root = Path(params.log_dir) if params.log_dir else ctx.log_root
-    _, chunks = window_chunks(
-        root,
-        loaded.name,
-        loaded.version,
-        start,
-        end,
-        outputs=params.outputs,
-        rows=chunk_rows(len(reference.columns)),
-    )
-    accumulator = DriftAccumulator(reference, schema=schema)
-    for chunk in chunks:  # streamed: memory stays bounded however long the window
-        accumulator.update(chunk)
-    report = build_report(accumulator)
-    performance, service, extra = performance_and_service(
-        loaded, root, start, end, label_delay(params.label_delay, ctx.config)
-    )
-    source = f"log:{start:%Y-%m-%dT%H:%M}..{end:%Y-%m-%dT%H:%M}"
-
-    def write_report() -> Path | None:
-        if not params.report:
-            return None
-        path = Path(
+    report = None
+    ref = params.model
+    if params.report:  # the path names the version: resolve the reference once, for both
+        version = Registry(ctx.store).resolve(params.model)
+        ref = f"{version.model_name}:{version.version}"
+        report = Path(
             params.report.format(
-                model=loaded.name, version=loaded.version, date=f"{end:%Y-%m-%dT%H%M%S}"
+                model=version.model_name, version=version.version, date=f"{end:%Y-%m-%dT%H%M%S}"
             )
         )
-        html = window_report_html(
-            ctx.store, loaded, report, reference, accumulator, source, performance, service
-        )
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(html, encoding="utf-8")
+            report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise JobFailed(f"cannot write the report to '{path}': {exc}") from exc
-        return path
-
-    recorded = record_monitoring_run(
+            raise JobFailed(f"cannot write the report to '{report}': {exc}") from exc
+    result = monitor_window(
         ctx.store,
-        report,
-        model=loaded.name,
-        version=loaded.version,
-        actor=ctx.actor,
-        source=f"{kind}:{source}",
-        window_start=start,
-        window_end=end,
-        alert_config=alert_config,
-        extra=extra,
-        write_report=write_report,
+        MonitorRequest(
+            ref,
+            actor=ctx.actor,
+            project=ctx.project,
+            log_root=Path(params.log_dir) if params.log_dir else ctx.log_root,
+            start=end - parse_window(params.window),
+            end=end,
+            outputs=params.outputs,
+            report=report,
+            label_delay=params.label_delay,
+        ),
     )
-    flagged = report.flagged()
+    flagged = result.report.flagged()
     verdict = f"flagged: {', '.join(flagged)}" if flagged else "no drift, no quality breach"
-    link = str(recorded.report_path.absolute()) if recorded.report_path else None
+    performance, service = result.performance, result.service
     return JobResult(
-        rows=report.n_rows,
-        message=f"{loaded.name} v{loaded.version}: {report.n_rows:,} rows, {verdict}",
+        rows=result.report.n_rows,
+        message=f"{result.model} v{result.version}: {result.report.n_rows:,} rows, {verdict}",
         details={
-            "model": loaded.name,
-            "version": loaded.version,
-            "monitoring_run": recorded.run_id,
-            "drifted": report.drifted,
+            "model": result.model,
+            "version": result.version,
+            "monitoring_run": result.run_id,
+            "drifted": result.report.drifted,
             "flagged": flagged,
             "label_coverage": performance.coverage.coverage if performance else None,
-            "requests": service.requests,
-            "report": link,
-            "alerts": [{"id": a.id, "rule": a.rule, "status": a.status} for a in recorded.alerts],
+            "requests": service.requests if service else None,
+            "report": str(result.report_path.absolute()) if result.report_path else None,
+            "alerts": [{"id": a.id, "rule": a.rule, "status": a.status} for a in result.alerts],
         },
     )
 
@@ -213,8 +174,6 @@ class GcParams(BaseModel):
     @field_validator("predictions", "monitoring", "job_runs")
     @classmethod
     def _age(cls, value: str | None) -> str | None:
-        from shipyard.housekeeping import parse_age
-
         if value is not None:
             try:
                 parse_age(value, option="age")
@@ -225,9 +184,9 @@ class GcParams(BaseModel):
 
 def run_gc(ctx: JobContext, params: GcParams) -> JobResult:
     """Apply retention (``[retention]``, overridden by the job's own ages); audited."""
-    from shipyard.housekeeping import collect_garbage, load_retention, parse_age
+    from shipyard.housekeeping import collect_garbage
 
-    retention = load_retention(ctx.config)
+    retention = ctx.project.retention
 
     def age(value: str | None, default: Any) -> Any:
         return parse_age(value, option="age") if value is not None else default

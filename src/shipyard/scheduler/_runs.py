@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 
 from shipyard.store import Store
-from shipyard.store._models import JobRun, utcnow
+from shipyard.store.tables import JobRun, utcnow
 
 RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
 

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.alerting import Alert, AlertRule, Alerts, Channel
+from shipyard.config import ProjectConfig
 from shipyard.errors import ShipyardError
 from shipyard.scheduler._config import JobSpec, SchedulerConfig
 from shipyard.scheduler._jobs import JOB_KINDS, JobContext, JobFailed, JobResult
 from shipyard.scheduler._runs import FAILED, SKIPPED, SUCCEEDED, JobRuns, this_owner
 from shipyard.store import Store
-from shipyard.store._models import JobRun
+from shipyard.store.tables import JobRun
 
 _log = logging.getLogger("shipyard.scheduler")
 
@@ -41,10 +42,14 @@ def failure_message(exc: BaseException) -> str:
 
 
 class Scheduler:
-    """Runs ``config.jobs`` against ``store``; ``channels`` are the declared alert channels.
+    """Runs ``config.jobs`` against ``store``; ``channels`` are the declared alert channels,
+    ``project`` the parsed project file the jobs read (alert rules, retention ...).
 
-    >>> scheduler = Scheduler(store, config, channels, actor="scheduler",
-    ...                       project=Path("shipyard.toml"), log_root=Path("log"))  # doctest: +SKIP
+    >>> project = load_project(Path("shipyard.toml"))  # doctest: +SKIP
+    >>> alerts = AlertConfig.from_project(project)  # doctest: +SKIP
+    >>> config = SchedulerConfig.from_project(project)  # doctest: +SKIP
+    >>> scheduler = Scheduler(store, config, alerts.channels, actor="scheduler",
+    ...                       project=project, log_root=Path("log"))  # doctest: +SKIP
     >>> scheduler.run(seconds=60)  # doctest: +SKIP
     """
 
@@ -55,7 +60,7 @@ class Scheduler:
         channels: Mapping[str, Channel],
         *,
         actor: str,
-        project: Path,
+        project: ProjectConfig,
         log_root: Path,
         owner: str | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -89,7 +94,7 @@ class Scheduler:
             context = JobContext(
                 store=self.store,
                 actor=self.actor,
-                config=self.project,
+                project=self.project,
                 log_root=self.log_root,
                 now=now,
                 abort=self._abort,

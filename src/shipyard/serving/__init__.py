@@ -6,14 +6,17 @@ runtime and a hot switch when an alias moves. Every answer and refusal goes to a
 Imports registry, predlog, packaging, auth, dataset, store, errors and settings; never
 monitoring.
 
->>> from shipyard.serving import ServeSettings, create_app
+>>> from shipyard.serving import create_app
+>>> from shipyard.settings import ServeSettings
 >>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
+
+The server's settings, ``ServeSettings``, live in ``shipyard.settings`` with every other
+setting (the serve command builds its options from them).
 """
 
 from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
-from shipyard.serving._settings import ServeSettings
 from shipyard.serving._thread import free_port, serve_in_thread
 
 __all__ = [
@@ -22,7 +25,6 @@ __all__ = [
     "SETTINGS_ENV",
     "VERSION_HEADER",
     "MicroBatcher",
-    "ServeSettings",
     "create_app",
     "free_port",
     "open_prediction_log",

@@ -63,8 +63,8 @@ from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
 from shipyard.serving._routing import Route, ShadowRecorder
 from shipyard.serving._runtime import ServedModel, json_floats
-from shipyard.serving._settings import ServeSettings
 from shipyard.serving._state import ServingState, new_ids
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 log = logging.getLogger("shipyard.serving")
@@ -110,8 +110,9 @@ def create_app(
                 state.sink.close()
                 state.store.close()
 
-    from shipyard import __version__
+    from importlib.metadata import version  # not the facade: serving sits below it
 
+    __version__ = version("shipyard")
     app = ShipyardAPI(
         title="Shipyard model server",
         version=__version__,

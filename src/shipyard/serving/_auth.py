@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from shipyard.auth import Tokens, hash_token
 from shipyard.errors import PermissionDenied, Unauthorized
-from shipyard.serving._settings import ServeSettings
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 SCORER_ROLES = frozenset({"scorer", "admin"})

@@ -14,8 +14,7 @@ from fastapi import FastAPI
 
 from shipyard.predlog import PredictionLog, PredictionSink
 from shipyard.serving._app import create_app
-from shipyard.serving._settings import ServeSettings
-from shipyard.settings import Settings
+from shipyard.settings import ServeSettings, Settings
 from shipyard.store import Store
 
 SETTINGS_ENV = "SHIPYARD_SERVE_SETTINGS"

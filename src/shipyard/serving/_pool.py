@@ -1,13 +1,14 @@
 """The models a server answers with, kept current with the registry.
 
 ``ModelPool`` loads each served model's alias at start, then a background task asks the
-registry every ``poll_interval_seconds`` for one number (the newest alias change's id). When
-it moves, the new version is loaded, checked and warmed up in a worker thread and then
-swapped in with one assignment: a request that already holds the old ``ServedModel`` finishes
-on it, the next one gets the new version. If the new version cannot be loaded, the old one
+registry every ``poll_interval_seconds`` for its change marker (``Registry.change_marker``:
+the newest alias change's id and the newest traffic policy's id). When it moves, the new
+version is loaded, checked and warmed up in a worker thread and then swapped in with one
+assignment: a request that already holds the old ``ServedModel`` finishes on it, the next one
+gets the new version. If the new version cannot be loaded, the old one
 keeps serving and the reason is kept (``GET /v2/models/{name}`` shows it).
 
-The marker also holds the newest traffic policy's id: a canary, split or shadow (see
+A new traffic policy moves the marker too: a canary, split or shadow (see
 ``shipyard.registry.Traffic``) is compiled into a ``Route`` with every version it names loaded
 beforehand, then swapped in the same way; ``route()`` picks the answering version per request.
 If a version of a new policy cannot be loaded, the policy is not applied (the previous route
@@ -23,21 +24,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select
 
 from shipyard.errors import ModelUnavailable, NotFound, ShipyardError
 from shipyard.registry import Policy, Registry, Traffic
 from shipyard.serving._inputs import Rows
 from shipyard.serving._routing import Route, ShadowMirror
 from shipyard.serving._runtime import ServedModel
-from shipyard.serving._settings import ServeSettings
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
-from shipyard.store._models import Alias, AliasChange, TrafficPolicy
 
 log = logging.getLogger("shipyard.serving")
 
@@ -68,7 +67,7 @@ class ModelPool:
     slots: dict[str, Slot] = field(default_factory=dict)
     _pinned: dict[tuple[str, int], ServedModel] = field(default_factory=dict)
     _pin_locks: dict[tuple[str, int], asyncio.Lock] = field(default_factory=dict)
-    _marker: tuple[int, int] | None = None
+    _marker: Hashable | None = None
     _watcher: asyncio.Task[None] | None = None
     _retired: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -254,12 +253,8 @@ class ModelPool:
                 log.exception("Checking the registry for changes failed; retrying")
 
     # -- blocking helpers (run in worker threads) ----------------------------------------------
-    def _read_marker(self) -> tuple[int, int]:
-        with self.store.read() as session:
-            return (
-                int(session.scalar(select(func.max(AliasChange.id))) or 0),
-                int(session.scalar(select(func.max(TrafficPolicy.id))) or 0),
-            )
+    def _read_marker(self) -> Hashable:
+        return self.registry.change_marker()
 
     def _policy(self, name: str) -> Policy | None:
         return self.traffic.current(name)
@@ -267,10 +262,7 @@ class ModelPool:
     def _served_names(self) -> list[str]:
         if self.settings.models is not None:
             return list(self.settings.models)
-        with self.store.read() as session:
-            names = session.scalars(
-                select(Alias.model_name).where(Alias.alias == self.settings.alias)
-            ).all()
+        names = self.registry.models_with_alias(self.settings.alias)
         return sorted(set(names) | set(self.slots))
 
     def _alias_target(self, name: str) -> int:

@@ -28,8 +28,8 @@ from shipyard.errors import ModelUnavailable, SchemaViolation
 from shipyard.packaging import LoadedModel, OnnxInput, OnnxPredictor
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._inputs import Rows
-from shipyard.serving._settings import ServeSettings
 from shipyard.serving._typed import Typed, TypedSchema
+from shipyard.settings import ServeSettings
 
 #: Up to this many rows, onnxruntime runs on the event loop: tens of microseconds, less than
 #: handing the work to a thread and back.

@@ -16,7 +16,7 @@ from shipyard.serving._inputs import Rows
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
-from shipyard.serving._settings import ServeSettings
+from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 

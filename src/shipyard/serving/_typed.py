@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.dataset import Schema
-from shipyard.dataset._dtypes import string_dtype
+from shipyard.dataset import Schema, string_dtype
 from shipyard.serving._inputs import Rows
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1

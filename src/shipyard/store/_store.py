@@ -17,11 +17,10 @@ from shipyard.errors import StoreUnavailable
 from shipyard.settings import Settings
 from shipyard.store import _db
 from shipyard.store._artifacts import ArtifactStore
-from shipyard.store._models import AuditEvent, User, utcnow
+from shipyard.store._events import APPENDED_EVENTS, append_event
+from shipyard.store.tables import AuditEvent, User, utcnow
 
 _log = logging.getLogger(__name__)
-#: ``session.info`` key under which ``append_event`` collects the events of a transaction.
-APPENDED_EVENTS = "shipyard.appended_events"
 
 
 class Store:
@@ -61,8 +60,6 @@ class Store:
         return self
 
     def _record_creator(self, conn: Connection) -> None:
-        from shipyard.audit._log import append_event
-
         with Session(bind=conn) as session:
             session.add(User(name=self.creator, role="admin", created_at=utcnow(), created_by=""))
             append_event(

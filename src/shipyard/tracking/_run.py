@@ -17,12 +17,13 @@ from sqlalchemy import select
 from shipyard.audit import append_event
 from shipyard.dataset import Fingerprint, fingerprint
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
-from shipyard.store import Store
-from shipyard.store._models import Dataset, Run, RunArtifact, RunMetric, utcnow
-from shipyard.tracking._environment import environment, git_state
+from shipyard.packaging import environment, git_state
+from shipyard.store import Store, tables, to_entity
+from shipyard.store.tables import utcnow
+from shipyard.tracking._entities import Run, RunArtifact, RunDataset
 
 if TYPE_CHECKING:
-    from shipyard.store._models import ModelVersion
+    from shipyard.registry import ModelVersion
 
 #: The run of the innermost ``with start_run(...)`` block (the one piece of implicit state).
 _active: ContextVar[ActiveRun | None] = ContextVar("shipyard_active_run", default=None)
@@ -41,7 +42,7 @@ class ActiveRun:
     ...     run.log_metric("auc", 0.91)
     """
 
-    def __init__(self, store: Store, row: Run) -> None:
+    def __init__(self, store: Store, row: tables.Run) -> None:
         self.store = store
         self.id = row.id
         self.model = row.model_name
@@ -97,7 +98,7 @@ class ActiveRun:
             now = utcnow()
             for key, value in rows:
                 session.add(
-                    RunMetric(run_id=self.id, key=key, value=value, step=step, logged_at=now)
+                    tables.RunMetric(run_id=self.id, key=key, value=value, step=step, logged_at=now)
                 )
 
     def log_artifact(self, path: str | Path, *, name: str | None = None) -> str:
@@ -113,7 +114,9 @@ class ActiveRun:
             with self.store.write() as session:
                 self._row(session)
                 session.add(
-                    RunArtifact(run_id=self.id, path=rel, key=key, sha256=digest, size=len(data))
+                    tables.RunArtifact(
+                        run_id=self.id, path=rel, key=key, sha256=digest, size=len(data)
+                    )
                 )
         except BaseException:
             self.store.artifacts.delete(key)
@@ -130,14 +133,16 @@ class ActiveRun:
         with self.store.write() as session:
             self._row(session)
             existing = session.scalar(
-                select(Dataset).where(Dataset.run_id == self.id, Dataset.name == fp.name)
+                select(tables.Dataset).where(
+                    tables.Dataset.run_id == self.id, tables.Dataset.name == fp.name
+                )
             )
             if existing is not None:
                 raise InvalidInput(
                     f"Run {self.id} already has a dataset named '{fp.name}'; use another name."
                 )
             session.add(
-                Dataset(
+                tables.Dataset(
                     run_id=self.id,
                     name=fp.name,
                     content_hash=fp.content_hash,
@@ -150,7 +155,9 @@ class ActiveRun:
     def datasets(self) -> list[dict[str, Any]]:
         """Name, hash and size of every dataset logged on this run (for lineage)."""
         with self.store.read() as session:
-            rows = session.scalars(select(Dataset).where(Dataset.run_id == self.id)).all()
+            rows = session.scalars(
+                select(tables.Dataset).where(tables.Dataset.run_id == self.id)
+            ).all()
             return [
                 {"name": d.name, "content_hash": d.content_hash, "n_rows": d.n_rows} for d in rows
             ]
@@ -218,8 +225,8 @@ class ActiveRun:
             )
         self._ended = True
 
-    def _row(self, session: Any) -> Run:
-        row: Run | None = session.get(Run, self.id)
+    def _row(self, session: Any) -> tables.Run:
+        row: tables.Run | None = session.get(tables.Run, self.id)
         if row is None:
             raise NotFound(f"Run {self.id} no longer exists.")
         return row
@@ -245,7 +252,7 @@ class Tracker:
 
             check_name(model)
         clean = _json_params(params or {})
-        row = Run(
+        row = tables.Run(
             id=uuid.uuid4().hex,
             model_name=model,
             status="running",
@@ -270,36 +277,45 @@ class Tracker:
 
     def get(self, run_id: str) -> Run:
         with self.store.read() as session:
-            row = session.get(Run, run_id)
+            row = session.get(tables.Run, run_id)
             if row is None:
                 raise NotFound(f"There is no run '{run_id}'. 'shipyard runs' lists them.")
-            return row
+            return to_entity(Run, row)
 
-    def list_runs(self, *, model: str | None = None, limit: int = 50) -> Sequence[Run]:
+    def list_runs(self, *, model: str | None = None, limit: int = 50) -> list[Run]:
+        """The newest runs first (of ``model`` only, if given)."""
         with self.store.read() as session:
-            query = select(Run).order_by(Run.started_at.desc()).limit(limit)
+            query = select(tables.Run).order_by(tables.Run.started_at.desc()).limit(limit)
             if model:
-                query = query.where(Run.model_name == model)
-            return session.scalars(query).all()
+                query = query.where(tables.Run.model_name == model)
+            return [to_entity(Run, r) for r in session.scalars(query)]
 
     def metrics(self, run_id: str) -> dict[str, list[tuple[int, float]]]:
         """Each metric's ``(step, value)`` series, in logging order."""
         with self.store.read() as session:
             rows = session.scalars(
-                select(RunMetric).where(RunMetric.run_id == run_id).order_by(RunMetric.id)
+                select(tables.RunMetric)
+                .where(tables.RunMetric.run_id == run_id)
+                .order_by(tables.RunMetric.id)
             ).all()
         out: dict[str, list[tuple[int, float]]] = {}
         for r in rows:
             out.setdefault(r.key, []).append((r.step, r.value))
         return out
 
-    def datasets(self, run_id: str) -> Sequence[Dataset]:
+    def datasets(self, run_id: str) -> list[RunDataset]:
+        """The datasets logged on run ``run_id``."""
         with self.store.read() as session:
-            return session.scalars(select(Dataset).where(Dataset.run_id == run_id)).all()
+            rows = session.scalars(select(tables.Dataset).where(tables.Dataset.run_id == run_id))
+            return [to_entity(RunDataset, r) for r in rows]
 
-    def artifacts(self, run_id: str) -> Sequence[RunArtifact]:
+    def artifacts(self, run_id: str) -> list[RunArtifact]:
+        """The files logged on run ``run_id``."""
         with self.store.read() as session:
-            return session.scalars(select(RunArtifact).where(RunArtifact.run_id == run_id)).all()
+            rows = session.scalars(
+                select(tables.RunArtifact).where(tables.RunArtifact.run_id == run_id)
+            )
+            return [to_entity(RunArtifact, r) for r in rows]
 
 
 def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:

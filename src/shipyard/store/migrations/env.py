@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from shipyard.store._models import Base
+from shipyard.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - Shipyard always passes a connection

@@ -1,9 +1,8 @@
 """One monitoring run kept: its report stored as results, then the alert rules evaluated on it.
 
-``shipyard monitor run`` and the scheduler's ``monitor`` jobs both end with
-``record_monitoring_run``: the report's rows are saved as one run (audited), an optional HTML
-report is written (it may read the run just saved), and the ``[[alerts]]`` rules fire on the
-stored rows, sending and storing their alerts.
+``monitor_window`` ends with ``record_monitoring_run``: the report's rows are saved as one run
+(audited), an optional HTML report is written (it may read the run just saved), and the
+``[[alerts]]`` rules fire on the stored rows, sending and storing their alerts.
 """
 
 from __future__ import annotations
@@ -16,11 +15,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from shipyard.monitoring._report import DriftReport
-from shipyard.monitoring._results import MonitoringResults
-from shipyard.monitoring._rows import MetricRow
+from shipyard.monitoring import DriftReport, MetricRow, MonitoringResults
 from shipyard.store import Store
-from shipyard.store._models import AlertRecord, MonitoringResult
+from shipyard.store.tables import AlertRecord, MonitoringResult
 
 if TYPE_CHECKING:  # alerting loads its channels (SMTP, HTTP) only when rules fire
     from shipyard.alerting import AlertConfig

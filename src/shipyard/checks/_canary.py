@@ -48,13 +48,18 @@ from typing import Any, Literal
 
 from shipyard.dataset import profile_frame
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
-from shipyard.monitoring._config import DriftConfig
-from shipyard.monitoring._intervals import wilson_interval
-from shipyard.monitoring._performance import compute_performance
-from shipyard.monitoring._performance_data import labelled_window
-from shipyard.monitoring._report import compute_drift
-from shipyard.monitoring._service import ServiceGroup, compute_service, service_window
-from shipyard.monitoring._window import logged_window, window_chunks
+from shipyard.monitoring import (
+    DriftConfig,
+    ServiceGroup,
+    compute_drift,
+    compute_performance,
+    compute_service,
+    labelled_window,
+    logged_window,
+    newcombe_interval,
+    service_window,
+    window_chunks,
+)
 from shipyard.registry import PRODUCTION, Policy, Registry, Traffic
 from shipyard.store import Store
 
@@ -308,20 +313,6 @@ def _requests_gate(base: CanaryArm, cand: CanaryArm, rules: CanaryRules) -> Cana
             f"{figures}; each arm needs {rules.min_requests} (short: {', '.join(short)})",
         )
     return CanaryGate("requests", "pass", f"{figures} (minimum {rules.min_requests} each)")
-
-
-def newcombe_interval(x1: int, n1: int, x2: int, n2: int, confidence: float) -> tuple[float, float]:
-    """Newcombe's hybrid score interval of ``x1/n1 - x2/n2`` from two Wilson intervals.
-
-    >>> low, high = newcombe_interval(10, 100, 0, 900, 0.99)
-    >>> round(low, 3), round(high, 3)
-    (0.046, 0.204)
-    """
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson_interval(x1, n1, confidence)
-    l2, u2 = wilson_interval(x2, n2, confidence)
-    d = p1 - p2
-    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
 
 
 def _errors_gate(base: CanaryArm, cand: CanaryArm, rules: CanaryRules) -> CanaryGate:

@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from shipyard._client import Client
+from shipyard.client import Client
 from shipyard.store import Store
 
 #: How the demo's drifted traffic (and the retrained version's extra training rows) differ.
@@ -58,7 +58,8 @@ class LiveDemo:
     # -- the server ----------------------------------------------------------------------------
     def __enter__(self) -> Self:
         from shipyard.predlog import PredictionLog
-        from shipyard.serving import ServeSettings, create_app, serve_in_thread
+        from shipyard.serving import create_app, serve_in_thread
+        from shipyard.settings import ServeSettings
 
         self.log_root = self.home / "predictions"
         self.report_path = self.home / "drift-report.html"
@@ -354,7 +355,7 @@ class LiveDemo:
     def judge(self) -> str:
         """``check_canary`` over the canary's window of the log: requests, errors, latency
         and output drift of the canary arm against production."""
-        from shipyard.monitoring import check_canary
+        from shipyard.checks import check_canary
 
         verdict = check_canary(self.store, self.model, self.log_root)
         self.decision = verdict.decision

@@ -7,3 +7,5 @@ CLI can name the roles in its help without that cost.
 ROLES = ("scientist", "approver", "admin")
 
 TOKEN_ROLES = ("scorer", "admin")
+
+__all__ = ["ROLES", "TOKEN_ROLES"]

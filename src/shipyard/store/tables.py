@@ -1,4 +1,5 @@
-"""The metadata schema: one ORM class per table.
+"""The metadata schema: one ORM class per table (public: the packages above the store write
+their queries against these classes; the registry and tracking hand out entities, not rows).
 
 Data flows run → version (archive) → alias; every change also appends an ``AuditEvent``.
 Stages are not stored: they are derived from aliases and alias history (see

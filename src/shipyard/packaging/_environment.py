@@ -1,4 +1,8 @@
-"""What produced a run: the git state of the working tree and the Python environment."""
+"""What produced a model: the git state of the working tree and the Python environment.
+
+Runs record it (``shipyard.tracking``) and archives pin it (``requirements.lock``, the
+manifest's frameworks), so it lives here, below tracking.
+"""
 
 from __future__ import annotations
 

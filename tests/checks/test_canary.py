@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.checks import CanaryRules, CanaryVerdict, check_canary
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
-from shipyard.monitoring import CanaryRules, CanaryVerdict, check_canary, newcombe_interval
 from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Policy, Registry, Traffic
@@ -271,12 +271,6 @@ def test_no_canary_and_unknown_model_are_clear_errors(
         check_canary(store, "churn", tmp_path)
     with pytest.raises(InvalidInput, match="min_requests"):
         check_canary(store, "churn", tmp_path, rules=CanaryRules(min_requests=0))
-
-
-def test_newcombe_interval_matches_the_published_example() -> None:
-    # Newcombe (1998), Table II, example (a): 56/70 - 48/80, 95%: (0.0524, 0.3339).
-    low, high = newcombe_interval(56, 70, 48, 80, 0.95)
-    assert (round(low, 4), round(high, 4)) == (0.0524, 0.3339)
 
 
 def test_rollback_of_a_stale_policy_changes_nothing(store: Store, canary: Policy) -> None:

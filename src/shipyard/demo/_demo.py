@@ -2,14 +2,17 @@
 
 Everything happens in its own embedded store (a folder it owns, reset on every run), with
 three people: an admin who creates the store, Alice (a data scientist) and Bob (an approver).
-Train, register, approve, promote and roll back; then serve (``shipyard.demo_live``), log and
+Train, register, approve, promote and roll back; then serve (``shipyard.demo._live``), log and
 label the traffic, monitor drift and performance, alert, retrain, validate, approve, run a
 canary, judge it, promote it and roll back under load.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,14 +22,55 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shipyard._client import Client
 from shipyard.audit import verify
-from shipyard.demo_live import DRIFT, LiveDemo, shift_like_drift
-from shipyard.errors import ShipyardError
+from shipyard.client import Client
+from shipyard.demo._live import DRIFT, LiveDemo, shift_like_drift
+from shipyard.errors import MissingDependency, ShipyardError
 from shipyard.settings import Settings
 from shipyard.store import Store
 
 MARKER = ".shipyard-demo"
+
+
+def _require_extra() -> None:
+    """Refuse to start, in one line saying what to install, without the ``[demo]`` extra
+    (aiosmtpd: the local SMTP server of the e-mail alert step)."""
+    try:
+        import aiosmtpd  # noqa: F401 - only whether it imports
+    except ImportError as exc:
+        raise MissingDependency(
+            "The demo needs aiosmtpd (its local SMTP server), which is not installed: run "
+            'pip install -e ".[demo]" in a clone of Shipyard (or pip install "shipyard[demo]").'
+        ) from exc
+
+
+def shipyard_command() -> str:
+    """How a shell runs this installation's ``shipyard``: the bare name when the one on PATH
+    is this one; else the script beside this interpreter (a venv not on PATH); else
+    ``<python> -m shipyard``.
+
+    >>> shipyard_command().endswith(("shipyard", "-m shipyard"))
+    True
+    """
+    beside = shutil.which("shipyard", path=os.path.dirname(sys.executable))
+    if beside is None:
+        return f"{shlex.quote(sys.executable)} -m shipyard"
+    on_path = shutil.which("shipyard")
+    if on_path is not None and os.path.samefile(on_path, beside):
+        return "shipyard"
+    return shlex.quote(beside)
+
+
+def explore_commands(home: Path) -> list[str]:
+    """Shell commands that show the demo's store, each runnable as printed (the store's
+    ``SHIPYARD_HOME`` set on each one).
+
+    >>> explore_commands(Path("/tmp/my demo"))[0].startswith("SHIPYARD_HOME='/tmp/my demo' ")
+    True
+    """
+    env = f"SHIPYARD_HOME={shlex.quote(str(home))}"
+    command = shipyard_command()
+    return [f"{env} {command} models diagnosis", f"{env} {command} audit log"]
 
 
 def _reset(home: Path) -> None:
@@ -67,12 +111,16 @@ def load_data() -> tuple[Any, Any, Any, Any]:
 
 
 def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
-    """Run the loop; returns a summary (also printed)."""
+    """Run the loop; returns a summary (also printed).
+
+    Refuses to start (``MissingDependency``) without the ``[demo]`` extra.
+    """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    _require_extra()
     console = console or Console()
     home = home.expanduser().absolute()
     _reset(home)
@@ -248,9 +296,10 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
     console.print()
     console.print(t)
     console.print(f"\nMonitoring report (drift, performance, service): {live.report_path}")
-    console.print(
-        f"Explore it: SHIPYARD_HOME={home} shipyard models diagnosis | shipyard audit log"
-    )
+    explore = explore_commands(home)
+    console.print("Explore it:")
+    for line in explore:  # not wrapped, not styled: each line runs as printed
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
     store.close()
     return {
         "home": str(home),
@@ -261,4 +310,5 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         "canary": {"answered": live.answered, "decision": live.decision},
         "drill": live.drill,
         "production": {i.version.version for i in versions if i.stage == "production"},
+        "explore": explore,
     }

@@ -1,0 +1,44 @@
+"""Checks: the pipelines that run monitoring against the registry, the prediction log and the
+alert rules, above the statistics of ``shipyard.monitoring``.
+
+- ``monitor_window(store, MonitorRequest(...))`` is one monitoring run of one model version
+  over one window (a file, or the log's ``[start, end)``): the archive's reference profile and
+  schema (the model is not unpickled), drift and data quality, performance and service over a
+  log window, the results stored, the HTML report written, the ``[[alerts]]`` rules' alerts
+  raised. ``shipyard monitor run`` and the scheduler's ``monitor`` jobs both call it.
+- ``check_canary`` judges a canary (or split) candidate against production from the log,
+  gate by gate (``CanaryRules``), into a ``CanaryVerdict``; ``shipyard traffic check`` acts on
+  it.
+
+Layering: checks may import ``monitoring``, ``alerting``, ``registry``, the prediction log,
+``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing imports checks
+except the scheduler, the CLI and the facade (and the demo).
+
+>>> from pathlib import Path
+>>> from shipyard.config import load_project
+>>> request = MonitorRequest("churn:3", actor="cron", project=load_project(Path("shipyard.toml")),
+...                          log_root=Path("predictions"), current=Path("batch.parquet"))
+>>> result = monitor_window(store, request)  # doctest: +SKIP
+>>> result.breached  # doctest: +SKIP
+False
+"""
+
+from shipyard.checks._canary import (
+    CanaryArm,
+    CanaryGate,
+    CanaryRules,
+    CanaryVerdict,
+    check_canary,
+)
+from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
+
+__all__ = [
+    "CanaryArm",
+    "CanaryGate",
+    "CanaryRules",
+    "CanaryVerdict",
+    "MonitorRequest",
+    "MonitorResult",
+    "check_canary",
+    "monitor_window",
+]

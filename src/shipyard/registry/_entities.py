@@ -1,0 +1,91 @@
+"""What the registry hands out: plain frozen records, converted from the store's rows.
+
+Callers never hold an ORM row or a session (as MLflow keeps ``mlflow.entities`` apart from its
+SQLAlchemy models); the field names are the columns' names (``shipyard.store.to_entity``).
+
+>>> from datetime import UTC, datetime
+>>> ModelVersion(
+...     model_name="churn", version=3, author="alice", created_at=datetime(2024, 5, 1, tzinfo=UTC),
+...     run_id=None, flavor="sklearn", task="classification", archive_key="models/churn/3.zip",
+...     digest="sha256:4f1c9a0b8e7d6c5b", size=1024, metrics={}, tags={}, description="",
+...     archived_at=None,
+... )
+ModelVersion(model_name='churn', version=3, digest='sha256:4f1c9a0b…', author='alice')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Hex digits of a digest that ``repr`` shows (enough to tell versions apart at a glance).
+_SHORT_DIGEST = 8
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model: its description and tags, and who created it when."""
+
+    name: str
+    description: str = field(repr=False)
+    tags: dict[str, Any] = field(repr=False)
+    created_at: datetime = field(repr=False)
+    created_by: str
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable, numbered version of a model: its archive (``digest``), lineage and metrics.
+
+    ``archived_at`` is set once the version is retired (``Registry.archive``).
+    """
+
+    model_name: str
+    version: int
+    author: str
+    created_at: datetime
+    run_id: str | None
+    flavor: str
+    task: str
+    archive_key: str
+    digest: str
+    size: int
+    metrics: dict[str, Any]
+    tags: dict[str, Any]
+    description: str
+    archived_at: datetime | None
+
+    def __repr__(self) -> str:
+        algorithm, _, hexdigits = self.digest.rpartition(":")
+        more = "…" if len(hexdigits) > _SHORT_DIGEST else ""
+        digest = (f"{algorithm}:" if algorithm else "") + hexdigits[:_SHORT_DIGEST] + more
+        return (
+            f"ModelVersion(model_name={self.model_name!r}, version={self.version}, "
+            f"digest={digest!r}, author={self.author!r})"
+        )
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approver's four-eyes approval of a version, with the reason given."""
+
+    model_name: str
+    version: int
+    approver: str
+    reason: str = field(repr=False)
+    created_at: datetime = field(repr=False)
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """One move of an alias: ``action`` is ``set``, ``rollback`` or ``remove``."""
+
+    model_name: str
+    alias: str
+    version: int | None
+    previous_version: int | None
+    action: str
+    at: datetime = field(repr=False)
+    by: str
+    reason: str = field(repr=False)

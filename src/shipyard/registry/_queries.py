@@ -1,0 +1,108 @@
+"""Row helpers shared by ``Registry`` and ``Traffic``, run inside the caller's session.
+
+They return the store's rows (for the caller to read or change in its transaction); the
+public methods convert what they hand out into entities (``shipyard.registry._entities``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from shipyard.audit import append_event
+from shipyard.auth import can_approve, role_of
+from shipyard.errors import ApprovalRequired, NotFound
+from shipyard.registry._refs import ModelRef
+from shipyard.store.tables import Alias, Approval, Model, ModelVersion, utcnow
+
+
+def no_model(session: Session, name: str) -> NotFound:
+    """NotFound for an unknown model name, suggesting the registered names close to it."""
+    import difflib
+
+    names = list(session.scalars(select(Model.name)))
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = (
+        f"Did you mean {' or '.join(repr(c) for c in close)}?"
+        if close
+        else "'shipyard models' lists the registered ones."
+    )
+    return NotFound(f"There is no model '{name}'. {hint}")
+
+
+def model_row(session: Session, name: str) -> Model:
+    """The model's row; ``NotFound`` naming the command that lists models."""
+    model = session.get(Model, name)
+    if model is None:
+        raise no_model(session, name)
+    return model
+
+
+def version_row(session: Session, name: str, version: int) -> ModelVersion:
+    """The version's row; ``NotFound`` saying which versions exist."""
+    model_row(session, name)
+    mv = session.scalar(
+        select(ModelVersion).where(ModelVersion.model_name == name, ModelVersion.version == version)
+    )
+    if mv is None:
+        latest = session.scalar(
+            select(func.max(ModelVersion.version)).where(ModelVersion.model_name == name)
+        )
+        hint = f"its versions are 1 to {latest}" if latest else "it has no versions yet"
+        raise NotFound(f"Model '{name}' has no version {version}; {hint}.")
+    return mv
+
+
+def resolve_row(session: Session, ref: ModelRef) -> ModelVersion:
+    """The row of the version ``ref`` points to (a number, or an alias's target)."""
+    if ref.version is not None:
+        return version_row(session, ref.name, ref.version)
+    model_row(session, ref.name)
+    alias = session.get(Alias, (ref.name, ref.alias))
+    if alias is None:
+        raise NotFound(
+            f"Model '{ref.name}' has no '{ref.alias}' version yet. Promote one "
+            f"(shipyard promote {ref.name} N --to {ref.alias}) or load a version number."
+        )
+    return version_row(session, ref.name, alias.version)
+
+
+def lock_model(session: Session, name: str, *, create_by: str | None = None) -> Model:
+    """Lock the model's row for the rest of the transaction (creating it if asked).
+
+    Every write to a model's versions and aliases takes this lock first, so concurrent
+    promotions of one model run one after the other and never interleave.
+    """
+    if create_by is not None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        result = session.execute(
+            insert(Model)
+            .values(name=name, description="", tags={}, created_at=utcnow(), created_by=create_by)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(Model.name)
+        )
+        if result.first() is not None:  # we created it (not a concurrent writer)
+            append_event(session, actor=create_by, action="model.created", subject=f"model:{name}")
+    model = session.scalar(select(Model).where(Model.name == name).with_for_update())
+    if model is None:
+        raise no_model(session, name)
+    return model
+
+
+def require_approval(session: Session, mv: ModelVersion) -> None:
+    """Raise ``ApprovalRequired`` unless an approver other than the author approved ``mv``."""
+    approvers = session.scalars(
+        select(Approval.approver).where(
+            Approval.model_name == mv.model_name,
+            Approval.version == mv.version,
+            Approval.approver != mv.author,
+        )
+    ).all()
+    if not any(can_approve(role_of(session, a)) for a in approvers):
+        raise ApprovalRequired(
+            f"{mv.model_name} v{mv.version} needs an approval before it goes to production: an "
+            f"approver other than its author ({mv.author}) must run "
+            f"'shipyard approve {mv.model_name} {mv.version} --reason \"...\"'."
+        )
