@@ -3,19 +3,14 @@ one style (``<file>: <table> <key>: <problem>``) for every problem, whichever ta
 
 from __future__ import annotations
 
-import doctest
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-import shipyard.config
 from shipyard.config import (
     ProjectConfig,
     RetentionTable,
-    _durations,
-    _project,
-    _tables,
     load_project,
 )
 from shipyard.errors import InvalidInput
@@ -25,12 +20,6 @@ def _load(tmp_path: Path, text: str) -> ProjectConfig:
     path = tmp_path / "shipyard.toml"
     path.write_text(text, encoding="utf-8")
     return load_project(path)
-
-
-def test_the_doctests_hold() -> None:
-    for module in (shipyard.config, _durations, _project, _tables):
-        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-        assert result.failed == 0, module.__name__
 
 
 def test_a_missing_file_declares_nothing(tmp_path: Path) -> None:
