@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -191,3 +192,17 @@ def _cell(value: Any) -> str | Text:
     if isinstance(value, float):
         return f"{value:.4g}"
     return escape(str(value))
+
+
+def row_progress(*, quiet: bool = False) -> Progress:
+    """The commands' transient progress bar over rows (description, bar, n of total, time),
+    hidden when ``quiet`` (e.g. ``--json``)."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    )

@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.text import Text
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
+from shipyard.cli._app import (
+    JsonOption,
+    app,
+    client,
+    console,
+    print_json,
+    project,
+    row_progress,
+    table,
+)
 from shipyard.cli._options import Engine
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput
@@ -135,15 +143,7 @@ def _progress_bar(*, quiet: bool) -> ProgressDisplay:
 
     @contextmanager
     def bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=quiet,
-        ) as progress:
+        with row_progress(quiet=quiet) as progress:
             task = progress.add_task(description, total=total)
             yield lambda n: progress.advance(task, n)
 

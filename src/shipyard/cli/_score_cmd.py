@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from shipyard.cli._app import app, client, console
+from shipyard.cli._app import app, client, console, row_progress
 from shipyard.cli._options import Engine
 from shipyard.errors import InvalidInput, MissingDependency
 
@@ -40,14 +39,7 @@ def score_cmd(
         return
     from shipyard.batch import parquet_rows, score_file
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with row_progress() as progress:
         task = progress.add_task(f"Scoring {src}", total=parquet_rows(src))
         summary = score_file(
             loaded,

@@ -112,10 +112,10 @@ def create_app(
 
     from importlib.metadata import version  # not the facade: serving sits below it
 
-    __version__ = version("shipyard")
+    shipyard_version = version("shipyard")
     app = ShipyardAPI(
         title="Shipyard model server",
-        version=__version__,
+        version=shipyard_version,
         lifespan=lifespan,
         description="Open Inference Protocol v2, plain JSON and MLflow scoring routes.",
         # FastAPI's /docs and /redoc pages load their scripts from a CDN; Shipyard runs
@@ -126,7 +126,7 @@ def create_app(
     )
     app.state.serving = state
     _add_error_handlers(app)
-    _add_health_routes(app, __version__)
+    _add_health_routes(app, shipyard_version)
     _add_scoring_routes(app)
     return app
 
