@@ -40,11 +40,7 @@ def serve_cmd(
         None, help="Prediction log folder (default: predictions/ in SHIPYARD_HOME)."
     ),
     no_log: bool = typer.Option(False, "--no-log", help="Keep no prediction log."),
-    compactor: str = typer.Option(
-        "process",
-        help="Where the prediction log is compacted to Parquet: 'process' (a compactor "
-        "process per log folder, off the request path's GIL) or 'thread'.",
-    ),
+    compactor: str = _serve_option("compactor"),
     max_body_bytes: int = _serve_option("max_body_bytes"),
     max_batch_rows: int = _serve_option("max_batch_rows"),
 ) -> None:
