@@ -31,7 +31,7 @@ from shipyard.predlog._decode import (
     BASE_PREDICTION_SCHEMA,
     split_by_date,
 )
-from shipyard.predlog._wal import PREDICTION, PartitionKey
+from shipyard.predlog._wal import PREDICTION, PartitionKey, fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,6 @@ def partition_dir(root: Path, key: PartitionKey, day: str) -> Path:
         version = "NULL" if key.version is None else str(key.version)  # DuckDB reads NULL
         return root / PREDICTIONS_DIR / f"model={key.model}" / f"version={version}" / f"date={day}"
     return root / FEEDBACK_DIR / f"model={key.model}" / f"date={day}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PartWriter:
@@ -86,7 +78,7 @@ class PartWriter:
             touched.add(folder)
         for folder in touched:
             # The renames must be on disk before the caller deletes the segment.
-            _fsync_dir(folder)
+            fsync_dir(folder)
 
     def _conform(self, folder: Path, table: pa.Table) -> pa.Table:
         known = self._schemas.get(folder)

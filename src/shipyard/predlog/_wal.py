@@ -153,6 +153,15 @@ def claim_orphan(path: Path) -> Segment | None:
     return Segment(path=path, fd=fd, key=key, size=os.fstat(fd).st_size)
 
 
+def fsync_dir(path: Path) -> None:
+    """fsync a folder: the names created or renamed in it survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def list_segments(wal_dir: Path) -> list[Path]:
     """Every segment file, oldest first."""
     try:

@@ -41,6 +41,7 @@ from shipyard.predlog._wal import (
     Layout,
     PartitionKey,
     Segment,
+    fsync_dir,
     new_segment,
 )
 
@@ -355,7 +356,7 @@ class WalWriter:
                 os.close(fd)
         if new_names:  # the folder only when a segment was created: a journal commit each
             with contextlib.suppress(OSError):
-                _fsync_path(self.root / "wal")  # new segment names survive power loss
+                fsync_dir(self.root / "wal")  # new segment names survive power loss
 
     # -- hand-over to compaction --------------------------------------------------------------
 
@@ -403,11 +404,3 @@ class WalWriter:
     @property
     def dropped(self) -> int:
         return self._dropped
-
-
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

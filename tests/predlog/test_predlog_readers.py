@@ -1,0 +1,120 @@
+"""The log's public readers, which need no open log: ``read_window``, ``query``,
+``join_feedback``, ``partitions_before``; and the facade's constructor, which only stores."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from shipyard.errors import InvalidInput
+from shipyard.predlog import (
+    PredictionLog,
+    join_feedback,
+    partitions_before,
+    query,
+    read_window,
+)
+
+DAY = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def record(version: int, ts: datetime, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prediction_id": str(uuid.uuid4()),
+        "ts": ts,
+        "model": "churn",
+        "version": version,
+        "inputs": {"age": 41},
+        "prediction": 1,
+        "proba": {"0": 0.25, "1": 0.75},
+    }
+    out.update(fields)
+    return out
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Iterator[Path]:
+    """Three days of v1 and one of v2 in Parquet, plus v1 rows of DAY still in the WAL."""
+    root = tmp_path / "log"
+    with PredictionLog(root) as log:
+        log.append([record(1, DAY - timedelta(days=d)) for d in (0, 1, 2)])
+        log.append([record(2, DAY)])
+    live = PredictionLog(root, rotate_seconds=3600).open()
+    live.append([record(1, DAY + timedelta(minutes=m)) for m in (1, 2)])
+    yield root
+    live.close()
+
+
+def test_read_window_reads_one_version_and_time_window_once(root: Path) -> None:
+    window = read_window(
+        root, "churn", version=1, start=DAY - timedelta(hours=1), end=DAY.replace(hour=23)
+    )
+    assert window.wal is not None and window.wal.num_rows == 2  # the open segment
+    assert len(window.parts) == 3  # v1's three days; v2's part is not read
+    assert all("version=1" in Path(p).parts for p in window.parts)
+    assert [Path(p).parent.name for p in window.day_parts()] == [
+        "date=2026-11-22",
+        "date=2026-11-23",
+    ]
+    assert window.base == root.resolve() / "predictions"
+    with window.connect() as con:
+        assert con.execute("SELECT count(*) FROM predictions").fetchone() == (3,)  # 1 + 2 WAL
+        with pytest.raises(duckdb.CatalogException, match="feedback"):
+            con.execute("SELECT * FROM feedback")  # not read: no view
+
+
+def test_query_sees_every_version_and_time(root: Path) -> None:
+    frame = query(
+        root, "SELECT version, count(*) AS n FROM predictions GROUP BY 1 ORDER BY 1", model="churn"
+    )
+    assert frame.to_dict(orient="list") == {"version": [1, 2], "n": [5, 1]}
+    with pytest.raises(InvalidInput, match="Invalid model name"):
+        read_window(root, "../etc")
+
+
+def test_join_feedback_gives_the_window_predictions_and_their_labels(tmp_path: Path) -> None:
+    rows = [record(1, DAY + timedelta(minutes=m)) for m in range(3)]
+    with PredictionLog(tmp_path) as log:
+        log.append(rows)
+        assert log.record_feedback("churn", rows[0]["prediction_id"], 1).matched == 1
+    predictions, labels = join_feedback(
+        tmp_path, "churn", version=1, start=DAY, end=DAY + timedelta(hours=1)
+    )
+    assert sorted(predictions.columns) == [
+        "prediction",
+        "prediction_id",
+        "proba__0",
+        "proba__1",
+        "ts",
+    ]
+    assert len(predictions) == 3
+    assert labels[["prediction_id", "label"]].values.tolist() == [[rows[0]["prediction_id"], 1]]
+    none, no_labels = join_feedback(
+        tmp_path, "churn", version=2, start=DAY, end=DAY + timedelta(hours=1)
+    )
+    assert len(none) == 0 and len(no_labels) == 0
+
+
+def test_partitions_before_lists_compacted_days_only(root: Path) -> None:
+    old = partitions_before(root, date(2026, 11, 23))
+    assert [p.relative_to(root).as_posix() for p in old] == [
+        "predictions/model=churn/version=1/date=2026-11-21",
+        "predictions/model=churn/version=1/date=2026-11-22",
+    ]
+    assert partitions_before(root / "nowhere", date(2030, 1, 1)) == []
+
+
+def test_the_constructor_only_stores_its_arguments(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "log", compactor="fork")  # type: ignore[arg-type]
+    assert not (tmp_path / "log").exists()
+    assert (log.queue_depth, log.lag_seconds, log.dropped, log.compactor_pid) == (0, 0.0, 0, None)
+    with pytest.raises(InvalidInput, match="compactor must be 'thread' or 'process'\\. Got 'fork'"):
+        log.open()
+    with pytest.raises(InvalidInput, match="call open"):
+        log.append_answers(None)  # type: ignore[arg-type]
