@@ -15,13 +15,32 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from shipyard import Client
 from shipyard.errors import InvalidInput
-from shipyard.packaging import FLAVORS, prepare_archive
+from shipyard.packaging import EVAL_TARGET, FLAVORS, prepare_archive
 from shipyard.store import Store, sha256
 
 
 def _zip_members(store: Store, key: str) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(store.artifacts.get(key))) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
+
+
+def test_archive_keeps_eval_rows_and_outputs(
+    client_for: Callable[[str], Client], fitted_pipeline, training_data
+) -> None:  # type: ignore[no-untyped-def]
+    alice = client_for("alice")
+    X, y, Xe, ye = training_data
+    mv = alice.register(fitted_pipeline, name="churn", X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
+    archive = alice.registry.open_archive("churn", mv.version)
+    rows, outputs = archive.eval_rows(), archive.eval_outputs()
+    assert rows is not None and outputs is not None
+    assert list(rows.columns) == [*Xe.columns, EVAL_TARGET]
+    assert rows[EVAL_TARGET].tolist() == ye.tolist()
+    assert outputs["prediction"].tolist() == fitted_pipeline.predict(Xe).tolist()
+    proba = fitted_pipeline.predict_proba(Xe)
+    assert outputs["proba_churn"].to_numpy() == pytest.approx(proba[:, 0])
+    # without eval rows there are none
+    bare = alice.register(fitted_pipeline, name="bare", X_train=X, y_train=y)
+    assert alice.registry.open_archive("bare", bare.version).eval_rows() is None
 
 
 def test_archive_holds_everything(
@@ -37,6 +56,8 @@ def test_archive_holds_everything(
         "model.onnx",
         "reference_profile.json",
         "requirements.lock",
+        "eval/rows.parquet",
+        "eval/outputs.parquet",
     }
     manifest = json.loads(members["manifest.json"])
     assert manifest["name"] == "churn" and manifest["version"] == 1

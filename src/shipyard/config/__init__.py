@@ -2,7 +2,7 @@
 
 ``load_project(path)`` parses the file once and checks every table (a missing file declares
 nothing); ``ProjectConfig`` holds one typed section per table (``channels``, ``alerts``,
-``notify``, ``scheduler``, ``jobs``, ``retention``, ``monitoring``) and every part of
+``notify``, ``scheduler``, ``jobs``, ``retention``, ``monitoring``, ``gates``, ``models``) and every part of
 Shipyard takes the parsed object, or its section, never the file. A bad key is refused naming
 its table and key, in one style: ``shipyard.toml: [retention] monitoring: Invalid age ...``.
 Also here: the durations the file and the command options are written in (``parse_window``,
@@ -13,7 +13,10 @@ alert and notify rules from ``project.channels``, ``.alerts`` and ``.notify``; `
 checks each job's kind and parameters. They report their problems through
 ``ProjectConfig.invalid`` so the message has the same shape.
 
-Layering: this package imports only ``shipyard.errors`` (and pydantic); any package may import
+Per model, ``ProjectConfig.policy(name)`` merges ``[gates]`` with ``[models.NAME]`` (objective,
+acceptance criterion, fairness factors, gate limits, retraining) into a ``ModelPolicy``.
+
+Layering: this package imports only ``shipyard.errors`` and ``shipyard.names`` (and pydantic); any package may import
 it. It sits just above ``errors`` and ``settings``.
 
 >>> project = ProjectConfig.model_validate({"retention": {"monitoring": "keep"}})
@@ -27,6 +30,18 @@ from shipyard.config._durations import (
     parse_duration,
     parse_label_delay,
     parse_window,
+)
+from shipyard.config._models import (
+    METRICS,
+    Criterion,
+    GateSettings,
+    GatesTable,
+    MetricGate,
+    ModelPolicy,
+    ModelTable,
+    RetrainTable,
+    check_metric,
+    parse_criterion,
 )
 from shipyard.config._project import ProjectConfig, load_project, read_project_text
 from shipyard.config._tables import (
@@ -42,17 +57,27 @@ from shipyard.config._tables import (
 
 __all__ = [
     "KEEP",
+    "METRICS",
     "AlertTable",
     "ChannelTable",
+    "Criterion",
+    "GateSettings",
+    "GatesTable",
     "JobTable",
+    "MetricGate",
+    "ModelPolicy",
+    "ModelTable",
     "MonitoringTable",
     "NotifyTable",
     "ProjectConfig",
     "RetentionTable",
+    "RetrainTable",
     "SchedulerTable",
     "Severity",
+    "check_metric",
     "load_project",
     "parse_age",
+    "parse_criterion",
     "parse_duration",
     "parse_label_delay",
     "parse_window",

@@ -23,6 +23,13 @@ from typing import Any, Literal, Self, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from shipyard.config._models import (
+    GateSettings,
+    GatesTable,
+    ModelPolicy,
+    ModelTable,
+    parse_criterion,
+)
 from shipyard.config._tables import (
     AlertTable,
     ChannelTable,
@@ -33,6 +40,7 @@ from shipyard.config._tables import (
     SchedulerTable,
 )
 from shipyard.errors import InvalidInput
+from shipyard.names import check_name
 
 #: Where in the file: ``("alerts", 0, "window")``, ``("retention", "predictions")``.
 Location = Sequence[str | int]
@@ -73,6 +81,10 @@ class ProjectConfig(BaseModel):
     monitoring: MonitoringTable = Field(
         default_factory=MonitoringTable, description="Defaults of monitoring runs."
     )
+    gates: GatesTable = Field(default_factory=GatesTable, description="Validation gates' defaults.")
+    models: dict[str, ModelTable] = Field(
+        default_factory=dict, description="Per-model objective and policy: [models.<name>]."
+    )
 
     _path: Path = PrivateAttr(default=Path("shipyard.toml"))
 
@@ -108,6 +120,13 @@ class ProjectConfig(BaseModel):
         uses: list[tuple[Location, list[str]]] = [
             (("scheduler", "channels"), self.scheduler.channels)
         ]
+        for name, model in self.models.items():
+            try:
+                check_name(name)
+            except InvalidInput as exc:
+                _refuse(("models", name), exc.message)
+            if model.retrain is not None:
+                uses.append((("models", name, "retrain", "channels"), model.retrain.channels))
         for section in ("alerts", "notify", "jobs"):
             for i, table in enumerate(getattr(self, section)):
                 uses.append(((section, i, "channels"), table.channels or []))
@@ -121,6 +140,35 @@ class ProjectConfig(BaseModel):
                     f"tables (declared: {declared}).",
                 )
         return self
+
+    def policy(self, name: str, *, objective: str = "", accept: str | None = None) -> ModelPolicy:
+        """Model ``name``'s policy: ``[gates]`` merged with ``[models.NAME]``; ``objective``
+        and ``accept`` (as ``shipyard models create`` recorded them) count where the file
+        declares none.
+
+        >>> p = ProjectConfig.model_validate({"models": {"churn": {"accept": "roc_auc >= 0.8",
+        ...                                    "gates": {"min_parity_ratio": 0.9}}}})
+        >>> policy = p.policy("churn")
+        >>> str(policy.accept), policy.gates.min_parity_ratio, policy.require_gates
+        ('roc_auc >= 0.8', 0.9, True)
+        """
+        table = self.models.get(name) or ModelTable()
+        merged = {
+            **self.gates.model_dump(exclude={"require"}),
+            **table.gates.model_dump(exclude_unset=True),
+        }
+        text = table.accept or accept
+        return ModelPolicy(
+            name=name,
+            objective=table.objective or objective,
+            accept=parse_criterion(text) if text else None,
+            sensitive=tuple(table.sensitive),
+            require_gates=(
+                self.gates.require if table.require_gates is None else table.require_gates
+            ),
+            gates=GateSettings.model_validate(merged),
+            retrain=table.retrain,
+        )
 
     def invalid(self, where: Location, problem: str) -> InvalidInput:
         """The error to raise for ``problem`` at ``where``, found by a table's consumer.

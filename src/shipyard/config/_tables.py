@@ -125,6 +125,11 @@ class AlertTable(BaseModel):
     channels: list[str] = Field(
         default_factory=list, description="Names of [channels.*] tables to send it through."
     )
+    action: Literal["retrain"] | None = Field(
+        default=None,
+        description="'retrain': a fired alert also starts shipyard retrain for the model "
+        "(its [models.NAME.retrain] table), unless one is running.",
+    )
 
     @field_validator("threshold", "below")
     @classmethod

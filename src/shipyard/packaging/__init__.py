@@ -10,7 +10,13 @@ Imports only ``shipyard.dataset`` and ``shipyard.store`` (and errors); tracking 
 import it.
 """
 
-from shipyard.packaging._archive import Archive, PreparedArchive, open_archive
+from shipyard.packaging._archive import (
+    EVAL_ROWS,
+    EVAL_TARGET,
+    Archive,
+    PreparedArchive,
+    open_archive,
+)
 from shipyard.packaging._environment import (
     environment,
     git_state,
@@ -24,6 +30,8 @@ from shipyard.packaging._onnx import OnnxExport, OnnxInput, OnnxPredictor, expor
 from shipyard.packaging._prepare import as_frame, prepare_archive
 
 __all__ = [
+    "EVAL_ROWS",
+    "EVAL_TARGET",
     "FLAVORS",
     "Archive",
     "Flavor",

@@ -7,6 +7,8 @@ Layout::
     model.onnx               ONNX export when the converter managed it (sklearn family)
     reference_profile.json   profile of the training data (and of the model's outputs)
     requirements.lock        the training environment, every distribution pinned
+    eval/rows.parquet        the eval rows and their labels (column EVAL_TARGET), if given
+    eval/outputs.parquet     the model's predictions and probabilities on them, and the labels
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.dataset import Schema
 from shipyard.errors import IntegrityError
 from shipyard.packaging._manifest import FORMAT_VERSION, Lineage, Manifest
 from shipyard.store import sha256
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The label's column in ``eval/rows.parquet`` and ``eval/outputs.parquet``.
+EVAL_TARGET = "__target__"
+#: At most this many eval rows are kept in an archive (a seeded sample beyond).
+EVAL_ROWS = 200_000
 
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # member timestamps: the manifest carries the real time
 
@@ -99,6 +109,24 @@ class Archive:
     def schema(self) -> Schema:
         """The input schema the model was trained on."""
         return Schema.model_validate(self.manifest.input_schema)
+
+    def eval_rows(self) -> pd.DataFrame | None:
+        """The eval rows registered with the model, the label in column ``EVAL_TARGET``
+        (``None``: registered without ``X_eval``)."""
+        return self._frame("eval/rows.parquet")
+
+    def eval_outputs(self) -> pd.DataFrame | None:
+        """The model's outputs on its eval rows (``prediction``, ``proba_<class>``) and the
+        label (``EVAL_TARGET``), as computed at registration."""
+        return self._frame("eval/outputs.parquet")
+
+    def _frame(self, path: str) -> pd.DataFrame | None:
+        data = self.members.get(path)
+        if data is None:
+            return None
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(data))
 
     @cached_property
     def reference_profile(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import warnings
@@ -12,7 +13,7 @@ import pandas as pd
 
 from shipyard.dataset import infer_output_schema, infer_schema, profile_frame
 from shipyard.errors import InvalidInput
-from shipyard.packaging._archive import PreparedArchive
+from shipyard.packaging._archive import EVAL_ROWS, EVAL_TARGET, PreparedArchive
 from shipyard.packaging._environment import package_versions, requirements_lock
 from shipyard.packaging._flavors import flavor_for, frameworks_of
 from shipyard.packaging._manifest import Lineage
@@ -117,6 +118,8 @@ def prepare_archive(
         ),
     }
     members["reference_profile.json"] = json.dumps(reference).encode()
+    if X_eval_f is not None and y_eval_a is not None:
+        members.update(_eval_members(model, model_input, X_eval_f, y_eval_a, task, classes))
 
     onnx_summary: dict[str, Any] | None = None
     if onnx and flavor.onnx and kind == "frame":
@@ -157,6 +160,45 @@ def _output_profile(
     if task == "classification":
         out["prediction"] = out["prediction"].astype(str)
     return profile_frame(out).model_dump(mode="json")
+
+
+def _eval_members(
+    model: Any,
+    model_input: Any,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    task: str,
+    classes: list[Any] | None,
+) -> dict[str, bytes]:
+    """The eval rows with their labels (``eval/rows.parquet``) and the model's outputs on
+    them (``eval/outputs.parquet``: ``prediction``, ``proba_<class>``, the label): what
+    ``shipyard validate`` falls back to without fresh data, and what a label-free performance
+    estimate calibrates on, without unpickling the model. At most ``EVAL_ROWS`` rows (a
+    seeded sample beyond)."""
+    if len(X) > EVAL_ROWS:
+        keep = np.sort(np.random.default_rng(0).choice(len(X), EVAL_ROWS, replace=False))
+        X, y = X.iloc[keep], y[keep]
+    X = X.reset_index(drop=True)
+    rows = X.assign(**{EVAL_TARGET: y})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        outputs = pd.DataFrame({"prediction": model.predict(model_input(X))})
+        if task == "classification" and hasattr(model, "predict_proba") and classes:
+            proba = np.asarray(model.predict_proba(model_input(X)), dtype=float)
+            for i, cls in enumerate(classes):
+                outputs[f"proba_{cls}"] = proba[:, i]
+    outputs[EVAL_TARGET] = y
+    return {
+        "eval/rows.parquet": _parquet(rows),
+        "eval/outputs.parquet": _parquet(outputs),
+    }
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    # Column names as strings (Parquet needs them); values as they are.
+    frame.rename(columns=str).to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _plain(value: Any) -> Any:

@@ -127,6 +127,10 @@ class Model(Base):
     tags: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(128))
+    # The business objective in words and the acceptance criterion ("roc_auc >= 0.80"), as
+    # ``shipyard models create`` recorded them (shipyard.toml's [models.NAME] wins over these).
+    objective: Mapped[str] = mapped_column(Text, default="")
+    accept: Mapped[str | None] = mapped_column(String(256))
 
 
 class ModelVersion(Base):
@@ -318,5 +322,133 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None]
     seconds: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | skipped
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]]
+
+
+class GateRecord(Base):
+    """One ``shipyard validate`` of a version: every gate's outcome, bound to the archive
+    digest it judged (a record for another digest never unlocks a promotion)."""
+
+    __tablename__ = "gate_records"
+    __table_args__ = (Index("ix_gate_records_version", "model_name", "version", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(71))
+    champion: Mapped[int | None] = mapped_column(Integer)  # the version it was compared with
+    passed: Mapped[bool]
+    failed: Mapped[list[Any]]  # names of the failed gates
+    data_source: Mapped[str] = mapped_column(Text)  # which rows were used, in words
+    report: Mapped[dict[str, Any]]  # the JSON report (gates with value, limit, detail)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+
+
+class Waiver(Base):
+    """An approver's signed waiver of one failed gate of one archive digest, with a reason."""
+
+    __tablename__ = "waivers"
+    __table_args__ = (UniqueConstraint("model_name", "version", "digest", "gate"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(71))
+    gate: Mapped[str] = mapped_column(String(128))
+    approver: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Risk(Base):
+    """One entry of a model's risk register (``shipyard risks``); ``version`` None: every
+    version of the model."""
+
+    __tablename__ = "risks"
+    __table_args__ = (Index("ix_risks_model", "model_name", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    version: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16))  # low | medium | high
+    owner: Mapped[str] = mapped_column(String(128))
+    mitigation: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    closed_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+
+class RiskAcknowledgement(Base):
+    """An approver saw an open risk and approved a version anyway (``approve --ack-risk``)."""
+
+    __tablename__ = "risk_acknowledgements"
+    __table_args__ = (UniqueConstraint("risk_id", "version", "approver"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    risk_id: Mapped[int] = mapped_column(ForeignKey("risks.id"))
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    approver: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class CardSection(Base):
+    """A model card section written by a person (``shipyard card edit``), per version."""
+
+    __tablename__ = "card_sections"
+
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    section: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(128))
+
+
+class Rollout(Base):
+    """A progressive delivery (``promote --canary N --auto``): the canary steps through
+    ``steps`` (percent), each held ``bake_seconds`` and judged before the next."""
+
+    __tablename__ = "rollouts"
+    __table_args__ = (Index("ix_rollouts_model", "model_name", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    steps: Mapped[list[Any]]  # percent of traffic at each step; the last is 100
+    step: Mapped[int] = mapped_column(Integer)  # index into steps now in force
+    bake_seconds: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))  # running | promoted | rolled_back | cancelled
+    next_at: Mapped[datetime]  # when the current step is judged
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime]
+    message: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]]  # judgements so far
+
+
+class RetrainRun(Base):
+    """One ``shipyard retrain``: what started it, its tracked run, the candidate it made."""
+
+    __tablename__ = "retrain_runs"
+    __table_args__ = (Index("ix_retrain_runs_model", "model_name", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    trigger: Mapped[str] = mapped_column(String(256))  # manual | schedule:<job> | alert:<id>
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed
+    started_at: Mapped[datetime]
+    started_by: Mapped[str] = mapped_column(String(128))
+    owner: Mapped[str] = mapped_column(String(256))  # host:pid running it
+    finished_at: Mapped[datetime | None]
+    run_id: Mapped[str | None] = mapped_column(String(32))
+    version: Mapped[int | None] = mapped_column(Integer)  # the candidate registered
+    passed: Mapped[bool | None]  # its gates, against production
     message: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]]
