@@ -62,8 +62,9 @@ class Client:
         self.store = store.open() if not hasattr(store, "engine") else store
         self.user = self.settings.user
         self.tracker = Tracker(self.store)
-        self.registry = Registry(self.store)
-        self.traffic = Traffic(self.store)
+        self.project = project
+        self.registry = Registry(self.store, project)
+        self.traffic = Traffic(self.store, project)
         self.users = Users(self.store)
         # Registry events selected by [[notify]] in shipyard.toml go out after each commit.
         self.notifier = attach_notifier(self.store, project)

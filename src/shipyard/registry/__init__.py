@@ -1,12 +1,21 @@
 """Registry: named models, immutable numbered versions, aliases, four-eyes approvals,
-traffic policies (canary, split, shadow).
+traffic policies (canary, split, shadow), gate records and waivers (a version takes production
+traffic only through its gates, unless its policy says otherwise).
 
 Imports packaging, auth, audit and store (never tracking, serving or monitoring); what it
 hands out are plain frozen entities (``ModelVersion``, ``Approval``, ``AliasChange``,
 ``RegisteredModel``, ``Policy``), never the store's rows.
 """
 
-from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
+from shipyard.registry._entities import (
+    AliasChange,
+    Approval,
+    GateRecord,
+    ModelVersion,
+    RegisteredModel,
+    Waiver,
+)
+from shipyard.registry._gates import Gates
 from shipyard.registry._policy import Arm, Policy, referenced_versions
 from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry._registry import STAGES, Registry, VersionInfo
@@ -18,6 +27,8 @@ __all__ = [
     "AliasChange",
     "Approval",
     "Arm",
+    "GateRecord",
+    "Gates",
     "ModelRef",
     "ModelVersion",
     "Policy",
@@ -26,6 +37,7 @@ __all__ = [
     "RollbackOutcome",
     "Traffic",
     "VersionInfo",
+    "Waiver",
     "check_alias",
     "check_name",
     "check_sticky",

@@ -32,6 +32,8 @@ class RegisteredModel:
     tags: dict[str, Any] = field(repr=False)
     created_at: datetime = field(repr=False)
     created_by: str
+    objective: str = field(default="", repr=False)
+    accept: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -89,3 +91,37 @@ class AliasChange:
     at: datetime = field(repr=False)
     by: str
     reason: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """One ``shipyard validate`` of a version: the gates' outcome for archive ``digest``.
+
+    ``report`` is the JSON report (``passed``, ``gates``: name, passed, value, limit, detail);
+    ``failed`` names the failed gates; ``champion`` is the version it was compared with.
+    """
+
+    id: int
+    model_name: str
+    version: int
+    digest: str = field(repr=False)
+    champion: int | None
+    passed: bool
+    failed: list[Any]
+    data_source: str = field(repr=False)
+    report: dict[str, Any] = field(repr=False)
+    created_at: datetime = field(repr=False)
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An approver's signed waiver of one failed gate of one archive digest."""
+
+    model_name: str
+    version: int
+    digest: str = field(repr=False)
+    gate: str
+    approver: str
+    reason: str = field(repr=False)
+    created_at: datetime = field(repr=False)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.auth import can_approve, role_of
+from shipyard.config import ModelPolicy, ProjectConfig, parse_criterion
 from shipyard.errors import (
     AlreadyExists,
     InvalidInput,
@@ -20,6 +21,7 @@ from shipyard.errors import (
 )
 from shipyard.packaging import Archive, LoadedModel, PreparedArchive, open_archive
 from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
+from shipyard.registry._gates import model_policy, require_gates
 from shipyard.registry._policy import active_policy, end_policy, referenced_versions
 from shipyard.registry._queries import (
     lock_model,
@@ -59,8 +61,9 @@ class Registry:
     >>> registry.promote("churn", 3, actor="carol")  # doctest: +SKIP
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, project: ProjectConfig | None = None) -> None:
         self.store = store
+        self.project = project
         self._loaded: dict[str, LoadedModel] = {}
 
     # -- reading ---------------------------------------------------------------------------
@@ -88,6 +91,68 @@ class Registry:
                 m for m in models if key in m.tags and (not value or str(m.tags[key]) == value)
             ]
         return models
+
+    def policy(self, name: str) -> ModelPolicy:
+        """``name``'s policy: shipyard.toml's ``[gates]`` and ``[models.NAME]`` (this
+        registry's project) over the objective and criterion ``create_model`` recorded."""
+        with self.store.read() as session:
+            model_row(session, name)
+            return model_policy(session, name, self.project)
+
+    def create_model(
+        self, name: str, *, actor: str, objective: str = "", accept: str | None = None
+    ) -> RegisteredModel:
+        """Record a model before its first version, with its business objective and
+        acceptance criterion (``"roc_auc >= 0.80"``); audited as ``model.created``."""
+        check_name(name)
+        if accept is not None:
+            accept = str(parse_criterion(accept))
+        with self.store.write() as session:
+            if session.get(tables.Model, name) is not None:
+                raise AlreadyExists(
+                    f"Model '{name}' already exists; its objective and criterion are set with "
+                    f"shipyard models set {name} --objective ... --accept ..."
+                )
+            model = lock_model(session, name, create_by=actor)
+            model.objective, model.accept = objective.strip(), accept
+            append_event(
+                session,
+                actor=actor,
+                action="model.created",
+                subject=f"model:{name}",
+                details={"objective": model.objective, "accept": accept},
+            )
+            return to_entity(RegisteredModel, model)
+
+    def set_objective(
+        self,
+        name: str,
+        *,
+        actor: str,
+        objective: str | None = None,
+        accept: str | None = None,
+    ) -> RegisteredModel:
+        """Change a model's recorded objective and/or acceptance criterion (audited)."""
+        if accept is not None:
+            accept = str(parse_criterion(accept))
+        with self.store.write() as session:
+            model = lock_model(session, name)
+            before = {"objective": model.objective, "accept": model.accept}
+            if objective is not None:
+                model.objective = objective.strip()
+            if accept is not None:
+                model.accept = accept
+            append_event(
+                session,
+                actor=actor,
+                action="model.objective_set",
+                subject=f"model:{name}",
+                details={
+                    "before": before,
+                    "after": {"objective": model.objective, "accept": model.accept},
+                },
+            )
+            return to_entity(RegisteredModel, model)
 
     def get_version(self, name: str, version: int) -> ModelVersion:
         with self.store.read() as session:
@@ -339,9 +404,17 @@ class Registry:
         return to_entity(Approval, approval)
 
     def promote(
-        self, name: str, version: int, *, actor: str, to: str = PRODUCTION, reason: str = ""
+        self,
+        name: str,
+        version: int,
+        *,
+        actor: str,
+        to: str = PRODUCTION,
+        reason: str = "",
+        force: bool = False,
     ) -> AliasChange:
-        """Point alias ``to`` at a version; production needs a four-eyes approval first."""
+        """Point alias ``to`` at a version; production needs a four-eyes approval and a
+        passing gate record first (``force``: an admin overrides the gates, with ``reason``)."""
         check_alias(to)
         with self.store.write() as session:
             lock_model(session, name)
@@ -352,6 +425,14 @@ class Registry:
                 )
             if to == PRODUCTION:
                 require_approval(session, mv)
+                require_gates(
+                    session,
+                    mv,
+                    self.project,
+                    actor=actor,
+                    what="be promoted to production",
+                    force=reason if force else None,
+                )
             current = session.get(tables.Alias, (name, to))
             if current is not None and current.version == version:
                 raise InvalidTransition(f"{name} v{version} is already {to}.")

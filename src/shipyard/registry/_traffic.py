@@ -36,8 +36,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from shipyard.config import ProjectConfig
 from shipyard.errors import InvalidInput, InvalidTransition
 from shipyard.registry._entities import AliasChange
+from shipyard.registry._gates import require_gates
 from shipyard.registry._policy import (
     Arm,
     Policy,
@@ -100,9 +102,10 @@ def check_weight(weight: float, what: str) -> float:
 class Traffic:
     """Canary, split and shadow policies of models in one ``Store``; every change audited."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, project: ProjectConfig | None = None) -> None:
         self.store = store
-        self.registry = Registry(store)
+        self.project = project
+        self.registry = Registry(store, project)
 
     # -- reading ---------------------------------------------------------------------------
     def current(self, name: str) -> Policy | None:
@@ -134,10 +137,13 @@ class Traffic:
         actor: str,
         sticky: str | None = None,
         reason: str = "",
+        force: bool = False,
     ) -> Policy:
         """Send ``percent`` % of ``name``'s requests to ``version``, the rest to production.
 
-        A shadow already in force stays (unless it is ``version``, which now answers).
+        A shadow already in force stays (unless it is ``version``, which now answers). The
+        version needs an approval and a passing gate record (``force``: an admin overrides
+        the gates, with ``reason``).
         """
         percent = check_weight(percent, f"the canary v{version}")
         if percent >= 100:
@@ -154,7 +160,7 @@ class Traffic:
                     f"{name} has no production version for a canary to share traffic with; "
                     f"promote one first (shipyard promote {name} N)."
                 )
-            _answering_version(session, name, version)
+            self._answering_version(session, name, version, actor, reason if force else None)
             if version == production:
                 raise InvalidTransition(
                     f"v{version} is already {name}'s production version; a canary must be "
@@ -185,8 +191,12 @@ class Traffic:
         actor: str,
         sticky: str | None = None,
         reason: str = "",
+        force: bool = False,
     ) -> Policy:
-        """A/B(/n) test: each version (``None``: production) answers its percent of requests."""
+        """A/B(/n) test: each version (``None``: production) answers its percent of requests.
+
+        Every version but production needs an approval and a passing gate record (``force``:
+        an admin overrides the gates, with ``reason``)."""
         if len(weights) < 2:
             raise InvalidInput(
                 "A split needs at least two versions, e.g. 3=50 4=50; to send everything to "
@@ -211,7 +221,12 @@ class Traffic:
                         )
                     resolved.add(production)
                     continue
-                _answering_version(session, name, arm.version)
+                if arm.version == production:
+                    _answering_version(session, name, arm.version)
+                else:
+                    self._answering_version(
+                        session, name, arm.version, actor, reason if force else None
+                    )
                 resolved.add(arm.version)
             if len(resolved) < len(arms):
                 raise InvalidInput(
@@ -310,6 +325,17 @@ class Traffic:
         if ended is not None:
             return RollbackOutcome(ended=ended, previous=previous)
         return RollbackOutcome(change=self.registry.rollback(name, actor=actor, reason=reason))
+
+    def _answering_version(
+        self, session: Session, name: str, version: int, actor: str, force: str | None
+    ) -> None:
+        """A version about to answer a share of production traffic: approved, and through
+        the gates."""
+        _answering_version(session, name, version)
+        mv = version_row(session, name, version)
+        require_gates(
+            session, mv, self.project, actor=actor, what="take production traffic", force=force
+        )
 
 
 def _production(session: Session, name: str) -> int | None:
