@@ -76,13 +76,15 @@ from shipyard.monitoring._state import CategoricalState, NumericState
 from shipyard.monitoring._window import logged_window, window_chunks
 
 if TYPE_CHECKING:
-    from shipyard.monitoring._html import performance_section, render_html
+    from shipyard.monitoring._html import figure_html, performance_section, plotly_js, render_html
     from shipyard.monitoring._results import MonitoringResults
 
 # Loaded on first use (PEP 562): the results store pulls in SQLAlchemy and the audit log, the
 # HTML report plotly; a drift check over a file needs neither.
 _LAZY = {
+    "figure_html": "shipyard.monitoring._html",
     "performance_section": "shipyard.monitoring._html",
+    "plotly_js": "shipyard.monitoring._html",
     "render_html": "shipyard.monitoring._html",
     "MonitoringResults": "shipyard.monitoring._results",
 }
@@ -126,12 +128,14 @@ __all__ = [
     "compute_drift",
     "compute_performance",
     "compute_service",
+    "figure_html",
     "get_drift_test",
     "labelled_window",
     "logged_window",
     "newcombe_interval",
     "percentile_interval",
     "performance_section",
+    "plotly_js",
     "psi_band",
     "quality_metrics",
     "render_defaults",

@@ -104,7 +104,7 @@ def render_html(
         buckets = _buckets(feature.name, column, current_profile, states)
         chart = ""
         if buckets is not None:
-            chart = _figure_html(_distribution_figure(feature.name, buckets), len(figures))
+            chart = figure_html(_distribution_figure(feature.name, buckets), len(figures))
             figures.append(chart)
         sections.append(_feature_section(index, feature, chart, buckets))
     history_html = _history_section(history, report, start=len(figures))
@@ -494,7 +494,7 @@ def _history_section(history: pd.DataFrame | None, report: DriftReport, *, start
             )
         fig.update_yaxes(gridcolor="#eee")
         fig.update_xaxes(gridcolor="#eee")
-        charts.append(f'<div class="history-chart">{_figure_html(fig, start + i)}</div>')
+        charts.append(f'<div class="history-chart">{figure_html(fig, start + i)}</div>')
     return (
         '<h2 id="history">Over time</h2><p class="note">Scores and quality metrics of earlier '
         f'windows, one line per feature.</p><div class="grid">{"".join(charts)}</div>'
@@ -556,7 +556,7 @@ def performance_section(
                 x=x, y=line["value"].astype(float).tolist(), name=_e(name), mode="lines+markers"
             )
         fig.update_yaxes(gridcolor="#eee")
-        parts.append(_figure_html(fig, 10_000 + number))
+        parts.append(figure_html(fig, 10_000 + number))
         number += 1
     if service is not None and service.groups:
         labels = [
@@ -575,7 +575,7 @@ def performance_section(
             mode="markers",
         )
         fig.update_layout(yaxis2={"overlaying": "y", "side": "right", "title": "requests"})
-        parts.append(_figure_html(fig, 10_000 + number))
+        parts.append(figure_html(fig, 10_000 + number))
     return "\n".join(parts)
 
 
@@ -610,7 +610,9 @@ def plotly_js() -> str:
     return script
 
 
-def _figure_html(fig: go.Figure, number: int) -> str:
+def figure_html(fig: go.Figure, number: int) -> str:
+    """One figure as a ``<div>`` for a page that includes ``plotly_js()`` once; ``number``
+    makes its element id unique on the page."""
     # plotly escapes "<" in the figure JSON, so data cannot close the script element.
     return pio.to_html(
         fig,
