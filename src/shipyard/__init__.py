@@ -151,12 +151,15 @@ def approve(name: str, version: int, *, reason: str) -> Approval:
     return _client().approve(name, version, reason=reason)
 
 
-def promote(name: str, version: int, *, to: str = "production", reason: str = "") -> AliasChange:
-    """Point alias ``to`` at a version; production needs a four-eyes approval first.
+def promote(
+    name: str, version: int, *, to: str = "production", reason: str = "", force: bool = False
+) -> AliasChange:
+    """Point alias ``to`` at a version; production needs a four-eyes approval and a passing
+    validation first (``force``: an admin overrides the gates, with ``reason``).
 
     >>> sy.promote("churn", 3, reason="approved by bob")  # doctest: +SKIP
     """
-    return _client().promote(name, version, to=to, reason=reason)
+    return _client().promote(name, version, to=to, reason=reason, force=force)
 
 
 def rollback(name: str, *, alias: str = "production", reason: str = "") -> AliasChange:

@@ -150,14 +150,23 @@ class Client:
         return self.registry.approve(name, version, actor=self.user, reason=reason)
 
     def promote(
-        self, name: str, version: int, *, to: str = "production", reason: str = ""
+        self,
+        name: str,
+        version: int,
+        *,
+        to: str = "production",
+        reason: str = "",
+        force: bool = False,
     ) -> AliasChange:
-        """Point alias ``to`` at a version; production needs a four-eyes approval first.
+        """Point alias ``to`` at a version; production needs a four-eyes approval and a
+        passing gate record first (``force``: an admin overrides the gates, with ``reason``).
 
         >>> client.promote("churn", 3).previous_version  # doctest: +SKIP
         2
         """
-        return self.registry.promote(name, version, actor=self.user, to=to, reason=reason)
+        return self.registry.promote(
+            name, version, actor=self.user, to=to, reason=reason, force=force
+        )
 
     def rollback(self, name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
         """Re-point ``alias`` to the version it pointed to before the current one.
