@@ -113,7 +113,7 @@ def test_concurrent_first_calls_build_one_client(home: Path) -> None:
 def test_the_facade_signatures_are_explicit() -> None:
     import inspect
 
-    for name in ("start_run", "register", "load", "approve", "promote", "rollback"):
+    for name in ("start_run", "register", "load", "approve", "promote", "validate", "rollback"):
         facade = inspect.signature(getattr(sy, name))
         method = inspect.signature(getattr(sy.Client, name))
         assert list(facade.parameters) == list(method.parameters)[1:], name  # minus self

@@ -28,6 +28,9 @@ from shipyard.errors import ShipyardError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pandas as pd
+
+    from shipyard.checks import ValidationResult
     from shipyard.client import Client
     from shipyard.packaging import LoadedModel
     from shipyard.registry import AliasChange, Approval, ModelVersion
@@ -162,6 +165,26 @@ def promote(
     return _client().promote(name, version, to=to, reason=reason, force=force)
 
 
+def validate(
+    name: str,
+    version: int,
+    *,
+    against: str = "production",
+    data: Path | pd.DataFrame | None = None,
+    target: str | None = None,
+    report: str | Path | None = None,
+) -> ValidationResult:
+    """Run every validation gate for a version against the champion on the same rows and
+    store the gate record promotions need (see ``Client.validate``).
+
+    >>> sy.validate("churn", 4, data=fresh, target="churned").passed  # doctest: +SKIP
+    True
+    """
+    return _client().validate(
+        name, version, against=against, data=data, target=target, report=report
+    )
+
+
 def rollback(name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
     """Re-point ``alias`` to the version it pointed to before the current one.
 
@@ -185,4 +208,5 @@ __all__ = [
     "register",
     "rollback",
     "start_run",
+    "validate",
 ]

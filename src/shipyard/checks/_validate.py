@@ -46,7 +46,7 @@ class ValidationRequest:
     actor: str
     project: ProjectConfig
     against: str = PRODUCTION
-    data: Path | None = None
+    data: Path | pd.DataFrame | None = None
     target: str | None = None
     report: Path | None = None
     log_root: Path | None = None
@@ -204,19 +204,16 @@ def _fresh_rows(request: ValidationRequest, gates: Any, archive: Archive) -> _Ro
     if request.data is not None:
         if not request.target:
             raise InvalidInput("--data needs --target: the column of the file holding the label.")
-        frame = read_table(request.data)
+        if isinstance(request.data, Path):
+            frame, what = read_table(request.data), f"the file {request.data}"
+        else:
+            frame, what = request.data, "the rows passed in"
         if request.target not in frame.columns:
             raise InvalidInput(
-                f"'{request.data}' has no column '{request.target}' (the --target); its columns "
-                f"are: {', '.join(map(str, frame.columns))}."
+                f"{what} has no column '{request.target}' (the target); its columns are: "
+                f"{', '.join(map(str, frame.columns))}."
             )
-        return _rows(
-            frame,
-            request.target,
-            columns,
-            f"the file {request.data} ({len(frame):,} rows)",
-            archive,
-        )
+        return _rows(frame, request.target, columns, f"{what} ({len(frame):,} rows)", archive)
     if request.target is not None:
         raise InvalidInput("--target names a column of --data; pass --data FILE as well.")
     production = _production_rows(request, gates, columns, archive)
