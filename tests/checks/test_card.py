@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 
 import pytest
-from card_data import WAIVER_REASON, record_validation
 
+from card_data import WAIVER_REASON, record_validation
 from shipyard import Client
 from shipyard.checks import build_card, card_html, card_markdown
 from shipyard.config import ProjectConfig
@@ -125,7 +125,8 @@ def test_card_json_markdown_and_html(validated: Store) -> None:
         assert f"\n## {heading}\n" in md
     assert OBJECTIVE in md and "roc_auc >= 0.8 (met in the latest validation)" in md
     assert "| roc_auc | 0.842 | [0.811, 0.869] | 0.8 | 0.83 | passed |" in md
-    assert f'fairness:plan waived by bob on {card.ethical_considerations.waivers[0].at:%Y-%m-%d}: "{WAIVER_REASON}"' in md  # noqa: E501
+    signed = card.ethical_considerations.waivers[0].at
+    assert f'fairness:plan waived by bob on {signed:%Y-%m-%d}: "{WAIVER_REASON}"' in md
     assert "fairness:plan (FAILED, waived)" in md
     assert "| high | Trained before the price change | carol | Retrain after Q3 |" in md
 

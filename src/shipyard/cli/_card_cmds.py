@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ def card_show_cmd(
 
     if html is not None and as_json:
         raise InvalidInput("Use either --html FILE or --json, not both.")
-    c = client(ctx, notify=False)
-    card = build_card(c.store, name, version, project=c.project)
+    c = client(ctx, notify=False)  # shipyard.toml is read for the model's policy only
+    card = build_card(c.store, name, version, project=project(ctx))
     if as_json:
         print_json(card.to_json())
     elif html is not None:
