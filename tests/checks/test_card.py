@@ -135,6 +135,7 @@ def test_card_json_markdown_and_html(validated: Store) -> None:
     assert "Not for &lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; pricing." in html
     assert WAIVER_REASON in html and OBJECTIVE in html
     assert "[0.811, 0.869]" in html and 'id="chart-1"' in html  # the intervals' chart
+    assert 'id="chart-2"' in html  # the selection rates by group of fairness:plan
     assert "Trained before the price change" in html and "selection_rate" in html
 
 

@@ -104,15 +104,21 @@ def card_html(card: ModelCard) -> str:
     from markupsafe import Markup
 
     chart = _metrics_chart(card.metrics.validated)
+    groups = {
+        g.name: Markup(html)
+        for number, g in enumerate(card.quantitative_analyses.fairness, start=2)
+        if (html := _groups_chart(g, number)) is not None
+    }
     return render_page(
         "card.html.j2",
-        plots=chart is not None,
+        plots=chart is not None or bool(groups),
         title=f"Model card: {card.details.name} v{card.details.version}",
         card=card,
         details=details_rows(card),
         criterion=criterion_text(card),
         validation=validation_text(card),
         chart=Markup(chart or ""),
+        group_charts=groups,
         num=num,
         status=gate_status,
         interval=interval,
@@ -236,7 +242,10 @@ def _notes(text: str) -> list[str]:
 
 def _metrics_chart(metrics: list[MetricLine]) -> str | None:
     """The validated metrics with their intervals (and limits), or ``None`` without any."""
-    shown = [m for m in metrics if m.value is not None and m.ci_low is not None]
+    # "accept" judges one of the metrics again: its interval is already drawn.
+    shown = [
+        m for m in metrics if m.value is not None and m.ci_low is not None and m.name != "accept"
+    ]
     if not shown:
         return None
     import plotly.graph_objects as go
@@ -270,3 +279,30 @@ def _metrics_chart(metrics: list[MetricLine]) -> str | None:
         )
     fig.update_layout(height=120 + 40 * len(shown), margin={"l": 120, "r": 20, "t": 20, "b": 40})
     return figure_html(fig, 1)
+
+
+def _groups_chart(gate: GateLine, number: int) -> str | None:
+    """The rates by group of a fairness gate's first table with ``*rate`` columns (bars)."""
+    for t in gate.tables:
+        rates = [
+            i
+            for i, c in enumerate(t.columns)
+            if c.endswith("rate") and all(isinstance(r[i], int | float) for r in t.rows)
+        ]
+        if not rates or not t.rows:
+            continue
+        import plotly.graph_objects as go
+
+        from shipyard.monitoring import figure_html
+
+        groups = [str(r[0]) for r in t.rows]
+        bars = [go.Bar(x=groups, y=[r[i] for r in t.rows], name=t.columns[i]) for i in rates]
+        fig = go.Figure(bars)
+        fig.update_layout(
+            height=260,
+            barmode="group",
+            margin={"l": 50, "r": 20, "t": 20, "b": 40},
+            yaxis_title="rate",
+        )
+        return figure_html(fig, number)
+    return None
