@@ -13,6 +13,9 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``check_canary`` judges a canary (or split) candidate against production from the log,
   gate by gate (``CanaryRules``), into a ``CanaryVerdict``; ``shipyard traffic check`` acts on
   it.
+- ``build_card(store, name, version, project=...)`` is a version's ``ModelCard`` (Mitchell et
+  al.'s sections from the registry, the archive's lineage, the latest gate record, waivers,
+  the risk register and the written sections); ``card_markdown`` and ``card_html`` render it.
 
 Layering: checks may import ``evaluation``, ``monitoring``, ``alerting``, ``registry``, the
 prediction log, ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing
@@ -34,6 +37,9 @@ from shipyard.checks._canary import (
     CanaryVerdict,
     check_canary,
 )
+from shipyard.checks._card import build_card
+from shipyard.checks._card_model import ModelCard
+from shipyard.checks._card_render import card_html, card_markdown
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 
@@ -42,10 +48,14 @@ __all__ = [
     "CanaryGate",
     "CanaryRules",
     "CanaryVerdict",
+    "ModelCard",
     "MonitorRequest",
     "MonitorResult",
     "ValidationRequest",
     "ValidationResult",
+    "build_card",
+    "card_html",
+    "card_markdown",
     "check_canary",
     "monitor_window",
     "validate_version",
