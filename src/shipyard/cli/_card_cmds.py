@@ -59,9 +59,9 @@ def card_show_cmd(
     if as_json:
         print_json(card.to_json())
     elif html is not None:
-        from shipyard.cli._alerts_cmds import _replace
+        from shipyard.cli._io import replace_file
 
-        _replace(html, card_html(card).encode("utf-8"))  # rendered first: no half page
+        replace_file(html, card_html(card).encode("utf-8"))  # rendered first: no half page
         console.print(f"Wrote the model card of [bold]{name} v{version}[/] to {html}.")
     else:
         sys.stdout.write(card_markdown(card))

@@ -239,7 +239,7 @@ def approve_cmd(
     risks = Risks(c.store).list(name, version=version)
     if risks:
         print_risks(f"Open risks of {name} v{version}", risks)
-    c.registry.approve(name, version, actor=c.user, reason=reason, acknowledge=ack_risk or ())
+    c.approve(name, version, reason=reason, acknowledge=ack_risk or ())
     acked = ", ".join(f"#{i}" for i in sorted(set(ack_risk or ())))
     acked = f" (acknowledged risk {acked})" if acked else ""
     console.print(f"{c.user} approved [bold]{name} v{version}[/]{acked}.")
