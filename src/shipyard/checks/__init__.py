@@ -9,6 +9,9 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``check_canary`` judges a canary (or split) candidate against production from the log,
   gate by gate (``CanaryRules``), into a ``CanaryVerdict``; ``shipyard traffic check`` acts on
   it.
+- ``advance_rollouts`` judges each running rollout (``promote --canary N --auto``) whose bake
+  ended and steps it, promotes it, or rolls it back with an alert (``RolloutStep`` per
+  rollout); the scheduler runs it on every tick, ``shipyard traffic advance`` once.
 
 Layering: checks may import ``monitoring``, ``alerting``, ``registry``, the prediction log,
 ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing imports checks
@@ -31,14 +34,18 @@ from shipyard.checks._canary import (
     check_canary,
 )
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
+from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
 
 __all__ = [
+    "MAX_WAITS",
     "CanaryArm",
     "CanaryGate",
     "CanaryRules",
     "CanaryVerdict",
     "MonitorRequest",
     "MonitorResult",
+    "RolloutStep",
+    "advance_rollouts",
     "check_canary",
     "monitor_window",
 ]

@@ -1,0 +1,56 @@
+"""Generated prediction-log records of a canary's arms, for the canary and rollout tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shipyard.registry import Policy
+
+
+def arm_records(
+    policy: Policy,
+    n: int,
+    *,
+    version: int,
+    arm: str,
+    seed: int,
+    offset: float = 0.0,
+    errors: int = 0,
+    latency_ms: float = 10.0,
+    proba: tuple[float, float] = (2.0, 5.0),
+) -> list[dict[str, object]]:
+    """``n`` single-row requests of one arm after the policy started: the first ``errors``
+    refused, latency ~ N(latency_ms, 10%), P(churn) ~ Beta(*proba)."""
+    rng = np.random.default_rng(seed)
+    start = policy.created_at.timestamp() + 1.0 + offset
+    out: list[dict[str, object]] = []
+    for i in range(n):
+        ts = start + i * 0.01
+        if i < errors:
+            out.append(
+                {
+                    "ts": ts,
+                    "model": "churn",
+                    "version": version,
+                    "arm": arm,
+                    "status": "rejected",
+                    "reason": "age must be a number",
+                    "latency_ms": 0.2,
+                }
+            )
+            continue
+        p = float(rng.beta(*proba))
+        out.append(
+            {
+                "prediction_id": f"{arm}-{i}",
+                "ts": ts,
+                "model": "churn",
+                "version": version,
+                "arm": arm,
+                "latency_ms": float(max(0.1, rng.normal(latency_ms, latency_ms / 10))),
+                "inputs": {"age": int(rng.integers(18, 80))},
+                "prediction": "churn" if p > 0.5 else "stay",
+                "proba": {"churn": p, "stay": 1 - p},
+            }
+        )
+    return out
