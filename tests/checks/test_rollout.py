@@ -1,0 +1,234 @@
+"""``advance_rollouts`` on real prediction logs: steps 10 → 50 → 100 and promotes, rolls a
+failing canary back with an alert through a real webhook, waits for traffic, acts once when two
+passes race."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "alerting"))  # alerting_support
+
+from alerting_support import HttpRecorder, http_server  # noqa: F401 - a fixture, found by name
+from canary_logs import arm_records
+
+from shipyard.alerting import Alerts
+from shipyard.checks import RolloutStep, advance_rollouts
+from shipyard.config import ProjectConfig
+from shipyard.packaging import prepare_archive
+from shipyard.predlog import PredictionLog
+from shipyard.registry import Registry, Rollout, Rollouts, Traffic
+from shipyard.store import Store
+from shipyard.store.tables import AuditEvent
+
+BAKE = timedelta(minutes=30)
+
+
+@pytest.fixture
+def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]
+    """``churn`` v1 (production) and v2 (approved), by alice."""
+    X, y, _, _ = training_data
+    prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
+    registry = Registry(store)
+    for _ in range(2):
+        registry.register(prepared, name="churn", actor="alice")
+    for version in (1, 2):
+        approver.approve("churn", version, reason="ok")
+    registry.promote("churn", 1, actor="alice")
+    return registry
+
+
+def project(webhook: str | None = None) -> ProjectConfig:
+    data: dict[str, object] = {"gates": {"require": False}}
+    if webhook is not None:
+        data["channels"] = {"oncall": {"type": "webhook", "url": webhook, "timeout": 2}}
+        data["scheduler"] = {"channels": ["oncall"]}
+    return ProjectConfig.model_validate(data)
+
+
+def log_step(
+    store: Store,
+    log_root: Path,
+    rollout: Rollout,
+    *,
+    production: int = 800,
+    canary: int = 200,
+    errors: int = 0,
+    seed: int = 0,
+) -> None:
+    """Requests of both arms of the step in force, logged just after the step began."""
+    policy = Traffic(store).current("churn")
+    assert policy is not None and policy.id == rollout.policy_id
+    offset = max(0.0, (rollout.step_started_at - policy.created_at).total_seconds())
+    records = arm_records(
+        policy, production, version=1, arm="production", seed=seed, offset=offset
+    ) + arm_records(
+        policy, canary, version=2, arm="canary", seed=seed + 1, offset=offset, errors=errors
+    )
+    for record in records:  # prediction ids are unique across steps
+        if "prediction_id" in record:
+            record["prediction_id"] = f"r{rollout.id}s{rollout.step}-{record['prediction_id']}"
+    with PredictionLog(log_root) as log:
+        log.append(records)
+
+
+def advance(store: Store, log_root: Path, now: datetime, **kwargs: object) -> list[RolloutStep]:
+    kwargs.setdefault("project", project())
+    return advance_rollouts(
+        store,
+        now=now,
+        actor="scheduler",
+        log_root=log_root,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def rollout_events(store: Store) -> list[str]:
+    with store.read() as session:
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    return [e.action for e in events if e.action.startswith(("rollout.", "version.promoted"))]
+
+
+def test_steps_10_50_100_and_promotes(store: Store, churn: Registry, tmp_path: Path) -> None:
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50, 100], bake=BAKE, actor="alice", now=t0)
+    log_step(store, log_root, rollout)
+    assert advance(store, log_root, t0 + BAKE - timedelta(seconds=1)) == []  # still baking
+    (step,) = advance(store, log_root, t0 + BAKE)
+    assert step.action == "stepped" and step.verdict is not None
+    assert step.verdict.decision == "promote" and step.rollout.percent == 50
+    assert "10% → 50%" in step.message
+    assert "v2 50%" in Traffic(store).current("churn").describe()  # type: ignore[union-attr]
+    assert advance(store, log_root, t0 + BAKE) == []  # the new step bakes from now
+    log_step(store, log_root, step.rollout, seed=10)
+    (last,) = advance(store, log_root, t0 + 2 * BAKE)
+    assert last.action == "promoted" and last.rollout.status == "promoted"
+    # The second step was judged on its own requests only.
+    assert last.verdict is not None and last.verdict.candidate.requests == 200
+    assert churn.aliases("churn")["production"] == 2
+    assert Traffic(store).current("churn") is None
+    assert rollout_events(store) == [
+        "version.promoted",  # v1, by the fixture
+        "rollout.started",
+        "rollout.stepped",
+        "version.promoted",
+        "rollout.promoted",
+    ]
+    done = Rollouts(store).get(rollout.id)
+    assert [h["decision"] for h in done.details["history"]] == ["promote", "promote"]
+    assert done.details["ended_by"] == "scheduler"
+    assert advance(store, log_root, t0 + 10 * BAKE) == []
+
+
+def test_failing_canary_is_rolled_back_and_alerted(
+    store: Store, churn: Registry, tmp_path: Path, http_server
+) -> None:  # type: ignore[no-untyped-def]
+    hook: HttpRecorder = http_server()
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
+    log_step(store, log_root, rollout, production=900, canary=100, errors=10)
+    (step,) = advance(store, log_root, t0 + BAKE, project=project(hook.url))
+    assert step.action == "rolled_back" and step.rollout.status == "rolled_back"
+    assert step.verdict is not None and [g.name for g in step.verdict.failed] == ["errors"]
+    assert Traffic(store).current("churn") is None
+    assert churn.aliases("churn")["production"] == 1
+    # Alerted through the [scheduler] channel, stored and audited.
+    assert step.alert is not None and step.alert["status"] == "sent"
+    (request,) = hook.requests
+    assert "rolled back at 10%" in str(request.body)
+    (record,) = Alerts(store).list(model="churn")
+    assert record.rule == "rollout:churn" and record.metric == "rollout.rolled_back"
+    assert record.severity == "critical" and record.feature == "errors"
+    assert "rollout.rolled_back" in rollout_events(store)
+    with store.read() as session:
+        actions = [e.action for e in session.scalars(select(AuditEvent))]
+    assert "alert.sent" in actions and "traffic.cleared" in actions
+    assert "errors" in Rollouts(store).get(rollout.id).message
+
+
+def test_too_few_requests_wait_then_alert_once_as_stalled(
+    store: Store, churn: Registry, tmp_path: Path, http_server
+) -> None:  # type: ignore[no-untyped-def]
+    hook: HttpRecorder = http_server()
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
+    log_step(store, log_root, rollout, production=50, canary=10)
+    config = project(hook.url)
+    actions = []
+    for i in range(1, 5):
+        (step,) = advance(store, log_root, t0 + i * BAKE, project=config, max_waits=2)
+        actions.append((step.action, step.rollout.details["waits"], step.alert is not None))
+    assert actions == [
+        ("waited", 1, False),
+        ("waited", 2, True),  # stalled: alerted once, keeps waiting
+        ("waited", 3, False),
+        ("waited", 4, False),
+    ]
+    assert "stalled" in step.message and "requests" in step.message
+    assert len(hook.requests) == 1 and "stalled" in str(hook.requests[0].body)
+    assert Rollouts(store).get(rollout.id).running
+    # Traffic arrives: the window since the step began now holds enough requests.
+    log_step(store, log_root, rollout, seed=5)
+    (step,) = advance(store, log_root, t0 + 5 * BAKE, project=config)
+    assert step.action == "stepped" and step.rollout.details["waits"] == 0
+
+
+def test_an_inconclusive_step_moves_up_but_never_promotes(
+    store: Store, churn: Registry, tmp_path: Path
+) -> None:
+    # 4/100 canary errors vs 1/100: above the 2-point margin, not significant: "wait" with
+    # enough requests.
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
+    log_step(store, log_root, rollout, production=100, canary=100, errors=4)
+    (step,) = advance(store, log_root, t0 + BAKE)
+    assert step.verdict is not None and step.verdict.decision == "wait"
+    assert step.action == "stepped" and step.rollout.percent == 50
+    log_step(store, log_root, step.rollout, production=100, canary=100, errors=4, seed=3)
+    (step,) = advance(store, log_root, t0 + 2 * BAKE)
+    assert step.action == "waited" and step.rollout.running  # the last step must pass cleanly
+    assert churn.aliases("churn")["production"] == 1
+
+
+def test_two_passes_at_once_act_once(store: Store, churn: Registry, tmp_path: Path) -> None:
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
+    log_step(store, log_root, rollout)
+    barrier = threading.Barrier(2)
+    results: list[list[RolloutStep]] = []
+
+    def one() -> None:
+        barrier.wait()
+        results.append(advance(store, log_root, t0 + BAKE))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done = [s.action for steps in results for s in steps]
+    assert done.count("stepped") == 1 and set(done) <= {"stepped", "skipped"}
+    assert rollout_events(store).count("rollout.stepped") == 1
+    assert Rollouts(store).get(rollout.id).percent == 50
+
+
+def test_a_manual_clear_stops_the_rollout(store: Store, churn: Registry, tmp_path: Path) -> None:
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
+    log_step(store, log_root, rollout)
+    Traffic(store).clear("churn", actor="carol", reason="by hand")
+    assert advance(store, log_root, t0 + BAKE) == []
+    assert Rollouts(store).get(rollout.id).status == "cancelled"
+    assert Traffic(store).current("churn") is None
+    assert rollout_events(store)[-2:] == ["rollout.started", "rollout.cancelled"]
