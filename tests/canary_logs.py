@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from shipyard.registry import Policy
+from shipyard.predlog import PredictionLog
+from shipyard.registry import Policy, Rollout, Traffic
+from shipyard.store import Store
 
 
 def arm_records(
@@ -54,3 +58,29 @@ def arm_records(
             }
         )
     return out
+
+
+def log_step(
+    store: Store,
+    log_root: Path,
+    rollout: Rollout,
+    *,
+    production: int = 800,
+    canary: int = 200,
+    errors: int = 0,
+    seed: int = 0,
+) -> None:
+    """Requests of both arms of the step in force, logged just after the step began."""
+    policy = Traffic(store).current("churn")
+    assert policy is not None and policy.id == rollout.policy_id
+    offset = max(0.0, (rollout.step_started_at - policy.created_at).total_seconds())
+    records = arm_records(
+        policy, production, version=1, arm="production", seed=seed, offset=offset
+    ) + arm_records(
+        policy, canary, version=2, arm="canary", seed=seed + 1, offset=offset, errors=errors
+    )
+    for record in records:  # prediction ids are unique across steps
+        if "prediction_id" in record:
+            record["prediction_id"] = f"r{rollout.id}s{rollout.step}-{record['prediction_id']}"
+    with PredictionLog(log_root) as log:
+        log.append(records)

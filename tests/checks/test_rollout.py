@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,15 +15,14 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "alerting"))  # alerting_support
 
-from alerting_support import HttpRecorder, http_server  # noqa: F401 - a fixture, found by name
-from canary_logs import arm_records
+from alerting_support import HttpRecorder
 
+from canary_logs import log_step
 from shipyard.alerting import Alerts
 from shipyard.checks import RolloutStep, advance_rollouts
 from shipyard.config import ProjectConfig
 from shipyard.packaging import prepare_archive
-from shipyard.predlog import PredictionLog
-from shipyard.registry import Registry, Rollout, Rollouts, Traffic
+from shipyard.registry import Registry, Rollouts, Traffic
 from shipyard.store import Store
 from shipyard.store.tables import AuditEvent
 
@@ -43,38 +43,20 @@ def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  
     return registry
 
 
+@pytest.fixture
+def webhook() -> Iterator[HttpRecorder]:
+    """A real HTTP server on a free port, answering 200 and recording what it is sent."""
+    server = HttpRecorder([200])
+    yield server
+    server.close()
+
+
 def project(webhook: str | None = None) -> ProjectConfig:
     data: dict[str, object] = {"gates": {"require": False}}
     if webhook is not None:
         data["channels"] = {"oncall": {"type": "webhook", "url": webhook, "timeout": 2}}
         data["scheduler"] = {"channels": ["oncall"]}
     return ProjectConfig.model_validate(data)
-
-
-def log_step(
-    store: Store,
-    log_root: Path,
-    rollout: Rollout,
-    *,
-    production: int = 800,
-    canary: int = 200,
-    errors: int = 0,
-    seed: int = 0,
-) -> None:
-    """Requests of both arms of the step in force, logged just after the step began."""
-    policy = Traffic(store).current("churn")
-    assert policy is not None and policy.id == rollout.policy_id
-    offset = max(0.0, (rollout.step_started_at - policy.created_at).total_seconds())
-    records = arm_records(
-        policy, production, version=1, arm="production", seed=seed, offset=offset
-    ) + arm_records(
-        policy, canary, version=2, arm="canary", seed=seed + 1, offset=offset, errors=errors
-    )
-    for record in records:  # prediction ids are unique across steps
-        if "prediction_id" in record:
-            record["prediction_id"] = f"r{rollout.id}s{rollout.step}-{record['prediction_id']}"
-    with PredictionLog(log_root) as log:
-        log.append(records)
 
 
 def advance(store: Store, log_root: Path, now: datetime, **kwargs: object) -> list[RolloutStep]:
@@ -127,9 +109,9 @@ def test_steps_10_50_100_and_promotes(store: Store, churn: Registry, tmp_path: P
 
 
 def test_failing_canary_is_rolled_back_and_alerted(
-    store: Store, churn: Registry, tmp_path: Path, http_server
-) -> None:  # type: ignore[no-untyped-def]
-    hook: HttpRecorder = http_server()
+    store: Store, churn: Registry, tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    hook = webhook
     log_root = tmp_path / "log"
     t0 = datetime.now(UTC)
     rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
@@ -154,9 +136,9 @@ def test_failing_canary_is_rolled_back_and_alerted(
 
 
 def test_too_few_requests_wait_then_alert_once_as_stalled(
-    store: Store, churn: Registry, tmp_path: Path, http_server
-) -> None:  # type: ignore[no-untyped-def]
-    hook: HttpRecorder = http_server()
+    store: Store, churn: Registry, tmp_path: Path, webhook: HttpRecorder
+) -> None:
+    hook = webhook
     log_root = tmp_path / "log"
     t0 = datetime.now(UTC)
     rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
