@@ -335,17 +335,15 @@ def traffic_rollouts_cmd(
         return
     table(
         f"Rollouts of {name}",
-        ["id", "version", "status", "at", "steps", "bake", "started", "by", "message"],
+        ["id", "version", "status", "at", "steps (bake)", "started", "message"],
         [
             (
                 r.id,
-                r.version,
+                f"v{r.version}",
                 r.status,
                 f"{r.percent:g}%",
-                ", ".join(f"{s:g}" for s in r.steps),
-                f"{r.bake_seconds / 60:g}m",
-                r.started_at,
-                r.started_by,
+                f"{','.join(f'{s:g}' for s in r.steps)} ({r.bake_seconds / 60:g}m)",
+                f"{r.started_at:%Y-%m-%d %H:%M} by {r.started_by}",
                 r.message,
             )
             for r in rollouts
