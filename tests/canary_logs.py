@@ -1,14 +1,41 @@
-"""Generated prediction-log records of a canary's arms, for the canary and rollout tests."""
+"""A registered ``churn`` model and generated prediction-log records of a canary's arms, for
+the canary and rollout tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from shipyard.client import Client
+from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
-from shipyard.registry import Policy, Rollout, Traffic
+from shipyard.registry import Policy, Registry, Rollout, Traffic
 from shipyard.store import Store
+
+
+def register_churn(
+    store: Store,
+    model: Any,
+    training_data: Any,
+    approver: Client,
+    *,
+    versions: int,
+    approved: Iterable[int],
+) -> Registry:
+    """``churn`` v1..``versions`` of ``model`` by alice, ``approved`` by the approver, v1 in
+    production."""
+    X, y, _, _ = training_data
+    prepared = prepare_archive(model, X_train=X, y_train=y, onnx=False)
+    registry = Registry(store)
+    for _ in range(versions):
+        registry.register(prepared, name="churn", actor="alice")
+    for version in approved:
+        approver.approve("churn", version, reason="ok")
+    registry.promote("churn", 1, actor="alice")
+    return registry
 
 
 def arm_records(

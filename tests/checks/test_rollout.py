@@ -17,11 +17,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "alerting"))  # alerting_supp
 
 from alerting_support import HttpRecorder
 
-from canary_logs import log_step
+from canary_logs import log_step, register_churn
 from shipyard.alerting import Alerts
 from shipyard.checks import RolloutStep, advance_rollouts
 from shipyard.config import ProjectConfig
-from shipyard.packaging import prepare_archive
 from shipyard.registry import Registry, Rollouts, Traffic
 from shipyard.store import Store
 from shipyard.store.tables import AuditEvent
@@ -32,15 +31,9 @@ BAKE = timedelta(minutes=30)
 @pytest.fixture
 def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]
     """``churn`` v1 (production) and v2 (approved), by alice."""
-    X, y, _, _ = training_data
-    prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
-    for _ in range(2):
-        registry.register(prepared, name="churn", actor="alice")
-    for version in (1, 2):
-        approver.approve("churn", version, reason="ok")
-    registry.promote("churn", 1, actor="alice")
-    return registry
+    return register_churn(
+        store, fitted_pipeline, training_data, approver, versions=2, approved=(1, 2)
+    )
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from canary_logs import register_churn
 from shipyard.errors import ApprovalRequired, InvalidInput, InvalidTransition
-from shipyard.packaging import prepare_archive
 from shipyard.registry import Registry, Rollouts, Traffic, check_steps, default_steps
 from shipyard.store import Store
 from shipyard.store.tables import AuditEvent, Rollout
@@ -20,15 +20,9 @@ BAKE = timedelta(minutes=30)
 @pytest.fixture
 def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]
     """``churn`` v1 (production), v2 and v3 approved, v4 not; all by alice."""
-    X, y, _, _ = training_data
-    prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
-    for _ in range(4):
-        registry.register(prepared, name="churn", actor="alice")
-    for version in (1, 2, 3):
-        approver.approve("churn", version, reason="ok")
-    registry.promote("churn", 1, actor="alice")
-    return registry
+    return register_churn(
+        store, fitted_pipeline, training_data, approver, versions=4, approved=(1, 2, 3)
+    )
 
 
 def actions(store: Store) -> list[str]:

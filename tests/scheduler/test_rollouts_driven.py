@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 from alerting_support import SmtpServerFactory
 
-from canary_logs import log_step
+from canary_logs import log_step, register_churn
 from shipyard.alerting import AlertConfig
 from shipyard.config import load_project
-from shipyard.packaging import prepare_archive
 from shipyard.registry import Registry, Rollouts, Traffic
 from shipyard.scheduler import Scheduler, SchedulerConfig
 from shipyard.store import Store
@@ -30,15 +29,9 @@ NO_GATES = "[gates]\nrequire = false\n"
 @pytest.fixture
 def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]
     """``churn`` v1 (production) and v2 (approved), by alice."""
-    X, y, _, _ = training_data
-    prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
-    for _ in range(2):
-        registry.register(prepared, name="churn", actor="alice")
-    for version in (1, 2):
-        approver.approve("churn", version, reason="ok")
-    registry.promote("churn", 1, actor="alice")
-    return registry
+    return register_churn(
+        store, fitted_pipeline, training_data, approver, versions=2, approved=(1, 2)
+    )
 
 
 def run_until(scheduler: Scheduler, done: Callable[[], bool], seconds: float = 20.0) -> None:
