@@ -207,3 +207,19 @@ def test_a_manual_clear_stops_the_rollout(store: Store, churn: Registry, tmp_pat
     assert Rollouts(store).get(rollout.id).status == "cancelled"
     assert Traffic(store).current("churn") is None
     assert rollout_events(store)[-2:] == ["rollout.started", "rollout.cancelled"]
+
+
+def test_a_step_that_cannot_be_judged_waits_a_bake(
+    store: Store, churn: Registry, tmp_path: Path
+) -> None:
+    from shipyard.checks import CanaryRules
+
+    log_root = tmp_path / "log"
+    t0 = datetime.now(UTC)
+    rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
+    (step,) = advance(store, log_root, t0 + BAKE, rules=CanaryRules(min_requests=0))
+    assert step.action == "failed" and "could not judge the canary" in step.message
+    assert "min_requests" in step.message
+    after = Rollouts(store).get(rollout.id)
+    assert after.running and after.step == 0 and after.next_at == t0 + 2 * BAKE  # no spinning
+    assert advance(store, log_root, t0 + BAKE) == []
