@@ -74,6 +74,7 @@ def test_start_sets_the_canary_and_audits(store: Store, churn: Registry) -> None
     assert "running at 10%" in rollout.describe()
     assert Rollouts(store).due(t0 + BAKE - timedelta(seconds=1)) == []
     assert Rollouts(store).due(t0 + BAKE) == [rollout]
+    assert Rollouts(store).due((t0 + BAKE).replace(tzinfo=None)) == [rollout]  # naive is UTC
 
 
 def test_refusals_store_nothing(store: Store, churn: Registry) -> None:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -135,7 +135,7 @@ class Rollouts:
         with self.store.read() as session:
             query = (
                 select(tables.Rollout)
-                .where(tables.Rollout.status == RUNNING, tables.Rollout.next_at <= now)
+                .where(tables.Rollout.status == RUNNING, tables.Rollout.next_at <= _aware(now))
                 .order_by(tables.Rollout.next_at)
             )
             if name is not None:
@@ -165,7 +165,7 @@ class Rollouts:
         if not isinstance(bake, timedelta) or bake <= timedelta(0):
             raise InvalidInput(f"The bake time must be more than zero, e.g. 30m. Got {bake!r}.")
         sticky = check_sticky(sticky)
-        now = now or utcnow()
+        now = _aware(now or utcnow())
         with self.store.write() as session:
             lock_model(session, name)
             running = running_row(session, name)
@@ -226,6 +226,7 @@ class Rollouts:
     ) -> Rollout:
         """Move to the next step; at 100% promote the version to production and end
         ``promoted`` (the promotion needs what ``Registry.promote`` needs)."""
+        now = _aware(now)
         with self.store.write() as session:
             row = self._own(session, rollout_id, expect_step, now)
             nxt = row.step + 1
@@ -287,6 +288,7 @@ class Rollouts:
         message: str = "",
     ) -> Rollout:
         """Judge the step again after another bake (``details["waits"]`` counts the waits)."""
+        now = _aware(now)
         with self.store.write() as session:
             row = self._own(session, rollout_id, expect_step, now)
             waits = int(row.details.get("waits", 0)) + 1
@@ -317,6 +319,7 @@ class Rollouts:
         judgement: dict[str, Any] | None = None,
     ) -> Rollout:
         """End the canary (production answers everything) and the rollout, ``rolled_back``."""
+        now = _aware(now)
         with self.store.write() as session:
             row = self._own(session, rollout_id, expect_step, now)
             reason = _why(_summary(judgement), f"rollout #{row.id}")
@@ -388,6 +391,11 @@ class Rollouts:
                 "was changed."
             )
         return row
+
+
+def _aware(now: datetime) -> datetime:
+    """Naive datetimes are UTC, as everywhere in Shipyard."""
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now
 
 
 def _bake(row: tables.Rollout) -> timedelta:
