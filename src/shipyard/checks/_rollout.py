@@ -101,7 +101,7 @@ def advance_rollouts(
     ``channels`` are the built ``[channels.*]`` (default: built from ``project``).
     """
     now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
-    rollouts = Rollouts(store)
+    rollouts = Rollouts(store, project)
     pass_ = _Pass(store, rollouts, project, actor, log_root, channels, rules, max_waits, now)
     return [pass_.one(rollout) for rollout in rollouts.due(now, model)]
 

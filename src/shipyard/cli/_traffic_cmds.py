@@ -104,7 +104,7 @@ def _start_rollout(
         )
     bake = parse_window(options.bake or "30m", option="--bake")
     c = client(ctx)
-    started = Rollouts(c.store).start(
+    started = Rollouts(c.store, project(ctx)).start(
         name, version, steps, bake=bake, actor=c.user, sticky=sticky, reason=reason
     )
     path = " → ".join(f"{s:g}%" for s in started.steps)

@@ -39,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
+from shipyard.config import ProjectConfig
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
 from shipyard.registry._entities import Rollout
 from shipyard.registry._policy import active_policy, end_policy
@@ -97,10 +98,15 @@ def _number(value: object) -> bool:
 
 
 class Rollouts:
-    """The rollouts of one ``Store``; every change audited (see the module docstring)."""
+    """The rollouts of one ``Store``; every change audited (see the module docstring).
 
-    def __init__(self, store: Store) -> None:
+    ``project`` is the parsed shipyard.toml whose per-model policy the canary and the
+    promotion follow, as ``Traffic``'s and ``Registry``'s.
+    """
+
+    def __init__(self, store: Store, project: ProjectConfig | None = None) -> None:
         self.store = store
+        self.project = project
         self.traffic = Traffic(store)
 
     # -- reading ---------------------------------------------------------------------------
