@@ -223,3 +223,28 @@ def test_a_step_that_cannot_be_judged_waits_a_bake(
     after = Rollouts(store).get(rollout.id)
     assert after.running and after.step == 0 and after.next_at == t0 + 2 * BAKE  # no spinning
     assert advance(store, log_root, t0 + BAKE) == []
+
+
+def test_notify_rules_select_rollout_events(
+    store: Store, churn: Registry, webhook: HttpRecorder
+) -> None:
+    from shipyard.alerting import Notifier, attach_notifier
+
+    config = ProjectConfig.model_validate(
+        {
+            "gates": {"require": False},
+            "channels": {"team": {"type": "webhook", "url": webhook.url, "timeout": 2}},
+            "notify": [{"events": ["rollout.*"], "channels": ["team"]}],
+        }
+    )
+    notifier = attach_notifier(store, config)
+    assert isinstance(notifier, Notifier)
+    try:
+        Rollouts(store, config).start("churn", 2, [10], bake=BAKE, actor="alice")
+        Traffic(store).clear("churn", actor="carol")
+    finally:
+        store.listeners.remove(notifier)
+    bodies = [str(r.body) for r in webhook.requests]
+    assert len(bodies) == 2  # rollout.started and rollout.cancelled, not the traffic events
+    assert "Rollout #1 of churn v2 started (alice)" in bodies[0]
+    assert "cancelled (carol)" in bodies[1] and "changed the traffic policy" in bodies[1]
