@@ -8,10 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from canary_logs import arm_records
+from canary_logs import arm_records, register_churn
 from shipyard.checks import CanaryRules, CanaryVerdict, check_canary
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
-from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Policy, Registry, Traffic
 from shipyard.store import Store
@@ -20,15 +19,9 @@ from shipyard.store import Store
 @pytest.fixture
 def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]
     """``churn`` v1 (production) and v2, v3 (approved), by alice."""
-    X, y, _, _ = training_data
-    prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
-    for _ in range(3):
-        registry.register(prepared, name="churn", actor="alice")
-    for version in (1, 2, 3):
-        approver.approve("churn", version, reason="ok")
-    registry.promote("churn", 1, actor="alice")
-    return registry
+    return register_churn(
+        store, fitted_pipeline, training_data, approver, versions=3, approved=(1, 2, 3)
+    )
 
 
 def run(
