@@ -194,7 +194,11 @@ class Scheduler:
     # -- rollouts --------------------------------------------------------------------------
 
     def advance_rollouts(self) -> list[RolloutStep]:
-        """Judge and move the rollouts whose bake has ended, once; never raises (logged)."""
+        """Judge and move the rollouts whose bake has ended, once; never raises (logged).
+
+        >>> [step.action for step in scheduler.advance_rollouts()]  # doctest: +SKIP
+        ['stepped']
+        """
         from shipyard.checks import advance_rollouts
 
         try:
@@ -210,12 +214,8 @@ class Scheduler:
             _log.exception("Could not advance the rollouts")
             return []
         for step in steps:
-            level = (
-                logging.INFO
-                if step.action in ("stepped", "promoted", "waited")
-                else (logging.WARNING)
-            )
-            _log.log(level, "Rollout %s: %s", step.action, step.message)
+            quiet = step.action in ("stepped", "promoted", "waited")
+            _log.log(logging.INFO if quiet else logging.WARNING, "Rollout: %s", step.message)
         return steps
 
     def _rollouts_due(self) -> bool:
