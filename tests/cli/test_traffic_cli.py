@@ -102,6 +102,7 @@ def test_happy_paths(env, capsys) -> None:  # type: ignore[no-untyped-def]
         (("promote", "churn", "2", "--canary", "10", "--auto", "--bake", "soon"), 2, "--bake"),
         (("promote", "churn", "2", "--canary", "10", "--auto", "--bake", "0m"), 2, "--bake"),
         (("promote", "churn", "3", "--canary", "10", "--auto"), 1, "needs an approval"),
+        (("promote", "churn", "2", "--canary", "150", "--auto"), 2, "below 100, e.g. 10"),
         (("traffic", "advance", "nope"), 1, "no model 'nope'"),
         (("traffic", "rollouts", "nope"), 1, "no model 'nope'"),
     ],

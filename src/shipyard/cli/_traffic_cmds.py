@@ -94,6 +94,11 @@ def _start_rollout(
     from shipyard.config import parse_window
     from shipyard.registry import Rollouts, check_steps, default_steps
 
+    if not (math.isfinite(canary) and 0 < canary < 100):
+        raise InvalidInput(
+            f"--canary is the first step's share of the traffic: a percentage above 0 and below "
+            f"100, e.g. 10. Got {canary:g} instead."
+        )
     steps = (
         default_steps(canary) if options.steps is None else check_steps(parse_steps(options.steps))
     )
