@@ -209,20 +209,26 @@ def test_a_manual_clear_stops_the_rollout(store: Store, churn: Registry, tmp_pat
     assert rollout_events(store)[-2:] == ["rollout.started", "rollout.cancelled"]
 
 
-def test_a_step_that_cannot_be_judged_waits_a_bake(
-    store: Store, churn: Registry, tmp_path: Path
+def test_a_step_that_cannot_be_judged_waits_a_bake_and_alerts_once(
+    store: Store, churn: Registry, tmp_path: Path, webhook: HttpRecorder
 ) -> None:
     from shipyard.checks import CanaryRules
 
     log_root = tmp_path / "log"
     t0 = datetime.now(UTC)
     rollout = Rollouts(store).start("churn", 2, [10, 50], bake=BAKE, actor="alice", now=t0)
-    (step,) = advance(store, log_root, t0 + BAKE, rules=CanaryRules(min_requests=0))
+    broken = {"rules": CanaryRules(min_requests=0), "project": project(webhook.url)}
+    (step,) = advance(store, log_root, t0 + BAKE, **broken)
     assert step.action == "failed" and "could not judge the canary" in step.message
     assert "min_requests" in step.message
+    assert step.alert is not None and step.alert["status"] == "sent"
     after = Rollouts(store).get(rollout.id)
     assert after.running and after.step == 0 and after.next_at == t0 + 2 * BAKE  # no spinning
     assert advance(store, log_root, t0 + BAKE) == []
+    (again,) = advance(store, log_root, t0 + 2 * BAKE, **broken)
+    assert again.action == "failed" and again.alert is None  # alerted once per step
+    (request,) = webhook.requests
+    assert "stuck at 10%" in str(request.body)
 
 
 def test_notify_rules_select_rollout_events(

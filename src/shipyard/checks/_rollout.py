@@ -26,7 +26,8 @@ channel is declared. Rule name ``rollout:<model>``, metric ``rollout.rolled_back
 ``rollout.stalled``.
 
 A rollout whose step cannot be judged or changed (the log is unreadable, the promotion is
-refused) waits another bake and is reported ``failed``, so a pass never spins on it. Two passes
+refused) waits another bake and is reported ``failed``, so a pass never spins on it; the first
+failure at a step raises a warning alert (``rollout.failed``). Two passes
 at once (two schedulers) act once: the loser of the model's row lock finds the rollout moved on
 and reports ``skipped``.
 
@@ -230,7 +231,21 @@ class _Pass:
             if self._moved_on(rollout):
                 return RolloutStep(rollout, "skipped", f"{_name(rollout)}: {exc.message}", verdict)
             return self._stop(rollout, verdict, f"{message}; it could not wait: {exc.message}")
-        return RolloutStep(rollout, "failed", text, verdict)
+        alert = None
+        history = rollout.details.get("history", [])
+        if (
+            sum(h.get("step") == rollout.step and h.get("decision") == "error" for h in history)
+            == 1
+        ):
+            alert = self._alert(  # the first failure at this step: a person should look
+                rollout,
+                verdict,
+                "warning",
+                "rollout.failed",
+                f"Rollout of {_name(rollout)} is stuck at {rollout.percent:g}%",
+                f"{text}. It is tried again after each bake.",
+            )
+        return RolloutStep(rollout, "failed", text, verdict, alert)
 
     def _stop(self, rollout: Rollout, verdict: CanaryVerdict | None, message: str) -> RolloutStep:
         """Cancel a rollout that can neither be judged nor postponed (the canary stays)."""
@@ -246,7 +261,7 @@ class _Pass:
     def _alert(
         self,
         rollout: Rollout,
-        verdict: CanaryVerdict,
+        verdict: CanaryVerdict | None,
         severity: Severity,
         metric: str,
         title: str,
@@ -261,7 +276,8 @@ class _Pass:
             cooldown="0m",  # every rollback is news
             channels=names,
         )
-        failed = ", ".join(g.name for g in verdict.failed)
+        gates = verdict.gates if verdict is not None else ()
+        failed = ", ".join(g.name for g in gates if g.status == "fail")
         alert = Alert(
             rule=rule.name,
             severity=severity,
@@ -276,8 +292,8 @@ class _Pass:
             facts={
                 "Rollout": f"#{rollout.id} ({', '.join(f'{s:g}' for s in rollout.steps)} %)",
                 "Step": f"{rollout.percent:g}%",
-                "Decision": verdict.decision,
-                **{g.name: f"{g.status}: {g.reason}" for g in verdict.gates},
+                "Decision": verdict.decision if verdict is not None else "none (not judged)",
+                **{g.name: f"{g.status}: {g.reason}" for g in gates},
             },
         )
         try:
