@@ -16,6 +16,9 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``build_card(store, name, version, project=...)`` is a version's ``ModelCard`` (Mitchell et
   al.'s sections from the registry, the archive's lineage, the latest gate record, waivers,
   the risk register and the written sections); ``card_markdown`` and ``card_html`` render it.
+- ``advance_rollouts`` judges each running rollout (``promote --canary N --auto``) whose bake
+  ended and steps it, promotes it, or rolls it back with an alert (``RolloutStep`` per
+  rollout); the scheduler runs it on every tick, ``shipyard traffic advance`` once.
 
 Layering: checks may import ``evaluation``, ``monitoring``, ``alerting``, ``registry``, the
 prediction log, ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing
@@ -41,9 +44,11 @@ from shipyard.checks._card import build_card
 from shipyard.checks._card_model import ModelCard
 from shipyard.checks._card_render import card_html, card_markdown
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
+from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 
 __all__ = [
+    "MAX_WAITS",
     "CanaryArm",
     "CanaryGate",
     "CanaryRules",
@@ -51,8 +56,10 @@ __all__ = [
     "ModelCard",
     "MonitorRequest",
     "MonitorResult",
+    "RolloutStep",
     "ValidationRequest",
     "ValidationResult",
+    "advance_rollouts",
     "build_card",
     "card_html",
     "card_markdown",
