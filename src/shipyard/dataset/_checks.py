@@ -60,18 +60,26 @@ def training_checks(X: pd.DataFrame, y: Any, *, task: str, seed: int = 0) -> dic
     with_label = frame.assign(__label__=target)
     hashes = pd.util.hash_pandas_object(with_label, index=False)
     duplicate_share = float(hashes.duplicated().mean())
-    constant = [str(c) for c in frame.columns if frame[c].nunique(dropna=False) <= 1]
+    constant = [str(c) for c in frame.columns if _constant(frame[c])]
 
     rng = np.random.default_rng(seed)
     if len(frame) > LEAKAGE_ROWS:
         keep = np.sort(rng.choice(len(frame), LEAKAGE_ROWS, replace=False))
         frame, target = frame.iloc[keep].reset_index(drop=True), target[keep]
     folds = rng.integers(0, FOLDS, len(frame))
+    if task == "classification":
+        labels = pd.unique(target)
+        # Binary: one AUC; multiclass: the best one-vs-rest AUC.
+        targets = [
+            (target == c).astype(float) for c in (labels[1:] if len(labels) == 2 else labels)
+        ]
+    else:
+        targets = [pd.to_numeric(pd.Series(target), errors="coerce").to_numpy(dtype=float)]
     leakage: dict[str, float] = {}
     for name in frame.columns:
         if str(name) in constant:
             continue
-        score = _leakage_score(frame[name], target, folds, task)
+        score = _leakage_score(frame[name], targets, folds, task)
         if score is not None:
             leakage[str(name)] = round(score, 6)
     return {
@@ -85,27 +93,29 @@ def training_checks(X: pd.DataFrame, y: Any, *, task: str, seed: int = 0) -> dic
     }
 
 
+def _constant(column: pd.Series) -> bool:
+    """One value in every row (or none in any); cheaper than counting distinct values."""
+    missing = column.isna()
+    if missing.iloc[0]:
+        return bool(missing.all())
+    return bool((column == column.iloc[0]).all()) and not bool(missing.any())
+
+
 def _leakage_score(
-    column: pd.Series, target: np.ndarray, folds: np.ndarray, task: str
+    column: pd.Series, targets: list[np.ndarray], folds: np.ndarray, task: str
 ) -> float | None:
-    """How well ``column`` alone predicts ``target``; None when it cannot be scored."""
-    kind = column_type(column)
-    numeric = kind in ("integer", "float", "boolean")
+    """How well ``column`` alone predicts the target (``targets``: the regression target, or
+    one 0/1 vector per class judged); None when it cannot be scored."""
+    numeric = column_type(column) in ("integer", "float", "boolean")
     if task == "regression":
-        y = pd.to_numeric(pd.Series(target), errors="coerce").to_numpy(dtype=float)
-        x = _as_numbers(column) if numeric else _encode(column, y, folds)
-        return _spearman(x, y)
-    classes = pd.unique(target)
-    if len(classes) < 2:
-        return None
-    # Binary: one AUC; multiclass: the best one-vs-rest AUC.
-    best = 0.0
-    for cls in classes[1:] if len(classes) == 2 else classes:
-        positive = (target == cls).astype(float)
+        y = targets[0]
+        return _spearman(_as_numbers(column) if numeric else _encode(column, y, folds), y)
+    best: float | None = None
+    for positive in targets:
         x = _as_numbers(column) if numeric else _encode(column, positive, folds)
         auc = _auc(x, positive)
         if auc is not None:
-            best = max(best, auc, 1.0 - auc)
+            best = max(best or 0.0, auc, 1.0 - auc)
     return best
 
 
@@ -133,24 +143,26 @@ def _encode(column: pd.Series, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
 
 def _auc(score: np.ndarray, positive: np.ndarray) -> float | None:
     """Mann-Whitney AUC (ties count half); missing scores rank lowest."""
-    from scipy.stats import rankdata
-
     score = np.where(np.isnan(score), -np.inf, score)
     n_pos = positive.sum()
     n_neg = len(positive) - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    ranks = rankdata(score)
+    ranks = _rankdata(score)
     return float((ranks[positive == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
-    from scipy.stats import rankdata
+def _rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank (pandas': importing scipy.stats costs
+    more than the whole check)."""
+    return np.asarray(pd.Series(values).rank(method="average"), dtype=float)
 
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float | None:
     ok = np.isfinite(x) & np.isfinite(y)
     if ok.sum() < 3:
         return None
-    rx, ry = rankdata(x[ok]), rankdata(y[ok])
+    rx, ry = _rankdata(x[ok]), _rankdata(y[ok])
     if rx.std() == 0 or ry.std() == 0:
         return None
     return float(abs(np.corrcoef(rx, ry)[0, 1]))

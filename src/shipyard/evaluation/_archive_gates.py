@@ -14,6 +14,9 @@ from shipyard.evaluation._gate import Gate
 from shipyard.evaluation._scored import Outputs
 from shipyard.packaging import Archive, OnnxInput, OnnxPredictor
 
+#: ONNX parity is checked on at most this many of the rows (a seeded sample beyond).
+ONNX_ROWS = 20_000
+
 
 def data_checks_gate(archive: Archive, settings: GateSettings) -> Gate:
     """Duplicates above ``max_duplicate_share`` and a feature that alone predicts the target
@@ -83,7 +86,8 @@ def data_checks_gate(archive: Archive, settings: GateSettings) -> Gate:
 def onnx_gate(
     archive: Archive, frame: pd.DataFrame, native: Outputs, settings: GateSettings
 ) -> Gate:
-    """max |ONNX - native| on the rows (probabilities, else predictions) within tolerance."""
+    """max |ONNX - native| on the rows (probabilities, else predictions) within tolerance;
+    at most ``ONNX_ROWS`` rows (a seeded sample)."""
     summary = archive.manifest.onnx or {}
     if "model.onnx" not in archive.members:
         why = f" ({summary['error']})" if summary.get("error") else ""
@@ -98,6 +102,12 @@ def onnx_gate(
             applicable=False,
         )
     inputs = [OnnxInput(**item) for item in summary.get("inputs", [])]
+    if len(frame) > ONNX_ROWS:
+        keep = np.sort(np.random.default_rng(0).choice(len(frame), ONNX_ROWS, replace=False))
+        frame = frame.iloc[keep]
+        native = Outputs(
+            native.labels[keep], None if native.proba is None else native.proba[keep], 0.0
+        )
     try:
         predictor = OnnxPredictor(archive.members["model.onnx"], inputs).load()
         with warnings.catch_warnings():

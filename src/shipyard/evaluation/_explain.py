@@ -26,7 +26,7 @@ from shipyard.evaluation._gate import Gate
 from shipyard.packaging import LoadedModel
 
 #: TreeSHAP explains at most this many rows: mean |SHAP| is stable long before.
-SHAP_ROWS = 500
+SHAP_ROWS = 256
 #: Permutation importance uses at most this many rows, and this many repeats.
 PERMUTATION_ROWS = 5_000
 REPEATS = 3

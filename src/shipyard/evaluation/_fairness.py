@@ -20,7 +20,7 @@ import pandas as pd
 from shipyard.config import GateSettings
 from shipyard.evaluation._gate import Gate
 from shipyard.evaluation._scored import Scored
-from shipyard.monitoring import bootstrap, percentile_interval
+from shipyard.monitoring import percentile_interval
 
 #: A numeric sensitive feature with more distinct values than this is cut into quartiles.
 MAX_GROUPS = 10
@@ -66,9 +66,8 @@ def fairness_gate(feature: str, values: pd.Series, scored: Scored, settings: Gat
             c,
             scored.target[keep] == c,
             scored.candidate.labels[keep] == c,
-            groups[keep],
             codes,
-            len(uniques),
+            uniques,
             settings,
         )
         for c in positives
@@ -112,49 +111,59 @@ def _judge(
     positive: Any,
     y_true: np.ndarray,
     y_pred: np.ndarray,
-    groups: pd.Series,
     codes: np.ndarray,
-    n_groups: int,
+    uniques: pd.Index,
     settings: GateSettings,
 ) -> dict[str, Any]:
     from fairlearn.metrics import (
         MetricFrame,
-        count,
         false_positive_rate,
         selection_rate,
         true_positive_rate,
     )
 
+    # Every rate depends on the rows only through the counts of (group, label, prediction)
+    # cells: fairlearn scores the distinct cells weighted by their counts (the same values as
+    # on the rows, and fast at any size), and the bootstrap draws the cells' counts directly.
+    # Resampling n rows with replacement makes those counts multinomial(n, cell shares):
+    # exactly the row bootstrap's distribution, without materialising resamples.
+    g = len(uniques)
+    cell = codes * 4 + y_true.astype(int) * 2 + y_pred.astype(int)
+    counts = np.bincount(cell, minlength=4 * g).astype(float)
+    present = np.flatnonzero(counts)
+    weight = counts[present]
+    cell_group = uniques.to_numpy()[present // 4].astype(str)
+    cell_true, cell_pred = (present // 2) % 2, present % 2
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a group without positives: its rate is 0, said below
+        warnings.simplefilter("ignore")  # a group without positives: its rate is 0
         frame = MetricFrame(
             metrics={
-                "rows": count,
                 "selection_rate": selection_rate,
                 "true_positive_rate": true_positive_rate,
                 "false_positive_rate": false_positive_rate,
             },
-            y_true=y_true,
-            y_pred=y_pred,
-            sensitive_features=groups.to_numpy(),
+            y_true=cell_true,
+            y_pred=cell_pred,
+            sensitive_features=cell_group,
+            sample_params={
+                name: {"sample_weight": weight}
+                for name in ("selection_rate", "true_positive_rate", "false_positive_rate")
+            },
         )
     by_group = frame.by_group
     rates = by_group["selection_rate"]
     ratio = float(rates.min() / rates.max()) if rates.max() > 0 else 1.0
     tpr, fpr = by_group["true_positive_rate"], by_group["false_positive_rate"]
     odds = float(max(tpr.max() - tpr.min(), fpr.max() - fpr.min()))
-    draws = bootstrap(
-        len(codes),
-        _statistic(codes, n_groups, y_true, y_pred),
-        resamples=settings.resamples,
-        seed=0,
-    )
+    rng = np.random.default_rng(0)
+    draws = _rates(rng.multinomial(len(codes), counts / counts.sum(), size=settings.resamples), g)
     low, high, _ = percentile_interval(draws[:, 0], settings.confidence)
     odds_low, odds_high, _ = percentile_interval(draws[:, 1], settings.confidence)
+    sizes = counts.reshape(g, 4).sum(axis=1)
     table = [
         {
             "group": str(group),
-            "rows": int(row["rows"]),
+            "rows": int(sizes[list(uniques.astype(str)).index(str(group))]),
             "selection_rate": float(row["selection_rate"]),
             "true_positive_rate": float(row["true_positive_rate"]),
             "false_positive_rate": float(row["false_positive_rate"]),
@@ -171,27 +180,21 @@ def _judge(
     }
 
 
-def _statistic(codes: np.ndarray, n_groups: int, y_true: np.ndarray, y_pred: np.ndarray) -> Any:
-    """Bootstrap statistic: (parity ratio, equalized odds difference) per resample."""
-    member = np.eye(n_groups)[codes]
-    t, p = y_true.astype(float)[:, None], y_pred.astype(float)[:, None]
-    matrix = np.hstack(
-        [member, member * p, member * t, member * t * p, member * (1 - t), member * (1 - t) * p]
-    )
-
-    def statistic(w: np.ndarray) -> np.ndarray:
-        sums = w @ matrix
-        size, chosen, pos, hit, neg, false_hit = np.split(sums, 6, axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            selection = chosen / size
-            tpr = np.where(pos > 0, hit / np.maximum(pos, 1e-300), 0.0)
-            fpr = np.where(neg > 0, false_hit / np.maximum(neg, 1e-300), 0.0)
-            top = selection.max(axis=1)
-            ratio = np.where(top > 0, selection.min(axis=1) / top, 1.0)
-        odds = np.maximum(np.ptp(tpr, axis=1), np.ptp(fpr, axis=1))
-        return np.stack([ratio, odds], axis=1)
-
-    return statistic
+def _rates(cells: np.ndarray, g: int) -> np.ndarray:
+    """(parity ratio, equalized odds difference) of each row of cell counts (b, 4g), cells
+    ordered (group, label, prediction)."""
+    c = cells.reshape(len(cells), g, 2, 2).astype(float)
+    size = c.sum(axis=(2, 3))
+    chosen = c[:, :, :, 1].sum(axis=2)
+    pos, neg = c[:, :, 1, :].sum(axis=2), c[:, :, 0, :].sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        selection = chosen / size
+        tpr = np.where(pos > 0, c[:, :, 1, 1] / np.maximum(pos, 1), 0.0)
+        fpr = np.where(neg > 0, c[:, :, 0, 1] / np.maximum(neg, 1), 0.0)
+        top = selection.max(axis=1)
+        ratio = np.where(top > 0, selection.min(axis=1) / top, 1.0)
+    odds = np.maximum(np.ptp(tpr, axis=1), np.ptp(fpr, axis=1))
+    return np.stack([ratio, odds], axis=1)
 
 
 def _f(value: float | None) -> str:

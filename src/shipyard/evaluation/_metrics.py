@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from shipyard.config import METRICS
 from shipyard.errors import InvalidInput
@@ -40,6 +41,8 @@ CLASSIFIER = (
 PROBABILISTIC = frozenset({"roc_auc", "log_loss", "brier"})
 REGRESSOR = ("mae", "rmse", "r2")
 Statistic = Callable[[np.ndarray], np.ndarray]
+#: Draw counts per block of resamples (see ``shipyard.monitoring.bootstrap``).
+_BLOCK = 100_000
 
 
 def applicable(task: str, has_proba: bool) -> list[str]:
@@ -89,10 +92,16 @@ def _classification(
     proba: np.ndarray | None,
     classes: list[Any],
 ) -> Statistic:
-    k = len(classes)
-    index = {c: i for i, c in enumerate(classes)}
-    yi = np.fromiter((index.get(v, -1) for v in y), dtype=np.int64, count=len(y))
-    pi = np.fromiter((index.get(v, -1) for v in labels), dtype=np.int64, count=len(labels))
+    return codes_statistic(
+        names, class_codes(y, classes), class_codes(labels, classes), proba, len(classes)
+    )
+
+
+def codes_statistic(
+    names: Sequence[str], yi: np.ndarray, pi: np.ndarray, proba: np.ndarray | None, k: int
+) -> Statistic:
+    """``metric_statistic`` of a classifier, from the labels' and predictions' positions in
+    its ``k`` classes (``class_codes``)."""
     eye = np.vstack([np.eye(k), np.zeros((1, k))])  # index -1: no class
     true, pred = eye[yi], eye[pi]
     # One matrix: [correct | true per class | predicted per class | both per class | losses].
@@ -106,14 +115,14 @@ def _classification(
         squares = (proba[:, 1] - true[:, 1]) ** 2 if k == 2 else ((proba - true) ** 2).sum(1)
         extra["brier"] = 2 + 3 * k
         columns.append(squares[:, None])
-    matrix = np.hstack(columns)
+    matrix = np.ascontiguousarray(np.hstack(columns).T)
     aucs: list[Statistic] = []
     if proba is not None and "roc_auc" in names:
         positives = [1] if k == 2 else list(range(k))
         aucs = [weighted_auc(yi == c, proba[:, c]) for c in positives]
 
     def statistic(w: np.ndarray) -> np.ndarray:
-        sums = w @ matrix
+        sums = _weighted_sums(w, matrix)
         total = w.sum(axis=1)
         t, q, tp = sums[:, 1 : 1 + k], sums[:, 1 + k : 1 + 2 * k], sums[:, 1 + 2 * k : 1 + 3 * k]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -138,12 +147,30 @@ def _classification(
     return statistic
 
 
+def _weighted_sums(w: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``w @ matrix.T`` for weights ``(b, n)`` and per-row columns stored as ``(c, n)``.
+
+    einsum, not BLAS: for the few rows of a block, a threaded BLAS gemv measured 30x slower
+    on a busy two-core machine (thread hand-offs), einsum is one pass over the memory.
+    """
+    return np.einsum("bn,cn->bc", w, matrix)
+
+
+def class_codes(values: np.ndarray, classes: list[Any]) -> np.ndarray:
+    """The position of each value in ``classes`` (-1: not a class).
+
+    >>> class_codes(np.array(["no", "yes", "maybe"], dtype=object), ["no", "yes"]).tolist()
+    [0, 1, -1]
+    """
+    return np.asarray(pd.Categorical(values, categories=classes).codes, dtype=np.int64)
+
+
 def _regression(names: Sequence[str], y: np.ndarray, pred: np.ndarray) -> Statistic:
     error = pred - y
-    matrix = np.stack([np.abs(error), error**2, y, y**2], axis=1)
+    matrix = np.stack([np.abs(error), error**2, y, y**2])
 
     def statistic(w: np.ndarray) -> np.ndarray:
-        sums = w @ matrix
+        sums = _weighted_sums(w, matrix)
         total = w.sum(axis=1)
         mean_y = sums[:, 2] / total
         spread = sums[:, 3] - total * mean_y**2
@@ -214,7 +241,9 @@ def paired_metrics(
         return np.hstack([candidate(w), champion(w)])
 
     point = both(np.ones((1, n)))[0]
-    draws = bootstrap(n, both, resamples=resamples, seed=seed)
+    # Blocks of about one resample of 100k rows: the rank statistic then stays in cache
+    # (3x faster than the default blocks at 100k rows).
+    draws = bootstrap(n, both, resamples=resamples, seed=seed, block=_BLOCK)
 
     def intervals(values: np.ndarray, sample: np.ndarray) -> dict[str, Interval]:
         out = {}

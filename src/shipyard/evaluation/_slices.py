@@ -1,9 +1,8 @@
 """The slices gate: the primary metric on every value of every categorical input column.
 
-Each slice is a row of 0/1 weights, so one call of the metric statistic scores all slices of
-a column at once (the same statistic the bootstrap uses). Where ROC AUC is undefined in a
-slice (one class only), the slice is judged on accuracy against the whole's accuracy, and
-the table says so.
+Each slice is scored with the same metric statistic as the bootstrap, on its own rows.
+Where ROC AUC is undefined in a slice (one class only), the slice is judged on accuracy
+against the whole's accuracy, and the table says so.
 """
 
 from __future__ import annotations
@@ -16,15 +15,13 @@ import pandas as pd
 from shipyard.config import METRICS, GateSettings
 from shipyard.dataset import Schema
 from shipyard.evaluation._gate import Gate
-from shipyard.evaluation._metrics import metric_statistic
-from shipyard.evaluation._scored import Outputs, Scored
+from shipyard.evaluation._metrics import class_codes, codes_statistic, metric_statistic
+from shipyard.evaluation._scored import Scored
 
 #: Column types whose values are slices.
 SLICED = ("string", "categorical", "boolean")
 #: Slices listed in the gate's data, worst first.
 LISTED = 100
-#: Slices scored per call of the statistic.
-_BLOCK = 16
 
 
 def slices_gate(scored: Scored, schema: Schema, settings: GateSettings) -> Gate:
@@ -32,37 +29,34 @@ def slices_gate(scored: Scored, schema: Schema, settings: GateSettings) -> Gate:
     worst slice trails the whole by more."""
     primary = scored.primary
     names = [primary, "accuracy"] if primary == "roc_auc" else [primary]
-    cand = _statistic(names, scored, scored.candidate)
-    champ = _statistic(names, scored, scored.champion) if scored.champion else None
-    whole = cand(np.ones((1, scored.n)))[0]
+    codes = _Codes(scored)
+    whole = codes.score(names, "candidate", slice(None))
     columns = [c.name for c in schema.columns if c.dtype in SLICED]
     table: list[dict[str, Any]] = []
     for column in columns:
-        values = scored.frame[column]
-        codes, uniques = pd.factorize(values, use_na_sentinel=False)
-        counts = np.bincount(codes, minlength=len(uniques))
-        big = np.flatnonzero(counts >= settings.min_slice_rows)
-        if len(big) == 0:
-            continue
-        # Blocks of slices keep the weight matrix small however many values a column has.
-        own = _by_blocks(cand, codes, big)
-        other = _by_blocks(champ, codes, big) if champ is not None else None
-        for j, code in enumerate(big):
+        values, uniques = pd.factorize(scored.frame[column], use_na_sentinel=False)
+        counts = np.bincount(values, minlength=len(uniques))
+        # Rows of each slice: one stable sort, then contiguous runs.
+        order = np.argsort(values, kind="stable")
+        ends = np.cumsum(counts)
+        for code in np.flatnonzero(counts >= settings.min_slice_rows):
+            rows = order[ends[code] - counts[code] : ends[code]]
+            own = codes.score(names, "candidate", rows)
             metric, k = primary, 0
-            if not np.isfinite(own[j, 0]) and len(names) > 1:
+            if not np.isfinite(own[0]) and len(names) > 1:
                 metric, k = "accuracy", 1  # AUC undefined in this slice: one class only
-            gap = (whole[k] - own[j, k]) if METRICS[metric] else (own[j, k] - whole[k])
+            gap = (whole[k] - own[k]) if METRICS[metric] else (own[k] - whole[k])
             row: dict[str, Any] = {
                 "column": column,
                 "value": _text(uniques[code]),
                 "rows": int(counts[code]),
                 "metric": metric,
-                "candidate": float(own[j, k]),
+                "candidate": float(own[k]),
                 "whole": float(whole[k]),
                 "gap": float(gap),
             }
-            if other is not None:
-                row["champion"] = float(other[j, k])
+            if scored.champion is not None:
+                row["champion"] = float(codes.score(names, "champion", rows)[k])
             table.append(row)
     table.sort(key=lambda r: -r["gap"])
     data: dict[str, Any] = {
@@ -114,17 +108,30 @@ def slices_gate(scored: Scored, schema: Schema, settings: GateSettings) -> Gate:
     return Gate("slices", passed, worst["gap"], limit, detail, "slices", data)
 
 
-def _statistic(names: list[str], scored: Scored, outputs: Outputs | None) -> Any:
-    assert outputs is not None
-    return metric_statistic(names, scored.target, outputs.labels, outputs.proba, scored.classes)
+class _Codes:
+    """Labels and predictions as class positions, computed once for every slice."""
 
+    def __init__(self, scored: Scored) -> None:
+        self.scored = scored
+        self.k = len(scored.classes) if scored.classes is not None else 0
+        self.target = class_codes(scored.target, scored.classes) if self.k else scored.target
+        self.labels = {
+            key: class_codes(out.labels, scored.classes) if self.k else out.labels
+            for key, out in (("candidate", scored.candidate), ("champion", scored.champion))
+            if out is not None
+        }
 
-def _by_blocks(statistic: Any, codes: np.ndarray, slices: np.ndarray) -> np.ndarray:
-    parts = []
-    for start in range(0, len(slices), _BLOCK):
-        block = slices[start : start + _BLOCK]
-        parts.append(statistic((codes[None, :] == block[:, None]).astype(np.float64)))
-    return np.vstack(parts)
+    def score(self, names: list[str], key: str, rows: Any) -> np.ndarray:
+        """The metrics ``names`` of one model on ``rows`` (indices, or a slice)."""
+        outputs = self.scored.candidate if key == "candidate" else self.scored.champion
+        assert outputs is not None
+        y, labels = self.target[rows], self.labels[key][rows]
+        if self.k:
+            proba = outputs.proba[rows] if outputs.proba is not None else None
+            statistic = codes_statistic(names, y, labels, proba, self.k)
+        else:
+            statistic = metric_statistic(names, y, labels, None, None)
+        return np.asarray(statistic(np.ones((1, len(y)))))[0]
 
 
 def _text(value: Any) -> Any:

@@ -118,20 +118,29 @@ def percentile_interval(
 
 def weighted_auc(positive: np.ndarray, score: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A bootstrap statistic: ROC AUC (Mann-Whitney, ties count half) of ``score`` for the
-    boolean ``positive`` under each row of weights; NaN where a resample lacks a class."""
+    boolean ``positive`` under each row of weights; NaN where a resample lacks a class.
+
+    >>> auc = weighted_auc(np.array([False, True, False, True]), np.array([.1, .9, .4, .4]))
+    >>> auc(np.ones((1, 4))).tolist(), auc(np.array([[1.0, 1.0, 0.0, 0.0]])).tolist()
+    ([0.875], [1.0])
+    """
     order = np.argsort(score, kind="mergesort")
     ordered = score[order]
     is_pos = positive[order].astype(np.float64)
-    is_neg = 1.0 - is_pos
-    # One group per distinct score: tied rows compare as half.
+    # One group per distinct score: tied rows compare as half. Without ties, no grouping.
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ties = len(starts) < len(ordered)
 
     def statistic(weights: np.ndarray) -> np.ndarray:
         w = weights[:, order]
-        pos = np.add.reduceat(w * is_pos, starts, axis=1)
-        neg = np.add.reduceat(w * is_neg, starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+        pos = w * is_pos
+        if ties:
+            pos = np.add.reduceat(pos, starts, axis=1)
+            w = np.add.reduceat(w, starts, axis=1)
+        neg = w - pos
+        below = np.cumsum(neg, axis=1)
+        below -= 0.5 * neg  # the negatives below, and half of those tied
+        wins = np.einsum("ij,ij->i", pos, below)
         pairs = pos.sum(axis=1) * neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(pairs > 0, wins / pairs, np.nan)
