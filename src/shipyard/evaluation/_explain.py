@@ -76,13 +76,13 @@ def explain(
 def _tree_shap(
     model: LoadedModel, frame: pd.DataFrame, names: list[str], rng: np.random.Generator
 ) -> Explanation | None:
-    import shap
-
     native = model.model
     steps = getattr(native, "steps", None)
     final = steps[-1][1] if steps else native
     if not _is_tree_model(final):
         return None
+    import shap  # here: a second or more to import, and only tree models need it
+
     sample = _sample(frame, SHAP_ROWS, rng)
     model_input = model.prepare(sample, validate=False)
     if steps and len(steps) > 1:
