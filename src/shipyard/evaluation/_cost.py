@@ -28,7 +28,7 @@ from shipyard.evaluation._gate import EvalInputs, Gate
 from shipyard.packaging import LoadedModel
 
 #: Single-row requests per model, after WARMUP unmeasured ones.
-REQUESTS = 300
+REQUESTS = 200
 WARMUP = 20
 #: Rows of the batch request, and how many times it is timed (the best counts).
 BATCH_ROWS = 2_000

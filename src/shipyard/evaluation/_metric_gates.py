@@ -115,8 +115,10 @@ def metric_gate(
         else:
             diff = table.difference[name]
             # How much worse than the champion, at the pessimistic end of the paired interval.
-            worse = -diff.low if better else diff.high
-            worse = -diff.value if worse is None else worse
+            end = diff.low if better else diff.high
+            if end is None:  # no interval (e.g. too few rows): the point estimate
+                end = diff.value
+            worse = -end if better else end
             champion_value = table.champion[name].value
             for kind, limit in change:
                 allowed = limit if kind == "max_drop" else limit * abs(champion_value)
@@ -135,9 +137,8 @@ def metric_gate(
                     f"{champion_value:.4g} (difference {_fmt(diff)}, worse by up to {worse:.4g})"
                 )
     passed = all(check.get("passed", True) for check in checks)
-    limit = gate.min if gate.min is not None else gate.max
-    if limit is None:
-        limit = gate.max_drop if gate.max_drop is not None else gate.max_drop_relative
+    bounds = (gate.min, gate.max, gate.max_drop, gate.max_drop_relative)
+    shown = next((b for b in bounds if b is not None), None)
     data: dict[str, Any] = {
         "metric": name,
         "higher_is_better": better,
@@ -151,7 +152,7 @@ def metric_gate(
         name=f"metric:{name}",
         passed=passed,
         value=cand.value,
-        limit=limit,
+        limit=shown,
         detail=f"{name} {_fmt(cand)}: " + "; ".join(sentences) + ".",
         kind="metric",
         data=data,

@@ -162,7 +162,7 @@ def class_codes(values: np.ndarray, classes: list[Any]) -> np.ndarray:
     >>> class_codes(np.array(["no", "yes", "maybe"], dtype=object), ["no", "yes"]).tolist()
     [0, 1, -1]
     """
-    return np.asarray(pd.Categorical(values, categories=classes).codes, dtype=np.int64)
+    return np.asarray(pd.Index(classes).get_indexer(values), dtype=np.int64)
 
 
 def _regression(names: Sequence[str], y: np.ndarray, pred: np.ndarray) -> Statistic:

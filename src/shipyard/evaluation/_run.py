@@ -90,7 +90,7 @@ def run_gates(
         run(
             f"fairness:{feature}",
             lambda f=feature: fairness_gate(  # type: ignore[misc]
-                f, inputs.rows[f], scored, settings
+                f, inputs.rows.loc[:, f], scored, settings
             ),
         )
     run("explain", lambda: _explain(inputs, scored))

@@ -48,7 +48,7 @@ def slices_gate(scored: Scored, schema: Schema, settings: GateSettings) -> Gate:
             gap = (whole[k] - own[k]) if METRICS[metric] else (own[k] - whole[k])
             row: dict[str, Any] = {
                 "column": column,
-                "value": _text(uniques[code]),
+                "value": _text(uniques[int(code)]),
                 "rows": int(counts[code]),
                 "metric": metric,
                 "candidate": float(own[k]),
@@ -113,10 +113,11 @@ class _Codes:
 
     def __init__(self, scored: Scored) -> None:
         self.scored = scored
-        self.k = len(scored.classes) if scored.classes is not None else 0
-        self.target = class_codes(scored.target, scored.classes) if self.k else scored.target
+        classes = scored.classes or []
+        self.k = len(classes)
+        self.target = class_codes(scored.target, classes) if self.k else scored.target
         self.labels = {
-            key: class_codes(out.labels, scored.classes) if self.k else out.labels
+            key: class_codes(out.labels, classes) if self.k else out.labels
             for key, out in (("candidate", scored.candidate), ("champion", scored.champion))
             if out is not None
         }
