@@ -103,19 +103,21 @@ def codes_statistic(
     """``metric_statistic`` of a classifier, from the labels' and predictions' positions in
     its ``k`` classes (``class_codes``)."""
     eye = np.vstack([np.eye(k), np.zeros((1, k))])  # index -1: no class
-    true, pred = eye[yi], eye[pi]
-    # One matrix: [correct | true per class | predicted per class | both per class | losses].
-    columns = [(yi == pi).astype(float)[:, None], true, pred, true * pred]
+    true, pred = eye[yi].T, eye[pi].T
+    # One (columns, rows) matrix: correct | true per class | predicted per class | both per
+    # class | the losses asked for.
+    columns = [(yi == pi).astype(float)[None, :], true, pred, true * pred]
     extra: dict[str, int] = {}
-    if proba is not None:
+    if proba is not None and "log_loss" in names:
         eps = np.finfo(float).eps
         picked = proba[np.arange(len(yi)), np.maximum(yi, 0)]
-        extra["log_loss"] = 1 + 3 * k
-        columns.append(-np.log(np.clip(picked, eps, 1 - eps))[:, None])
-        squares = (proba[:, 1] - true[:, 1]) ** 2 if k == 2 else ((proba - true) ** 2).sum(1)
-        extra["brier"] = 2 + 3 * k
-        columns.append(squares[:, None])
-    matrix = np.ascontiguousarray(np.hstack(columns).T)
+        extra["log_loss"] = sum(len(c) for c in columns)
+        columns.append(-np.log(np.clip(picked, eps, 1 - eps))[None, :])
+    if proba is not None and "brier" in names:
+        squares = (proba[:, 1] - true[1]) ** 2 if k == 2 else ((proba - true.T) ** 2).sum(1)
+        extra["brier"] = sum(len(c) for c in columns)
+        columns.append(squares[None, :])
+    matrix = np.vstack(columns)
     aucs: list[Statistic] = []
     if proba is not None and "roc_auc" in names:
         positives = [1] if k == 2 else list(range(k))

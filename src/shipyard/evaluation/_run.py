@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -51,6 +53,10 @@ def run_gates(
     def skipped(name: str) -> bool:
         return name in skip or name.split(":", 1)[0] in skip
 
+    if not skipped("explain"):
+        # shap takes a second or more to import: do it while the models predict (their
+        # C code releases the GIL), not after.
+        threading.Thread(target=_import_quietly, args=("shap",), daemon=True).start()
     started = time.perf_counter()
     scored = score(inputs)
     seconds["predictions"] = time.perf_counter() - started
@@ -109,6 +115,14 @@ def run_gates(
     )
     summary: dict[str, Any] = table.to_json() if table is not None else {}
     return GateReport(gates, seconds, summary)
+
+
+def _import_quietly(module: str) -> None:
+    # No warnings.catch_warnings here: it swaps process-wide state, unsafe off the main thread.
+    try:
+        importlib.import_module(module)
+    except Exception:  # a missing or broken shap: explain falls back and says why
+        return
 
 
 def _check(inputs: EvalInputs) -> list[MetricGate] | None:

@@ -30,6 +30,10 @@ def slices_gate(scored: Scored, schema: Schema, settings: GateSettings) -> Gate:
     primary = scored.primary
     names = [primary, "accuracy"] if primary == "roc_auc" else [primary]
     codes = _Codes(scored)
+    # Rows by the candidate's score first: each slice's rows then arrive already sorted at
+    # the rank statistic (ROC AUC), whose sort is linear on sorted input.
+    proba = scored.candidate.proba
+    by_score = np.argsort(proba[:, -1], kind="stable") if proba is not None else None
     whole = codes.score(names, "candidate", slice(None))
     columns = [c.name for c in schema.columns if c.dtype in SLICED]
     table: list[dict[str, Any]] = []
@@ -37,7 +41,10 @@ def slices_gate(scored: Scored, schema: Schema, settings: GateSettings) -> Gate:
         values, uniques = pd.factorize(scored.frame[column], use_na_sentinel=False)
         counts = np.bincount(values, minlength=len(uniques))
         # Rows of each slice: one stable sort, then contiguous runs.
-        order = np.argsort(values, kind="stable")
+        if by_score is None:
+            order = np.argsort(values, kind="stable")
+        else:
+            order = by_score[np.argsort(values[by_score], kind="stable")]
         ends = np.cumsum(counts)
         for code in np.flatnonzero(counts >= settings.min_slice_rows):
             rows = order[ends[code] - counts[code] : ends[code]]

@@ -127,20 +127,28 @@ def weighted_auc(positive: np.ndarray, score: np.ndarray) -> Callable[[np.ndarra
     order = np.argsort(score, kind="mergesort")
     ordered = score[order]
     is_pos = positive[order].astype(np.float64)
-    # One group per distinct score: tied rows compare as half. Without ties, no grouping.
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ties = len(starts) < len(ordered)
+    # Rows are compared in sorted order; rows of a tied score compare as half. The tied rows
+    # (usually few) get a correction instead of grouping every row of every resample.
+    new_value = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(new_value) - 1
+    starts = np.flatnonzero(new_value)
+    ends = np.r_[starts[1:], len(ordered)]  # one past each group's last row
+    size = (ends - starts)[group]
+    tied = np.flatnonzero(size > 1)
+    first, last = starts[group[tied]], ends[group[tied]] - 1
+    before, has_before = np.maximum(first - 1, 0), (first > 0).astype(np.float64)
 
     def statistic(weights: np.ndarray) -> np.ndarray:
         w = weights[:, order]
         pos = w * is_pos
-        if ties:
-            pos = np.add.reduceat(pos, starts, axis=1)
-            w = np.add.reduceat(w, starts, axis=1)
         neg = w - pos
-        below = np.cumsum(neg, axis=1)
-        below -= 0.5 * neg  # the negatives below, and half of those tied
-        wins = np.einsum("ij,ij->i", pos, below)
+        below = np.cumsum(neg, axis=1)  # negatives up to and including each row
+        wins = np.einsum("ij,ij->i", pos, below) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+        if len(tied):
+            # the negatives before the group, and half of the group's own
+            exact = 0.5 * (below[:, before] * has_before + below[:, last])
+            as_ranked = below[:, tied] - 0.5 * neg[:, tied]
+            wins += np.einsum("ij,ij->i", pos[:, tied], exact - as_ranked)
         pairs = pos.sum(axis=1) * neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(pairs > 0, wins / pairs, np.nan)
