@@ -139,3 +139,29 @@ def test_onnx_parity_passes_for_a_real_pipeline_and_serving_cost_is_measured(
     assert cost.passed is (cost.data["candidate"]["p99_ms"] <= allowed)
     assert "through the server's scoring path" in cost.detail
     assert np.isfinite(cost.value or np.nan)
+
+
+def test_a_removed_column_breaks_the_schema_and_the_comparison_says_why(
+    client_for: Callable[[str], Client],
+) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    alice = client_for("alice")
+    X, y = labelled(400, seed=1)
+    v1 = register(alice, pipeline().fit(X, y), X, y)
+    narrow = X.drop(columns="income")
+    prep = ColumnTransformer([("cat", OneHotEncoder(), ["plan"])], remainder="passthrough")
+    model = Pipeline([("prep", prep), ("clf", LogisticRegression(max_iter=500))])
+    v2 = register(alice, model.fit(narrow, y), narrow, y)
+    Xf, yf = labelled(300, seed=2)
+    report = run_gates(
+        inputs(alice, Xf.drop(columns="income"), yf, candidate=v2, champion=v1), skip=NO_COST
+    )
+    assert set(report.failed) == {"schema", "metric:roc_auc"}
+    assert report.gate("schema").data["changes"][0]["change"] == "removed"
+    assert (
+        "the rows lack the champion's column(s) ['income']" in report.gate("metric:roc_auc").detail
+    )

@@ -159,15 +159,8 @@ def _check(inputs: EvalInputs) -> list[MetricGate] | None:
 
 
 def _metric_table(scored: Scored, confidence: float, resamples: int) -> MetricTable:
-    names = applicable(
-        scored.task, scored.candidate.proba is not None or scored.task == "regression"
-    )
-    if (
-        scored.champion is not None
-        and scored.task == "classification"
-        and scored.champion.proba is None
-    ):
-        names = [n for n in names if n in applicable(scored.task, False)]
+    has_proba = scored.task == "regression" or scored.candidate.proba is not None
+    names = applicable(scored.task, has_proba)
     cand = metric_statistic(
         names, scored.target, scored.candidate.labels, scored.candidate.proba, scored.classes
     )

@@ -89,6 +89,9 @@ def score(inputs: EvalInputs) -> Scored:
             try:
                 champ_frame = champion.schema.coerce(inputs.rows[champion.schema.names()])
                 champ = _in_order(outputs_of(champion, champ_frame), champion.classes, classes)
+                if champ.proba is None and cand.proba is not None:
+                    error = "the champion gives no class probabilities to compare with"
+                    champ, champ_frame = None, None
             except ShipyardError as exc:
                 error, champ_frame = exc.message, None
     return Scored(task, classes, target, frame, cand, champ, error, champ_frame)
