@@ -27,6 +27,9 @@ from shipyard.packaging import LoadedModel
 
 #: TreeSHAP explains at most this many rows: mean |SHAP| is stable long before.
 SHAP_ROWS = 256
+#: TreeSHAP first explains this many rows to time it, and gives up below MIN_SHAP_ROWS.
+PROBE_ROWS = 16
+MIN_SHAP_ROWS = 32
 #: Permutation importance uses at most this many rows, and this many repeats.
 PERMUTATION_ROWS = 5_000
 REPEATS = 3
@@ -64,23 +67,28 @@ def explain(
     names = model.schema.names()
     why = ""
     try:
-        shap_result = _tree_shap(model, frame, names, rng)
-        if shap_result is not None:
+        shap_result = _tree_shap(model, frame, names, rng, deadline)
+        if isinstance(shap_result, Explanation):
             return shap_result
-        why = "TreeSHAP does not apply (not a tree model, or its preprocessing does not map back)"
+        why = shap_result
     except Exception as exc:  # shap's own limits (e.g. categorical splits): fall back
         why = f"TreeSHAP failed ({type(exc).__name__})"
     return _permutation(model, frame, target, names, deadline, rng, why)
 
 
 def _tree_shap(
-    model: LoadedModel, frame: pd.DataFrame, names: list[str], rng: np.random.Generator
-) -> Explanation | None:
+    model: LoadedModel,
+    frame: pd.DataFrame,
+    names: list[str],
+    rng: np.random.Generator,
+    deadline: float,
+) -> Explanation | str:
+    """TreeSHAP's explanation, or why there is none."""
     native = model.model
     steps = getattr(native, "steps", None)
     final = steps[-1][1] if steps else native
     if not _is_tree_model(final):
-        return None
+        return f"TreeSHAP does not apply to a {type(final).__name__}"
     import shap  # here: a second or more to import, and only tree models need it
 
     sample = _sample(frame, SHAP_ROWS, rng)
@@ -94,23 +102,42 @@ def _tree_shap(
     else:
         transformed, mapping = model_input, np.arange(len(names))
     if mapping is None:
-        return None
+        return "the preprocessing's output columns do not map back to input columns"
     if hasattr(transformed, "toarray"):
         transformed = transformed.toarray()
+    transformed = np.asarray(transformed, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         explainer = shap.TreeExplainer(final)
-        values = np.asarray(explainer.shap_values(np.asarray(transformed, dtype=float)))
-    if values.ndim == 2:
-        values = values[:, :, None]
-    elif values.shape[1] != len(mapping):  # older shap: (classes, rows, columns)
-        values = values.transpose(1, 2, 0)
+        # A probe on a few rows says how many rows fit the budget (deep forests are slow).
+        started = time.perf_counter()
+        parts = [_rows_first(explainer.shap_values(transformed[:PROBE_ROWS]), len(mapping))]
+        per_row = (time.perf_counter() - started) / min(PROBE_ROWS, len(transformed))
+        fits = int((deadline - time.perf_counter()) / max(per_row, 1e-9))
+        if fits < len(transformed):
+            if fits < MIN_SHAP_ROWS:
+                return f"TreeSHAP would not fit the time budget ({per_row * 1000:.1f} ms a row)"
+            transformed = transformed[:fits]
+        if len(transformed) > PROBE_ROWS:
+            rest = explainer.shap_values(transformed[PROBE_ROWS:])
+            parts.append(_rows_first(rest, len(mapping)))
+    values = np.concatenate(parts)
     # SHAP values add up: an input's value is the sum over its transformed columns, per class.
     owner = np.zeros((len(mapping), len(names)))
     owner[np.arange(len(mapping)), mapping] = 1.0
     per_input = np.einsum("rck,cp->rkp", values, owner)
     importance = np.abs(per_input).sum(axis=1).mean(axis=0)
-    return Explanation("tree_shap", len(sample), _ranked(names, importance))
+    return Explanation("tree_shap", len(values), _ranked(names, importance))
+
+
+def _rows_first(shap_values: Any, width: int) -> np.ndarray:
+    """SHAP values as (rows, columns, classes), whichever layout shap returned."""
+    values = np.asarray(shap_values)
+    if values.ndim == 2:
+        return values[:, :, None]
+    if values.shape[1] != width:  # older shap: one (rows, columns) array per class
+        return values.transpose(1, 2, 0)
+    return values
 
 
 def _is_tree_model(estimator: Any) -> bool:
