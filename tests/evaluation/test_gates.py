@@ -135,6 +135,12 @@ def test_explanations_rank_the_informative_feature_first(
     top = gate.data["candidate"]["top"]
     assert top[0]["feature"] == "city" and top[0]["importance"] > 3 * top[1]["importance"]
     assert {t["feature"] for t in top} == {"city", "age", "score"}  # raw inputs, not one-hots
+    # no time at all: nothing fits, and the gate says so (the only way it fails)
+    hurried = policy(gates={"explain_seconds": 1e-6})
+    gate = run_gates(inputs(alice, X, y, candidate=v_trees, model_policy=hurried), skip=ONLY)
+    gate = gate.gate("explain")
+    assert not gate.passed and "No explanation of the candidate could be computed" in gate.detail
+    assert "would not fit the time budget" in gate.detail
     # a linear model: permutation importance on the raw frame; age drives churn there
     Xc, yc = labelled(500, seed=1)
     v_lin = register(alice, pipeline().fit(Xc, yc), Xc, yc)
