@@ -94,6 +94,7 @@ def metric_gate(
         if limit is not None
     ]
     not_applicable = False
+    thresholds = ", ".join(f"{kind} {limit:g}" for kind, limit in change)
     if change:
         if table.difference is None or table.champion is None:
             reason = (
@@ -103,12 +104,12 @@ def metric_gate(
             )
             if champion_error or settings.first_model == "block":
                 policy = "" if champion_error else " and the policy is first_model = 'block'"
-                sentences.append(f"the change threshold fails: {reason}{policy}")
+                sentences.append(f"the change threshold ({thresholds}) fails: {reason}{policy}")
                 checks.append({"check": "change", "passed": False, "reason": reason})
             else:
                 sentences.append(
-                    f"the change threshold is not applicable: {reason} and the policy is "
-                    "first_model = 'pass'"
+                    f"the change threshold ({thresholds}) is not applicable: {reason} and the "
+                    "policy is first_model = 'pass'"
                 )
                 checks.append({"check": "change", "applicable": False, "reason": reason})
                 not_applicable = not (gate.min is not None or gate.max is not None)
