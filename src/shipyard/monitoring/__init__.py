@@ -53,6 +53,7 @@ from shipyard.monitoring._intervals import (
     bootstrap,
     newcombe_interval,
     percentile_interval,
+    weighted_auc,
     wilson_interval,
 )
 from shipyard.monitoring._performance import (
@@ -143,6 +144,7 @@ __all__ = [
     "service_window",
     "spark_accumulate",
     "stability_index",
+    "weighted_auc",
     "wilson_interval",
     "window_chunks",
 ]
