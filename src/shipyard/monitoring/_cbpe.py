@@ -1,0 +1,393 @@
+"""Classifier performance without labels: confidence-based performance estimation (CBPE), as
+NannyML does it.
+
+``CBPE`` follows the estimator contract: ``fit(reference_proba, reference_labels, classes)``
+learns, from labelled reference rows (the archive's ``eval/outputs.parquet``), whether the
+model's probabilities are calibrated; ``estimate(current_proba)`` turns a window's logged
+probabilities (no labels needed) into expected accuracy, precision, recall, F1 and ROC AUC
+(``_cbpe_metrics``), each with an interval, in a ``PerformanceEstimate``.
+
+Calibration: for each class (binary: the positive class, ``classes[1]``; multiclass: one
+versus rest), the Brier score of the raw probabilities is compared with that of isotonic
+regression fitted out of fold (``folds`` folds, as NannyML compares calibration errors before
+and after). Isotonic regression is used where it lowers the score, and the record says so
+with both scores and the expected calibration errors (``PerformanceEstimate.calibration``);
+multiclass rows are renormalised. The Brier score, a proper scoring rule, decides rather
+than the binned calibration error, which an isotonic fit lowers even on calibrated
+probabilities (it then only adds the calibrator's noise).
+
+Interval: the sampling error of the realised metric around its expectation, were each row's
+label drawn from its calibrated probabilities (per-row multinomial variances, delta method,
+``_cbpe_metrics``), as ``value +- z * sd`` clipped to [0, 1]. It says how far this window's
+realised metric may fall from the estimate by the luck of its labels; it does not cover the
+calibrator's own error (it shrinks with a larger reference) nor a broken assumption.
+
+Assumptions (``ASSUMPTIONS``, in every estimate): no concept drift (``P(y|x)`` as in the
+reference), probabilities calibrated on the reference (after the calibration above), and a
+shift of the inputs (covariate shift) within the region the reference covers.
+
+>>> rng = np.random.default_rng(0)
+>>> p = rng.uniform(0, 1, 4000)
+>>> P = np.column_stack([1 - p, p])
+>>> y = (rng.uniform(size=4000) < p).astype(int)
+>>> estimator = CBPE().fit(P[:2000], y[:2000], classes=[0, 1])
+>>> accuracy = estimator.estimate(P[2000:]).metric("accuracy")
+>>> bool(abs(accuracy.value - np.maximum(p, 1 - p)[2000:].mean()) < 0.02)
+True
+>>> bool(accuracy.ci_low < accuracy.value < accuracy.ci_high)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from shipyard.errors import InvalidInput, InvalidTransition, NotFound
+from shipyard.monitoring._cbpe_metrics import ESTIMATED_METRICS, expected_metrics, label_variance
+from shipyard.monitoring._intervals import _z
+from shipyard.monitoring._performance_data import class_index
+from shipyard.monitoring._rows import MetricRow
+
+#: What the estimate takes for granted, as stated in its output.
+ASSUMPTIONS = (
+    "no concept drift (P(y|x) unchanged since the reference)",
+    "probabilities calibrated on the reference",
+    "covariate shift only, within the reference's range",
+)
+#: Rows may sum to 1 within this much.
+SUM_TOLERANCE = 1e-3
+#: The prefix of the stored metrics: ``estimated_accuracy``, ``estimated_f1``...
+PREFIX = "estimated_"
+
+
+class ClassCalibration(BaseModel):
+    """The calibration check of one class's probabilities (one versus rest) on the reference.
+
+    ``brier_before``/``ece_before``: the raw probabilities' Brier score and expected
+    calibration error; ``*_after``: those of isotonic regression fitted out of fold (None when
+    not checked; ``reason`` says why). ``method`` is what the estimate uses.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    method: Literal["isotonic", "none"]
+    brier_before: float
+    brier_after: float | None
+    ece_before: float
+    ece_after: float | None
+    reason: str
+
+
+class EstimatedMetric(BaseModel):
+    """One estimated metric: the expectation, its standard error and interval under label
+    sampling (``sd``, ``ci_low``, ``ci_high``); ``value`` None when undefined (``reason``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: float | None
+    sd: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    reason: str | None = None
+
+
+class PerformanceEstimate(BaseModel):
+    """Label-free performance of one window. JSON: ``model_dump_json()``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: Literal["cbpe"] = "cbpe"
+    classes: list[Any]
+    average: str
+    n: int
+    reference_rows: int
+    calibration: list[ClassCalibration]
+    metrics: list[EstimatedMetric]
+    confidence: float
+    interval: str
+    assumptions: list[str]
+
+    def metric(self, name: str) -> EstimatedMetric:
+        """The estimate called ``name`` (``accuracy``, ``f1``...)."""
+        for metric in self.metrics:
+            if metric.name == name:
+                return metric
+        raise NotFound(f"The performance estimate has no metric {name!r}.")
+
+    def summary(self) -> str:
+        """One line: the method, the calibration used and the assumptions."""
+        calibrated = [c.label for c in self.calibration if c.method == "isotonic"]
+        how = f"isotonic on class {', '.join(calibrated)}" if calibrated else "raw probabilities"
+        return (
+            f"CBPE estimate ({how}; {self.reference_rows:,} reference rows) assumes "
+            f"{'; '.join(self.assumptions)}."
+        )
+
+    def rows(self) -> list[MetricRow]:
+        """Rows for the store: ``estimated_<metric>`` with ``.ci_low``/``.ci_high``."""
+        out = []
+        for m in self.metrics:
+            if m.value is None:
+                continue
+            out.append(MetricRow(f"{PREFIX}{m.name}", "*", m.value, rows=self.n))
+            if m.ci_low is not None and m.ci_high is not None:
+                out.append(MetricRow(f"{PREFIX}{m.name}.ci_low", "*", m.ci_low, rows=self.n))
+                out.append(MetricRow(f"{PREFIX}{m.name}.ci_high", "*", m.ci_high, rows=self.n))
+        return out
+
+
+class CBPE:
+    """Confidence-based performance estimation of a classifier (see the module docstring).
+
+    ``calibration``: ``"auto"`` (isotonic where it lowers the Brier score out of fold),
+    ``"isotonic"`` or ``"none"``. ``bins``: equal-count bins of the calibration error;
+    ``folds``: folds of the out-of-fold check; ``seed``: their shuffle.
+    """
+
+    def __init__(
+        self,
+        *,
+        calibration: Literal["auto", "isotonic", "none"] = "auto",
+        confidence: float = 0.95,
+        bins: int = 10,
+        folds: int = 5,
+        seed: int = 0,
+    ) -> None:
+        self.calibration = calibration
+        self.confidence = confidence
+        self.bins = bins
+        self.folds = folds
+        self.seed = seed
+
+    def fit(self, reference_proba: Any, reference_labels: Any, classes: list[Any]) -> Self:
+        """Check (and fit) the calibration of each class on the labelled reference rows:
+        ``reference_proba`` ``(n, len(classes))`` in the order of ``classes``."""
+        self._check_params()
+        classes = list(classes)
+        if len(classes) < 2 or len({str(c) for c in classes}) != len(classes):
+            raise InvalidInput(f"CBPE needs two or more distinct classes. Got {classes}.")
+        proba = _proba(reference_proba, classes, "reference")
+        labels = _indices(reference_labels, classes, len(proba), "reference labels")
+        seen = np.unique(labels)
+        if len(seen) < 2:
+            raise InvalidInput(
+                f"The reference labels hold one class only ({classes[int(seen[0])]!r}): "
+                "calibration needs rows of at least two classes."
+            )
+        columns = [1] if len(classes) == 2 else list(range(len(classes)))
+        self.classes_ = classes
+        self.n_reference_ = len(proba)
+        self.calibrators_: dict[int, Any] = {}
+        checks = []
+        for column in columns:
+            check, calibrator = self._calibrate(proba[:, column], labels == column, column)
+            checks.append(check)
+            if calibrator is not None:
+                self.calibrators_[column] = calibrator
+        self.calibration_ = checks
+        return self
+
+    def calibrated(self, proba: Any) -> np.ndarray:
+        """``proba`` after the fitted calibration (rows sum to one)."""
+        self._check_fitted()
+        return self._apply(_proba(proba, self.classes_, "current"))
+
+    def estimate(self, current_proba: Any, *, predictions: Any = None) -> PerformanceEstimate:
+        """The expected metrics of the rows whose probabilities are ``current_proba``;
+        ``predictions`` are the model's predicted classes (default: the most probable)."""
+        self._check_fitted()
+        scores = _proba(current_proba, self.classes_, "current")
+        if predictions is None:
+            pred = scores.argmax(axis=1)
+        else:
+            pred = _indices(predictions, self.classes_, len(scores), "predictions")
+        proba = self._apply(scores)
+        z = _z(self.confidence)
+        metrics = []
+        for name, (value, gradient, reason) in expected_metrics(proba, scores, pred).items():
+            if value is None or gradient is None:
+                metrics.append(EstimatedMetric(name=name, value=None, reason=reason))
+                continue
+            sd = float(np.sqrt(label_variance(proba, gradient)))
+            metrics.append(
+                EstimatedMetric(
+                    name=name,
+                    value=float(value),
+                    sd=sd,
+                    ci_low=max(0.0, float(value) - z * sd),
+                    ci_high=min(1.0, float(value) + z * sd),
+                )
+            )
+        metrics.sort(key=lambda m: ESTIMATED_METRICS.index(m.name))
+        k = len(self.classes_)
+        return PerformanceEstimate(
+            classes=self.classes_,
+            average=f"binary (positive class {self.classes_[1]!r})" if k == 2 else "macro",
+            n=len(scores),
+            reference_rows=self.n_reference_,
+            calibration=self.calibration_,
+            metrics=metrics,
+            confidence=self.confidence,
+            interval=(
+                f"{100 * self.confidence:g}%: the realised metric's spread if each row's "
+                "label were drawn from its calibrated probabilities (delta method); not the "
+                "calibrator's own error"
+            ),
+            assumptions=list(ASSUMPTIONS),
+        )
+
+    # -----------------------------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        if self.calibration not in ("auto", "isotonic", "none"):
+            raise InvalidInput(
+                "The 'calibration' parameter of CBPE must be 'auto', 'isotonic' or 'none'. "
+                f"Got {self.calibration!r} instead."
+            )
+        for name, low in (("bins", 2), ("folds", 2)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise InvalidInput(
+                    f"The {name!r} parameter of CBPE must be an int >= {low}. Got {value!r}."
+                )
+        _z(self.confidence)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise InvalidTransition("This CBPE is not fitted yet; call fit(...) first.")
+
+    def _calibrate(
+        self, p: np.ndarray, y: np.ndarray, column: int
+    ) -> tuple[ClassCalibration, Any | None]:
+        label = str(self.classes_[column])
+        brier, ece = _brier(p, y), _ece(p, y, self.bins)
+        if self.calibration == "none":
+            return _checked(label, False, "calibration turned off", brier, ece), None
+        if not y.any():
+            reason = "no reference row of this class: kept as logged"
+            return _checked(label, False, reason, brier, ece), None
+        oof = self._out_of_fold(p, y)
+        after = (_brier(oof, y), _ece(oof, y, self.bins))
+        if after[0] < brier:
+            use, reason = True, "isotonic regression lowers the Brier score out of fold"
+        elif self.calibration == "isotonic":
+            use, reason = True, "isotonic regression asked for"
+        else:
+            use, reason = False, "calibrated: isotonic regression does not lower the Brier score"
+        check = _checked(label, use, reason, brier, ece, after)
+        return check, _isotonic(p, y) if use else None
+
+    def _out_of_fold(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        out = np.empty_like(p)
+        for fold in np.array_split(rng.permutation(len(p)), min(self.folds, len(p))):
+            rest = np.ones(len(p), dtype=bool)
+            rest[fold] = False
+            if y[rest].all() or not y[rest].any():
+                out[fold] = p[fold]  # a fold without both outcomes cannot be fitted
+            else:
+                out[fold] = _isotonic(p[rest], y[rest]).predict(p[fold])
+        return out
+
+    def _apply(self, scores: np.ndarray) -> np.ndarray:
+        if not self.calibrators_:
+            return scores
+        if len(self.classes_) == 2:
+            positive = self.calibrators_[1].predict(scores[:, 1])
+            return np.column_stack([1.0 - positive, positive])
+        out = scores.copy()
+        for column, calibrator in self.calibrators_.items():
+            out[:, column] = calibrator.predict(scores[:, column])
+        total = out.sum(axis=1, keepdims=True)
+        # A row every calibrator sends to 0 keeps its logged probabilities.
+        return np.where(total > 0, out / np.where(total > 0, total, 1.0), scores)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
+        return f"CBPE({params})"
+
+
+def _isotonic(p: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.isotonic import IsotonicRegression  # on first use: drift runs never need it
+
+    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y.astype(float))
+
+
+def _checked(
+    label: str,
+    use: bool,
+    reason: str,
+    brier: float,
+    ece: float,
+    after: tuple[float, float] | None = None,
+) -> ClassCalibration:
+    return ClassCalibration(
+        label=label,
+        method="isotonic" if use else "none",
+        brier_before=brier,
+        brier_after=None if after is None else after[0],
+        ece_before=ece,
+        ece_after=None if after is None else after[1],
+        reason=reason,
+    )
+
+
+def _brier(p: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean((p - y) ** 2))
+
+
+def _ece(p: np.ndarray, y: np.ndarray, bins: int) -> float:
+    """Expected calibration error over ``bins`` equal-count bins of ``p``."""
+    order = np.argsort(p, kind="mergesort")
+    total = 0.0
+    for part in np.array_split(order, min(bins, len(p))):
+        total += len(part) * abs(float(p[part].mean()) - float(y[part].mean()))
+    return total / len(p)
+
+
+def _proba(values: Any, classes: list[Any], what: str) -> np.ndarray:
+    """``values`` as a float ``(n, k)`` array of probabilities, or ``InvalidInput``."""
+    try:
+        proba = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"The {what} probabilities must be numbers: {exc}.") from exc
+    k = len(classes)
+    if proba.ndim != 2 or proba.shape[1] != k:
+        raise InvalidInput(
+            f"The {what} probabilities need one column per class ({k}: {classes}). "
+            f"Got shape {proba.shape}."
+        )
+    if len(proba) == 0:
+        raise InvalidInput(f"The {what} probabilities are empty: there are no rows to use.")
+    finite = np.isfinite(proba).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise InvalidInput(f"Row {row} of the {what} probabilities is missing or not finite.")
+    outside = ((proba < -1e-9) | (proba > 1 + 1e-9)).any(axis=1)
+    sums = proba.sum(axis=1)
+    bad = outside | (np.abs(sums - 1.0) > SUM_TOLERANCE)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInput(
+            f"Row {row} of the {what} probabilities ({np.round(proba[row], 4).tolist()}) is "
+            f"not a distribution: each row must be in [0, 1] and sum to 1 within "
+            f"{SUM_TOLERANCE}."
+        )
+    return np.clip(proba, 0.0, 1.0)
+
+
+def _indices(values: Any, classes: list[Any], n: int, what: str) -> np.ndarray:
+    series = pd.Series(np.asarray(values, dtype=object).ravel())
+    if len(series) != n:
+        raise InvalidInput(f"There are {len(series)} {what} for {n} rows of probabilities.")
+    index = class_index(series, classes)
+    if (index < 0).any():
+        example = series.iloc[int(np.flatnonzero(index < 0)[0])]
+        raise InvalidInput(f"The {what} hold {example!r}, which is not a class of {classes}.")
+    return index
