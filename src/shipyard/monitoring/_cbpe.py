@@ -16,11 +16,15 @@ multiclass rows are renormalised. The Brier score, a proper scoring rule, decide
 than the binned calibration error, which an isotonic fit lowers even on calibrated
 probabilities (it then only adds the calibrator's noise).
 
-Interval: the sampling error of the realised metric around its expectation, were each row's
-label drawn from its calibrated probabilities (per-row multinomial variances, delta method,
-``_cbpe_metrics``), as ``value +- z * sd`` clipped to [0, 1]. It says how far this window's
-realised metric may fall from the estimate by the luck of its labels; it does not cover the
-calibrator's own error (it shrinks with a larger reference) nor a broken assumption.
+Interval: how far this window's realised metric may fall from the estimate, ``value +- z *
+sd`` clipped to [0, 1], from two independent errors. The luck of the labels: were each row's
+label drawn from its calibrated probabilities, the realised metric's variance follows from
+the per-row multinomial variances (delta method, ``_cbpe_metrics``; it shrinks with the
+window). The calibrator's error: isotonic regression fitted on a finite reference is itself
+uncertain, so the calibrators are refitted on ``resamples`` bootstrap resamples of the
+reference and the metric's standard deviation over them is added in quadrature (it shrinks
+with the reference, not the window). Raw probabilities judged calibrated add no calibrator
+term: that they are calibrated is the assumption. No interval covers a broken assumption.
 
 Assumptions (``ASSUMPTIONS``, in every estimate): no concept drift (``P(y|x)`` as in the
 reference), probabilities calibrated on the reference (after the calibration above), and a
@@ -40,14 +44,19 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
-from shipyard.monitoring._cbpe_metrics import ESTIMATED_METRICS, expected_metrics, label_variance
+from shipyard.monitoring._cbpe_metrics import (
+    ESTIMATED_METRICS,
+    expected_metrics,
+    label_variance,
+    rankings,
+)
 from shipyard.monitoring._intervals import _z
 from shipyard.monitoring._performance_data import class_index
 from shipyard.monitoring._rows import MetricRow
@@ -60,6 +69,9 @@ ASSUMPTIONS = (
 )
 #: Rows may sum to 1 within this much.
 SUM_TOLERANCE = 1e-3
+#: Window rows the calibrator's error is measured on (a seeded sample beyond): it is a
+#: mean over rows of the refitted calibrators' differences, steady long before this many.
+SPREAD_ROWS = 20_000
 #: The prefix of the stored metrics: ``estimated_accuracy``, ``estimated_f1``...
 PREFIX = "estimated_"
 
@@ -84,14 +96,17 @@ class ClassCalibration(BaseModel):
 
 
 class EstimatedMetric(BaseModel):
-    """One estimated metric: the expectation, its standard error and interval under label
-    sampling (``sd``, ``ci_low``, ``ci_high``); ``value`` None when undefined (``reason``)."""
+    """One estimated metric: the expectation, its standard error (``sd``, from the labels'
+    luck ``sd_labels`` and the calibrator's error ``sd_calibration``) and interval;
+    ``value`` None when undefined (``reason``)."""
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     value: float | None
     sd: float | None = None
+    sd_labels: float | None = None
+    sd_calibration: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
     reason: str | None = None
@@ -147,7 +162,8 @@ class CBPE:
 
     ``calibration``: ``"auto"`` (isotonic where it lowers the Brier score out of fold),
     ``"isotonic"`` or ``"none"``. ``bins``: equal-count bins of the calibration error;
-    ``folds``: folds of the out-of-fold check; ``seed``: their shuffle.
+    ``folds``: folds of the out-of-fold check; ``resamples``: bootstrap refits of the
+    calibrators for the interval (0: label sampling only); ``seed``: shuffles and resamples.
     """
 
     def __init__(
@@ -157,12 +173,14 @@ class CBPE:
         confidence: float = 0.95,
         bins: int = 10,
         folds: int = 5,
+        resamples: int = 50,
         seed: int = 0,
     ) -> None:
         self.calibration = calibration
         self.confidence = confidence
         self.bins = bins
         self.folds = folds
+        self.resamples = resamples
         self.seed = seed
 
     def fit(self, reference_proba: Any, reference_labels: Any, classes: list[Any]) -> Self:
@@ -183,20 +201,23 @@ class CBPE:
         columns = [1] if len(classes) == 2 else list(range(len(classes)))
         self.classes_ = classes
         self.n_reference_ = len(proba)
-        self.calibrators_: dict[int, Any] = {}
+        self.calibrators_: dict[int, _Curve] = {}
+        self.references_: dict[int, _Reference] = {}
         checks = []
         for column in columns:
-            check, calibrator = self._calibrate(proba[:, column], labels == column, column)
+            reference = _Reference(proba[:, column], labels == column)
+            check, calibrator = self._calibrate(reference, column)
             checks.append(check)
             if calibrator is not None:
                 self.calibrators_[column] = calibrator
+                self.references_[column] = reference
         self.calibration_ = checks
         return self
 
     def calibrated(self, proba: Any) -> np.ndarray:
         """``proba`` after the fitted calibration (rows sum to one)."""
         self._check_fitted()
-        return self._apply(_proba(proba, self.classes_, "current"))
+        return self._apply(_proba(proba, self.classes_, "current"), self.calibrators_)
 
     def estimate(self, current_proba: Any, *, predictions: Any = None) -> PerformanceEstimate:
         """The expected metrics of the rows whose probabilities are ``current_proba``;
@@ -207,19 +228,25 @@ class CBPE:
             pred = scores.argmax(axis=1)
         else:
             pred = _indices(predictions, self.classes_, len(scores), "predictions")
-        proba = self._apply(scores)
+        proba = self._apply(scores, self.calibrators_)
         z = _z(self.confidence)
+        ranks = rankings(scores)
+        spread = self._calibration_spread(scores, ranks, pred)
         metrics = []
-        for name, (value, gradient, reason) in expected_metrics(proba, scores, pred).items():
+        for name, (value, gradient, reason) in expected_metrics(proba, ranks, pred).items():
             if value is None or gradient is None:
                 metrics.append(EstimatedMetric(name=name, value=None, reason=reason))
                 continue
-            sd = float(np.sqrt(label_variance(proba, gradient)))
+            sd_labels = float(np.sqrt(label_variance(proba, gradient)))
+            sd_calibration = spread.get(name, 0.0)
+            sd = float(np.hypot(sd_labels, sd_calibration))
             metrics.append(
                 EstimatedMetric(
                     name=name,
                     value=float(value),
                     sd=sd,
+                    sd_labels=sd_labels,
+                    sd_calibration=sd_calibration,
                     ci_low=max(0.0, float(value) - z * sd),
                     ci_high=min(1.0, float(value) + z * sd),
                 )
@@ -235,9 +262,14 @@ class CBPE:
             metrics=metrics,
             confidence=self.confidence,
             interval=(
-                f"{100 * self.confidence:g}%: the realised metric's spread if each row's "
-                "label were drawn from its calibrated probabilities (delta method); not the "
-                "calibrator's own error"
+                f"{100 * self.confidence:g}%, normal: the luck of this window's labels (each "
+                "row's label drawn from its calibrated probabilities, delta method)"
+                + (
+                    f" and the calibrator's error ({self.resamples} bootstrap refits on the "
+                    "reference)"
+                    if self.calibrators_ and self.resamples
+                    else ""
+                )
             ),
             assumptions=list(ASSUMPTIONS),
         )
@@ -250,7 +282,7 @@ class CBPE:
                 "The 'calibration' parameter of CBPE must be 'auto', 'isotonic' or 'none'. "
                 f"Got {self.calibration!r} instead."
             )
-        for name, low in (("bins", 2), ("folds", 2)):
+        for name, low in (("bins", 2), ("folds", 2), ("resamples", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise InvalidInput(
@@ -263,16 +295,17 @@ class CBPE:
             raise InvalidTransition("This CBPE is not fitted yet; call fit(...) first.")
 
     def _calibrate(
-        self, p: np.ndarray, y: np.ndarray, column: int
-    ) -> tuple[ClassCalibration, Any | None]:
+        self, reference: _Reference, column: int
+    ) -> tuple[ClassCalibration, _Curve | None]:
         label = str(self.classes_[column])
+        p, y = reference.p, reference.y
         brier, ece = _brier(p, y), _ece(p, y, self.bins)
         if self.calibration == "none":
             return _checked(label, False, "calibration turned off", brier, ece), None
         if not y.any():
             reason = "no reference row of this class: kept as logged"
             return _checked(label, False, reason, brier, ece), None
-        oof = self._out_of_fold(p, y)
+        oof = self._out_of_fold(reference)
         after = (_brier(oof, y), _ece(oof, y, self.bins))
         if after[0] < brier:
             use, reason = True, "isotonic regression lowers the Brier score out of fold"
@@ -281,28 +314,53 @@ class CBPE:
         else:
             use, reason = False, "calibrated: isotonic regression does not lower the Brier score"
         check = _checked(label, use, reason, brier, ece, after)
-        return check, _isotonic(p, y) if use else None
+        return check, reference.fit() if use else None
 
-    def _out_of_fold(self, p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def _out_of_fold(self, reference: _Reference) -> np.ndarray:
+        p, y = reference.p, reference.y
         rng = np.random.default_rng(self.seed)
-        out = np.empty_like(p)
+        out = p.copy()  # a fold whose rest lacks an outcome keeps its scores
         for fold in np.array_split(rng.permutation(len(p)), min(self.folds, len(p))):
-            rest = np.ones(len(p), dtype=bool)
-            rest[fold] = False
-            if y[rest].all() or not y[rest].any():
-                out[fold] = p[fold]  # a fold without both outcomes cannot be fitted
-            else:
-                out[fold] = _isotonic(p[rest], y[rest]).predict(p[fold])
+            rest = np.ones(len(p))
+            rest[fold] = 0.0
+            if 0 < y @ rest < rest.sum():
+                out[fold] = reference.fit(rest[reference.order]).predict(p[fold])
         return out
 
-    def _apply(self, scores: np.ndarray) -> np.ndarray:
-        if not self.calibrators_:
+    def _calibration_spread(
+        self, scores: np.ndarray, ranks: list[Any], pred: np.ndarray
+    ) -> dict[str, float]:
+        """The standard deviation of each metric over calibrators refitted on bootstrap
+        resamples of the reference (empty without calibrators or resamples)."""
+        if not self.calibrators_ or not self.resamples:
+            return {}
+        rng = np.random.default_rng(self.seed)
+        if len(scores) > SPREAD_ROWS:
+            rows = np.sort(rng.choice(len(scores), SPREAD_ROWS, replace=False))
+            scores, pred = scores[rows], pred[rows]
+            ranks = rankings(scores)
+        n = self.n_reference_
+        draws: dict[str, list[float]] = {}
+        for _ in range(self.resamples):
+            # Resampling rows in sorted order is resampling rows: no need to gather weights.
+            weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+            refitted = {column: r.fit(weights) for column, r in self.references_.items()}
+            proba = self._apply(scores, refitted)
+            for name, (value, _, _) in expected_metrics(
+                proba, ranks, pred, gradients=False
+            ).items():
+                if value is not None:
+                    draws.setdefault(name, []).append(value)
+        return {name: float(np.std(values, ddof=1)) for name, values in draws.items()}
+
+    def _apply(self, scores: np.ndarray, calibrators: dict[int, _Curve]) -> np.ndarray:
+        if not calibrators:
             return scores
         if len(self.classes_) == 2:
-            positive = self.calibrators_[1].predict(scores[:, 1])
+            positive = calibrators[1].predict(scores[:, 1])
             return np.column_stack([1.0 - positive, positive])
         out = scores.copy()
-        for column, calibrator in self.calibrators_.items():
+        for column, calibrator in calibrators.items():
             out[:, column] = calibrator.predict(scores[:, column])
         total = out.sum(axis=1, keepdims=True)
         # A row every calibrator sends to 0 keeps its logged probabilities.
@@ -313,10 +371,47 @@ class CBPE:
         return f"CBPE({params})"
 
 
-def _isotonic(p: np.ndarray, y: np.ndarray) -> Any:
-    from sklearn.isotonic import IsotonicRegression  # on first use: drift runs never need it
+class _Curve(NamedTuple):
+    """A fitted isotonic calibration map: linear between its points, flat beyond them (as
+    scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``)."""
 
-    return IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y.astype(float))
+    x: np.ndarray
+    y: np.ndarray
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        return np.interp(p, self.x, self.y)
+
+
+class _Reference:
+    """One class's reference scores ``p`` and outcomes ``y``, sorted and grouped by distinct
+    score once, so that refitting on other row weights (folds, bootstrap resamples) is one
+    pass of the pool-adjacent-violators algorithm, without sorting again."""
+
+    def __init__(self, p: np.ndarray, y: np.ndarray) -> None:
+        self.p, self.y = p, y.astype(float)
+        self.order = np.argsort(p, kind="mergesort")
+        ordered = p[self.order]
+        new = np.r_[True, ordered[1:] != ordered[:-1]]
+        self.group = np.cumsum(new) - 1
+        self.x = ordered[new]
+        self.y_sorted = self.y[self.order]
+
+    def fit(self, weights: np.ndarray | None = None) -> _Curve:
+        """Isotonic regression of ``y`` on ``p`` with these weights of the rows in ascending
+        order of ``p`` (``p[order]``; default: ones)."""
+        from sklearn.isotonic import isotonic_regression  # on first use: drift never needs it
+
+        w = np.ones(len(self.p)) if weights is None else weights
+        if len(self.x) == len(self.p):  # distinct scores: one row per point
+            total, hits = w, w * self.y_sorted
+        else:
+            total = np.bincount(self.group, weights=w, minlength=len(self.x))
+            hits = np.bincount(self.group, weights=w * self.y_sorted, minlength=len(self.x))
+        keep = total > 0
+        fitted = isotonic_regression(
+            hits[keep] / total[keep], sample_weight=total[keep], y_min=0.0, y_max=1.0
+        )
+        return _Curve(self.x[keep], np.asarray(fitted, dtype=float))
 
 
 def _checked(

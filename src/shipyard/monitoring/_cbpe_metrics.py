@@ -17,13 +17,15 @@ method), ``sum_i [sum_k G_ik^2 P_ik - (sum_k G_ik P_ik)^2]`` (each row's labels 
 multinomial draw). For accuracy and binary precision this variance is exact.
 
 >>> P = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])
->>> out = expected_metrics(P, P, np.array([0, 1, 1]))
+>>> out = expected_metrics(P, rankings(P), np.array([0, 1, 1]))
 >>> value, gradient, reason = out["accuracy"]
 >>> round(float(value), 4), round(label_variance(P, gradient), 5)
 (0.7667, 0.05444)
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,22 +36,46 @@ ESTIMATED_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
 Estimate = tuple[float | None, np.ndarray | None, str | None]
 
 
+class Ranking(NamedTuple):
+    """The rows of one score column in ascending order, grouped by distinct score."""
+
+    order: np.ndarray
+    group: np.ndarray
+    """Each sorted row's group."""
+    starts: np.ndarray
+    """Where each group starts in the sorted rows."""
+
+
+def rankings(scores: np.ndarray) -> list[Ranking]:
+    """The ``Ranking`` of each column of the model's ``scores`` (``(n, k)``), computed once
+    per window: ROC AUC ranks the rows by them, whatever the calibrated probabilities."""
+    out = []
+    for column in scores.T:
+        order = np.argsort(column, kind="mergesort")
+        ordered = column[order]
+        new = np.r_[True, ordered[1:] != ordered[:-1]]
+        out.append(Ranking(order, np.cumsum(new) - 1, np.flatnonzero(new)))
+    return out
+
+
 def expected_metrics(
-    proba: np.ndarray, scores: np.ndarray, pred: np.ndarray
+    proba: np.ndarray, ranks: list[Ranking], pred: np.ndarray, *, gradients: bool = True
 ) -> dict[str, Estimate]:
     """The metrics of ``ESTIMATED_METRICS`` for calibrated ``proba`` (``(n, k)``, rows sum to
-    one), the model's ``scores`` (``(n, k)``, its own probabilities: they rank the rows for
-    ROC AUC) and the predicted class indices ``pred``."""
+    one), the ``rankings`` of the model's own scores and the predicted class indices
+    ``pred``; without ``gradients`` the values only (the gradients are None)."""
     n, k = proba.shape
     onehot = np.zeros((n, k))
     onehot[np.arange(n), pred] = 1.0
     out: dict[str, Estimate] = {"accuracy": (float((proba * onehot).sum()) / n, onehot / n, None)}
     if k == 2:
         out.update(_binary_rates(proba, onehot))
-        out["roc_auc"] = _in_column(_expected_auc(proba[:, 1], scores[:, 1]), 1, n, k)
+        out["roc_auc"] = _in_column(_expected_auc(proba[:, 1], ranks[1], gradients), 1, n, k)
     else:
         out.update(_macro_rates(proba, onehot))
-        out["roc_auc"] = _macro_auc(proba, scores)
+        out["roc_auc"] = _macro_auc(proba, ranks, gradients)
+    if not gradients:
+        return {name: (value, None, reason) for name, (value, _, reason) in out.items()}
     return out
 
 
@@ -119,19 +145,20 @@ def _macro_rates(proba: np.ndarray, onehot: np.ndarray) -> dict[str, Estimate]:
     }
 
 
-def _macro_auc(proba: np.ndarray, scores: np.ndarray) -> Estimate:
+def _macro_auc(proba: np.ndarray, ranks: list[Ranking], gradients: bool) -> Estimate:
     n, k = proba.shape
     values, gradient = [], np.zeros((n, k))
     for column in range(k):
-        value, g, reason = _expected_auc(proba[:, column], scores[:, column])
-        if value is None or g is None:
+        value, g, reason = _expected_auc(proba[:, column], ranks[column], gradients)
+        if value is None:
             return None, None, reason
         values.append(value)
-        gradient[:, column] = g[:, 0] / k
-    return float(np.mean(values)), gradient, None
+        if g is not None:
+            gradient[:, column] = g[:, 0] / k
+    return float(np.mean(values)), gradient if gradients else None, None
 
 
-def _expected_auc(p: np.ndarray, score: np.ndarray) -> Estimate:
+def _expected_auc(p: np.ndarray, rank: Ranking, gradients: bool = True) -> Estimate:
     """Expected ROC AUC of ``score`` when row ``i`` is positive with probability ``p[i]``.
 
     ``U(y) = sum_{i != j} y_i (1 - y_j) w_ij`` (``w``: 1 when ``score_i > score_j``, 1/2 on
@@ -139,11 +166,7 @@ def _expected_auc(p: np.ndarray, score: np.ndarray) -> Estimate:
     the estimate is ``E[U] / E[D]``, the gradient that of ``U / D`` at ``y = p``.
     """
     q = 1.0 - p
-    order = np.argsort(score, kind="mergesort")
-    ordered = score[order]
-    new = np.r_[True, ordered[1:] != ordered[:-1]]
-    starts = np.flatnonzero(new)
-    group = np.cumsum(new) - 1
+    order, group, starts = rank
     ps, qs = p[order], q[order]
     pos, neg = np.add.reduceat(ps, starts), np.add.reduceat(qs, starts)
     neg_below = np.cumsum(neg) - neg
@@ -155,6 +178,8 @@ def _expected_auc(p: np.ndarray, score: np.ndarray) -> Estimate:
     if pairs <= 1e-12:
         return None, None, "the rows are not expected to hold both a positive and a negative"
     auc = wins / pairs
+    if not gradients:
+        return auc, None, None
     # dU/dy_r: pairs (r, j) with r positive gain, pairs (i, r) with r negative are lost.
     d_wins = (neg_below + 0.5 * neg)[group] - 0.5 * qs - (pos_above + 0.5 * pos)[group] + 0.5 * ps
     d_sorted = (d_wins - auc * (negatives - positives)) / pairs
