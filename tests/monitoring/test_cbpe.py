@@ -68,30 +68,13 @@ def test_realised_metrics_fall_in_the_interval_most_of_the_time() -> None:
     for name, values in realised.items():
         m = estimate.metric(name)
         assert m.value == pytest.approx(values.mean(), abs=0.005), name
-        inside = ((m.ci_low <= values) & (values <= m.ci_high)).mean()
-        assert 0.9 <= inside <= 0.99, (name, inside)
-
-
-def test_miscalibrated_reference_is_recalibrated() -> None:
-    # Injected effect: the model's scores are sharpened (p^3 / (p^3 + (1-p)^3)), so their
-    # confidence overstates accuracy; isotonic calibration on the reference corrects it.
-    P, y = _binary(8_000, 3)
-    p = P[:, 1]
-    sharp = p**3 / (p**3 + (1 - p) ** 3)
-    S = np.column_stack([1 - sharp, sharp])
-    truth = np.maximum(p, 1 - p)[4_000:].mean()
-    fitted = CBPE().fit(S[:4_000], y[:4_000], [0, 1])
-    (check,) = fitted.calibration_
-    assert check.method == "isotonic" and check.brier_after is not None
-    assert check.brier_after < check.brier_before and check.ece_before > 0.05
-    accuracy = fitted.estimate(S[4_000:]).metric("accuracy")
-    assert accuracy.value == pytest.approx(truth, abs=0.02)
-    assert accuracy.sd_calibration is not None and accuracy.sd_calibration > 0
-    naive = CBPE(calibration="none").fit(S[:4_000], y[:4_000], [0, 1]).estimate(S[4_000:])
-    assert naive.metric("accuracy").value - truth > 0.05  # overconfident without calibration
-    forced = CBPE(calibration="isotonic").fit(P[:4_000], y[:4_000], [0, 1])
-    assert forced.calibration_[0].method == "isotonic"
-    assert fitted.calibrated(S[:3]).sum(axis=1) == pytest.approx(1.0)
+        assert m.sd_labels is not None and m.ci_low is not None and m.ci_high is not None
+        # The labels' luck alone gives a 95% interval; the calibration term (what the
+        # reference cannot rule out) only widens it.
+        low, high = m.value - 1.96 * m.sd_labels, m.value + 1.96 * m.sd_labels
+        assert 0.9 <= ((low <= values) & (values <= high)).mean() <= 0.99, name
+        assert ((m.ci_low <= values) & (values <= m.ci_high)).mean() >= 0.95, name
+        assert m.ci_high - m.ci_low < 2.5 * (high - low), name
 
 
 def test_the_interval_covers_the_calibrators_error() -> None:

@@ -20,11 +20,12 @@ Interval: how far this window's realised metric may fall from the estimate, ``va
 sd`` clipped to [0, 1], from two independent errors. The luck of the labels: were each row's
 label drawn from its calibrated probabilities, the realised metric's variance follows from
 the per-row multinomial variances (delta method, ``_cbpe_metrics``; it shrinks with the
-window). The calibrator's error: isotonic regression fitted on a finite reference is itself
-uncertain, so the calibrators are refitted on ``resamples`` bootstrap resamples of the
-reference and the metric's standard deviation over them is added in quadrature (it shrinks
-with the reference, not the window). Raw probabilities judged calibrated add no calibrator
-term: that they are calibrated is the assumption. No interval covers a broken assumption.
+window). The calibration error: a finite reference pins the calibration down only so far,
+least where it has few rows, which is where a shifted window may sit; so isotonic calibrators
+are refitted on ``resamples`` bootstrap resamples of the reference and the metric's standard
+deviation over them, on this window's scores, is added in quadrature (it shrinks with the
+reference, not the window). It is added when raw probabilities are kept too: the check that
+kept them has no more power than the reference. No interval covers a broken assumption.
 
 Assumptions (``ASSUMPTIONS``, in every estimate): no concept drift (``P(y|x)`` as in the
 reference), probabilities calibrated on the reference (after the calibration above), and a
@@ -210,6 +211,7 @@ class CBPE:
             checks.append(check)
             if calibrator is not None:
                 self.calibrators_[column] = calibrator
+            if reference.y.any():
                 self.references_[column] = reference
         self.calibration_ = checks
         return self
@@ -265,9 +267,9 @@ class CBPE:
                 f"{100 * self.confidence:g}%, normal: the luck of this window's labels (each "
                 "row's label drawn from its calibrated probabilities, delta method)"
                 + (
-                    f" and the calibrator's error ({self.resamples} bootstrap refits on the "
-                    "reference)"
-                    if self.calibrators_ and self.resamples
+                    f" and the calibration error the reference cannot rule out ({self.resamples} "
+                    "isotonic refits on bootstrap resamples of it)"
+                    if self.references_ and self.resamples
                     else ""
                 )
             ),
@@ -332,7 +334,7 @@ class CBPE:
     ) -> dict[str, float]:
         """The standard deviation of each metric over calibrators refitted on bootstrap
         resamples of the reference (empty without calibrators or resamples)."""
-        if not self.calibrators_ or not self.resamples:
+        if not self.references_ or not self.resamples:
             return {}
         rng = np.random.default_rng(self.seed)
         if len(scores) > SPREAD_ROWS:
