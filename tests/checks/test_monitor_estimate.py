@@ -8,70 +8,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from churn_data import churn_frame
+from shifted_churn import labelled, log_outputs, register_model
 from shipyard import Client
 from shipyard.checks import MonitorRequest, MonitorResult, monitor_window
 from shipyard.config import ProjectConfig
 from shipyard.monitoring import MonitoringResults
-from shipyard.predlog import PredictionLog
 from shipyard.store import Store
 
 RULE = {"name": "estimated", "metric": "estimated_accuracy", "below": 0.8}
-
-
-def _labelled(n: int, seed: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Churn rows whose label depends on age only: P(y=1 | age) = sigmoid((age - 60) / 6).
-    Shifting age towards 60 (covariate shift) makes the model less sure, and less right."""
-    X = churn_frame(n, seed)
-    X["age"] += shift
-    p = 1 / (1 + np.exp(-(X["age"].to_numpy() - 60) / 6))
-    return X, (np.random.default_rng(seed + 100).uniform(size=n) < p).astype(int)
-
-
-def _register(client: Client, *, with_eval: bool = True, regressor: bool = False) -> Any:
-    X, y = _labelled(2_000, 0)
-    if regressor:
-        model: Any = HistGradientBoostingRegressor(max_iter=20, categorical_features=["plan"])
-    else:
-        model = HistGradientBoostingClassifier(max_iter=20, categorical_features=["plan"])
-    model.fit(X, y)
-    X_eval, y_eval = _labelled(2_000, 1)
-    evals = {"X_eval": X_eval, "y_eval": y_eval} if with_eval else {}
-    client.register(model, name="churn", X_train=X, y_train=y, onnx=False, **evals)
-    return model
-
-
-def _log(root: Path, model: Any, X: pd.DataFrame, y: np.ndarray, labelled: int) -> None:
-    """Log ``X``'s real predictions and probabilities; send labels for the first rows."""
-    ids = [f"p{i}" for i in range(len(X))]
-    pred = model.predict(X)
-    proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
-    log = PredictionLog(root).open()
-    log.append(
-        {
-            "prediction_id": pid,
-            "model": "churn",
-            "version": 1,
-            "arm": "production",
-            "inputs": row,
-            "prediction": pred[i].item(),
-            "proba": None if proba is None else {"0": proba[i, 0], "1": proba[i, 1]},
-            "latency_ms": 1.0,
-            "status": "ok",
-        }
-        for i, (pid, row) in enumerate(zip(ids, X.to_dict(orient="records"), strict=True))
-    )
-    if labelled:
-        labels = pd.DataFrame({"prediction_id": ids[:labelled], "label": y[:labelled]})
-        log.record_feedback_frame("churn", labels)
-    log.close()
 
 
 def _run(store: Store, root: Path, project: ProjectConfig, report: bool = True) -> MonitorResult:
@@ -92,10 +39,10 @@ def _run(store: Store, root: Path, project: ProjectConfig, report: bool = True) 
 def test_the_estimate_is_stored_reported_and_alerted(
     client_for: Callable[[str], Client], store: Store, tmp_path: Path
 ) -> None:
-    model = _register(client_for("admin"))
+    model = register_model(client_for("admin"))
     root = tmp_path / "log"
-    X, y = _labelled(3_000, 2, shift=15.0)  # the window moved to the decision boundary
-    _log(root, model, X, y, labelled=1_500)
+    X, y = labelled(3_000, 2, shift=15.0)  # the window moved to the decision boundary
+    log_outputs(root, model, X, y, with_labels=1_500)
     project = ProjectConfig.model_validate({"alerts": [RULE]})
 
     result = _run(store, root, project)
@@ -139,10 +86,10 @@ def test_the_estimate_is_stored_reported_and_alerted(
 def test_no_eval_outputs_no_estimate_and_one_line_why(
     client_for: Callable[[str], Client], store: Store, tmp_path: Path
 ) -> None:
-    model = _register(client_for("admin"), with_eval=False)
+    model = register_model(client_for("admin"), with_eval=False)
     root = tmp_path / "log"
-    X, y = _labelled(300, 3, shift=15.0)
-    _log(root, model, X, y, labelled=0)
+    X, y = labelled(300, 3, shift=15.0)
+    log_outputs(root, model, X, y, with_labels=0)
     result = _run(store, root, ProjectConfig.model_validate({"alerts": [RULE]}))
     assert result.estimate is None and result.alerts == []
     assert result.estimate_note is not None and "no eval outputs" in result.estimate_note
@@ -155,10 +102,10 @@ def test_no_eval_outputs_no_estimate_and_one_line_why(
 def test_a_regressor_gets_no_estimate(
     client_for: Callable[[str], Client], store: Store, tmp_path: Path
 ) -> None:
-    model = _register(client_for("admin"), regressor=True)
+    model = register_model(client_for("admin"), regressor=True)
     root = tmp_path / "log"
-    X, y = _labelled(300, 4)
-    _log(root, model, X, y, labelled=0)
+    X, y = labelled(300, 4)
+    log_outputs(root, model, X, y, with_labels=0)
     result = _run(store, root, ProjectConfig(), report=False)
     assert result.estimate is None and result.estimate_note is not None
     assert "regressor" in result.estimate_note

@@ -24,15 +24,15 @@ def print_estimate(
     realised = {m.name: m for m in performance.metrics} if performance else {}
     labelled = performance.n_used if performance else 0
     table(
-        f"Estimated without labels (CBPE, {estimate.average}): all {estimate.n:,} predictions; "
-        f"realised on the {labelled:,} labelled",
-        ["metric", "estimated", f"{100 * estimate.confidence:g}% interval", "realised"],
+        f"Estimated without labels (CBPE) on {estimate.n:,}; realised on {labelled:,} labelled",
+        ["metric", "estimated", f"{100 * estimate.confidence:g}% interval", "realised", "its CI"],
         [
             (
                 m.name,
                 _fmt(m.value) if m.value is not None else f"- ({m.reason})",
                 f"{_fmt(m.ci_low)} .. {_fmt(m.ci_high)}" if m.ci_low is not None else "",
-                _fmt(realised[m.name].value) if m.name in realised else "-",
+                _fmt(r.value) if (r := realised.get(m.name)) else "-",
+                f"{_fmt(r.ci_low)} .. {_fmt(r.ci_high)}" if r and r.ci_low is not None else "",
             )
             for m in estimate.metrics
         ],

@@ -64,7 +64,7 @@ from shipyard.monitoring._rows import MetricRow
 
 #: What the estimate takes for granted, as stated in its output.
 ASSUMPTIONS = (
-    "no concept drift (P(y|x) unchanged since the reference)",
+    "no concept drift (P(y|x) unchanged)",
     "probabilities calibrated on the reference",
     "covariate shift only, within the reference's range",
 )
@@ -139,7 +139,11 @@ class PerformanceEstimate(BaseModel):
     def summary(self) -> str:
         """One line: the method, the calibration used and the assumptions."""
         calibrated = [c.label for c in self.calibration if c.method == "isotonic"]
-        how = f"isotonic on class {', '.join(calibrated)}" if calibrated else "raw probabilities"
+        how = (
+            f"isotonic calibration of class {', '.join(calibrated)}"
+            if calibrated
+            else "logged probabilities judged calibrated"
+        )
         return (
             f"CBPE estimate ({how}; {self.reference_rows:,} reference rows) assumes "
             f"{'; '.join(self.assumptions)}."
