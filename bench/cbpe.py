@@ -39,7 +39,7 @@ from typing import Any
 # One OpenMP thread: gradient boosting's idle threads otherwise spin beside the timed code.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402 - after the thread setting
+import numpy as np  # after the thread setting
 
 #: The two shifts measured, and what each shows.
 SCENARIOS = {
