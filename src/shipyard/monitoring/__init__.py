@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 
 from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.monitoring._accumulate import DriftAccumulator, Progress, chunk_rows
-from shipyard.monitoring._cbpe import CBPE, ClassCalibration, EstimatedMetric, PerformanceEstimate
+from shipyard.monitoring._calibration import ClassCalibration
+from shipyard.monitoring._cbpe import CBPE, EstimatedMetric, PerformanceEstimate
 from shipyard.monitoring._config import (
     DriftConfig,
     QualityConfig,

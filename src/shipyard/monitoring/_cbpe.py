@@ -12,9 +12,9 @@ versus rest), the Brier score of the raw probabilities is compared with that of 
 regression fitted out of fold (``folds`` folds, as NannyML compares calibration errors before
 and after). Isotonic regression is used where it lowers the score, and the record says so
 with both scores and the expected calibration errors (``PerformanceEstimate.calibration``);
-multiclass rows are renormalised. The Brier score, a proper scoring rule, decides rather
-than the binned calibration error, which an isotonic fit lowers even on calibrated
-probabilities (it then only adds the calibrator's noise).
+multiclass rows are renormalised (``_calibration``). The Brier score, a proper scoring rule,
+decides rather than the binned calibration error, which an isotonic fit lowers even on
+calibrated probabilities (it then only adds the calibrator's noise).
 
 Interval: how far this window's realised metric may fall from the estimate, ``value +- z *
 sd`` clipped to [0, 1], from two independent errors. The luck of the labels: were each row's
@@ -45,13 +45,19 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, Literal, Self
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
+from shipyard.monitoring._calibration import (
+    ClassCalibration,
+    Curve,
+    ReferenceScores,
+    check_calibration,
+)
 from shipyard.monitoring._cbpe_metrics import (
     ESTIMATED_METRICS,
     expected_metrics,
@@ -75,25 +81,6 @@ SUM_TOLERANCE = 1e-3
 SPREAD_ROWS = 20_000
 #: The prefix of the stored metrics: ``estimated_accuracy``, ``estimated_f1``...
 PREFIX = "estimated_"
-
-
-class ClassCalibration(BaseModel):
-    """The calibration check of one class's probabilities (one versus rest) on the reference.
-
-    ``brier_before``/``ece_before``: the raw probabilities' Brier score and expected
-    calibration error; ``*_after``: those of isotonic regression fitted out of fold (None when
-    not checked; ``reason`` says why). ``method`` is what the estimate uses.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    label: str
-    method: Literal["isotonic", "none"]
-    brier_before: float
-    brier_after: float | None
-    ece_before: float
-    ece_after: float | None
-    reason: str
 
 
 class EstimatedMetric(BaseModel):
@@ -206,12 +193,19 @@ class CBPE:
         columns = [1] if len(classes) == 2 else list(range(len(classes)))
         self.classes_ = classes
         self.n_reference_ = len(proba)
-        self.calibrators_: dict[int, _Curve] = {}
-        self.references_: dict[int, _Reference] = {}
+        self.calibrators_: dict[int, Curve] = {}
+        self.references_: dict[int, ReferenceScores] = {}
         checks = []
         for column in columns:
-            reference = _Reference(proba[:, column], labels == column)
-            check, calibrator = self._calibrate(reference, column)
+            reference = ReferenceScores(proba[:, column], labels == column)
+            check, calibrator = check_calibration(
+                reference,
+                str(classes[column]),
+                mode=self.calibration,
+                bins=self.bins,
+                folds=self.folds,
+                seed=self.seed,
+            )
             checks.append(check)
             if calibrator is not None:
                 self.calibrators_[column] = calibrator
@@ -300,39 +294,6 @@ class CBPE:
         if not hasattr(self, "classes_"):
             raise InvalidTransition("This CBPE is not fitted yet; call fit(...) first.")
 
-    def _calibrate(
-        self, reference: _Reference, column: int
-    ) -> tuple[ClassCalibration, _Curve | None]:
-        label = str(self.classes_[column])
-        p, y = reference.p, reference.y
-        brier, ece = _brier(p, y), _ece(p, y, self.bins)
-        if self.calibration == "none":
-            return _checked(label, False, "calibration turned off", brier, ece), None
-        if not y.any():
-            reason = "no reference row of this class: kept as logged"
-            return _checked(label, False, reason, brier, ece), None
-        oof = self._out_of_fold(reference)
-        after = (_brier(oof, y), _ece(oof, y, self.bins))
-        if after[0] < brier:
-            use, reason = True, "isotonic regression lowers the Brier score out of fold"
-        elif self.calibration == "isotonic":
-            use, reason = True, "isotonic regression asked for"
-        else:
-            use, reason = False, "calibrated: isotonic regression does not lower the Brier score"
-        check = _checked(label, use, reason, brier, ece, after)
-        return check, reference.fit() if use else None
-
-    def _out_of_fold(self, reference: _Reference) -> np.ndarray:
-        p, y = reference.p, reference.y
-        rng = np.random.default_rng(self.seed)
-        out = p.copy()  # a fold whose rest lacks an outcome keeps its scores
-        for fold in np.array_split(rng.permutation(len(p)), min(self.folds, len(p))):
-            rest = np.ones(len(p))
-            rest[fold] = 0.0
-            if 0 < y @ rest < rest.sum():
-                out[fold] = reference.fit(rest[reference.order]).predict(p[fold])
-        return out
-
     def _calibration_spread(
         self, scores: np.ndarray, ranks: list[Any], pred: np.ndarray
     ) -> dict[str, float]:
@@ -359,7 +320,7 @@ class CBPE:
                     draws.setdefault(name, []).append(value)
         return {name: float(np.std(values, ddof=1)) for name, values in draws.items()}
 
-    def _apply(self, scores: np.ndarray, calibrators: dict[int, _Curve]) -> np.ndarray:
+    def _apply(self, scores: np.ndarray, calibrators: dict[int, Curve]) -> np.ndarray:
         if not calibrators:
             return scores
         if len(self.classes_) == 2:
@@ -375,81 +336,6 @@ class CBPE:
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.endswith("_"))
         return f"CBPE({params})"
-
-
-class _Curve(NamedTuple):
-    """A fitted isotonic calibration map: linear between its points, flat beyond them (as
-    scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``)."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-    def predict(self, p: np.ndarray) -> np.ndarray:
-        return np.interp(p, self.x, self.y)
-
-
-class _Reference:
-    """One class's reference scores ``p`` and outcomes ``y``, sorted and grouped by distinct
-    score once, so that refitting on other row weights (folds, bootstrap resamples) is one
-    pass of the pool-adjacent-violators algorithm, without sorting again."""
-
-    def __init__(self, p: np.ndarray, y: np.ndarray) -> None:
-        self.p, self.y = p, y.astype(float)
-        self.order = np.argsort(p, kind="mergesort")
-        ordered = p[self.order]
-        new = np.r_[True, ordered[1:] != ordered[:-1]]
-        self.group = np.cumsum(new) - 1
-        self.x = ordered[new]
-        self.y_sorted = self.y[self.order]
-
-    def fit(self, weights: np.ndarray | None = None) -> _Curve:
-        """Isotonic regression of ``y`` on ``p`` with these weights of the rows in ascending
-        order of ``p`` (``p[order]``; default: ones)."""
-        from sklearn.isotonic import isotonic_regression  # on first use: drift never needs it
-
-        w = np.ones(len(self.p)) if weights is None else weights
-        if len(self.x) == len(self.p):  # distinct scores: one row per point
-            total, hits = w, w * self.y_sorted
-        else:
-            total = np.bincount(self.group, weights=w, minlength=len(self.x))
-            hits = np.bincount(self.group, weights=w * self.y_sorted, minlength=len(self.x))
-        keep = total > 0
-        fitted = isotonic_regression(
-            hits[keep] / total[keep], sample_weight=total[keep], y_min=0.0, y_max=1.0
-        )
-        return _Curve(self.x[keep], np.asarray(fitted, dtype=float))
-
-
-def _checked(
-    label: str,
-    use: bool,
-    reason: str,
-    brier: float,
-    ece: float,
-    after: tuple[float, float] | None = None,
-) -> ClassCalibration:
-    return ClassCalibration(
-        label=label,
-        method="isotonic" if use else "none",
-        brier_before=brier,
-        brier_after=None if after is None else after[0],
-        ece_before=ece,
-        ece_after=None if after is None else after[1],
-        reason=reason,
-    )
-
-
-def _brier(p: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean((p - y) ** 2))
-
-
-def _ece(p: np.ndarray, y: np.ndarray, bins: int) -> float:
-    """Expected calibration error over ``bins`` equal-count bins of ``p``."""
-    order = np.argsort(p, kind="mergesort")
-    total = 0.0
-    for part in np.array_split(order, min(bins, len(p))):
-        total += len(part) * abs(float(p[part].mean()) - float(y[part].mean()))
-    return total / len(p)
 
 
 def _proba(values: Any, classes: list[Any], what: str) -> np.ndarray:
