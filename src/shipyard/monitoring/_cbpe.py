@@ -78,7 +78,7 @@ ASSUMPTIONS = (
 SUM_TOLERANCE = 1e-3
 #: Window rows the calibrator's error is measured on (a seeded sample beyond): it is a
 #: mean over rows of the refitted calibrators' differences, steady long before this many.
-SPREAD_ROWS = 20_000
+SPREAD_ROWS = 10_000
 #: The prefix of the stored metrics: ``estimated_accuracy``, ``estimated_f1``...
 PREFIX = "estimated_"
 
