@@ -74,7 +74,8 @@ def monitor_run_cmd(
 ) -> None:
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
     breach (so cron and CI can act on it). A log window also gets performance against the
-    labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
+    labels sent with 'shipyard feedback', a label-free estimate of it (CBPE, for classifiers
+    registered with eval data), and service metrics (volume, errors, latency)."""
     from shipyard.checks import MonitorRequest, monitor_window
     from shipyard.cli._monitor_perf import print_estimate, print_sections
     from shipyard.config import parse_window
