@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from shipyard.monitoring._cbpe import PREFIX, PerformanceEstimate
-from shipyard.monitoring._html import _e, _figure_html, _layout, _number
+from shipyard.monitoring._html import _e, _layout, _number, figure_html
 from shipyard.monitoring._performance import PerformanceReport
 
 #: The metrics drawn over time, estimated (dashed, with its band) beside realised.
@@ -68,7 +68,7 @@ def estimate_html(
     if history is not None and not history.empty:
         figure = _over_time(history)
         if figure is not None:
-            parts.append(_figure_html(figure, number))
+            parts.append(figure_html(figure, number))
     return "\n".join(parts)
 
 
