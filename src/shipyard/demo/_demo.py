@@ -1,10 +1,15 @@
 """``shipyard demo``: the whole loop on scikit-learn's bundled breast-cancer data.
 
 Everything happens in its own embedded store (a folder it owns, reset on every run), with
-three people: an admin who creates the store, Alice (a data scientist) and Bob (an approver).
-Train, register, approve, promote and roll back; then serve (``shipyard.demo._live``), log and
-label the traffic, monitor drift and performance, alert, retrain, validate, approve, run a
-canary, judge it, promote it and roll back under load.
+three people: an admin who creates the store, Alice (a data scientist) and Bob (an approver),
+and the project file ``shipyard.toml`` it writes there (the model's objective and acceptance
+criterion, its gates, its retraining, an e-mail channel to a local SMTP server the demo starts,
+and a drift alert that asks for a retraining). Train, register, validate, approve, promote and
+roll back; then serve (``shipyard.demo._live``), log and label the traffic, monitor drift,
+performance and its label-free estimate, alert, retrain from the labelled log (validated
+against production, the approvers e-mailed), approve, roll the candidate out (a canary stepped
+to production by the rollout's judge) and roll back under load. Each step calls the product's
+own pipeline: the one behind the ``shipyard`` command that does the same.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from rich.table import Table
 
 from shipyard.audit import verify
 from shipyard.client import Client
-from shipyard.demo._live import DRIFT, LiveDemo, shift_like_drift
+from shipyard.config import load_project
+from shipyard.demo._live import DRIFT, LiveDemo, MailBox
 from shipyard.errors import MissingDependency, ShipyardError
 from shipyard.settings import Settings
 from shipyard.store import Store
@@ -68,9 +74,17 @@ def explore_commands(home: Path) -> list[str]:
     >>> explore_commands(Path("/tmp/my demo"))[0].startswith("SHIPYARD_HOME='/tmp/my demo' ")
     True
     """
-    env = f"SHIPYARD_HOME={shlex.quote(str(home))}"
+    env = (
+        f"SHIPYARD_HOME={shlex.quote(str(home))} "
+        f"SHIPYARD_CONFIG={shlex.quote(str(home / 'shipyard.toml'))}"
+    )
     command = shipyard_command()
-    return [f"{env} {command} models diagnosis", f"{env} {command} audit log"]
+    return [
+        f"{env} {command} models diagnosis",
+        f"{env} {command} validate diagnosis 3 --show",
+        f"{env} {command} card diagnosis 3",
+        f"{env} {command} audit log",
+    ]
 
 
 def _reset(home: Path) -> None:
@@ -110,23 +124,105 @@ def load_data() -> tuple[Any, Any, Any, Any]:
     return train_test_split(X, y, test_size=0.25, random_state=0, stratify=y)
 
 
+PROJECT = """\
+# Written by shipyard demo: what this demo's model, gates, alerts and retraining follow.
+[channels.owner]
+type = "email"
+host = "127.0.0.1"
+port = {port}
+from = "shipyard@localhost"
+to = ["owner@localhost"]
+timeout = 5.0
+attempts = 1
+
+[[alerts]]
+name = "input-drift"
+metric = "drift_share"          # the share of the inputs that drifted
+threshold = 0.05
+severity = "critical"
+channels = ["owner"]
+action = "retrain"              # ... and start shipyard retrain diagnosis
+
+[gates]
+min_labels = 100                # enough labelled production rows to validate on
+window = "1d"
+max_p99_ratio = 3.0
+metrics = [{{ metric = "roc_auc", min = 0.95, max_drop = 0.03 }}]
+
+[models.diagnosis]
+objective = "Flag likely malignant tumours for a pathologist's second read"
+accept = "roc_auc >= 0.95"
+
+[models.diagnosis.retrain]
+entry = "shipyard.demo:retrain_diagnosis"
+source = "feedback"             # the logged inputs joined with the labels that arrived
+target = "label"
+window = "1d"
+channels = ["owner"]
+"""
+
+
+def retrain_diagnosis(frame: pd.DataFrame) -> Any:
+    """The demo's retraining entry point (``[models.diagnosis.retrain] entry``): the same
+    scaled logistic regression as v1, fitted on ``frame`` (its ``label`` column the target).
+
+    >>> import numpy as np
+    >>> rows = pd.DataFrame({"a": np.arange(20.0), "label": ["x", "y"] * 10})
+    >>> retrain_diagnosis(rows).predict(rows[["a"]]).shape
+    (20,)
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500))
+    return model.fit(frame.drop(columns=["label"]), frame["label"])
+
+
+def _gates_line(result: Any) -> str:
+    """One line of a validation: passed or the failed gates, how many were n/a, the rows."""
+    gates = result.record.report.get("gates", [])
+    applicable = [g for g in gates if g.get("applicable", True)]
+    failed = [g["name"] for g in applicable if not g.get("passed")]
+    verdict = "every gate passed" if not failed else f"failed: {', '.join(failed)}"
+    na = len(gates) - len(applicable)
+    return (
+        f"{verdict} ({len(applicable)} judged, {na} not applicable) on "
+        f"{result.data_source.split(' (')[0]}"
+    )
+
+
 def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
     """Run the loop; returns a summary (also printed).
 
     Refuses to start (``MissingDependency``) without the ``[demo]`` extra.
     """
+    _require_extra()
+    console = console or Console()
+    home = home.expanduser().absolute()
+    _reset(home)
+    with MailBox() as mailbox:
+        (home / "shipyard.toml").write_text(PROJECT.format(port=mailbox.port), encoding="utf-8")
+        project = load_project(home / "shipyard.toml")
+        store = Store.from_settings(Settings(home=home, user="admin")).open()
+        try:
+            return _loop(home, store, project, mailbox, console)
+        finally:
+            store.close()
+
+
+def _loop(
+    home: Path, store: Store, project: Any, mailbox: MailBox, console: Console
+) -> dict[str, Any]:
+    """The demo's steps, one after the other (one story: read it top to bottom)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _require_extra()
-    console = console or Console()
-    home = home.expanduser().absolute()
-    _reset(home)
-    store = Store.from_settings(Settings(home=home, user="admin")).open()
     admin, alice, bob = (
-        Client(Settings(home=home, user=u), store=store).open() for u in ("admin", "alice", "bob")
+        Client(Settings(home=home, user=u), store=store, project=project).open()
+        for u in ("admin", "alice", "bob")
     )
     steps: list[tuple[str, str]] = []
 
@@ -137,22 +233,19 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         console.print(f"[green]✓[/] {escape(title)}: {escape(outcome)}")
 
     console.rule("[bold]Shipyard demo")
-    console.print(f"Store: {home} (SQLite + local artifacts)\n")
+    console.print(f"Store: {home} (SQLite + local artifacts); project file: shipyard.toml\n")
     step(
         "admin makes bob an approver",
         lambda: (admin.users.set_role("bob", "approver", actor="admin"), "bob is approver")[1],
     )
     X_train, X_test, y_train, y_test = load_data()
 
-    def train(
-        model: Any, params: dict[str, Any], X: pd.DataFrame | None = None, y: Any = None
-    ) -> str:
-        X, y = (X_train, y_train) if X is None else (X, y)
+    def train(model: Any, params: dict[str, Any]) -> str:
         with alice.start_run(model="diagnosis", params=params) as run:
-            run.log_dataset("train", X.assign(target=y), target="target")
+            run.log_dataset("train", X_train.assign(target=y_train), target="target")
             run.log_dataset("eval", X_test.assign(target=y_test), target="target")
-            model.fit(X, y)
-            mv = run.register(model, X_train=X, y_train=y, X_eval=X_test, y_eval=y_test)
+            model.fit(X_train, y_train)
+            mv = run.register(model, X_train=X_train, y_train=y_train, X_eval=X_test, y_eval=y_test)
             for key, value in mv.metrics.items():
                 run.log_metric(key, value)
         onnx = alice.load("diagnosis", mv.version).manifest.onnx or {}
@@ -166,6 +259,13 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
             f"AUC {mv.metrics['roc_auc']:.3f}{parity}), run {run.id[:8]}"
         )
 
+    def validate(version: int) -> Callable[[], str]:
+        def action() -> str:
+            report = home / f"validation-v{version}.html"
+            return _gates_line(alice.validate("diagnosis", version, report=report))
+
+        return action
+
     step(
         "alice trains a logistic regression",
         lambda: train(
@@ -173,7 +273,7 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
             {"model": "logistic", "C": 0.5},
         ),
     )
-
+    step("validate v1 (the first model: no champion to compare with)", validate(1))
     step(
         "alice tries to make herself an approver",
         _refusal(lambda: alice.users.set_role("alice", "approver", actor="alice")),
@@ -193,7 +293,6 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
             {"model": "hist_gradient_boosting", "max_iter": 60},
         ),
     )
-
     step(
         "alice tries to promote v2 before approval", _refusal(lambda: alice.promote("diagnosis", 2))
     )
@@ -201,6 +300,11 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
         "bob approves v2",
         lambda: (bob.approve("diagnosis", 2, reason="better recall"), "approved")[1],
     )
+    step(
+        "alice tries to promote v2 before validation",
+        _refusal(lambda: alice.promote("diagnosis", 2)),
+    )
+    step("validate v2 against production (v1) on the same rows", validate(2))
     step(
         "alice promotes v2 to production",
         lambda: (alice.promote("diagnosis", 2), "diagnosis@production → v2")[1],
@@ -220,56 +324,37 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
 
     step("load production and predict 5 rows (archive verified first)", predict)
 
-    def validate(version: int) -> str:
-        """Accuracy of ``version`` and production on the eval rows, as they are and shifted."""
-        new, production = alice.load("diagnosis", version), alice.load("diagnosis@production")
-        parts = []
-        for what, X in (
-            ("eval rows", X_test),
-            ("shifted like the drift", shift_like_drift(X_test)),
-        ):
-            scores = [float((m.predict(X) == y_test.to_numpy()).mean()) for m in (new, production)]
-            parts.append(
-                f"{what}: v{version} {scores[0]:.3f} vs v{production.version} {scores[1]:.3f}"
-            )
-        return "accuracy on " + "; ".join(parts)
-
     def audit() -> str:
         with store.read() as session:
             result = verify(session)
         return f"{result.checked} events, chain intact" if result.ok else result.problem
 
-    with LiveDemo(home, store, "diagnosis", X_test, y_test) as live:
+    with LiveDemo(home, store, "diagnosis", X_test, y_test, project=project) as live:
         step("send 200 rows of traffic to the REST server", live.traffic)
         step("send 3 invalid requests", live.invalid)
         step("switch production to v2 and back while serving", lambda: live.live_switch(alice, bob))
         step("send drifted traffic", live.drifted)
         step("post ground-truth labels for 80% of the predictions", live.feedback)
         step("query the prediction log with DuckDB", live.query)
-        step("measure performance against the labels", lambda: live.performance(alice))
-        step("monitor the logged window against the training profile", live.monitor)
-        step("e-mail an alert through a local SMTP server", live.alert)
+        step("monitor the logged window (shipyard monitor run)", live.monitor)
+        step("measure performance against the labels", live.performance)
+        step("estimate performance without labels (CBPE)", live.estimate)
+        step("the drift alert e-mails the owner", lambda: mailbox.last("Subject", 1))
         step(
-            f"alice retrains, adding training rows shifted like the drift ({DRIFT})",
-            lambda: train(
-                make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=500)),
-                {"model": "logistic", "C": 0.5, "data": "train + drift-shaped copy"},
-                pd.concat([X_train, shift_like_drift(X_train)], ignore_index=True),
-                pd.concat([y_train, y_train], ignore_index=True),
-            ),
+            f"the alert starts a retraining from the labelled log ({DRIFT} in it)",
+            live.retrain,
         )
-        step("validate v3 against production on the eval rows", lambda: validate(3))
+        step("the approvers are e-mailed the candidate", lambda: mailbox.last("Subject", 2))
         step(
             "bob approves v3",
-            lambda: (bob.approve("diagnosis", 3, reason="handles drift"), "approved")[1],
+            lambda: (bob.approve("diagnosis", 3, reason="handles the drift"), "approved")[1],
         )
-        step("alice starts a 25% canary of v3", lambda: live.canary(alice, 3, 25))
+        step("alice starts an automatic rollout of v3 (25% → 100%)", lambda: live.rollout(3))
         step("send traffic during the canary", live.canary_traffic)
-        step("judge the canary (check_canary)", live.judge)
+        step("the rollout's judge (shipyard traffic advance)", live.advance)
         if live.decision == "promote":
-            step("alice promotes v3 (the canary's verdict)", lambda: live.conclude(alice, 3))
             title, why = "bob rolls v3 back under load (a drill, one call)", "demo: drill"
-        else:  # "rollback", or "wait" (no verdict yet): the demo does not wait, it ends it
+        else:  # "rollback" or "wait": the demo does not wait, it ends the canary
             title = f"bob ends the canary under load (verdict {live.decision}, one call)"
             why = f"canary verdict: {live.decision}"
         step(
@@ -296,17 +381,21 @@ def run_demo(home: Path, console: Console | None = None) -> dict[str, Any]:
     console.print()
     console.print(t)
     console.print(f"\nMonitoring report (drift, performance, service): {live.report_path}")
+    console.print(f"Validation report of v3: {live.validation_report}")
     explore = explore_commands(home)
     console.print("Explore it:")
     for line in explore:  # not wrapped, not styled: each line runs as printed
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
-    store.close()
     return {
         "home": str(home),
         "steps": steps,
         "report": str(live.report_path),
-        "flagged": live.report.flagged(),
-        "performance": live.perf,
+        "validation_report": str(live.validation_report),
+        "flagged": live.result.report.flagged(),
+        "performance": live.result.performance,
+        "estimate": live.result.estimate,
+        "retrain": live.retrained,
+        "mail": mailbox.subjects(),
         "canary": {"answered": live.answered, "decision": live.decision},
         "drill": live.drill,
         "production": {i.version.version for i in versions if i.stage == "production"},

@@ -1,9 +1,12 @@
 """The served half of ``shipyard demo``: one real uvicorn with its prediction log, traffic
-(valid, invalid, drifted), a live switch, ground-truth labels, monitoring (drift, performance,
-service) into the HTML report, an e-mail alert through a local SMTP server the demo starts,
-then a canary of the retrained version, its verdict, and a rollback under load.
+(valid, invalid, drifted), a live switch, ground-truth labels, a monitoring run (drift,
+performance, its label-free estimate, service; the HTML report; the alert rules of the demo's
+shipyard.toml, e-mailed through a local SMTP server, ``MailBox``), the retraining the alert
+asks for, then an automatic rollout of the candidate, its verdict, and a rollback under load.
 
-``LiveDemo`` is a context manager; each step method returns the line the demo prints.
+``LiveDemo`` is a context manager; each step method returns the line the demo prints. Every
+step calls the pipeline its ``shipyard`` command runs (``monitor_window``,
+``retrain_on_alerts``, ``Rollouts``, ``advance_rollouts``).
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from shipyard.client import Client
+from shipyard.config import ProjectConfig
 from shipyard.store import Store
 
-#: How the demo's drifted traffic (and the retrained version's extra training rows) differ.
+#: How the demo's drifted traffic (which the retrained version then learns from) differs.
 DRIFT = "mean_radius x1.3 and mean_texture +4"
 
 
@@ -33,6 +37,50 @@ def shift_like_drift(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(
         mean_radius=frame["mean_radius"] * 1.3, mean_texture=frame["mean_texture"] + 4.0
     )
+
+
+class MailBox:
+    """A local SMTP server (aiosmtpd) on a free port of 127.0.0.1, keeping what it receives;
+    the demo's ``[channels.owner]`` sends to it.
+
+    >>> with MailBox() as box:  # doctest: +SKIP
+    ...     box.port
+    """
+
+    def __enter__(self) -> Self:
+        from aiosmtpd.controller import Controller
+
+        from shipyard.serving import free_port
+
+        self.messages: list[bytes] = []
+        received = self.messages
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                received.append(envelope.content)
+                return "250 OK"
+
+        self.port = free_port()
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+    def subjects(self) -> list[str]:
+        """The subject of every message received so far."""
+        return [str(message_from_bytes(m)["Subject"]) for m in self.messages]
+
+    def last(self, header: str, count: int, timeout: float = 10.0) -> str:
+        """Wait for the ``count``-th message; the line the demo prints about it."""
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if len(self.messages) < count:
+            return f"not delivered: {len(self.messages)} message(s) arrived, not {count}"
+        message = message_from_bytes(self.messages[count - 1])
+        return f"delivered to {message['To']}: '{message[header]}'"
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -48,12 +96,22 @@ class LiveDemo:
     ...     print(live.traffic())
     """
 
-    def __init__(self, home: Path, store: Store, model: str, X: pd.DataFrame, y: pd.Series) -> None:
+    def __init__(
+        self,
+        home: Path,
+        store: Store,
+        model: str,
+        X: pd.DataFrame,
+        y: pd.Series,
+        *,
+        project: ProjectConfig,
+    ) -> None:
         self.home = home
         self.store = store
         self.model = model
         self.X = X
         self.y = y
+        self.project = project
 
     # -- the server ----------------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -63,6 +121,9 @@ class LiveDemo:
 
         self.log_root = self.home / "predictions"
         self.report_path = self.home / "drift-report.html"
+        self.validation_report: Path | None = None
+        self.retrained: dict[str, Any] | None = None
+        self.decision = "wait"
         self._rng = np.random.default_rng(7)
         self._truth: list[tuple[str, Any]] = []  # (prediction id, label) of v1's answers
         self._stack = ExitStack()
@@ -185,153 +246,121 @@ class LiveDemo:
         )
 
     # -- monitoring ----------------------------------------------------------------------------
-    def performance(self, client: Client, version: int = 1) -> str:
-        """Performance of ``version`` on its labelled predictions of the last hour, as
-        ``shipyard monitor run`` measures it; also the service metrics of the window."""
-        from shipyard.monitoring import (
-            compute_performance,
-            compute_service,
-            labelled_window,
-            service_window,
+    def monitor(self) -> str:
+        """``shipyard monitor run diagnosis --window 1h``: drift, quality, performance against
+        the labels, the label-free estimate and service, stored with the HTML report; the
+        project's alert rules raise (and e-mail) what they find."""
+        from shipyard.checks import MonitorRequest, monitor_window
+
+        now = datetime.now(UTC)
+        self.result = monitor_window(
+            self.store,
+            MonitorRequest(
+                f"{self.model}@production",
+                actor="scheduler",
+                project=self.project,
+                log_root=self.log_root,
+                start=now - timedelta(hours=1),
+                end=now + timedelta(minutes=1),
+                report=self.report_path,
+            ),
+        )
+        flagged = self.result.report.flagged()
+        alerts = ", ".join(f"{a.rule} ({a.status})" for a in self.result.alerts) or "none"
+        return (
+            f"{self.result.report.n_rows} logged rows of v{self.result.version}, "
+            f"{len(flagged)} feature(s) flagged: {', '.join(flagged[:6])}; alerts: {alerts}"
         )
 
-        self.loaded = client.load(self.model, version)
-        now = datetime.now(UTC)
-        self.window = (now - timedelta(hours=1), now + timedelta(minutes=1))
-        predictions, labels = labelled_window(self.log_root, self.model, version, *self.window)
-        self.perf = compute_performance(
-            predictions,
-            labels,
-            task=self.loaded.manifest.task,
-            classes=self.loaded.classes,
-            baseline=self.loaded.manifest.metrics,
-            now=now,
-        )
-        self.service = compute_service(service_window(self.log_root, self.model, *self.window))
+    def performance(self) -> str:
+        """The monitoring run's performance of production on its labelled predictions."""
+        perf = self.result.performance
+        if perf is None:
+            return "no performance (no labels in the window)"
         parts = []
         for name, label in (("accuracy", "accuracy"), ("roc_auc", "ROC AUC")):
-            m = self.perf.metric(name)
+            m = perf.metric(name)
             if m.value is None:
                 parts.append(f"{label} - ({m.reason})")
                 continue
             facts = (
-                [f"{100 * self.perf.confidence:g}% CI {m.ci_low:.3f}..{m.ci_high:.3f}"]
+                [f"{100 * perf.confidence:g}% CI {m.ci_low:.3f}..{m.ci_high:.3f}"]
                 if m.ci_low is not None and m.ci_high is not None
                 else ["no interval"]
             )
             if m.baseline is not None:
                 facts.append(f"archive {m.baseline:.3f}")
             parts.append(f"{label} {m.value:.3f} ({', '.join(facts)})")
-        cov = self.perf.coverage
+        cov = perf.coverage
         share = "-" if cov.coverage is None else f"{100 * cov.coverage:.0f}%"
         return (
-            f"v{version} on {self.perf.n_used} labels: {'; '.join(parts)}; label coverage "
-            f"{share} ({cov.labelled_eligible} of {cov.eligible})"
+            f"v{self.result.version} on {perf.n_used} labels: {'; '.join(parts)}; label "
+            f"coverage {share} ({cov.labelled_eligible} of {cov.eligible})"
         )
 
-    def monitor(self) -> str:
-        """Drift of the window against the training profile; the results and the HTML report
-        (drift, performance and service) are stored. Call ``performance`` first."""
-        from shipyard.dataset import Profile
-        from shipyard.monitoring import (
-            DriftAccumulator,
-            MonitoringResults,
-            build_report,
-            logged_window,
-            performance_section,
-            render_html,
+    def estimate(self) -> str:
+        """The label-free estimate of the same window (every prediction, labelled or not)."""
+        estimate = self.result.estimate
+        if estimate is None:
+            return f"no estimate: {self.result.estimate_note}"
+        m = estimate.metric("accuracy")
+        realised = self.result.performance.metric("accuracy") if self.result.performance else None
+        beside = (
+            f", realised {realised.value:.3f}"
+            if realised is not None and realised.value is not None
+            else ""
         )
-
-        version = self.loaded.version
-        frame = logged_window(self.log_root, self.model, version, *self.window, outputs=False)
-        reference = Profile.model_validate(self.loaded.reference_profile["inputs"])
-        accumulator = DriftAccumulator(reference, schema=self.loaded.schema)
-        accumulator.update(frame)
-        self.report = build_report(accumulator)
-        MonitoringResults(self.store).save(
-            self.report,
-            model=self.model,
-            version=version,
-            actor="scheduler",
-            source="log:last hour",
-            window_start=self.window[0],
-            window_end=self.window[1],
-            extra=[*self.perf.rows(), *self.service.rows(version)],
-        )
-        self.report_path.write_text(
-            render_html(
-                self.report,
-                reference,
-                states=accumulator.states,
-                title=f"{self.model} v{version}: logged traffic",
-                window="last hour",
-                extra_sections=[performance_section(self.perf, self.service)],
-            ),
-            encoding="utf-8",
-        )
-        flagged = self.report.flagged()
         return (
-            f"{self.report.n_rows} logged rows, {len(flagged)} feature(s) flagged: "
-            f"{', '.join(flagged[:6])}"
+            f"estimated accuracy {m.value:.3f} (95% CI {m.ci_low:.3f}..{m.ci_high:.3f}) on "
+            f"{estimate.n} predictions{beside}"
         )
 
-    def alert(self) -> str:
-        from aiosmtpd.controller import Controller
+    def retrain(self) -> str:
+        """What ``retrain_on_alerts`` does with the run's alerts: ``shipyard retrain`` from the
+        feedback-joined log, the candidate validated against production, approvers told."""
+        from shipyard.checks import retrain_on_alerts
 
-        from shipyard.alerting import Alert, EmailChannel
-        from shipyard.serving import free_port
-
-        received: list[bytes] = []
-
-        class Handler:
-            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-                received.append(envelope.content)
-                return "250 OK"
-
-        report = self.report
-        port = free_port()
-        controller = Controller(Handler(), hostname="127.0.0.1", port=port)
-        controller.start()
-        try:
-            top = max(report.features, key=lambda f: f.drifted)
-            psi = next((s.value for s in top.scores if s.name == "psi"), None)
-            channel = EmailChannel(
-                host="127.0.0.1",
-                port=port,
-                sender="shipyard@localhost",
-                to=["owner@localhost"],
-                timeout=5.0,
-                attempts=1,
-            )
-            delivery = channel.send(
-                Alert(
-                    rule="input-drift",
-                    severity="critical",
-                    model=self.model,
-                    version=self.loaded.version,
-                    metric="psi",
-                    feature=top.name,
-                    value=float(psi or 0.0),
-                    threshold=0.25,
-                    message=f"{len(report.flagged())} feature(s) drifted in the last hour.",
-                    link=str(self.report_path),
-                )
-            )
-        finally:
-            controller.stop()
-        if not delivery.ok or not received:
-            return f"not delivered: {delivery.error}"
-        subject = message_from_bytes(received[0])["Subject"]
-        return f"delivered to owner@localhost: '{subject}'"
-
-    # -- canary --------------------------------------------------------------------------------
-    def canary(self, client: Client, version: int, percent: float) -> str:
-        """Start a ``percent`` % canary of ``version`` and wait until the server routes to it."""
-        policy = client.traffic.canary(
-            self.model, version, percent, actor=client.user, reason="demo: retrained version"
+        outcomes = retrain_on_alerts(
+            self.store,
+            self.result.alerts,
+            actor="scheduler",
+            project=self.project,
+            log_root=self.log_root,
+            report_dir=self.home,
         )
+        if not outcomes:
+            return "no alert asked for a retraining"
+        outcome = outcomes[0]
+        result = outcome.result
+        if result is None:
+            return f"{outcome.status}: {outcome.message}"
+        self.retrained = {"version": result.version, "passed": result.passed}
+        self.validation_report = result.report_path
+        failed = [g["name"] for g in result.gates if g.get("applicable", True) and not g["passed"]]
+        verdict = "every gate passed" if not failed else f"failed: {', '.join(failed)}"
+        return (
+            f"v{result.version} trained on {result.train_rows} labelled rows (run "
+            f"{result.run_id[:8]}), validated against v{result.champion} on its "
+            f"{result.eval_rows} held-out rows: {verdict}; waiting for approval"
+        )
+
+    # -- rollout -------------------------------------------------------------------------------
+    def rollout(self, version: int) -> str:
+        """``shipyard promote diagnosis 3 --canary 25 --auto --steps 25,100``, baked for a
+        second here; waits until the server routes to the canary."""
+        from shipyard.registry import Rollouts
+
+        started = Rollouts(self.store, self.project).start(
+            self.model,
+            version,
+            [25, 100],
+            bake=timedelta(seconds=1),
+            actor="alice",
+            reason="demo: retrained version",
+        )
+        self._rollout = started
         picked_up = self._wait_for(version, arm="canary")
-        return f"{policy.describe()}; the server routed to it after {picked_up:.2f} s"
+        return f"{started.describe()}; the server routed to the canary after {picked_up:.2f} s"
 
     def canary_traffic(self, per_arm: int = 100, limit: int = 2000) -> str:
         """Send requests until each arm answered ``per_arm`` (the canary check's minimum),
@@ -352,23 +381,32 @@ class LiveDemo:
         matched = self._post_labels(truth)
         return f"{sent} requests: {counts}; labels of their {matched} predictions posted"
 
-    def judge(self) -> str:
-        """``check_canary`` over the canary's window of the log: requests, errors, latency
-        and output drift of the canary arm against production."""
-        from shipyard.checks import check_canary
+    def advance(self) -> str:
+        """One pass of the rollouts' driver (what the scheduler runs every tick): the canary
+        judged on the requests logged since it started; promoted, or rolled back."""
+        from shipyard.checks import advance_rollouts
 
-        verdict = check_canary(self.store, self.model, self.log_root)
-        self.decision = verdict.decision
-        return f"decision: {verdict.decision}\n" + "\n".join(f"  {r}" for r in verdict.reasons)
-
-    def conclude(self, client: Client, version: int) -> str:
-        """Promote the canary and wait for the server to switch."""
-        change = client.promote(self.model, version, reason="canary verdict: promote")
-        switched = self._wait_for(version)
-        return (
-            f"{self.model}@production v{change.previous_version} → v{version}, the canary ended; "
-            f"the server answered with v{version} on production after {switched:.2f} s"
+        bake_ended = self._rollout.next_at + timedelta(seconds=1)
+        (outcome,) = advance_rollouts(
+            self.store,
+            now=max(datetime.now(UTC), bake_ended),
+            project=self.project,
+            actor="scheduler",
+            log_root=self.log_root,
+            model=self.model,
         )
+        verdict = outcome.verdict
+        self.decision = verdict.decision if verdict is not None else outcome.action
+        lines = [f"decision: {self.decision}; {outcome.message}"]
+        if verdict is not None:
+            lines += [f"  {r}" for r in verdict.reasons]
+        if outcome.action == "promoted":
+            switched = self._wait_for(outcome.rollout.version)
+            lines.append(
+                f"  the server answered with v{outcome.rollout.version} on production after "
+                f"{switched:.2f} s"
+            )
+        return "\n".join(lines)
 
     def under_load(self, action: Callable[[], object], version: int, threads: int = 2) -> str:
         """Run ``action`` (one call) while ``threads`` clients send requests; count them, the
