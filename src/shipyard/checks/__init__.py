@@ -9,6 +9,10 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``check_canary`` judges a canary (or split) candidate against production from the log,
   gate by gate (``CanaryRules``), into a ``CanaryVerdict``; ``shipyard traffic check`` acts on
   it.
+- ``retrain(store, RetrainRequest(...))`` trains a candidate with ``[models.NAME.retrain]``'s
+  entry point as a tracked run, registers it, validates it against production and notifies
+  the approvers; ``retrain_on_alerts`` starts the retrainings a monitoring run's alerts ask
+  for (``action = "retrain"``, ``on_drift``); ``RetrainRuns`` lists them.
 
 Layering: checks may import ``monitoring``, ``alerting``, ``registry``, the prediction log,
 ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing imports checks
@@ -31,14 +35,48 @@ from shipyard.checks._canary import (
     check_canary,
 )
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
+from shipyard.checks._retrain import (
+    RetrainRequest,
+    RetrainResult,
+    load_entry,
+    retrain,
+    retrain_policy,
+    split_rows,
+)
+from shipyard.checks._retrain_runs import RetrainRecord, RetrainRuns
+from shipyard.checks._retrain_triggers import (
+    AlertRetrain,
+    alerts_asking_retrain,
+    drift_metrics,
+    retrain_on_alerts,
+)
+from shipyard.checks._sources import SourceRows, read_source
+from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 
 __all__ = [
+    "AlertRetrain",
     "CanaryArm",
     "CanaryGate",
     "CanaryRules",
     "CanaryVerdict",
     "MonitorRequest",
     "MonitorResult",
+    "RetrainRecord",
+    "RetrainRequest",
+    "RetrainResult",
+    "RetrainRuns",
+    "SourceRows",
+    "ValidationRequest",
+    "ValidationResult",
+    "alerts_asking_retrain",
     "check_canary",
+    "drift_metrics",
+    "load_entry",
     "monitor_window",
+    "read_source",
+    "retrain",
+    "retrain_on_alerts",
+    "retrain_policy",
+    "split_rows",
+    "validate_version",
 ]
