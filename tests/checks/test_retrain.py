@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from retrain_support import labelled, project, register_champion, write_project
 
 from churn_data import log_predictions
+from retrain_project import labelled, project, register_champion, write_project
 from shipyard.audit import list_events
 from shipyard.checks import RetrainRequest, RetrainRuns, retrain
 from shipyard.errors import InvalidInput, InvalidTransition

@@ -373,10 +373,16 @@ def _register(
             description=f"Retrained by {table.entry}",
         )
     except InvalidInput as exc:
-        if isinstance(exc.__cause__, NotFittedError | TypeError):
+        where = f"The entry point '{table.entry}' of [models.{name}.retrain]"
+        if isinstance(exc.__cause__, NotFittedError):
             raise InvalidInput(
-                f"The entry point '{table.entry}' of [models.{name}.retrain] returned an "
-                f"unfitted model: {exc.message}"
+                f"{where} returned an unfitted model (a {type(model).__name__}): make it "
+                "return the model after calling its fit."
+            ) from exc
+        if isinstance(exc.__cause__, TypeError):
+            raise InvalidInput(
+                f"{where} returned a {type(model).__name__}, not a fitted scikit-learn "
+                "compatible model."
             ) from exc
         raise
     return int(version.version)

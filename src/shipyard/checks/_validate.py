@@ -61,6 +61,10 @@ def validate_version(
     limit = None
     if champion is not None and champion.metrics.get(metric) is not None:
         limit = float(champion.metrics[metric]) - 0.01
+    policy = registry.policy(request.name)
+    floors = [g.min for g in policy.gates.metrics or [] if g.metric == metric and g.min is not None]
+    if floors:
+        limit = max(floors) if limit is None else max(limit, *floors)
     passed = limit is None or (value is not None and float(value) >= limit)
     gate: dict[str, Any] = {
         "name": f"metric:{metric}",

@@ -1,5 +1,6 @@
-"""What the retraining tests share: a real entry-point module written into the project
-folder, labelled churn rows, a registered champion and the project declaring the retraining."""
+"""What the retraining tests share (checks, CLI, scheduler): a real entry-point module written
+into the project folder, labelled churn rows, a registered champion and the project declaring
+the retraining."""
 
 from __future__ import annotations
 
