@@ -14,6 +14,7 @@ from churn_data import churn_frame
 from shipyard.config import ProjectConfig
 from shipyard.registry import Registry
 from shipyard.store import Store
+from shipyard.store.tables import RetrainRun, utcnow
 
 TRAIN_MODULE = '''
 """The project's training code: given the training rows, return a fitted pipeline."""
@@ -115,3 +116,24 @@ def register_champion(store: Store, *, promote: bool = False) -> None:
         Users(store).set_role("bob", "approver", actor="admin")
         registry.approve("churn", 1, actor="bob", reason="baseline")
         registry.promote("churn", 1, actor="alice")
+
+
+def hold_running(store: Store, *, by: str = "dave", trigger: str = "manual") -> None:
+    """A ``running`` retraining of churn owned by this (live) process, started by ``by``."""
+    import os
+    import socket
+
+    with store.write() as session:
+        session.add(
+            RetrainRun(
+                model_name="churn",
+                trigger=trigger,
+                status="running",
+                started_at=utcnow(),
+                started_by=by,
+                owner=f"{socket.gethostname()}:{os.getpid()}",
+                finished_at=None,
+                message="",
+                details={},
+            )
+        )

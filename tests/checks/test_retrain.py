@@ -5,7 +5,6 @@ one sentence with the row failed and nothing registered."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -18,13 +17,13 @@ import pytest
 import sqlalchemy as sa
 
 from churn_data import log_predictions
-from retrain_project import labelled, project, register_champion, write_project
+from retrain_project import hold_running, labelled, project, register_champion, write_project
 from shipyard.audit import list_events
 from shipyard.checks import RetrainRequest, RetrainRuns, retrain
 from shipyard.errors import InvalidInput, InvalidTransition
 from shipyard.registry import Registry
 from shipyard.store import Store
-from shipyard.store.tables import RetrainRun, utcnow
+from shipyard.store.tables import RetrainRun
 from shipyard.tracking import Tracker
 
 
@@ -165,20 +164,7 @@ def test_not_started_twice(store: Store, tmp_path: Path) -> None:
     labelled(300, 5).to_csv(folder / "rows.csv", index=False)
     register_champion(store)
     host = socket.gethostname()
-    with store.write() as session:
-        session.add(
-            RetrainRun(
-                model_name="churn",
-                trigger="schedule:nightly",
-                status="running",
-                started_at=utcnow(),
-                started_by="scheduler",
-                owner=f"{host}:{os.getpid()}",  # this very process: alive
-                finished_at=None,
-                message="",
-                details={},
-            )
-        )
+    hold_running(store, by="scheduler", trigger="schedule:nightly")
     request = _request(tmp_path, folder, data="rows.csv")
 
     with pytest.raises(InvalidTransition) as refused:

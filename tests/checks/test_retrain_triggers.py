@@ -4,15 +4,13 @@ one reported, a model without a retrain table reported, never raised."""
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from churn_data import churn_frame, log_predictions
-from retrain_project import labelled, project, register_champion, write_project
+from retrain_project import hold_running, labelled, project, register_champion, write_project
 from shipyard.checks import (
     MonitorRequest,
     RetrainRuns,
@@ -23,7 +21,6 @@ from shipyard.checks import (
 )
 from shipyard.config import ProjectConfig, load_project
 from shipyard.store import Store
-from shipyard.store.tables import RetrainRun, utcnow
 
 
 def _alert(id: str, rule: str, metric: str, model: str = "churn", status: str = "sent") -> Any:
@@ -90,20 +87,7 @@ def test_retrain_on_a_drift_alert_once_and_not_twice(store: Store, tmp_path: Pat
     assert outcome.alert_id == alert.id and outcome.result is not None
     assert outcome.result.version == 2 and outcome.to_json()["version"] == 2
 
-    with store.write() as session:
-        session.add(
-            RetrainRun(
-                model_name="churn",
-                trigger="manual",
-                status="running",
-                started_at=utcnow(),
-                started_by="dave",
-                owner=f"{socket.gethostname()}:{os.getpid()}",
-                finished_at=None,
-                message="",
-                details={},
-            )
-        )
+    hold_running(store, by="dave")
     (again,) = retrain_on_alerts(
         store, result.alerts, actor="cron", project=config, log_root=tmp_path / "log"
     )

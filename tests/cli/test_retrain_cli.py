@@ -5,20 +5,17 @@ passed its gates, 1 when it failed them (registered all the same) or a retrainin
 from __future__ import annotations
 
 import json
-import os
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from churn_data import churn_frame, log_predictions
-from retrain_project import labelled, register_champion, write_project
+from retrain_project import hold_running, labelled, register_champion, write_project
 from shipyard.checks import RetrainRuns
 from shipyard.cli import run_cli
 from shipyard.registry import Registry
 from shipyard.store import Store
-from shipyard.store.tables import RetrainRun, utcnow
 
 RETRAIN = """
 [gates]
@@ -100,20 +97,7 @@ def test_bad_input_exits_2_in_one_line(home: Path, store: Store, capsys) -> None
 
 
 def test_a_running_retraining_is_not_started_twice(home: Path, store: Store, capsys) -> None:  # type: ignore[no-untyped-def]
-    with store.write() as session:
-        session.add(
-            RetrainRun(
-                model_name="churn",
-                trigger="manual",
-                status="running",
-                started_at=utcnow(),
-                started_by="dave",
-                owner=f"{socket.gethostname()}:{os.getpid()}",
-                finished_at=None,
-                message="",
-                details={},
-            )
-        )
+    hold_running(store, by="dave")
     assert run_cli(["retrain", "churn"]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert "already running" in err and "started by dave" in err

@@ -6,21 +6,18 @@ asks for a retraining (``on_drift``) starts one."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from churn_data import churn_frame, log_predictions
-from retrain_project import labelled, register_champion, write_project
+from retrain_project import hold_running, labelled, register_champion, write_project
 from shipyard.checks import RetrainRuns
 from shipyard.config import ProjectConfig
 from shipyard.errors import InvalidInput
 from shipyard.scheduler import RetrainParams, Scheduler, SchedulerConfig
 from shipyard.store import Store
-from shipyard.store.tables import RetrainRun, utcnow
 
 MakeScheduler = Callable[..., Scheduler]  # the conftest fixture
 
@@ -94,20 +91,7 @@ def test_a_retrain_job_runs_and_reports_a_running_one(
     (record,) = RetrainRuns(store).history("churn")
     assert record.trigger == "schedule:retrain-churn" and record.started_by == "scheduler"
 
-    with store.write() as session:
-        session.add(
-            RetrainRun(
-                model_name="churn",
-                trigger="manual",
-                status="running",
-                started_at=utcnow(),
-                started_by="dave",
-                owner=f"{socket.gethostname()}:{os.getpid()}",
-                finished_at=None,
-                message="",
-                details={},
-            )
-        )
+    hold_running(store, by="dave")
     again = scheduler.run_job(job)
     assert again.status == "succeeded" and again.message.startswith("not started: A retraining")
     assert again.details["started"] is False
