@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from churn_data import log_predictions
 from retrain_project import hold_running, labelled, project, register_champion, write_project
+from shipyard.alerting import Alerts
 from shipyard.audit import list_events
 from shipyard.checks import RetrainRequest, RetrainRuns, retrain
 from shipyard.errors import InvalidInput, InvalidTransition
@@ -261,22 +263,34 @@ def test_a_model_without_a_retrain_table(store: Store, tmp_path: Path) -> None:
 
 
 def test_the_approvers_hear_of_the_candidate(
-    store: Store, tmp_path: Path, http_server: Callable[..., Any]
+    store: Store,
+    tmp_path: Path,
+    http_server: Callable[..., Any],
+    smtp_server: Callable[..., tuple[int, Any]],
 ) -> None:
     folder = tmp_path / "project"
     write_project(folder)
     labelled(400, 7).to_csv(folder / "rows.csv", index=False)
     register_champion(store, promote=True)
-    hook = http_server()
-    broken = http_server(500)
+    hook, broken = http_server(), http_server(500)
+    port, mailbox = smtp_server()
     channels = {
-        "approvers": {"type": "webhook", "url": hook.url},
+        "team": {"type": "webhook", "url": hook.url},
+        "approvers": {
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": port,
+            "from": "shipyard@example.com",
+            "to": ["bob@example.com"],
+        },
         "flaky": {"type": "webhook", "url": broken.url, "attempts": 1},
     }
     request = RetrainRequest(
         "churn",
         actor="carol",
-        project=project(channel_tables=channels, data="rows.csv", channels=["approvers", "flaky"]),
+        project=project(
+            channel_tables=channels, data="rows.csv", channels=["team", "approvers", "flaky"]
+        ),
         log_root=tmp_path / "log",
         folder=folder,
         report_dir=tmp_path / "reports",
@@ -284,7 +298,7 @@ def test_the_approvers_hear_of_the_candidate(
 
     result = retrain(store, request)
 
-    assert result.notified == ["approvers"]
+    assert result.notified == ["team", "approvers"]
     assert any("'flaky' did not deliver" in w for w in result.warnings)
     assert result.record.status == "succeeded"  # a channel failure never fails it
     assert result.record.details["warnings"] == result.warnings
@@ -294,3 +308,29 @@ def test_the_approvers_hear_of_the_candidate(
     assert "Champion: v1" in text and "Gate metric:" in text and "vs limit" in text
     assert str(result.report_path) in text
     assert 'shipyard approve churn 2 --reason "..."' in text
+    (mail,) = mailbox.envelopes
+    assert mail.rcpt_tos == ["bob@example.com"] and b"waiting for approval" in mail.content
+    (stored,) = [a for a in Alerts(store).list(model="churn") if a.rule == "retrain:churn"]
+    assert stored.version == 2 and stored.status == "failed"  # one channel of three failed
+
+
+def test_one_start_wins_a_race(store: Store) -> None:
+    register_champion(store)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            RetrainRuns(store).start("churn", trigger="manual", actor="carol")
+            outcomes.append("started")
+        except InvalidTransition:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["refused", "started"]
+    assert [r.status for r in RetrainRuns(store).history("churn")] == ["running"]
