@@ -7,6 +7,8 @@
 #   bench/.peers/venv            MLflow 3.17.2 + scikit-learn + pandas (whatever mlflow resolves)
 #   bench/.peers/evidently-venv  Evidently 0.7.x with pandas pinned < 3 (0.7.x does not import
 #                                under pandas 3, yet pip would happily install it beside pandas 3)
+#   bench/.peers/mlflow-eval-venv  MLflow 3.17.2 + shap with pandas < 3 (mlflow.models.evaluate's
+#                                SHAP step crashes on string columns under pandas 3)
 #   wrk                          Debian's package, via apt-get, if `wrk` is not on PATH
 #
 # Packages are installed ONE at a time: a combined install made pip backtrack on these machines.
@@ -17,6 +19,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEERS="$HERE/.peers"
 VENV="$PEERS/venv"
 EVENV="$PEERS/evidently-venv"
+MVENV="$PEERS/mlflow-eval-venv"
 PYTHON="${PYTHON:-python3}"
 
 MLFLOW_SPEC="mlflow==3.17.2"        # 3.18.0 cannot be installed here (a dependency is missing)
@@ -90,6 +93,21 @@ pip_one "$EVENV" "$EVIDENTLY_SPEC" -c "$CONSTRAINTS"
 "$EVENV/bin/python" -c 'import evidently, pandas; from evidently import Report; from evidently.presets import DataDriftPreset' \
     || { echo "[peers] evidently venv does not import" >&2; exit 1; }
 
+# --- MLflow evaluation peer (mlflow.models.evaluate with SHAP) ----------------------------
+# Its SHAP step crashes under pandas 3 on string columns, so it gets pandas < 3 as Evidently
+# does, and shap (which MLflow's default evaluator uses for explanations).
+make_venv "$MVENV"
+MCONSTRAINTS="$MVENV/peers-constraints.txt"
+echo "$EVIDENTLY_PANDAS_SPEC" > "$MCONSTRAINTS"
+pip_one "$MVENV" packaging
+pip_one "$MVENV" "$EVIDENTLY_PANDAS_SPEC"
+pip_one "$MVENV" "$MLFLOW_SPEC" -c "$MCONSTRAINTS"
+pip_one "$MVENV" scikit-learn -c "$MCONSTRAINTS"
+pip_one "$MVENV" shap -c "$MCONSTRAINTS"
+pip_one "$MVENV" cloudpickle -c "$MCONSTRAINTS"
+"$MVENV/bin/python" -c 'import mlflow, shap, sklearn, pandas' \
+    || { echo "[peers] mlflow evaluation venv does not import" >&2; exit 1; }
+
 # --- wrk load generator ------------------------------------------------------------------
 if ! command -v wrk >/dev/null 2>&1; then
     SUDO=""
@@ -112,6 +130,7 @@ Peers ready in $PEERS
   uvicorn       $(ver "$VENV" uvicorn)
   evidently     $(ver "$EVENV" evidently)
   pandas        $(ver "$EVENV" pandas)   (evidently venv)
+  shap          $(ver "$MVENV" shap)   (mlflow evaluation venv, pandas $(ver "$MVENV" pandas))
   wrk           $(command -v wrk) ($(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'))
 
 MLflow serving (mlflow shells out to a bare 'uvicorn': the venv's bin must come first on PATH):

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import shipyard as sy
+from gates_off import GATES_OFF_TOML
 
 TrainingData = tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]
 
@@ -23,8 +24,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     default client is closed before and after."""
     sy.close()
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    for name in ("SHIPYARD_DB_URL", "SHIPYARD_ARTIFACTS", "SHIPYARD_CONFIG"):
+    for name in ("SHIPYARD_DB_URL", "SHIPYARD_ARTIFACTS"):
         monkeypatch.delenv(name, raising=False)
+    (tmp_path / "shipyard.toml").write_text(GATES_OFF_TOML)
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "shipyard.toml"))
     admin = sy.Client(sy.Settings(user="admin")).open()
     admin.users.set_role("bob", "approver", actor="admin")
     admin.close()
@@ -110,7 +113,7 @@ def test_concurrent_first_calls_build_one_client(home: Path) -> None:
 def test_the_facade_signatures_are_explicit() -> None:
     import inspect
 
-    for name in ("start_run", "register", "load", "approve", "promote", "rollback"):
+    for name in ("start_run", "register", "load", "approve", "promote", "validate", "rollback"):
         facade = inspect.signature(getattr(sy, name))
         method = inspect.signature(getattr(sy.Client, name))
         assert list(facade.parameters) == list(method.parameters)[1:], name  # minus self

@@ -28,6 +28,9 @@ from shipyard.errors import ShipyardError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pandas as pd
+
+    from shipyard.checks import ValidationResult
     from shipyard.client import Client
     from shipyard.packaging import LoadedModel
     from shipyard.registry import AliasChange, Approval, ModelVersion
@@ -151,12 +154,35 @@ def approve(name: str, version: int, *, reason: str) -> Approval:
     return _client().approve(name, version, reason=reason)
 
 
-def promote(name: str, version: int, *, to: str = "production", reason: str = "") -> AliasChange:
-    """Point alias ``to`` at a version; production needs a four-eyes approval first.
+def promote(
+    name: str, version: int, *, to: str = "production", reason: str = "", force: bool = False
+) -> AliasChange:
+    """Point alias ``to`` at a version; production needs a four-eyes approval and a passing
+    validation first (``force``: an admin overrides the gates, with ``reason``).
 
     >>> sy.promote("churn", 3, reason="approved by bob")  # doctest: +SKIP
     """
-    return _client().promote(name, version, to=to, reason=reason)
+    return _client().promote(name, version, to=to, reason=reason, force=force)
+
+
+def validate(
+    name: str,
+    version: int,
+    *,
+    against: str = "production",
+    data: Path | pd.DataFrame | None = None,
+    target: str | None = None,
+    report: str | Path | None = None,
+) -> ValidationResult:
+    """Run every validation gate for a version against the champion on the same rows and
+    store the gate record promotions need (see ``Client.validate``).
+
+    >>> sy.validate("churn", 4, data=fresh, target="churned").passed  # doctest: +SKIP
+    True
+    """
+    return _client().validate(
+        name, version, against=against, data=data, target=target, report=report
+    )
 
 
 def rollback(name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
@@ -182,4 +208,5 @@ __all__ = [
     "register",
     "rollback",
     "start_run",
+    "validate",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from alerting_support import HttpRecorder, SmtpHandler, SmtpServerFactory
 
+from gates_off import GATES_OFF_TOML
 from shipyard import Client, Settings
 from shipyard.alerting import Alerts, Notifier
 from shipyard.alerting._notify import NOTIFY_BUDGET
@@ -33,7 +34,8 @@ def write_config(
     channels = '["mail", "hook"]' if hook else '["mail"]'
     hook_table = f'[channels.hook]\ntype = "webhook"\nurl = "{hook}"\ntimeout = 2.0\nattempts = 1\n'
     path.write_text(
-        f"""
+        GATES_OFF_TOML
+        + f"""
 [channels.mail]
 type = "email"
 host = "127.0.0.1"

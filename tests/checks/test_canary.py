@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gates_off import NO_GATES
 from shipyard.checks import CanaryRules, CanaryVerdict, check_canary
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
 from shipyard.packaging import prepare_archive
@@ -22,7 +23,7 @@ def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  
     """``churn`` v1 (production) and v2, v3 (approved), by alice."""
     X, y, _, _ = training_data
     prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     for _ in range(3):
         registry.register(prepared, name="churn", actor="alice")
     for version in (1, 2, 3):
@@ -105,7 +106,7 @@ def gate(verdict: CanaryVerdict, name: str) -> str:
 
 @pytest.fixture
 def canary(store: Store, churn: Registry) -> Policy:
-    return Traffic(store).canary("churn", 2, 20, actor="alice")
+    return Traffic(store, NO_GATES).canary("churn", 2, 20, actor="alice")
 
 
 def test_healthy_canary_is_promoted(store: Store, canary: Policy, tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_records_before_the_policy_or_since_are_not_counted(
 
 
 def test_split_candidate_against_production(store: Store, churn: Registry, tmp_path: Path) -> None:
-    policy = Traffic(store).split("churn", {1: 50, 3: 50}, actor="alice")
+    policy = Traffic(store, NO_GATES).split("churn", {1: 50, 3: 50}, actor="alice")
     verdict = run(
         store,
         tmp_path,
@@ -261,12 +262,14 @@ def test_no_canary_and_unknown_model_are_clear_errors(
 ) -> None:
     with pytest.raises(InvalidTransition, match="no canary or split in force"):
         check_canary(store, "churn", tmp_path)
-    Traffic(store).shadow("churn", 2, actor="alice")  # a shadow answers nothing: no canary
+    Traffic(store, NO_GATES).shadow(
+        "churn", 2, actor="alice"
+    )  # a shadow answers nothing: no canary
     with pytest.raises(InvalidTransition, match="no canary or split in force"):
         check_canary(store, "churn", tmp_path)
     with pytest.raises(NotFound, match="no model 'nope'"):
         check_canary(store, "nope", tmp_path)
-    Traffic(store).split("churn", {2: 50, 3: 50}, actor="alice")
+    Traffic(store, NO_GATES).split("churn", {2: 50, 3: 50}, actor="alice")
     with pytest.raises(InvalidTransition, match="no production arm"):
         check_canary(store, "churn", tmp_path)
     with pytest.raises(InvalidInput, match="min_requests"):
@@ -275,7 +278,7 @@ def test_no_canary_and_unknown_model_are_clear_errors(
 
 def test_rollback_of_a_stale_policy_changes_nothing(store: Store, canary: Policy) -> None:
     """What ``traffic check --act`` relies on: it ends only the policy it judged."""
-    traffic = Traffic(store)
+    traffic = Traffic(store, NO_GATES)
     newer = traffic.canary("churn", 3, 10, actor="alice")
     with pytest.raises(InvalidTransition, match=f"policy {canary.id} is no longer in force"):
         traffic.rollback("churn", actor="cron", policy_id=canary.id)

@@ -25,6 +25,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from test_monitor_cli import registered  # noqa: F401 - the fixture is used by name
 
 from churn_data import churn_frame
+from gates_off import GATES_OFF_TOML
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
 
@@ -365,7 +366,8 @@ attempts = 1
 name = "deploys"
 events = ["version.registered", "version.approved", "version.promoted", "version.rolled_back"]
 channels = ["mail", "hook"]
-""",
+"""
+        + GATES_OFF_TOML,
         encoding="utf-8",
     )
 

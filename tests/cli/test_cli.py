@@ -10,6 +10,7 @@ from pathlib import Path
 import joblib
 import pytest
 
+from gates_off import GATES_OFF_TOML
 from shipyard.cli import run_cli
 
 
@@ -17,6 +18,8 @@ from shipyard.cli import run_cli
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Point the CLI at a fresh store; returns a function switching the acting user."""
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    (tmp_path / "shipyard.toml").write_text(GATES_OFF_TOML)
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "shipyard.toml"))
     monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
     monkeypatch.delenv("SHIPYARD_ARTIFACTS", raising=False)
 

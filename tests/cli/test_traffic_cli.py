@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
+from gates_off import GATES_OFF_TOML, NO_GATES
 from shipyard.cli import run_cli
 from shipyard.packaging import prepare_archive
 from shipyard.registry import Registry, Traffic
@@ -26,13 +27,15 @@ def env(
     """churn v1..v3 by alice (v1, v2 approved, v1 production); the CLI acts as alice."""
     X, y, _, _ = training_data
     prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     for _ in range(3):
         registry.register(prepared, name="churn", actor="alice")
     for v in (1, 2):
         approver.approve("churn", v, reason="ok")
     registry.promote("churn", 1, actor="alice")
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    (tmp_path / "shipyard.toml").write_text(GATES_OFF_TOML)
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "shipyard.toml"))
     monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
     monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "artifacts"))
     monkeypatch.setenv("SHIPYARD_USER", "alice")
@@ -156,7 +159,7 @@ def test_check_exit_codes_and_act(  # type: ignore[no-untyped-def]
     body = json.loads(out)
     assert body["decision"] == decision and len(body["reasons"]) == 5
     assert body["arms"]["candidate"]["version"] == 2
-    current = Traffic(store).current("churn")
+    current = Traffic(store, NO_GATES).current("churn")
     if decision == "promote":
         assert env.aliases("churn")["production"] == 2 and current is None
         assert body["action"].startswith("promoted v2")
@@ -246,7 +249,7 @@ def test_check_act_on_a_live_server(  # type: ignore[no-untyped-def]
             assert code == 0, out
             assert json.loads(out)["decision"] == "promote"
             assert env.aliases("churn")["production"] == 2
-            assert Traffic(store).current("churn") is None
+            assert Traffic(store, NO_GATES).current("churn") is None
             hammer.wait(lambda: hammer.seen[-1][0] > acted + 2.5)
             assert hammer.settled_after(acted, "2") < 2.0
             assert {s[1] for s in hammer.seen} == {200}  # no request failed around the switch
@@ -260,7 +263,7 @@ def test_check_act_on_a_live_server(  # type: ignore[no-untyped-def]
             verdict = json.loads(out)
             assert verdict["decision"] == "rollback" and verdict["action"].startswith("ended")
             assert "errors fail" in " ".join(verdict["reasons"])
-            assert Traffic(store).current("churn") is None
+            assert Traffic(store, NO_GATES).current("churn") is None
             assert env.aliases("churn")["production"] == 2
             hammer.wait(lambda: hammer.seen[-1][0] > acted + 2.5)
             assert hammer.settled_after(acted, "2") < 2.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gates_off import NO_GATES
 from shipyard import Client
 from shipyard.audit import list_events
 from shipyard.errors import ApprovalRequired, InvalidInput, InvalidTransition, NotFound
@@ -25,7 +26,7 @@ def churn(store: Store, fitted_pipeline, training_data, approver: Client) -> Reg
     """churn v1..v3 by alice; v1, v2 approved by bob; v1 production."""
     X, y, _, _ = training_data
     prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     for _ in range(3):
         registry.register(prepared, name="churn", actor="alice")
     for v in (1, 2):
@@ -35,7 +36,7 @@ def churn(store: Store, fitted_pipeline, training_data, approver: Client) -> Reg
 
 
 def test_canary_validation_and_audit(store: Store, churn: Registry) -> None:
-    t = Traffic(store)
+    t = Traffic(store, NO_GATES)
     with pytest.raises(InvalidInput):
         t.canary("churn", 2, 0, actor="alice")
     with pytest.raises(InvalidInput):
@@ -59,7 +60,7 @@ def test_canary_validation_and_audit(store: Store, churn: Registry) -> None:
 
 
 def test_split_shadow_clear_history(store: Store, churn: Registry) -> None:
-    t = Traffic(store)
+    t = Traffic(store, NO_GATES)
     with pytest.raises(InvalidInput, match="sum to 90"):
         t.split("churn", {1: 40, 2: 50}, actor="alice")
     with pytest.raises(InvalidInput, match="same version"):
@@ -81,7 +82,7 @@ def test_split_shadow_clear_history(store: Store, churn: Registry) -> None:
 
 
 def test_promote_ends_canary_and_rollback_ends_it_first(store: Store, churn: Registry) -> None:
-    t = Traffic(store)
+    t = Traffic(store, NO_GATES)
     t.canary("churn", 2, 20, actor="alice")
     with pytest.raises(InvalidTransition, match="canary in force"):
         churn.rollback("churn", actor="alice")
@@ -102,10 +103,10 @@ def test_promote_ends_canary_and_rollback_ends_it_first(store: Store, churn: Reg
 
 def test_canary_needs_production(store: Store, fitted_pipeline, training_data) -> None:  # type: ignore[no-untyped-def]
     X, y, _, _ = training_data
-    Registry(store).register(
+    Registry(store, NO_GATES).register(
         prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False),
         name="fresh",
         actor="alice",
     )
     with pytest.raises(InvalidTransition, match="no production version"):
-        Traffic(store).canary("fresh", 1, 10, actor="alice")
+        Traffic(store, NO_GATES).canary("fresh", 1, 10, actor="alice")

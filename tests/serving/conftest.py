@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from gates_off import NO_GATES
 from shipyard import Client
 from shipyard.packaging import PreparedArchive, prepare_archive
 from shipyard.registry import Registry
@@ -37,7 +38,7 @@ def prepared(fitted_pipeline, training_data) -> PreparedArchive:  # type: ignore
 @pytest.fixture
 def churn(store: Store, prepared: PreparedArchive, approver: Client) -> Registry:
     """``churn`` v1 and v2 by alice, both approved by bob; v1 is production."""
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     for _ in range(2):
         registry.register(prepared, name="churn", actor="alice")
     for version in (1, 2):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gates_off import NO_GATES
 from serving.conftest import http
 from shipyard.registry import Registry, Traffic
 from shipyard.serving import create_app
@@ -22,7 +23,7 @@ async def test_listing_shows_the_policy_in_force(store: Store, churn: Registry) 
     app = create_app(
         store, settings=ServeSettings(auth=False, runtime="native", poll_interval_seconds=0.05)
     )
-    traffic = Traffic(store)
+    traffic = Traffic(store, NO_GATES)
     async with http(app) as client:
         listing: dict[str, Any] = {}
 

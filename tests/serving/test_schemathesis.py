@@ -10,6 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
+from gates_off import NO_GATES
 from shipyard import Client, Settings
 from shipyard.packaging import PreparedArchive
 from shipyard.predlog import PredictionLog
@@ -26,7 +27,7 @@ def api_schema(
 ) -> Iterator[schemathesis.BaseSchema]:
     root: Path = tmp_path_factory.mktemp("schemathesis")
     store = Store(f"sqlite:///{root / 'db'}", str(root / "artifacts"), creator="admin").open()
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     registry.register(prepared, name="churn", actor="alice")
     admin = Client(Settings(user="admin"), store=store).open()
     admin.users.set_role("bob", "approver", actor="admin")

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gates_off import NO_GATES
 from shipyard import Settings
 from shipyard.cli import run_cli
 from shipyard.packaging import PreparedArchive
@@ -44,7 +45,7 @@ def test_tokens_and_serve(
     monkeypatch.setenv("SHIPYARD_HOME", str(home))
     monkeypatch.setenv("SHIPYARD_USER", "admin")
     store = Store.from_settings(Settings()).open()
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     registry.register(prepared, name="churn", actor="alice")
     store.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gates_off import NO_GATES
 from shipyard.predlog import Answers
 from shipyard.registry import Registry, Traffic
 from shipyard.serving import ARM_HEADER, VERSION_HEADER, create_app
@@ -67,7 +68,7 @@ async def test_canary_sticky_shadow_clear(store: Store, churn: Registry) -> None
         settings=ServeSettings(auth=False, runtime="native", poll_interval_seconds=0.1),
         prediction_log=sink,
     )
-    traffic = Traffic(store)
+    traffic = Traffic(store, NO_GATES)
     with uvicorn_server(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             r = await client.post("/models/churn/predict", json=ROW)
@@ -129,7 +130,7 @@ async def test_canary_sticky_shadow_clear(store: Store, churn: Registry) -> None
 
 async def test_policy_switch_under_load_fails_nothing(store: Store, churn: Registry) -> None:
     app = create_app(store, settings=ServeSettings(auth=False, runtime="native"))
-    traffic = Traffic(store)
+    traffic = Traffic(store, NO_GATES)
     log: list[tuple[float, int, str]] = []  # (request start, status, arm)
     stop = asyncio.Event()
 
@@ -216,7 +217,7 @@ async def test_failing_shadow_never_breaks_answers(
     )
     with uvicorn_server(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            await asyncio.to_thread(Traffic(store).shadow, "churn", 3, actor="alice")
+            await asyncio.to_thread(Traffic(store, NO_GATES).shadow, "churn", 3, actor="alice")
             await asyncio.sleep(0.6)
             answers = [await client.post("/models/churn/predict", json=ROW) for _ in range(10)]
             await asyncio.sleep(0.3)

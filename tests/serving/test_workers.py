@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gates_off import NO_GATES
 from shipyard import Settings
 from shipyard.packaging import PreparedArchive
 from shipyard.predlog import PredictionLog
@@ -73,7 +74,7 @@ def test_two_workers_log_every_prediction_once_and_both_switch(
     monkeypatch.setenv("SHIPYARD_HOME", str(home))
     monkeypatch.setenv("SHIPYARD_USER", "admin")
     store = Store.from_settings(Settings()).open()
-    registry = Registry(store)
+    registry = Registry(store, NO_GATES)
     for _ in range(2):
         registry.register(prepared, name="churn", actor="alice")
     registry.promote("churn", 1, actor="alice", to="staging")
@@ -112,7 +113,7 @@ def test_two_workers_log_every_prediction_once_and_both_switch(
 
         # An alias move reaches both workers: each starts a version-2 segment of its own.
         store = Store.from_settings(Settings()).open()
-        Registry(store).promote("churn", 2, actor="alice", to="staging")
+        Registry(store, NO_GATES).promote("churn", 2, actor="alice", to="staging")
         store.close()
         deadline = time.monotonic() + 60
         while len(_writers(log_dir / "wal", 2)) < 2:

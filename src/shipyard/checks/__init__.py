@@ -6,6 +6,10 @@ alert rules, above the statistics of ``shipyard.monitoring``.
   schema (the model is not unpickled), drift and data quality, performance and service over a
   log window, the results stored, the HTML report written, the ``[[alerts]]`` rules' alerts
   raised. ``shipyard monitor run`` and the scheduler's ``monitor`` jobs both call it.
+- ``validate_version(store, ValidationRequest(...))`` runs every validation gate
+  (``shipyard.evaluation``) for a candidate against the champion on the same fresh rows and
+  stores one gate record bound to the candidate's archive digest; ``shipyard validate`` and
+  retraining call it, and promotions need its passing record.
 - ``check_canary`` judges a canary (or split) candidate against production from the log,
   gate by gate (``CanaryRules``), into a ``CanaryVerdict``; ``shipyard traffic check`` acts on
   it.
@@ -14,9 +18,9 @@ alert rules, above the statistics of ``shipyard.monitoring``.
   the approvers; ``retrain_on_alerts`` starts the retrainings a monitoring run's alerts ask
   for (``action = "retrain"``, ``on_drift``); ``RetrainRuns`` lists them.
 
-Layering: checks may import ``monitoring``, ``alerting``, ``registry``, the prediction log,
-``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing imports checks
-except the scheduler, the CLI and the facade (and the demo).
+Layering: checks may import ``evaluation``, ``monitoring``, ``alerting``, ``registry``, the
+prediction log, ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing
+imports checks except the scheduler, the CLI and the facade (and the demo).
 
 >>> from pathlib import Path
 >>> from shipyard.config import load_project

@@ -238,6 +238,7 @@ def _run(
             report=report,
             log_root=request.log_root,
         ),
+        progress=say,
     )
     runs.update(record.id, passed=validation.passed)
     gates = list(validation.record.report.get("gates", []))

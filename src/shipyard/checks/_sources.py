@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard.config import RetrainTable, parse_window
+from shipyard.dataset import read_table
 from shipyard.errors import InvalidInput
 
 
@@ -62,21 +63,9 @@ def _files(pattern: str, *, name: str, folder: Path) -> SourceRows:
     matches = [p for p in matches if p.is_file()]
     if not matches:
         raise InvalidInput(f"The data source '{full}' of [models.{name}.retrain] matches no file.")
-    frames = [_read_file(p) for p in matches]
+    frames = [read_table(p) for p in matches]
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     return SourceRows(frame, f"data:{full} ({len(matches)} file{'s' * (len(matches) > 1)})")
-
-
-def _read_file(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise InvalidInput(f"Cannot read '{path}' as {suffix[1:]}: {exc}") from exc
-    raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")
 
 
 def _sql(query: str, url: str, *, name: str) -> SourceRows:

@@ -12,20 +12,11 @@ if TYPE_CHECKING:
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """A Parquet or CSV file as a DataFrame."""
-    import pandas as pd  # here: every CLI command imports this module at start-up
+    """A whole Parquet or CSV file (``shipyard.dataset.read_table``, imported when used: the
+    CLI loads this module at start-up)."""
+    from shipyard.dataset import read_table as read
 
-    if not path.is_file():
-        raise InvalidInput(f"No such file: '{path}'.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt"):
-            return pd.read_csv(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise InvalidInput(f"Cannot read '{path}' as {suffix[1:]}: {exc}") from exc
-    raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")
+    return read(path)
 
 
 def read_model_file(path: Path) -> Any:

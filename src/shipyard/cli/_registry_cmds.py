@@ -6,21 +6,98 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from shipyard.cli._app import JsonOption, app, client, console, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
 from shipyard.cli._io import read_model_file, read_table
 from shipyard.errors import InvalidInput
 
 
-@app.command("models")
-def models_cmd(
+class _ModelsGroup(TyperGroup):
+    """``shipyard models [NAME]`` lists models or one model's versions; ``shipyard models
+    create|set NAME ...`` are subcommands. A first word that is not one is a model's name."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # click.Context
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+models_app = typer.Typer(
+    cls=_ModelsGroup,
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="List models, or the versions of one model (shipyard models NAME); create or set a "
+    "model's business objective and acceptance criterion.",
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
+def models_root(
     ctx: typer.Context,
-    name: str = typer.Argument(None, help="Show this model's versions."),
     search: str = typer.Option(None, help="Only models whose name or description has this."),
     tag: str = typer.Option(None, help="Only models with this tag: key or key=value."),
     as_json: bool = JsonOption,
 ) -> None:
     """List models, or the versions of one model with their stages and aliases."""
+    if ctx.invoked_subcommand is None:
+        _models(ctx, None, search, tag, as_json)
+
+
+@models_app.command("show", hidden=True)
+def models_show(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Show this model's versions."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The versions of one model with their stages, aliases and approvals."""
+    _models(ctx, name, None, None, as_json)
+
+
+@models_app.command("create")
+def models_create(
+    ctx: typer.Context,
+    name: str,
+    objective: str = typer.Option("", "--objective", help="The business objective, in words."),
+    accept: str = typer.Option(
+        None, "--accept", help='The acceptance criterion, e.g. "roc_auc >= 0.80" (a gate).'
+    ),
+) -> None:
+    """Record a model before its first version, with its objective and acceptance criterion."""
+    c = client(ctx)
+    model = c.registry.create_model(name, actor=c.user, objective=objective, accept=accept)
+    console.print(f"Created model [bold]{model.name}[/].")
+    _print_objective(c.registry.policy(name))
+
+
+@models_app.command("set")
+def models_set(
+    ctx: typer.Context,
+    name: str,
+    objective: str = typer.Option(None, "--objective", help="The business objective."),
+    accept: str = typer.Option(None, "--accept", help='e.g. "roc_auc >= 0.80".'),
+) -> None:
+    """Change a model's recorded objective or acceptance criterion (audited)."""
+    if objective is None and accept is None:
+        raise InvalidInput("Nothing to set: pass --objective and/or --accept.")
+    c = client(ctx)
+    c.registry.set_objective(name, actor=c.user, objective=objective, accept=accept)
+    _print_objective(c.registry.policy(name))
+
+
+def _print_objective(policy: Any) -> None:
+    console.print(
+        f"Objective: {policy.objective or '(none recorded)'}\n"
+        f"Acceptance criterion: {policy.accept or '(none)'}",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _models(
+    ctx: typer.Context, name: str | None, search: str | None, tag: str | None, as_json: bool
+) -> None:
     c = client(ctx, notify=False)
     if name is None:
         models = c.registry.list_models(search=search, tag=tag)
@@ -56,6 +133,10 @@ def models_cmd(
         )
         return
     infos = c.registry.versions(name)
+    from shipyard.registry import Registry
+
+    # the objective and criterion as shipyard.toml declares them (over the recorded ones)
+    policy = Registry(c.store, project(ctx)).policy(name)
     rows2: list[dict[str, Any]] = [
         {
             "version": i.version.version,
@@ -74,6 +155,7 @@ def models_cmd(
     if as_json:
         print_json(rows2)
         return
+    _print_objective(policy)
     table(
         f"Versions of {name}",
         ["version", "stage", "aliases", "author", "approved by", "created", "metrics"],
@@ -161,8 +243,12 @@ def promote_cmd(
     ),
     shadow: bool = typer.Option(False, "--shadow", help="Mirror requests to it, never answer."),
     sticky: str = typer.Option(None, "--sticky", help="header:<name> or field:<column>."),
+    force: bool = typer.Option(
+        False, "--force", help="Admins only, with --reason: promote without passing gates."
+    ),
 ) -> None:
-    """Point an alias (default: production) at a version. Production needs an approval.
+    """Point an alias (default: production) at a version. Production needs an approval and
+    a passing validation (shipyard validate), unless the model's policy says otherwise.
 
     With --canary or --shadow, production stays and a traffic policy starts instead.
     """
@@ -170,10 +256,18 @@ def promote_cmd(
         from shipyard.cli._traffic_cmds import start_policy
 
         start_policy(
-            ctx, name, version, to=to, canary=canary, shadow=shadow, sticky=sticky, reason=reason
+            ctx,
+            name,
+            version,
+            to=to,
+            canary=canary,
+            shadow=shadow,
+            sticky=sticky,
+            reason=reason,
+            force=force,
         )
         return
-    change = client(ctx).promote(name, version, to=to, reason=reason)
+    change = client(ctx).promote(name, version, to=to, reason=reason, force=force)
     before = f" (was v{change.previous_version})" if change.previous_version else ""
     console.print(f"[bold]{name}@{to}[/] → v{version}{before}.")
 

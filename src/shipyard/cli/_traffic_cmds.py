@@ -41,6 +41,7 @@ def start_policy(
     shadow: bool,
     sticky: str | None,
     reason: str,
+    force: bool = False,
 ) -> None:
     """``promote --canary/--shadow``: start a policy instead of moving the alias."""
     from shipyard.registry import PRODUCTION
@@ -53,7 +54,9 @@ def start_policy(
         raise InvalidInput("--sticky applies to --canary (or shipyard split); a shadow sees all.")
     c = client(ctx)
     if canary is not None:
-        policy = c.traffic.canary(name, version, canary, actor=c.user, sticky=sticky, reason=reason)
+        policy = c.traffic.canary(
+            name, version, canary, actor=c.user, sticky=sticky, reason=reason, force=force
+        )
     else:
         policy = c.traffic.shadow(name, version, actor=c.user, reason=reason)
     console.print(f"[bold]{name}[/] traffic: {policy.describe()}.")
@@ -94,11 +97,15 @@ def split_cmd(
     weights: list[str] = typer.Argument(..., help="VERSION=PERCENT pairs, e.g. 3=50 4=50."),
     sticky: str = typer.Option(None, "--sticky", help="header:<name> or field:<column>."),
     reason: str = typer.Option("", "--reason"),
+    force: bool = typer.Option(
+        False, "--force", help="Admins only, with --reason: split without passing gates."
+    ),
 ) -> None:
-    """A/B test: each version answers its percentage of requests (approvals needed)."""
+    """A/B test: each version answers its percentage of requests (approvals and passing
+    gates needed)."""
     parsed = parse_weights(weights)
     c = client(ctx)
-    policy = c.traffic.split(name, parsed, actor=c.user, sticky=sticky, reason=reason)
+    policy = c.traffic.split(name, parsed, actor=c.user, sticky=sticky, reason=reason, force=force)
     console.print(f"[bold]{name}[/] traffic: {policy.describe()}.")
 
 

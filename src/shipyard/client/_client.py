@@ -10,6 +10,9 @@ from shipyard.settings import Settings
 if TYPE_CHECKING:
     # Imported where used: ``import shipyard`` (and every CLI command's start-up) then costs
     # no SQLAlchemy, pandas or scikit-learn until a client is opened.
+    import pandas as pd
+
+    from shipyard.checks import ValidationResult
     from shipyard.config import ProjectConfig
     from shipyard.packaging import LoadedModel
     from shipyard.registry import AliasChange, Approval, ModelVersion
@@ -150,14 +153,59 @@ class Client:
         return self.registry.approve(name, version, actor=self.user, reason=reason)
 
     def promote(
-        self, name: str, version: int, *, to: str = "production", reason: str = ""
+        self,
+        name: str,
+        version: int,
+        *,
+        to: str = "production",
+        reason: str = "",
+        force: bool = False,
     ) -> AliasChange:
-        """Point alias ``to`` at a version; production needs a four-eyes approval first.
+        """Point alias ``to`` at a version; production needs a four-eyes approval and a
+        passing gate record first (``force``: an admin overrides the gates, with ``reason``).
 
         >>> client.promote("churn", 3).previous_version  # doctest: +SKIP
         2
         """
-        return self.registry.promote(name, version, actor=self.user, to=to, reason=reason)
+        return self.registry.promote(
+            name, version, actor=self.user, to=to, reason=reason, force=force
+        )
+
+    def validate(
+        self,
+        name: str,
+        version: int,
+        *,
+        against: str = "production",
+        data: Path | pd.DataFrame | None = None,
+        target: str | None = None,
+        report: str | Path | None = None,
+    ) -> ValidationResult:
+        """Run every validation gate for a version against ``against`` on the same rows
+        (``data`` with its ``target`` column; else the labelled production traffic, else the
+        version's eval rows) and store the gate record promotions need.
+
+        >>> result = client.validate("churn", 4, report="v4.html")  # doctest: +SKIP
+        >>> result.passed, [g.name for g in result.report.gates if not g.passed]  # doctest: +SKIP
+        (False, ['fairness:gender'])
+        """
+        from shipyard.checks import ValidationRequest, validate_version
+        from shipyard.config import ProjectConfig
+
+        return validate_version(
+            self.store,
+            ValidationRequest(
+                name,
+                version,
+                actor=self.user,
+                project=self.project or ProjectConfig(),
+                against=against,
+                data=Path(data) if isinstance(data, str) else data,
+                target=target,
+                report=Path(report) if report is not None else None,
+                log_root=self.settings.home.expanduser().absolute() / "predictions",
+            ),
+        )
 
     def rollback(self, name: str, *, alias: str = "production", reason: str = "") -> AliasChange:
         """Re-point ``alias`` to the version it pointed to before the current one.

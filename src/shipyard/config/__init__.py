@@ -2,9 +2,10 @@
 
 ``load_project(path)`` parses the file once and checks every table (a missing file declares
 nothing); ``ProjectConfig`` holds one typed section per table (``channels``, ``alerts``,
-``notify``, ``scheduler``, ``jobs``, ``retention``, ``monitoring``, ``gates``, ``models``) and every part of
-Shipyard takes the parsed object, or its section, never the file. A bad key is refused naming
-its table and key, in one style: ``shipyard.toml: [retention] monitoring: Invalid age ...``.
+``notify``, ``scheduler``, ``jobs``, ``retention``, ``monitoring``, ``gates``, ``models``) and
+every part of Shipyard takes the parsed object, or its section, never the file. A bad key is
+refused naming its table and key, in one style:
+``shipyard.toml: [retention] monitoring: Invalid age ...``.
 Also here: the durations the file and the command options are written in (``parse_window``,
 ``parse_duration``, ``parse_age``, ``parse_label_delay``).
 
@@ -16,8 +17,8 @@ checks each job's kind and parameters. They report their problems through
 Per model, ``ProjectConfig.policy(name)`` merges ``[gates]`` with ``[models.NAME]`` (objective,
 acceptance criterion, fairness factors, gate limits, retraining) into a ``ModelPolicy``.
 
-Layering: this package imports only ``shipyard.errors`` and ``shipyard.names`` (and pydantic); any package may import
-it. It sits just above ``errors`` and ``settings``.
+Layering: this package imports only ``shipyard.errors`` and ``shipyard.names`` (and pydantic);
+any package may import it. It sits just above ``errors`` and ``settings``.
 
 >>> project = ProjectConfig.model_validate({"retention": {"monitoring": "keep"}})
 >>> project.jobs, project.retention.monitoring, project.retention.job_runs

@@ -17,7 +17,7 @@ conversion rules (``parse_column``, ``MISSING``, ``BAD``...) that monitoring and
 
 from shipyard.dataset._convert import BAD, MISSING, datetime_texts, parse_column, text_of
 from shipyard.dataset._dtypes import ColumnType, check_frame, string_dtype
-from shipyard.dataset._files import file_chunks, open_parquet
+from shipyard.dataset._files import file_chunks, open_parquet, read_table
 from shipyard.dataset._fingerprint import Fingerprint, content_hash, fingerprint
 from shipyard.dataset._profile import (
     OTHER,
@@ -56,6 +56,7 @@ __all__ = [
     "open_parquet",
     "parse_column",
     "profile_frame",
+    "read_table",
     "string_dtype",
     "text_of",
 ]

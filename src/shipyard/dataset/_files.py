@@ -1,5 +1,5 @@
-"""Streaming a user's Parquet or CSV file in bounded chunks (``monitor run --current``, batch
-scoring).
+"""Reading a user's Parquet or CSV file: streamed in bounded chunks (``monitor run --current``,
+batch scoring), or whole (``read_table``: registration, validation data).
 
 ``ParquetFile.iter_batches`` pre-buffers every row group it will read by default, so its
 memory grows with the file (5 GB for 1M rows x 1,000 columns); ``open_parquet`` streams pages
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow.parquet as pq
 
 #: Rows per chunk unless the caller says otherwise.
@@ -74,4 +75,21 @@ def file_chunks(path: Path, *, rows: int = CHUNK_ROWS) -> tuple[int | None, Iter
         except (ValueError, OSError, pd.errors.ParserError) as exc:
             raise InvalidInput(f"Cannot read '{path}' as CSV: {exc}") from exc
         return None, iter(reader)
+    raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A whole Parquet or CSV file as a DataFrame (``InvalidInput`` saying what is wrong)."""
+    import pandas as pd  # here: the CLI imports this module at start-up
+
+    if not path.is_file():
+        raise InvalidInput(f"No such file: '{path}'.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in PARQUET_SUFFIXES:
+            return pd.read_parquet(path)
+        if suffix in CSV_SUFFIXES:
+            return pd.read_csv(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InvalidInput(f"Cannot read '{path}' as {suffix[1:]}: {exc}") from exc
     raise InvalidInput(f"'{path}' is neither Parquet (.parquet) nor CSV (.csv).")

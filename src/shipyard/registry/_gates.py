@@ -47,9 +47,10 @@ class Gates:
         data_source: str,
         report: dict[str, Any],
         actor: str,
-        audit: dict[str, Any] | None = None,
+        schema_changes: list[dict[str, Any]] | None = None,
     ) -> GateRecord:
-        """Store one validation of ``name`` v``version`` (audited as ``version.validated``).
+        """Store one validation of ``name`` v``version`` (audited as ``version.validated``;
+        ``schema_changes`` against the champion also as ``schema.changed``).
 
         Refused when the version's archive is no longer ``digest`` (it was judged on another).
         """
@@ -86,9 +87,16 @@ class Gates:
                     "failed": list(failed),
                     "champion": champion,
                     "data": data_source,
-                    **(audit or {}),
                 },
             )
+            if schema_changes:
+                append_event(
+                    session,
+                    actor=actor,
+                    action="schema.changed",
+                    subject=f"model:{name}/{version}",
+                    details={"against": champion, "changes": schema_changes},
+                )
             return to_entity(GateRecord, row)
 
     def latest(self, name: str, version: int) -> GateRecord | None:
