@@ -103,9 +103,11 @@ def test_a_running_retraining_is_not_started_twice(home: Path, store: Store, cap
     assert "already running" in err and "started by dave" in err
 
 
-def test_a_model_called_history_still_has_a_history(home: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_history_of_every_model_and_of_an_unknown_one(home: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert run_cli(["retrain", "history"]) == 0
     assert "Retrainings" in capsys.readouterr().out
+    assert run_cli(["retrain", "history", "chrun"]) == 1
+    assert "churn" in capsys.readouterr().err
 
 
 def test_monitor_run_starts_the_retraining_a_drift_alert_asks_for(

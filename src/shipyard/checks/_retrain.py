@@ -58,7 +58,8 @@ class RetrainRequest:
     ``log_root`` is the prediction log (``source = "feedback"``, validation on production
     traffic); ``folder`` the project's folder (default: the project file's), where relative
     data paths and the entry module are looked up; ``report_dir`` where the validation
-    report goes (default: ``reports`` beside the prediction log, i.e. in Shipyard's home).
+    report goes (default: ``reports`` beside the prediction log, i.e. in Shipyard's home);
+    ``now`` the end of the ``feedback`` window (default: the current time).
 
     >>> from shipyard.config import ProjectConfig
     >>> RetrainRequest("churn", actor="alice", project=ProjectConfig(),

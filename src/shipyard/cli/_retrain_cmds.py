@@ -143,7 +143,10 @@ def retrain_history_cmd(
     """The retrainings (newest first): trigger, status, the candidate and its gates."""
     from shipyard.checks import RetrainRuns
 
-    records = RetrainRuns(client(ctx, notify=False).store).history(name, limit=limit)
+    c = client(ctx, notify=False)
+    if name:
+        c.registry.get_model(name)  # an unknown name: NotFound, with "did you mean"
+    records = RetrainRuns(c.store).history(name, limit=limit)
     if as_json:
         print_json(
             [
@@ -159,6 +162,7 @@ def retrain_history_cmd(
                     "version": r.version,
                     "passed": r.passed,
                     "message": r.message,
+                    "details": r.details,
                 }
                 for r in records
             ]
