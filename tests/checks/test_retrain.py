@@ -184,7 +184,8 @@ def test_not_started_twice(store: Store, tmp_path: Path) -> None:
     assert any("is gone: closed as failed" in w for w in result.warnings)
     stale, fresh = sorted(RetrainRuns(store).history("churn"), key=lambda r: r.id)
     assert stale.status == "failed" and "is gone" in stale.message
-    assert fresh.status == "succeeded"
+    assert fresh.status == "succeeded" and fresh.details["closed_stale"] == [stale.id]
+    assert fresh.details["source"] == result.source and fresh.details["rows"] == 300
 
 
 BAD: dict[str, tuple[dict[str, Any], str]] = {

@@ -227,7 +227,10 @@ def _run(
     report = (request.report_dir or request.log_root.parent / "reports") / (
         f"{name}-v{version}-validation.html"
     )
-    report.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        report.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot create the report folder '{report.parent}': {exc}") from exc
     say(f"Validating {name} v{version} against production")
     validation = validate_version(
         store,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from shipyard.audit import append_event
 from shipyard.errors import InvalidTransition, NotFound
@@ -137,13 +137,16 @@ class RetrainRuns:
             return to_entity(RetrainRecord, row), stale
 
     def update(self, retrain_id: int, **values: Any) -> None:
-        """Set columns of a running row (``run_id``, ``version``, ``details``...)."""
+        """Set columns of a running row (``run_id``, ``version``...); ``details`` are merged
+        into the row's."""
         with self.store.write() as session:
-            session.execute(
-                update(RetrainRun)
-                .where(RetrainRun.id == retrain_id, RetrainRun.status == RUNNING)
-                .values(**values)
-            )
+            row = session.get(RetrainRun, retrain_id, with_for_update=True)
+            if row is None or row.status != RUNNING:
+                return
+            if "details" in values:
+                values["details"] = {**row.details, **values["details"]}
+            for key, value in values.items():
+                setattr(row, key, value)
 
     def finish(
         self,
