@@ -8,9 +8,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from churn_data import churn_frame, log_predictions
+from churn_data import log_predictions
 from retrain_project import hold_running, labelled, register_champion, write_project
 from shipyard.checks import RetrainRuns
 from shipyard.cli import run_cli
@@ -110,17 +111,27 @@ def test_history_of_every_model_and_of_an_unknown_one(home: Path, capsys) -> Non
     assert "churn" in capsys.readouterr().err
 
 
-def test_monitor_run_starts_the_retraining_a_drift_alert_asks_for(
+def test_drift_alert_retrains_from_the_feedback_joined_log(
     home: Path, store: Store, tmp_path: Path, capsys
 ) -> None:  # type: ignore[no-untyped-def]
+    """The loop: drifted traffic is logged, labels arrive ('shipyard feedback'), 'monitor run'
+    raises a drift alert whose rule says action = "retrain", and the retraining trains on the
+    logged inputs joined with their labels."""
     (home / "shipyard.toml").write_text(
-        RETRAIN + '\n[[alerts]]\nname = "age-drift"\nmetric = "drift"\nfeature = "age"\n'
+        RETRAIN.replace('data = "data/*.csv"', 'source = "feedback"\nwindow = "1d"')
+        + '\n[[alerts]]\nname = "age-drift"\nmetric = "drift"\nfeature = "age"\n'
         'action = "retrain"\n',
         encoding="utf-8",
     )
-    shifted = churn_frame(2_000, 9)
+    shifted = labelled(2_000, 9)
     shifted["age"] += 8.0
-    log_predictions(tmp_path / "home" / "predictions", shifted)
+    ids = log_predictions(tmp_path / "home" / "predictions", shifted.drop(columns=["churned"]))
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"prediction_id": ids[:1_500], "label": shifted["churned"][:1_500]}).to_csv(
+        labels, index=False
+    )
+    assert run_cli(["feedback", "churn", str(labels)]) == 0
+    capsys.readouterr()
 
     assert run_cli(["monitor", "run", "churn:1", "--window", "1h", "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
@@ -128,4 +139,7 @@ def test_monitor_run_starts_the_retraining_a_drift_alert_asks_for(
     assert retrain["status"] == "started" and retrain["version"] == 2
     (row,) = RetrainRuns(store).history("churn")
     assert row.trigger == f"alert:{retrain['alert']}" and row.status == "succeeded"
+    assert row.details["rows"] == 1_500 and row.details["source"].startswith("feedback:")
     assert datetime.now(UTC) - row.started_at.replace(tzinfo=UTC) < timedelta(minutes=5)
+    report = tmp_path / "home" / "reports" / "churn-v2-validation.html"
+    assert report.is_file()
