@@ -26,6 +26,7 @@ from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.errors import ShipyardError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     import pandas as pd
@@ -146,12 +147,13 @@ def load(ref: str, version: int | None = None) -> LoadedModel:
     return _client().load(ref, version)
 
 
-def approve(name: str, version: int, *, reason: str) -> Approval:
-    """Approve a version as ``SHIPYARD_USER`` (an approver who is not its author).
+def approve(name: str, version: int, *, reason: str, acknowledge: Sequence[int] = ()) -> Approval:
+    """Approve a version as ``SHIPYARD_USER`` (an approver who is not its author);
+    ``acknowledge`` names the open high risks (ids) seen and accepted.
 
     >>> sy.approve("churn", 3, reason="AUC +2 points on fresh data")  # doctest: +SKIP
     """
-    return _client().approve(name, version, reason=reason)
+    return _client().approve(name, version, reason=reason, acknowledge=acknowledge)
 
 
 def promote(

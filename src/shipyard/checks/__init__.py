@@ -17,6 +17,9 @@ alert rules, above the statistics of ``shipyard.monitoring``.
   entry point as a tracked run, registers it, validates it against production and notifies
   the approvers; ``retrain_on_alerts`` starts the retrainings a monitoring run's alerts ask
   for (``action = "retrain"``, ``on_drift``); ``RetrainRuns`` lists them.
+- ``build_card(store, name, version, project=...)`` is a version's ``ModelCard`` (Mitchell et
+  al.'s sections from the registry, the archive's lineage, the latest gate record, waivers,
+  the risk register and the written sections); ``card_markdown`` and ``card_html`` render it.
 
 Layering: checks may import ``evaluation``, ``monitoring``, ``alerting``, ``registry``, the
 prediction log, ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing
@@ -38,6 +41,9 @@ from shipyard.checks._canary import (
     CanaryVerdict,
     check_canary,
 )
+from shipyard.checks._card import build_card
+from shipyard.checks._card_model import ModelCard
+from shipyard.checks._card_render import card_html, card_markdown
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
 from shipyard.checks._retrain import (
     RetrainRequest,
@@ -63,6 +69,7 @@ __all__ = [
     "CanaryGate",
     "CanaryRules",
     "CanaryVerdict",
+    "ModelCard",
     "MonitorRequest",
     "MonitorResult",
     "RetrainRecord",
@@ -73,6 +80,9 @@ __all__ = [
     "ValidationRequest",
     "ValidationResult",
     "alerts_asking_retrain",
+    "build_card",
+    "card_html",
+    "card_markdown",
     "check_canary",
     "drift_metrics",
     "load_entry",

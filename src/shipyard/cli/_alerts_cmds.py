@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, project, settings, table
+from shipyard.cli._io import replace_file
 from shipyard.errors import InvalidInput
 
 alerts_app = typer.Typer(help="Alerts raised by the rules in shipyard.toml.", no_args_is_help=True)
@@ -141,7 +138,7 @@ def alerts_add_cmd(
             details={"config": str(path), "rule": rule},
         )
         # Re-read under the lock; an error rolls the event back, a write replaces the file.
-        _replace(path, _with_rule(path, rule))
+        replace_file(path, _with_rule(path, rule))
     where = f" (mean over {window})" if window else ""
     console.print(f"Added alert rule '{name}' to {path}{where}.", highlight=False)
 
@@ -178,33 +175,6 @@ def _check(path: Path, text: str, then: str) -> None:
         notify_rules(would_be)
     except InvalidInput as exc:
         raise InvalidInput(f"{exc.message} {then}") from exc
-
-
-def _replace(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    folder = path.absolute().parent
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise InvalidInput(f"Cannot write beside '{path}': {exc}. Check the folder.") from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise InvalidInput(f"Cannot write '{path}': {exc}. Check its permissions.") from exc
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _toml_value(value: Any) -> str:

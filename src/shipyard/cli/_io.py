@@ -1,7 +1,12 @@
-"""Reading user-supplied files (tables, pickled models) with clear errors."""
+"""Reading user-supplied files (tables, pickled models) with clear errors; writing a file
+whole or not at all (``replace_file``)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import stat
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,3 +37,30 @@ def read_model_file(path: Path) -> Any:
             f"Cannot load '{path}' as a joblib/pickle model file ({type(exc).__name__}). "
             "Save it with joblib.dump(model, path)."
         ) from exc
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    folder = path.absolute().parent
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write beside '{path}': {exc}. Check the folder.") from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise InvalidInput(f"Cannot write '{path}': {exc}. Check its permissions.") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -224,11 +224,25 @@ def approve_cmd(
     name: str,
     version: int,
     reason: str = typer.Option(..., "--reason", help="Why this version may go to production."),
+    ack_risk: list[int] = typer.Option(
+        None, "--ack-risk", metavar="ID", help="Acknowledge this open risk (repeatable)."
+    ),
 ) -> None:
-    """Approve a version for production (you must be an approver and not its author)."""
+    """Approve a version for production (you must be an approver and not its author).
+
+    The version's open risks are shown first; each open high risk must be acknowledged.
+    """
+    from shipyard.cli._card_cmds import print_risks
+    from shipyard.registry import Risks
+
     c = client(ctx)
-    c.approve(name, version, reason=reason)
-    console.print(f"{c.user} approved [bold]{name} v{version}[/].")
+    risks = Risks(c.store).list(name, version=version)
+    if risks:
+        print_risks(f"Open risks of {name} v{version}", risks)
+    c.approve(name, version, reason=reason, acknowledge=ack_risk or ())
+    acked = ", ".join(f"#{i}" for i in sorted(set(ack_risk or ())))
+    acked = f" (acknowledged risk {acked})" if acked else ""
+    console.print(f"{c.user} approved [bold]{name} v{version}[/]{acked}.")
 
 
 @app.command("promote")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,12 +146,17 @@ class Client:
         """
         return self.registry.load(ref, version)
 
-    def approve(self, name: str, version: int, *, reason: str) -> Approval:
-        """Approve a version as this client's user (an approver who is not its author).
+    def approve(
+        self, name: str, version: int, *, reason: str, acknowledge: Sequence[int] = ()
+    ) -> Approval:
+        """Approve a version as this client's user (an approver who is not its author);
+        ``acknowledge`` names the open high risks (ids) seen and accepted.
 
         >>> client.approve("churn", 3, reason="AUC +2 points")  # doctest: +SKIP
         """
-        return self.registry.approve(name, version, actor=self.user, reason=reason)
+        return self.registry.approve(
+            name, version, actor=self.user, reason=reason, acknowledge=acknowledge
+        )
 
     def promote(
         self,

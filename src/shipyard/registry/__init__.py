@@ -1,12 +1,20 @@
 """Registry: named models, immutable numbered versions, aliases, four-eyes approvals,
 traffic policies (canary, split, shadow), gate records and waivers (a version takes production
-traffic only through its gates, unless its policy says otherwise).
+traffic only through its gates, unless its policy says otherwise), the risk register (open high
+risks block an approval unless acknowledged) and the written sections of model cards.
 
 Imports packaging, auth, audit and store (never tracking, serving or monitoring); what it
 hands out are plain frozen entities (``ModelVersion``, ``Approval``, ``AliasChange``,
 ``RegisteredModel``, ``Policy``), never the store's rows.
 """
 
+from shipyard.registry._cards import (
+    CARD_SECTIONS,
+    CardNote,
+    CardNotes,
+    parse_card_markdown,
+    section_title,
+)
 from shipyard.registry._entities import (
     AliasChange,
     Approval,
@@ -19,14 +27,19 @@ from shipyard.registry._gates import Gates
 from shipyard.registry._policy import Arm, Policy, referenced_versions
 from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry._registry import STAGES, Registry, VersionInfo
+from shipyard.registry._risks import SEVERITIES, Risk, Risks
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky
 
 __all__ = [
+    "CARD_SECTIONS",
     "PRODUCTION",
+    "SEVERITIES",
     "STAGES",
     "AliasChange",
     "Approval",
     "Arm",
+    "CardNote",
+    "CardNotes",
     "GateRecord",
     "Gates",
     "ModelRef",
@@ -34,6 +47,8 @@ __all__ = [
     "Policy",
     "RegisteredModel",
     "Registry",
+    "Risk",
+    "Risks",
     "RollbackOutcome",
     "Traffic",
     "VersionInfo",
@@ -41,6 +56,8 @@ __all__ = [
     "check_alias",
     "check_name",
     "check_sticky",
+    "parse_card_markdown",
     "parse_ref",
     "referenced_versions",
+    "section_title",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ from shipyard.registry._refs import (
     check_name,
     parse_ref,
 )
+from shipyard.registry._risks import acknowledge_risks
 from shipyard.store import Store, tables, to_entity
 from shipyard.store.tables import utcnow
 
@@ -358,8 +360,20 @@ class Registry:
             raise
         return to_entity(ModelVersion, mv)
 
-    def approve(self, name: str, version: int, *, actor: str, reason: str) -> Approval:
-        """Record ``actor``'s approval of a version (four eyes: never its author)."""
+    def approve(
+        self,
+        name: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        acknowledge: Iterable[int] = (),
+    ) -> Approval:
+        """Record ``actor``'s approval of a version (four eyes: never its author).
+
+        Refused while an open high risk of the version (``Risks``) is not among the risk ids
+        the approver ``acknowledge``s; each acknowledgement is stored and audited.
+        """
         if not reason or not reason.strip():
             raise InvalidInput('An approval needs a reason: pass --reason "...".')
         with self.store.write() as session:
@@ -385,6 +399,7 @@ class Registry:
             )
             if exists is not None:
                 raise AlreadyExists(f"'{actor}' has already approved {name} v{version}.")
+            acknowledged = acknowledge_risks(session, mv, actor, acknowledge)
             approval = tables.Approval(
                 model_name=name,
                 version=version,
@@ -398,7 +413,7 @@ class Registry:
                 actor=actor,
                 action="version.approved",
                 subject=f"model:{name}/{version}",
-                details={"author": mv.author},
+                details={"author": mv.author, "acknowledged_risks": acknowledged},
                 reason=reason.strip(),
             )
         return to_entity(Approval, approval)
