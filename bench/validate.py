@@ -150,7 +150,7 @@ with mlflow.start_run():
         result = mlflow.models.evaluate(
             info.model_uri, frame, targets=TARGET, model_type="classifier",
             evaluators=["default"],
-            evaluator_config={"log_model_explainability": shap_on},
+            evaluator_config={"default": {"log_model_explainability": shap_on}},
         )
         seconds = time.perf_counter() - started
 shap_logged = any("shap" in k.lower() for k in result.artifacts)

@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
+from canary_logs import arm_records, register_churn
 from gates_off import NO_GATES
 from shipyard.checks import CanaryRules, CanaryVerdict, check_canary
 from shipyard.errors import InvalidInput, InvalidTransition, NotFound
-from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Policy, Registry, Traffic
 from shipyard.store import Store
@@ -21,64 +20,9 @@ from shipyard.store import Store
 @pytest.fixture
 def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]
     """``churn`` v1 (production) and v2, v3 (approved), by alice."""
-    X, y, _, _ = training_data
-    prepared = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry = Registry(store, NO_GATES)
-    for _ in range(3):
-        registry.register(prepared, name="churn", actor="alice")
-    for version in (1, 2, 3):
-        approver.approve("churn", version, reason="ok")
-    registry.promote("churn", 1, actor="alice")
-    return registry
-
-
-def arm_records(
-    policy: Policy,
-    n: int,
-    *,
-    version: int,
-    arm: str,
-    seed: int,
-    offset: float = 0.0,
-    errors: int = 0,
-    latency_ms: float = 10.0,
-    proba: tuple[float, float] = (2.0, 5.0),
-) -> list[dict[str, object]]:
-    """``n`` single-row requests of one arm after the policy started: the first ``errors``
-    refused, latency ~ N(latency_ms, 10%), P(churn) ~ Beta(*proba)."""
-    rng = np.random.default_rng(seed)
-    start = policy.created_at.timestamp() + 1.0 + offset
-    out: list[dict[str, object]] = []
-    for i in range(n):
-        ts = start + i * 0.01
-        if i < errors:
-            out.append(
-                {
-                    "ts": ts,
-                    "model": "churn",
-                    "version": version,
-                    "arm": arm,
-                    "status": "rejected",
-                    "reason": "age must be a number",
-                    "latency_ms": 0.2,
-                }
-            )
-            continue
-        p = float(rng.beta(*proba))
-        out.append(
-            {
-                "prediction_id": f"{arm}-{i}",
-                "ts": ts,
-                "model": "churn",
-                "version": version,
-                "arm": arm,
-                "latency_ms": float(max(0.1, rng.normal(latency_ms, latency_ms / 10))),
-                "inputs": {"age": int(rng.integers(18, 80))},
-                "prediction": "churn" if p > 0.5 else "stay",
-                "proba": {"churn": p, "stay": 1 - p},
-            }
-        )
-    return out
+    return register_churn(
+        store, fitted_pipeline, training_data, approver, versions=3, approved=(1, 2, 3)
+    )
 
 
 def run(

@@ -160,8 +160,10 @@ def test_scheduler_once_for_and_job_selection(
     assert signal.getsignal(signal.SIGTERM) == before  # handlers put back
 
     project.write_text("", encoding="utf-8")
-    assert run_cli(["scheduler"]) == 1
+    assert run_cli(["scheduler", "--once"]) == 1
     assert "No jobs are declared in" in capsys.readouterr().err
+    assert run_cli(["scheduler", "--for", "0.2"]) == 0  # it drives rollouts
+    assert "drives the rollouts only" in " ".join(capsys.readouterr().out.split())
     assert _json(capsys, ["jobs", "--json"]) == []
 
 

@@ -96,6 +96,18 @@ def test_happy_paths(env, capsys) -> None:  # type: ignore[no-untyped-def]
         (("traffic", "check", "churn", "--since", "yesterday"), 2, "Invalid --since"),
         (("traffic", "check", "churn", "--min-requests", "0"), 2, "--min-requests"),
         (("traffic", "check", "churn", "--max-p99-ratio", "0.5"), 2, "max_p99_ratio"),
+        (("promote", "churn", "2", "--auto"), 2, "e.g. --canary 10"),
+        (("promote", "churn", "2", "--canary", "10", "--steps", "10,50"), 2, "apply to --auto"),
+        (("promote", "churn", "2", "--canary", "10", "--auto", "--steps", "50,10"), 2, "strictly"),
+        (("promote", "churn", "2", "--canary", "10", "--auto", "--steps", "10,x"), 2, "commas"),
+        (("promote", "churn", "2", "--canary", "10", "--auto", "--steps", "20,50"), 2, "share"),
+        (("promote", "churn", "2", "--canary", "10", "--auto", "--steps", "10,150"), 2, "at most"),
+        (("promote", "churn", "2", "--canary", "10", "--auto", "--bake", "soon"), 2, "--bake"),
+        (("promote", "churn", "2", "--canary", "10", "--auto", "--bake", "0m"), 2, "--bake"),
+        (("promote", "churn", "3", "--canary", "10", "--auto"), 1, "needs an approval"),
+        (("promote", "churn", "2", "--canary", "150", "--auto"), 2, "below 100, e.g. 10"),
+        (("traffic", "advance", "nope"), 1, "no model 'nope'"),
+        (("traffic", "rollouts", "nope"), 1, "no model 'nope'"),
     ],
 )
 def test_malformed_input(env, capsys, args, code, message) -> None:  # type: ignore[no-untyped-def]
@@ -172,6 +184,53 @@ def test_check_exit_codes_and_act(  # type: ignore[no-untyped-def]
     else:
         assert body["action"] is None and current is not None and current.kind == "canary"
         assert "needs 100" in body["reasons"][0]
+
+
+def test_auto_rollout(env, store, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from shipyard.registry import Rollouts
+
+    args = ("promote", "churn", "2", "--canary", "10", "--auto", "--steps", "10,50", "--bake", "1h")
+    code, out, _ = cli(capsys, *args)
+    assert code == 0 and "rollout #1 of v2: 10% → 50% → 100%" in " ".join(out.split())
+    code, _, err = cli(capsys, *args)  # a second rollout of the model is refused
+    assert code == 1 and "already has a running rollout" in " ".join(err.split())
+    code, out, _ = cli(capsys, "traffic", "show", "churn", "--json")
+    body = json.loads(out)
+    assert body["rollout"]["steps"] == [10, 50, 100] and body["rollout"]["bake_seconds"] == 3600
+    assert body["current"]["id"] == body["rollout"]["details"]["policy"]
+    code, out, _ = cli(capsys, "traffic", "show", "churn")
+    assert code == 0 and "rollout #1 of v2: running at 10%" in " ".join(out.split())
+    code, out, _ = cli(capsys, "traffic", "advance", "--json")
+    assert code == 0 and json.loads(out) == {"steps": []}  # baking for an hour
+    code, out, _ = cli(capsys, "traffic", "advance")
+    assert code == 0 and "No rollout is due" in out
+    code, _, _ = cli(capsys, "traffic", "clear", "churn")  # a manual clear cancels it
+    code, out, _ = cli(capsys, "traffic", "rollouts", "churn", "--json")
+    (cancelled,) = json.loads(out)["rollouts"]
+    assert cancelled["status"] == "cancelled" and "alice changed" in cancelled["message"]
+
+    # A rollout whose bake ended (started an hour ago): one pass steps it to 50%.
+    Rollouts(store, NO_GATES).start(
+        "churn",
+        2,
+        [10, 50],
+        bake=timedelta(minutes=30),
+        actor="alice",
+        now=datetime.now(UTC) - timedelta(hours=1),
+    )
+    log_dir = tmp_path / "log"
+    _log_arm(log_dir, 400, 1, "production")
+    _log_arm(log_dir, 150, 2, "canary")
+    code, out, _ = cli(capsys, "traffic", "advance", "churn", "--log-dir", str(log_dir), "--json")
+    assert code == 0, out
+    (step,) = json.loads(out)["steps"]
+    assert step["action"] == "stepped" and step["rollout"]["percent"] == 50
+    assert step["verdict"]["decision"] == "promote"
+    code, out, _ = cli(capsys, "traffic", "rollouts", "churn")
+    assert code == 0 and "running" in out and "cancelled" in out
+    assert "v2 50%" in Traffic(store, NO_GATES).current("churn").describe()  # type: ignore[union-attr]
 
 
 class Hammer:

@@ -11,7 +11,16 @@ import pytest
 
 import shipyard.dataset
 
-MODULES = ["__init__", "_convert", "_dtypes", "_files", "_fingerprint", "_profile", "_schema"]
+MODULES = [
+    "__init__",
+    "_checks",
+    "_convert",
+    "_dtypes",
+    "_files",
+    "_fingerprint",
+    "_profile",
+    "_schema",
+]
 
 
 def test_all_lists_exactly_the_public_names() -> None:

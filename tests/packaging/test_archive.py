@@ -41,6 +41,11 @@ def test_archive_keeps_eval_rows_and_outputs(
     # without eval rows there are none
     bare = alice.register(fitted_pipeline, name="bare", X_train=X, y_train=y)
     assert alice.registry.open_archive("bare", bare.version).eval_rows() is None
+    # the training-data checks are kept when y_train is given, and only then
+    checks = archive.data_checks()
+    assert checks is not None and checks["n_rows"] == len(X) and set(checks["leakage"]) == set(X)
+    unlabelled = alice.register(fitted_pipeline, name="nolabels", X_train=X)
+    assert alice.registry.open_archive("nolabels", unlabelled.version).data_checks() is None
 
 
 def test_archive_holds_everything(
@@ -58,6 +63,7 @@ def test_archive_holds_everything(
         "requirements.lock",
         "eval/rows.parquet",
         "eval/outputs.parquet",
+        "data_checks.json",
     }
     manifest = json.loads(members["manifest.json"])
     assert manifest["name"] == "churn" and manifest["version"] == 1

@@ -14,7 +14,7 @@ with the defaults, 10 s x 3 attempts, would otherwise hold a promotion for 33 s)
 
     [[notify]]
     name = "deployments"                       # optional; default notify-<n>
-    events = ["version.promoted", "version.rolled_back", "traffic.*"]
+    events = ["version.promoted", "version.rolled_back", "traffic.*", "rollout.*"]
     models = ["churn"]                         # optional; default every model
     channels = ["team"]                        # names of [channels.*] tables
     severity = "info"
@@ -38,7 +38,8 @@ from shipyard.store.tables import AlertRecord, AuditEvent
 
 _log = logging.getLogger(__name__)
 
-#: Registry events a ``[[notify]]`` rule can select (plus any ``traffic.*`` event).
+#: Registry events a ``[[notify]]`` rule can select (plus any ``traffic.*`` or ``rollout.*``
+#: event).
 REGISTRY_EVENTS = (
     "model.created",
     "version.registered",
@@ -49,19 +50,21 @@ REGISTRY_EVENTS = (
     "version.artifacts_deleted",
 )
 TRAFFIC_PREFIX = "traffic."
+#: Events of a model's traffic (policies, and rollouts stepping them) a rule may select.
+_PREFIXES = (TRAFFIC_PREFIX, "rollout.")
 #: Seconds each channel may spend delivering one registry event, retries included.
 NOTIFY_BUDGET = 5.0
 
 
 def _known(pattern: str) -> bool:
-    if pattern.startswith(TRAFFIC_PREFIX) and len(pattern) > len(TRAFFIC_PREFIX):
+    if any(pattern.startswith(p) and len(pattern) > len(p) for p in _PREFIXES):
         return True
     return any(fnmatch.fnmatchcase(event, pattern) for event in REGISTRY_EVENTS)
 
 
 def is_registry_event(action: str) -> bool:
     """Whether a ``[[notify]]`` rule may select this audit action."""
-    return action in REGISTRY_EVENTS or action.startswith(TRAFFIC_PREFIX)
+    return action in REGISTRY_EVENTS or action.startswith(_PREFIXES)
 
 
 class NotifyRule(NotifyTable):
@@ -87,7 +90,7 @@ def notify_rules(project: ProjectConfig) -> list[NotifyRule]:
             raise project.invalid(
                 ("notify", i, "events"),
                 f"unknown event(s) {unknown_events}. Use {', '.join(REGISTRY_EVENTS)}, "
-                f"'traffic.*' or a pattern matching them.",
+                f"'traffic.*', 'rollout.*' or a pattern matching them.",
             )
         rules.append(NotifyRule.model_validate(table.model_dump()))
     return rules
@@ -118,6 +121,10 @@ def _sentence(event: AuditEvent, model: str, version: int) -> str:
             )
         case "version.archived":
             text = f"{who} archived {ref}."
+        case action if action.startswith("rollout."):
+            what = action.removeprefix("rollout.").replace("_", " ")
+            said = f": {d['message']}." if d.get("message") else "."
+            text = f"Rollout #{d.get('rollout')} of {ref} {what} ({who}){said}"
         case _:
             text = f"{who}: {event.action} on {event.subject}."
     return f"{text} Reason: {event.reason}" if event.reason else text

@@ -20,6 +20,9 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``build_card(store, name, version, project=...)`` is a version's ``ModelCard`` (Mitchell et
   al.'s sections from the registry, the archive's lineage, the latest gate record, waivers,
   the risk register and the written sections); ``card_markdown`` and ``card_html`` render it.
+- ``advance_rollouts`` judges each running rollout (``promote --canary N --auto``) whose bake
+  ended and steps it, promotes it, or rolls it back with an alert (``RolloutStep`` per
+  rollout); the scheduler runs it on every tick, ``shipyard traffic advance`` once.
 
 Layering: checks may import ``evaluation``, ``monitoring``, ``alerting``, ``registry``, the
 prediction log, ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing
@@ -60,10 +63,12 @@ from shipyard.checks._retrain_triggers import (
     drift_metrics,
     retrain_on_alerts,
 )
+from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
 from shipyard.checks._sources import SourceRows, read_source
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 
 __all__ = [
+    "MAX_WAITS",
     "AlertRetrain",
     "CanaryArm",
     "CanaryGate",
@@ -76,9 +81,11 @@ __all__ = [
     "RetrainRequest",
     "RetrainResult",
     "RetrainRuns",
+    "RolloutStep",
     "SourceRows",
     "ValidationRequest",
     "ValidationResult",
+    "advance_rollouts",
     "alerts_asking_retrain",
     "build_card",
     "card_html",

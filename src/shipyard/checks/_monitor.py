@@ -6,7 +6,9 @@ open the version's archive (its reference profile and schema: the model is not u
 no step calls it), stream the window (a file, or the prediction log's ``[start, end)``) into
 the drift accumulator (pandas chunks or Spark aggregations), build the drift and quality
 report, add performance and service over a log window, save it all as one run, write the HTML
-report, and raise the alerts the rules fire.
+report, and raise the alerts the rules fire. Over a log window of a classifier whose archive
+has eval outputs, performance is also estimated without labels (CBPE, stored as
+``estimated_<metric>``, which alert rules can name like any metric).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from shipyard.monitoring import (
     DriftAccumulator,
     DriftReport,
     MetricRow,
+    PerformanceEstimate,
     PerformanceReport,
     Progress,
     ServiceReport,
@@ -102,6 +105,10 @@ class MonitorResult:
     """The alert records raised (rule, status, message, deliveries)."""
     extra_metrics: frozenset[str] = frozenset()
     """The performance and service metrics stored besides drift and quality."""
+    estimate: PerformanceEstimate | None = None
+    """The label-free performance estimate of a log window (CBPE)."""
+    estimate_note: str | None = None
+    """Why there is no estimate (a regressor, no eval outputs in the archive...)."""
 
     @property
     def breached(self) -> bool:
@@ -144,18 +151,29 @@ def monitor_window(
     report = build_report(accumulator)
     if report.n_rows == 0:
         raise InvalidInput(f"'{source}' has no rows: there is nothing to compare.")
-    performance = service = None
+    performance = service = estimate = estimate_note = None
     extra: list[MetricRow] = []
     if log_window is not None:
         root, _, _, start, end = log_window
-        performance, service, extra = performance_and_service(archive, root, start, end, delay)
+        sections = performance_and_service(archive, root, start, end, delay)
+        performance, service, extra = sections.performance, sections.service, sections.rows
+        estimate, estimate_note = sections.estimate, sections.estimate_note
 
     def write_report() -> Path | None:
         path = request.report
         if path is None:
             return None
         html = window_report_html(
-            store, archive, report, reference, accumulator, source, performance, service
+            store,
+            archive,
+            report,
+            reference,
+            accumulator,
+            source,
+            performance,
+            service,
+            estimate,
+            estimate_note,
         )
         try:
             path.write_text(html, encoding="utf-8")
@@ -187,6 +205,8 @@ def monitor_window(
         report_path=recorded.report_path,
         alerts=list(recorded.alerts),
         extra_metrics=frozenset(row.metric for row in extra),
+        estimate=estimate,
+        estimate_note=estimate_note,
     )
 
 

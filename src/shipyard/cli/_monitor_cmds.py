@@ -77,9 +77,10 @@ def monitor_run_cmd(
 ) -> None:
     """Compare a batch with the version's reference profile; exit 1 on drift or a quality
     breach (so cron and CI can act on it). A log window also gets performance against the
-    labels sent with 'shipyard feedback', and service metrics (volume, errors, latency)."""
+    labels sent with 'shipyard feedback', a label-free estimate of it (CBPE, for classifiers
+    registered with eval data), and service metrics (volume, errors, latency)."""
     from shipyard.checks import MonitorRequest, monitor_window
-    from shipyard.cli._monitor_perf import print_sections
+    from shipyard.cli._monitor_perf import print_estimate, print_sections
     from shipyard.config import parse_window
 
     window_start = window_end = None
@@ -123,6 +124,8 @@ def monitor_run_cmd(
                 **report.model_dump(mode="json"),
                 "performance": performance.model_dump(mode="json") if performance else None,
                 "service": service.model_dump(mode="json") if service else None,
+                "estimate": result.estimate.model_dump(mode="json") if result.estimate else None,
+                "estimate_note": result.estimate_note,
                 "retrains": [outcome.to_json() for outcome in retrains],
             }
         )
@@ -132,6 +135,7 @@ def monitor_run_cmd(
         _print_report(report, f"{result.model} v{result.version}")
         if service is not None:
             print_sections(performance, service)
+            print_estimate(result.estimate, result.estimate_note, performance)
         for record in result.alerts:
             sent = ", ".join(
                 f"{k}: {'ok' if v['ok'] else v['error']}" for k, v in record.deliveries.items()

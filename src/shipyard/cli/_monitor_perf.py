@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 from shipyard.cli._app import console, table
-from shipyard.monitoring import PerformanceReport, ServiceReport
+from shipyard.monitoring import PerformanceEstimate, PerformanceReport, ServiceReport
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def print_estimate(
+    estimate: PerformanceEstimate | None,
+    note: str | None,
+    performance: PerformanceReport | None,
+) -> None:
+    """The label-free estimate beside the realised metrics, and its assumptions (or the one
+    line saying why there is no estimate)."""
+    if estimate is None:
+        if note:
+            console.print(note)
+        return
+    realised = {m.name: m for m in performance.metrics} if performance else {}
+    labelled = performance.n_used if performance else 0
+    table(
+        f"Estimated without labels (CBPE) on {estimate.n:,}; realised on {labelled:,} labelled",
+        ["metric", "estimated", f"{100 * estimate.confidence:g}% interval", "realised", "its CI"],
+        [
+            (
+                m.name,
+                _fmt(m.value) if m.value is not None else f"- ({m.reason})",
+                f"{_fmt(m.ci_low)} .. {_fmt(m.ci_high)}" if m.ci_low is not None else "",
+                _fmt(r.value) if (r := realised.get(m.name)) else "-",
+                f"{_fmt(r.ci_low)} .. {_fmt(r.ci_high)}" if r and r.ci_low is not None else "",
+            )
+            for m in estimate.metrics
+        ],
+    )
+    console.print(estimate.summary(), markup=False, highlight=False)
 
 
 def print_sections(performance: PerformanceReport | None, service: ServiceReport) -> None:

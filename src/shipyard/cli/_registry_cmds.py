@@ -260,14 +260,27 @@ def promote_cmd(
     force: bool = typer.Option(
         False, "--force", help="Admins only, with --reason: promote without passing gates."
     ),
+    auto: bool = typer.Option(
+        False,
+        "--auto",
+        help="With --canary: step the canary up while 'traffic check' passes after each bake, "
+        "promote at 100%, roll back (alerted) when it fails.",
+    ),
+    steps: str = typer.Option(
+        None, "--steps", help="With --auto: percentages, e.g. 10,50,100 (default N,50,100)."
+    ),
+    bake: str = typer.Option(
+        None, "--bake", help="With --auto: how long each step runs before it is judged (30m)."
+    ),
 ) -> None:
     """Point an alias (default: production) at a version. Production needs an approval and
     a passing validation (shipyard validate), unless the model's policy says otherwise.
 
-    With --canary or --shadow, production stays and a traffic policy starts instead.
+    With --canary or --shadow, production stays and a traffic policy starts instead; with
+    --canary N --auto, a rollout steps the canary up to production by itself.
     """
-    if canary is not None or shadow or sticky is not None:
-        from shipyard.cli._traffic_cmds import start_policy
+    if canary is not None or shadow or sticky is not None or auto or steps or bake:
+        from shipyard.cli._traffic_cmds import Rollout, start_policy
 
         start_policy(
             ctx,
@@ -279,6 +292,7 @@ def promote_cmd(
             sticky=sticky,
             reason=reason,
             force=force,
+            rollout=Rollout(auto, steps, bake),
         )
         return
     change = client(ctx).promote(name, version, to=to, reason=reason, force=force)

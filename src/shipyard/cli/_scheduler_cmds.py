@@ -198,14 +198,16 @@ def scheduler_cmd(
     """Run the jobs of shipyard.toml on their cron schedules, one run at a time per job.
 
     Every run is recorded ('shipyard jobs history'); a failed job is alerted through the
-    \\[scheduler] channels and the scheduler carries on. Stops cleanly on Ctrl-C or SIGTERM.
+    \\[scheduler] channels and the scheduler carries on. On every tick it also judges and steps
+    the rollouts whose bake ended (promote --canary N --auto). Stops cleanly on Ctrl-C or
+    SIGTERM.
     """
     if once and for_seconds is not None:
         raise typer.BadParameter("use either --once or --for, not both.", param_hint="--once")
     parsed, alert_config, config = _load(ctx)
     if only:
         config = config.model_copy(update={"jobs": [config.job(name) for name in only]})
-    if not config.jobs:
+    if not config.jobs and (once or only):
         fail(
             f"No jobs are declared in '{parsed.path}': add \\[\\[jobs]] tables with name, kind and "
             f"schedule (kinds: monitor, gc, retrain, command)."
@@ -220,6 +222,12 @@ def scheduler_cmd(
             raise typer.Exit(1)
         return
     now = datetime.now(UTC)
+    if not config.jobs:
+        console.print(
+            f"No jobs are declared in '{parsed.path}': the scheduler drives the rollouts only "
+            "(promote --canary N --auto).",
+            highlight=False,
+        )
     table(
         f"Scheduler {scheduler.owner}: {len(config.jobs)} job(s)",
         ["job", "kind", "schedule", "next run (UTC)"],

@@ -12,9 +12,12 @@
 
 Imports only ``shipyard.errors``; used by packaging, monitoring, serving, batch and tracking.
 Besides the schema, profile and fingerprint, it exports the column types and the value
-conversion rules (``parse_column``, ``MISSING``, ``BAD``...) that monitoring and serving share.
+conversion rules (``parse_column``, ``MISSING``, ``BAD``...) that monitoring and serving share,
+and ``training_checks`` (duplicates, constant columns, label leakage), which registration
+stores in the archive for the validation gates.
 """
 
+from shipyard.dataset._checks import training_checks
 from shipyard.dataset._convert import BAD, MISSING, datetime_texts, parse_column, text_of
 from shipyard.dataset._dtypes import ColumnType, check_frame, string_dtype
 from shipyard.dataset._files import file_chunks, open_parquet, read_table
@@ -59,4 +62,5 @@ __all__ = [
     "read_table",
     "string_dtype",
     "text_of",
+    "training_checks",
 ]

@@ -8,7 +8,10 @@ JSON-ready ``DriftReport``. Prediction drift is the same call on the archive's `
 profile and the logged outputs. ``render_defaults()`` documents the default rule. Performance
 (``compute_performance``, with intervals) and service figures (``compute_service``) come from a
 log window's predictions, labels and records; ``spark_accumulate`` counts on Spark instead.
-``MonitoringResults`` keeps reports as time series, ``render_html`` draws them.
+``CBPE`` estimates a classifier's performance without labels from its probabilities,
+calibrated on labelled reference rows (confidence-based, as NannyML), into a
+``PerformanceEstimate`` stated with its assumptions. ``MonitoringResults`` keeps reports as
+time series, ``render_html`` draws them.
 
 This package is the statistics and their state. It may import ``dataset``, ``store``,
 ``audit``, ``errors`` and the prediction log's readers, never ``alerting``, ``registry`` or
@@ -27,6 +30,8 @@ from typing import TYPE_CHECKING
 
 from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.monitoring._accumulate import DriftAccumulator, Progress, chunk_rows
+from shipyard.monitoring._calibration import ClassCalibration
+from shipyard.monitoring._cbpe import CBPE, EstimatedMetric, PerformanceEstimate
 from shipyard.monitoring._config import (
     DriftConfig,
     QualityConfig,
@@ -53,6 +58,7 @@ from shipyard.monitoring._intervals import (
     bootstrap,
     newcombe_interval,
     percentile_interval,
+    weighted_auc,
     wilson_interval,
 )
 from shipyard.monitoring._performance import (
@@ -94,17 +100,20 @@ __getattr__, __dir__ = _lazy_attributes("shipyard.monitoring", _LAZY, globals())
 
 
 __all__ = [
+    "CBPE",
     "CSI",
     "DRIFT_TESTS",
     "EPSILON",
     "PSI",
     "CategoricalState",
     "ChiSquare",
+    "ClassCalibration",
     "DriftAccumulator",
     "DriftConfig",
     "DriftReport",
     "DriftScore",
     "DriftTest",
+    "EstimatedMetric",
     "FeatureReport",
     "JensenShannon",
     "KolmogorovSmirnov",
@@ -113,6 +122,7 @@ __all__ = [
     "MetricRow",
     "MonitoringResults",
     "NumericState",
+    "PerformanceEstimate",
     "PerformanceReport",
     "Progress",
     "QualityConfig",
@@ -143,6 +153,7 @@ __all__ = [
     "service_window",
     "spark_accumulate",
     "stability_index",
+    "weighted_auc",
     "wilson_interval",
     "window_chunks",
 ]

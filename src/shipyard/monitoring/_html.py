@@ -44,6 +44,7 @@ import plotly.io as pio
 
 from shipyard.dataset import OTHER, CategoricalProfile, NumericProfile, Profile
 from shipyard.errors import InvalidInput
+from shipyard.monitoring._cbpe import PREFIX, PerformanceEstimate
 from shipyard.monitoring._drift import _bin_counts, categorical_buckets
 from shipyard.monitoring._performance import PerformanceReport
 from shipyard.monitoring._report import DriftReport, FeatureReport
@@ -505,10 +506,19 @@ def performance_section(
     performance: PerformanceReport | None,
     service: ServiceReport | None,
     history: pd.DataFrame | None = None,
+    *,
+    estimate: PerformanceEstimate | None = None,
+    estimate_note: str | None = None,
 ) -> str:
     """Performance over time with its confidence band (``history``: columns ``window_end,
     metric, value`` holding the metrics and their ``<metric>.ci_low``/``.ci_high``), the
-    current metrics and label coverage, and service volume and latency per version."""
+    current metrics and label coverage, and service volume and latency per version.
+
+    ``estimate``: the label-free estimate, shown beside the realised metrics with its
+    assumptions, and over time from its ``estimated_<metric>`` rows in ``history``
+    (``estimate_note``: why there is none)."""
+    from shipyard.monitoring._html_estimate import estimate_html  # it imports this module
+
     parts = ['<h2 id="performance">Performance and service</h2>']
     number = 0
     if performance is not None:
@@ -534,7 +544,9 @@ def performance_section(
         )
     if history is not None and not history.empty:
         frame = history.assign(window_end=pd.to_datetime(history["window_end"], utc=True))
-        names = [m for m in sorted(set(frame["metric"])) if "." not in m]
+        names = [
+            m for m in sorted(set(frame["metric"])) if "." not in m and not m.startswith(PREFIX)
+        ]
         fig = go.Figure(layout=_layout("performance over time", height=320))
         for name in names:
             line = frame[frame["metric"] == name].sort_values("window_end")
@@ -558,6 +570,7 @@ def performance_section(
         fig.update_yaxes(gridcolor="#eee")
         parts.append(figure_html(fig, 10_000 + number))
         number += 1
+    parts.append(estimate_html(estimate, estimate_note, performance, history))
     if service is not None and service.groups:
         labels = [
             _e(f"v{g.version if g.version is not None else '-'} {g.arm or 'all'}")

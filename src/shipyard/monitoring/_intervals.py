@@ -118,20 +118,37 @@ def percentile_interval(
 
 def weighted_auc(positive: np.ndarray, score: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A bootstrap statistic: ROC AUC (Mann-Whitney, ties count half) of ``score`` for the
-    boolean ``positive`` under each row of weights; NaN where a resample lacks a class."""
+    boolean ``positive`` under each row of weights; NaN where a resample lacks a class.
+
+    >>> auc = weighted_auc(np.array([False, True, False, True]), np.array([.1, .9, .4, .4]))
+    >>> auc(np.ones((1, 4))).tolist(), auc(np.array([[1.0, 1.0, 0.0, 0.0]])).tolist()
+    ([0.875], [1.0])
+    """
     order = np.argsort(score, kind="mergesort")
     ordered = score[order]
     is_pos = positive[order].astype(np.float64)
-    is_neg = 1.0 - is_pos
-    # One group per distinct score: tied rows compare as half.
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    # Rows are compared in sorted order; rows of a tied score compare as half. The tied rows
+    # (usually few) get a correction instead of grouping every row of every resample.
+    new_value = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(new_value) - 1
+    starts = np.flatnonzero(new_value)
+    ends = np.r_[starts[1:], len(ordered)]  # one past each group's last row
+    size = (ends - starts)[group]
+    tied = np.flatnonzero(size > 1)
+    first, last = starts[group[tied]], ends[group[tied]] - 1
+    before, has_before = np.maximum(first - 1, 0), (first > 0).astype(np.float64)
 
     def statistic(weights: np.ndarray) -> np.ndarray:
         w = weights[:, order]
-        pos = np.add.reduceat(w * is_pos, starts, axis=1)
-        neg = np.add.reduceat(w * is_neg, starts, axis=1)
-        below = np.cumsum(neg, axis=1) - neg
-        wins = (pos * (below + 0.5 * neg)).sum(axis=1)
+        pos = w * is_pos
+        neg = w - pos
+        below = np.cumsum(neg, axis=1)  # negatives up to and including each row
+        wins = np.einsum("ij,ij->i", pos, below) - 0.5 * np.einsum("ij,ij->i", pos, neg)
+        if len(tied):
+            # the negatives before the group, and half of the group's own
+            exact = 0.5 * (below[:, before] * has_before + below[:, last])
+            as_ranked = below[:, tied] - 0.5 * neg[:, tied]
+            wins += np.einsum("ij,ij->i", pos[:, tied], exact - as_ranked)
         pairs = pos.sum(axis=1) * neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(pairs > 0, wins / pairs, np.nan)

@@ -9,6 +9,8 @@ Layout::
     requirements.lock        the training environment, every distribution pinned
     eval/rows.parquet        the eval rows and their labels (column EVAL_TARGET), if given
     eval/outputs.parquet     the model's predictions and probabilities on them, and the labels
+    data_checks.json         training-data checks (duplicates, constant columns, leakage
+                             scores: ``shipyard.dataset.training_checks``), if y_train is given
 """
 
 from __future__ import annotations
@@ -127,6 +129,14 @@ class Archive:
         import pandas as pd
 
         return pd.read_parquet(io.BytesIO(data))
+
+    def data_checks(self) -> dict[str, Any] | None:
+        """The training-data checks computed at registration (``training_checks``); ``None``
+        for a model registered without ``y_train`` or before the checks existed."""
+        if "data_checks.json" not in self.members:
+            return None
+        checks: dict[str, Any] = self.json_member("data_checks.json")
+        return checks
 
     @cached_property
     def reference_profile(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.dataset import infer_output_schema, infer_schema, profile_frame
+from shipyard.dataset import infer_output_schema, infer_schema, profile_frame, training_checks
 from shipyard.errors import InvalidInput
 from shipyard.packaging._archive import EVAL_ROWS, EVAL_TARGET, PreparedArchive
 from shipyard.packaging._environment import package_versions, requirements_lock
@@ -85,8 +85,9 @@ def prepare_archive(
     flavor = flavor_for(model)
     _check_fitted(model)
     X_train_f, kind = as_frame(X_train, what="X_train")
+    y_train_a: np.ndarray | None = None
     if y_train is not None:
-        _check_lengths(X_train_f, y_train, x_name="X_train", y_name="y_train")
+        y_train_a = _check_lengths(X_train_f, y_train, x_name="X_train", y_name="y_train")
     if (X_eval is None) != (y_eval is None):
         raise InvalidInput("Pass X_eval and y_eval together (or neither).")
     X_eval_f: pd.DataFrame | None = None
@@ -118,6 +119,9 @@ def prepare_archive(
         ),
     }
     members["reference_profile.json"] = json.dumps(reference).encode()
+    if y_train_a is not None:
+        checks = training_checks(X_train_f, y_train_a, task=task)
+        members["data_checks.json"] = json.dumps(checks).encode()
     if X_eval_f is not None and y_eval_a is not None:
         members.update(_eval_members(model, model_input, X_eval_f, y_eval_a, task, classes))
 

@@ -1,11 +1,12 @@
 """Registry: named models, immutable numbered versions, aliases, four-eyes approvals,
-traffic policies (canary, split, shadow), gate records and waivers (a version takes production
-traffic only through its gates, unless its policy says otherwise), the risk register (open high
-risks block an approval unless acknowledged) and the written sections of model cards.
+traffic policies (canary, split, shadow), rollouts (a canary stepped up to production), gate
+records and waivers (a version takes production traffic only through its gates, unless its
+policy says otherwise), the risk register (open high risks block an approval unless
+acknowledged) and the written sections of model cards.
 
 Imports packaging, auth, audit and store (never tracking, serving or monitoring); what it
 hands out are plain frozen entities (``ModelVersion``, ``Approval``, ``AliasChange``,
-``RegisteredModel``, ``Policy``), never the store's rows.
+``RegisteredModel``, ``Policy``, ``Rollout``), never the store's rows.
 """
 
 from shipyard.registry._cards import (
@@ -21,6 +22,7 @@ from shipyard.registry._entities import (
     GateRecord,
     ModelVersion,
     RegisteredModel,
+    Rollout,
     Waiver,
 )
 from shipyard.registry._gates import Gates
@@ -28,6 +30,7 @@ from shipyard.registry._policy import Arm, Policy, referenced_versions
 from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry._registry import STAGES, Registry, VersionInfo
 from shipyard.registry._risks import SEVERITIES, Risk, Risks
+from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky
 
 __all__ = [
@@ -50,12 +53,16 @@ __all__ = [
     "Risk",
     "Risks",
     "RollbackOutcome",
+    "Rollout",
+    "Rollouts",
     "Traffic",
     "VersionInfo",
     "Waiver",
     "check_alias",
     "check_name",
+    "check_steps",
     "check_sticky",
+    "default_steps",
     "parse_card_markdown",
     "parse_ref",
     "referenced_versions",

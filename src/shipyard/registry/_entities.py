@@ -125,3 +125,80 @@ class Waiver:
     approver: str
     reason: str = field(repr=False)
     created_at: datetime = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """A progressive delivery of ``version``: a canary stepped through ``steps`` (percent of
+    the traffic; the last, 100, is the promotion), each step held ``bake_seconds`` and judged.
+
+    ``status`` is ``running``, ``promoted``, ``rolled_back`` or ``cancelled``; ``step`` indexes
+    the step in force; ``next_at`` is when it is judged; ``details`` holds the traffic policy
+    of the step (``policy``) and its start (``since``), its sticky routing, the waits at this
+    step and one entry per judgement (``history``). Once it is no longer running,
+    ``updated_at`` is when it ended.
+    """
+
+    id: int
+    model_name: str
+    version: int
+    steps: list[float] = field(repr=False)
+    step: int
+    bake_seconds: float = field(repr=False)
+    status: str
+    next_at: datetime = field(repr=False)
+    started_at: datetime = field(repr=False)
+    started_by: str = field(repr=False)
+    updated_at: datetime = field(repr=False)
+    message: str = field(repr=False)
+    details: dict[str, Any] = field(repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def percent(self) -> float:
+        """The canary's share of the traffic at the step in force."""
+        return float(self.steps[self.step])
+
+    @property
+    def policy_id(self) -> int | None:
+        """The traffic policy the step in force set (``None`` for an old row without one)."""
+        value = self.details.get("policy")
+        return int(value) if value is not None else None
+
+    @property
+    def step_started_at(self) -> datetime:
+        """When the step in force began: its judgement counts the requests since then."""
+        since = self.details.get("since")
+        return datetime.fromisoformat(since) if since else self.updated_at
+
+    def describe(self) -> str:
+        """One line, e.g. ``rollout #3 of v4: running at 10% (steps 10, 50, 100; bake 30m)``."""
+        steps = ", ".join(f"{s:g}" for s in self.steps)
+        minutes = self.bake_seconds / 60
+        bake = f"{minutes:g}m" if minutes < 120 else f"{minutes / 60:g}h"
+        return (
+            f"rollout #{self.id} of v{self.version}: {self.status.replace('_', ' ')} at "
+            f"{self.percent:g}% (steps {steps}; bake {bake})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model_name,
+            "version": self.version,
+            "status": self.status,
+            "steps": list(self.steps),
+            "step": self.step,
+            "percent": self.percent,
+            "bake_seconds": self.bake_seconds,
+            "next_at": self.next_at,
+            "started_at": self.started_at,
+            "started_by": self.started_by,
+            "updated_at": self.updated_at,
+            "message": self.message,
+            "details": self.details,
+            "summary": self.describe(),
+        }

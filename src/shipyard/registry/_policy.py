@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.registry._refs import PRODUCTION
+from shipyard.registry._rollout_rows import cancel_running
 from shipyard.store.tables import TrafficPolicy, utcnow
 
 
@@ -182,7 +183,10 @@ def append_policy(
     details: dict[str, object],
     action: str | None = None,
 ) -> Policy:
-    """Append a policy row (the new newest: it rules) and audit it as ``action``."""
+    """Append a policy row (the new newest: it rules) and audit it as ``action``.
+
+    A running rollout of ``name`` that did not make this change is cancelled (audited).
+    """
     row = TrafficPolicy(
         model_name=name,
         kind=kind,
@@ -206,4 +210,6 @@ def append_policy(
         else {**details, "now": policy.describe()},
         reason=reason,
     )
+    cause = str(details.get("cause") or action or f"traffic.{kind}")
+    cancel_running(session, name, actor=actor, cause=cause, reason=reason)
     return policy

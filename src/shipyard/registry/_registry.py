@@ -432,45 +432,63 @@ class Registry:
         passing gate record first (``force``: an admin overrides the gates, with ``reason``)."""
         check_alias(to)
         with self.store.write() as session:
-            lock_model(session, name)
-            mv = version_row(session, name, version)
-            if mv.archived_at is not None:
-                raise InvalidTransition(
-                    f"{name} v{version} is archived and cannot be promoted; register it again."
-                )
-            if to == PRODUCTION:
-                require_approval(session, mv)
-                require_gates(
-                    session,
-                    mv,
-                    self.project,
-                    actor=actor,
-                    what="be promoted to production",
-                    force=reason if force else None,
-                )
-            current = session.get(tables.Alias, (name, to))
-            if current is not None and current.version == version:
-                raise InvalidTransition(f"{name} v{version} is already {to}.")
-            change = _move_alias(session, name, to, version, current, actor, "set", reason)
-            append_event(
-                session,
-                actor=actor,
-                action="version.promoted",
-                subject=f"model:{name}/{version}",
-                details={"alias": to, "previous": change.previous_version},
-                reason=reason,
+            change = self._promote(
+                session, name, version, actor=actor, to=to, reason=reason, force=force
             )
-            if to == PRODUCTION:  # a full promotion ends a canary or split (audited)
-                end_policy(
-                    session,
-                    name,
-                    actor=actor,
-                    cause=f"promotion of v{version}",
-                    reason=reason,
-                    keep_shadow=True,
-                    promoted=version,
-                )
         return to_entity(AliasChange, change)
+
+    def _promote(
+        self,
+        session: Session,
+        name: str,
+        version: int,
+        *,
+        actor: str,
+        to: str,
+        reason: str,
+        force: bool = False,
+    ) -> tables.AliasChange:
+        """``promote`` in the caller's write transaction (``Rollouts`` ends its rollout in the
+        one that promotes); ``to`` is checked already."""
+        lock_model(session, name)
+        mv = version_row(session, name, version)
+        if mv.archived_at is not None:
+            raise InvalidTransition(
+                f"{name} v{version} is archived and cannot be promoted; register it again."
+            )
+        if to == PRODUCTION:
+            require_approval(session, mv)
+            require_gates(
+                session,
+                mv,
+                self.project,
+                actor=actor,
+                what="be promoted to production",
+                force=reason if force else None,
+            )
+        current = session.get(tables.Alias, (name, to))
+        if current is not None and current.version == version:
+            raise InvalidTransition(f"{name} v{version} is already {to}.")
+        change = _move_alias(session, name, to, version, current, actor, "set", reason)
+        append_event(
+            session,
+            actor=actor,
+            action="version.promoted",
+            subject=f"model:{name}/{version}",
+            details={"alias": to, "previous": change.previous_version},
+            reason=reason,
+        )
+        if to == PRODUCTION:  # a full promotion ends a canary or split (audited)
+            end_policy(
+                session,
+                name,
+                actor=actor,
+                cause=f"promotion of v{version}",
+                reason=reason,
+                keep_shadow=True,
+                promoted=version,
+            )
+        return change
 
     def rollback(
         self, name: str, *, actor: str, alias: str = PRODUCTION, reason: str = ""

@@ -153,35 +153,51 @@ class Traffic:
             )
         sticky = check_sticky(sticky)
         with self.store.write() as session:
-            lock_model(session, name)
-            production = _production(session, name)
-            if production is None:
-                raise InvalidTransition(
-                    f"{name} has no production version for a canary to share traffic with; "
-                    f"promote one first (shipyard promote {name} N)."
-                )
-            self._answering_version(session, name, version, actor, reason if force else None)
-            if version == production:
-                raise InvalidTransition(
-                    f"v{version} is already {name}'s production version; a canary must be "
-                    "another version."
-                )
-            previous = active_policy(session, name)
-            shadow = previous.shadow if previous is not None else None
-            if shadow == version:
-                shadow = None
-            arms = (Arm(None, round(100 - percent, 6)), Arm(version, percent))
-            return append_policy(
-                session,
-                name,
-                "canary",
-                arms,
-                shadow,
-                sticky,
-                actor,
-                reason,
-                details={"version": version, "percent": percent, "production": production},
+            return self._canary(session, name, version, percent, actor, sticky, reason, force=force)
+
+    def _canary(
+        self,
+        session: Session,
+        name: str,
+        version: int,
+        percent: float,
+        actor: str,
+        sticky: str | None,
+        reason: str,
+        *,
+        force: bool = False,
+    ) -> Policy:
+        """``canary`` in the caller's write transaction (``Rollouts`` steps a canary and its
+        own row in one); ``percent`` and ``sticky`` are checked already."""
+        lock_model(session, name)
+        production = _production(session, name)
+        if production is None:
+            raise InvalidTransition(
+                f"{name} has no production version for a canary to share traffic with; "
+                f"promote one first (shipyard promote {name} N)."
             )
+        self._answering_version(session, name, version, actor, reason if force else None)
+        if version == production:
+            raise InvalidTransition(
+                f"v{version} is already {name}'s production version; a canary must be "
+                "another version."
+            )
+        previous = active_policy(session, name)
+        shadow = previous.shadow if previous is not None else None
+        if shadow == version:
+            shadow = None
+        arms = (Arm(None, round(100 - percent, 6)), Arm(version, percent))
+        return append_policy(
+            session,
+            name,
+            "canary",
+            arms,
+            shadow,
+            sticky,
+            actor,
+            reason,
+            details={"version": version, "percent": percent, "production": production},
+        )
 
     def split(
         self,

@@ -6,6 +6,11 @@ a job that is still running is recorded as ``skipped``. A job that raises is rec
 configured channels; the scheduler itself carries on. Stopping (Ctrl-C, SIGTERM, the end of
 ``run(seconds=...)``) lets running jobs finish for ``grace`` seconds, then records those still
 going as interrupted and terminates the programs of ``command`` jobs (none is left orphaned).
+
+On every tick the loop also drives the running rollouts (``promote --canary N --auto``): one
+indexed query finds those whose bake has ended, and a thread of their own judges and moves
+them (``shipyard.checks.advance_rollouts``), one pass at a time. Everything a rollout needs is
+in the database, so a restarted scheduler (or another one) carries on where the last stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.alerting import Alert, AlertRule, Alerts, Channel
 from shipyard.config import ProjectConfig
@@ -26,6 +31,9 @@ from shipyard.scheduler._jobs import JOB_KINDS, JobContext, JobFailed, JobResult
 from shipyard.scheduler._runs import FAILED, SKIPPED, SUCCEEDED, JobRuns, this_owner
 from shipyard.store import Store
 from shipyard.store.tables import JobRun
+
+if TYPE_CHECKING:
+    from shipyard.checks import RolloutStep
 
 _log = logging.getLogger("shipyard.scheduler")
 
@@ -77,6 +85,7 @@ class Scheduler:
         self._active: dict[int, JobRun] = {}
         self._abort = threading.Event()  # set when stopping and the grace time is over
         self._lock = threading.Lock()
+        self._rollouts_failing = False
 
     # -- one run ---------------------------------------------------------------------------
 
@@ -183,6 +192,47 @@ class Scheduler:
                 run = row
         return run
 
+    # -- rollouts --------------------------------------------------------------------------
+
+    def advance_rollouts(self) -> list[RolloutStep]:
+        """Judge and move the rollouts whose bake has ended, once; never raises (logged).
+
+        >>> [step.action for step in scheduler.advance_rollouts()]  # doctest: +SKIP
+        ['stepped']
+        """
+        from shipyard.checks import advance_rollouts
+
+        try:
+            steps = advance_rollouts(
+                self.store,
+                now=self.clock(),
+                project=self.project,
+                actor=self.actor,
+                log_root=self.log_root,
+                channels=self.channels,
+            )
+        except Exception:  # the store is down: the next tick tries again
+            _log.exception("Could not advance the rollouts")
+            return []
+        for step in steps:
+            quiet = step.action in ("stepped", "promoted", "waited")
+            _log.log(logging.INFO if quiet else logging.WARNING, "Rollout: %s", step.message)
+        return steps
+
+    def _rollouts_due(self) -> bool:
+        """Whether a rollout's bake has ended (one indexed query); ``False`` if unreadable."""
+        from shipyard.registry import Rollouts
+
+        try:
+            due = bool(Rollouts(self.store).due(self.clock()))
+        except Exception:
+            if not self._rollouts_failing:  # logged once per outage, not every tick
+                _log.exception("Could not read the running rollouts")
+            self._rollouts_failing = True
+            return False
+        self._rollouts_failing = False
+        return due
+
     # -- the loop --------------------------------------------------------------------------
 
     def next_runs(self, after: datetime | None = None) -> dict[str, datetime]:
@@ -211,6 +261,7 @@ class Scheduler:
         due = self.next_runs()
         threads: list[threading.Thread] = []
         results: list[JobRun] = []
+        rollouts: threading.Thread | None = None
 
         def work(job: JobSpec) -> None:
             try:
@@ -232,6 +283,12 @@ class Scheduler:
                         )
                         thread.start()
                         threads.append(thread)
+                if (rollouts is None or not rollouts.is_alive()) and self._rollouts_due():
+                    rollouts = threading.Thread(
+                        target=self.advance_rollouts, name="rollouts", daemon=True
+                    )
+                    rollouts.start()
+                    threads.append(rollouts)
                 threads = [t for t in threads if t.is_alive()]
                 wait = min((t - self.clock() for t in due.values()), default=timedelta(1))
                 pause = max(0.01, min(wait.total_seconds(), 1.0))

@@ -10,6 +10,10 @@ monitoring.
 >>> from shipyard.settings import ServeSettings
 >>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
 
+``ServedModel`` is one version as the server runs it (its runtime, schema check and
+scoring), and ``rows_from_records`` turns JSON records into the ``Rows`` it scores: the
+validation gates time the serving path with them, in process.
+
 The server's settings, ``ServeSettings``, live in ``shipyard.settings`` with every other
 setting (the serve command builds its options from them).
 """
@@ -17,6 +21,8 @@ setting (the serve command builds its options from them).
 from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
+from shipyard.serving._inputs import Rows, rows_from_records
+from shipyard.serving._runtime import ServedModel
 from shipyard.serving._thread import free_port, serve_in_thread
 
 __all__ = [
@@ -25,8 +31,11 @@ __all__ = [
     "SETTINGS_ENV",
     "VERSION_HEADER",
     "MicroBatcher",
+    "Rows",
+    "ServedModel",
     "create_app",
     "free_port",
     "open_prediction_log",
+    "rows_from_records",
     "serve_in_thread",
 ]

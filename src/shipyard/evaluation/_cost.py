@@ -1,0 +1,175 @@
+"""The serving-cost gate: latency and throughput through the server's own scoring path.
+
+In process, each model is built as the server builds it (``shipyard.serving.ServedModel``:
+the runtime it would choose, ONNX when verified, native otherwise) and each request goes the
+way a JSON request goes after HTTP: the body is parsed, its records become ``Rows``, checked
+and typed against the schema (``coerce``) and scored (``score``, through the micro-batcher
+on the native runtime). HTTP and the prediction log are left out: they cost the same for both
+models. Single-row requests alternate between the candidate and the champion, so both see the
+same machine noise. p99 may exceed the champion's by the ratio plus ``FLOOR_MS`` (a
+millisecond absorbs scheduler jitter on sub-millisecond models).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from shipyard.config import GateSettings
+from shipyard.evaluation._gate import EvalInputs, Gate
+from shipyard.packaging import LoadedModel
+
+#: Single-row requests per model, after WARMUP unmeasured ones.
+REQUESTS = 200
+WARMUP = 20
+#: Rows of the batch request, and how many times it is timed (the best counts).
+BATCH_ROWS = 2_000
+BATCH_REPEATS = 3
+#: Absolute allowance on top of the p99 ratio, in milliseconds.
+FLOOR_MS = 1.0
+
+
+def measure(inputs: EvalInputs) -> dict[str, Any]:
+    """Latency, throughput and sizes of the candidate (and the champion), in a thread of its
+    own so that it runs whether or not the caller has an event loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _measure(inputs)).result()
+
+
+async def _measure(inputs: EvalInputs) -> dict[str, Any]:
+    from shipyard.serving import ServedModel, rows_from_records
+    from shipyard.settings import ServeSettings
+
+    settings = inputs.serving or ServeSettings()
+    models = {"candidate": inputs.candidate}
+    if inputs.champion is not None:
+        models["champion"] = inputs.champion
+    served = {k: await asyncio.to_thread(ServedModel.build, m, settings) for k, m in models.items()}
+    bodies = {k: _bodies(inputs.rows, m) for k, m in models.items()}
+
+    async def request(key: str, body: bytes) -> float:
+        started = time.perf_counter()
+        rows = rows_from_records(orjson.loads(body)["records"])
+        await served[key].score(served[key].coerce(rows))
+        return time.perf_counter() - started
+
+    latencies: dict[str, list[float]] = {k: [] for k in models}
+    singles = {k: b[0] for k, b in bodies.items()}
+    try:
+        for i in range(WARMUP + REQUESTS):
+            for key in models:  # alternate: both models see the same noise
+                seconds = await request(key, singles[key][i % len(singles[key])])
+                if i >= WARMUP:
+                    latencies[key].append(seconds)
+        figures: dict[str, Any] = {}
+        for key in models:
+            batch = bodies[key][1]
+            best = min([await request(key, batch) for _ in range(BATCH_REPEATS)])
+            ms = np.asarray(latencies[key]) * 1000
+            figures[key] = {
+                "runtime": served[key].runtime,
+                "runtime_reason": served[key].runtime_reason,
+                "p50_ms": float(np.percentile(ms, 50)),
+                "p99_ms": float(np.percentile(ms, 99)),
+                "requests": len(ms),
+                "batch_rows": int(min(BATCH_ROWS, len(inputs.rows))),
+                "rows_per_second": float(min(BATCH_ROWS, len(inputs.rows)) / best),
+                "memory_bytes": _memory(models[key]),
+            }
+    finally:
+        for model in served.values():
+            await model.close()
+    figures["candidate"]["archive_bytes"] = inputs.candidate_size
+    if "champion" in figures:
+        figures["champion"]["archive_bytes"] = inputs.champion_size
+    return figures
+
+
+def _bodies(rows: pd.DataFrame, model: LoadedModel) -> tuple[list[bytes], bytes]:
+    """Single-row JSON bodies and one batch body, as a client would send them."""
+    frame = rows[model.schema.names()]
+    records = frame.head(BATCH_ROWS).to_dict(orient="records")
+    singles = [
+        orjson.dumps({"records": [r]}, option=orjson.OPT_SERIALIZE_NUMPY) for r in records[:50]
+    ]
+    batch = orjson.dumps({"records": records}, option=orjson.OPT_SERIALIZE_NUMPY)
+    return singles, batch
+
+
+def _memory(model: LoadedModel) -> int:
+    """Bytes allocated by unpickling the model afresh from its verified archive."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fresh = LoadedModel(model.archive)
+        fresh.model  # noqa: B018 - the load is what is measured
+        current, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return int(current)
+
+
+def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
+    """p99 latency and archive size against the champion's; figures reported either way."""
+    figures = measure(inputs)
+    cand = figures["candidate"]
+    how = (
+        f"in process through the server's scoring path (JSON records -> coerce -> score, "
+        f"{cand['runtime']} runtime)"
+    )
+    summary = (
+        f"candidate p50 {cand['p50_ms']:.2f} ms, p99 {cand['p99_ms']:.2f} ms, "
+        f"{cand['rows_per_second']:,.0f} rows/s, archive {cand['archive_bytes']:,} bytes"
+    )
+    data: dict[str, Any] = {
+        **figures,
+        "floor_ms": FLOOR_MS,
+        "max_p99_ratio": settings.max_p99_ratio,
+        "max_size_ratio": settings.max_size_ratio,
+        "path": how,
+    }
+    champ = figures.get("champion")
+    if champ is None:
+        return Gate(
+            "serving_cost",
+            True,
+            None,
+            settings.max_p99_ratio,
+            f"Measured {how}: {summary}; no champion, so the ratios are not applicable.",
+            "cost",
+            data,
+            applicable=False,
+        )
+    ratio = cand["p99_ms"] / champ["p99_ms"] if champ["p99_ms"] > 0 else float("inf")
+    allowed = settings.max_p99_ratio * champ["p99_ms"] + FLOOR_MS
+    fast_enough = cand["p99_ms"] <= allowed
+    sentences = [
+        f"p99 {cand['p99_ms']:.2f} ms against the champion's {champ['p99_ms']:.2f} ms "
+        f"({ratio:.2f}x; allowed {settings.max_p99_ratio:g}x + {FLOOR_MS:g} ms = {allowed:.2f} ms)"
+    ]
+    small_enough = True
+    if settings.max_size_ratio is not None and inputs.champion_size:
+        size_ratio = inputs.candidate_size / inputs.champion_size
+        small_enough = size_ratio <= settings.max_size_ratio
+        data["size_ratio"] = size_ratio
+        sentences.append(
+            f"archive {size_ratio:.2f}x the champion's (allowed {settings.max_size_ratio:g}x)"
+        )
+    data["p99_ratio"] = ratio
+    return Gate(
+        "serving_cost",
+        fast_enough and small_enough,
+        ratio,
+        settings.max_p99_ratio,
+        f"Measured {how}: {summary}; " + "; ".join(sentences) + ".",
+        "cost",
+        data,
+    )
