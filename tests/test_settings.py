@@ -148,8 +148,11 @@ def test_the_readme_example_is_a_valid_project_file(
     project = load_project(tmp_path / "shipyard.toml", text=_example())
     assert len(AlertConfig.from_project(project).channels) == 2
     assert [r.name for r in notify_rules(project)] == ["deploys"]
-    assert [j.kind for j in SchedulerConfig.from_project(project).jobs] == [
-        "monitor",
-        "gc",
-        "command",
+    jobs = SchedulerConfig.from_project(project).jobs
+    assert [(j.name, j.kind) for j in jobs] == [
+        ("churn-drift", "monitor"),
+        ("retention", "gc"),
+        ("churn-weekly", "retrain"),
+        ("canary-check", "command"),
+        ("retrain-churn", "retrain"),  # schedule in [models.churn.retrain]
     ]

@@ -54,7 +54,7 @@ def _json(capsys: pytest.CaptureFixture[str], args: list[str]) -> object:
 
 BAD = {
     "unknown kind": (
-        JOBS.replace('kind = "command"', 'kind = "retrain"', 1),
+        JOBS.replace('kind = "command"', 'kind = "retrian"', 1),
         "[[jobs]] 'hello' kind: must be one of",
     ),
     "bad cron": (

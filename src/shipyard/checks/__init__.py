@@ -13,6 +13,10 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``check_canary`` judges a canary (or split) candidate against production from the log,
   gate by gate (``CanaryRules``), into a ``CanaryVerdict``; ``shipyard traffic check`` acts on
   it.
+- ``retrain(store, RetrainRequest(...))`` trains a candidate with ``[models.NAME.retrain]``'s
+  entry point as a tracked run, registers it, validates it against production and notifies
+  the approvers; ``retrain_on_alerts`` starts the retrainings a monitoring run's alerts ask
+  for (``action = "retrain"``, ``on_drift``); ``RetrainRuns`` lists them.
 - ``build_card(store, name, version, project=...)`` is a version's ``ModelCard`` (Mitchell et
   al.'s sections from the registry, the archive's lineage, the latest gate record, waivers,
   the risk register and the written sections); ``card_markdown`` and ``card_html`` render it.
@@ -44,11 +48,28 @@ from shipyard.checks._card import build_card
 from shipyard.checks._card_model import ModelCard
 from shipyard.checks._card_render import card_html, card_markdown
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
+from shipyard.checks._retrain import (
+    RetrainRequest,
+    RetrainResult,
+    load_entry,
+    retrain,
+    retrain_policy,
+    split_rows,
+)
+from shipyard.checks._retrain_runs import RetrainRecord, RetrainRuns
+from shipyard.checks._retrain_triggers import (
+    AlertRetrain,
+    alerts_asking_retrain,
+    drift_metrics,
+    retrain_on_alerts,
+)
 from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
+from shipyard.checks._sources import SourceRows, read_source
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 
 __all__ = [
     "MAX_WAITS",
+    "AlertRetrain",
     "CanaryArm",
     "CanaryGate",
     "CanaryRules",
@@ -56,14 +77,27 @@ __all__ = [
     "ModelCard",
     "MonitorRequest",
     "MonitorResult",
+    "RetrainRecord",
+    "RetrainRequest",
+    "RetrainResult",
+    "RetrainRuns",
     "RolloutStep",
+    "SourceRows",
     "ValidationRequest",
     "ValidationResult",
     "advance_rollouts",
+    "alerts_asking_retrain",
     "build_card",
     "card_html",
     "card_markdown",
     "check_canary",
+    "drift_metrics",
+    "load_entry",
     "monitor_window",
+    "read_source",
+    "retrain",
+    "retrain_on_alerts",
+    "retrain_policy",
+    "split_rows",
     "validate_version",
 ]

@@ -19,6 +19,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _monitor_cmds,
     _predictions_cmds,
     _registry_cmds,
+    _retrain_cmds,
     _scheduler_cmds,
     _score_cmd,
     _serve_cmd,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -19,6 +19,7 @@ from shipyard.cli._app import (
     print_json,
     project,
     row_progress,
+    settings,
     table,
 )
 from shipyard.cli._options import Engine
@@ -26,8 +27,10 @@ from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from shipyard.checks import AlertRetrain, MonitorRequest
     from shipyard.monitoring import DriftReport
     from shipyard.monitoring import Progress as ProgressDisplay
+    from shipyard.store import Store
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -111,6 +114,7 @@ def monitor_run_cmd(
         label_delay=label_delay,
     )
     result = monitor_window(c.store, request, progress=_progress_bar(quiet=as_json))
+    retrains = _retrain_on_alerts(ctx, c.store, result.alerts, request)
     report, performance, service = result.report, result.performance, result.service
     if as_json:
         print_json(
@@ -122,6 +126,7 @@ def monitor_run_cmd(
                 "service": service.model_dump(mode="json") if service else None,
                 "estimate": result.estimate.model_dump(mode="json") if result.estimate else None,
                 "estimate_note": result.estimate_note,
+                "retrains": [outcome.to_json() for outcome in retrains],
             }
         )
     else:
@@ -138,8 +143,27 @@ def monitor_run_cmd(
             console.print(
                 f"Alert {record.id} ({record.rule}, {record.status}): {record.message} {sent}"
             )
+        for outcome in retrains:
+            console.print(f"Retrain ({outcome.status}): {outcome.message}")
     if result.breached:
         raise typer.Exit(1)  # a performance or service rule counts as a breach too
+
+
+def _retrain_on_alerts(
+    ctx: typer.Context, store: Store, alerts: list[Any], request: MonitorRequest
+) -> list[AlertRetrain]:
+    """The retrainings the alerts ask for (``action = "retrain"``, ``on_drift``), started
+    once the monitoring run is stored; reported, never raised."""
+    from shipyard.checks import retrain_on_alerts
+
+    return retrain_on_alerts(
+        store,
+        alerts,
+        actor=request.actor,
+        project=request.project,
+        log_root=request.log_root,
+        report_dir=settings(ctx).home.expanduser().absolute() / "reports",
+    )
 
 
 def _progress_bar(*, quiet: bool) -> ProgressDisplay:

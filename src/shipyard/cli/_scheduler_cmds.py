@@ -210,7 +210,7 @@ def scheduler_cmd(
     if not config.jobs and (once or only):
         fail(
             f"No jobs are declared in '{parsed.path}': add \\[\\[jobs]] tables with name, kind and "
-            f"schedule (kinds: monitor, gc, command)."
+            f"schedule (kinds: monitor, gc, retrain, command)."
         )
     scheduler = _scheduler(ctx, parsed, alert_config, config, log_dir)
     if once:

@@ -191,7 +191,7 @@ class JobTable(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(description="Unique name of the job.")
-    kind: str = Field(description="monitor, gc or command.")
+    kind: str = Field(description="monitor, gc, retrain or command.")
     schedule: str = Field(
         description="Cron expression; a sixth field counts seconds ('* * * * * */10')."
     )

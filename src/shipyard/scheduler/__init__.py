@@ -6,7 +6,7 @@ runs them, one run at a time per job, recording every run in the ``job_runs`` ta
 (``JobRuns``) and alerting failures through the declared channels. Job kinds live in ``JOB_KINDS``.
 
 >>> sorted(JOB_KINDS)
-['command', 'gc', 'monitor']
+['command', 'gc', 'monitor', 'retrain']
 """
 
 from shipyard.scheduler._config import JobSpec, SchedulerConfig
@@ -19,9 +19,11 @@ from shipyard.scheduler._jobs import (
     JobKind,
     JobResult,
     MonitorParams,
+    RetrainParams,
     run_command,
     run_gc,
     run_monitor,
+    run_retrain,
 )
 from shipyard.scheduler._runs import JobRuns, this_owner
 from shipyard.scheduler._scheduler import Scheduler, failure_message
@@ -37,11 +39,13 @@ __all__ = [
     "JobRuns",
     "JobSpec",
     "MonitorParams",
+    "RetrainParams",
     "Scheduler",
     "SchedulerConfig",
     "failure_message",
     "run_command",
     "run_gc",
     "run_monitor",
+    "run_retrain",
     "this_owner",
 ]

@@ -8,11 +8,21 @@
 
     [[jobs]]
     name = "churn-drift"
-    kind = "monitor"          # monitor | gc | command
+    kind = "monitor"          # monitor | gc | retrain | command
     schedule = "0 * * * *"    # cron; a sixth field counts seconds ("* * * * * */10")
     model = "churn@production"
     window = "1h"
     report = "reports/churn-{date}.html"
+
+    [models.churn.retrain]
+    entry = "train_churn:train"
+    target = "churned"
+    data = "data/*.parquet"
+    schedule = "0 3 * * 1"    # also declares the job "retrain-churn" (kind retrain)
+
+A ``schedule`` in ``[models.NAME.retrain]`` declares a job of kind ``retrain`` named
+``retrain-NAME`` (its failures alerted like any job's), so the retraining's settings stay in
+one table; a ``[[jobs]]`` table of that name too is refused.
 
 The tables are read by ``shipyard.config.load_project``; ``SchedulerConfig.from_project`` checks
 each job's kind and its parameters (``JOB_KINDS[kind].params``), refusing a bad one with
@@ -68,6 +78,7 @@ class SchedulerConfig(BaseModel):
     def from_project(cls, project: ProjectConfig) -> SchedulerConfig:
         """The scheduler's part of ``project``; a bad job is refused naming it and the key."""
         jobs = [_job(project, i, table) for i, table in enumerate(project.jobs)]
+        jobs.extend(_retrain_jobs(project, {job.name for job in jobs}))
         section = project.scheduler
         return cls(channels=section.channels, alert_cooldown=section.alert_cooldown, jobs=jobs)
 
@@ -87,12 +98,7 @@ def _job(project: ProjectConfig, i: int, table: JobTable) -> JobSpec:
             ("jobs", i, "kind"),
             f"must be one of {', '.join(sorted(JOB_KINDS))}. Got {table.kind!r} instead.",
         )
-    if not croniter.is_valid(table.schedule):
-        raise project.invalid(
-            ("jobs", i, "schedule"),
-            "must be a cron expression such as '0 * * * *' (minute hour day month weekday, "
-            f"optional sixth field for seconds). Got {table.schedule!r} instead.",
-        )
+    _check_cron(project, ("jobs", i, "schedule"), table.schedule)
     params = JOB_KINDS[table.kind].params
     try:
         values = params.model_validate(table.params)
@@ -105,3 +111,37 @@ def _job(project: ProjectConfig, i: int, table: JobTable) -> JobSpec:
         params=values,
         channels=table.channels,
     )
+
+
+def _check_cron(project: ProjectConfig, where: tuple[str | int, ...], schedule: str) -> None:
+    if not croniter.is_valid(schedule):
+        raise project.invalid(
+            where,
+            "must be a cron expression such as '0 * * * *' (minute hour day month weekday, "
+            f"optional sixth field for seconds). Got {schedule!r} instead.",
+        )
+
+
+def _retrain_jobs(project: ProjectConfig, taken: set[str]) -> list[JobSpec]:
+    """The ``retrain-NAME`` jobs that ``schedule`` in ``[models.NAME.retrain]`` declares."""
+    jobs = []
+    for name, model in project.models.items():
+        if model.retrain is None or model.retrain.schedule is None:
+            continue
+        where = ("models", name, "retrain", "schedule")
+        _check_cron(project, where, model.retrain.schedule)
+        job = f"retrain-{name}"
+        if job in taken:
+            raise project.invalid(
+                where,
+                f"declares the job '{job}', which a [[jobs]] table declares too; remove one.",
+            )
+        jobs.append(
+            JobSpec(
+                name=job,
+                kind="retrain",
+                schedule=model.retrain.schedule,
+                params=JOB_KINDS["retrain"].params.model_validate({"model": name}),
+            )
+        )
+    return jobs

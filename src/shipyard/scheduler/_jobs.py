@@ -9,7 +9,14 @@ the message and alerts.
   profile, stored as monitoring results, with the ``[[alerts]]`` rules evaluated on them
   (``shipyard.checks.monitor_window``, as ``shipyard monitor run``).
 - ``gc``: retention (``shipyard gc``), with ``[retention]`` as defaults.
-- ``command``: any program (a retraining script...), failed on a non-zero exit code.
+- ``retrain``: ``shipyard retrain MODEL`` (``shipyard.checks.retrain``): a candidate trained
+  by ``[models.MODEL.retrain]``'s entry point, registered, validated against production, the
+  approvers notified. A ``schedule`` in that table declares such a job by itself, named
+  ``retrain-<MODEL>`` (``SchedulerConfig.from_project``).
+- ``command``: any program, failed on a non-zero exit code.
+
+A ``monitor`` job whose alerts ask for a retraining (``action = "retrain"``, ``on_drift``)
+starts it once the monitoring run is stored (``shipyard.checks.retrain_on_alerts``).
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ class JobContext:
     now: datetime
     abort: threading.Event = field(default_factory=threading.Event)
     """Set when the scheduler stops and its grace time is over: a job should end now."""
+    job: str = ""
+    """The name of the job running (a retraining's trigger is ``schedule:<job>``)."""
 
 
 @dataclass
@@ -104,8 +113,9 @@ class MonitorParams(BaseModel):
 
 
 def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
-    """Monitor the window ending at the tick; store results and raise the rules' alerts."""
-    from shipyard.checks import MonitorRequest, monitor_window
+    """Monitor the window ending at the tick; store results and raise the rules' alerts;
+    start the retrainings the alerts ask for."""
+    from shipyard.checks import MonitorRequest, monitor_window, retrain_on_alerts
     from shipyard.registry import Registry
 
     end = ctx.now
@@ -123,13 +133,14 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
             report.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise JobFailed(f"cannot write the report to '{report}': {exc}") from exc
+    log_root = Path(params.log_dir) if params.log_dir else ctx.log_root
     result = monitor_window(
         ctx.store,
         MonitorRequest(
             ref,
             actor=ctx.actor,
             project=ctx.project,
-            log_root=Path(params.log_dir) if params.log_dir else ctx.log_root,
+            log_root=log_root,
             start=end - parse_window(params.window),
             end=end,
             outputs=params.outputs,
@@ -137,12 +148,16 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
             label_delay=params.label_delay,
         ),
     )
+    retrains = retrain_on_alerts(
+        ctx.store, result.alerts, actor=ctx.actor, project=ctx.project, log_root=log_root
+    )
     flagged = result.report.flagged()
     verdict = f"flagged: {', '.join(flagged)}" if flagged else "no drift, no quality breach"
     performance, service = result.performance, result.service
     return JobResult(
         rows=result.report.n_rows,
-        message=f"{result.model} v{result.version}: {result.report.n_rows:,} rows, {verdict}",
+        message=f"{result.model} v{result.version}: {result.report.n_rows:,} rows, {verdict}"
+        + "".join(f"; {outcome.message}" for outcome in retrains),
         details={
             "model": result.model,
             "version": result.version,
@@ -153,6 +168,7 @@ def run_monitor(ctx: JobContext, params: MonitorParams) -> JobResult:
             "requests": service.requests if service else None,
             "report": str(result.report_path.absolute()) if result.report_path else None,
             "alerts": [{"id": a.id, "rule": a.rule, "status": a.status} for a in result.alerts],
+            "retrains": [outcome.to_json() for outcome in retrains],
         },
     )
 
@@ -208,6 +224,47 @@ def run_gc(ctx: JobContext, params: GcParams) -> JobResult:
         f"{len(report.partitions)} partition(s), {report.monitoring_rows} monitoring row(s), "
         f"{report.job_runs} job run(s), {len(report.artifacts)} archive(s)",
         details=vars(report),
+    )
+
+
+# --- retrain ------------------------------------------------------------------------------
+
+
+class RetrainParams(BaseModel):
+    """``model`` (required: a name with a ``[models.NAME.retrain]`` table), ``log_dir``,
+    ``report_dir`` (the validation reports; default ``reports`` beside the log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    log_dir: str | None = None
+    report_dir: str | None = None
+
+
+def run_retrain(ctx: JobContext, params: RetrainParams) -> JobResult:
+    """Retrain the model (trigger ``schedule:<job>``). A retraining already running is
+    reported in the message, not started twice, and does not fail the job; a candidate that
+    fails its gates does not either (it waits for the approvers, who are notified)."""
+    from shipyard.checks import RetrainRequest, retrain
+    from shipyard.errors import InvalidTransition
+
+    request = RetrainRequest(
+        params.model,
+        actor=ctx.actor,
+        project=ctx.project,
+        log_root=Path(params.log_dir) if params.log_dir else ctx.log_root,
+        trigger=f"schedule:{ctx.job}" if ctx.job else "schedule",
+        report_dir=Path(params.report_dir) if params.report_dir else None,
+    )
+    try:
+        result = retrain(ctx.store, request)
+    except InvalidTransition as exc:
+        return JobResult(message=f"not started: {exc.message}", details={"started": False})
+    verdict = "passed its gates" if result.passed else "failed its gates"
+    return JobResult(
+        rows=result.train_rows + result.eval_rows,
+        message=f"{params.model} v{result.version} registered, {verdict}; waiting for approval",
+        details={"started": True, **result.to_json()},
     )
 
 
@@ -282,6 +339,7 @@ JOB_KINDS: dict[str, JobKind] = {
     for kind in (
         JobKind("monitor", MonitorParams, run_monitor, "Drift and data quality of a log window."),
         JobKind("gc", GcParams, run_gc, "Retention of logs, results, job runs and archives."),
+        JobKind("retrain", RetrainParams, run_retrain, "Retrain a model, validate, notify."),
         JobKind("command", CommandParams, run_command, "Any program, e.g. a retraining script."),
     )
 }

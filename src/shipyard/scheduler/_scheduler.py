@@ -107,6 +107,7 @@ class Scheduler:
                 log_root=self.log_root,
                 now=now,
                 abort=self._abort,
+                job=job.name,
             )
             result: JobResult = JOB_KINDS[job.kind].run(context, job.params)
         except KeyboardInterrupt:  # Ctrl-C in 'shipyard jobs run': no row is left running
