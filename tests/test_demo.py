@@ -55,10 +55,33 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     ):
         assert expected in text, expected
 
+    # validation gates before every promotion: v1 with no champion, v2 against v1
+    assert _line(text, "validate v1 (the first model: no champion to compare with)").startswith(
+        "every gate passed"
+    )
+    assert "no gate record for its archive" in _line(
+        text, "alice tries to promote v2 before validation"
+    )
+    assert "every gate passed" in _line(
+        text, "validate v2 against production (v1) on the same rows"
+    )
     # labels went in through the feedback API; performance is measured against them
     assert _line(text, "post ground-truth labels for 80% of the predictions").startswith(
         "400 of 500 predictions labelled through POST /models/diagnosis/feedback"
     )
+    # the monitoring run e-mailed the drift alert, which started the retraining of v3 from the
+    # labelled log; v3 was validated on its held-out rows and the approvers were e-mailed
+    assert "alerts: input-drift (sent)" in _line(
+        text, "monitor the logged window (shipyard monitor run)"
+    )
+    assert outcome["mail"][0].endswith("diagnosis v1: drift_share")
+    assert outcome["retrain"] == {"version": 3, "passed": True}
+    assert "Retrained diagnosis: v3 passed its gates" in outcome["mail"][1]
+    validation = Path(outcome["validation_report"]).read_text(encoding="utf-8")
+    assert "diagnosis v3" in validation and "<script src=" not in validation
+    assert "held-out rows" in validation
+    estimate = outcome["estimate"].metric("accuracy")
+    assert estimate.ci_low <= estimate.value <= estimate.ci_high
     perf = outcome["performance"]
     accuracy = perf.metric("accuracy")
     assert perf.n_used == 400 and accuracy.baseline is not None
@@ -71,7 +94,7 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     assert '<h2 id="performance">Performance and service</h2>' in page
     assert "label coverage" in page and "roc_auc" in page
 
-    # the canary: both versions answered, judged by check_canary, then promoted or ended
+    # the rollout: both versions answered, judged by the rollouts' driver, then promoted or ended
     answered = outcome["canary"]["answered"]
     assert answered[("1", "production")] >= 100 and answered[("3", "canary")] >= 100
     canary_line = _line(text, "send traffic during the canary")
@@ -79,10 +102,10 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     posted = re.search(r"labels of their (\d+) predictions posted", canary_line)
     assert posted and int(posted[1]) >= 200  # 1 to 5 rows per request, all labelled
     decision = outcome["canary"]["decision"]
-    assert f"judge the canary (check_canary): decision: {decision}" in text
+    assert f"the rollout's judge (shipyard traffic advance): decision: {decision}" in text
     assert decision in ("promote", "rollback", "wait")
     if decision == "promote":
-        assert "diagnosis@production v1 → v3, the canary ended" in text
+        assert "promoted to production after 25%" in text
         assert "the server answered with v3 on production after" in text
     # one call rolled back under load, and no request failed meanwhile
     drill = outcome["drill"]
@@ -95,10 +118,11 @@ def test_demo_runs_the_loop(tmp_path: Path) -> None:
     assert events[canary][2]["version"] == 3 and events[canary][2]["percent"] == 25
     after = events[canary + 1 :]
     if decision == "promote":
-        assert [(a, r) for a, r, _ in after if a.startswith("version.")] == [
-            ("version.promoted", "canary verdict: promote"),
-            ("version.rolled_back", "demo: drill"),
+        assert [a for a, _, _ in after if a.startswith(("version.pro", "version.rol"))] == [
+            "version.promoted",
+            "version.rolled_back",
         ]
+        assert "rollout.promoted" in actions
         cleared = next(d for a, _, d in after if a == "traffic.cleared")
         assert str(cleared["cause"]).startswith("promotion")
     else:

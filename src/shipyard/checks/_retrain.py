@@ -232,6 +232,8 @@ def _run(
     except OSError as exc:
         raise InvalidInput(f"Cannot create the report folder '{report.parent}': {exc}") from exc
     say(f"Validating {name} v{version} against production")
+    # On the rows held out of its training: production traffic (source = "feedback") would
+    # include the rows it learnt from, and favour it.
     validation = validate_version(
         store,
         ValidationRequest(
@@ -239,6 +241,9 @@ def _run(
             version=version,
             actor=request.actor,
             project=request.project,
+            data=evaluation,
+            target=table.target,
+            data_label=f"the candidate's held-out rows of {source.description}",
             report=report,
             log_root=request.log_root,
         ),

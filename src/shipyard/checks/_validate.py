@@ -48,6 +48,7 @@ class ValidationRequest:
     against: str = PRODUCTION
     data: Path | pd.DataFrame | None = None
     target: str | None = None
+    data_label: str | None = None  # what rows ``data`` (a DataFrame) holds, in words
     report: Path | None = None
     log_root: Path | None = None
     skip: frozenset[str] = field(default_factory=frozenset)
@@ -207,7 +208,7 @@ def _fresh_rows(request: ValidationRequest, gates: Any, archive: Archive) -> _Ro
         if isinstance(request.data, Path):
             frame, what = read_table(request.data), f"the file {request.data}"
         else:
-            frame, what = request.data, "the rows passed in"
+            frame, what = request.data, request.data_label or "the rows passed in"
         if request.target not in frame.columns:
             raise InvalidInput(
                 f"{what} has no column '{request.target}' (the target); its columns are: "

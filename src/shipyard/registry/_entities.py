@@ -177,8 +177,14 @@ class Rollout:
     def describe(self) -> str:
         """One line, e.g. ``rollout #3 of v4: running at 10% (steps 10, 50, 100; bake 30m)``."""
         steps = ", ".join(f"{s:g}" for s in self.steps)
-        minutes = self.bake_seconds / 60
-        bake = f"{minutes:g}m" if minutes < 120 else f"{minutes / 60:g}h"
+        seconds = self.bake_seconds
+        bake = (
+            f"{seconds:g}s"
+            if seconds < 60
+            else f"{seconds / 60:g}m"
+            if seconds < 7200
+            else f"{seconds / 3600:g}h"
+        )
         return (
             f"rollout #{self.id} of v{self.version}: {self.status.replace('_', ' ')} at "
             f"{self.percent:g}% (steps {steps}; bake {bake})"
