@@ -103,7 +103,7 @@ def test_promote_refused_until_the_failed_gate_is_waived(two_versions, capsys) -
     code, out, _ = cli(capsys, "validate", "churn", "2", "--show")
     assert code == 0 and "fairness:plan" in out and "FAIL" in out
     code, _, err = cli(capsys, "waive", "churn", "2", "fairness:plan", "--reason", "x")
-    assert code == 1 and "only approvers" in err
+    assert code == 1 and "only users with the approver role" in err
     two_versions("bob")
     code, _, err = cli(capsys, "waive", "churn", "2", "nonsense", "--reason", "x")
     assert code == 2 and "did not fail" in err

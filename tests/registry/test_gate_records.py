@@ -90,7 +90,7 @@ def test_failed_gates_named_and_waived(versions: Store) -> None:
         alice.promote("churn", 2)
     assert "shipyard validate churn 2 --show" in str(info.value)
     gates = Gates(versions)
-    with pytest.raises(PermissionDenied, match="only approvers"):
+    with pytest.raises(PermissionDenied, match="only users with the approver role"):
         gates.waive("churn", 2, "fairness:sex", actor="carol", reason="x")
     with pytest.raises(PermissionDenied, match="author"):
         _client(versions, "admin").users.set_role("alice", "approver", actor="admin")

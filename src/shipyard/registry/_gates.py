@@ -20,11 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
-from shipyard.auth import can_approve, role_of
+from shipyard.auth import role_of
 from shipyard.config import ModelPolicy, ProjectConfig
 from shipyard.errors import AlreadyExists, InvalidInput, InvalidTransition, PermissionDenied
 from shipyard.registry._entities import GateRecord, Waiver
-from shipyard.registry._queries import lock_model, model_row, version_row
+from shipyard.registry._queries import (
+    lock_model,
+    model_row,
+    require_second_approver,
+    version_row,
+)
 from shipyard.store import Store, tables, to_entity
 from shipyard.store.tables import utcnow
 
@@ -129,17 +134,7 @@ class Gates:
         with self.store.write() as session:
             lock_model(session, name)
             mv = version_row(session, name, version)
-            role = role_of(session, actor)
-            if not can_approve(role):
-                raise PermissionDenied(
-                    f"'{actor}' ({role}) cannot waive a gate: only approvers can sign a waiver. "
-                    f"An admin can grant the role: shipyard users add {actor} --role approver."
-                )
-            if mv.author == actor:
-                raise PermissionDenied(
-                    f"'{actor}' is the author of {name} v{version} and cannot waive its gates "
-                    "(four eyes): ask another approver."
-                )
+            require_second_approver(session, mv, actor, "waive its gates")
             record = _latest(session, mv)
             if record is None:
                 raise InvalidTransition(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.auth import can_approve, role_of
-from shipyard.errors import ApprovalRequired, NotFound
+from shipyard.errors import ApprovalRequired, NotFound, PermissionDenied
 from shipyard.registry._refs import ModelRef
 from shipyard.store.tables import Alias, Approval, Model, ModelVersion, utcnow
 
@@ -89,6 +89,22 @@ def lock_model(session: Session, name: str, *, create_by: str | None = None) -> 
     if model is None:
         raise no_model(session, name)
     return model
+
+
+def require_second_approver(session: Session, mv: ModelVersion, actor: str, what: str) -> None:
+    """Refuse (``PermissionDenied``) unless ``actor`` is an approver and not ``mv``'s author:
+    the four-eyes rule of approvals and waivers (``what``: "approve it", ...)."""
+    role = role_of(session, actor)
+    if not can_approve(role):
+        raise PermissionDenied(
+            f"'{actor}' ({role}) cannot {what}: only users with the approver role can. "
+            f"An admin can grant it: shipyard users add {actor} --role approver."
+        )
+    if mv.author == actor:
+        raise PermissionDenied(
+            f"'{actor}' is the author of {mv.model_name} v{mv.version} and cannot {what} "
+            "(four eyes): ask another approver."
+        )
 
 
 def require_approval(session: Session, mv: ModelVersion) -> None:

@@ -11,14 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
-from shipyard.auth import can_approve, role_of
 from shipyard.config import ModelPolicy, ProjectConfig, parse_criterion
 from shipyard.errors import (
     AlreadyExists,
     InvalidInput,
     InvalidTransition,
     NotFound,
-    PermissionDenied,
 )
 from shipyard.packaging import Archive, LoadedModel, PreparedArchive, open_archive
 from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
@@ -28,6 +26,7 @@ from shipyard.registry._queries import (
     lock_model,
     model_row,
     require_approval,
+    require_second_approver,
     resolve_row,
     version_row,
 )
@@ -379,17 +378,7 @@ class Registry:
         with self.store.write() as session:
             lock_model(session, name)
             mv = version_row(session, name, version)
-            role = role_of(session, actor)
-            if not can_approve(role):
-                raise PermissionDenied(
-                    f"'{actor}' ({role}) cannot approve: only users with the approver role can. "
-                    f"An admin can grant it: shipyard users add {actor} --role approver."
-                )
-            if mv.author == actor:
-                raise PermissionDenied(
-                    f"'{actor}' is the author of {name} v{version} and cannot approve it (four "
-                    "eyes): ask another approver."
-                )
+            require_second_approver(session, mv, actor, "approve it")
             exists = session.scalar(
                 select(tables.Approval).where(
                     tables.Approval.model_name == name,
