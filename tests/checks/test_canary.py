@@ -260,3 +260,37 @@ def test_performance_gate_with_labels(
     reason = verdict.reasons[4]
     assert f"accuracy canary v2 {canary_accuracy:.3f}" in reason and "(n=400)" in reason
     assert verdict.decision == ("promote" if status == "pass" else "rollback")
+
+
+def _labelled(log: PredictionLog, records: list[dict[str, object]], accuracy: float) -> None:
+    """Labels for ``records``: the first ``accuracy`` share agree with the prediction."""
+    right = int(accuracy * len(records))
+    labels = [
+        r["prediction"] if i < right else ("stay" if r["prediction"] == "churn" else "churn")
+        for i, r in enumerate(records)
+    ]
+    frame = pd.DataFrame({"prediction_id": [r["prediction_id"] for r in records], "label": labels})
+    log.record_feedback_frame("churn", frame)
+
+
+@pytest.mark.parametrize(("canary_accuracy", "decision"), [(0.97, "promote"), (0.85, "rollback")])
+def test_drifted_outputs_pass_only_when_the_labels_show_the_canary_better(
+    store: Store, canary: Policy, tmp_path: Path, canary_accuracy: float, decision: str
+) -> None:
+    # the canary answers differently (P(churn) ~ Beta(5, 2) instead of Beta(2, 5)): output drift
+    production = arm_records(canary, 400, version=1, arm="production", seed=1)
+    candidate = arm_records(canary, 400, version=2, arm="canary", seed=2, proba=(5.0, 2.0))
+    with PredictionLog(tmp_path / "log") as log:
+        log.append(production + candidate)
+        _labelled(log, production, 0.85)
+        _labelled(log, candidate, canary_accuracy)
+    verdict = check_canary(
+        store, "churn", tmp_path / "log", until=canary.created_at + timedelta(hours=1)
+    )
+    drift = next(g for g in verdict.gates if g.name == "drift")
+    assert "drifted" in drift.reason or "p=" in drift.reason
+    if decision == "promote":
+        assert drift.status == "pass" and "significantly better" in drift.reason
+    else:  # as good, not better: the drift stands
+        assert drift.status == "fail"
+    assert verdict.decision == decision, verdict.reasons

@@ -250,10 +250,12 @@ def check_canary(
     )
     enough = _requests_gate(base, cand, rules)
     gates = [enough, _errors_gate(base, cand, rules), _latency_gate(base, cand, rules)]
-    if rules.drift is not None:
-        gates.append(_drift_gate(root, model, base, cand, start, end, rules, enough.status))
     task = Registry(store).get_version(model, cand.version).task
-    gates.append(_performance_gate(root, model, task, base, cand, start, end, rules))
+    performance = _performance_gate(root, model, task, base, cand, start, end, rules)
+    if rules.drift is not None:
+        drift = _drift_gate(root, model, base, cand, start, end, rules, enough.status)
+        gates.append(_drift_excused(drift, performance))
+    gates.append(performance)
     statuses = {g.status for g in gates} - {"skip"}
     decision: Decision = (
         "rollback"
@@ -446,7 +448,25 @@ def _performance_gate(
     worse = c.ci_high < b.ci_low if c.higher_is_better else c.ci_low > b.ci_high
     if worse:
         return CanaryGate("performance", "fail", f"{figures}: canary significantly worse")
-    return CanaryGate("performance", "pass", figures)
+    better = c.ci_low > b.ci_high if c.higher_is_better else c.ci_high < b.ci_low
+    return CanaryGate("performance", "pass", figures + (f": {_BETTER}" if better else ""))
+
+
+#: What the performance gate says when the canary's labels beat production's.
+_BETTER = "canary significantly better"
+
+
+def _drift_excused(drift: CanaryGate, performance: CanaryGate) -> CanaryGate:
+    """Outputs that drift from production's are what a retrained model is for when the world
+    changed: with labels showing the canary significantly better, the drift is reported, not
+    a rollback."""
+    if drift.status != "fail" or not performance.reason.endswith(_BETTER):
+        return drift
+    return CanaryGate(
+        "drift",
+        "pass",
+        f"{drift.reason}; accepted: the labels show the canary significantly better",
+    )
 
 
 def _pct(share: float) -> str:
