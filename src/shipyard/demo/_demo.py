@@ -352,17 +352,23 @@ def _loop(
         step("alice starts an automatic rollout of v3 (25% → 100%)", lambda: live.rollout(3))
         step("send traffic during the canary", live.canary_traffic)
         step("the rollout's judge (shipyard traffic advance)", live.advance)
-        if live.decision == "promote":
-            title, why = "bob rolls v3 back under load (a drill, one call)", "demo: drill"
-        else:  # "rollback" or "wait": the demo does not wait, it ends the canary
-            title = f"bob ends the canary under load (verdict {live.decision}, one call)"
-            why = f"canary verdict: {live.decision}"
-        step(
-            title,
-            lambda: live.under_load(
-                lambda: bob.traffic.rollback("diagnosis", actor="bob", reason=why), 1
-            ),
-        )
+        if live.decision == "rollback":  # the rollout ended the canary itself, alerted
+            step(
+                "the rollout rolled the canary back by itself",
+                lambda: "production stays v1; the on-call channels were alerted",
+            )
+        else:
+            if live.decision == "promote":
+                title, why = "bob rolls v3 back under load (a drill, one call)", "demo: drill"
+            else:  # "wait": the demo does not wait, it ends the canary
+                title = f"bob ends the canary under load (verdict {live.decision}, one call)"
+                why = f"canary verdict: {live.decision}"
+            step(
+                title,
+                lambda: live.under_load(
+                    lambda: bob.traffic.rollback("diagnosis", actor="bob", reason=why), 1
+                ),
+            )
     step("verify the audit log", audit)
 
     versions = alice.registry.versions("diagnosis")

@@ -124,6 +124,7 @@ class LiveDemo:
         self.validation_report: Path | None = None
         self.retrained: dict[str, Any] | None = None
         self.decision = "wait"
+        self.drill: dict[str, int] | None = None
         self._rng = np.random.default_rng(7)
         self._truth: list[tuple[str, Any]] = []  # (prediction id, label) of v1's answers
         self._stack = ExitStack()
