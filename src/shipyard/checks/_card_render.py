@@ -140,7 +140,13 @@ def details_rows(card: ModelCard) -> list[tuple[str, str]]:
         ("Name", d.name),
         (
             "Version",
-            f"{d.version} ({d.stage}" + (f"; {', '.join(d.aliases)}" if d.aliases else "") + ")",
+            f"{d.version} ({d.stage}"
+            + (
+                f"; {', '.join(a for a in d.aliases if a != d.stage)}"
+                if set(d.aliases) - {d.stage}
+                else ""
+            )
+            + ")",
         ),
         ("Description", d.description or "-"),
         ("Author", f"{d.author}, {d.created_at:%Y-%m-%d %H:%M} UTC"),
