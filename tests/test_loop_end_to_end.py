@@ -357,9 +357,10 @@ def test_drift_alert_retrain_validate_approve_canary_promote(
 
     # Nothing swaps without a human: alice cannot start the canary before bob approves it.
     code, out = cli("alice", "promote", "churn", "2", "--canary", "25", "--auto", "--bake", "1m")
-    assert code == 1 and "approv" in out
-    code, out = cli("alice", "approve", "churn", "2", "--reason", "mine")
-    assert code == 1  # the author is no approver
+    assert code == 1 and "churn v2 needs an approval" in out
+    assert "its author (scheduler)" in out  # the retraining registered it
+    code, out = cli("alice", "approve", "churn", "2", "--reason", "looks good to me")
+    assert code == 1 and "'alice' (scientist) cannot approve" in out
     code, out = cli("bob", "approve", "churn", "2", "--reason", "handles the older customers")
     assert code == 0 and "bob approved churn v2" in out
     code, out = cli(
@@ -377,7 +378,7 @@ def test_drift_alert_retrain_validate_approve_canary_promote(
         "--reason",
         "retrained on the drifted traffic",
     )
-    assert code == 0 and "25% → 100%" in out, out
+    assert code == 0 and "rollout #1 of v2: 25% → 100%" in out, out
     rollout = Rollouts(store, project).running("churn")
     assert rollout is not None and rollout.version == 2 and rollout.percent == 25
     code, out = cli("alice", "traffic", "advance", "churn")
