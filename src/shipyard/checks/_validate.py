@@ -12,6 +12,7 @@ report written.
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -343,7 +344,8 @@ def _rows(
 
 
 def _labels(values: pd.Series, archive: Archive) -> np.ndarray:
-    """Labels in the model's own class values (logged labels may come back as text)."""
+    """Labels in the model's own class values: a label read back from a file or the log may
+    be text ("1") or a float (1.0, a CSV column with a gap) where the class is the integer 1."""
     import numpy as np
 
     classes = archive.manifest.classes
@@ -354,18 +356,26 @@ def _labels(values: pd.Series, archive: Archive) -> np.ndarray:
             raise InvalidInput(f"The labels are not numbers: {exc}.") from exc
     if not classes:
         return values.to_numpy()
-    by_text = {str(c): c for c in classes}
-    texts = values.map(str)
-    unknown = sorted(set(texts) - set(by_text))
+    by_key = {_label_key(c): c for c in classes}
+    keys = [_label_key(v) for v in values]
+    unknown = sorted({str(v) for v, k in zip(values, keys, strict=True) if k not in by_key})
     if unknown:
         raise InvalidInput(
             f"The labels hold value(s) {unknown[:5]} the model does not know; its classes "
             f"are {classes}."
         )
     return np.asarray(
-        [by_text[t] for t in texts],
+        [by_key[k] for k in keys],
         dtype=object if any(isinstance(c, str) for c in classes) else None,
     )
+
+
+def _label_key(value: Any) -> str:
+    """One spelling per label: 1, 1.0, "1" and numpy's 1 are the same label."""
+    if isinstance(value, bool | str) or not isinstance(value, numbers.Real):
+        return str(value)
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _schema_changes(report: GateReport) -> list[dict[str, Any]]:
