@@ -181,12 +181,18 @@ def _eval_inputs(
 
 
 def _champion(registry: Registry, request: ValidationRequest) -> ModelVersion | None:
-    """The version ``against`` points to; ``None`` when there is none or it is the candidate
-    itself (nothing to compare with)."""
+    """The version ``against`` points to; ``None`` when it is the candidate itself or when
+    nothing is in production yet (a first model). Another alias must exist."""
     try:
         champion = registry.resolve(f"{request.name}@{request.against}")
     except NotFound:
-        return None
+        if request.against == PRODUCTION:
+            return None
+        aliases = ", ".join(sorted(registry.aliases(request.name))) or "none"
+        raise NotFound(
+            f"Model '{request.name}' has no '{request.against}' version to validate against "
+            f"(--against names an alias; its aliases: {aliases})."
+        ) from None
     return None if champion.version == request.version else champion
 
 
