@@ -280,8 +280,8 @@ def _given_rows(request: ValidationRequest, columns: _Columns, archive: Archive)
         frame, what = request.data, request.data_label or "the rows passed in"
     if request.target not in frame.columns:
         raise InvalidInput(
-            f"{what[0].upper()}{what[1:]} has no column '{request.target}' (the target); its "
-            f"columns are: {', '.join(map(str, frame.columns))}."
+            f"There is no column '{request.target}' (the target) in {what}; its columns are: "
+            f"{', '.join(map(str, frame.columns))}."
         )
     return _rows(frame, request.target, columns, f"{what} ({len(frame):,} rows)", archive)
 
