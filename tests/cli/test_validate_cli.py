@@ -11,6 +11,7 @@ import pytest
 from shipyard import Client, Settings
 from shipyard.cli import run_cli
 from shipyard.config import ProjectConfig
+from shipyard.registry import Registry
 from shipyard.store import Store
 
 
@@ -119,6 +120,28 @@ def test_promote_refused_until_the_failed_gate_is_waived(two_versions, capsys) -
     two_versions("alice")
     code, out, _ = cli(capsys, "promote", "churn", "2")
     assert code == 0 and "churn@production" in out
+
+
+def test_gate_names_are_printed_as_they_are(
+    two_versions, capsys, db_url: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A sensitive feature may be called ``income[k]``: its gate is printed, and waived, by
+    that name (not read as console markup)."""
+    from shipyard.registry import Gates
+
+    store = Store(db_url, str(tmp_path / "home" / "artifacts"), creator="admin").open()
+    try:
+        digest = Registry(store).get_version("churn", 2).digest
+        failed = ["fairness:income[k]"]
+        Gates(store).record("churn", 2, digest=digest, passed=False, failed=failed, champion=1,
+                            data_source="rows", report={"gates": []}, actor="alice")  # fmt: skip
+    finally:
+        store.close()
+    code, out, _ = cli(capsys, "validate", "churn", "2", "--show")
+    assert "Failed: fairness:income[k]." in out
+    two_versions("bob")
+    code, out, _ = cli(capsys, "waive", "churn", "2", "fairness:income[k]", "--reason", "ok")
+    assert code == 0 and "bob waived gate fairness:income[k] of churn v2." in out
 
 
 def test_force_from_the_cli(two_versions, capsys) -> None:  # type: ignore[no-untyped-def]
