@@ -324,7 +324,11 @@ def test_a_removed_column_fails_the_schema_gate(
 
 
 def test_a_new_required_column_fails_the_schema_gate(
-    store: Store, churn: Registry, client_for: Callable[[str], Client], regional: Any
+    store: Store,
+    churn: Registry,
+    client_for: Callable[[str], Client],
+    regional: Any,
+    tmp_path: Path,
 ) -> None:
     X, y = regional
     columns = ["age", "income", "tenure", "plan", "region"]
@@ -345,6 +349,15 @@ def test_a_new_required_column_fails_the_schema_gate(
     _, events = stored(store)
     assert events[0].action == "schema.changed"
     assert [c["column"] for c in events[0].details["changes"]] == ["region"]
+    # Production's traffic, logged without region, cannot judge v3: the output says so.
+    root = tmp_path / "predictions"
+    log_traffic(root, X.iloc[450:510, :4], y.iloc[450:510], labelled=60)
+    project = ProjectConfig.model_validate({"gates": {"min_labels": 50}})
+    result = validate(store, 3, project, log_root=root)
+    assert result.data_source == (
+        "the candidate's own eval rows (150 rows registered with v3; the 60 labelled "
+        "production predictions of the last 7d lack its input column(s) region)"
+    )
 
 
 def test_a_sensitive_feature_the_model_does_not_read(

@@ -248,14 +248,13 @@ def _fresh_rows(
     if request.target is not None:
         raise InvalidInput("--target names a column of --data; pass --data FILE as well.")
     production = _production_rows(request, gates, columns, archive)
-    if production is not None:
+    if isinstance(production, _Rows):
         return production
     eval_rows = archive.eval_rows()
     if eval_rows is None:
         raise InvalidInput(
-            f"No rows to validate {request.name} v{request.version} on: fewer than "
-            f"{gates.min_labels} labelled production predictions in the last {gates.window} and "
-            "no eval rows in its archive (registered without X_eval). Pass --data FILE "
+            f"No rows to validate {request.name} v{request.version} on: {production} and no "
+            "eval rows in its archive (registered without X_eval). Pass --data FILE "
             "--target COLUMN."
         )
     return _rows(
@@ -263,8 +262,7 @@ def _fresh_rows(
         EVAL_TARGET,
         columns,
         f"the candidate's own eval rows ({len(eval_rows):,} rows registered with "
-        f"v{request.version}; fewer than {gates.min_labels} labelled production predictions in "
-        f"the last {gates.window})",
+        f"v{request.version}; {production})",
         archive,
     )
 
@@ -288,15 +286,17 @@ def _given_rows(request: ValidationRequest, columns: _Columns, archive: Archive)
 
 def _production_rows(
     request: ValidationRequest, gates: GateSettings, columns: _Columns, archive: Archive
-) -> _Rows | None:
-    """The answered production requests of the window that have a label, or ``None`` when
-    fewer than ``min_labels`` labels arrived."""
+) -> _Rows | str:
+    """The answered production requests of the window that have a label; or, when they
+    cannot be used, why not (fewer than ``min_labels``, or logged without an input column)."""
+    start = datetime.now(UTC) - parse_window(gates.window, option="window")
+    too_few = (
+        f"fewer than {gates.min_labels} labelled production predictions in the last {gates.window}"
+    )
     if request.log_root is None or not request.log_root.exists():
-        return None
+        return too_few
     from shipyard.predlog import query
 
-    end = datetime.now(UTC)
-    start = end - parse_window(gates.window, option="window")
     # Each prediction once (a shadow's record shares the answered one's id), its latest label.
     sql = f"""
         SELECT p.*, f.label AS "{EVAL_TARGET}"
@@ -304,17 +304,21 @@ def _production_rows(
         JOIN (SELECT prediction_id, arg_max(label, ts) AS label
               FROM feedback GROUP BY prediction_id) f USING (prediction_id)
         WHERE p.status = 'ok' AND coalesce(p.arm, '') <> 'shadow'
-          AND epoch(p.ts) >= {start.timestamp()} AND epoch(p.ts) < {end.timestamp()}
+          AND epoch(p.ts) >= {start.timestamp()}
     """
     try:
         frame = query(request.log_root, sql, model=request.name)
     except InvalidInput:
-        return None  # no feedback (or no prediction) recorded yet for this model
+        return too_few  # no feedback (or no prediction) recorded yet for this model
     if len(frame) < gates.min_labels:
-        return None
+        return too_few
+    unlogged = [c for c in columns.required if f"in__{c}" not in frame.columns]
+    if unlogged:  # logged under another schema: not comparable
+        return (
+            f"the {len(frame):,} labelled production predictions of the last {gates.window} "
+            f"lack its input column(s) {', '.join(unlogged)}"
+        )
     logged = {f"in__{c}": c for c in [*columns.required, *columns.optional]}
-    if not {f"in__{c}" for c in columns.required} <= set(frame.columns):
-        return None  # logged under another schema: not comparable
     frame = frame.rename(columns={k: v for k, v in logged.items() if k in frame.columns})
     return _rows(
         frame,
