@@ -27,18 +27,22 @@ def render_validation(record: GateRecord, policy: ModelPolicy) -> str:
         policy=policy,
         gates=gates,
         figures=[Markup(figure_html(fig, i)) for i, fig in enumerate(figures)],
-        tables=[(g["name"], _rows(g)) for g in gates if _rows(g)],
+        tables=[(g["name"], *table) for g in gates if (table := _table(g)) is not None],
     )
 
 
-def _rows(gate: dict[str, Any]) -> list[dict[str, Any]]:
-    """A gate's per-slice, per-group or per-feature table, when its data has one."""
+def _table(gate: dict[str, Any]) -> tuple[list[str], list[list[Any]]] | None:
+    """A gate's per-slice, per-group or per-change table (its header and rows), when its data
+    has one. Rows may differ in keys (a type change has ``before``/``after``, a removed column
+    has not): the header is every key, in order of first appearance."""
     data = gate.get("data") or {}
     for key in ("groups", "slices", "changes", "features", "top"):
         value = data.get(key)
-        if isinstance(value, list) and value and isinstance(value[0], dict):
-            return value[:50]
-    return []
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            rows = value[:50]
+            header = list(dict.fromkeys(k for row in rows for k in row))
+            return header, [[row.get(k) for k in header] for row in rows]
+    return None
 
 
 def _metrics_figure(gates: list[dict[str, Any]]) -> Any:

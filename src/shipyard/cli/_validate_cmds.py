@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, project, row_progress
@@ -84,7 +85,10 @@ def waive_cmd(
     from shipyard.registry import Gates
 
     waiver = Gates(c.store).waive(name, version, gate, actor=c.user, reason=reason)
-    console.print(f"{waiver.approver} waived gate [bold]{gate}[/] of {name} v{version}.")
+    console.print(
+        f"{escape(waiver.approver)} waived gate [bold]{escape(gate)}[/] of {name} v{version}.",
+        highlight=False,
+    )
 
 
 def _show(c: Any, name: str, version: int, as_json: bool) -> None:
@@ -149,8 +153,8 @@ def _print(document: dict[str, Any]) -> None:
         console.print("[green]Every gate passed[/]" + (" (with waivers)." if waived else "."))
     else:
         console.print(
-            f"[red]Failed:[/] {', '.join(failed)}. Promotion is refused until they pass or an "
-            f"approver waives them (shipyard waive {name} {version} GATE --reason ...).",
+            f"[red]Failed:[/] {escape(', '.join(failed))}. Promotion is refused until they pass "
+            f"or an approver waives them (shipyard waive {name} {version} GATE --reason ...).",
             highlight=False,
         )
 
