@@ -118,6 +118,31 @@ label_delay = "2h"
             "[[notify]] 'notify-1' channels: names unknown channel(s) ['pager']",
         ),
         ("[scheduler]\nretries = 3", "[scheduler] retries: unknown key. Use one of: channels,"),
+        ("[gates]\nwindow = 'soon'", "[gates] window: must be a whole number >= 1 followed by"),
+        ("[gates]\nmin_parity_ratio = 1.5", "[gates] min_parity_ratio: Input should be less"),
+        ("[models.churn]\naccept = 'auc > 1'", "[models.churn] accept: Unknown metric 'auc'."),
+        (
+            "[models.churn]\naccept = 'roc_auc >> 0.8'",
+            "[models.churn] accept: The acceptance criterion 'roc_auc >> 0.8' does not parse",
+        ),
+        ("[models.churn]\nobjectiv = 'x'", "[models.churn] objectiv: unknown key. Use one of:"),
+        (
+            "[models.churn.gates]\nmetrics = [{ metric = 'roc_auc' }]",
+            "[models.churn] gates.metrics.0: the gate on 'roc_auc' sets no limit",
+        ),
+        (
+            "[models.churn.retrain]\nentry = 'train'\ntarget = 'y'\nsource = 'feedback'",
+            "[models.churn] retrain.entry: String should match pattern",
+        ),
+        (
+            "[models.churn.retrain]\nentry = 'train:fit'\ntarget = 'y'",
+            "[models.churn] retrain: needs exactly one data source",
+        ),
+        ("[models.'a b']\nobjective = 'x'", "[models.a b]: Invalid model name 'a b'"),
+        (
+            "[[alerts]]\nname = 'psi'\nmetric = 'psi'\naction = 'page'",
+            "[[alerts]] 'psi' action: Input should be 'retrain'",
+        ),
         (
             "[[jobs]]\nname = 'a'\nkind = 'gc'\nschedule = '* * * * *'\n"
             "[[jobs]]\nname = 'a'\nkind = 'gc'\nschedule = '* * * * *'\n",

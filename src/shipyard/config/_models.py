@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shipyard.config._tables import Span
 from shipyard.errors import InvalidInput
 
 #: Every metric a gate or criterion may name, and whether higher is better.
@@ -182,7 +183,7 @@ class GateSettings(BaseModel):
         ge=10,
         description="Labelled production rows needed to validate on production traffic.",
     )
-    window: str = Field(default="7d", description="The production window validated on.")
+    window: Span = Field(default="7d", description="The production window validated on.")
     min_slice_rows: int = Field(default=30, ge=1, description="Smallest slice judged.")
     max_slice_gap: float | None = Field(
         default=None,
@@ -255,7 +256,7 @@ class RetrainTable(BaseModel):
         default=None,
         description="'feedback': production inputs joined with the labels that arrived.",
     )
-    window: str = Field(default="30d", description="The logged window source='feedback' reads.")
+    window: Span = Field(default="30d", description="The logged window source='feedback' reads.")
     eval_fraction: float = Field(
         default=0.25, gt=0, lt=1, description="Share of the rows held out as eval rows."
     )
