@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from card_data import WAIVER_REASON, record_validation
+from cli_support import cli, point_cli_at
+from gates_off import GATES_OFF_TOML
 from shipyard import Client, Settings
-from shipyard.cli import run_cli
 from shipyard.registry import Gates
 
 NOTES = """# Churn v1
@@ -31,25 +32,12 @@ Not for <script>alert(1)</script> pricing.
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     """A fresh store and a project without required gates; returns a user switch."""
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
-    monkeypatch.delenv("SHIPYARD_ARTIFACTS", raising=False)
-    config = tmp_path / "shipyard.toml"
-    config.write_text('[gates]\nrequire = false\n\n[models.churn]\nsensitive = ["plan"]\n')
-    monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
-
-    def as_user(user: str) -> None:
-        monkeypatch.setenv("SHIPYARD_USER", user)
-
-    as_user("admin")
-    return as_user
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    return point_cli_at(
+        monkeypatch,
+        db_url,
+        tmp_path,
+        toml=GATES_OFF_TOML + '\n[models.churn]\nsensitive = ["plan"]\n',
+    )
 
 
 @pytest.fixture

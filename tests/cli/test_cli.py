@@ -10,31 +10,14 @@ from pathlib import Path
 import joblib
 import pytest
 
+from cli_support import cli, point_cli_at
 from gates_off import GATES_OFF_TOML
-from shipyard.cli import run_cli
 
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Point the CLI at a fresh store; returns a function switching the acting user."""
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    (tmp_path / "shipyard.toml").write_text(GATES_OFF_TOML)
-    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "shipyard.toml"))
-    monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
-    monkeypatch.delenv("SHIPYARD_ARTIFACTS", raising=False)
-
-    def as_user(user: str) -> None:
-        monkeypatch.setenv("SHIPYARD_USER", user)
-
-    as_user("admin")
-    return as_user
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    return point_cli_at(monkeypatch, db_url, tmp_path, toml=GATES_OFF_TOML)
 
 
 @pytest.fixture

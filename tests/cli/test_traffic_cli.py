@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
+from cli_support import cli
 from gates_off import GATES_OFF_TOML, NO_GATES
-from shipyard.cli import run_cli
 from shipyard.packaging import prepare_archive
 from shipyard.registry import Registry, Traffic
 from shipyard.serving import ARM_HEADER, VERSION_HEADER
@@ -40,13 +40,6 @@ def env(
     monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "artifacts"))
     monkeypatch.setenv("SHIPYARD_USER", "alice")
     return registry
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def _history(capsys: pytest.CaptureFixture[str]) -> list[dict]:  # type: ignore[type-arg]

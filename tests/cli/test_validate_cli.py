@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cli_support import cli, point_cli_at
 from shipyard import Client, Settings
-from shipyard.cli import run_cli
 from shipyard.config import ProjectConfig
 from shipyard.registry import Registry
 from shipyard.store import Store
@@ -18,23 +18,7 @@ from shipyard.store import Store
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """A fresh store; shipyard.toml in the working folder; returns a user switcher."""
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
-    monkeypatch.delenv("SHIPYARD_ARTIFACTS", raising=False)
-    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "shipyard.toml"))
-
-    def as_user(user: str) -> None:
-        monkeypatch.setenv("SHIPYARD_USER", user)
-
-    as_user("admin")
-    return as_user
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = run_cli(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    return point_cli_at(monkeypatch, db_url, tmp_path, toml=None)
 
 
 @pytest.fixture
