@@ -392,6 +392,10 @@ def _drift_gate(
     return CanaryGate("drift", "pass", f"{figures}; no output drifted")
 
 
+#: What the performance gate says when the canary's labels beat production's.
+_BETTER = "canary significantly better"
+
+
 def _performance_gate(
     root: Path,
     model: str,
@@ -450,10 +454,6 @@ def _performance_gate(
         return CanaryGate("performance", "fail", f"{figures}: canary significantly worse")
     better = c.ci_low > b.ci_high if c.higher_is_better else c.ci_high < b.ci_low
     return CanaryGate("performance", "pass", figures + (f": {_BETTER}" if better else ""))
-
-
-#: What the performance gate says when the canary's labels beat production's.
-_BETTER = "canary significantly better"
 
 
 def _drift_excused(drift: CanaryGate, performance: CanaryGate) -> CanaryGate:

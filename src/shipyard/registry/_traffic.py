@@ -52,7 +52,7 @@ from shipyard.registry._queries import lock_model, model_row, require_approval, 
 from shipyard.registry._refs import PRODUCTION
 from shipyard.registry._registry import Registry
 from shipyard.store import Store
-from shipyard.store.tables import Alias, TrafficPolicy
+from shipyard.store.tables import Alias, ModelVersion, TrafficPolicy
 
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # an HTTP token (RFC 9110)
 _WEIGHT_SLACK = 1e-6
@@ -347,8 +347,7 @@ class Traffic:
     ) -> None:
         """A version about to answer a share of production traffic: approved, and through
         the gates."""
-        _answering_version(session, name, version)
-        mv = version_row(session, name, version)
+        mv = _answering_version(session, name, version)
         require_gates(
             session, mv, self.project, actor=actor, what="take production traffic", force=force
         )
@@ -359,8 +358,10 @@ def _production(session: Session, name: str) -> int | None:
     return alias.version if alias is not None else None
 
 
-def _answering_version(session: Session, name: str, version: int) -> None:
+def _answering_version(session: Session, name: str, version: int) -> ModelVersion:
+    """The version, refused unless it may answer traffic (not archived, approved)."""
     mv = version_row(session, name, version)
     if mv.archived_at is not None:
         raise InvalidTransition(f"{name} v{version} is archived and cannot take traffic.")
     require_approval(session, mv)
+    return mv
