@@ -4,7 +4,9 @@ Kept apart from ``shipyard.auth``, which loads the store (SQLAlchemy, Alembic), 
 CLI can name the roles in its help without that cost.
 """
 
-ROLES = ("scientist", "approver", "admin")
+#: ``viewer`` only looks (business users in the web UI); ``scientist`` also tracks, registers
+#: and moves traffic; ``approver`` also approves; ``admin`` also manages users and tokens.
+ROLES = ("viewer", "scientist", "approver", "admin")
 
 TOKEN_ROLES = ("scorer", "admin")
 

@@ -152,6 +152,36 @@ class ServeSettings(BaseModel):
     )
 
 
+class UiSettings(BaseModel):
+    """How the web UI (``shipyard ui``, or ``shipyard serve --ui``) lets people in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    trusted_header: str | None = Field(
+        default=None,
+        description="Behind a company proxy that authenticates users: the request header "
+        "naming the user (e.g. X-Forwarded-User). Off by default: only set it when nothing "
+        "but the proxy can reach the UI.",
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, description="How long a login lasts before the user logs in again."
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark the session and CSRF cookies Secure (sent over HTTPS only); turn on "
+        "when the UI is reached through HTTPS.",
+    )
+    secret: str | None = Field(
+        default=None,
+        description="Key signing session and CSRF cookies. Default: one created in the "
+        "database on first start and shared by every replica.",
+    )
+    base_url: str = Field(
+        default="http://127.0.0.1:8600",
+        description="The address people open the UI at; links in e-mailed digests start here.",
+    )
+
+
 #: Environment variables and their help, for documentation and the settings test.
 def documented_settings() -> dict[str, str]:
     """Map each environment variable to its help text."""

@@ -65,6 +65,10 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(128))
+    # argon2 hash of the web UI password an admin set (``shipyard users set-password``);
+    # ``None``: the user cannot log in to the UI with a password.
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(320))
 
 
 class Run(Base):
@@ -131,6 +135,9 @@ class Model(Base):
     # ``shipyard models create`` recorded them (shipyard.toml's [models.NAME] wins over these).
     objective: Mapped[str] = mapped_column(Text, default="")
     accept: Mapped[str | None] = mapped_column(String(256))
+    # Who answers for the model and which team it belongs to (catalogue filters, digests).
+    owner: Mapped[str | None] = mapped_column(String(128))
+    team: Mapped[str] = mapped_column(String(128), default="", index=True)
 
 
 class ModelVersion(Base):
@@ -195,6 +202,26 @@ class Approval(Base):
     created_at: Mapped[datetime]
 
 
+class ApprovalRequest(Base):
+    """A request that a version be reviewed, with the requester's comment, and how it ended:
+    ``open`` until an approver approves or rejects it (with a reason) or the requester
+    withdraws it. The approvals inbox lists the open ones."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_status", "status", "model_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_name: Mapped[str] = mapped_column(ForeignKey("models.name"))
+    version: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # open | approved | rejected | withdrawn
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
 class AuditEvent(Base):
     """One hash-chained audit event; ``seq`` is contiguous from 1."""
 
@@ -233,6 +260,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(128))
     revoked_at: Mapped[datetime | None]
+    # The user a token acts for in the UI's JSON API (``/api/``), with that user's role;
+    # ``None``: a serving token (``scorer``) or, for ``admin``, the admin ``token:<name>``.
+    user: Mapped[str | None] = mapped_column(String(128))
 
 
 class MonitoringResult(Base):
@@ -257,6 +287,39 @@ class MonitoringResult(Base):
     flagged: Mapped[bool]
     rows: Mapped[int] = mapped_column(Integer)
     seconds: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime]
+
+
+class ModelHealth(Base):
+    """The newest monitoring outcome of one model, kept beside ``monitoring_results`` by the
+    same write (``MonitoringResults.save``), so the catalogue reads one row per model instead
+    of a year of series. ``drifted`` and ``quality`` name the flagged features and checks;
+    ``performance`` maps metric to ``{"value", "lower", "upper", "flagged"}``."""
+
+    __tablename__ = "model_health"
+
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(32))
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime]
+    rows: Mapped[int] = mapped_column(Integer)
+    features: Mapped[int] = mapped_column(Integer)  # features checked for drift
+    drifted: Mapped[list[Any]]
+    quality: Mapped[list[Any]]
+    performance: Mapped[dict[str, Any]]
+    label_coverage: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime]
+
+
+class ServerSecret(Base):
+    """Secrets every replica of the UI shares (the key signing session and CSRF cookies),
+    created on first use unless ``SHIPYARD_UI_SECRET`` gives one."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
     created_at: Mapped[datetime]
 
 

@@ -1,0 +1,9 @@
+"""What the web UI, its JSON API, the CLI's ``audit trace`` and the e-mailed digests show:
+read models over the store (and the prediction log), one function per page, each returning
+a pydantic model (so ``/api/`` documents it in its OpenAPI schema).
+
+Reads only: stored monitoring results and health, the registry, the audit chain, the log's
+partitions of one day for a trace. Never a whole prediction log per request.
+"""
+
+__all__: list[str] = []
