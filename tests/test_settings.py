@@ -1,5 +1,6 @@
 """Every setting is documented, in the code and in the README: the ``SHIPYARD_*`` variables,
-the server's settings and the ``shipyard serve`` options built from them, and every key of
+the server's settings and the ``shipyard serve`` options built from them, the web UI's
+settings and the ``shipyard ui`` options built from them, and every key of
 every table of shipyard.toml (the README's example file is a valid project file, too)."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from shipyard.alerting import CHANNELS, AlertConfig, notify_rules
 from shipyard.cli import app
 from shipyard.config import ProjectConfig, load_project
 from shipyard.scheduler import JOB_KINDS, SchedulerConfig
-from shipyard.settings import ServeSettings, Settings, documented_settings
+from shipyard.settings import ServeSettings, Settings, UiSettings, documented_settings
 
 README = Path(__file__).parents[1] / "README.md"
 
@@ -42,11 +43,15 @@ def test_settings_read_the_environment(monkeypatch, tmp_path: Path) -> None:  # 
 # --- the server's settings and the serve options ------------------------------------------
 
 
-def _serve_options() -> dict[str, Any]:
-    """``--option`` → its click parameter, for ``shipyard serve``."""
+def _options(name: str) -> dict[str, Any]:
+    """``--option`` → its click parameter, for ``shipyard <name>``."""
     command = typer.main.get_command(app)
-    serve = command.commands["serve"]  # type: ignore[attr-defined]
-    return {opt: p for p in serve.params for opt in p.opts if opt.startswith("--")}
+    sub = command.commands[name]  # type: ignore[attr-defined]
+    return {opt: p for p in sub.params for opt in p.opts if opt.startswith("--")}
+
+
+def _serve_options() -> dict[str, Any]:
+    return _options("serve")
 
 
 def test_serve_options_take_their_default_and_help_from_serve_settings() -> None:
@@ -156,3 +161,30 @@ def test_the_readme_example_is_a_valid_project_file(
         ("canary-check", "command"),
         ("retrain-churn", "retrain"),  # schedule in [models.churn.retrain]
     ]
+
+
+# --- the web UI's settings and the ui options ----------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["ui", "serve"])
+def test_ui_options_take_their_default_and_help_from_ui_settings(command: str) -> None:
+    options = {p.help: p for p in _options(command).values()}
+    for name, field in UiSettings.model_fields.items():
+        assert field.description, f"Add a description= to the UiSettings field {name}."
+        option = options.get(field.description)
+        if option is None:
+            continue  # set by create_ui(settings=...) only
+        assert option.default == field.default, f"--{option.name}: default {option.default!r}"
+    assert options.get(UiSettings.model_fields["trusted_header"].description) is not None
+
+
+def test_every_ui_option_and_setting_is_in_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    table = readme[readme.index("`shipyard ui` options") :]
+    for option in _options("ui"):
+        if option != "--help":
+            assert f"`{option}`" in table, f"Add a row for `{option}` to the README's ui table."
+    options = {p.help for p in _options("ui").values()}
+    for name, field in UiSettings.model_fields.items():
+        if field.description not in options:
+            assert f"`{name}`" in readme, f"Name the UiSettings field `{name}` in the README."

@@ -19,8 +19,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from shipyard.audit import append_event
-from shipyard.auth._users import role_of
-from shipyard.errors import InvalidInput, NotFound, PermissionDenied
+from shipyard.auth._users import own_or_admin
+from shipyard.errors import InvalidInput
 from shipyard.store import Store
 from shipyard.store.tables import ServerSecret, User, utcnow
 
@@ -45,7 +45,7 @@ class Passwords:
         self.store = store
 
     def set(self, user: str, password: str, *, actor: str) -> None:
-        """Give ``user`` (who must be listed: ``shipyard users set-role``) a password; only
+        """Give ``user`` (who must be listed: ``shipyard users add``) a password; only
         admins may set another user's password."""
         if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
             raise InvalidInput(
@@ -54,17 +54,7 @@ class Passwords:
             )
         hashed = _hasher().hash(password)
         with self.store.write() as session:
-            if actor != user and role_of(session, actor) != "admin":
-                raise PermissionDenied(
-                    f"'{actor}' cannot set the password of '{user}': only admins set other "
-                    "users' passwords."
-                )
-            row = session.get(User, user)
-            if row is None:
-                raise NotFound(
-                    f"There is no user '{user}'; give them a role first "
-                    f"('shipyard users set-role {user} --role viewer')."
-                )
+            row = own_or_admin(session, user, actor=actor, what="password")
             row.password_hash = hashed
             append_event(
                 session, actor=actor, action="user.password_set", subject=f"user:{user}", details={}

@@ -4,10 +4,15 @@ A token is shown once, when created; the database keeps only its sha256, so a le
 database does not leak usable tokens. Roles: ``scorer`` (may call the serving routes) and
 ``admin`` (may also call admin routes). Creating and revoking tokens is for admins only.
 
+A token made for a ``user`` also opens the web UI's JSON API (``/api/``), where it acts as
+that user with their role at the time of each call; a token without a user opens ``/api/``
+only when its role is ``admin`` (as the admin ``token:<name>``).
+
 >>> tokens = Tokens(store)  # doctest: +SKIP
 >>> secret, row = tokens.create(role="scorer", name="web", actor="admin")  # doctest: +SKIP
 >>> tokens.verify(secret).role  # doctest: +SKIP
 'scorer'
+>>> tokens.create(role="scorer", name="laptop", actor="admin", user="vera")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from shipyard.auth._users import role_of
 from shipyard.errors import InvalidInput, NotFound, PermissionDenied
 from shipyard.roles import TOKEN_ROLES
 from shipyard.store import Store
-from shipyard.store.tables import ApiToken, utcnow
+from shipyard.store.tables import ApiToken, User, utcnow
 
 #: Every token starts with this, so secret scanners and humans recognise one.
 TOKEN_PREFIX = "sy_"
@@ -40,8 +45,11 @@ class Tokens:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, *, role: str, name: str, actor: str) -> tuple[str, ApiToken]:
-        """A new token (the secret, shown once) and its row. Only admins may create tokens."""
+    def create(
+        self, *, role: str, name: str, actor: str, user: str | None = None
+    ) -> tuple[str, ApiToken]:
+        """A new token (the secret, shown once) and its row. Only admins may create tokens;
+        ``user`` (who must be listed) is the user the token acts for on ``/api/``."""
         if role not in TOKEN_ROLES:
             raise InvalidInput(
                 f"Unknown token role '{role}'. Choose one of: {', '.join(TOKEN_ROLES)}."
@@ -55,6 +63,11 @@ class Tokens:
                     f"'{actor}' cannot create API tokens: only admins can. Ask an admin "
                     "('shipyard users list' shows them)."
                 )
+            if user is not None and session.get(User, user) is None:
+                raise NotFound(
+                    f"There is no user '{user}'; give them a role first "
+                    f"('shipyard users add {user} --role viewer')."
+                )
             row = ApiToken(
                 name=name,
                 role=role,
@@ -62,6 +75,7 @@ class Tokens:
                 created_at=utcnow(),
                 created_by=actor,
                 revoked_at=None,
+                user=user,
             )
             session.add(row)
             session.flush()
@@ -70,7 +84,7 @@ class Tokens:
                 actor=actor,
                 action="token.created",
                 subject=f"token:{row.id}",
-                details={"name": name, "role": role},
+                details={"name": name, "role": role, "user": user},
             )
         return secret, row
 

@@ -1,12 +1,14 @@
 """Users and roles.
 
-Roles, from least to most trusted: ``scientist`` (tracks, registers: anyone not listed),
-``approver`` (also approves versions), ``admin`` (also changes roles; implies approver).
-The user who creates a store is its first admin.
+Roles, from least to most trusted: ``viewer`` (only looks, in the web UI), ``scientist``
+(tracks, registers: anyone not listed), ``approver`` (also approves versions), ``admin``
+(also changes roles; implies approver). The user who creates a store is its first admin.
+A user's e-mail address (``set_email``) is where digests go.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -19,6 +21,9 @@ from shipyard.store import Store
 from shipyard.store.tables import User, utcnow
 
 DEFAULT_ROLE = "scientist"
+#: Enough to catch a typo (one "@", a dot in the domain, no spaces), not RFC 5322.
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_EMAIL = 320
 
 
 def role_of(session: Session, user: str) -> str:
@@ -75,6 +80,27 @@ class Users:
             )
         return row
 
+    def set_email(self, user: str, email: str, *, actor: str) -> None:
+        """Set the e-mail address of ``user`` (digests go there; ``""`` removes it); admins
+        set anyone's, a user their own."""
+        email = email.strip()
+        if email and (len(email) > MAX_EMAIL or not _EMAIL.fullmatch(email)):
+            raise InvalidInput(
+                f"'{email[:100]}' is not an e-mail address; give one like name@example.com "
+                f'(at most {MAX_EMAIL} characters), or "" to remove it.'
+            )
+        with self.store.write() as session:
+            row = own_or_admin(session, user, actor=actor, what="e-mail address")
+            previous = row.email
+            row.email = email or None
+            append_event(
+                session,
+                actor=actor,
+                action="user.email_set",
+                subject=f"user:{user}",
+                details={"email": email or None, "previous": previous},
+            )
+
     def remove(self, user: str, *, actor: str) -> None:
         """Remove ``user`` from the list (they act as a scientist again)."""
         with self.store.write() as session:
@@ -92,6 +118,21 @@ class Users:
                 subject=f"user:{user}",
                 details={"previous": row.role},
             )
+
+
+def own_or_admin(session: Session, user: str, *, actor: str, what: str) -> User:
+    """The row of ``user``, whose ``what`` ``actor`` may change: their own, or an admin."""
+    if actor != user and role_of(session, actor) != "admin":
+        raise PermissionDenied(
+            f"'{actor}' cannot set the {what} of '{user}': only admins set other users' {what}s."
+        )
+    row = session.get(User, user)
+    if row is None:
+        raise NotFound(
+            f"There is no user '{user}'; give them a role first "
+            f"('shipyard users add {user} --role viewer')."
+        )
+    return row
 
 
 def _require_admin(session: Session, actor: str, what: str) -> None:

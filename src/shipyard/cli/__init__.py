@@ -24,6 +24,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _score_cmd,
     _serve_cmd,
     _traffic_cmds,
+    _ui_cmd,
     _validate_cmds,
 )
 from shipyard.cli._app import app, run_cli

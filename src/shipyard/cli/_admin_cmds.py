@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.markup import escape
 
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, settings, table
 from shipyard.roles import ROLES
 
 users_app = typer.Typer(
-    help="Users and their roles (scientist, approver, admin).", no_args_is_help=True
+    help=f"Users, their roles ({', '.join(ROLES)}), web UI passwords and e-mail addresses.",
+    no_args_is_help=True,
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 db_app = typer.Typer(help="The metadata database's schema.", no_args_is_help=True)
@@ -49,7 +53,14 @@ def db_upgrade_cmd(
 def users_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
     """List users with a role; anyone else acts as a scientist."""
     rows = [
-        {"name": u.name, "role": u.role, "created_by": u.created_by, "created_at": u.created_at}
+        {
+            "name": u.name,
+            "role": u.role,
+            "email": u.email,
+            "password": u.password_hash is not None,
+            "created_by": u.created_by,
+            "created_at": u.created_at,
+        }
         for u in client(ctx, notify=False).users.list_users()
     ]
     if as_json:
@@ -57,8 +68,18 @@ def users_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     table(
         "Users",
-        ["name", "role", "added by", "added"],
-        [(r["name"], r["role"], r["created_by"], r["created_at"]) for r in rows],
+        ["name", "role", "e-mail", "UI password", "added by", "added"],
+        [
+            (
+                r["name"],
+                r["role"],
+                r["email"],
+                "set" if r["password"] else "",
+                r["created_by"],
+                r["created_at"],
+            )
+            for r in rows
+        ],
     )
 
 
@@ -72,6 +93,49 @@ def users_add_cmd(
     c = client(ctx, notify=False)
     c.users.set_role(name, role, actor=c.user)
     console.print(f"{name} is now {role}.")
+
+
+@users_app.command("set-password")
+def users_set_password_cmd(
+    ctx: typer.Context,
+    name: str,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin."
+    ),
+) -> None:
+    """Set a user's web UI password (admins set anyone's, users their own).
+
+    It ends the user's other UI sessions."""
+    from shipyard.auth import MIN_PASSWORD, Passwords
+
+    c = client(ctx, notify=False)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(
+            f"New password for {name} (at least {MIN_PASSWORD} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+    Passwords(c.store).set(name, password, actor=c.user)
+    console.print(f"Set the web UI password of {escape(name)}; their other sessions have ended.")
+
+
+@users_app.command("set-email")
+def users_set_email_cmd(
+    ctx: typer.Context,
+    name: str,
+    email: str = typer.Argument(..., help='The address digests go to ("" removes it).'),
+) -> None:
+    """Set a user's e-mail address (admins set anyone's, users their own)."""
+    c = client(ctx, notify=False)
+    c.users.set_email(name, email, actor=c.user)
+    who = escape(name)
+    console.print(
+        f"{who}'s e-mail address is now {escape(email)}."
+        if email
+        else f"Removed {who}'s e-mail address."
+    )
 
 
 @users_app.command("remove")

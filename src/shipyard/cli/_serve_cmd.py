@@ -1,4 +1,4 @@
-"""``shipyard serve`` and ``shipyard tokens``."""
+"""``shipyard serve`` (``--ui``: with the web UI beside it) and ``shipyard tokens``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Any, get_args
 
 import typer
+from rich.markup import escape
 
-from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
+from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, project, table
 from shipyard.cli._predictions_cmds import log_root
+from shipyard.cli._ui_cmd import ui_option, ui_settings
 from shipyard.roles import TOKEN_ROLES
 from shipyard.settings import Runtime, ServeSettings
 
-tokens_app = typer.Typer(help="Bearer API tokens for the model server.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Bearer API tokens for the model server and the web UI's /api.", no_args_is_help=True
+)
 app.add_typer(tokens_app, name="tokens")
 
 
@@ -43,6 +47,11 @@ def serve_cmd(
     compactor: str = _serve_option("compactor"),
     max_body_bytes: int = _serve_option("max_body_bytes"),
     max_batch_rows: int = _serve_option("max_batch_rows"),
+    ui: bool = typer.Option(
+        False, "--ui", help="Also serve the web UI (/ui/) and its API (/api/) on this port."
+    ),
+    trusted_header: str = ui_option("trusted_header", "--trusted-header"),
+    secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -54,6 +63,11 @@ def serve_cmd(
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
     if compactor not in ("process", "thread"):
         raise InvalidInput(f"--compactor must be process or thread. Got '{compactor}' instead.")
+    if ui and workers > 1:
+        raise InvalidInput(
+            "--ui serves the web UI from one worker; with --workers above 1, run 'shipyard ui' "
+            "beside the server instead."
+        )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
@@ -73,6 +87,7 @@ def serve_cmd(
         f"Serving {', '.join(names) if names else f'every model with @{alias}'} on "
         f"http://{host}:{port} ({runtime} runtime, {auth}, "
         f"log: {log_path or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+        + (f"; web UI on http://{host}:{port}/ui/" if ui else "")
     )
     if workers > 1:
         c.close()
@@ -90,7 +105,18 @@ def serve_cmd(
     log = open_prediction_log(log_path, settings)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
-    uvicorn.run(server_app, host=host, port=port, log_level="warning")
+    if not ui:
+        uvicorn.run(server_app, host=host, port=port, log_level="warning")
+        return
+    from shipyard.ui import create_ui, with_ui
+
+    ui_app = create_ui(
+        c.store,
+        project=project(ctx),
+        settings=ui_settings(trusted_header=trusted_header, secure_cookies=secure_cookies),
+        predlog=log_root(ctx, log_dir),
+    )
+    uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, log_level="warning")
 
 
 @tokens_app.command("create")
@@ -98,13 +124,23 @@ def tokens_create_cmd(
     ctx: typer.Context,
     role: str = typer.Option(..., "--role", help=f"One of: {', '.join(TOKEN_ROLES)}."),
     name: str = typer.Option(None, "--name", help="What the token is for (default: the role)."),
+    user: str = typer.Option(
+        None,
+        "--user",
+        help="The user the token acts for on the web UI's /api/ (with their role at the time).",
+    ),
 ) -> None:
     """Create an API token (admins only); it is printed once and stored only as a hash."""
     from shipyard.auth import Tokens
 
     c = client(ctx, notify=False)
-    secret, row = Tokens(c.store).create(role=role, name=name or role, actor=c.user)
-    console.print(f"Token {row.id} ({row.name}, {row.role}); copy it now, it is not shown again:")
+    default = f"{user}-{role}" if user else role
+    secret, row = Tokens(c.store).create(role=role, name=name or default, actor=c.user, user=user)
+    acts = f", acts for {escape(user)} on /api/" if user else ""
+    console.print(
+        f"Token {row.id} ({escape(row.name)}, {row.role}{acts}); copy it now, it is not shown "
+        "again:"
+    )
     typer.echo(secret)
 
 
@@ -118,6 +154,7 @@ def tokens_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             "id": t.id,
             "name": t.name,
             "role": t.role,
+            "user": t.user,
             "created_by": t.created_by,
             "created_at": t.created_at,
             "revoked_at": t.revoked_at,
@@ -129,7 +166,7 @@ def tokens_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     table(
         "API tokens",
-        ["id", "name", "role", "created by", "created", "revoked"],
+        ["id", "name", "role", "user", "created by", "created", "revoked"],
         [tuple(r.values()) for r in rows],
     )
 

@@ -8,5 +8,6 @@ and alerting, exactly as the CLI does; it never reads a whole prediction log per
 """
 
 from shipyard.ui._app import create_ui
+from shipyard.ui._dispatch import with_ui
 
-__all__ = ["create_ui"]
+__all__ = ["create_ui", "with_ui"]

@@ -28,7 +28,7 @@ from shipyard.store import Store
 from shipyard.ui import _routes
 from shipyard.ui._context import UiContext
 from shipyard.ui._render import render
-from shipyard.ui._session import SessionExpired
+from shipyard.ui._session import SessionExpired, attach_identity
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -61,6 +61,9 @@ def create_ui(
         title="Shipyard UI API",
         description="Everything the web UI shows and does, as JSON, with the same roles: "
         "send 'Authorization: Bearer <token>' (shipyard tokens create --user NAME).",
+        # The schema sits under /api so that `shipyard serve --ui` keeps the model server's
+        # /openapi.json; no /docs page (FastAPI's loads its scripts from a CDN).
+        openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
     )
@@ -71,6 +74,7 @@ def create_ui(
         predlog=predlog,
         secret=settings.secret or server_secret(store, "ui-session"),
     )
+    app.add_api_route("/", _home, include_in_schema=False)
     for router in _routes.ROUTERS:
         app.include_router(router)
     static = files("shipyard.ui") / "static"
@@ -80,6 +84,10 @@ def create_ui(
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.middleware("http")(_security_headers)
     return app
+
+
+async def _home() -> Response:
+    return RedirectResponse("/ui/", status_code=307)
 
 
 async def _security_headers(
@@ -100,7 +108,9 @@ _TITLES = {
     401: "Please log in",
     403: "Not allowed",
     404: "Not found",
+    405: "Not allowed here",
     409: "Changed meanwhile",
+    429: "Too many attempts",
 }
 
 
@@ -108,10 +118,11 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api")
 
 
-def error_response(request: Request, status: int, message: str) -> Response:
+async def error_response(request: Request, status: int, message: str) -> Response:
     """The one error shape: ``{"error": message}`` under /api, the error page elsewhere."""
     if is_api(request):
         return JSONResponse({"error": message}, status_code=status)
+    await attach_identity(request)
     return render(
         request, "error.html.j2", status=status, title=_TITLES.get(status, "Error"), message=message
     )
@@ -122,7 +133,7 @@ async def _shipyard_error(request: Request, exc: ShipyardError) -> Response:
         reason = "expired" if isinstance(exc, SessionExpired) else "login"
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
         return RedirectResponse(f"/ui/login?next={target}&reason={reason}", status_code=303)
-    return error_response(request, exc.status, exc.message)
+    return await error_response(request, exc.status, exc.message)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -130,11 +141,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> Re
     for error in exc.errors():
         where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path"))
         problems.append(f"{where or 'input'}: {error.get('msg', 'invalid')}")
-    return error_response(request, 400, "Invalid input. " + "; ".join(problems) + ".")
+    return await error_response(request, 400, "Invalid input. " + "; ".join(problems) + ".")
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     message = exc.detail if isinstance(exc.detail, str) else "Request refused."
     if exc.status_code == 404:
         message = f"There is no page at {request.url.path}."
-    return error_response(request, exc.status_code, message)
+    return await error_response(request, exc.status_code, message)
