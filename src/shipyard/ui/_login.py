@@ -1,20 +1,60 @@
-"""Logging in and out: the login form (password), ``/api/me``."""
+"""Logging in and out: the login form (password), the account page, ``/api/me`` and the
+admins' ``/api/users``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from shipyard.auth import Passwords, TooManyAttempts
+from shipyard.auth import Passwords, TooManyAttempts, Users
+from shipyard.roles import ROLES
 from shipyard.ui._context import ui_context
 from shipyard.ui._render import render
-from shipyard.ui._session import Identity, check_csrf, clear_session, set_session, viewer
+from shipyard.ui._session import (
+    Identity,
+    admin,
+    check_csrf,
+    clear_session,
+    set_session,
+    viewer,
+)
 
 router = APIRouter()
+
+
+class Me(BaseModel):
+    """The caller."""
+
+    name: str
+    role: str
+    via: Literal["session", "token", "header"]
+
+
+class UserRow(BaseModel):
+    """A listed user (never their password hash)."""
+
+    name: str
+    role: str
+    email: str | None
+    has_password: bool
+    created_by: str
+    created_at: datetime
+
+
+#: What each role may do, in plain words (the account page).
+ROLE_WORDS = {
+    "viewer": "You can look at every model, its health, monitoring and audit trail.",
+    "scientist": "You can also promote versions, start canaries and splits, roll back, "
+    "acknowledge alerts and ask for approval.",
+    "approver": "You can also approve or reject versions (never your own).",
+    "admin": "You can do everything, and manage users and tokens from the command line.",
+}
 
 _REASONS = {
     "expired": "Your session has expired; log in again.",
@@ -110,7 +150,41 @@ async def logout(request: Request) -> Response:
     summary="Who the caller is",
     responses={401: {"description": "Not logged in, or the token is unknown or revoked"}},
 )
-async def me(who: Annotated[Identity, Depends(viewer)]) -> dict[str, str]:
+async def me(who: Annotated[Identity, Depends(viewer)]) -> Me:
     """The caller's user name, role and how they authenticated (``session``, ``token`` or
     ``header``)."""
-    return {"name": who.name, "role": who.role, "via": who.via}
+    return Me(name=who.name, role=who.role, via=who.via)
+
+
+@router.get("/ui/account", include_in_schema=False)
+async def account(request: Request, who: Annotated[Identity, Depends(viewer)]) -> Response:
+    return render(
+        request,
+        "account.html.j2",
+        title="Your account",
+        me=who,
+        can=[ROLE_WORDS[r] for r in ROLES[: ROLES.index(who.role) + 1]],
+    )
+
+
+@router.get(
+    "/api/users",
+    tags=["identity"],
+    summary="Users and their roles (admins only)",
+    responses={401: {"description": "Not logged in"}, 403: {"description": "Not an admin"}},
+)
+def users(request: Request, who: Annotated[Identity, Depends(admin)]) -> list[UserRow]:
+    """Every listed user with their role and e-mail address (anyone not listed acts as a
+    scientist from the command line)."""
+    rows = Users(ui_context(request).store).list_users()
+    return [
+        UserRow(
+            name=u.name,
+            role=u.role,
+            email=u.email,
+            has_password=u.password_hash is not None,
+            created_by=u.created_by,
+            created_at=u.created_at,
+        )
+        for u in rows
+    ]
