@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from ui_support import browser, running_ui
+from ui_support import add_users, browser, log_in, running_ui
 
 from shipyard.store import Store
 
@@ -30,3 +30,20 @@ def open_browser(ui_url: str) -> Iterator[Callable[[], httpx.Client]]:
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def logged_in(
+    store: Store, open_browser: Callable[[], httpx.Client]
+) -> Callable[[str], httpx.Client]:
+    """``logged_in("vera")``: a new client of ``ui_url`` logged in as that user through the
+    login form; the ``ROLE_USERS`` get their roles and ``PASSWORD`` on first use."""
+    added: list[bool] = []
+
+    def make(user: str) -> httpx.Client:
+        if not added:
+            add_users(store)
+            added.append(True)
+        return log_in(open_browser(), user)
+
+    return make

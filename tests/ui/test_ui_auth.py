@@ -13,6 +13,7 @@ from shipyard.settings import UiSettings
 from shipyard.store import Store
 
 Browser = Callable[[], httpx.Client]
+LoggedIn = Callable[[str], httpx.Client]
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -78,10 +79,10 @@ def test_a_token_is_made_only_for_a_listed_user(store: Store) -> None:
         Tokens(store).create(role="scorer", name="x", actor="admin", user="ghost")
 
 
-def test_a_viewer_is_refused_what_needs_an_admin(store: Store, open_browser: Browser) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "vera")
+def test_a_viewer_is_refused_what_needs_an_admin(
+    open_browser: Browser, logged_in: LoggedIn
+) -> None:
+    client = logged_in("vera")
     response = client.get("/api/users")
     assert response.status_code == 403
     assert response.json() == {
@@ -122,10 +123,8 @@ def test_the_trusted_header_names_the_user(store: Store) -> None:
         assert ok.status_code == 303
 
 
-def test_unknown_paths_get_a_page_or_json_404(store: Store, open_browser: Browser) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "sam")
+def test_unknown_paths_get_a_page_or_json_404(logged_in: LoggedIn) -> None:
+    client = logged_in("sam")
     page = client.get("/ui/no/such/page")
     assert page.status_code == 404
     assert page.headers["content-type"].startswith("text/html")

@@ -15,6 +15,7 @@ from shipyard.settings import UiSettings
 from shipyard.store import Store
 
 Browser = Callable[[], httpx.Client]
+LoggedIn = Callable[[str], httpx.Client]
 
 
 def _login(client: httpx.Client, user: str, password: str, **extra: str) -> httpx.Response:
@@ -60,10 +61,8 @@ def test_a_session_expires_after_session_hours(store: Store) -> None:
         assert "Your session has expired" in login.text
 
 
-def test_a_tampered_session_cookie_is_refused(store: Store, open_browser: Browser) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "vera")
+def test_a_tampered_session_cookie_is_refused(logged_in: LoggedIn) -> None:
+    client = logged_in("vera")
     cookie = client.cookies["shipyard_session"]
     forged = cookie.replace("vera", "admn", 1) if "vera" in cookie else "x" + cookie[1:]
     client.cookies.set("shipyard_session", forged)
@@ -76,10 +75,8 @@ def test_a_tampered_session_cookie_is_refused(store: Store, open_browser: Browse
     assert page.status_code == 303 and "reason=login" in page.headers["location"]
 
 
-def test_a_new_password_ends_the_old_sessions(store: Store, open_browser: Browser) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "april")
+def test_a_new_password_ends_the_old_sessions(store: Store, logged_in: LoggedIn) -> None:
+    client = logged_in("april")
     Passwords(store).set("april", "another long password", actor="admin")
     response = client.get("/api/me")
     assert response.status_code == 401
@@ -88,20 +85,14 @@ def test_a_new_password_ends_the_old_sessions(store: Store, open_browser: Browse
     assert client.get("/api/me").json()["role"] == "approver"
 
 
-def test_a_changed_role_counts_at_once(store: Store, open_browser: Browser) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "vera")
+def test_a_changed_role_counts_at_once(store: Store, logged_in: LoggedIn) -> None:
+    client = logged_in("vera")
     Users(store).set_role("vera", "approver", actor="admin")
     assert client.get("/api/me").json() == {"name": "vera", "role": "approver", "via": "session"}
 
 
-def test_logging_out_ends_the_session_and_needs_the_csrf_token(
-    store: Store, open_browser: Browser
-) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "sam")
+def test_logging_out_ends_the_session_and_needs_the_csrf_token(logged_in: LoggedIn) -> None:
+    client = logged_in("sam")
     refused = client.post("/ui/logout")
     assert refused.status_code == 403
     assert "CSRF" in refused.text
@@ -169,12 +160,8 @@ def test_html_in_a_user_name_is_shown_as_text(store: Store, open_browser: Browse
     assert "<script>alert" not in wrong.text
 
 
-def test_the_account_page_names_the_user_and_what_their_role_may_do(
-    store: Store, open_browser: Browser
-) -> None:
-    add_users(store)
-    client = open_browser()
-    log_in(client, "april")
+def test_the_account_page_names_the_user_and_what_their_role_may_do(logged_in: LoggedIn) -> None:
+    client = logged_in("april")
     page = client.get("/ui/account")
     assert '<a href="/ui/account" id="who-name">april</a>' in page.text
     assert "approve or reject versions" in page.text
