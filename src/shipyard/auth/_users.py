@@ -124,7 +124,7 @@ def own_or_admin(session: Session, user: str, *, actor: str, what: str) -> User:
     """The row of ``user``, whose ``what`` ``actor`` may change: their own, or an admin."""
     if actor != user and role_of(session, actor) != "admin":
         raise PermissionDenied(
-            f"'{actor}' cannot set the {what} of '{user}': only admins set other users' {what}s."
+            f"'{actor}' cannot set the {what} of '{user}': only admins set another user's {what}."
         )
     row = session.get(User, user)
     if row is None:
