@@ -1,14 +1,20 @@
-"""UI fixtures: ``ui_url``, the UI over the test store served on a real socket."""
+"""UI fixtures: ``ui_url``, the UI over the test store served on a real socket; ``open_browser``
+and ``logged_in`` (httpx clients keeping cookies); ``chromium_browser`` and ``page_for``
+(Debian's Chromium through Playwright, see ``browser_support``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 from ui_support import add_users, browser, log_in, running_ui
 
 from shipyard.store import Store
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 @pytest.fixture
@@ -47,3 +53,51 @@ def logged_in(
         return log_in(open_browser(), user)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Browser]:
+    """Debian's Chromium, launched once per session through Playwright's sync API (never a
+    downloaded browser); skipped without it, failed under ``CI=true``."""
+    from browser_support import chromium_path, no_chromium
+    from playwright.sync_api import sync_playwright
+
+    path = chromium_path()
+    if path is None:
+        no_chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page_for(
+    chromium_browser: Browser, request: pytest.FixtureRequest
+) -> Iterator[Callable[[str], Page]]:
+    """``page_for(ui_url)``: a page in a new browser context whose relative URLs start at
+    ``ui_url``. At teardown each page's screenshot is saved (``test-artifacts/ui/<test>.png``)
+    and the test fails if a page requested anything outside 127.0.0.1 or met a console error
+    or CSP violation."""
+    from browser_support import PageWatch, save_screenshot
+
+    watches: list[PageWatch] = []
+    contexts = []
+
+    def make(base_url: str) -> Page:
+        context = chromium_browser.new_context(base_url=base_url)
+        contexts.append(context)
+        page = context.new_page()
+        watches.append(PageWatch(page).attach())
+        return page
+
+    yield make
+    try:
+        for index, watch in enumerate(watches):
+            suffix = f"-{index + 1}" if index else ""
+            save_screenshot(watch.page, request.node.name + suffix)
+        for watch in watches:
+            watch.check()
+    finally:
+        for context in contexts:
+            context.close()
