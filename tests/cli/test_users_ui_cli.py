@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from cli_support import cli, point_cli_at
 from shipyard.auth import Passwords, Tokens
 from shipyard.cli import app
+from shipyard.serving import free_port
 from shipyard.settings import Settings
 from shipyard.store import Store
 
@@ -161,3 +166,46 @@ def test_the_ui_commands_explain_themselves(capsys) -> None:  # type: ignore[no-
 def test_serve_ui_refuses_several_workers(env, capsys) -> None:  # type: ignore[no-untyped-def]
     code, _, err = cli(capsys, "serve", "--ui", "--workers", "2")
     assert code == 2 and "--ui serves the web UI from one worker" in " ".join(err.split())
+
+
+def _serve(args: list[str], port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shipyard", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_until_up(proc: subprocess.Popen[str], url: str) -> httpx.Response:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer in 90 s")
+
+
+@pytest.mark.parametrize(
+    ("args", "server_path"), [(["ui"], None), (["serve", "--ui"], "/v2/health/live")]
+)
+def test_the_ui_commands_serve_the_login_page(env, args, server_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    proc = _serve(args, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        login = _wait_until_up(proc, f"{base}/ui/login")
+        assert login.status_code == 200 and "Log in to Shipyard" in login.text
+        assert "script-src 'self'" in login.headers["content-security-policy"]
+        assert httpx.get(f"{base}/api/me").json() == {"error": "Log in to see this page."}
+        if server_path:
+            assert httpx.get(f"{base}{server_path}").status_code == 200
+        else:
+            root = httpx.get(f"{base}/")
+            assert root.status_code == 307 and root.headers["location"] == "/ui/"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
