@@ -12,30 +12,9 @@ import pytest
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog import PredictionLog, check_prediction_id, find_prediction, id_day
+from trace_support import HTML_INPUT, record, server_id
 
 DAY = datetime(2026, 11, 23, 12, tzinfo=UTC)
-
-
-def server_id(ts: datetime, row: int = 0) -> str:
-    """An id as the server makes it (``shipyard.serving`` new_ids) at ``ts``."""
-    ms = int(ts.timestamp() * 1000)
-    return f"{ms:011x}{uuid.uuid4().int & (2**40 - 1):010x}{row:05x}"
-
-
-def record(pid: str, ts: datetime, model: str = "churn", version: int = 1, **extra: Any) -> dict:
-    out = {
-        "prediction_id": pid,
-        "ts": ts,
-        "model": model,
-        "version": version,
-        "arm": "production",
-        "inputs": {"age": 41, "plan": "<b>pro</b>"},
-        "prediction": "churn",
-        "proba": {"churn": 0.8, "stay": 0.2},
-        "latency_ms": 1.5,
-    }
-    out.update(extra)
-    return out
 
 
 def test_a_server_id_is_found_in_its_days_parquet_with_its_label(tmp_path: Path) -> None:
@@ -52,7 +31,7 @@ def test_a_server_id_is_found_in_its_days_parquet_with_its_label(tmp_path: Path)
     found = find_prediction(root, target)
     assert found is not None
     assert found["model"] == "churn" and found["version"] == 1
-    assert found["inputs"] == {"age": 41, "plan": "<b>pro</b>"}
+    assert found["inputs"] == {"age": 41, "plan": HTML_INPUT}
     assert found["prediction"] == "churn" and found["proba"] == {"churn": 0.8, "stay": 0.2}
     assert found["ts"] == DAY and found["arm"] == "production" and found["latency_ms"] == 1.5
     assert "date=2026-11-23" in found["source"]
