@@ -11,8 +11,12 @@ Where to look depends on the id:
 
 Either way the Parquet files are scanned by DuckDB for the one column ``prediction_id`` with a
 ``WHERE`` on it, so Parquet's row-group min/max statistics skip the row groups that cannot
-hold it (server ids grow with time, so a day's file is pruned to a row group or two); only
-then is the one file that holds it read whole. The WAL (records not compacted yet) is read
+hold it; only then is the one file that holds it read whole. For a server's id, the parts of
+segments created near its clock (their file names start with the segment's creation time)
+are read first: the server's compaction writes a part per segment of a few seconds, so the
+first pass reads a file or two and the day's other parts are read only if it misses (a log
+written with explicit, older times, or an unknown id: a scan of three days' ids, about 1.5 s
+for 10M ids on two cores). The WAL (records not compacted yet) is read
 first, then the parts, so a segment compacted meanwhile is never missed.
 
 >>> find_prediction(root, "18f3a2b4c5d6e7f8091a2b00000")          # doctest: +SKIP
@@ -41,6 +45,9 @@ _ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 _SERVER_ID = re.compile(r"^[0-9a-f]{26}$")
 #: Clock values a server id can plausibly start with (2001 to 2100).
 _EARLIEST_MS, _LATEST_MS = 978_307_200_000, 4_102_444_800_000
+#: Segments created this long before / after an id's clock are read first (see _written_near).
+_NEAR_BEFORE_MS, _NEAR_AFTER_MS = 3_600_000, 60_000
+_PART_PREFIX = "part-"
 
 
 def check_prediction_id(prediction_id: str) -> str:
@@ -88,7 +95,11 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
     source = "wal"
     if found is None:
         days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
-        located = _locate(_prediction_parts(root, days), prediction_id)
+        parts = _prediction_parts(root, days)
+        near = _written_near(parts, prediction_id) if day is not None else []
+        located = _locate(near, prediction_id) if near else None
+        if located is None:
+            located = _locate([p for p in parts if p not in set(near)], prediction_id)
         if located is None:
             return None
         found, source = located
@@ -106,6 +117,24 @@ def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
     for day in days:
         out.extend(str(p) for p in top.glob(f"model=*/version=*/date={day.isoformat()}/part-*"))
     return sorted(p for p in out if p.endswith(".parquet"))
+
+
+def _written_near(parts: list[str], prediction_id: str) -> list[str]:
+    """The parts of segments created from an hour before the id's clock to a minute after:
+    where the server's compaction put it (a part is named after its segment, whose id starts
+    with its creation time in nanoseconds, and a segment closes seconds after it opens)."""
+    ms = int(prediction_id[:11], 16)
+    low, high = (ms - _NEAR_BEFORE_MS) * 1_000_000, (ms + _NEAR_AFTER_MS) * 1_000_000
+    near = []
+    for part in parts:
+        stem = Path(part).name[len(_PART_PREFIX) :]
+        try:
+            created = int(stem.split("-", 1)[0], 16)
+        except ValueError:
+            continue
+        if low <= created <= high:
+            near.append(part)
+    return near
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
