@@ -25,6 +25,7 @@ first, then the parts, so a segment compacted meanwhile is never missed.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -97,9 +98,10 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
         days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
         parts = _prediction_parts(root, days)
         near = _written_near(parts, prediction_id) if day is not None else []
-        located = _locate(near, prediction_id) if near else None
+        located = _locate_nearest(near, prediction_id)
         if located is None:
-            located = _locate([p for p in parts if p not in set(near)], prediction_id)
+            tried = set(near)
+            located = _locate([p for p in parts if p not in tried], prediction_id)
         if located is None:
             return None
         found, source = located
@@ -113,28 +115,67 @@ def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
     top = root / PREDICTIONS_DIR
     if days is None:
         return sorted(str(p) for p in top.glob("model=*/version=*/date=*/part-*.parquet"))
+    wanted = [f"date={day.isoformat()}" for day in days]
     out: list[str] = []
-    for day in days:
-        out.extend(str(p) for p in top.glob(f"model=*/version=*/date={day.isoformat()}/part-*"))
-    return sorted(p for p in out if p.endswith(".parquet"))
+    # One walk of the model and version folders for every day (a glob per day lists them
+    # again each time), then only the day folders asked for.
+    for model in _subdirs(str(top), "model="):
+        for version in _subdirs(model, "version="):
+            for day in wanted:
+                folder = os.path.join(version, day)
+                try:
+                    names = os.listdir(folder)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                out.extend(
+                    os.path.join(folder, n)
+                    for n in names
+                    if n.startswith(_PART_PREFIX) and n.endswith(".parquet")
+                )
+    return out
+
+
+def _subdirs(folder: str, prefix: str) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.path for e in entries if e.name.startswith(prefix) and e.is_dir()]
+    except FileNotFoundError:
+        return []
 
 
 def _written_near(parts: list[str], prediction_id: str) -> list[str]:
-    """The parts of segments created from an hour before the id's clock to a minute after:
-    where the server's compaction put it (a part is named after its segment, whose id starts
-    with its creation time in nanoseconds, and a segment closes seconds after it opens)."""
+    """The parts of segments created from an hour before the id's clock to a minute after,
+    nearest first: where the server's compaction put it (a part is named after its segment,
+    whose id starts with its creation time in nanoseconds, and a segment closes seconds after
+    it opens)."""
     ms = int(prediction_id[:11], 16)
     low, high = (ms - _NEAR_BEFORE_MS) * 1_000_000, (ms + _NEAR_AFTER_MS) * 1_000_000
-    near = []
+    at = ms * 1_000_000
+    near: list[tuple[int, str]] = []
+    start = len(_PART_PREFIX)
     for part in parts:
-        stem = Path(part).name[len(_PART_PREFIX) :]
+        name = os.path.basename(part)
         try:
-            created = int(stem.split("-", 1)[0], 16)
+            created = int(name[start : name.find("-", start)], 16)
         except ValueError:
             continue
         if low <= created <= high:
-            near.append(part)
-    return near
+            # Segments opened just before the id first: the one it went to opened at most
+            # its rotation time (seconds) earlier.
+            near.append((at - created if created <= at else high - created + at, part))
+    return [part for _, part in sorted(near)]
+
+
+def _locate_nearest(near: list[str], prediction_id: str) -> tuple[pa.Table, str] | None:
+    """``_locate`` over ``near`` in batches of 32, 64, 128... files, nearest first: the id is
+    usually in the first batch, and a miss costs a few more queries, not a file per query."""
+    size, start = 32, 0
+    while start < len(near):
+        found = _locate(near[start : start + size], prediction_id)
+        if found is not None:
+            return found
+        start, size = start + size, size * 2
+    return None
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
