@@ -23,7 +23,7 @@ listener sending them. Layering: imports ``config``, ``store``, ``audit``, ``err
 from shipyard.alerting._alert import Alert, Severity
 from shipyard.alerting._channel import Channel, Delivery
 from shipyard.alerting._cooldown import should_send
-from shipyard.alerting._email import EmailChannel
+from shipyard.alerting._email import EmailChannel, looks_like_address
 from shipyard.alerting._notify import (
     REGISTRY_EVENTS,
     Notifier,
@@ -56,6 +56,7 @@ __all__ = [
     "channels_from_project",
     "evaluate",
     "event_alert",
+    "looks_like_address",
     "notify_rules",
     "should_send",
 ]

@@ -22,7 +22,12 @@ from shipyard.alerting._channel import (
 from shipyard.errors import InvalidInput
 
 
-def _looks_like_address(value: object) -> bool:
+def looks_like_address(value: object) -> bool:
+    """Whether ``value`` can be an e-mail address (``name@host``, no spaces or line breaks).
+
+    >>> looks_like_address("ops@example.com"), looks_like_address("ops example.com")
+    (True, False)
+    """
     return isinstance(value, str) and "@" in value and not any(c in value for c in "\r\n ")
 
 
@@ -78,12 +83,12 @@ class EmailChannel(Channel):
                 f"The 'port' parameter of the email channel must be an int in [1, 65535]. "
                 f"Got {port!r} instead."
             )
-        if not _looks_like_address(self.sender):
+        if not looks_like_address(self.sender):
             raise InvalidInput(
                 f"The 'from' parameter of the email channel must be an e-mail address. "
                 f"Got {self.sender!r} instead."
             )
-        if isinstance(self.to, str) or not self.to or not all(map(_looks_like_address, self.to)):
+        if isinstance(self.to, str) or not self.to or not all(map(looks_like_address, self.to)):
             raise InvalidInput(
                 f"The 'to' parameter of the email channel must be a non-empty list of e-mail "
                 f"addresses. Got {self.to!r} instead."
@@ -117,15 +122,25 @@ class EmailChannel(Channel):
 
     def send(self, alert: Alert, *, deadline: float | None = None) -> Delivery:
         """Deliver ``alert`` to every recipient; never raises for a delivery failure."""
-        message = self.message(alert)
+        return self.send_message(self.message(alert), to=self.to, deadline=deadline)
+
+    def send_message(
+        self, message: EmailMessage, *, to: Sequence[str], deadline: float | None = None
+    ) -> Delivery:
+        """Deliver a ready-made ``message`` (a digest, with its inline images) to ``to``
+        through this channel's server, with its retries; never raises for a delivery failure.
+
+        >>> channel.send_message(digest_message, to=["ann@example.com"])  # doctest: +SKIP
+        Delivery(ok=True, attempts=1, error=None)
+        """
         return deliver_with_retries(
-            lambda: self._attempt(message, time_left(deadline, self.timeout)),
+            lambda: self._attempt(message, time_left(deadline, self.timeout), to),
             attempts=self.attempts,
             backoff=self.backoff,
             deadline=deadline,
         )
 
-    def _attempt(self, message: EmailMessage, timeout: float) -> None:
+    def _attempt(self, message: EmailMessage, timeout: float, to: Sequence[str]) -> None:
         where = f"{self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=timeout) as smtp:
@@ -133,7 +148,7 @@ class EmailChannel(Channel):
                     smtp.starttls(context=ssl.create_default_context())
                 if self.username is not None and self.password is not None:
                     smtp.login(self.username, self.password)
-                refused = smtp.send_message(message, self.sender, list(self.to))
+                refused = smtp.send_message(message, self.sender, list(to))
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentError(
                 f"SMTP server {where} does not support {_feature(exc)}: {exc}. "

@@ -23,6 +23,10 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``advance_rollouts`` judges each running rollout (``promote --canary N --auto``) whose bake
   ended and steps it, promotes it, or rolls it back with an alert (``RolloutStep`` per
   rollout); the scheduler runs it on every tick, ``shipyard traffic advance`` once.
+- ``send_digest(store, project, DigestRequest(...), now=...)`` e-mails each
+  subscriber one short HTML digest of a set of models (metric against the acceptance
+  criterion, drift and quality in words, alerts since the last digest, an inline PNG plot, a
+  link to the model's page); the scheduler's ``digest`` jobs run it.
 
 Layering: checks may import ``evaluation``, ``monitoring``, ``alerting``, ``registry``, the
 prediction log, ``packaging``, ``dataset``, ``store``, ``errors`` and ``settings``. Nothing
@@ -47,6 +51,13 @@ from shipyard.checks._canary import (
 from shipyard.checks._card import build_card
 from shipyard.checks._card_model import ModelCard
 from shipyard.checks._card_render import card_html, card_markdown
+from shipyard.checks._digest import (
+    Digest,
+    DigestOutcome,
+    DigestRequest,
+    ModelDigest,
+    send_digest,
+)
 from shipyard.checks._monitor import MonitorRequest, MonitorResult, monitor_window
 from shipyard.checks._retrain import (
     RetrainRequest,
@@ -74,7 +85,11 @@ __all__ = [
     "CanaryGate",
     "CanaryRules",
     "CanaryVerdict",
+    "Digest",
+    "DigestOutcome",
+    "DigestRequest",
     "ModelCard",
+    "ModelDigest",
     "MonitorRequest",
     "MonitorResult",
     "RetrainRecord",
@@ -98,6 +113,7 @@ __all__ = [
     "retrain",
     "retrain_on_alerts",
     "retrain_policy",
+    "send_digest",
     "split_rows",
     "validate_version",
 ]

@@ -23,6 +23,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _scheduler_cmds,
     _score_cmd,
     _serve_cmd,
+    _trace_cmds,
     _traffic_cmds,
     _ui_cmd,
     _validate_cmds,

@@ -6,7 +6,8 @@ One writer per process, ``PredictionLog`` (the server appends to it through the
 too, that need no open log: ``read_window`` (a model's Parquet parts plus its records still in
 the WAL, each once; monitoring's DuckDB and Spark windows), ``query`` (SQL, the CLI's
 ``shipyard predictions query``), ``join_feedback`` (predictions with their labels) and
-``partitions_before`` (the day partitions retention deletes).
+``partitions_before`` (the day partitions retention deletes) and ``find_prediction`` (one
+prediction by its id, with its labels, reading only the partitions of its day).
 
 A layer below serving and monitoring: it imports only ``shipyard.errors`` and
 ``shipyard.names`` (never serving, monitoring or the registry).
@@ -20,6 +21,7 @@ A layer below serving and monitoring: it imports only ``shipyard.errors`` and
 
 from shipyard.predlog._feedback import FeedbackResult, join_feedback
 from shipyard.predlog._log import PredictionLog
+from shipyard.predlog._lookup import check_prediction_id, find_prediction, id_day
 from shipyard.predlog._parquet import partitions_before
 from shipyard.predlog._reader import LogWindow, query, read_window
 from shipyard.predlog._sink import Answers, NullSink, PredictionSink
@@ -35,6 +37,9 @@ __all__ = [
     "PredictionLog",
     "PredictionRecord",
     "PredictionSink",
+    "check_prediction_id",
+    "find_prediction",
+    "id_day",
     "join_feedback",
     "partitions_before",
     "query",

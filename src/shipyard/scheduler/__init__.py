@@ -6,13 +6,14 @@ runs them, one run at a time per job, recording every run in the ``job_runs`` ta
 (``JobRuns``) and alerting failures through the declared channels. Job kinds live in ``JOB_KINDS``.
 
 >>> sorted(JOB_KINDS)
-['command', 'gc', 'monitor', 'retrain']
+['command', 'digest', 'gc', 'monitor', 'retrain']
 """
 
 from shipyard.scheduler._config import JobSpec, SchedulerConfig
 from shipyard.scheduler._jobs import (
     JOB_KINDS,
     CommandParams,
+    DigestParams,
     GcParams,
     JobContext,
     JobFailed,
@@ -21,6 +22,7 @@ from shipyard.scheduler._jobs import (
     MonitorParams,
     RetrainParams,
     run_command,
+    run_digest,
     run_gc,
     run_monitor,
     run_retrain,
@@ -31,6 +33,7 @@ from shipyard.scheduler._scheduler import Scheduler, failure_message
 __all__ = [
     "JOB_KINDS",
     "CommandParams",
+    "DigestParams",
     "GcParams",
     "JobContext",
     "JobFailed",
@@ -44,6 +47,7 @@ __all__ = [
     "SchedulerConfig",
     "failure_message",
     "run_command",
+    "run_digest",
     "run_gc",
     "run_monitor",
     "run_retrain",

@@ -8,7 +8,7 @@
 
     [[jobs]]
     name = "churn-drift"
-    kind = "monitor"          # monitor | gc | retrain | command
+    kind = "monitor"          # monitor | gc | retrain | command | digest
     schedule = "0 * * * *"    # cron; a sixth field counts seconds ("* * * * * */10")
     model = "churn@production"
     window = "1h"

@@ -14,6 +14,9 @@ the message and alerts.
   approvers notified. A ``schedule`` in that table declares such a job by itself, named
   ``retrain-<MODEL>`` (``SchedulerConfig.from_project``).
 - ``command``: any program, failed on a non-zero exit code.
+- ``digest``: an e-mailed HTML digest of some models (``models`` or ``team``) to subscribers
+  (``to`` addresses, ``users``) through an email channel's SMTP server
+  (``shipyard.checks.send_digest``; its keys are ``DigestParams``).
 
 A ``monitor`` job whose alerts ask for a retraining (``action = "retrain"``, ``on_drift``)
 starts it once the monitoring run is stored (``shipyard.checks.retrain_on_alerts``).
@@ -34,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipyard.config import ProjectConfig, parse_age, parse_window
 from shipyard.errors import InvalidInput
+from shipyard.scheduler._digest_params import DigestParams
 
 
 class JobFailed(Exception):
@@ -333,6 +337,45 @@ def _terminate(process: subprocess.Popen[str]) -> None:
         process.communicate()
 
 
+# --- digest -------------------------------------------------------------------------------
+
+
+def run_digest(ctx: JobContext, params: DigestParams) -> JobResult:
+    """E-mail the digest (covering the time since this job's last successful run, unless
+    ``since`` says otherwise); a subscriber it could not reach fails the job, after every
+    other subscriber got theirs."""
+    from shipyard.checks import DigestRequest, send_digest
+
+    request = DigestRequest(
+        job=ctx.job or "digest",
+        channel=params.channel,
+        to=tuple(params.to),
+        users=tuple(params.users),
+        models=tuple(params.models),
+        team=params.team,
+        link=params.link,
+        since=parse_window(params.since, option="since") if params.since else None,
+    )
+    outcome = send_digest(ctx.store, ctx.project, request, now=ctx.now)
+    if outcome.failed:
+        failures = "; ".join(f"{a}: {e}" for a, e in outcome.failed.items())
+        raise JobFailed(
+            f"digest sent to {len(outcome.sent)} of {len(outcome.sent) + len(outcome.failed)} "
+            f"subscriber(s); not delivered: {failures}"
+        )
+    note = (
+        f"; users without an e-mail: {', '.join(outcome.users_without_email)}"
+        if outcome.users_without_email
+        else ""
+    )
+    return JobResult(
+        rows=len(outcome.models),
+        message=f"digest of {len(outcome.models)} model(s) sent to "
+        f"{len(outcome.sent)} subscriber(s){note}",
+        details=outcome.to_json(),
+    )
+
+
 #: Every job kind, by the name ``kind = "..."`` uses. Register a new kind here.
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
@@ -341,5 +384,6 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("gc", GcParams, run_gc, "Retention of logs, results, job runs and archives."),
         JobKind("retrain", RetrainParams, run_retrain, "Retrain a model, validate, notify."),
         JobKind("command", CommandParams, run_command, "Any program, e.g. a retraining script."),
+        JobKind("digest", DigestParams, run_digest, "E-mail a digest of models to subscribers."),
     )
 }

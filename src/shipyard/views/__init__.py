@@ -6,4 +6,46 @@ Reads only: stored monitoring results and health, the registry, the audit chain,
 partitions of one day for a trace. Never a whole prediction log per request.
 """
 
-__all__: list[str] = []
+from shipyard.views._audit import (
+    PAGE_SIZE,
+    AuditEventView,
+    AuditFilters,
+    AuditPage,
+    ChainCache,
+    ChainStatus,
+    audit_page,
+)
+from shipyard.views._trace import (
+    TIME_EXAMPLE,
+    ServedAt,
+    Trace,
+    TraceDataset,
+    TraceEnvironment,
+    TraceGit,
+    TraceLabel,
+    TraceRun,
+    parse_at,
+    served_at,
+    trace_prediction,
+)
+
+__all__ = [
+    "PAGE_SIZE",
+    "TIME_EXAMPLE",
+    "AuditEventView",
+    "AuditFilters",
+    "AuditPage",
+    "ChainCache",
+    "ChainStatus",
+    "ServedAt",
+    "Trace",
+    "TraceDataset",
+    "TraceEnvironment",
+    "TraceGit",
+    "TraceLabel",
+    "TraceRun",
+    "audit_page",
+    "parse_at",
+    "served_at",
+    "trace_prediction",
+]
