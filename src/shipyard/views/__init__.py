@@ -6,4 +6,38 @@ Reads only: stored monitoring results and health, the registry, the audit chain,
 partitions of one day for a trace. Never a whole prediction log per request.
 """
 
-__all__: list[str] = []
+from shipyard.views._approvals import (
+    ApprovalsView,
+    MetricComparison,
+    PendingVersion,
+    approvals_view,
+    compare_metrics,
+)
+from shipyard.views._version import (
+    ArchiveView,
+    GateReportView,
+    GateRow,
+    LineageView,
+    RequestView,
+    RiskView,
+    VersionView,
+    request_view,
+    version_view,
+)
+
+__all__ = [
+    "ApprovalsView",
+    "ArchiveView",
+    "GateReportView",
+    "GateRow",
+    "LineageView",
+    "MetricComparison",
+    "PendingVersion",
+    "RequestView",
+    "RiskView",
+    "VersionView",
+    "approvals_view",
+    "compare_metrics",
+    "request_view",
+    "version_view",
+]
