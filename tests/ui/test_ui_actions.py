@@ -8,9 +8,9 @@ import pytest
 from review_support import APRIL, SAM, VERA, actions, api_post, prepared, seed, ui_browsers
 from ui_support import post_form
 
+from shipyard.alerting import Alert, AlertRule, Alerts
 from shipyard.registry import Registry, Traffic
 from shipyard.store import Store
-from shipyard.store.tables import AlertRecord, utcnow
 
 __all__ = ["prepared"]  # the fixture, imported for this module
 ACT = "/ui/models/churn/actions"
@@ -151,42 +151,28 @@ def test_the_api_twins_act_with_the_same_rules(store: Store, registry: Registry)
     assert Traffic(store).current("churn") is None
 
 
-def _alert(store: Store, alert_id: str = "a1") -> None:
-    with store.write() as session:
-        session.add(
-            AlertRecord(
-                id=alert_id,
-                rule="drift <b>",
-                key="churn/age",
-                severity="warning",
-                model_name="churn",
-                version=1,
-                metric="psi",
-                feature="age",
-                value=0.4,
-                threshold=0.2,
-                message="age drifted <script>x</script>",
-                status="sent",
-                deliveries={},
-                created_at=utcnow(),
-                acknowledged_at=None,
-                acknowledged_by=None,
-            )
-        )
+def _alert(store: Store) -> str:
+    """Raise one alert the way monitoring does (a rule with no channel); its id."""
+    rule = AlertRule(name="drift <b>", metric="psi", feature="age", threshold=0.2)
+    alert = Alert(rule="drift <b>", severity="warning", model="churn", version=1, metric="psi",
+                  feature="age", value=0.4, threshold=0.2,
+                  message="age drifted <script>x</script>")  # fmt: skip
+    (record,) = Alerts(store).raise_all([(rule, alert)], {}, actor="cron")
+    return record.id
 
 
 def test_acknowledge_an_alert_once(store: Store, registry: Registry) -> None:
-    _alert(store)
+    alert = _alert(store)
     with ui_browsers(store) as login:
         sam = login(SAM)
-        page = sam.get("/ui/alerts/a1/ack")
+        page = sam.get(f"/ui/alerts/{alert}/ack")
         assert "age drifted &lt;script&gt;x&lt;/script&gt;" in page.text
-        assert post_form(login(VERA), "/ui/alerts/a1/ack", {}).status_code == 403
-        done = post_form(sam, "/ui/alerts/a1/ack", {})
+        assert post_form(login(VERA), f"/ui/alerts/{alert}/ack", {}).status_code == 403
+        done = post_form(sam, f"/ui/alerts/{alert}/ack", {})
         assert done.headers["location"] == "/ui/models/churn?done=acknowledged"
-        assert "Already acknowledged by sam" in sam.get("/ui/alerts/a1/ack").text
-        assert post_form(sam, "/ui/alerts/a1/ack", {}).status_code == 409
-        assert api_post(sam, "/api/alerts/a1/ack", {}).status_code == 409
+        assert "Already acknowledged by sam" in sam.get(f"/ui/alerts/{alert}/ack").text
+        assert post_form(sam, f"/ui/alerts/{alert}/ack", {}).status_code == 409
+        assert api_post(sam, f"/api/alerts/{alert}/ack", {}).status_code == 409
         assert sam.get("/ui/alerts/nope/ack").status_code == 404
         assert api_post(sam, "/api/alerts/nope/ack", {}).status_code == 404
     assert actions(store, "alert.acknowledged") == [(SAM, "model:churn/1")]

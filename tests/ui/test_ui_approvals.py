@@ -18,7 +18,7 @@ from ui_support import post_form
 
 from shipyard.auth import Tokens
 from shipyard.packaging import PreparedArchive
-from shipyard.registry import Registry
+from shipyard.registry import Registry, Risks
 from shipyard.store import Store
 
 __all__ = ["prepared"]  # the fixture, imported for this module
@@ -170,4 +170,22 @@ def test_the_api_approves_and_rejects_with_the_same_rules(store: Store, registry
         assert "'token:ci' (scientist) cannot reject it" in rejected.json()["error"]
         missing = api_post(april, "/api/models/churn/versions/7/approve", {"reason": "x"})
         assert missing.status_code == 404 and "no version 7" in missing.json()["error"]
+    assert [a.approver for a in registry.approvals("churn", 2)] == [APRIL]
+
+
+def test_open_high_risks_are_acknowledged_on_the_approval_form(
+    store: Store, registry: Registry
+) -> None:
+    risk = Risks(store).add(
+        "churn", title="Leaks <pii>", severity="high", owner="dana", actor=SAM, version=2
+    )
+    with ui_browsers(store) as login:
+        april = login(APRIL)
+        form = april.get(f"{V2}/approve").text
+        assert f'name="acknowledge" value="{risk.id}"' in form and "Leaks &lt;pii&gt;" in form
+        refused = post_form(april, f"{V2}/approve", {"reason": "ok"})
+        assert refused.status_code == 409 and f"#{risk.id}" in refused.text
+        assert registry.approvals("churn", 2) == []
+        done = post_form(april, f"{V2}/approve", {"reason": "ok", "acknowledge": str(risk.id)})
+        assert done.status_code == 303
     assert [a.approver for a in registry.approvals("churn", 2)] == [APRIL]
