@@ -14,6 +14,7 @@ from shipyard.alerting._cooldown import should_send
 from shipyard.alerting._rules import AlertRule
 from shipyard.audit import append_event
 from shipyard.errors import InvalidTransition, NotFound
+from shipyard.registry import require_writer
 from shipyard.store import Store
 from shipyard.store.tables import AlertRecord, utcnow
 
@@ -116,7 +117,11 @@ class Alerts:
             return session.scalars(query).all()
 
     def acknowledge(self, alert_id: str, *, actor: str) -> AlertRecord:
+        """Acknowledge an alert (audited as ``alert.acknowledged``); refused for a viewer, and
+        for an alert acknowledged already, so a stale page or a double submit changes
+        nothing."""
         with self.store.write() as session:
+            require_writer(session, actor, "acknowledge alerts")
             record = session.get(AlertRecord, alert_id)
             if record is None:
                 raise NotFound(

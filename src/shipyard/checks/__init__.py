@@ -77,6 +77,7 @@ from shipyard.checks._retrain_triggers import (
 from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
 from shipyard.checks._sources import SourceRows, read_source
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
+from shipyard.checks._validation_html import render_validation
 
 __all__ = [
     "MAX_WAITS",
@@ -110,6 +111,7 @@ __all__ = [
     "load_entry",
     "monitor_window",
     "read_source",
+    "render_validation",
     "retrain",
     "retrain_on_alerts",
     "retrain_policy",

@@ -13,6 +13,7 @@ import sys
 from shipyard.cli import (  # noqa: F401 - registers commands
     _admin_cmds,
     _alerts_cmds,
+    _approval_cmds,
     _card_cmds,
     _demo_cmd,
     _gc_cmd,

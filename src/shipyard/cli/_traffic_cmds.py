@@ -137,34 +137,6 @@ def parse_steps(text: str) -> list[float]:
     return out
 
 
-def parse_weights(items: list[str]) -> dict[int | None, float]:
-    """``["3=50", "4=50"]`` (or ``production=50``) → ``{3: 50.0, 4: 50.0}``."""
-    out: dict[int | None, float] = {}
-    for item in items:
-        left, sep, right = item.partition("=")
-        left, right = left.strip().lower().lstrip("v"), right.strip().rstrip("%")
-        if not sep or not left or not right:
-            raise InvalidInput(f"'{item[:40]}' is not VERSION=PERCENT: write e.g. 3=50 4=50.")
-        if left == "production":
-            version: int | None = None
-        elif left.isascii() and left.isdigit() and int(left) > 0:
-            version = int(left)
-        else:
-            raise InvalidInput(f"'{item[:40]}': '{left[:20]}' is not a version number.")
-        try:
-            weight = float(right)
-        except ValueError:
-            raise InvalidInput(
-                f"'{item[:40]}': '{right[:20]}' is not a percentage (e.g. 3=50)."
-            ) from None
-        if not math.isfinite(weight):
-            raise InvalidInput(f"'{item[:40]}': the percentage must be a finite number.")
-        if version in out:
-            raise InvalidInput(f"'{item[:40]}' names a version given twice.")
-        out[version] = weight
-    return out
-
-
 @app.command("split")
 def split_cmd(
     ctx: typer.Context,
@@ -178,6 +150,8 @@ def split_cmd(
 ) -> None:
     """A/B test: each version answers its percentage of requests (approvals and passing
     gates needed)."""
+    from shipyard.registry import parse_weights
+
     parsed = parse_weights(weights)
     c = client(ctx)
     policy = c.traffic.split(name, parsed, actor=c.user, sticky=sticky, reason=reason, force=force)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from shipyard.checks import ValidationResult
     from shipyard.config import ProjectConfig
     from shipyard.packaging import LoadedModel
-    from shipyard.registry import AliasChange, Approval, ModelVersion
+    from shipyard.registry import AliasChange, Approval, ApprovalRequest, ModelVersion
     from shipyard.store import Store
     from shipyard.tracking import ActiveRun
 
@@ -157,6 +157,22 @@ class Client:
         return self.registry.approve(
             name, version, actor=self.user, reason=reason, acknowledge=acknowledge
         )
+
+    def request_approval(self, name: str, version: int, *, comment: str = "") -> ApprovalRequest:
+        """Ask the approvers to review a version, with a comment (the approvals inbox shows it).
+
+        >>> client.request_approval("churn", 4, comment="AUC +2 points").status  # doctest: +SKIP
+        'open'
+        """
+        return self.registry.request_approval(name, version, actor=self.user, comment=comment)
+
+    def reject(self, name: str, version: int, *, reason: str) -> ApprovalRequest:
+        """Reject a version with a reason, as this client's user (an approver, not its author).
+
+        >>> client.reject("churn", 4, reason="Fairness gap on age").status  # doctest: +SKIP
+        'rejected'
+        """
+        return self.registry.reject(name, version, actor=self.user, reason=reason)
 
     def promote(
         self,

@@ -16,6 +16,7 @@ from shipyard.packaging._archive import (
     Archive,
     PreparedArchive,
     open_archive,
+    read_manifest,
 )
 from shipyard.packaging._environment import (
     environment,
@@ -51,5 +52,6 @@ __all__ = [
     "open_archive",
     "package_versions",
     "prepare_archive",
+    "read_manifest",
     "requirements_lock",
 ]

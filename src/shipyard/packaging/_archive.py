@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from shipyard.dataset import Schema
 from shipyard.errors import IntegrityError
@@ -180,3 +180,23 @@ def open_archive(data: bytes, *, expected_digest: str, label: str) -> Archive:
         if sha256(data_) != manifest.members[path]:
             raise IntegrityError(f"The member '{path}' of {label} fails its checksum.")
     return Archive(digest=digest, manifest=manifest, members=members)
+
+
+def read_manifest(fh: BinaryIO, *, label: str) -> Manifest:
+    """The manifest of the archive in the seekable file ``fh``, reading only the zip's
+    directory and ``manifest.json``: for pages that show an archive's members and digests.
+
+    Nothing is verified against the registry's digest (that needs every byte); the member
+    checksums are the ones the manifest records. ``open_archive`` verifies before any use.
+    """
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            raw = zf.read("manifest.json")
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise IntegrityError(
+            f"The archive of {label} has no readable manifest.json: {exc}."
+        ) from exc
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValueError as exc:
+        raise IntegrityError(f"The archive of {label} has no valid manifest.json.") from exc

@@ -1,4 +1,5 @@
 """Registry: named models, immutable numbered versions, aliases, four-eyes approvals,
+approval requests (with the requester's comment; approved or rejected with a reason),
 traffic policies (canary, split, shadow), rollouts (a canary stepped up to production), gate
 records and waivers (a version takes production traffic only through its gates, unless its
 policy says otherwise), the risk register (open high risks block an approval unless
@@ -27,19 +28,23 @@ from shipyard.registry._entities import (
 )
 from shipyard.registry._gates import Gates
 from shipyard.registry._policy import Arm, Policy, referenced_versions
+from shipyard.registry._queries import require_writer
 from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
 from shipyard.registry._registry import STAGES, Registry, VersionInfo
+from shipyard.registry._requests import REQUEST_STATUSES, ApprovalRequest
 from shipyard.registry._risks import SEVERITIES, Risk, Risks
 from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
-from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky
+from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky, parse_weights
 
 __all__ = [
     "CARD_SECTIONS",
     "PRODUCTION",
+    "REQUEST_STATUSES",
     "SEVERITIES",
     "STAGES",
     "AliasChange",
     "Approval",
+    "ApprovalRequest",
     "Arm",
     "CardNote",
     "CardNotes",
@@ -65,6 +70,8 @@ __all__ = [
     "default_steps",
     "parse_card_markdown",
     "parse_ref",
+    "parse_weights",
     "referenced_versions",
+    "require_writer",
     "section_title",
 ]

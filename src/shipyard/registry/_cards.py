@@ -86,7 +86,7 @@ class CardNotes:
             raise InvalidInput("Nothing to write: give at least one section.")
         texts = {check_section(s): _check_text(s, t) for s, t in sections.items()}
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             version_row(session, name, version)
             now = utcnow()
             out: dict[str, CardNote] = {}

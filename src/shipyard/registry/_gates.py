@@ -60,7 +60,7 @@ class Gates:
         Refused when the version's archive is no longer ``digest`` (it was judged on another).
         """
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             mv = version_row(session, name, version)
             if mv.digest != digest:
                 raise InvalidTransition(
@@ -132,7 +132,7 @@ class Gates:
         if not reason or not reason.strip():
             raise InvalidInput('A waiver needs a reason: pass --reason "...".')
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             mv = version_row(session, name, version)
             require_second_approver(session, mv, actor, "waive its gates")
             record = _latest(session, mv)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
+from shipyard.errors import InvalidTransition
 from shipyard.registry._refs import PRODUCTION
 from shipyard.registry._rollout_rows import cancel_running
 from shipyard.store.tables import TrafficPolicy, utcnow
@@ -122,6 +123,23 @@ def active_policy(session: Session, name: str) -> Policy | None:
         return None
     policy = Policy.from_row(row)
     return policy if policy.active else None
+
+
+def check_expected_policy(session: Session, name: str, expected: int | None) -> None:
+    """Refuse (``InvalidTransition``) a traffic change made from a stale view: ``expected`` is
+    the id of the policy in force when the caller looked (``0``: none; ``None``: not
+    checked). The caller holds the model's row lock, so a double submit is refused."""
+    if expected is None:
+        return
+    current = active_policy(session, name)
+    now = current.id if current is not None else 0
+    if now != expected:
+        seen = f"policy #{expected}" if expected else "no policy"
+        found = f"policy #{now} ({current.describe()})" if current is not None else "no policy"
+        raise InvalidTransition(
+            f"{name}'s traffic policy changed meanwhile: {found} is in force now, not {seen} "
+            "as you saw; nothing was changed. Look again and decide."
+        )
 
 
 def end_policy(

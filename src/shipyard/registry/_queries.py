@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
 from shipyard.auth import can_approve, role_of
-from shipyard.errors import ApprovalRequired, NotFound, PermissionDenied
+from shipyard.errors import ApprovalRequired, InvalidTransition, NotFound, PermissionDenied
 from shipyard.registry._refs import ModelRef
 from shipyard.store.tables import Alias, Approval, Model, ModelVersion, utcnow
 
@@ -69,12 +69,18 @@ def resolve_row(session: Session, ref: ModelRef) -> ModelVersion:
     return version_row(session, ref.name, alias.version)
 
 
-def lock_model(session: Session, name: str, *, create_by: str | None = None) -> Model:
-    """Lock the model's row for the rest of the transaction (creating it if asked).
+def lock_model(
+    session: Session, name: str, *, actor: str | None = None, create_by: str | None = None
+) -> Model:
+    """Lock the model's row for the rest of the transaction (creating it if asked), after
+    checking that ``actor`` (or ``create_by``) may change the registry (``require_writer``).
 
     Every write to a model's versions and aliases takes this lock first, so concurrent
     promotions of one model run one after the other and never interleave.
     """
+    writer = actor if actor is not None else create_by
+    if writer is not None:
+        require_writer(session, writer)
     if create_by is not None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         result = session.execute(
@@ -89,6 +95,38 @@ def lock_model(session: Session, name: str, *, create_by: str | None = None) -> 
     if model is None:
         raise no_model(session, name)
     return model
+
+
+def require_writer(session: Session, actor: str, what: str = "change the registry") -> None:
+    """Refuse (``PermissionDenied``) a change by a user with the ``viewer`` role: viewers
+    only look. Every registry write runs it (through ``lock_model``), so the CLI, the web UI
+    and scripts are refused alike."""
+    role = role_of(session, actor)
+    if role == "viewer":
+        raise PermissionDenied(
+            f"'{actor}' has the viewer role and cannot {what}: viewers only look. An admin "
+            f"can grant more: shipyard users add {actor} --role scientist."
+        )
+
+
+def check_expected_alias(
+    current: Alias | None, name: str, alias: str, expected: int | None
+) -> None:
+    """Refuse (``InvalidTransition``) a change made from a stale view: ``expected`` is the
+    version ``alias`` pointed to when the caller looked (``0``: none; ``None``: not checked).
+    Runs under the model's row lock, so a double submit is refused, never applied twice."""
+    if expected is None:
+        return
+    now = current.version if current is not None else 0
+    if now != expected:
+        raise InvalidTransition(
+            f"{name}@{alias} changed meanwhile: it is {_version_text(now)} now, not "
+            f"{_version_text(expected)} as you saw; nothing was changed. Look again and decide."
+        )
+
+
+def _version_text(version: int) -> str:
+    return f"v{version}" if version else "no version"
 
 
 def require_second_approver(session: Session, mv: ModelVersion, actor: str, what: str) -> None:

@@ -18,15 +18,24 @@ from shipyard.errors import (
     InvalidTransition,
     NotFound,
 )
-from shipyard.packaging import Archive, LoadedModel, PreparedArchive, open_archive
+from shipyard.packaging import (
+    Archive,
+    LoadedModel,
+    Manifest,
+    PreparedArchive,
+    open_archive,
+    read_manifest,
+)
 from shipyard.registry._entities import AliasChange, Approval, ModelVersion, RegisteredModel
 from shipyard.registry._gates import model_policy, require_gates
 from shipyard.registry._policy import active_policy, end_policy, referenced_versions
 from shipyard.registry._queries import (
+    check_expected_alias,
     lock_model,
     model_row,
     require_approval,
     require_second_approver,
+    require_writer,
     resolve_row,
     version_row,
 )
@@ -37,6 +46,13 @@ from shipyard.registry._refs import (
     check_alias,
     check_name,
     parse_ref,
+)
+from shipyard.registry._requests import (
+    ApprovalRequest,
+    add_rejection,
+    add_request,
+    check_text,
+    close_request,
 )
 from shipyard.registry._risks import acknowledge_risks
 from shipyard.store import Store, tables, to_entity
@@ -137,7 +153,7 @@ class Registry:
         if accept is not None:
             accept = str(parse_criterion(accept))
         with self.store.write() as session:
-            model = lock_model(session, name)
+            model = lock_model(session, name, actor=actor)
             before = {"objective": model.objective, "accept": model.accept}
             if objective is not None:
                 model.objective = objective.strip()
@@ -210,6 +226,16 @@ class Registry:
             )
         return out
 
+    def approvals(self, name: str, version: int | None = None) -> list[Approval]:
+        """The approvals of ``name`` (or of one version), oldest first, with their reasons."""
+        with self.store.read() as session:
+            model_row(session, name)
+            query = select(tables.Approval).where(tables.Approval.model_name == name)
+            if version is not None:
+                query = query.where(tables.Approval.version == version)
+            rows = session.scalars(query.order_by(tables.Approval.created_at))
+            return [to_entity(Approval, r) for r in rows]
+
     def stage(self, name: str, version: int) -> str:
         for info in self.versions(name):
             if info.version.version == version:
@@ -252,6 +278,13 @@ class Registry:
             )
             return [to_entity(AliasChange, r) for r in rows]
 
+    def rollback_target(self, name: str, alias: str = PRODUCTION) -> int | None:
+        """The version ``rollback`` would point ``alias`` to now (``None``: nothing earlier)."""
+        with self.store.read() as session:
+            model_row(session, name)
+            stack = _alias_stack(session, name, alias)
+        return stack[-2] if len(stack) >= 2 else None
+
     # -- loading ---------------------------------------------------------------------------
     def open_archive(self, ref: str | ModelRef, version: int | None = None) -> Archive:
         """A version's archive, verified against the registry's digest, with nothing unpickled:
@@ -263,6 +296,17 @@ class Registry:
         mv = self.resolve(ref, version)
         cached = self._loaded.get(mv.digest)
         return cached.archive if cached is not None else self._open(mv)
+
+    def read_manifest(self, name: str, version: int) -> Manifest:
+        """A version's archive manifest (members and their sha256, metrics, lineage, ONNX
+        parity), reading only the zip's directory and ``manifest.json``: cheap enough for
+        every page view. Not verified against the digest (``open_archive`` is)."""
+        mv = self.get_version(name, version)
+        cached = self._loaded.get(mv.digest)
+        if cached is not None:
+            return cached.archive.manifest
+        with self.store.artifacts.open_read(mv.archive_key) as fh:
+            return read_manifest(fh, label=f"{name} v{version}")
 
     def load(self, ref: str | ModelRef, version: int | None = None) -> LoadedModel:
         """Load a version after verifying its archive against the registry's digest.
@@ -376,7 +420,7 @@ class Registry:
         if not reason or not reason.strip():
             raise InvalidInput('An approval needs a reason: pass --reason "...".')
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             mv = version_row(session, name, version)
             require_second_approver(session, mv, actor, "approve it")
             exists = session.scalar(
@@ -397,15 +441,62 @@ class Registry:
                 created_at=utcnow(),
             )
             session.add(approval)
+            request = close_request(session, mv, "approved", actor, reason.strip())
             append_event(
                 session,
                 actor=actor,
                 action="version.approved",
                 subject=f"model:{name}/{version}",
-                details={"author": mv.author, "acknowledged_risks": acknowledged},
+                details={
+                    "author": mv.author,
+                    "acknowledged_risks": acknowledged,
+                    **({"request": request.id} if request is not None else {}),
+                },
                 reason=reason.strip(),
             )
         return to_entity(Approval, approval)
+
+    def request_approval(
+        self, name: str, version: int, *, actor: str, comment: str = ""
+    ) -> ApprovalRequest:
+        """Ask the approvers to review a version, with a comment for them (audited as
+        ``version.approval_requested``). Refused for an archived or already approved
+        version, and while a request of it is open."""
+        comment = check_text(comment, "an approval request", required=False)
+        with self.store.write() as session:
+            lock_model(session, name, actor=actor)
+            mv = version_row(session, name, version)
+            return to_entity(ApprovalRequest, add_request(session, mv, actor, comment))
+
+    def reject(self, name: str, version: int, *, actor: str, reason: str) -> ApprovalRequest:
+        """Reject a version, with a reason (an approver who is not its author: four eyes);
+        closes its open request as ``rejected`` (audited as ``version.rejected``). Its
+        approvals, if any, stay: a rejection records a review, it revokes nothing."""
+        reason = check_text(reason, "A rejection", required=True)
+        with self.store.write() as session:
+            lock_model(session, name, actor=actor)
+            mv = version_row(session, name, version)
+            require_second_approver(session, mv, actor, "reject it")
+            if mv.archived_at is not None:
+                raise InvalidTransition(f"{name} v{version} is archived already.")
+            return to_entity(ApprovalRequest, add_rejection(session, mv, actor, reason))
+
+    def approval_requests(
+        self, name: str | None = None, *, version: int | None = None, status: str | None = None
+    ) -> list[ApprovalRequest]:
+        """Approval requests, newest first: of one model (and version) or all, of one
+        ``status`` (``open``, ``approved``, ``rejected``, ``withdrawn``) or any."""
+        query = select(tables.ApprovalRequest).order_by(tables.ApprovalRequest.id.desc())
+        if name is not None:
+            query = query.where(tables.ApprovalRequest.model_name == name)
+        if version is not None:
+            query = query.where(tables.ApprovalRequest.version == version)
+        if status is not None:
+            query = query.where(tables.ApprovalRequest.status == status)
+        with self.store.read() as session:
+            if name is not None:
+                model_row(session, name)
+            return [to_entity(ApprovalRequest, r) for r in session.scalars(query)]
 
     def promote(
         self,
@@ -416,13 +507,24 @@ class Registry:
         to: str = PRODUCTION,
         reason: str = "",
         force: bool = False,
+        expected_version: int | None = None,
     ) -> AliasChange:
         """Point alias ``to`` at a version; production needs a four-eyes approval and a
-        passing gate record first (``force``: an admin overrides the gates, with ``reason``)."""
+        passing gate record first (``force``: an admin overrides the gates, with ``reason``).
+
+        ``expected_version`` is the version ``to`` pointed to when the caller looked (``0``:
+        none): a different one now refuses the promotion (``InvalidTransition``)."""
         check_alias(to)
         with self.store.write() as session:
             change = self._promote(
-                session, name, version, actor=actor, to=to, reason=reason, force=force
+                session,
+                name,
+                version,
+                actor=actor,
+                to=to,
+                reason=reason,
+                force=force,
+                expected_version=expected_version,
             )
         return to_entity(AliasChange, change)
 
@@ -436,10 +538,13 @@ class Registry:
         to: str,
         reason: str,
         force: bool = False,
+        expected_version: int | None = None,
     ) -> tables.AliasChange:
         """``promote`` in the caller's write transaction (``Rollouts`` ends its rollout in the
         one that promotes); ``to`` is checked already."""
-        lock_model(session, name)
+        lock_model(session, name, actor=actor)
+        current = session.get(tables.Alias, (name, to))
+        check_expected_alias(current, name, to, expected_version)
         mv = version_row(session, name, version)
         if mv.archived_at is not None:
             raise InvalidTransition(
@@ -455,7 +560,6 @@ class Registry:
                 what="be promoted to production",
                 force=reason if force else None,
             )
-        current = session.get(tables.Alias, (name, to))
         if current is not None and current.version == version:
             raise InvalidTransition(f"{name} v{version} is already {to}.")
         change = _move_alias(session, name, to, version, current, actor, "set", reason)
@@ -480,17 +584,25 @@ class Registry:
         return change
 
     def rollback(
-        self, name: str, *, actor: str, alias: str = PRODUCTION, reason: str = ""
+        self,
+        name: str,
+        *,
+        actor: str,
+        alias: str = PRODUCTION,
+        reason: str = "",
+        expected_version: int | None = None,
     ) -> AliasChange:
         """Re-point ``alias`` to the version it pointed to before the current one.
 
         Alias history is replayed as a stack (a promotion pushes, a rollback pops), so
         successive rollbacks walk back through earlier production versions.
+        ``expected_version``: as for ``promote`` (a stale view is refused).
         """
         check_alias(alias)
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             current = session.get(tables.Alias, (name, alias))
+            check_expected_alias(current, name, alias, expected_version)
             if current is None:
                 raise InvalidTransition(f"{name} has no {alias} version to roll back from.")
             if alias == PRODUCTION:
@@ -522,7 +634,7 @@ class Registry:
     def archive(self, name: str, version: int, *, actor: str, reason: str = "") -> ModelVersion:
         """Retire a version: it can no longer be promoted. Refused while an alias points to it."""
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             mv = version_row(session, name, version)
             if mv.archived_at is not None:
                 raise InvalidTransition(f"{name} v{version} is already archived.")
@@ -558,8 +670,9 @@ class Registry:
         with self.store.write() as session:
             target: tables.Model | tables.ModelVersion
             if version is None:
-                target = lock_model(session, name)
+                target = lock_model(session, name, actor=actor)
             else:
+                require_writer(session, actor)
                 target = version_row(session, name, version)
             merged = {**target.tags, **_json_tags(tags)}
             target.tags = {k: v for k, v in merged.items() if v is not None}

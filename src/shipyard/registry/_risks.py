@@ -93,7 +93,7 @@ class Risks:
         if not owner:
             raise InvalidInput("A risk needs an owner: pass --owner USER (who mitigates it).")
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             if version is not None:
                 version_row(session, name, version)
             row = tables.Risk(
@@ -143,7 +143,7 @@ class Risks:
         if not resolution:
             raise InvalidInput('Closing a risk needs a reason: pass --reason "how it was met".')
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             row = session.get(tables.Risk, risk_id)
             if row is None or row.model_name != name:
                 raise NotFound(

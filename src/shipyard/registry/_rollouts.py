@@ -173,7 +173,7 @@ class Rollouts:
         sticky = check_sticky(sticky)
         now = _aware(now or utcnow())
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             running = running_row(session, name)
             if running is not None:
                 raise InvalidTransition(
@@ -234,7 +234,7 @@ class Rollouts:
         ``promoted`` (the promotion needs what ``Registry.promote`` needs)."""
         now = _aware(now)
         with self.store.write() as session:
-            row = self._own(session, rollout_id, expect_step, now)
+            row = self._own(session, rollout_id, expect_step, now, actor)
             nxt = row.step + 1
             percent = float(row.steps[nxt])
             reason = _why(_summary(judgement), f"rollout #{row.id}")
@@ -296,7 +296,7 @@ class Rollouts:
         """Judge the step again after another bake (``details["waits"]`` counts the waits)."""
         now = _aware(now)
         with self.store.write() as session:
-            row = self._own(session, rollout_id, expect_step, now)
+            row = self._own(session, rollout_id, expect_step, now, actor)
             waits = int(row.details.get("waits", 0)) + 1
             row.next_at, row.updated_at = now + _bake(row), utcnow()
             row.message = message or f"waiting at {row.steps[row.step]:g}% (wait {waits})"
@@ -327,7 +327,7 @@ class Rollouts:
         """End the canary (production answers everything) and the rollout, ``rolled_back``."""
         now = _aware(now)
         with self.store.write() as session:
-            row = self._own(session, rollout_id, expect_step, now)
+            row = self._own(session, rollout_id, expect_step, now, actor)
             reason = _why(_summary(judgement), f"rollout #{row.id}")
             session.info[OWN_CHANGE] = row.id
             end_policy(
@@ -353,7 +353,7 @@ class Rollouts:
         """Stop ``name``'s running rollout; the canary stays as it is (``traffic clear`` ends
         it)."""
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             row = running_row(session, name)
             if row is None:
                 raise InvalidTransition(f"{name} has no running rollout to cancel.")
@@ -369,7 +369,7 @@ class Rollouts:
             return to_entity(Rollout, row)
 
     def _own(
-        self, session: Session, rollout_id: int, expect_step: int, now: datetime
+        self, session: Session, rollout_id: int, expect_step: int, now: datetime, actor: str
     ) -> tables.Rollout:
         """The running row, locked through its model, still at ``expect_step`` and due."""
         name = session.scalar(
@@ -377,7 +377,7 @@ class Rollouts:
         )
         if name is None:
             raise NotFound(f"There is no rollout #{rollout_id}.")
-        lock_model(session, name)
+        lock_model(session, name, actor=actor)
         row = session.get(tables.Rollout, rollout_id, populate_existing=True)
         assert row is not None  # rollouts are never deleted
         if row.status != RUNNING:

@@ -46,9 +46,16 @@ from shipyard.registry._policy import (
     active_policy,
     append_policy,
     arm_name,
+    check_expected_policy,
     end_policy,
 )
-from shipyard.registry._queries import lock_model, model_row, require_approval, version_row
+from shipyard.registry._queries import (
+    check_expected_alias,
+    lock_model,
+    model_row,
+    require_approval,
+    version_row,
+)
 from shipyard.registry._refs import PRODUCTION
 from shipyard.registry._registry import Registry
 from shipyard.store import Store
@@ -87,6 +94,34 @@ def check_sticky(sticky: str | None) -> str | None:
     if kind == "field" and (len(key) > 128 or any(ord(c) < 32 for c in key)):
         raise InvalidInput("A sticky field must be a column name of at most 128 characters.")
     return f"{kind}:{key.lower() if kind == 'header' else key}"
+
+
+def parse_weights(items: list[str]) -> dict[int | None, float]:
+    """``["3=50", "4=50"]`` (or ``production=50``) → ``{3: 50.0, 4: 50.0}``."""
+    out: dict[int | None, float] = {}
+    for item in items:
+        left, sep, right = item.partition("=")
+        left, right = left.strip().lower().lstrip("v"), right.strip().rstrip("%")
+        if not sep or not left or not right:
+            raise InvalidInput(f"'{item[:40]}' is not VERSION=PERCENT: write e.g. 3=50 4=50.")
+        if left == "production":
+            version: int | None = None
+        elif left.isascii() and left.isdigit() and int(left) > 0:
+            version = int(left)
+        else:
+            raise InvalidInput(f"'{item[:40]}': '{left[:20]}' is not a version number.")
+        try:
+            weight = float(right)
+        except ValueError:
+            raise InvalidInput(
+                f"'{item[:40]}': '{right[:20]}' is not a percentage (e.g. 3=50)."
+            ) from None
+        if not math.isfinite(weight):
+            raise InvalidInput(f"'{item[:40]}': the percentage must be a finite number.")
+        if version in out:
+            raise InvalidInput(f"'{item[:40]}' names a version given twice.")
+        out[version] = weight
+    return out
 
 
 def check_weight(weight: float, what: str) -> float:
@@ -138,6 +173,7 @@ class Traffic:
         sticky: str | None = None,
         reason: str = "",
         force: bool = False,
+        expected_policy: int | None = None,
     ) -> Policy:
         """Send ``percent`` % of ``name``'s requests to ``version``, the rest to production.
 
@@ -153,6 +189,8 @@ class Traffic:
             )
         sticky = check_sticky(sticky)
         with self.store.write() as session:
+            lock_model(session, name, actor=actor)
+            check_expected_policy(session, name, expected_policy)
             return self._canary(session, name, version, percent, actor, sticky, reason, force=force)
 
     def _canary(
@@ -169,7 +207,7 @@ class Traffic:
     ) -> Policy:
         """``canary`` in the caller's write transaction (``Rollouts`` steps a canary and its
         own row in one); ``percent`` and ``sticky`` are checked already."""
-        lock_model(session, name)
+        lock_model(session, name, actor=actor)
         production = _production(session, name)
         if production is None:
             raise InvalidTransition(
@@ -208,6 +246,7 @@ class Traffic:
         sticky: str | None = None,
         reason: str = "",
         force: bool = False,
+        expected_policy: int | None = None,
     ) -> Policy:
         """A/B(/n) test: each version (``None``: production) answers its percent of requests.
 
@@ -226,7 +265,8 @@ class Traffic:
             )
         sticky = check_sticky(sticky)
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
+            check_expected_policy(session, name, expected_policy)
             production = _production(session, name)
             resolved: set[int | None] = set()
             for arm in arms:
@@ -271,7 +311,7 @@ class Traffic:
         Keeps the arms in force (a canary can run with a shadow). No approval needed.
         """
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
             mv = version_row(session, name, version)
             if mv.archived_at is not None:
                 raise InvalidTransition(f"{name} v{version} is archived and cannot shadow.")
@@ -309,25 +349,45 @@ class Traffic:
                 action="traffic.shadow",
             )
 
-    def clear(self, name: str, *, actor: str, reason: str = "") -> Policy:
-        """End ``name``'s policy: every request goes to the served alias again."""
+    def clear(
+        self, name: str, *, actor: str, reason: str = "", expected_policy: int | None = None
+    ) -> Policy:
+        """End ``name``'s policy: every request goes to the served alias again.
+
+        ``expected_policy`` (in ``canary``, ``split``, ``clear`` and ``rollback``) is the id of
+        the policy in force when the caller looked (``0``: none): another one in force now
+        refuses the change (``InvalidTransition``), so a stale page is never applied."""
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
+            check_expected_policy(session, name, expected_policy)
             ended = end_policy(session, name, actor=actor, cause="cleared", reason=reason)
             if ended is None:
                 raise InvalidTransition(f"{name} has no traffic policy to end.")
             return ended
 
     def rollback(
-        self, name: str, *, actor: str, reason: str = "", policy_id: int | None = None
+        self,
+        name: str,
+        *,
+        actor: str,
+        reason: str = "",
+        policy_id: int | None = None,
+        expected_policy: int | None = None,
+        expected_version: int | None = None,
     ) -> RollbackOutcome:
         """End an active canary or split; with none, roll production back a version.
 
         With ``policy_id``, only that policy is ended (an automated check must not end a
         policy started after it looked); another one in force raises ``InvalidTransition``.
+        ``expected_policy`` and ``expected_version`` (production's version, ``0``: none) are
+        what the caller saw; either changed meanwhile refuses the rollback.
         """
         with self.store.write() as session:
-            lock_model(session, name)
+            lock_model(session, name, actor=actor)
+            check_expected_policy(session, name, expected_policy)
+            check_expected_alias(
+                session.get(Alias, (name, PRODUCTION)), name, PRODUCTION, expected_version
+            )
             previous = active_policy(session, name)
             if policy_id is not None and (previous is None or previous.id != policy_id):
                 now = previous.describe() if previous is not None else "no policy"
@@ -340,7 +400,10 @@ class Traffic:
             )
         if ended is not None:
             return RollbackOutcome(ended=ended, previous=previous)
-        return RollbackOutcome(change=self.registry.rollback(name, actor=actor, reason=reason))
+        change = self.registry.rollback(
+            name, actor=actor, reason=reason, expected_version=expected_version
+        )
+        return RollbackOutcome(change=change)
 
     def _answering_version(
         self, session: Session, name: str, version: int, actor: str, force: str | None

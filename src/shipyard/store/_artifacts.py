@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import fsspec
 from fsspec.spec import AbstractFileSystem
@@ -67,6 +69,18 @@ class ArtifactStore:
             with self._fs.open(self._path(key), "rb") as fh:
                 data: bytes = fh.read()
                 return data
+        except FileNotFoundError as exc:
+            raise NotFound(
+                f"The artifact '{key}' is missing from '{self.url}'; it was deleted out of band."
+            ) from exc
+
+    @contextlib.contextmanager
+    def open_read(self, key: str) -> Iterator[BinaryIO]:
+        """``key`` as a seekable binary file, read on demand (for a zip's manifest alone: a
+        remote store then fetches the few ranges the zip reader asks for, not the blob)."""
+        try:
+            with self._fs.open(self._path(key), "rb") as fh:
+                yield fh
         except FileNotFoundError as exc:
             raise NotFound(
                 f"The artifact '{key}' is missing from '{self.url}'; it was deleted out of band."

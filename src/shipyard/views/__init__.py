@@ -6,6 +6,13 @@ Reads only: stored monitoring results and health, the registry, the audit chain,
 partitions of one day for a trace. Never a whole prediction log per request.
 """
 
+from shipyard.views._approvals import (
+    ApprovalsView,
+    MetricComparison,
+    PendingVersion,
+    approvals_view,
+    compare_metrics,
+)
 from shipyard.views._audit import (
     PAGE_SIZE,
     AuditEventView,
@@ -28,15 +35,35 @@ from shipyard.views._trace import (
     served_at,
     trace_prediction,
 )
+from shipyard.views._version import (
+    ArchiveView,
+    GateReportView,
+    GateRow,
+    LineageView,
+    RequestView,
+    RiskView,
+    VersionView,
+    request_view,
+    version_view,
+)
 
 __all__ = [
     "PAGE_SIZE",
     "TIME_EXAMPLE",
+    "ApprovalsView",
+    "ArchiveView",
     "AuditEventView",
     "AuditFilters",
     "AuditPage",
     "ChainCache",
     "ChainStatus",
+    "GateReportView",
+    "GateRow",
+    "LineageView",
+    "MetricComparison",
+    "PendingVersion",
+    "RequestView",
+    "RiskView",
     "ServedAt",
     "Trace",
     "TraceDataset",
@@ -44,8 +71,13 @@ __all__ = [
     "TraceGit",
     "TraceLabel",
     "TraceRun",
+    "VersionView",
+    "approvals_view",
     "audit_page",
+    "compare_metrics",
     "parse_at",
+    "request_view",
     "served_at",
     "trace_prediction",
+    "version_view",
 ]
