@@ -1,0 +1,141 @@
+"""Bounded reads of stored monitoring series: one query per group of series, through the
+``(model_name, metric, feature, window_end)`` index, each series thinned to ``MAX_POINTS``.
+
+A series is parallel lists (``t``, ``value``, ``flagged``, ``run``), the shape a plot and a
+table both read without reshaping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shipyard.store.tables import MonitoringResult
+
+#: Points kept per series (more are thinned, flagged points first).
+MAX_POINTS = 1000
+#: Days a monitoring page may look back.
+MAX_DAYS = 365
+
+
+class Series(BaseModel):
+    """One metric of one feature (``*``: the dataset) over time; ``lower``/``upper`` are the
+    interval of a performance metric (same length as ``t``, ``None`` where not stored)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str
+    feature: str
+    t: list[datetime]
+    value: list[float | None]
+    flagged: list[bool]
+    run: list[str]
+    threshold: float | None = None
+    lower: list[float | None] | None = None
+    upper: list[float | None] | None = None
+    points: int
+    """Points stored in the range (``len(t)`` is at most ``MAX_POINTS``)."""
+
+    @property
+    def last(self) -> float | None:
+        return self.value[-1] if self.value else None
+
+
+Row = tuple[datetime, float | None, bool, str, float | None]
+
+
+def read_series(
+    session: Session,
+    model: str,
+    *,
+    metrics: Iterable[str],
+    features: Iterable[str],
+    since: datetime,
+    until: datetime,
+) -> dict[tuple[str, str], list[Row]]:
+    """Every stored ``(window_end, value, flagged, run_id, threshold)`` of ``model`` for the
+    ``metrics`` x ``features`` in ``[since, until]``, oldest first, keyed by (metric, feature)."""
+    metrics, features = sorted(set(metrics)), sorted(set(features))
+    if not metrics or not features:
+        return {}
+    query = (
+        select(
+            MonitoringResult.metric,
+            MonitoringResult.feature,
+            MonitoringResult.window_end,
+            MonitoringResult.value,
+            MonitoringResult.flagged,
+            MonitoringResult.run_id,
+            MonitoringResult.threshold,
+        )
+        .where(
+            MonitoringResult.model_name == model,
+            MonitoringResult.metric.in_(metrics),
+            MonitoringResult.feature.in_(features),
+            MonitoringResult.window_end >= since,
+            MonitoringResult.window_end <= until,
+        )
+        .order_by(MonitoringResult.window_end, MonitoringResult.id)
+    )
+    out: dict[tuple[str, str], list[Row]] = {}
+    for metric, feature, end, value, flagged, run, threshold in session.execute(query):
+        out.setdefault((metric, feature), []).append((end, value, bool(flagged), run, threshold))
+    return out
+
+
+def thin(rows: Sequence[Row], limit: int = MAX_POINTS) -> list[Row]:
+    """At most ``limit`` rows in time order: per bucket of consecutive rows, a flagged one if
+    any, else the one farthest from the series' median (spikes and drops stay visible).
+
+    >>> from datetime import UTC, datetime, timedelta
+    >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> rows = [(t0 + timedelta(hours=i), float(i == 7), i == 3, str(i), None) for i in range(10)]
+    >>> [r[3] for r in thin(rows, 5)]
+    ['0', '3', '4', '7', '8']
+    """
+    if len(rows) <= limit:
+        return list(rows)
+    size = math.ceil(len(rows) / limit)
+    values = sorted(v for _, v, _, _, _ in rows if v is not None)
+    median = values[len(values) // 2] if values else 0.0
+    kept = []
+    for i in range(0, len(rows), size):
+        bucket = rows[i : i + size]
+        flagged = [r for r in bucket if r[2]]
+        if flagged:
+            kept.append(flagged[0])
+            continue
+        kept.append(max(bucket, key=lambda r: -1.0 if r[1] is None else abs(r[1] - median)))
+    return kept
+
+
+def to_series(
+    metric: str,
+    feature: str,
+    rows: Sequence[Row],
+    *,
+    lower: Sequence[Row] = (),
+    upper: Sequence[Row] = (),
+) -> Series:
+    """A ``Series`` of ``rows`` (thinned); ``lower``/``upper`` are matched by window end."""
+    kept = thin(rows)
+    lows = {r[0]: r[1] for r in lower}
+    highs = {r[0]: r[1] for r in upper}
+    thresholds = [r[4] for r in rows if r[4] is not None]
+    return Series(
+        metric=metric,
+        feature=feature,
+        t=[r[0] for r in kept],
+        value=[r[1] for r in kept],
+        flagged=[r[2] for r in kept],
+        run=[r[3] for r in kept],
+        threshold=thresholds[-1] if thresholds else None,
+        lower=[lows.get(r[0]) for r in kept] if lower else None,
+        upper=[highs.get(r[0]) for r in kept] if upper else None,
+        points=len(rows),
+    )

@@ -1,0 +1,78 @@
+"""``model_health``: written with every monitoring run, in the same transaction; it keeps the
+newest window, and says in plain words what is wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from overview_data import performance_rows, register_churn, save_window, shifted
+from shipyard import Client
+from shipyard.config import ProjectConfig
+from shipyard.store import Store
+from shipyard.store.tables import AuditEvent, ModelHealth
+from shipyard.views import catalogue
+
+
+def _health(store: Store, name: str) -> ModelHealth:
+    with store.read() as session:
+        row = session.get(ModelHealth, name)
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def test_a_saved_window_writes_the_models_health_row(
+    client_for: Callable[[str], Client], store: Store
+) -> None:
+    client = client_for("admin")
+    register_churn(client)
+    end = datetime.now(UTC).replace(microsecond=0)
+    run = save_window(
+        client, "churn", shifted(1, "age", "plan"), end=end, extra=performance_rows(0.7)
+    )
+    row = _health(store, "churn")
+    assert (row.run_id, row.version, row.window_end, row.rows) == (run, 1, end, 2_000)
+    assert row.window_start == end - timedelta(hours=1)
+    assert sorted(row.drifted) == ["age", "plan"] and row.features == 3
+    accuracy = row.performance["accuracy"]
+    assert 0.6 < accuracy["value"] < 0.8 and accuracy["flagged"] is False
+    assert accuracy["lower"] < accuracy["value"] < accuracy["upper"]
+    assert "accuracy.ci_low" not in row.performance and "labels" not in row.performance
+    assert row.label_coverage == 1.0
+    with store.read() as session:
+        event = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "monitoring.completed")
+        ).one()
+    assert event.details["run_id"] == run
+
+
+def test_an_older_window_saved_later_does_not_replace_the_newest(
+    client_for: Callable[[str], Client], store: Store
+) -> None:
+    client = client_for("admin")
+    register_churn(client)
+    end = datetime.now(UTC).replace(microsecond=0)
+    newest = save_window(client, "churn", shifted(1), end=end)
+    save_window(client, "churn", shifted(2, "age"), end=end - timedelta(days=3))
+    row = _health(store, "churn")
+    assert row.run_id == newest and row.window_end == end and row.drifted == []
+    later = save_window(client, "churn", shifted(3, "income"), end=end + timedelta(hours=1))
+    row = _health(store, "churn")
+    assert row.run_id == later and row.drifted == ["income"]
+
+
+def test_quality_breaches_are_named_feature_and_check(
+    client_for: Callable[[str], Client], store: Store
+) -> None:
+    client = client_for("admin")
+    register_churn(client)
+    frame = shifted(1)
+    frame.loc[: len(frame) // 2, "income"] = None
+    save_window(client, "churn", frame, end=datetime.now(UTC))
+    assert "income: missing" in _health(store, "churn").quality
+    page = catalogue(store, ProjectConfig())
+    (reason,) = page.models[0].health.reasons
+    assert reason.startswith("quality: missing values in income")
