@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
-from overview_data import performance_rows, register_churn, save_window, shifted
+from overview_data import performance_rows, reference, register_churn, save_window, shifted
 from shipyard import Client
 from shipyard.config import ProjectConfig
+from shipyard.errors import NotFound
+from shipyard.monitoring import MonitoringResults, compute_drift
 from shipyard.store import Store
 from shipyard.store.tables import AuditEvent, ModelHealth
-from shipyard.views import catalogue
+from shipyard.views import catalogue, window_detail
 
 
 def _health(store: Store, name: str) -> ModelHealth:
@@ -76,3 +80,20 @@ def test_quality_breaches_are_named_feature_and_check(
     page = catalogue(store, ProjectConfig())
     (reason,) = page.models[0].health.reasons
     assert reason.startswith("quality: missing values in income")
+
+
+def test_a_file_window_has_no_log_sample(
+    client_for: Callable[[str], Client], store: Store, tmp_path: Path
+) -> None:
+    client = client_for("admin")
+    register_churn(client)
+    report = compute_drift(reference(), shifted(1))
+    run = MonitoringResults(store).save(
+        report, model="churn", version=1, source="inputs:batch.parquet", actor="cron"
+    )
+    detail = window_detail(store, "churn", run, predlog=tmp_path)
+    assert detail.window_start is None and detail.rows == 2_000
+    note = "This window was a file (inputs:batch.parquet), not the prediction log."
+    assert detail.sample.note == note
+    with pytest.raises(NotFound, match="There is no model 'nope'"):
+        window_detail(store, "nope", run, predlog=None)
