@@ -81,6 +81,12 @@ def test_the_monitoring_series_as_json(monitored: Monitored) -> None:
     with browser(monitored.url) as client:
         log_in(client, "vera")
         page = client.get("/api/models/churn/monitoring").json()
+        year = client.get("/api/models/churn/monitoring", params={"days": 365}).json()
+    # a year is read in time buckets by the database: here one window per bucket
+    assert year["drift_share"]["points"] == 2 and year["days"] == 365
+    assert year["drift_share"]["run"] == [monitored.clean_run, monitored.drifted_run]
+    assert year["drift_share"]["value"] == page["drift_share"]["value"]
+    assert year["drift_share"]["flagged"] == page["drift_share"]["flagged"]
     assert page["features"] == ["age", "income", "plan"] and page["feature"] == "age"
     drift = {f["feature"]: (f["windows"], f["flagged"]) for f in page["drift"]}
     assert drift == {"age": (2, 1), "income": (2, 0), "plan": (2, 0)}

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from shipyard.config import ProjectConfig
@@ -27,8 +27,8 @@ from shipyard.store.tables import AlertRecord, Alias, Model, ModelHealth, ModelV
 from shipyard.views._health import (
     DEFAULT_STALE_AFTER,
     Health,
+    HealthRow,
     criterion_of,
-    health_row,
     judge,
     objective_of,
     stale_after,
@@ -112,83 +112,18 @@ def catalogue(
     if len(q) > 200:
         raise InvalidInput("The search text must be at most 200 characters.")
     now = now or datetime.now(UTC)
-    production, staging = aliased(Alias), aliased(Alias)
-    latest = (
-        select(ModelVersion.model_name, func.max(ModelVersion.version).label("latest"))
-        .group_by(ModelVersion.model_name)
-        .subquery()
-    )
-    query = (
-        select(
-            Model.name,
-            Model.description,
-            Model.owner,
-            Model.team,
-            Model.objective,
-            Model.accept,
-            production.version.label("production"),
-            staging.version.label("staging"),
-            latest.c.latest,
-            ModelHealth.version,
-            ModelHealth.run_id,
-            ModelHealth.window_start,
-            ModelHealth.window_end,
-            ModelHealth.rows,
-            ModelHealth.features,
-            ModelHealth.drifted,
-            ModelHealth.quality,
-            ModelHealth.performance,
-            ModelHealth.label_coverage,
-        )
-        .outerjoin(
-            production, and_(production.model_name == Model.name, production.alias == "production")
-        )
-        .outerjoin(staging, and_(staging.model_name == Model.name, staging.alias == "staging"))
-        .outerjoin(latest, latest.c.model_name == Model.name)
-        .outerjoin(ModelHealth, ModelHealth.model_name == Model.name)
-        .order_by(Model.name)
-    )
-    if q:
-        pattern = (
-            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        query = query.where(
-            or_(
-                *(
-                    func.lower(column).like(pattern, escape="\\")
-                    for column in (
-                        Model.name,
-                        Model.description,
-                        Model.objective,
-                        Model.team,
-                        func.coalesce(Model.owner, ""),
-                    )
-                )
-            )
-        )
-    if team:
-        query = query.where(Model.team == team)
-    if stage == "production":
-        query = query.where(production.version.is_not(None))
-    elif stage == "staging":
-        query = query.where(production.version.is_(None), staging.version.is_not(None))
-    elif stage == "candidate":
-        query = query.where(
-            production.version.is_(None), staging.version.is_(None), latest.c.latest.is_not(None)
-        )
-    elif stage == "none":
-        query = query.where(latest.c.latest.is_(None))
     with store.read() as session:
-        rows = session.execute(query).mappings().all()
+        rows = session.execute(_listing(q, team, stage)).mappings().all()
         teams = sorted(t for t in session.scalars(select(Model.team).distinct()) if t)
         names = None if health else [r["name"] for r in _page(rows, page)]
         alerts = open_alerts(session, names)
+        healths = _health_rows(session, names)
     stale = stale_after(project, now)
     models = []
     for r in rows if health else _page(rows, page):
         criterion = criterion_of(project, r["name"], r["accept"])
         judged = judge(
-            health_row(dict(r)),
+            healths.get(r["name"]),
             open_alerts=alerts.get(r["name"], 0),
             criterion=criterion,
             stale_after=stale.get(r["name"], DEFAULT_STALE_AFTER),
@@ -228,6 +163,68 @@ def catalogue(
         health=health,
         teams=teams,
     )
+
+
+def _listing(q: str, team: str, stage: str) -> Select[Any]:
+    """Models matching the filters, with their production and staging versions and their
+    newest version number, by name (no JSON column: the page's health is read apart)."""
+    production, staging = aliased(Alias), aliased(Alias)
+    latest = (
+        select(ModelVersion.model_name, func.max(ModelVersion.version).label("latest"))
+        .group_by(ModelVersion.model_name)
+        .subquery()
+    )
+    query = (
+        select(
+            Model.name,
+            Model.description,
+            Model.owner,
+            Model.team,
+            Model.objective,
+            Model.accept,
+            production.version.label("production"),
+            staging.version.label("staging"),
+            latest.c.latest,
+        )
+        .outerjoin(
+            production, and_(production.model_name == Model.name, production.alias == "production")
+        )
+        .outerjoin(staging, and_(staging.model_name == Model.name, staging.alias == "staging"))
+        .outerjoin(latest, latest.c.model_name == Model.name)
+        .order_by(Model.name)
+    )
+    if q:
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        columns = (Model.name, Model.description, Model.objective, Model.team, Model.owner)
+        query = query.where(
+            or_(*(func.lower(c).like(f"%{escaped}%", escape="\\") for c in columns))
+        )
+    if team:
+        query = query.where(Model.team == team)
+    if stage == "production":
+        query = query.where(production.version.is_not(None))
+    elif stage == "staging":
+        query = query.where(production.version.is_(None), staging.version.is_not(None))
+    elif stage == "candidate":
+        query = query.where(
+            production.version.is_(None), staging.version.is_(None), latest.c.latest.is_not(None)
+        )
+    elif stage == "none":
+        query = query.where(latest.c.latest.is_(None))
+    return query
+
+
+def _health_rows(session: Session, names: list[str] | None) -> dict[str, HealthRow]:
+    """The ``model_health`` rows of ``names`` (every model's for ``None``)."""
+    if names == []:
+        return {}
+    query = select(ModelHealth)
+    if names is not None:
+        query = query.where(ModelHealth.model_name.in_(names))
+    return {
+        row.model_name: HealthRow.model_validate(row, from_attributes=True)
+        for row in session.scalars(query)
+    }
 
 
 def _page(items: Sequence[T], page: int) -> list[T]:

@@ -13,9 +13,8 @@ one short sentence per reason) or ``not monitored yet``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict
@@ -202,16 +201,6 @@ def judge(
 
 def _alerts(n: int) -> str:
     return f"{n} open alert{'s' if n != 1 else ''}"
-
-
-def health_row(values: Mapping[str, Any]) -> HealthRow | None:
-    """A ``HealthRow`` from a row's mapping (``None`` when the outer join found none)."""
-    if values.get("run_id") is None:
-        return None
-    return HealthRow.model_validate(
-        {k: values[k] for k in HealthRow.model_fields}
-        | {"performance": values["performance"] or {}}
-    )
 
 
 def stale_after(project: ProjectConfig, now: datetime) -> dict[str, timedelta]:

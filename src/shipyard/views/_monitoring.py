@@ -369,7 +369,7 @@ def _breached(
 ) -> list[FlaggedPoint]:
     """The newest flagged windows, one entry per run (a flagged drift share counts too)."""
     points = list(flagged)
-    for t, value, is_flagged, run, _ in dataset.get(("drift_share", "*"), []):
+    for t, value, is_flagged, run, _, _ in dataset.get(("drift_share", "*"), []):
         if is_flagged:
             points.append(FlaggedPoint(t=t, feature="*", check="drift_share", value=value, run=run))
     seen: set[str] = set()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from shipyard.store.tables import MonitoringResult
@@ -39,14 +40,18 @@ class Series(BaseModel):
     lower: list[float | None] | None = None
     upper: list[float | None] | None = None
     points: int
-    """Points stored in the range (``len(t)`` is at most ``MAX_POINTS``)."""
+    """Windows stored in the range (``len(t)`` is at most about ``MAX_POINTS``: a long range
+    is read in time buckets, each point the mean of its bucket, flagged if any window was)."""
 
     @property
     def last(self) -> float | None:
         return self.value[-1] if self.value else None
 
 
-Row = tuple[datetime, float | None, bool, str, float | None]
+Row = tuple[datetime, float | None, bool, str, float | None, int]
+"""``(window_end, value, flagged, run_id, threshold, windows)``: one stored window, or the
+``windows`` of one time bucket of a long range (mean value, flagged if any was, the run of a
+flagged window if any)."""
 
 
 def read_series(
@@ -58,34 +63,71 @@ def read_series(
     since: datetime,
     until: datetime,
 ) -> dict[tuple[str, str], list[Row]]:
-    """Every stored ``(window_end, value, flagged, run_id, threshold)`` of ``model`` for the
-    ``metrics`` x ``features`` in ``[since, until]``, oldest first, keyed by (metric, feature)."""
+    """The stored windows of ``model`` for the ``metrics`` x ``features`` in ``[since,
+    until]``, oldest first, keyed by (metric, feature). A range longer than ``MAX_POINTS``
+    hours is read in ``MAX_POINTS`` time buckets, aggregated by the database, so a year of
+    hourly windows costs the page a thousand rows per series, not nine thousand."""
     metrics, features = sorted(set(metrics)), sorted(set(features))
     if not metrics or not features:
         return {}
-    query = (
-        select(
-            MonitoringResult.metric,
-            MonitoringResult.feature,
-            MonitoringResult.window_end,
-            MonitoringResult.value,
-            MonitoringResult.flagged,
-            MonitoringResult.run_id,
-            MonitoringResult.threshold,
-        )
-        .where(
-            MonitoringResult.model_name == model,
-            MonitoringResult.metric.in_(metrics),
-            MonitoringResult.feature.in_(features),
-            MonitoringResult.window_end >= since,
-            MonitoringResult.window_end <= until,
-        )
-        .order_by(MonitoringResult.window_end, MonitoringResult.id)
+    where = (
+        MonitoringResult.model_name == model,
+        MonitoringResult.metric.in_(metrics),
+        MonitoringResult.feature.in_(features),
+        MonitoringResult.window_end >= since,
+        MonitoringResult.window_end <= until,
     )
+    span = (until - since).total_seconds()
+    if span <= MAX_POINTS * 3600:
+        query = (
+            select(
+                MonitoringResult.metric,
+                MonitoringResult.feature,
+                MonitoringResult.window_end,
+                MonitoringResult.value,
+                MonitoringResult.flagged,
+                MonitoringResult.run_id,
+                MonitoringResult.threshold,
+                literal(1),
+            )
+            .where(*where)
+            .order_by(MonitoringResult.window_end, MonitoringResult.id)
+        )
+    else:
+        bucket = _bucket(session, math.ceil(span / MAX_POINTS)).label("bucket")
+        flagged = func.max(case((MonitoringResult.flagged, 1), else_=0))
+        run = func.coalesce(
+            func.max(case((MonitoringResult.flagged, MonitoringResult.run_id), else_=None)),
+            func.max(MonitoringResult.run_id),
+        )
+        query = (
+            select(
+                MonitoringResult.metric,
+                MonitoringResult.feature,
+                func.max(MonitoringResult.window_end),
+                func.avg(MonitoringResult.value),
+                flagged,
+                run,
+                func.max(MonitoringResult.threshold),
+                func.count(),
+            )
+            .where(*where)
+            .group_by(MonitoringResult.metric, MonitoringResult.feature, bucket)
+            .order_by(bucket)
+        )
     out: dict[tuple[str, str], list[Row]] = {}
-    for metric, feature, end, value, flagged, run, threshold in session.execute(query):
-        out.setdefault((metric, feature), []).append((end, value, bool(flagged), run, threshold))
+    for metric, feature, end, value, is_flagged, run_id, threshold, n in session.execute(query):
+        row = (end, value, bool(is_flagged), run_id, threshold, int(n))
+        out.setdefault((metric, feature), []).append(row)
     return out
+
+
+def _bucket(session: Session, seconds: int) -> ColumnElement[Any]:
+    """The number of the ``seconds``-long time bucket of a window's end."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.floor(func.extract("epoch", MonitoringResult.window_end) / seconds)
+    # SQLite keeps the time as text; integers divide to an integer
+    return cast(func.strftime("%s", MonitoringResult.window_end), Integer) / seconds
 
 
 def thin(rows: Sequence[Row], limit: int = MAX_POINTS) -> list[Row]:
@@ -94,14 +136,15 @@ def thin(rows: Sequence[Row], limit: int = MAX_POINTS) -> list[Row]:
 
     >>> from datetime import UTC, datetime, timedelta
     >>> t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    >>> rows = [(t0 + timedelta(hours=i), float(i == 7), i == 3, str(i), None) for i in range(10)]
+    >>> rows = [(t0 + timedelta(hours=i), float(i == 7), i == 3, str(i), None, 1)
+    ...         for i in range(10)]
     >>> [r[3] for r in thin(rows, 5)]
     ['0', '3', '4', '7', '8']
     """
     if len(rows) <= limit:
         return list(rows)
     size = math.ceil(len(rows) / limit)
-    values = sorted(v for _, v, _, _, _ in rows if v is not None)
+    values = sorted(r[1] for r in rows if r[1] is not None)
     median = values[len(values) // 2] if values else 0.0
     kept = []
     for i in range(0, len(rows), size):
@@ -137,5 +180,5 @@ def to_series(
         threshold=thresholds[-1] if thresholds else None,
         lower=[lows.get(r[0]) for r in kept] if lower else None,
         upper=[highs.get(r[0]) for r in kept] if upper else None,
-        points=len(rows),
+        points=sum(r[5] for r in rows),
     )
