@@ -146,6 +146,11 @@ def test_html_in_a_description_is_text(
     assert "<b>bold</b>" not in page.text and "&lt;b&gt;bold&lt;/b&gt;" in page.text
     assert "<i>t</i>" not in page.text
     assert client.get("/api/models").json()["models"][0]["description"].startswith("<script>")
+    model = client.get("/ui/models/evil")
+    assert model.status_code == 200 and "&lt;script&gt;alert(" in model.text
+    assert "<script>alert" not in model.text and "<b>bold</b>" not in model.text
+    monitoring = client.get("/ui/models/evil/monitoring")
+    assert monitoring.status_code == 200 and "No monitoring results" in monitoring.text
 
 
 def test_bad_query_parameters_are_refused_with_400(
@@ -188,3 +193,24 @@ def test_plotly_and_the_page_script_are_served_from_the_package(
     assert ".js-plotly-plot .plotly .main-svg{position:absolute;" in css.text
     page_script = client.get("/ui/static/ui.js")
     assert page_script.status_code == 200 and "Plotly.newPlot" in page_script.text
+
+
+def test_the_api_is_documented_with_its_error_responses(
+    open_browser: Callable[[], httpx.Client],
+) -> None:
+    schema = open_browser().get("/openapi.json").json()
+    paths = schema["paths"]
+    for path, statuses in (
+        ("/api/models", {"200", "400", "401", "403"}),
+        ("/api/models/{name}", {"200", "401", "403", "404"}),
+        ("/api/models/{name}/monitoring", {"200", "400", "401", "403", "404"}),
+        ("/api/models/{name}/monitoring/windows/{run_id}", {"200", "401", "403", "404"}),
+    ):
+        responses = paths[path]["get"]["responses"]
+        assert statuses <= set(responses), (path, sorted(responses))
+        assert responses["404" if "404" in statuses else "401"]["content"]["application/json"]
+    components = schema["components"]["schemas"]
+    assert {"Catalogue", "ModelPage", "MonitoringPage", "WindowDetail", "ApiError"} <= set(
+        components
+    )
+    assert not any(path.startswith("/ui") for path in paths)
