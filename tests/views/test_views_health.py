@@ -97,3 +97,40 @@ def test_a_file_window_has_no_log_sample(
     assert detail.sample.note == note
     with pytest.raises(NotFound, match="There is no model 'nope'"):
         window_detail(store, "nope", run, predlog=None)
+
+
+def test_staleness_follows_the_monitoring_schedule_and_the_criterion_is_judged(
+    client_for: Callable[[str], Client], store: Store
+) -> None:
+    client = client_for("admin")
+    for name in ("hourly", "daily", "accurate"):
+        register_churn(client, name)
+    now = datetime.now(UTC)
+    three_hours_ago = now - timedelta(hours=3)
+    save_window(client, "hourly", shifted(1), end=three_hours_ago)
+    save_window(client, "daily", shifted(2), end=three_hours_ago, extra=performance_rows(0.7))
+    save_window(client, "accurate", shifted(3), end=now, extra=performance_rows(0.95))
+    job = {"name": "h", "kind": "monitor", "schedule": "0 * * * *", "model": "hourly@production"}
+    project = ProjectConfig.model_validate(
+        {
+            "jobs": [job],
+            "models": {
+                "daily": {"accept": "accuracy >= 0.9"},
+                "accurate": {"accept": "accuracy >= 0.9"},
+            },
+        }
+    )
+    models = {m.name: m for m in catalogue(store, project).models}
+    assert models["hourly"].health.reasons == ["not monitored for 3 hours"]
+    assert models["hourly"].health.stale
+    daily = models["daily"].health  # no job: stale after 2 days
+    assert daily.reasons == ["performance below the acceptance criterion"]
+    assert (daily.live.status, daily.live.criterion) == ("not met", "accuracy >= 0.9")
+    accurate = models["accurate"].health
+    assert accurate.status == "healthy" and accurate.live.status == "met"
+    assert accurate.live.lower is not None and accurate.live.lower < accurate.live.value  # type: ignore[operator]
+    unlabelled = catalogue(
+        store, ProjectConfig.model_validate({"models": {"hourly": {"accept": "f1 >= 0.5"}}})
+    )
+    hourly = next(m for m in unlabelled.models if m.name == "hourly")
+    assert hourly.health.live.status == "no labels yet"
