@@ -31,12 +31,12 @@ from shipyard.views._model import (
 from shipyard.views._monitoring import (
     FeatureFlags,
     FlaggedPoint,
-    JobRunItem,
     MonitoringPage,
     check_days,
     monitoring_page,
 )
 from shipyard.views._series import MAX_DAYS, MAX_POINTS, Series
+from shipyard.views._timeline import AliasMark, JobRunItem
 from shipyard.views._window import SampleRows, WindowDetail, window_detail
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "STAGE_FILTERS",
     "AlertItem",
     "AliasEvent",
+    "AliasMark",
     "Catalogue",
     "CatalogueModel",
     "FeatureFlags",

@@ -12,7 +12,6 @@ thinned to ``MAX_POINTS``, the flagged points and job runs capped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict
@@ -21,10 +20,16 @@ from sqlalchemy.orm import Session
 
 from shipyard.config import ProjectConfig
 from shipyard.errors import InvalidInput, NotFound
-from shipyard.registry import PRODUCTION, parse_ref
 from shipyard.store import Store
-from shipyard.store.tables import AliasChange, JobRun, Model, ModelHealth, MonitoringResult
+from shipyard.store.tables import Model, ModelHealth, MonitoringResult
 from shipyard.views._series import MAX_DAYS, MAX_POINTS, Row, Series, read_series, to_series
+from shipyard.views._timeline import (
+    AliasMark,
+    JobRunItem,
+    job_names,
+    job_runs,
+    production_changes,
+)
 
 #: Metrics that judge the whole dataset or the model, stored with feature ``*``.
 PERFORMANCE = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "r2")
@@ -43,9 +48,8 @@ QUALITY = tuple(
         "unseen",
     )
 )
-#: Flagged points and job runs read at most.
+#: Flagged points read at most.
 FLAGGED_LIMIT = 1000
-JOBS_LIMIT = 500
 BREACHED_LIMIT = 50
 
 
@@ -70,30 +74,6 @@ class FlaggedPoint(BaseModel):
     check: str
     value: float | None
     run: str
-
-
-class JobRunItem(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    job: str
-    trigger: str
-    started_at: datetime
-    seconds: float | None
-    status: str
-    message: str
-
-
-class AliasMark(BaseModel):
-    """A production change (what answered before and after ``at``)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    at: datetime
-    action: str
-    version: int | None
-    previous_version: int | None
-    by: str
-    reason: str
 
 
 class MonitoringPage(BaseModel):
@@ -192,8 +172,8 @@ def monitoring_page(
             if chosen
             else {}
         )
-        jobs = _jobs(session, _job_names(project, name), since)
-        at_start, marks = _production(session, name, since, until)
+        jobs = job_runs(session, job_names(project, name), since)
+        at_start, marks = production_changes(session, name, since, until)
     share = dataset.get(("drift_share", "*"))
     return MonitoringPage(
         name=name,
@@ -382,63 +362,3 @@ def _breached(
         if len(out) == BREACHED_LIMIT:
             break
     return out
-
-
-def _job_names(project: ProjectConfig, name: str) -> list[str]:
-    """The scheduled jobs about ``name``: its ``monitor``/``retrain`` ``[[jobs]]`` and the
-    ``retrain-NAME`` job of ``[models.NAME.retrain]``."""
-    names = []
-    for job in project.jobs:
-        model = job.params.get("model")
-        if not isinstance(model, str):
-            continue
-        try:
-            if parse_ref(model).name == name:
-                names.append(job.name)
-        except InvalidInput:
-            continue
-    table = project.models.get(name)
-    if table is not None and table.retrain is not None and table.retrain.schedule:
-        names.append(f"retrain-{name}")
-    return names
-
-
-def _jobs(session: Session, names: Iterable[str], since: datetime) -> list[JobRunItem]:
-    names = list(names)
-    if not names:
-        return []
-    rows = session.scalars(
-        select(JobRun)
-        .where(JobRun.job.in_(names), JobRun.started_at >= since)
-        .order_by(JobRun.started_at.desc())
-        .limit(JOBS_LIMIT)
-    )
-    return [JobRunItem.model_validate(r, from_attributes=True) for r in rows]
-
-
-def _production(
-    session: Session, name: str, since: datetime, until: datetime
-) -> tuple[int | None, list[AliasMark]]:
-    """The production version at ``since`` and the production changes up to ``until``."""
-    at_start: int | None = None
-    marks = []
-    for change in session.scalars(
-        select(AliasChange)
-        .where(AliasChange.model_name == name, AliasChange.alias == PRODUCTION)
-        .order_by(AliasChange.id)
-    ):
-        version = None if change.action == "remove" else change.version
-        if change.at < since:
-            at_start = version
-        elif change.at <= until:
-            marks.append(
-                AliasMark(
-                    at=change.at,
-                    action=change.action,
-                    version=version,
-                    previous_version=change.previous_version,
-                    by=change.by,
-                    reason=change.reason,
-                )
-            )
-    return at_start, marks
