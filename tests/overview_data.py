@@ -15,6 +15,7 @@ from churn_data import churn_frame
 from shipyard import Client
 from shipyard.dataset import Profile, profile_frame
 from shipyard.monitoring import MetricRow, MonitoringResults, compute_drift, compute_performance
+from shipyard.store import Store
 
 
 @functools.cache
@@ -94,3 +95,25 @@ def save_window(
         window_end=end,
         extra=extra or [],
     )
+
+
+def raise_alert(
+    store: Store, model: str, *, rule: str = "age-drift", message: str = "age drifted"
+) -> str:
+    """One alert of ``model`` raised through ``Alerts.raise_all`` (no channel); its id."""
+    from shipyard.alerting import Alert, AlertRule, Alerts
+
+    alert = Alert(
+        rule=rule,
+        severity="warning",
+        model=model,
+        version=1,
+        metric="drift",
+        feature="age",
+        value=1.0,
+        threshold=0.5,
+        message=message,
+    )
+    rules = AlertRule(name=rule, metric="drift", feature="age", channels=[], cooldown="0m")
+    (record,) = Alerts(store).raise_all([(rules, alert)], {}, actor="cron")
+    return str(record.id)

@@ -9,38 +9,18 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from ui_support import add_users, log_in
 
-from overview_data import register_churn, save_window, shifted
+from overview_data import raise_alert, register_churn, save_window, shifted
 from shipyard import Client
+from shipyard.alerting import Alerts
 from shipyard.registry import Registry
 from shipyard.store import Store
-from shipyard.store.tables import AlertRecord
 
 
 def _raise_alert(store: Store, model: str, n: int) -> None:
-    """``n`` unacknowledged alerts of ``model`` (and one acknowledged, which is not open)."""
-    now = datetime.now(UTC)
-    with store.write() as session:
-        for i in range(n + 1):
-            session.add(
-                AlertRecord(
-                    id=f"{model}-{i}",
-                    rule="age-drift",
-                    key=f"{model}/age",
-                    severity="warning",
-                    model_name=model,
-                    version=1,
-                    metric="drift",
-                    feature="age",
-                    value=1.0,
-                    threshold=0.5,
-                    message="age drifted",
-                    status="sent",
-                    deliveries={},
-                    created_at=now,
-                    acknowledged_at=now if i == n else None,
-                    acknowledged_by="sam" if i == n else None,
-                )
-            )
+    """``n`` open alerts of ``model``, and one more acknowledged (which is not open)."""
+    for _ in range(n):
+        raise_alert(store, model)
+    Alerts(store).acknowledge(raise_alert(store, model), actor="sam")
 
 
 def test_health_in_plain_words(

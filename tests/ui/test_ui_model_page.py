@@ -8,25 +8,30 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 from ui_support import add_users, browser, log_in, running_ui
 
 from gates_off import NO_GATES
-from overview_data import performance_rows, register_churn, save_window, shifted
+from overview_data import performance_rows, raise_alert, register_churn, save_window, shifted
 from shipyard import Client
 from shipyard.config import ProjectConfig
 from shipyard.registry import Gates, Registry, Traffic
 from shipyard.store import Store
-from shipyard.store.tables import AlertRecord
 
 PROJECT = ProjectConfig.model_validate(
     {"gates": {"require": False}, "models": {"churn": {"accept": "accuracy >= 0.6"}}}
 )
 
 
+class ChurnUi(NamedTuple):
+    url: str
+    alert: str
+
+
 @pytest.fixture
-def churn(client_for: Callable[[str], Client], store: Store) -> Iterator[str]:
+def churn(client_for: Callable[[str], Client], store: Store) -> Iterator[ChurnUi]:
     """churn v1 (production after a rollback), v2 (a 10% canary), v3 (failed its gates), with
     monitoring, an open alert and users of every role; yields the UI's URL."""
     add_users(store)
@@ -58,33 +63,13 @@ def churn(client_for: Callable[[str], Client], store: Store) -> Iterator[str]:
     for hours in (30, 20, 10):
         end = now - timedelta(hours=hours)
         save_window(sam, "churn", shifted(hours), end=end, extra=performance_rows(0.7))
-    with store.write() as session:
-        session.add(
-            AlertRecord(
-                id="a1",
-                rule="acc",
-                key="churn",
-                severity="critical",
-                model_name="churn",
-                version=1,
-                metric="accuracy",
-                feature=None,
-                value=0.5,
-                threshold=0.6,
-                message="accuracy <em>fell</em>",
-                status="sent",
-                deliveries={},
-                created_at=now,
-                acknowledged_at=None,
-                acknowledged_by=None,
-            )
-        )
+    alert = raise_alert(store, "churn", rule="acc", message="accuracy <em>fell</em>")
     with running_ui(store, project=PROJECT) as url:
-        yield url
+        yield ChurnUi(url, alert)
 
 
-def test_the_model_page_as_json(churn: str) -> None:
-    with browser(churn) as client:
+def test_the_model_page_as_json(churn: ChurnUi) -> None:
+    with browser(churn.url) as client:
         log_in(client, "vera")
         page = client.get("/api/models/churn").json()
     facts = (page["team"], page["owner"], page["objective"])
@@ -110,13 +95,13 @@ def test_the_model_page_as_json(churn: str) -> None:
     assert [s["version"] for s in page["production_steps"]] == [1, 2, 1]
     assert page["traffic"]["kind"] == "canary" and "v2 10%" in page["traffic"]["summary"]
     assert page["traffic"]["reason"] == "again, carefully"
-    assert [a["id"] for a in page["alerts"]] == ["a1"] and page["health"]["open_alerts"] == 1
+    assert [a["id"] for a in page["alerts"]] == [churn.alert] and page["health"]["open_alerts"] == 1
     plot = page["plot"]
     assert plot["metric"] == "accuracy" and plot["points"] == 3 and len(plot["lower"]) == 3
 
 
-def test_the_model_page_for_a_viewer_and_a_scientist(churn: str) -> None:
-    with browser(churn) as viewer_client, browser(churn) as scientist_client:
+def test_the_model_page_for_a_viewer_and_a_scientist(churn: ChurnUi) -> None:
+    with browser(churn.url) as viewer_client, browser(churn.url) as scientist_client:
         log_in(viewer_client, "vera")
         log_in(scientist_client, "sam")
         seen = viewer_client.get("/ui/models/churn")
@@ -139,7 +124,7 @@ def test_the_model_page_for_a_viewer_and_a_scientist(churn: str) -> None:
         assert "accuracy" in names and "production version" in names
         assert len(figure["layout"]["shapes"]) >= 1  # production changed in the last 30 days
     assert "/ui/models/churn/actions/rollback" in acting.text
-    assert "/ui/alerts/a1/ack" in acting.text
+    assert f"/ui/alerts/{churn.alert}/ack" in acting.text
     assert "/actions/" not in seen.text and "/ack" not in seen.text
 
 
@@ -150,8 +135,8 @@ def _assert_no_inline_code(page: str) -> None:
     assert " style=" not in page and "<style" not in page
 
 
-def test_an_unknown_model_is_404(churn: str) -> None:
-    with browser(churn) as client:
+def test_an_unknown_model_is_404(churn: ChurnUi) -> None:
+    with browser(churn.url) as client:
         log_in(client, "vera")
         page = client.get("/ui/models/chrun")
         api = client.get("/api/models/chrun")
@@ -160,7 +145,7 @@ def test_an_unknown_model_is_404(churn: str) -> None:
     assert api.json() == {"error": "There is no model 'chrun'. Did you mean 'churn'?"}
 
 
-def test_the_model_page_needs_a_login(churn: str) -> None:
-    with browser(churn) as client:
+def test_the_model_page_needs_a_login(churn: ChurnUi) -> None:
+    with browser(churn.url) as client:
         assert client.get("/ui/models/churn").status_code == 303
         assert client.get("/api/models/churn").status_code == 401
