@@ -63,12 +63,17 @@ def models_create(
     accept: str = typer.Option(
         None, "--accept", help='The acceptance criterion, e.g. "roc_auc >= 0.80" (a gate).'
     ),
+    team: str = typer.Option("", "--team", help="The team the model belongs to."),
+    owner: str = typer.Option(None, "--owner", help="Who answers for the model."),
 ) -> None:
-    """Record a model before its first version, with its objective and acceptance criterion."""
+    """Record a model before its first version, with its objective, acceptance criterion,
+    team and owner."""
     c = client(ctx)
-    model = c.registry.create_model(name, actor=c.user, objective=objective, accept=accept)
+    model = c.registry.create_model(
+        name, actor=c.user, objective=objective, accept=accept, owner=owner, team=team
+    )
     console.print(f"Created model [bold]{model.name}[/].")
-    _print_objective(c.registry.policy(name))
+    _print_objective(c.registry.policy(name), c.registry.get_model(name))
 
 
 @models_app.command("set")
@@ -77,22 +82,29 @@ def models_set(
     name: str,
     objective: str = typer.Option(None, "--objective", help="The business objective."),
     accept: str = typer.Option(None, "--accept", help='e.g. "roc_auc >= 0.80".'),
+    team: str = typer.Option(None, "--team", help='The team ("" clears it).'),
+    owner: str = typer.Option(None, "--owner", help='Who answers for it ("" clears it).'),
 ) -> None:
-    """Change a model's recorded objective or acceptance criterion (audited)."""
-    if objective is None and accept is None:
-        raise InvalidInput("Nothing to set: pass --objective and/or --accept.")
+    """Change a model's recorded objective, acceptance criterion, team or owner (audited)."""
+    if objective is None and accept is None and team is None and owner is None:
+        raise InvalidInput("Nothing to set: pass --objective, --accept, --team and/or --owner.")
     c = client(ctx)
-    c.registry.set_objective(name, actor=c.user, objective=objective, accept=accept)
-    _print_objective(c.registry.policy(name))
+    if objective is not None or accept is not None:
+        c.registry.set_objective(name, actor=c.user, objective=objective, accept=accept)
+    if team is not None or owner is not None:
+        c.registry.set_details(name, actor=c.user, owner=owner, team=team)
+    _print_objective(c.registry.policy(name), c.registry.get_model(name))
 
 
-def _print_objective(policy: Any) -> None:
-    console.print(
-        f"Objective: {policy.objective or '(none recorded)'}\n"
+def _print_objective(policy: Any, model: Any = None) -> None:
+    lines = [
+        f"Objective: {policy.objective or '(none recorded)'}",
         f"Acceptance criterion: {policy.accept or '(none)'}",
-        highlight=False,
-        markup=False,
-    )
+    ]
+    if model is not None:
+        lines.append(f"Team: {model.team or '(none)'}")
+        lines.append(f"Owner: {model.owner or '(none)'}")
+    console.print("\n".join(lines), highlight=False, markup=False)
 
 
 def _models(
@@ -107,6 +119,8 @@ def _models(
             rows.append(
                 {
                     "name": m.name,
+                    "team": m.team,
+                    "owner": m.owner,
                     "production": aliases.get("production"),
                     "aliases": aliases,
                     "tags": m.tags,
@@ -119,10 +133,12 @@ def _models(
             return
         table(
             "Models",
-            ["name", "production", "aliases", "tags", "created by"],
+            ["name", "team", "owner", "production", "aliases", "tags", "created by"],
             [
                 (
                     r["name"],
+                    r["team"],
+                    r["owner"] or "",
                     r["production"],
                     ", ".join(f"{k}→v{v}" for k, v in r["aliases"].items()),
                     ", ".join(f"{k}={v}" for k, v in r["tags"].items()),

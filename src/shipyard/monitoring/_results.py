@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from shipyard.audit import append_event
+from shipyard.monitoring._health import upsert_health
 from shipyard.monitoring._report import DriftReport
 from shipyard.monitoring._rows import MetricRow
 from shipyard.store import Store
@@ -94,8 +95,10 @@ class MonitoringResults:
         window_end: datetime | None = None,
         extra: Sequence[MetricRow] = (),
     ) -> str:
-        """Store every row of ``report`` in one transaction (audited); returns the run id."""
+        """Store every row of ``report`` in one transaction (audited), with the model's
+        ``model_health`` row when this window is its newest; returns the run id."""
         run_id = uuid.uuid4().hex
+        end = window_end or utcnow()
         rows = report_rows(
             report,
             run_id=run_id,
@@ -103,11 +106,21 @@ class MonitoringResults:
             version=version,
             source=source,
             window_start=window_start,
-            window_end=window_end or utcnow(),
+            window_end=end,
             extra=extra,
         )
         with self.store.write() as session:
             session.add_all(rows)
+            upsert_health(
+                session,
+                rows,
+                model=model,
+                version=version,
+                run_id=run_id,
+                window_start=window_start,
+                window_end=end,
+                n_rows=report.n_rows,
+            )
             append_event(
                 session,
                 actor=actor,

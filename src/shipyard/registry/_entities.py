@@ -25,7 +25,8 @@ _SHORT_DIGEST = 8
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """A named model: its description and tags, and who created it when."""
+    """A named model: its description and tags, who created it when, its business objective
+    and acceptance criterion, who answers for it (``owner``) and its ``team``."""
 
     name: str
     description: str = field(repr=False)
@@ -34,6 +35,8 @@ class RegisteredModel:
     created_by: str
     objective: str = field(default="", repr=False)
     accept: str | None = field(default=None, repr=False)
+    owner: str | None = field(default=None, repr=False)
+    team: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

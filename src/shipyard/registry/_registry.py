@@ -117,13 +117,21 @@ class Registry:
             return model_policy(session, name, self.project)
 
     def create_model(
-        self, name: str, *, actor: str, objective: str = "", accept: str | None = None
+        self,
+        name: str,
+        *,
+        actor: str,
+        objective: str = "",
+        accept: str | None = None,
+        owner: str | None = None,
+        team: str = "",
     ) -> RegisteredModel:
-        """Record a model before its first version, with its business objective and
-        acceptance criterion (``"roc_auc >= 0.80"``); audited as ``model.created``."""
+        """Record a model before its first version, with its business objective, acceptance
+        criterion (``"roc_auc >= 0.80"``), owner and team; audited as ``model.created``."""
         check_name(name)
         if accept is not None:
             accept = str(parse_criterion(accept))
+        owner, team = _check_detail("owner", owner), _check_detail("team", team) or ""
         with self.store.write() as session:
             if session.get(tables.Model, name) is not None:
                 raise AlreadyExists(
@@ -132,12 +140,50 @@ class Registry:
                 )
             model = lock_model(session, name, create_by=actor)
             model.objective, model.accept = objective.strip(), accept
+            model.owner, model.team = owner, team
             append_event(
                 session,
                 actor=actor,
                 action="model.created",
                 subject=f"model:{name}",
-                details={"objective": model.objective, "accept": accept},
+                details={
+                    "objective": model.objective,
+                    "accept": accept,
+                    "owner": owner,
+                    "team": team,
+                },
+            )
+            return to_entity(RegisteredModel, model)
+
+    def set_details(
+        self,
+        name: str,
+        *,
+        actor: str,
+        owner: str | None = None,
+        team: str | None = None,
+    ) -> RegisteredModel:
+        """Change who answers for a model (``owner``) and its ``team`` (audited as
+        ``model.details_set``); ``None`` leaves one as it is, ``""`` clears it.
+
+        >>> registry.set_details("churn", actor="admin", team="retention")  # doctest: +SKIP
+        """
+        if owner is None and team is None:
+            raise InvalidInput("Nothing to set: pass an owner and/or a team.")
+        owner, team = _check_detail("owner", owner), _check_detail("team", team)
+        with self.store.write() as session:
+            model = lock_model(session, name)
+            before = {"owner": model.owner, "team": model.team}
+            if owner is not None:
+                model.owner = owner or None
+            if team is not None:
+                model.team = team
+            append_event(
+                session,
+                actor=actor,
+                action="model.details_set",
+                subject=f"model:{name}",
+                details={"before": before, "after": {"owner": model.owner, "team": model.team}},
             )
             return to_entity(RegisteredModel, model)
 
@@ -678,6 +724,18 @@ class Registry:
             target.tags = {k: v for k, v in merged.items() if v is not None}
             subject = f"model:{name}" + (f"/{version}" if version is not None else "")
             append_event(session, actor=actor, action="tags.set", subject=subject, details=tags)
+
+
+def _check_detail(what: str, value: str | None) -> str | None:
+    """An owner or team name, stripped: at most 128 printable characters."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > 128 or any(ord(c) < 32 for c in value):
+        raise InvalidInput(
+            f"The {what} must be a name of at most 128 printable characters. Got {value[:40]!r}."
+        )
+    return value
 
 
 def _json_tags(tags: dict[str, Any] | None) -> dict[str, Any]:

@@ -4,6 +4,10 @@ a pydantic model (so ``/api/`` documents it in its OpenAPI schema).
 
 Reads only: stored monitoring results and health, the registry, the audit chain, the log's
 partitions of one day for a trace. Never a whole prediction log per request.
+
+- ``catalogue``: every model with its health in plain words, searched, filtered, paginated.
+- ``model_page``: versions, approvals, gates, the alias timeline, traffic, criterion, alerts.
+- ``monitoring_page`` and ``window_detail``: the monitoring series and one window's detail.
 """
 
 from shipyard.views._approvals import (
@@ -14,7 +18,9 @@ from shipyard.views._approvals import (
     compare_metrics,
 )
 from shipyard.views._audit import (
-    PAGE_SIZE,
+    PAGE_SIZE as AUDIT_PAGE_SIZE,
+)
+from shipyard.views._audit import (
     AuditEventView,
     AuditFilters,
     AuditPage,
@@ -22,6 +28,35 @@ from shipyard.views._audit import (
     ChainStatus,
     audit_page,
 )
+from shipyard.views._catalogue import (
+    HEALTH_FILTERS,
+    STAGE_FILTERS,
+    Catalogue,
+    CatalogueModel,
+    catalogue,
+)
+from shipyard.views._catalogue import (
+    PAGE_SIZE as CATALOGUE_PAGE_SIZE,
+)
+from shipyard.views._health import Health, LiveCriterion, judge, quality_words
+from shipyard.views._model import (
+    AlertItem,
+    AliasEvent,
+    ModelPage,
+    ProductionStep,
+    TrafficItem,
+    VersionItem,
+    model_page,
+)
+from shipyard.views._monitoring import (
+    FeatureFlags,
+    FlaggedPoint,
+    MonitoringPage,
+    check_days,
+    monitoring_page,
+)
+from shipyard.views._series import MAX_DAYS, MAX_POINTS, Series
+from shipyard.views._timeline import AliasMark, JobRunItem
 from shipyard.views._trace import (
     TIME_EXAMPLE,
     ServedAt,
@@ -46,24 +81,45 @@ from shipyard.views._version import (
     request_view,
     version_view,
 )
+from shipyard.views._window import SampleRows, WindowDetail, window_detail
 
 __all__ = [
-    "PAGE_SIZE",
+    "AUDIT_PAGE_SIZE",
+    "CATALOGUE_PAGE_SIZE",
+    "HEALTH_FILTERS",
+    "MAX_DAYS",
+    "MAX_POINTS",
+    "STAGE_FILTERS",
     "TIME_EXAMPLE",
+    "AlertItem",
+    "AliasEvent",
+    "AliasMark",
     "ApprovalsView",
     "ArchiveView",
     "AuditEventView",
     "AuditFilters",
     "AuditPage",
+    "Catalogue",
+    "CatalogueModel",
     "ChainCache",
     "ChainStatus",
+    "FeatureFlags",
+    "FlaggedPoint",
     "GateReportView",
     "GateRow",
+    "Health",
+    "JobRunItem",
     "LineageView",
+    "LiveCriterion",
     "MetricComparison",
+    "ModelPage",
+    "MonitoringPage",
     "PendingVersion",
+    "ProductionStep",
     "RequestView",
     "RiskView",
+    "SampleRows",
+    "Series",
     "ServedAt",
     "Trace",
     "TraceDataset",
@@ -71,13 +127,23 @@ __all__ = [
     "TraceGit",
     "TraceLabel",
     "TraceRun",
+    "TrafficItem",
+    "VersionItem",
     "VersionView",
+    "WindowDetail",
     "approvals_view",
     "audit_page",
+    "catalogue",
+    "check_days",
     "compare_metrics",
+    "judge",
+    "model_page",
+    "monitoring_page",
     "parse_at",
+    "quality_words",
     "request_view",
     "served_at",
     "trace_prediction",
     "version_view",
+    "window_detail",
 ]
