@@ -6,13 +6,15 @@ for accessibility.
 The fixtures (``chromium_browser``, ``page_for``) are in ``tests/ui/conftest.py``; a test uses
 them like this::
 
-    def test_x(ui_url, page_for, logged_in_page):
+    def test_x(store, ui_url, page_for):
+        add_users(store)                          # ui_support: ROLE_USERS with PASSWORD
         page = page_for(ui_url)                   # watched, screenshot saved at teardown
         log_in_page(page, "april")
         expect(page.locator("#who-role")).to_have_text("approver")
         assert_accessible(page)
 
-Keep browser tests sync (Playwright's sync API runs its own event loop) and use web-first
+Keep browser tests sync and in modules of their own (Playwright's sync API marks an event
+loop running while it is started: see ``chromium_browser``), and use web-first
 assertions (``expect(locator)...``), never ``wait_for_timeout``.
 """
 

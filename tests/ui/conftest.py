@@ -55,10 +55,15 @@ def logged_in(
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[Browser]:
-    """Debian's Chromium, launched once per session through Playwright's sync API (never a
-    downloaded browser); skipped without it, failed under ``CI=true``."""
+    """Debian's Chromium, launched once per test module through Playwright's sync API (never
+    a downloaded browser); skipped without it, failed under ``CI=true``.
+
+    Module scope, not session: while Playwright's sync API is started it marks an event loop
+    as running in the main thread, and every asyncio test after it (anyio's runner) would
+    fail with "Cannot run the event loop while another loop is running". So a module of
+    browser tests holds only sync tests, and Playwright stops when the module ends."""
     from browser_support import chromium_path, no_chromium
     from playwright.sync_api import sync_playwright
 
