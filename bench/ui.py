@@ -97,7 +97,7 @@ def _seed(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     summary = seed(config)
     total = time.perf_counter() - start
-    console = Console()
+    console = Console(width=max(110, Console().width))
     table = Table(title=f"Seeded {config.out} ({args.db}) in {total:.0f} s")
     table.add_column("what")
     table.add_column("rows", justify="right")
@@ -164,7 +164,7 @@ def _run(args: argparse.Namespace) -> None:
     store_dir = (args.store or _default_out(args.db)).absolute()
     summary = json.loads((store_dir / "seed.json").read_text())
     port = args.port or _free_port()
-    console = Console()
+    console = Console(width=max(110, Console().width))
     server = _start_server(store_dir, summary, port, args.launcher, not args.no_pin)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -189,7 +189,7 @@ def _run(args: argparse.Namespace) -> None:
         "load_average": os.getloadavg(),
         "requests_per_route": args.requests,
         "goal_p95_ms": GOAL_MS,
-        "server": server.args if isinstance(server.args, list) else str(server.args),
+        "server": [str(a) for a in server.args],
         "routes": results,
     }
     out = args.json or RESULTS / f"ui-{args.db}.json"
@@ -207,11 +207,13 @@ def _start_server(
         "SHIPYARD_HOME": str(store_dir / "home"),
         "SHIPYARD_DB_URL": summary["db_url"],
         "SHIPYARD_ARTIFACTS": summary["artifacts"],
-        "SHIPYARD_PREDLOG": summary["predlog"],
     }
-    shipyard = shutil.which("shipyard") or str(Path(sys.executable).parent / "shipyard")
-    if not launcher and _has_ui_command(shipyard, env):
+    shipyard = str(Path(sys.executable).parent / "shipyard")
+    usage = "" if launcher else _ui_usage(shipyard, env)
+    if usage:
         command = [shipyard, "ui", "--host", "127.0.0.1", "--port", str(port)]
+        if "--log-dir" in usage:
+            command += ["--log-dir", summary["predlog"]]
     else:
         command = [
             sys.executable,
@@ -228,12 +230,15 @@ def _start_server(
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _has_ui_command(shipyard: str, env: dict[str, str]) -> bool:
+def _ui_usage(shipyard: str, env: dict[str, str]) -> str:
+    """``shipyard ui --help``, or "" when the CLI has no ``ui`` command."""
     try:
-        done = subprocess.run([shipyard, "ui", "--help"], env=env, capture_output=True, timeout=60)
+        done = subprocess.run(
+            [shipyard, "ui", "--help"], env=env, capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+        return ""
+    return done.stdout if done.returncode == 0 else ""
 
 
 def _serve(store_dir: Path, port: int) -> None:
