@@ -63,6 +63,8 @@ def main() -> None:
     run.add_argument("--no-pin", action="store_true", help="do not pin server and client")
     run.add_argument("--launcher", action="store_true", help="use create_ui, not 'shipyard ui'")
     run.add_argument("--json", type=Path, help="default: bench/results/ui-<db>.json")
+    verdicts = commands.add_parser("verdicts", help="add drift verdicts to an older seed")
+    verdicts.add_argument("--store", type=Path, required=True)
     serve = commands.add_parser("serve", help=argparse.SUPPRESS)  # the fallback launcher
     serve.add_argument("--store", type=Path, required=True)
     serve.add_argument("--port", type=int, required=True)
@@ -71,6 +73,8 @@ def main() -> None:
         _seed(args)
     elif args.command == "run":
         _run(args)
+    elif args.command == "verdicts":
+        _verdicts(args.store.absolute())
     else:
         _serve(args.store, args.port)
 
@@ -110,6 +114,27 @@ def _seed(args: argparse.Namespace) -> None:
     console.print(table)
     console.print({k: f"{v} s" for k, v in summary["seconds"].items()})
     console.print(f"disk: {_du(config.out) / 1e9:.2f} GB under {config.out}")
+
+
+def _verdicts(store_dir: Path) -> None:
+    """Add the per-feature ``drift`` rows to a store seeded before ``ui_series`` wrote them."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ui_series import add_drift_verdicts
+
+    summary_path = store_dir / "seed.json"
+    summary = json.loads(summary_path.read_text())
+    start = time.perf_counter()
+    if summary["db_url"].startswith("sqlite"):
+        added = add_drift_verdicts("", str(store_dir / "shipyard.db"))
+    else:
+        config = summary["config"]
+        conninfo = f"host=127.0.0.1 port=5432 user=postgres dbname={config['pg_database']}"
+        added = add_drift_verdicts(conninfo, None)
+    seconds = time.perf_counter() - start
+    summary["counts"]["monitoring_results"] += added
+    summary["seconds"]["drift verdicts (added later)"] = round(seconds, 1)
+    summary_path.write_text(json.dumps(summary, indent=1))
+    print(f"added {added:,} drift verdict rows in {seconds:.0f} s")
 
 
 def _du(path: Path) -> int:

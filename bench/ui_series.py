@@ -2,11 +2,11 @@
 
 ``monitoring_results`` holds one row per window, metric and feature, named as
 ``shipyard.monitoring.report_rows`` names them: per hourly window ``drift_share`` (feature
-``*``), ``psi`` of each of the model's three features (flagged above 0.2, as the ``drift``
-verdict would be), ``roc_auc`` (``*``), and on every ``perf_every``-th window (those with
-enough labels) its interval ``roc_auc.ci_low`` / ``roc_auc.ci_high``: about 5.5 rows per
-window, ~48M rows for 1,000 models over 365 days. Per-feature ``drift`` verdicts and quality
-shares are left out to keep the table at that size (the ``psi`` rows carry the same flag).
+``*``), ``psi`` of each of the model's three features (flagged from 0.2) and its ``drift``
+verdict (1.0 / 0.0, flagged alike), ``roc_auc`` (``*``), and on every ``perf_every``-th window
+(those with enough labels) its interval ``roc_auc.ci_low`` / ``roc_auc.ci_high``: 8.5 rows per
+window, 74.5M rows for 1,000 models over 365 days. Quality shares, ``rows`` and service rows
+are left out to keep the table at that size.
 
 SQLite: the raw ``sqlite3`` module, ``executemany`` in big transactions with
 ``synchronous=OFF``; PostgreSQL: ``COPY``. Both drop the table's two indexes first and build
@@ -42,6 +42,14 @@ COLUMNS = (
     "rows",
     "seconds",
     "created_at",
+)
+#: Each feature's ``drift`` verdict (1.0 / 0.0, flagged alike), as ``report_rows`` writes it
+#: beside the feature's test scores: made from the ``psi`` rows inside the database.
+DRIFT_VERDICTS = (
+    f"INSERT INTO monitoring_results ({', '.join(COLUMNS)}) "
+    "SELECT run_id, model_name, version, source, window_start, window_end, 'drift', feature, "
+    "CASE WHEN flagged THEN 1.0 ELSE 0.0 END, NULL, flagged, rows, seconds, created_at "
+    "FROM monitoring_results WHERE metric = 'psi'"
 )
 INDEXES = {
     "ix_monitoring_results_series": "(model_name, metric, feature, window_end)",
@@ -223,6 +231,7 @@ def write_sqlite(
                 conn.execute("COMMIT")
                 conn.execute("BEGIN")
         conn.execute("COMMIT")
+        total += conn.execute(DRIFT_VERDICTS).rowcount
         for index, columns in INDEXES.items():
             conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
         conn.execute("ANALYZE")
@@ -266,11 +275,51 @@ def write_postgres(
                 flush()
         if batch:
             flush()
+        total += conn.execute(DRIFT_VERDICTS).rowcount
         conn.execute("SET maintenance_work_mem = '1GB'")
         for index, columns in INDEXES.items():
             conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
         conn.execute("ANALYZE monitoring_results")
     return total
+
+
+def add_drift_verdicts(db_url: str, sqlite_path: str | None) -> int:
+    """Add the ``drift`` verdict rows to a store seeded without them (indexes dropped and
+    built again around the insert); returns the rows added (0 when they are there)."""
+    if sqlite_path is not None:
+        conn = sqlite3.connect(sqlite_path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-1000000")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            if conn.execute(_HAS_VERDICTS).fetchone():
+                return 0
+            for index in INDEXES:
+                conn.execute(f"DROP INDEX IF EXISTS {index}")
+            added = int(conn.execute(DRIFT_VERDICTS).rowcount)
+            for index, columns in INDEXES.items():
+                conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
+            conn.execute("ANALYZE")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return added
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        if conn.execute(_HAS_VERDICTS).fetchone():
+            return 0
+        for index in INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        added = conn.execute(DRIFT_VERDICTS).rowcount
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        for index, columns in INDEXES.items():
+            conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
+        conn.execute("ANALYZE monitoring_results")
+        return int(added)
+
+
+_HAS_VERDICTS = "SELECT 1 FROM monitoring_results WHERE metric = 'drift' LIMIT 1"
 
 
 def _tsv(rows: list[tuple[object, ...]]) -> str:

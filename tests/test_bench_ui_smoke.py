@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 
 import ui_seed
 from ui_seed import SeedConfig, log_counts, seed
+from ui_series import add_drift_verdicts
 
 
 def test_tiny_seed_is_a_readable_store(tmp_path: Path) -> None:
@@ -28,7 +29,8 @@ def test_tiny_seed_is_a_readable_store(tmp_path: Path) -> None:
 
     windows = 3 * 24
     assert summary["counts"]["models"] == 6
-    assert summary["counts"]["monitoring_results"] == 6 * (windows * 5 + windows // 4 * 2)
+    per_model = windows * (1 + 3 + 3 + 1) + windows // 4 * 2  # share, psi, drift, auc; interval
+    assert summary["counts"]["monitoring_results"] == 6 * per_model
     store = Store(summary["db_url"], summary["artifacts"], creator="admin").open()
     try:
         with store.read() as session:
@@ -36,7 +38,20 @@ def test_tiny_seed_is_a_readable_store(tmp_path: Path) -> None:
             n_results = session.scalar(select(func.count()).select_from(MonitoringResult))
             assert n_results == summary["counts"]["monitoring_results"]
             metrics = set(session.scalars(select(MonitoringResult.metric).distinct()))
-            assert metrics == {"drift_share", "psi", "roc_auc", "roc_auc.ci_low", "roc_auc.ci_high"}
+            assert metrics == {
+                "drift_share",
+                "psi",
+                "drift",
+                "roc_auc",
+                "roc_auc.ci_low",
+                "roc_auc.ci_high",
+            }
+            verdicts = session.execute(
+                select(MonitoringResult.value, MonitoringResult.flagged).where(
+                    MonitoringResult.metric == "drift"
+                )
+            ).all()
+            assert {(v, f) for v, f in verdicts} <= {(1.0, True), (0.0, False)}
             assert set(session.scalars(select(MonitoringResult.feature).distinct())) >= {"*"}
             chain = verify(session)
             assert chain.ok, chain.problem
@@ -52,6 +67,7 @@ def test_tiny_seed_is_a_readable_store(tmp_path: Path) -> None:
                 assert set(health.performance) == {"roc_auc"}
     finally:
         store.close()
+    assert add_drift_verdicts(summary["db_url"], str(config.out / "shipyard.db")) == 0
 
     busiest = summary["models"][0]
     expected = log_counts(config)[0]
