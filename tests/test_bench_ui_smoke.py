@@ -16,8 +16,9 @@ from shipyard.store.tables import ModelHealth, ModelVersion, MonitoringResult
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
 
-import ui_seed
-from ui_seed import SeedConfig, log_counts, seed
+import ui_registry
+from ui_registry import SeedConfig, log_counts
+from ui_seed import seed
 from ui_series import add_drift_verdicts
 
 
@@ -85,7 +86,7 @@ def test_tiny_seed_is_a_readable_store(tmp_path: Path) -> None:
     sample = summary["sample_prediction_ids"][0]
     owners = [
         m
-        for m in summary["models"][:: ui_seed.SERVE_EVERY]
+        for m in summary["models"][:: ui_registry.SERVE_EVERY]
         if read_window(summary["predlog"], m)
         .connect()
         .execute("SELECT count(*) FROM predictions WHERE prediction_id = ?", [sample])
