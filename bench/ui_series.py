@@ -52,7 +52,9 @@ DRIFT_VERDICTS = (
     "FROM monitoring_results WHERE metric = 'psi'"
 )
 INDEXES = {
-    "ix_monitoring_results_series": "(model_name, metric, feature, window_end)",
+    "ix_monitoring_results_series": (
+        "(model_name, metric, feature, window_end, value, flagged, threshold, run_id)"
+    ),
     "ix_monitoring_results_run_id": "(run_id)",
 }
 
