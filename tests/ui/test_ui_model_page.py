@@ -135,6 +135,15 @@ def _assert_no_inline_code(page: str) -> None:
     assert " style=" not in page and "<style" not in page
 
 
+def test_the_notice_after_an_action_is_one_of_ours(churn: ChurnUi) -> None:
+    with browser(churn.url) as client:
+        log_in(client, "vera")
+        after = client.get("/ui/models/churn", params={"done": "rolled-back"})
+        made_up = client.get("/ui/models/churn", params={"done": "<script>x</script>"})
+    assert 'role="status">Rolled back: the alias points' in after.text
+    assert 'class="success"' not in made_up.text and "&lt;script&gt;x" not in made_up.text
+
+
 def test_an_unknown_model_is_404(churn: ChurnUi) -> None:
     with browser(churn.url) as client:
         log_in(client, "vera")

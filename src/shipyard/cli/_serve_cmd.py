@@ -78,7 +78,7 @@ def serve_cmd(
         max_batch_rows=max_batch_rows,
         compactor=compactor,  # type: ignore[arg-type] # checked above
     )
-    c = client(ctx, notify=False)
+    c = client(ctx, notify=ui)  # the UI acts: its changes send [[notify]] rules
     for name in names or ():
         c.registry.get_model(name)  # refuse to start for a model that does not exist
     log_path = None if no_log else str(log_root(ctx, log_dir))

@@ -52,7 +52,7 @@ def ui_cmd(
     settings = ui_settings(
         trusted_header=trusted_header, secure_cookies=secure_cookies, session_hours=session_hours
     )
-    c = client(ctx, notify=False)
+    c = client(ctx)  # the UI acts: its registry changes send the [[notify]] rules
     predlog = log_root(ctx, log_dir)
     ui_app = create_ui(c.store, project=project(ctx), settings=settings, predlog=predlog)
     who = f"trusted header {settings.trusted_header}, " if settings.trusted_header else ""

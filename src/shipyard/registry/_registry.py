@@ -172,7 +172,7 @@ class Registry:
             raise InvalidInput("Nothing to set: pass an owner and/or a team.")
         owner, team = _check_detail("owner", owner), _check_detail("team", team)
         with self.store.write() as session:
-            model = lock_model(session, name)
+            model = lock_model(session, name, actor=actor)
             before = {"owner": model.owner, "team": model.team}
             if owner is not None:
                 model.owner = owner or None

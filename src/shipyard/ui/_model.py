@@ -27,13 +27,33 @@ ACTIONS = (
 )
 
 
+#: The notices the actions' redirects ask for (``?done=``); anything else shows nothing, so
+#: the page never echoes what a link says.
+DONE_NOTICES = {
+    "promoted": "Promoted: the alias now points to the version you chose.",
+    "canary": "Canary started: part of the traffic now goes to the candidate.",
+    "split": "Traffic split in force.",
+    "cleared": "Traffic policy cleared: every request goes to production.",
+    "rolled-back": "Rolled back: the alias points to the version it pointed to before.",
+    "policy-ended": "The traffic policy ended: every request goes to production.",
+    "approved": "Approval recorded.",
+    "rejected": "Rejection recorded.",
+    "acknowledged": "Alert acknowledged.",
+}
+
+
 def _read(request: Request, name: str) -> ModelPage:
     ctx = ui_context(request)
     return model_page(ctx.store, ctx.project, name)
 
 
 @router.get("/ui/models/{name}", include_in_schema=False)
-def model_html(request: Request, name: str, who: Annotated[Identity, Depends(viewer)]) -> Response:
+def model_html(
+    request: Request,
+    name: str,
+    who: Annotated[Identity, Depends(viewer)],
+    done: str | None = None,
+) -> Response:
     view = _read(request, name)
     plot = view.plot
     title = (
@@ -57,6 +77,7 @@ def model_html(request: Request, name: str, who: Annotated[Identity, Depends(vie
         figure=figure,
         figure_title=title,
         actions=ACTIONS if who.at_least("scientist") else (),
+        notice=DONE_NOTICES.get(done or "", ""),
     )
 
 
