@@ -158,6 +158,7 @@ def test_the_readme_example_is_a_valid_project_file(
         ("churn-drift", "monitor"),
         ("retention", "gc"),
         ("churn-weekly", "retrain"),
+        ("risk-weekly", "digest"),
         ("canary-check", "command"),
         ("retrain-churn", "retrain"),  # schedule in [models.churn.retrain]
     ]
