@@ -9,15 +9,17 @@ Where to look depends on the id:
 - any other id (a batch's ``uuid4().hex``, a rejection's UUID, an id chosen by code calling
   ``PredictionLog.append``) carries no time: every partition is read.
 
-Either way the Parquet files are scanned by DuckDB for the one column ``prediction_id`` with a
-``WHERE`` on it, so Parquet's row-group min/max statistics skip the row groups that cannot
-hold it; only then is the one file that holds it read whole. For a server's id, the parts of
-segments created near its clock (their file names start with the segment's creation time)
-are read first: the server's compaction writes a part per segment of a few seconds, so the
-first pass reads a file or two and the day's other parts are read only if it misses (a log
-written with explicit, older times, or an unknown id: a scan of three days' ids, about 1.5 s
-for 10M ids on two cores). The WAL (records not compacted yet) is read
-first, then the parts, so a segment compacted meanwhile is never missed.
+The WAL (records not compacted yet) is read first, then the id index (``_idindex``:
+``ids/date=D/`` files of prediction id, model, version and part, sorted by id) of those days,
+scanned by DuckDB with a ``WHERE`` on the id so Parquet's row-group min/max statistics skip
+what cannot hold it; only the one part it names is then opened. A segment compacted
+meanwhile is never missed: its index is written before its WAL segment is deleted.
+
+Days without a complete index (a log written before the index existed; today's segment
+files may not cover parts written before the upgrade) fall back to the parts themselves:
+their ``prediction_id`` columns are scanned the same way, the parts of segments created near
+a server id's clock first (their file names start with the segment's creation time), and
+only the file that holds it is read whole (about 1.5 s for a day of 1,000 models).
 
 >>> find_prediction(root, "18f3a2b4c5d6e7f8091a2b00000")          # doctest: +SKIP
 {'prediction_id': '18f3...', 'model': 'churn', 'version': 3, 'inputs': {...}, ...}
@@ -37,6 +39,7 @@ import pyarrow.compute as pc
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog._decode import add_partition_columns, decode_segment
+from shipyard.predlog._idindex import index_days, index_dir, index_files
 from shipyard.predlog._parquet import FEEDBACK_DIR, PREDICTIONS_DIR, _hive_types, _sql_list
 from shipyard.predlog._wal import FEEDBACK, PREDICTION, list_segments, parse_segment_name
 
@@ -49,6 +52,8 @@ _EARLIEST_MS, _LATEST_MS = 978_307_200_000, 4_102_444_800_000
 #: Segments created this long before / after an id's clock are read first (see _written_near).
 _NEAR_BEFORE_MS, _NEAR_AFTER_MS = 3_600_000, 60_000
 _PART_PREFIX = "part-"
+#: Listings of the id index tried when a merge deletes a listed file before it is read.
+_INDEX_ATTEMPTS = 3
 
 
 def check_prediction_id(prediction_id: str) -> str:
@@ -95,13 +100,7 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
     found = _from_wal(root, PREDICTION, prediction_id)
     source = "wal"
     if found is None:
-        days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
-        parts = _prediction_parts(root, days)
-        near = _written_near(parts, prediction_id) if day is not None else []
-        located = _locate_nearest(near, prediction_id)
-        if located is None:
-            tried = set(near)
-            located = _locate([p for p in parts if p not in tried], prediction_id)
+        located = _from_parts(root, day, prediction_id)
         if located is None:
             return None
         found, source = located
@@ -109,6 +108,84 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
     record["source"] = source
     record["labels"] = _labels(root, record["model"], prediction_id, record["ts"])
     return record
+
+
+def _from_parts(root: Path, day: date | None, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The id index first (``_idindex``), then the parts of the days it does not cover."""
+    days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
+    located, complete = _from_index(root, days, prediction_id)
+    if located is not None:
+        return located
+    parts = [p for p in _prediction_parts(root, days) if _part_day(p) not in complete]
+    near = _written_near(parts, prediction_id, len(_PART_PREFIX)) if day is not None else []
+    located = _locate_nearest(near, prediction_id)
+    if located is None:
+        tried = set(near)
+        located = _locate([p for p in parts if p not in tried], prediction_id)
+    return located
+
+
+def _from_index(
+    root: Path, days: list[date] | None, prediction_id: str
+) -> tuple[tuple[pa.Table, str] | None, set[str]]:
+    """(the row and its part, found through the id index of ``days`` (every day when None);
+    the ISO days whose index is complete, so that a miss there is final)."""
+    for attempt in range(_INDEX_ATTEMPTS):
+        merged, segments, complete = _index_files(root, days)
+        if days is not None:
+            segments = _written_near(segments, prediction_id, 0, everything=True)
+        try:
+            parts = _index_hits(merged, segments, prediction_id)
+        except duckdb.IOException:
+            # A file merged and deleted between the listing and the read: list again.
+            if attempt + 1 == _INDEX_ATTEMPTS:
+                raise
+            continue
+        for part in parts:
+            located = _read_row(str(root / part), prediction_id)
+            if located is not None:
+                return located, complete
+        return None, complete
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _index_files(root: Path, days: list[date] | None) -> tuple[list[str], list[str], set[str]]:
+    merged: list[str] = []
+    segments: list[str] = []
+    complete: set[str] = set()
+    for day in index_days(root) if days is None else days:
+        day_merged, day_segments = index_files(index_dir(root, day))
+        merged.extend(map(str, day_merged))
+        segments.extend(map(str, day_segments))
+        if day_merged:
+            complete.add(day.isoformat())
+    return merged, segments, complete
+
+
+def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> list[str]:
+    """The parts the index names for ``prediction_id``: the merged files and the first
+    segment files, then further segment files in growing batches until one names it."""
+    size, start = 32, 0
+    batch = merged + segments[:size]
+    while batch:
+        con = _connect()
+        try:
+            rows = con.execute(
+                f"SELECT DISTINCT part FROM read_parquet({_sql_list(batch)}) "
+                "WHERE prediction_id = ? ORDER BY part",
+                [prediction_id],
+            ).fetchall()
+        finally:
+            con.close()
+        if rows:
+            return [str(r[0]) for r in rows]
+        start, size = start + size, size * 2
+        batch = segments[start : start + size]
+    return []
+
+
+def _part_day(path: str) -> str:
+    return os.path.basename(os.path.dirname(path)).removeprefix("date=")
 
 
 def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
@@ -143,27 +220,33 @@ def _subdirs(folder: str, prefix: str) -> list[str]:
         return []
 
 
-def _written_near(parts: list[str], prediction_id: str) -> list[str]:
-    """The parts of segments created from an hour before the id's clock to a minute after,
-    nearest first: where the server's compaction put it (a part is named after its segment,
-    whose id starts with its creation time in nanoseconds, and a segment closes seconds after
-    it opens)."""
+def _written_near(
+    parts: list[str], prediction_id: str, start: int, *, everything: bool = False
+) -> list[str]:
+    """The parts (or index files) of segments created from an hour before the id's clock to
+    a minute after, nearest first: where the server's compaction put it (a file is named
+    after its segment, from ``start`` on, whose id starts with its creation time in
+    nanoseconds, and a segment closes seconds after it opens). With ``everything``, the
+    other files follow, in no particular order."""
     ms = int(prediction_id[:11], 16)
     low, high = (ms - _NEAR_BEFORE_MS) * 1_000_000, (ms + _NEAR_AFTER_MS) * 1_000_000
     at = ms * 1_000_000
     near: list[tuple[int, str]] = []
-    start = len(_PART_PREFIX)
+    far: list[str] = []
     for part in parts:
         name = os.path.basename(part)
         try:
             created = int(name[start : name.find("-", start)], 16)
         except ValueError:
+            far.append(part)
             continue
         if low <= created <= high:
             # Segments opened just before the id first: the one it went to opened at most
             # its rotation time (seconds) earlier.
             near.append((at - created if created <= at else high - created + at, part))
-    return [part for _, part in sorted(near)]
+        else:
+            far.append(part)
+    return [part for _, part in sorted(near)] + (far if everything else [])
 
 
 def _locate_nearest(near: list[str], prediction_id: str) -> tuple[pa.Table, str] | None:
@@ -196,16 +279,31 @@ def _locate(parts: list[str], prediction_id: str) -> tuple[pa.Table, str] | None
             "WHERE prediction_id = ? LIMIT 1",
             [prediction_id],
         ).fetchall()
-        if not hits:
-            return None
-        path = str(hits[0][0])
+    finally:
+        con.close()
+    if not hits:
+        return None
+    return _read_row(str(hits[0][0]), prediction_id)
+
+
+def _read_row(path: str, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The row of ``prediction_id`` in the part ``path``; None when the part is gone
+    (retention deleted its day meanwhile) or does not hold it."""
+    if not os.path.exists(path):
+        return None
+    con = _connect()
+    try:
         table = con.sql(
             f"SELECT * FROM read_parquet({_sql_list([path])}, hive_partitioning = true, "
             f"hive_types = {_hive_types(PREDICTION)}) WHERE prediction_id = ? LIMIT 1",
             params=[prediction_id],
         ).to_arrow_table()
+    except duckdb.IOException:  # deleted between the check and the read
+        return None
     finally:
         con.close()
+    if not table.num_rows:
+        return None
     return table, path
 
 
