@@ -40,8 +40,10 @@ import time
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shipyard.errors import InvalidInput
@@ -100,6 +102,35 @@ def index_days(root: Path) -> list[date]:
         if match:
             out.append(date.fromisoformat(match.group(1)))
     return sorted(out)
+
+
+class Hit(NamedTuple):
+    """Where the index says a prediction is: its part (relative to the log's root), model
+    and version."""
+
+    part: str
+    model: str
+    version: int | None
+
+
+def find_in_index(files: list[str], prediction_id: str) -> list[Hit]:
+    """What ``files`` (index files) say about ``prediction_id``, each place once. Reads only
+    the row groups whose min/max statistics can hold it (one per sorted file). Raises
+    ``FileNotFoundError`` when a file was merged away since it was listed."""
+    found: set[Hit] = set()
+    for path in files:
+        parquet = pq.ParquetFile(path)
+        meta = parquet.metadata
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(0).statistics
+            pruned = stats is not None and stats.has_min_max
+            if pruned and not stats.min <= prediction_id <= stats.max:
+                continue
+            rows = parquet.read_row_group(group)
+            rows = rows.filter(pc.equal(rows["prediction_id"], prediction_id))
+            for row in rows.select(["part", "model", "version"]).to_pylist():
+                found.add(Hit(row["part"], row["model"], row["version"]))
+    return sorted(found, key=lambda hit: hit.part)
 
 
 def write_segment_index(root: Path, segment_id: str, rows: Iterable[pa.Table]) -> None:

@@ -36,10 +36,11 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog._decode import add_partition_columns, decode_segment
-from shipyard.predlog._idindex import index_days, index_dir, index_files
+from shipyard.predlog._idindex import Hit, find_in_index, index_days, index_dir, index_files
 from shipyard.predlog._parquet import FEEDBACK_DIR, PREDICTIONS_DIR, _hive_types, _sql_list
 from shipyard.predlog._wal import FEEDBACK, PREDICTION, list_segments, parse_segment_name
 
@@ -135,14 +136,14 @@ def _from_index(
         if days is not None:
             segments = _written_near(segments, prediction_id, 0, everything=True)
         try:
-            parts = _index_hits(merged, segments, prediction_id)
-        except duckdb.IOException:
+            hits = _index_hits(merged, segments, prediction_id)
+        except FileNotFoundError:
             # A file merged and deleted between the listing and the read: list again.
             if attempt + 1 == _INDEX_ATTEMPTS:
                 raise
             continue
-        for part in parts:
-            located = _read_row(str(root / part), prediction_id)
+        for hit in hits:
+            located = _read_indexed(root, hit, prediction_id)
             if located is not None:
                 return located, complete
         return None, complete
@@ -162,23 +163,15 @@ def _index_files(root: Path, days: list[date] | None) -> tuple[list[str], list[s
     return merged, segments, complete
 
 
-def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> list[str]:
+def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> list[Hit]:
     """The parts the index names for ``prediction_id``: the merged files and the first
     segment files, then further segment files in growing batches until one names it."""
     size, start = 32, 0
     batch = merged + segments[:size]
     while batch:
-        con = _connect()
-        try:
-            rows = con.execute(
-                f"SELECT DISTINCT part FROM read_parquet({_sql_list(batch)}) "
-                "WHERE prediction_id = ? ORDER BY part",
-                [prediction_id],
-            ).fetchall()
-        finally:
-            con.close()
-        if rows:
-            return [str(r[0]) for r in rows]
+        hits = find_in_index(batch, prediction_id)
+        if hits:
+            return hits
         start, size = start + size, size * 2
         batch = segments[start : start + size]
     return []
@@ -284,6 +277,25 @@ def _locate(parts: list[str], prediction_id: str) -> tuple[pa.Table, str] | None
     if not hits:
         return None
     return _read_row(str(hits[0][0]), prediction_id)
+
+
+def _read_indexed(root: Path, hit: Hit, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The row of ``prediction_id`` in the part the index named (pyarrow alone: the row
+    group whose min/max can hold it; the model and version come from the index). None when
+    the part is gone (retention deleted its day meanwhile) or does not hold it."""
+    path = str(root / hit.part)
+    try:
+        table = pq.read_table(
+            path, filters=[("prediction_id", "=", prediction_id)], partitioning=None
+        )
+    except FileNotFoundError:
+        return None
+    if not table.num_rows:
+        return None
+    n = table.num_rows
+    table = table.append_column("model", pa.array([hit.model] * n, pa.string()))
+    table = table.append_column("version", pa.array([hit.version] * n, pa.int64()))
+    return table, path
 
 
 def _read_row(path: str, prediction_id: str) -> tuple[pa.Table, str] | None:
