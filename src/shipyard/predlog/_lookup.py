@@ -378,27 +378,34 @@ def _labels(root: Path, model: str, prediction_id: str, ts: Any) -> list[dict[st
     top = root / FEEDBACK_DIR / f"model={model}"
     first = ts.date() - timedelta(days=1) if isinstance(ts, datetime) else None
     parts = [str(p) for p in top.glob("date=*/part-*.parquet") if _on_or_after(p, first)]
-    if parts:
-        con = _connect()
-        try:
-            columns = {
-                r[0]
-                for r in con.execute(
-                    f"DESCRIBE SELECT * FROM read_parquet({_sql_list(sorted(parts))}, "
-                    "union_by_name = true)"
-                ).fetchall()
-            }
-            if "label" in columns:
-                found = con.sql(
-                    f"SELECT label, ts FROM read_parquet({_sql_list(sorted(parts))}, "
-                    "union_by_name = true) WHERE prediction_id = ?",
-                    params=[prediction_id],
-                ).to_arrow_table()
-                rows.extend(found.to_pylist())
-        finally:
-            con.close()
+    rows.extend(_labels_in(sorted(parts), prediction_id))
     unique = {(repr(r["label"]), r["ts"]): r for r in rows}  # a part and its WAL segment
     return sorted(unique.values(), key=lambda r: r["ts"] or datetime.min.replace(tzinfo=UTC))
+
+
+def _labels_in(parts: list[str], prediction_id: str) -> list[dict[str, Any]]:
+    """The ``label`` and ``ts`` of ``prediction_id`` in feedback parts, with pyarrow file by
+    file (a part's label type is its own; row groups pruned by their id min/max). Not
+    DuckDB: a connection costs more here than reading a model's labels."""
+    rows: list[dict[str, Any]] = []
+    for path in parts:
+        try:
+            parquet = pq.ParquetFile(path)
+        except FileNotFoundError:  # retention deleted its day meanwhile
+            continue
+        names = parquet.schema_arrow.names
+        if "label" not in names:
+            continue
+        meta, column = parquet.metadata, names.index("prediction_id")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            pruned = stats is not None and stats.has_min_max
+            if pruned and not stats.min <= prediction_id <= stats.max:
+                continue
+            table = parquet.read_row_group(group, columns=["prediction_id", "label", "ts"])
+            table = table.filter(pc.equal(table["prediction_id"], prediction_id))
+            rows.extend(table.select(["label", "ts"]).to_pylist())
+    return rows
 
 
 def _on_or_after(path: Path, first: date | None) -> bool:
