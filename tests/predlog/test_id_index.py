@@ -219,3 +219,15 @@ def test_a_writer_of_its_own_parts_writes_the_days_index(tmp_path: Path) -> None
     assert found is not None and found["version"] == 7 and found["inputs"] == {"age": 41}
     with pytest.raises(InvalidInput, match="missing \\['part'\\]"):
         write_id_index(root, day, index.drop_columns(["part"]))
+
+
+def test_a_batch_id_of_a_day_without_an_index_is_found_in_its_parts(tmp_path: Path) -> None:
+    root = tmp_path / "log"
+    batch_id = uuid.uuid4().hex
+    with PredictionLog(root) as log:
+        log.append([record(batch_id, DAY - timedelta(days=40), model="fraud", version=4)])
+    shutil.rmtree(root / "ids")  # written before the index existed
+    _log_day(root, DAY)  # later days have one
+    assert not (root / "ids" / "date=2026-10-14").exists()
+    found = find_prediction(root, batch_id)
+    assert found is not None and found["version"] == 4

@@ -27,6 +27,7 @@ only the file that holds it is read whole (about 1.5 s for a day of 1,000 models
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -41,7 +42,13 @@ import pyarrow.parquet as pq
 from shipyard.errors import InvalidInput
 from shipyard.predlog._decode import add_partition_columns, decode_segment
 from shipyard.predlog._idindex import Hit, find_in_index, index_days, index_dir, index_files
-from shipyard.predlog._parquet import FEEDBACK_DIR, PREDICTIONS_DIR, _hive_types, _sql_list
+from shipyard.predlog._parquet import (
+    FEEDBACK_DIR,
+    IDS_DIR,
+    PREDICTIONS_DIR,
+    _hive_types,
+    _sql_list,
+)
 from shipyard.predlog._wal import FEEDBACK, PREDICTION, list_segments, parse_segment_name
 
 #: What an id may look like: hex digits and dashes (server, batch and UUID ids), at most 64.
@@ -117,7 +124,14 @@ def _from_parts(root: Path, day: date | None, prediction_id: str) -> tuple[pa.Ta
     located, complete = _from_index(root, days, prediction_id)
     if located is not None:
         return located
-    parts = [p for p in _prediction_parts(root, days) if _part_day(p) not in complete]
+    # Only the days the index does not cover completely (unknown ids, logs written before
+    # it): a complete day's miss is final, and listing its parts walks every model.
+    if days is None and not (root / IDS_DIR).is_dir():
+        parts = _prediction_parts(root, None)  # no index at all: every part
+    else:
+        candidates = days if days is not None else _part_days(str(root / PREDICTIONS_DIR))
+        uncovered = [d for d in candidates if d.isoformat() not in complete]
+        parts = _prediction_parts(root, uncovered) if uncovered else []
     near = _written_near(parts, prediction_id, len(_PART_PREFIX)) if day is not None else []
     located = _locate_nearest(near, prediction_id)
     if located is None:
@@ -177,10 +191,6 @@ def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> l
     return []
 
 
-def _part_day(path: str) -> str:
-    return os.path.basename(os.path.dirname(path)).removeprefix("date=")
-
-
 def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
     top = root / PREDICTIONS_DIR
     if days is None:
@@ -203,6 +213,18 @@ def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
                     if n.startswith(_PART_PREFIX) and n.endswith(".parquet")
                 )
     return out
+
+
+def _part_days(top: str) -> list[date]:
+    """The days that have a prediction partition, of any model and version (a walk of the
+    folders only, not of the part files)."""
+    found: set[date] = set()
+    for model in _subdirs(top, "model="):
+        for version in _subdirs(model, "version="):
+            for folder in _subdirs(version, "date="):
+                with contextlib.suppress(ValueError):
+                    found.add(date.fromisoformat(os.path.basename(folder)[len("date=") :]))
+    return sorted(found)
 
 
 def _subdirs(folder: str, prefix: str) -> list[str]:
