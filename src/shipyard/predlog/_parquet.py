@@ -10,7 +10,9 @@ per partition. Compaction writes ``.part-<segment-id>.tmp``, fsyncs it, renames 
 name and fsyncs the folder; the segment is deleted only after all of its parts are renamed. A
 crash at any point leaves the segment, whose replay rewrites the same names with the same rows:
 never a lost record, never a duplicate. Readers skip the parts of segments they read themselves.
-Retention deletes whole ``date=`` folders (``partitions_before`` lists them).
+The segment's prediction-id index (``ids/date=.../<segment-id>.parquet``, see ``_idindex``) is
+written the same way after its parts and before the segment is deleted.
+Retention deletes whole ``date=`` folders (``partitions_before`` lists them, the index's too).
 """
 
 from __future__ import annotations
