@@ -49,14 +49,15 @@ def test_gc_applies_retention(registered: Path, capsys) -> None:  # noqa: F811  
 
     assert run_cli(["gc", "--dry-run", "--json", *base]) == 0
     dry = json.loads(capsys.readouterr().out)
-    assert dry["dry_run"] and len(dry["partitions"]) == 2 and dry["monitoring_rows"] > 0
+    # two days: their predictions partition and their prediction-id index each
+    assert dry["dry_run"] and len(dry["partitions"]) == 4 and dry["monitoring_rows"] > 0
     assert count() == 60
     assert run_cli(["gc", "--predictions", "150d", "--monitoring", "keep", *base]) == 0
-    assert "from 1 prediction-log partition(s)" in capsys.readouterr().out
+    assert "from 2 prediction-log partition(s)" in capsys.readouterr().out
     assert count() == 30
     assert run_cli(["gc", "--json", *base]) == 0
     done = json.loads(capsys.readouterr().out)
-    assert len(done["partitions"]) == 1 and done["monitoring_rows"] == dry["monitoring_rows"]
+    assert len(done["partitions"]) == 2 and done["monitoring_rows"] == dry["monitoring_rows"]
     assert count() == 10
     assert run_cli(["monitor", "history", "churn", "--metric", "rows", "--json"]) == 0
     assert [r["source"] for r in json.loads(capsys.readouterr().out)] == ["new"]
@@ -92,7 +93,8 @@ def _partition_files(root: Path, older_than_days: int) -> list[Path]:
     cutoff = (datetime.now(UTC) - timedelta(days=older_than_days)).date().isoformat()
     return [
         p
-        for folder in (root / "predictions").rglob("date=*")
+        for top in ("predictions", "ids")  # a day's parts and its prediction-id index
+        for folder in (root / top).rglob("date=*")
         if folder.name.removeprefix("date=") < cutoff
         for p in folder.rglob("*")
         if p.is_file()
@@ -128,7 +130,7 @@ def test_retention_table_drives_gc(
     before = sorted(p for p in root.rglob("*") if p.is_file())
     base = ["--log-dir", str(root)]
     summary = (
-        f"{_size(freed)} in {len(doomed)} file(s) from 1 prediction-log partition(s), "
+        f"{_size(freed)} in {len(doomed)} file(s) from 2 prediction-log partition(s), "
         "2 monitoring result row(s) and 1 job run(s)."
     )
 
@@ -159,7 +161,7 @@ def test_retention_table_drives_gc(
     assert run_cli(["audit", "log", "--action", "gc.completed", "--json"]) == 0
     (event,) = json.loads(capsys.readouterr().out)  # the dry run and refused runs: no event
     assert event["actor"] == "alice" and event["details"]["bytes"] == freed
-    assert len(event["details"]["partitions"]) == 1
+    assert len(event["details"]["partitions"]) == 2  # the day's predictions and its id index
     c.close()
 
 

@@ -104,6 +104,8 @@ def test_join_feedback_gives_the_window_predictions_and_their_labels(tmp_path: P
 def test_partitions_before_lists_compacted_days_only(root: Path) -> None:
     old = partitions_before(root, date(2026, 11, 23))
     assert [p.relative_to(root).as_posix() for p in old] == [
+        "ids/date=2026-11-21",
+        "ids/date=2026-11-22",
         "predictions/model=churn/version=1/date=2026-11-21",
         "predictions/model=churn/version=1/date=2026-11-22",
     ]

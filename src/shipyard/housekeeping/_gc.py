@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
-from shipyard.predlog import partitions_before
+from shipyard.predlog import merge_id_indexes, partitions_before
 from shipyard.registry import referenced_versions
 from shipyard.store import Store
 from shipyard.store.tables import Alias, JobRun, ModelVersion, MonitoringResult
@@ -33,6 +33,8 @@ class GcReport:
     dry_run: bool = False
     errors: list[str] = field(default_factory=list)
     """Files that could not be deleted after the commit (left behind, reported)."""
+    id_index_days: list[str] = field(default_factory=list)
+    """Days whose prediction-id index was merged into one file (days before today)."""
 
 
 def collect_garbage(
@@ -132,6 +134,12 @@ def collect_garbage(
             store.artifacts.delete(key)
         except OSError as exc:
             report.errors.append(f"could not delete the archive '{key}': {exc}")
+    # The compactor merges past days' id index too; this covers a log no server writes now.
+    try:
+        merged = merge_id_indexes(log_root, now.date())
+        report.id_index_days = [day.isoformat() for day in merged]
+    except OSError as exc:
+        report.errors.append(f"could not merge the prediction-id index: {exc}")
     return report
 
 

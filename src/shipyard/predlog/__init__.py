@@ -7,7 +7,15 @@ too, that need no open log: ``read_window`` (a model's Parquet parts plus its re
 the WAL, each once; monitoring's DuckDB and Spark windows), ``query`` (SQL, the CLI's
 ``shipyard predictions query``), ``join_feedback`` (predictions with their labels) and
 ``partitions_before`` (the day partitions retention deletes) and ``find_prediction`` (one
-prediction by its id, with its labels, reading only the partitions of its day).
+prediction by its id, with its labels, through the prediction-id index of its day).
+
+The prediction-id index (``ids/date=D/``: id, model, version and part file, sorted by id) is
+written by compaction with each segment's parts; ``merge_id_indexes`` (the compactor, for
+days before today, and ``shipyard gc``) merges each past day into one file, and
+``merge_id_index(root, day)`` also indexes a day written before the index existed. A tool
+that writes part files itself (a bench seeder, an import) writes each day's index with
+``write_id_index(root, day, table)`` (or calls ``merge_id_index`` once the day's parts are
+written, which reads their ids back).
 
 A layer below serving and monitoring: it imports only ``shipyard.errors`` and
 ``shipyard.names`` (never serving, monitoring or the registry).
@@ -20,6 +28,7 @@ A layer below serving and monitoring: it imports only ``shipyard.errors`` and
 """
 
 from shipyard.predlog._feedback import FeedbackResult, join_feedback
+from shipyard.predlog._idindex import merge_id_index, merge_id_indexes, write_id_index
 from shipyard.predlog._log import PredictionLog
 from shipyard.predlog._lookup import check_prediction_id, find_prediction, id_day
 from shipyard.predlog._parquet import partitions_before
@@ -41,7 +50,10 @@ __all__ = [
     "find_prediction",
     "id_day",
     "join_feedback",
+    "merge_id_index",
+    "merge_id_indexes",
     "partitions_before",
     "query",
     "read_window",
+    "write_id_index",
 ]

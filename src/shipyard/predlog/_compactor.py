@@ -38,12 +38,22 @@ import subprocess
 import sys
 import threading
 import weakref
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
+
 from shipyard.predlog._decode import decode_segment
-from shipyard.predlog._parquet import PartWriter, remove_stale_tmp
+from shipyard.predlog._idindex import (
+    merge_id_indexes,
+    remove_stale_index_tmp,
+    segment_index_rows,
+    write_segment_index,
+)
+from shipyard.predlog._parquet import PartWriter, Written, remove_stale_tmp
 from shipyard.predlog._wal import (
+    PREDICTION,
     Segment,
     claim_orphan,
     list_segments,
@@ -76,15 +86,21 @@ DAMAGED_DIR = "damaged"
 
 
 def compact_segment(writer: PartWriter, segment: Segment) -> None:
-    """Segment -> Parquet parts -> delete the segment (the caller holds its flock).
+    """Segment -> Parquet parts -> their id index -> delete the segment (the caller holds
+    its flock).
 
     Lines that cannot be read are kept in ``wal/damaged/`` (same file name), not lost, and
-    not retried forever.
+    not retried forever. The first segment of a day later than any this writer compacted
+    before merges the id index of the days before today (``_idindex``).
     """
     bad: list[bytes] = []
     table = decode_segment(segment.key, segment.path.read_bytes(), bad)
     if table is not None:
-        writer.write_segment(segment.segment_id, segment.key, table)
+        written = writer.write_segment(segment.segment_id, segment.key, table)
+        if segment.key.kind == PREDICTION:
+            # After the parts are on disk, before the segment goes: see _idindex.
+            write_segment_index(writer.root, segment.segment_id, _index_rows(segment, written))
+            _merge_past_days(writer, written)
     if bad:
         kept = segment.path.parent / DAMAGED_DIR / segment.path.name
         kept.parent.mkdir(exist_ok=True)
@@ -96,6 +112,28 @@ def compact_segment(writer: PartWriter, segment: Segment) -> None:
             kept,
         )
     segment.path.unlink(missing_ok=True)  # last: a crash before it means a replay
+
+
+def _index_rows(segment: Segment, written: list[Written]) -> list[pa.Table]:
+    key = segment.key
+    return [
+        segment_index_rows(w.day, key.model, key.version, w.part, w.rows["prediction_id"])
+        for w in written
+    ]
+
+
+def _merge_past_days(writer: PartWriter, written: list[Written]) -> None:
+    """Merge the index of the days before today once per writer and new day (cheap: a
+    listing of ``ids/`` when they are merged already). A failure is only logged: the
+    segment is compacted, and lookups read unmerged days too."""
+    newest = max((w.day for w in written), default="")
+    if newest <= writer.newest_day:
+        return
+    writer.newest_day = newest
+    try:
+        merge_id_indexes(writer.root, datetime.now(UTC).date())
+    except Exception:
+        log.exception("prediction log: merging the id index of past days failed")
 
 
 def compact_unlocked(root: Path, writer: PartWriter, *, clean: bool = True) -> int:
@@ -118,6 +156,7 @@ def compact_unlocked(root: Path, writer: PartWriter, *, clean: bool = True) -> i
         done += 1
     if clean:
         remove_stale_tmp(root, live)
+        remove_stale_index_tmp(root, live)
         remove_stale_new(root / "wal")
     return done
 

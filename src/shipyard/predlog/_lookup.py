@@ -9,15 +9,17 @@ Where to look depends on the id:
 - any other id (a batch's ``uuid4().hex``, a rejection's UUID, an id chosen by code calling
   ``PredictionLog.append``) carries no time: every partition is read.
 
-Either way the Parquet files are scanned by DuckDB for the one column ``prediction_id`` with a
-``WHERE`` on it, so Parquet's row-group min/max statistics skip the row groups that cannot
-hold it; only then is the one file that holds it read whole. For a server's id, the parts of
-segments created near its clock (their file names start with the segment's creation time)
-are read first: the server's compaction writes a part per segment of a few seconds, so the
-first pass reads a file or two and the day's other parts are read only if it misses (a log
-written with explicit, older times, or an unknown id: a scan of three days' ids, about 1.5 s
-for 10M ids on two cores). The WAL (records not compacted yet) is read
-first, then the parts, so a segment compacted meanwhile is never missed.
+The WAL (records not compacted yet) is read first, then the id index (``_idindex``:
+``ids/date=D/`` files of prediction id, model, version and part, sorted by id) of those days,
+scanned by DuckDB with a ``WHERE`` on the id so Parquet's row-group min/max statistics skip
+what cannot hold it; only the one part it names is then opened. A segment compacted
+meanwhile is never missed: its index is written before its WAL segment is deleted.
+
+Days without a complete index (a log written before the index existed; today's segment
+files may not cover parts written before the upgrade) fall back to the parts themselves:
+their ``prediction_id`` columns are scanned the same way, the parts of segments created near
+a server id's clock first (their file names start with the segment's creation time), and
+only the file that holds it is read whole (about 1.5 s for a day of 1,000 models).
 
 >>> find_prediction(root, "18f3a2b4c5d6e7f8091a2b00000")          # doctest: +SKIP
 {'prediction_id': '18f3...', 'model': 'churn', 'version': 3, 'inputs': {...}, ...}
@@ -25,6 +27,7 @@ first, then the parts, so a segment compacted meanwhile is never missed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -34,10 +37,18 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog._decode import add_partition_columns, decode_segment
-from shipyard.predlog._parquet import FEEDBACK_DIR, PREDICTIONS_DIR, _hive_types, _sql_list
+from shipyard.predlog._idindex import Hit, find_in_index, index_days, index_dir, index_files
+from shipyard.predlog._parquet import (
+    FEEDBACK_DIR,
+    IDS_DIR,
+    PREDICTIONS_DIR,
+    _hive_types,
+    _sql_list,
+)
 from shipyard.predlog._wal import FEEDBACK, PREDICTION, list_segments, parse_segment_name
 
 #: What an id may look like: hex digits and dashes (server, batch and UUID ids), at most 64.
@@ -49,6 +60,8 @@ _EARLIEST_MS, _LATEST_MS = 978_307_200_000, 4_102_444_800_000
 #: Segments created this long before / after an id's clock are read first (see _written_near).
 _NEAR_BEFORE_MS, _NEAR_AFTER_MS = 3_600_000, 60_000
 _PART_PREFIX = "part-"
+#: Listings of the id index tried when a merge deletes a listed file before it is read.
+_INDEX_ATTEMPTS = 3
 
 
 def check_prediction_id(prediction_id: str) -> str:
@@ -95,13 +108,7 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
     found = _from_wal(root, PREDICTION, prediction_id)
     source = "wal"
     if found is None:
-        days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
-        parts = _prediction_parts(root, days)
-        near = _written_near(parts, prediction_id) if day is not None else []
-        located = _locate_nearest(near, prediction_id)
-        if located is None:
-            tried = set(near)
-            located = _locate([p for p in parts if p not in tried], prediction_id)
+        located = _from_parts(root, day, prediction_id)
         if located is None:
             return None
         found, source = located
@@ -109,6 +116,79 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
     record["source"] = source
     record["labels"] = _labels(root, record["model"], prediction_id, record["ts"])
     return record
+
+
+def _from_parts(root: Path, day: date | None, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The id index first (``_idindex``), then the parts of the days it does not cover."""
+    days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
+    located, complete = _from_index(root, days, prediction_id)
+    if located is not None:
+        return located
+    # Only the days the index does not cover completely (unknown ids, logs written before
+    # it): a complete day's miss is final, and listing its parts walks every model.
+    if days is None and not (root / IDS_DIR).is_dir():
+        parts = _prediction_parts(root, None)  # no index at all: every part
+    else:
+        candidates = days if days is not None else _part_days(str(root / PREDICTIONS_DIR))
+        uncovered = [d for d in candidates if d.isoformat() not in complete]
+        parts = _prediction_parts(root, uncovered) if uncovered else []
+    near = _written_near(parts, prediction_id, len(_PART_PREFIX)) if day is not None else []
+    located = _locate_nearest(near, prediction_id)
+    if located is None:
+        tried = set(near)
+        located = _locate([p for p in parts if p not in tried], prediction_id)
+    return located
+
+
+def _from_index(
+    root: Path, days: list[date] | None, prediction_id: str
+) -> tuple[tuple[pa.Table, str] | None, set[str]]:
+    """(the row and its part, found through the id index of ``days`` (every day when None);
+    the ISO days whose index is complete, so that a miss there is final)."""
+    for attempt in range(_INDEX_ATTEMPTS):
+        merged, segments, complete = _index_files(root, days)
+        if days is not None:
+            segments = _written_near(segments, prediction_id, 0, everything=True)
+        try:
+            hits = _index_hits(merged, segments, prediction_id)
+        except FileNotFoundError:
+            # A file merged and deleted between the listing and the read: list again.
+            if attempt + 1 == _INDEX_ATTEMPTS:
+                raise
+            continue
+        for hit in hits:
+            located = _read_indexed(root, hit, prediction_id)
+            if located is not None:
+                return located, complete
+        return None, complete
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _index_files(root: Path, days: list[date] | None) -> tuple[list[str], list[str], set[str]]:
+    merged: list[str] = []
+    segments: list[str] = []
+    complete: set[str] = set()
+    for day in index_days(root) if days is None else days:
+        day_merged, day_segments = index_files(index_dir(root, day))
+        merged.extend(map(str, day_merged))
+        segments.extend(map(str, day_segments))
+        if day_merged:
+            complete.add(day.isoformat())
+    return merged, segments, complete
+
+
+def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> list[Hit]:
+    """The parts the index names for ``prediction_id``: the merged files and the first
+    segment files, then further segment files in growing batches until one names it."""
+    size, start = 32, 0
+    batch = merged + segments[:size]
+    while batch:
+        hits = find_in_index(batch, prediction_id)
+        if hits:
+            return hits
+        start, size = start + size, size * 2
+        batch = segments[start : start + size]
+    return []
 
 
 def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
@@ -135,6 +215,18 @@ def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
     return out
 
 
+def _part_days(top: str) -> list[date]:
+    """The days that have a prediction partition, of any model and version (a walk of the
+    folders only, not of the part files)."""
+    found: set[date] = set()
+    for model in _subdirs(top, "model="):
+        for version in _subdirs(model, "version="):
+            for folder in _subdirs(version, "date="):
+                with contextlib.suppress(ValueError):
+                    found.add(date.fromisoformat(os.path.basename(folder)[len("date=") :]))
+    return sorted(found)
+
+
 def _subdirs(folder: str, prefix: str) -> list[str]:
     try:
         with os.scandir(folder) as entries:
@@ -143,27 +235,33 @@ def _subdirs(folder: str, prefix: str) -> list[str]:
         return []
 
 
-def _written_near(parts: list[str], prediction_id: str) -> list[str]:
-    """The parts of segments created from an hour before the id's clock to a minute after,
-    nearest first: where the server's compaction put it (a part is named after its segment,
-    whose id starts with its creation time in nanoseconds, and a segment closes seconds after
-    it opens)."""
+def _written_near(
+    parts: list[str], prediction_id: str, start: int, *, everything: bool = False
+) -> list[str]:
+    """The parts (or index files) of segments created from an hour before the id's clock to
+    a minute after, nearest first: where the server's compaction put it (a file is named
+    after its segment, from ``start`` on, whose id starts with its creation time in
+    nanoseconds, and a segment closes seconds after it opens). With ``everything``, the
+    other files follow, in no particular order."""
     ms = int(prediction_id[:11], 16)
     low, high = (ms - _NEAR_BEFORE_MS) * 1_000_000, (ms + _NEAR_AFTER_MS) * 1_000_000
     at = ms * 1_000_000
     near: list[tuple[int, str]] = []
-    start = len(_PART_PREFIX)
+    far: list[str] = []
     for part in parts:
         name = os.path.basename(part)
         try:
             created = int(name[start : name.find("-", start)], 16)
         except ValueError:
+            far.append(part)
             continue
         if low <= created <= high:
             # Segments opened just before the id first: the one it went to opened at most
             # its rotation time (seconds) earlier.
             near.append((at - created if created <= at else high - created + at, part))
-    return [part for _, part in sorted(near)]
+        else:
+            far.append(part)
+    return [part for _, part in sorted(near)] + (far if everything else [])
 
 
 def _locate_nearest(near: list[str], prediction_id: str) -> tuple[pa.Table, str] | None:
@@ -196,16 +294,50 @@ def _locate(parts: list[str], prediction_id: str) -> tuple[pa.Table, str] | None
             "WHERE prediction_id = ? LIMIT 1",
             [prediction_id],
         ).fetchall()
-        if not hits:
-            return None
-        path = str(hits[0][0])
+    finally:
+        con.close()
+    if not hits:
+        return None
+    return _read_row(str(hits[0][0]), prediction_id)
+
+
+def _read_indexed(root: Path, hit: Hit, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The row of ``prediction_id`` in the part the index named (pyarrow alone: the row
+    group whose min/max can hold it; the model and version come from the index). None when
+    the part is gone (retention deleted its day meanwhile) or does not hold it."""
+    path = str(root / hit.part)
+    try:
+        table = pq.read_table(
+            path, filters=[("prediction_id", "=", prediction_id)], partitioning=None
+        )
+    except FileNotFoundError:
+        return None
+    if not table.num_rows:
+        return None
+    n = table.num_rows
+    table = table.append_column("model", pa.array([hit.model] * n, pa.string()))
+    table = table.append_column("version", pa.array([hit.version] * n, pa.int64()))
+    return table, path
+
+
+def _read_row(path: str, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The row of ``prediction_id`` in the part ``path``; None when the part is gone
+    (retention deleted its day meanwhile) or does not hold it."""
+    if not os.path.exists(path):
+        return None
+    con = _connect()
+    try:
         table = con.sql(
             f"SELECT * FROM read_parquet({_sql_list([path])}, hive_partitioning = true, "
             f"hive_types = {_hive_types(PREDICTION)}) WHERE prediction_id = ? LIMIT 1",
             params=[prediction_id],
         ).to_arrow_table()
+    except duckdb.IOException:  # deleted between the check and the read
+        return None
     finally:
         con.close()
+    if not table.num_rows:
+        return None
     return table, path
 
 
@@ -268,27 +400,34 @@ def _labels(root: Path, model: str, prediction_id: str, ts: Any) -> list[dict[st
     top = root / FEEDBACK_DIR / f"model={model}"
     first = ts.date() - timedelta(days=1) if isinstance(ts, datetime) else None
     parts = [str(p) for p in top.glob("date=*/part-*.parquet") if _on_or_after(p, first)]
-    if parts:
-        con = _connect()
-        try:
-            columns = {
-                r[0]
-                for r in con.execute(
-                    f"DESCRIBE SELECT * FROM read_parquet({_sql_list(sorted(parts))}, "
-                    "union_by_name = true)"
-                ).fetchall()
-            }
-            if "label" in columns:
-                found = con.sql(
-                    f"SELECT label, ts FROM read_parquet({_sql_list(sorted(parts))}, "
-                    "union_by_name = true) WHERE prediction_id = ?",
-                    params=[prediction_id],
-                ).to_arrow_table()
-                rows.extend(found.to_pylist())
-        finally:
-            con.close()
+    rows.extend(_labels_in(sorted(parts), prediction_id))
     unique = {(repr(r["label"]), r["ts"]): r for r in rows}  # a part and its WAL segment
     return sorted(unique.values(), key=lambda r: r["ts"] or datetime.min.replace(tzinfo=UTC))
+
+
+def _labels_in(parts: list[str], prediction_id: str) -> list[dict[str, Any]]:
+    """The ``label`` and ``ts`` of ``prediction_id`` in feedback parts, with pyarrow file by
+    file (a part's label type is its own; row groups pruned by their id min/max). Not
+    DuckDB: a connection costs more here than reading a model's labels."""
+    rows: list[dict[str, Any]] = []
+    for path in parts:
+        try:
+            parquet = pq.ParquetFile(path)
+        except FileNotFoundError:  # retention deleted its day meanwhile
+            continue
+        names = parquet.schema_arrow.names
+        if "label" not in names:
+            continue
+        meta, column = parquet.metadata, names.index("prediction_id")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            pruned = stats is not None and stats.has_min_max
+            if pruned and not stats.min <= prediction_id <= stats.max:
+                continue
+            table = parquet.read_row_group(group, columns=["prediction_id", "label", "ts"])
+            table = table.filter(pc.equal(table["prediction_id"], prediction_id))
+            rows.extend(table.select(["label", "ts"]).to_pylist())
+    return rows
 
 
 def _on_or_after(path: Path, first: date | None) -> bool:

@@ -10,7 +10,9 @@ per partition. Compaction writes ``.part-<segment-id>.tmp``, fsyncs it, renames 
 name and fsyncs the folder; the segment is deleted only after all of its parts are renamed. A
 crash at any point leaves the segment, whose replay rewrites the same names with the same rows:
 never a lost record, never a duplicate. Readers skip the parts of segments they read themselves.
-Retention deletes whole ``date=`` folders (``partitions_before`` lists them).
+The segment's prediction-id index (``ids/date=.../<segment-id>.parquet``, see ``_idindex``) is
+written the same way after its parts and before the segment is deleted.
+Retention deletes whole ``date=`` folders (``partitions_before`` lists them, the index's too).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 PREDICTIONS_DIR = "predictions"
 FEEDBACK_DIR = "feedback"
+#: The prediction-id index (``_idindex``), one ``date=`` folder per day like the parts.
+IDS_DIR = "ids"
 _PART_PREFIX = "part-"
 _TMP_SUFFIX = ".tmp"
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -50,6 +54,15 @@ def partition_dir(root: Path, key: PartitionKey, day: str) -> Path:
     return root / FEEDBACK_DIR / f"model={key.model}" / f"date={day}"
 
 
+class Written(NamedTuple):
+    """One part file a segment's compaction wrote: its day, path (relative to the log's
+    root, with ``/``) and rows."""
+
+    day: str
+    part: str
+    rows: pa.Table
+
+
 class PartWriter:
     """Writes one segment's tables as part files, unifying each partition's schema.
 
@@ -61,10 +74,15 @@ class PartWriter:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._schemas: dict[Path, pa.Schema] = {}
+        #: The newest day this writer wrote (ISO); the compactor merges past days' id index
+        #: when it grows.
+        self.newest_day = ""
 
-    def write_segment(self, segment_id: str, key: PartitionKey, table: pa.Table) -> None:
-        """Write one segment's rows durably, one part per date (fsync files, then folders)."""
+    def write_segment(self, segment_id: str, key: PartitionKey, table: pa.Table) -> list[Written]:
+        """Write one segment's rows durably, one part per date (fsync files, then folders);
+        returns the parts written (for the id index, written after them)."""
         touched: set[Path] = set()
+        written: list[Written] = []
         for day, rows in split_by_date(table):
             folder = partition_dir(self.root, key, day)
             folder.mkdir(parents=True, exist_ok=True)
@@ -74,11 +92,14 @@ class PartWriter:
                 pq.write_table(rows, fh, compression="zstd")
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, folder / f"{_PART_PREFIX}{segment_id}.parquet")
+            final = folder / f"{_PART_PREFIX}{segment_id}.parquet"
+            os.replace(tmp, final)
             touched.add(folder)
+            written.append(Written(day, final.relative_to(self.root).as_posix(), rows))
         for folder in touched:
             # The renames must be on disk before the caller deletes the segment.
             fsync_dir(folder)
+        return written
 
     def _conform(self, folder: Path, table: pa.Table) -> pa.Table:
         known = self._schemas.get(folder)
@@ -146,13 +167,15 @@ def _in_days(path: str, first: date, last: date) -> bool:
 
 
 def partitions_before(root: Path, day: date) -> list[Path]:
-    """The ``date=`` partition folders of predictions and feedback of days before ``day``.
+    """The ``date=`` partition folders of predictions and feedback of days before ``day``,
+    and the id index folders of those days (listed before their parts: deleted first, an
+    index never names a part already gone for a reader that opens it after).
 
     Only compacted Parquet partitions are listed: the write-ahead segments (``wal/``), which
     hold what is not compacted yet, never are.
     """
     found = []
-    for top in (root / PREDICTIONS_DIR, root / FEEDBACK_DIR):
+    for top in (root / PREDICTIONS_DIR, root / FEEDBACK_DIR, root / IDS_DIR):
         if not top.is_dir():
             continue
         for folder in top.rglob("date=*"):
