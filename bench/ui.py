@@ -63,6 +63,8 @@ def main() -> None:
     run.add_argument("--no-pin", action="store_true", help="do not pin server and client")
     run.add_argument("--launcher", action="store_true", help="use create_ui, not 'shipyard ui'")
     run.add_argument("--json", type=Path, help="default: bench/results/ui-<db>.json")
+    index = commands.add_parser("index", help="build the prediction-id index of an older seed")
+    index.add_argument("--store", type=Path, required=True)
     verdicts = commands.add_parser("verdicts", help="add drift verdicts to an older seed")
     verdicts.add_argument("--store", type=Path, required=True)
     serve = commands.add_parser("serve", help=argparse.SUPPRESS)  # the fallback launcher
@@ -73,6 +75,10 @@ def main() -> None:
         _seed(args)
     elif args.command == "run":
         _run(args)
+    elif args.command == "index":
+        from ui_predlog import index_log
+
+        print(f"indexed {index_log(args.store.absolute() / 'predlog')} days")
     elif args.command == "verdicts":
         _verdicts(args.store.absolute())
     else:

@@ -80,7 +80,22 @@ def write_log(
         if count:
             _write_model(root, model, count, start_us, hours, rng, stats, samples)
         advance(1)
+    index_log(root)
     return stats
+
+
+def index_log(root: Path) -> int:
+    """Build the prediction-id index of every day of the log, as the compactor and gc keep it
+    for a log written through ``PredictionLog`` (``trace`` reads one index file a day, then
+    one part); returns the days indexed."""
+    from datetime import date
+
+    from shipyard.predlog import merge_id_index
+
+    days = sorted({p.name.removeprefix("date=") for p in root.glob("predictions/*/*/date=*")})
+    for day in days:
+        merge_id_index(root, date.fromisoformat(day))
+    return len(days)
 
 
 def _write_model(
