@@ -106,6 +106,24 @@ def test_the_model_page_for_a_viewer_and_a_scientist(churn: ChurnUi) -> None:
         log_in(scientist_client, "sam")
         seen = viewer_client.get("/ui/models/churn")
         acting = scientist_client.get("/ui/models/churn")
+        # every action the page offers opens its confirmation page (promote and canary
+        # name the newest version not in production: their pages need one)
+        links = re.findall(r'href="(/ui/models/churn/actions/[^"]+)"', acting.text)
+        assert [link.replace("&amp;", "&") for link in links] == [
+            f"/ui/models/churn/actions/{a}"
+            for a in (
+                "promote?version=3",
+                "canary?version=3&percent=10",
+                "split",
+                "clear",
+                "rollback",
+            )
+        ]
+        for link in links:
+            confirm = scientist_client.get(link.replace("&amp;", "&"))
+            assert confirm.status_code == 200, (link, confirm.text)
+        done = scientist_client.get("/ui/models/churn", params={"done": "canary"})
+        assert '<p class="success" role="status">Canary started' in done.text
     assert seen.status_code == acting.status_code == 200
     for page in (seen.text, acting.text):
         assert "<script>x</script>" not in page and "fine &lt;script&gt;x&lt;/script&gt;" in page
