@@ -125,7 +125,9 @@ def test_approve_as_a_second_user_then_canary_and_roll_back_and_see_the_audit(
     log_in_page(page, SAM, next="/ui/models/churn/versions/2")
     expect(page.get_by_role("heading", level=1)).to_contain_text("churn v2")
     assert_accessible(page)
-    page.get_by_role("link", name="Start a canary (10%)").click()
+    expect(page.get_by_role("link", name="Start a canary (10%)")).to_be_visible()
+    page.get_by_role("link", name="churn", exact=True).click()  # the model page's own action
+    page.get_by_role("link", name="Start a canary of v2 (10%)").click()
     confirm = page.get_by_role("row", name=re.compile("^Change"))
     expect(confirm).to_contain_text("v2 answers 10.0% of churn's requests; production v1")
     expect(page.get_by_role("row", name=re.compile("^Model"))).to_contain_text("churn")
@@ -133,6 +135,7 @@ def test_approve_as_a_second_user_then_canary_and_roll_back_and_see_the_audit(
     assert_accessible(page)
     page.get_by_role("button", name="Confirm: Start a canary of churn v2").click()
     expect(page).to_have_url(re.compile(r"/ui/models/churn\?done=canary$"), timeout=SLOW)
+    expect(page.get_by_role("status")).to_have_text(re.compile("^Canary started"))
     expect(page.get_by_text("In force:")).to_contain_text("canary")
 
     # ... and rolls production back: first the canary ends, then v2 -> v1 after a promotion
@@ -156,6 +159,7 @@ def test_approve_as_a_second_user_then_canary_and_roll_back_and_see_the_audit(
     page.get_by_label(re.compile("^Reason")).fill("latency regression")
     page.get_by_role("button", name="Confirm: Roll back churn@production").click()
     expect(page).to_have_url(re.compile(r"\?done=rolled-back$"), timeout=SLOW)
+    expect(page.get_by_role("status")).to_have_text(re.compile("^Rolled back: production"))
     aliases = page.get_by_role("row").filter(has=page.get_by_role("cell", name="production"))
     expect(aliases.first).to_contain_text("v1")
     save_screenshot(page, "e2e-model-after-rollback")
