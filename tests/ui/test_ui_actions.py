@@ -145,7 +145,7 @@ def test_the_api_twins_act_with_the_same_rules(store: Store, registry: Registry)
             sam, "/api/models/churn/rollback", {"expected": 2, "expected_policy": policy}
         )
         assert ended.json()["action"] == "policy-ended"
-        schema = sam.get("/openapi.json").json()
+        schema = sam.get("/api/openapi.json").json()
         assert "409" in schema["paths"]["/api/models/{name}/promote"]["post"]["responses"]
     assert registry.aliases("churn") == {"production": 2}
     assert Traffic(store).current("churn") is None

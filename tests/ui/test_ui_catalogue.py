@@ -178,7 +178,7 @@ def test_plotly_and_the_page_script_are_served_from_the_package(
 def test_the_api_is_documented_with_its_error_responses(
     open_browser: Callable[[], httpx.Client],
 ) -> None:
-    schema = open_browser().get("/openapi.json").json()
+    schema = open_browser().get("/api/openapi.json").json()
     paths = schema["paths"]
     for path, statuses in (
         ("/api/models", {"200", "400", "401", "403"}),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shipyard.registry import PRODUCTION
 from shipyard.ui._context import ui_context
 from shipyard.ui._errors_doc import error_responses
 from shipyard.ui._figures import metric_figure
@@ -17,29 +18,41 @@ from shipyard.views import ModelPage, model_page
 
 router = APIRouter()
 
-#: Actions a scientist (or above) may start from the model page (H3's confirmation pages).
-ACTIONS = (
-    ("promote", "Promote"),
-    ("canary", "Start a canary"),
-    ("split", "Split traffic"),
-    ("clear", "Clear traffic policy"),
-    ("rollback", "Roll back"),
-)
-
-
-#: The notices the actions' redirects ask for (``?done=``); anything else shows nothing, so
-#: the page never echoes what a link says.
-DONE_NOTICES = {
-    "promoted": "Promoted: the alias now points to the version you chose.",
-    "canary": "Canary started: part of the traffic now goes to the candidate.",
-    "split": "Traffic split in force.",
-    "cleared": "Traffic policy cleared: every request goes to production.",
-    "rolled-back": "Rolled back: the alias points to the version it pointed to before.",
-    "policy-ended": "The traffic policy ended: every request goes to production.",
-    "approved": "Approval recorded.",
-    "rejected": "Rejection recorded.",
+#: Query values of ``done`` (where an action sends the browser) shown as a success notice.
+DONE = {
+    "approved": "Approved: the version may now be promoted.",
+    "rejected": "Rejected: the author sees your reason on the version page.",
+    "promoted": "Promoted.",
+    "canary": "Canary started: the traffic policy below is in force.",
+    "split": "Traffic split: the policy below is in force.",
+    "cleared": "Traffic policy ended: every request goes to the production version.",
+    "policy-ended": "Rolled back: the canary or split ended; production is unchanged.",
+    "rolled-back": "Rolled back: production points at the previous version.",
     "acknowledged": "Alert acknowledged.",
 }
+
+
+def actions_of(view: ModelPage) -> list[tuple[str, str]]:
+    """The model page's actions for a scientist: (link under ``actions/``, label). Promote
+    and canary name the newest live version that is not in production (their confirmation
+    pages need one); a canary needs a production version; clearing needs a policy."""
+    production = next((a.version for a in view.aliases if a.alias == PRODUCTION), None)
+    candidate = next(
+        (v.version for v in view.versions if v.version != production and v.archived_at is None),
+        None,
+    )
+    actions = []
+    if candidate is not None:
+        actions.append((f"promote?version={candidate}", f"Promote v{candidate}"))
+        if production is not None:
+            actions.append(
+                (f"canary?version={candidate}&percent=10", f"Start a canary of v{candidate} (10%)")
+            )
+    actions.append(("split", "Split traffic"))
+    if view.traffic is not None:
+        actions.append(("clear", "Clear traffic policy"))
+    actions.append(("rollback", "Roll back"))
+    return actions
 
 
 def _read(request: Request, name: str) -> ModelPage:
@@ -49,10 +62,7 @@ def _read(request: Request, name: str) -> ModelPage:
 
 @router.get("/ui/models/{name}", include_in_schema=False)
 def model_html(
-    request: Request,
-    name: str,
-    who: Annotated[Identity, Depends(viewer)],
-    done: str | None = None,
+    request: Request, name: str, who: Annotated[Identity, Depends(viewer)], done: str = ""
 ) -> Response:
     view = _read(request, name)
     plot = view.plot
@@ -76,8 +86,8 @@ def model_html(
         view=view,
         figure=figure,
         figure_title=title,
-        actions=ACTIONS if who.at_least("scientist") else (),
-        notice=DONE_NOTICES.get(done or "", ""),
+        actions=actions_of(view) if who.at_least("scientist") else [],
+        notice=DONE.get(done, ""),
     )
 
 
