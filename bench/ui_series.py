@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -57,6 +58,19 @@ INDEXES = {
     ),
     "ix_monitoring_results_run_id": "(run_id)",
 }
+
+
+def drop_indexes(conn: Any) -> None:
+    """Drop the series table's indexes (a sqlite3 or psycopg connection): bulk inserts go
+    several times faster without them."""
+    for index in INDEXES:
+        conn.execute(f"DROP INDEX IF EXISTS {index}")
+
+
+def create_indexes(conn: Any) -> None:
+    """Build the series table's indexes again, with the migrations' names and columns."""
+    for index, columns in INDEXES.items():
+        conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
 
 
 @dataclass(frozen=True)
@@ -219,8 +233,7 @@ def write_sqlite(
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("PRAGMA cache_size=-1000000")  # 1 GB of page cache for the index builds
         conn.execute("PRAGMA temp_store=MEMORY")
-        for index in INDEXES:
-            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        drop_indexes(conn)
         marks = ", ".join("?" * len(COLUMNS))
         sql = f"INSERT INTO monitoring_results ({', '.join(COLUMNS)}) VALUES ({marks})"
         total = 0
@@ -234,8 +247,7 @@ def write_sqlite(
                 conn.execute("BEGIN")
         conn.execute("COMMIT")
         total += conn.execute(DRIFT_VERDICTS).rowcount
-        for index, columns in INDEXES.items():
-            conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
+        create_indexes(conn)
         conn.execute("ANALYZE")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return total
@@ -257,8 +269,7 @@ def write_postgres(
 
     total = 0
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        for index in INDEXES:
-            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        drop_indexes(conn)
         conn.execute("SET synchronous_commit = off")
         copy_sql = f"COPY monitoring_results ({', '.join(COLUMNS)}) FROM STDIN"
         batch: list[list[tuple[object, ...]]] = []
@@ -279,8 +290,7 @@ def write_postgres(
             flush()
         total += conn.execute(DRIFT_VERDICTS).rowcount
         conn.execute("SET maintenance_work_mem = '1GB'")
-        for index, columns in INDEXES.items():
-            conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
+        create_indexes(conn)
         conn.execute("ANALYZE monitoring_results")
     return total
 
@@ -296,11 +306,9 @@ def add_drift_verdicts(db_url: str, sqlite_path: str | None) -> int:
             conn.execute("PRAGMA temp_store=MEMORY")
             if conn.execute(_HAS_VERDICTS).fetchone():
                 return 0
-            for index in INDEXES:
-                conn.execute(f"DROP INDEX IF EXISTS {index}")
+            drop_indexes(conn)
             added = int(conn.execute(DRIFT_VERDICTS).rowcount)
-            for index, columns in INDEXES.items():
-                conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
+            create_indexes(conn)
             conn.execute("ANALYZE")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             return added
@@ -311,12 +319,10 @@ def add_drift_verdicts(db_url: str, sqlite_path: str | None) -> int:
     with psycopg.connect(db_url, autocommit=True) as conn:
         if conn.execute(_HAS_VERDICTS).fetchone():
             return 0
-        for index in INDEXES:
-            conn.execute(f"DROP INDEX IF EXISTS {index}")
+        drop_indexes(conn)
         added = conn.execute(DRIFT_VERDICTS).rowcount
         conn.execute("SET maintenance_work_mem = '1GB'")
-        for index, columns in INDEXES.items():
-            conn.execute(f"CREATE INDEX {index} ON monitoring_results {columns}")
+        create_indexes(conn)
         conn.execute("ANALYZE monitoring_results")
         return int(added)
 
