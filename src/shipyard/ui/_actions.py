@@ -31,25 +31,14 @@ from shipyard.registry import (
 )
 from shipyard.store.tables import AlertRecord
 from shipyard.ui._context import UiContext, ui_context
+from shipyard.ui._errors_doc import error_responses
 from shipyard.ui._render import render
 from shipyard.ui._session import Identity, scientist
 
 router = APIRouter()
 
 
-class ErrorBody(BaseModel):
-    """The one error shape of /api/."""
-
-    error: str
-
-
-ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorBody, "description": "Invalid input (e.g. an empty reason)"},
-    401: {"model": ErrorBody, "description": "Not logged in"},
-    403: {"model": ErrorBody, "description": "Role, four eyes or CSRF check refused it"},
-    404: {"model": ErrorBody, "description": "Unknown model, version or alert"},
-    409: {"model": ErrorBody, "description": "Changed meanwhile (stale expected) or not allowed"},
-}
+ACTION_ERRORS = error_responses(400, 401, 403, 404, 409)
 Reason = Annotated[str, Form(max_length=4000)]
 Expected = Annotated[str, Form(max_length=32)]
 

@@ -12,7 +12,7 @@ The chain's verification is remembered by a ``ChainCache`` kept on ``app.state.a
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from shipyard.errors import InvalidInput
 from shipyard.ui._context import ui_context
+from shipyard.ui._errors_doc import error_responses
 from shipyard.ui._render import render
 from shipyard.ui._session import Identity, viewer
 from shipyard.views import (
@@ -41,11 +42,7 @@ Viewer = Annotated[Identity, Depends(viewer)]
 Before = Annotated[int | None, Query(ge=1, description="Show events with seq below this.")]
 Text = Annotated[str | None, Query(max_length=512)]
 At = Annotated[str | None, Query(max_length=64, description=f"A time, e.g. {TIME_EXAMPLE}.")]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "A malformed id, time or parameter"},
-    401: {"description": "Not logged in"},
-    404: {"description": "Unknown prediction id or model"},
-}
+_ERRORS = error_responses(400, 401, 404)
 
 
 def chain_cache(request: Request) -> ChainCache:

@@ -9,7 +9,7 @@ so their inline code never runs with the UI's rights.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from starlette.requests import Request
@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, Response
 
 from shipyard.errors import NotFound
 from shipyard.ui._context import ui_context
+from shipyard.ui._errors_doc import error_responses
 from shipyard.ui._render import render
 from shipyard.ui._session import Identity, viewer
 from shipyard.views import VersionView, version_view
@@ -33,12 +34,7 @@ DOCUMENT_CSP = (
 DONE = {
     "approval-requested": "Approval requested: the approvers see it in their inbox.",
 }
-ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid input"},
-    401: {"description": "Not logged in"},
-    403: {"description": "The role does not allow this"},
-    404: {"description": "Unknown model or version"},
-}
+ERRORS = error_responses(400, 401, 403, 404)
 Version = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
