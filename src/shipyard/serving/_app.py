@@ -25,7 +25,6 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from time import perf_counter
 from typing import Any
 
 import orjson
@@ -48,7 +47,6 @@ from shipyard.serving._fastroute import ShipyardAPI
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
-    check_rows,
     frame_from_columns,
     frame_from_csv,
     media_type,
@@ -61,9 +59,11 @@ from shipyard.serving._inputs import (
 )
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
-from shipyard.serving._routing import Route, ShadowRecorder
+from shipyard.serving._routing import Route
 from shipyard.serving._runtime import ServedModel, json_floats
-from shipyard.serving._state import ServingState, new_ids
+from shipyard.serving._scoring import score
+from shipyard.serving._scoring import version_number as _version_number
+from shipyard.serving._state import ServingState
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
@@ -189,14 +189,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _state(request: Request) -> ServingState:
     state: ServingState = request.app.state.serving
     return state
-
-
-def _version_number(name: str, version: str | None) -> int | None:
-    if version is None:
-        return None
-    if not (version.isascii() and version.isdigit()) or int(version) < 1:
-        raise NotFound(f"Model '{name[:128]}' has no version '{version[:32]}'.")
-    return int(version)
 
 
 def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[str, Any] | None:
@@ -328,48 +320,13 @@ async def score_request(
     decode: Decode,
     encode: Encode,
 ) -> Response:
-    """The one path every scoring route takes: auth, model, body, schema, score, log."""
+    """The one path every scoring route takes: ``_scoring.score``, then the HTTP answer."""
     state = _state(request)
-    start = perf_counter()
-    # The "arm" of the log: how the answering version was chosen.
-    arm = state.settings.alias if version is None else "explicit"
-    served: ServedModel | None = None
-    shadow: ServedModel | None = None
-    authorized = False
-    try:
-        await state.gate.check(request)
-        authorized = True
-        served = await state.pool.get(name, _version_number(name, version))
-        body = await read_body(request, state.settings.max_body_bytes)
-        raw, extra = decode(request, body, served)
-        check_rows(len(raw), state.settings.max_batch_rows)
-        if version is None:  # the traffic policy picks; explicit-version URLs bypass it
-            served, arm, shadow = state.pool.route_request(name, request.headers, raw)
-        frame = served.coerce(raw)
-        labels, proba = await served.score(frame)
-    except ShipyardError as exc:
-        seconds = perf_counter() - start
-        logged = authorized and served is not None
-        state.refused(name, served, endpoint, exc, seconds, arm, log=logged)
-        raise
-    ids = new_ids(len(raw))
-    state.scored(served, endpoint, raw, labels, proba, ids, perf_counter() - start, arm)
-    if shadow is not None:  # scored off the request path; never changes this answer
-        state.pool.mirror.submit(shadow, raw, _shadow_recorder(state, endpoint, raw, ids))
+    served, arm, labels, proba, ids, extra = await score(
+        state, name, version, endpoint, request.headers, request, read_body, decode
+    )
     headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name, ARM_HEADER: arm}
     return Response(orjson.dumps(encode(served, labels, proba, ids, extra)), 200, headers, _JSON)
-
-
-def _shadow_recorder(
-    state: ServingState, endpoint: str, raw: Rows | pd.DataFrame, ids: list[str]
-) -> ShadowRecorder:
-    """Logs a shadow's answers under the answered request's prediction ids (arm ``shadow``),
-    so the labels sent for those ids score the shadow version too."""
-
-    def record(shadow: ServedModel, labels: Any, proba: Any, seconds: float) -> None:
-        state.scored(shadow, endpoint, raw, labels, proba, ids, seconds, "shadow")
-
-    return record
 
 
 def _decode_predict(

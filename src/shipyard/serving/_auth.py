@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 from starlette.requests import Request
 
@@ -20,7 +21,8 @@ _MAX_CACHED = 10_000
 
 
 class TokenGate:
-    """Checks ``Authorization: Bearer <token>`` against the store's API tokens.
+    """Checks ``Authorization: Bearer <token>`` (an HTTP header, or gRPC metadata
+    ``authorization``) against the store's API tokens.
 
     A verdict (valid with a role, or invalid) is cached for ``token_cache_seconds``, so a
     revoked token stops working within that time and a hot client costs no query.
@@ -34,9 +36,15 @@ class TokenGate:
 
     async def check(self, request: Request, roles: frozenset[str] = SCORER_ROLES) -> str | None:
         """The caller's role; raises 401 without a valid token, 403 with the wrong role."""
+        return await self.check_headers(request.headers, roles)
+
+    async def check_headers(
+        self, headers: Mapping[str, str], roles: frozenset[str] = SCORER_ROLES
+    ) -> str | None:
+        """``check`` on any transport's headers (lower-case keys: HTTP headers, gRPC metadata)."""
         if not self.enabled:
             return None
-        header = request.headers.get("authorization", "")
+        header = headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(
