@@ -150,6 +150,17 @@ class ServeSettings(BaseModel):
         description="Model answering MLflow's /invocations when the request names none. "
         "Default: the first served model.",
     )
+    grpc_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Also serve the Open Inference Protocol over gRPC on this port (KServe's "
+        "and Triton's gRPC clients). Default: no gRPC endpoint.",
+    )
+    grpc_host: str = Field(
+        default="127.0.0.1",
+        description="Address the gRPC endpoint listens on (shipyard serve uses --host).",
+    )
 
 
 class UiSettings(BaseModel):

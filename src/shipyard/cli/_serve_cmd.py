@@ -28,6 +28,22 @@ def _serve_option(field: str, *flags: str, default: Any = None, **kw: Any) -> An
     return typer.Option(value, *flags, help=info.description, **kw)
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse (exit 2) a --grpc-port something listens on, before any model loads."""
+    import socket
+
+    from shipyard.errors import InvalidInput
+
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise InvalidInput(
+            f"--grpc-port {port}: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+            "pick a free port."
+        ) from None
+
+
 @app.command("serve")
 def serve_cmd(
     ctx: typer.Context,
@@ -47,6 +63,7 @@ def serve_cmd(
     compactor: str = _serve_option("compactor"),
     max_body_bytes: int = _serve_option("max_body_bytes"),
     max_batch_rows: int = _serve_option("max_batch_rows"),
+    grpc_port: int | None = _serve_option("grpc_port", min=1, max=65535),
     ui: bool = typer.Option(
         False, "--ui", help="Also serve the web UI (/ui/) and its API (/api/) on this port."
     ),
@@ -77,7 +94,11 @@ def serve_cmd(
         max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows,
         compactor=compactor,  # type: ignore[arg-type] # checked above
+        grpc_port=grpc_port,
+        grpc_host=host,
     )
+    if grpc_port is not None:
+        _check_port_free(host, grpc_port)
     c = client(ctx, notify=ui)  # the UI acts: its changes send [[notify]] rules
     for name in names or ():
         c.registry.get_model(name)  # refuse to start for a model that does not exist
@@ -87,6 +108,7 @@ def serve_cmd(
         f"Serving {', '.join(names) if names else f'every model with @{alias}'} on "
         f"http://{host}:{port} ({runtime} runtime, {auth}, "
         f"log: {log_path or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+        + (f"; gRPC on {host}:{grpc_port}" if grpc_port is not None else "")
         + (f"; web UI on http://{host}:{port}/ui/" if ui else "")
     )
     if workers > 1:

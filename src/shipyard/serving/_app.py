@@ -44,6 +44,7 @@ from shipyard.errors import (
 from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _v2
 from shipyard.serving._fastroute import ShipyardAPI
+from shipyard.serving._grpc import start_grpc
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
@@ -74,6 +75,8 @@ MODEL_HEADER = "X-Shipyard-Model"
 #: How the answering version was chosen: production (the alias), canary, split:<v>, explicit.
 ARM_HEADER = "X-Shipyard-Arm"
 _JSON = "application/json"
+#: How long the gRPC endpoint lets calls in flight finish when the app stops.
+_GRPC_GRACE_SECONDS = 5.0
 
 #: decode(request, body, served) -> (raw frame, extra): extra is passed on to encode.
 Decode = Callable[[Request, bytes, ServedModel], tuple[Rows | pd.DataFrame, Any]]
@@ -102,9 +105,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.pool.start()
+        grpc_server = None
         try:
+            if state.settings.grpc_port is not None:
+                grpc_server = await start_grpc(state, shipyard_version)
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(_GRPC_GRACE_SECONDS)
             await state.pool.stop()
             if state.own_resources:
                 state.sink.close()
