@@ -25,6 +25,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
@@ -43,7 +44,7 @@ from shipyard.errors import (
     UnsupportedMediaType,
 )
 from shipyard.predlog import NullSink, PredictionSink
-from shipyard.serving import _v2
+from shipyard.serving import _v2, _v2_http
 from shipyard.serving._fastroute import ShipyardAPI
 from shipyard.serving._inputs import (
     CSV_TYPES,
@@ -77,8 +78,17 @@ _JSON = "application/json"
 
 #: decode(request, body, served) -> (raw frame, extra): extra is passed on to encode.
 Decode = Callable[[Request, bytes, ServedModel], tuple[Rows | pd.DataFrame, Any]]
-#: encode(served, labels, proba, ids, extra) -> the JSON body.
+#: encode(served, labels, proba, ids, extra) -> the JSON body, or an ``Encoded`` answer.
 Encode = Callable[[ServedModel, Any, Any, list[str], Any], Any]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An answer body that is not plain JSON (the v2 binary tensor data extension)."""
+
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
 
 
 def create_app(
@@ -357,7 +367,10 @@ async def score_request(
     if shadow is not None:  # scored off the request path; never changes this answer
         state.pool.mirror.submit(shadow, raw, _shadow_recorder(state, endpoint, raw, ids))
     headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name, ARM_HEADER: arm}
-    return Response(orjson.dumps(encode(served, labels, proba, ids, extra)), 200, headers, _JSON)
+    answer = encode(served, labels, proba, ids, extra)
+    if isinstance(answer, Encoded):
+        return Response(answer.body, 200, headers | answer.headers, answer.media_type)
+    return Response(orjson.dumps(answer), 200, headers, _JSON)
 
 
 def _shadow_recorder(
@@ -402,17 +415,28 @@ def _encode_predict(
     return body
 
 
-def _decode_infer(request: Request, body: bytes, served: ServedModel) -> tuple[pd.DataFrame, Any]:
-    require_json(request)
-    frame, request_id, wanted = _v2.parse_infer_request(parse_json(body), served.schema.names())
-    return frame, (request_id, wanted)
+def _decode_infer(
+    request: Request, body: bytes, served: ServedModel
+) -> tuple[pd.DataFrame, _v2.InferRequest]:
+    kind = media_type(request)
+    if kind == _v2_http.BINARY_TYPE and _v2_http.HEADER_LENGTH.lower() not in request.headers:
+        raise UnsupportedMediaType(
+            f"An application/octet-stream inference request needs the {_v2_http.HEADER_LENGTH} "
+            "header (the binary tensor data extension); send JSON otherwise."
+        )
+    if kind != _v2_http.BINARY_TYPE:
+        require_json(request)
+    json_size = _v2_http.header_length(request.headers.get(_v2_http.HEADER_LENGTH), len(body))
+    infer = _v2_http.parse_request(body, json_size)
+    return _v2.request_frame(infer, served.schema.names()), infer
 
 
 def _encode_infer(
     served: ServedModel, labels: Any, proba: Any, ids: list[str], extra: Any
-) -> dict[str, Any]:
-    request_id, wanted = extra
-    return _v2.infer_response(served, labels, proba, ids, request_id, wanted)
+) -> Encoded:
+    response = _v2.infer_response(served, labels, proba, ids, extra)
+    body, headers, kind = _v2_http.encode_response(response, extra)
+    return Encoded(body, kind, headers)
 
 
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
