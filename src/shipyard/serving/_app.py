@@ -75,6 +75,8 @@ MODEL_HEADER = "X-Shipyard-Model"
 #: How the answering version was chosen: production (the alias), canary, split:<v>, explicit.
 ARM_HEADER = "X-Shipyard-Arm"
 _JSON = "application/json"
+#: The Open Inference Protocol extensions this server speaks (``GET /v2``).
+EXTENSIONS = ["binary_tensor_data", "parameters"]
 
 #: decode(request, body, served) -> (raw frame, extra): extra is passed on to encode.
 Decode = Callable[[Request, bytes, ServedModel], tuple[Rows | pd.DataFrame, Any]]
@@ -175,12 +177,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         kinds = {404: "NotFound", 405: "MethodNotAllowed"}
-        body = {"error": kinds.get(exc.status_code, "HTTPError"), "message": str(exc.detail)}
+        body = {"error": str(exc.detail), "code": kinds.get(exc.status_code, "HTTPError")}
         return Response(orjson.dumps(body), exc.status_code, exc.headers, _JSON)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("Unexpected error on %s %s", request.method, request.url.path)
-        body = {"error": "InternalError", "message": "The server failed; see its log."}
+        body = {"error": "The server failed; see its log.", "code": "InternalError"}
         return Response(orjson.dumps(body), 500, None, _JSON)
 
     app.add_exception_handler(ShipyardError, shipyard_error)
@@ -242,7 +244,7 @@ def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[st
 def _add_health_routes(app: FastAPI, server_version: str) -> None:
     @app.get("/v2", tags=["v2"], summary="Server metadata")
     async def server_metadata() -> Response:
-        return _json({"name": "shipyard", "version": server_version, "extensions": []})
+        return _json({"name": "shipyard", "version": server_version, "extensions": EXTENSIONS})
 
     @app.get("/v2/health/live", tags=["v2"], summary="Server live")
     async def live() -> Response:
@@ -251,13 +253,15 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
     @app.get("/v2/health/ready", tags=["v2"], summary="Server ready (all models)")
     async def ready(request: Request) -> Response:
         pool = _state(request).pool
-        waiting = {
-            name: slot.error.message
-            for name, slot in pool.slots.items()
-            if slot.served is None and slot.error is not None
-        }
+        models: dict[str, dict[str, Any]] = {}
+        for name, slot in sorted(pool.slots.items()):
+            if slot.served is not None:
+                models[name] = {"ready": True, "version": str(slot.served.version)}
+            else:
+                reason = slot.error.message if slot.error is not None else "loading"
+                models[name] = {"ready": False, "reason": reason}
         # The protocol reads 200 as true and a 4xx as false.
-        return _json({"ready": pool.ready, "models": waiting}, 200 if pool.ready else 400)
+        return _json({"ready": pool.ready, "models": models}, 200 if pool.ready else 400)
 
     async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
         state = _state(request)

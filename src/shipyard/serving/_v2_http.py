@@ -13,6 +13,7 @@ is then ``application/octet-stream`` with the same header, as Triton answers.
 
 from __future__ import annotations
 
+import json
 import math
 import struct
 from typing import Any
@@ -58,7 +59,15 @@ def header_length(value: str | None, body_size: int) -> int | None:
 
 def parse_request(body: bytes, json_size: int | None) -> InferRequest:
     """The request in ``body``: all JSON, or ``json_size`` bytes of JSON then binary data."""
-    head = parse_json(body if json_size is None else body[:json_size])
+    try:
+        head = parse_json(body if json_size is None else body[:json_size])
+    except InvalidInput:
+        if json_size is None and _json_then_more(body):
+            raise InvalidInput(
+                "The body has data after its JSON; binary tensor data needs the "
+                f"{HEADER_LENGTH} header (the size of the JSON part in bytes)."
+            ) from None
+        raise
     if not isinstance(head, dict):
         raise InvalidInput("An inference request must be a JSON object with 'inputs'.")
     tensors = head.get("inputs")
@@ -177,6 +186,14 @@ def _outputs(outputs: Any) -> list[RequestedOutput]:
     ):
         raise InvalidInput("'outputs' must be a list of objects with a 'name'.")
     return [RequestedOutput(o["name"], o.get("parameters", {})) for o in outputs]
+
+
+def _json_then_more(body: bytes) -> bool:
+    try:
+        json.JSONDecoder().raw_decode(body.decode("utf-8", "replace"))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_shape(shape: Any) -> bool:
