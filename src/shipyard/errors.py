@@ -40,8 +40,17 @@ class ShipyardError(Exception):
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        """The one JSON error shape of the API: ``{"error": type, "message": ..., **details}``."""
-        return {"error": type(self).__name__, "message": self.message, **self.details}
+        """The one JSON error shape of the model server: the message and the class.
+
+        ``{"error": message, "code": class name, **details}``: the Open Inference
+        Protocol's ``{"error": message}`` (clients such as tritonclient show that field),
+        with the class for programs and the details (``errors`` of a ``SchemaViolation``).
+
+        >>> NotFound("Model 'x' is not served here.").to_dict()
+        {'error': "Model 'x' is not served here.", 'code': 'NotFound'}
+        """
+        extra = {k: v for k, v in self.details.items() if k not in ("error", "code")}
+        return {"error": self.message, "code": type(self).__name__, **extra}
 
 
 class InvalidInput(ShipyardError):

@@ -34,7 +34,7 @@ CASES: list[tuple[str, dict[str, Any], int, str, set[str]]] = [
         "InvalidInput",
         set(),
     ),
-    ("nan literal", {"content": b'{"records": [{"age": NaN}]}'}, 400, "InvalidInput", set()),
+    ("infinity", {"content": b'{"records": [{"age": Infinity}]}'}, 400, "InvalidInput", set()),
     ("empty body", {"content": b""}, 400, "InvalidInput", set()),
     (
         "wrong content type",
@@ -114,7 +114,7 @@ async def test_bad_predict_requests(store: Store, churn: Registry) -> None:
             response = await client.post("/models/churn/predict", **request_kwargs)
             assert response.status_code == status, (case, response.text)
             body = response.json()
-            assert body["error"] == error and body["message"], case
+            assert body["code"] == error and body["error"], case
             if fields:
                 assert {e["field"] for e in body["errors"]} == fields, case
                 assert all(e["reason"] for e in body["errors"]), case
@@ -176,7 +176,7 @@ async def test_bad_v2_requests(store: Store, churn: Registry) -> None:
         for case, body, status in V2_CASES:
             response = await client.post("/v2/models/churn/infer", json=body)
             assert response.status_code == status, (case, response.text)
-            assert response.json()["message"] and SECRET not in response.text, case
+            assert response.json()["error"] and SECRET not in response.text, case
 
 
 async def test_unknown_model_version_and_route(store: Store, churn: Registry) -> None:
@@ -189,11 +189,11 @@ async def test_unknown_model_version_and_route(store: Store, churn: Registry) ->
         ):
             response = await client.post(path, json=records(GOOD))
             assert response.status_code == 404, path
-            assert response.json()["error"] == "NotFound"
+            assert response.json()["code"] == "NotFound"
         assert (await client.get("/v2/models/fraud")).status_code == 404
         assert (await client.get("/v2/models/fraud/ready")).status_code == 404
         nowhere = await client.get("/nowhere")
-        assert nowhere.status_code == 404 and nowhere.json()["error"] == "NotFound"
+        assert nowhere.status_code == 404 and nowhere.json()["code"] == "NotFound"
         wrong_method = await client.get("/models/churn/predict")
         assert wrong_method.status_code == 405
 
@@ -206,13 +206,13 @@ async def test_tokens(store: Store, churn: Registry) -> None:
         anonymous = await client.post("/models/churn/predict", json=records(GOOD))
         assert anonymous.status_code == 401
         assert anonymous.headers["www-authenticate"] == "Bearer"
-        assert anonymous.json()["error"] == "Unauthorized"
+        assert anonymous.json()["code"] == "Unauthorized"
         bad = await client.post(
             "/models/churn/predict",
             json=records(GOOD),
             headers={"Authorization": "Bearer sy_not-a-token"},
         )
-        assert bad.status_code == 401 and "unknown or revoked" in bad.json()["message"]
+        assert bad.status_code == 401 and "unknown or revoked" in bad.json()["error"]
         for token in (scorer, admin):
             ok = await client.post(
                 "/v2/models/churn/infer",
@@ -265,8 +265,8 @@ async def test_tampered_archive_answers_503_with_the_reason(store: Store, churn:
     async with http(create_app(store, settings=SETTINGS)) as client:
         response = await client.post("/models/churn/predict", json=records(GOOD))
         assert response.status_code == 503
-        assert response.json()["error"] == "ModelUnavailable"
-        assert "changed after registration" in response.json()["message"]
+        assert response.json()["code"] == "ModelUnavailable"
+        assert "changed after registration" in response.json()["error"]
         assert (await client.get("/v2/health/ready")).status_code == 400
         ready = await client.get("/v2/models/churn/ready")
         assert ready.status_code == 400 and ready.json()["ready"] is False
@@ -280,7 +280,7 @@ async def test_model_without_production_version_is_503(store: Store, churn: Regi
     async with http(create_app(store, settings=settings)) as client:
         response = await client.post("/models/churn/predict", json=records(GOOD))
     assert response.status_code == 503
-    assert "no 'champion' version" in response.json()["message"]
+    assert "no 'champion' version" in response.json()["error"]
 
 
 def test_frame_helpers_keep_row_order() -> None:

@@ -64,7 +64,7 @@ async def test_explicit_version(store: Store, churn: Registry, rows: pd.DataFram
         assert meta.json()["versions"] == ["2"]
         missing = await client.post("/models/churn/versions/9/predict", json=payload)
         assert missing.status_code == 404
-        assert missing.json()["error"] == "NotFound"
+        assert missing.json()["code"] == "NotFound"
 
 
 async def test_v2_health_metadata_and_infer_per_column(

@@ -69,7 +69,7 @@ async def test_onnx_runtime_without_export_is_503(
             "/models/fraud/predict", json={"records": X.head(1).to_dict("records")}
         )
     assert response.status_code == 503
-    assert "no ONNX export" in response.json()["message"]
+    assert "no ONNX export" in response.json()["error"]
 
 
 async def test_concurrent_requests_are_batched_with_per_request_results(

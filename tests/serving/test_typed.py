@@ -185,4 +185,4 @@ async def test_rows_without_columns_are_an_empty_batch(store: Store, churn: Regi
         for body in ({"records": [{}]}, {"columns": [], "data": [[]]}):
             response = await client.post("/models/churn/predict", json=body)
             assert response.status_code == 422
-            assert response.json()["message"] == "The request has no rows; send at least one."
+            assert response.json()["error"] == "The request has no rows; send at least one."

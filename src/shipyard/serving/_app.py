@@ -25,6 +25,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -42,9 +43,8 @@ from shipyard.errors import (
     UnsupportedMediaType,
 )
 from shipyard.predlog import NullSink, PredictionSink
-from shipyard.serving import _v2
+from shipyard.serving import _v2, _v2_http
 from shipyard.serving._fastroute import ShipyardAPI
-from shipyard.serving._grpc import start_grpc
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
@@ -77,11 +77,22 @@ ARM_HEADER = "X-Shipyard-Arm"
 _JSON = "application/json"
 #: How long the gRPC endpoint lets calls in flight finish when the app stops.
 _GRPC_GRACE_SECONDS = 5.0
+#: The Open Inference Protocol extensions this server speaks (``GET /v2``).
+EXTENSIONS = ["binary_tensor_data", "parameters"]
 
 #: decode(request, body, served) -> (raw frame, extra): extra is passed on to encode.
 Decode = Callable[[Request, bytes, ServedModel], tuple[Rows | pd.DataFrame, Any]]
-#: encode(served, labels, proba, ids, extra) -> the JSON body.
+#: encode(served, labels, proba, ids, extra) -> the JSON body, or an ``Encoded`` answer.
 Encode = Callable[[ServedModel, Any, Any, list[str], Any], Any]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An answer body that is not plain JSON (the v2 binary tensor data extension)."""
+
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
 
 
 def create_app(
@@ -108,6 +119,8 @@ def create_app(
         grpc_server = None
         try:
             if state.settings.grpc_port is not None:
+                from shipyard.serving._grpc import start_grpc  # grpc loads only when used
+
                 grpc_server = await start_grpc(state, shipyard_version)
             yield
         finally:
@@ -173,12 +186,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         kinds = {404: "NotFound", 405: "MethodNotAllowed"}
-        body = {"error": kinds.get(exc.status_code, "HTTPError"), "message": str(exc.detail)}
+        body = {"error": str(exc.detail), "code": kinds.get(exc.status_code, "HTTPError")}
         return Response(orjson.dumps(body), exc.status_code, exc.headers, _JSON)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("Unexpected error on %s %s", request.method, request.url.path)
-        body = {"error": "InternalError", "message": "The server failed; see its log."}
+        body = {"error": "The server failed; see its log.", "code": "InternalError"}
         return Response(orjson.dumps(body), 500, None, _JSON)
 
     app.add_exception_handler(ShipyardError, shipyard_error)
@@ -232,7 +245,7 @@ def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[st
 def _add_health_routes(app: FastAPI, server_version: str) -> None:
     @app.get("/v2", tags=["v2"], summary="Server metadata")
     async def server_metadata() -> Response:
-        return _json({"name": "shipyard", "version": server_version, "extensions": []})
+        return _json({"name": "shipyard", "version": server_version, "extensions": EXTENSIONS})
 
     @app.get("/v2/health/live", tags=["v2"], summary="Server live")
     async def live() -> Response:
@@ -241,13 +254,15 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
     @app.get("/v2/health/ready", tags=["v2"], summary="Server ready (all models)")
     async def ready(request: Request) -> Response:
         pool = _state(request).pool
-        waiting = {
-            name: slot.error.message
-            for name, slot in pool.slots.items()
-            if slot.served is None and slot.error is not None
-        }
+        models: dict[str, dict[str, Any]] = {}
+        for name, slot in sorted(pool.slots.items()):
+            if slot.served is not None:
+                models[name] = {"ready": True, "version": str(slot.served.version)}
+            else:
+                reason = slot.error.message if slot.error is not None else "loading"
+                models[name] = {"ready": False, "reason": reason}
         # The protocol reads 200 as true and a 4xx as false.
-        return _json({"ready": pool.ready, "models": waiting}, 200 if pool.ready else 400)
+        return _json({"ready": pool.ready, "models": models}, 200 if pool.ready else 400)
 
     async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
         state = _state(request)
@@ -334,7 +349,10 @@ async def score_request(
         state, name, version, endpoint, request.headers, request, read_body, decode
     )
     headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name, ARM_HEADER: arm}
-    return Response(orjson.dumps(encode(served, labels, proba, ids, extra)), 200, headers, _JSON)
+    answer = encode(served, labels, proba, ids, extra)
+    if isinstance(answer, Encoded):
+        return Response(answer.body, 200, headers | answer.headers, answer.media_type)
+    return Response(orjson.dumps(answer), 200, headers, _JSON)
 
 
 def _decode_predict(
@@ -367,17 +385,28 @@ def _encode_predict(
     return body
 
 
-def _decode_infer(request: Request, body: bytes, served: ServedModel) -> tuple[pd.DataFrame, Any]:
-    require_json(request)
-    frame, request_id, wanted = _v2.parse_infer_request(parse_json(body), served.schema.names())
-    return frame, (request_id, wanted)
+def _decode_infer(
+    request: Request, body: bytes, served: ServedModel
+) -> tuple[pd.DataFrame, _v2.InferRequest]:
+    kind = media_type(request)
+    if kind == _v2_http.BINARY_TYPE and _v2_http.HEADER_LENGTH.lower() not in request.headers:
+        raise UnsupportedMediaType(
+            f"An application/octet-stream inference request needs the {_v2_http.HEADER_LENGTH} "
+            "header (the binary tensor data extension); send JSON otherwise."
+        )
+    if kind != _v2_http.BINARY_TYPE:
+        require_json(request)
+    json_size = _v2_http.header_length(request.headers.get(_v2_http.HEADER_LENGTH), len(body))
+    infer = _v2_http.parse_request(body, json_size)
+    return _v2.request_frame(infer, served.schema.names()), infer
 
 
 def _encode_infer(
     served: ServedModel, labels: Any, proba: Any, ids: list[str], extra: Any
-) -> dict[str, Any]:
-    request_id, wanted = extra
-    return _v2.infer_response(served, labels, proba, ids, request_id, wanted)
+) -> Encoded:
+    response = _v2.infer_response(served, labels, proba, ids, extra)
+    body, headers, kind = _v2_http.encode_response(response, extra)
+    return Encoded(body, kind, headers)
 
 
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")

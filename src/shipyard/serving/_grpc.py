@@ -41,22 +41,21 @@ from shipyard.errors import (
     Unauthorized,
 )
 from shipyard.serving import _v2
-from shipyard.serving._grpc_tensors import (
-    decode_inputs,
-    infer_response,
-    requested_outputs,
-    tensors_frame,
-)
+from shipyard.serving._grpc_tensors import infer_request, infer_response
 from shipyard.serving._inputs import _too_large
 from shipyard.serving._proto import grpc_predict_v2_pb2 as pb
 from shipyard.serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._scoring import score, version_number
 from shipyard.serving._state import ServingState
+from shipyard.serving._v2 import InferRequest
 
 log = logging.getLogger("shipyard.serving")
 
 ENDPOINT = "grpc_infer"
+#: The protocol extensions of the gRPC endpoint (binary tensor data is HTTP's own: gRPC has
+#: raw contents in the protocol itself).
+EXTENSIONS = ["parameters"]
 #: gRPC's status for each error class (the nearest class in an error's MRO wins).
 _CODES: dict[type[ShipyardError], grpc.StatusCode] = {
     PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -141,7 +140,9 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ServerReadyResponse(ready=self.state.pool.ready)
 
     async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        return pb.ServerMetadataResponse(name="shipyard", version=self.server_version)
+        return pb.ServerMetadataResponse(
+            name="shipyard", version=self.server_version, extensions=EXTENSIONS
+        )
 
     async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         return await _answer(context, self._model_ready(request, context))
@@ -180,7 +181,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     async def _model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        served, arm, labels, proba, ids, wanted = await score(
+        served, arm, labels, proba, ids, decoded = await score(
             self.state,
             request.model_name,
             request.model_version or None,
@@ -197,7 +198,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 ("x-shipyard-arm", arm),
             )
         )
-        return infer_response(served, labels, proba, ids, request, wanted)
+        return infer_response(_v2.infer_response(served, labels, proba, ids, decoded))
 
 
 async def _read(request: Any, limit: int) -> Any:
@@ -206,10 +207,9 @@ async def _read(request: Any, limit: int) -> Any:
     return request
 
 
-def _decode(request: Any, body: Any, served: ServedModel) -> tuple[pd.DataFrame, list[str]]:
-    wanted = requested_outputs(request)
-    frame = tensors_frame(decode_inputs(request), served.schema.names())
-    return frame, wanted
+def _decode(message: Any, body: Any, served: ServedModel) -> tuple[pd.DataFrame, InferRequest]:
+    request = infer_request(message)
+    return _v2.request_frame(request, served.schema.names()), request
 
 
 async def _answer(context: grpc.aio.ServicerContext, call: Awaitable[R]) -> R:

@@ -10,6 +10,8 @@ values (inputs can be personal data), only where and what kind of thing was wron
 from __future__ import annotations
 
 import io
+import json
+import math
 from typing import Any
 
 import numpy as np
@@ -69,16 +71,38 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 def parse_json(body: bytes) -> Any:
-    """The JSON value of ``body`` (400 if it is not JSON; NaN and Infinity are not JSON)."""
+    """The JSON value of ``body`` (400 if it is not JSON).
+
+    ``NaN``, which Python's ``json`` and many clients write for a missing float, is read as
+    ``null`` (a missing value); ``Infinity`` is refused.
+    """
     if not body:
         raise InvalidInput("The request body is empty; send a JSON object.")
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"The request body is not valid JSON (line {exc.lineno}, column {exc.colno}); "
-            "note that NaN and Infinity are not JSON: send null for a missing value."
-        ) from None
+        error = exc
+    try:  # the slow way, only for bodies orjson refuses: NaN is not JSON but is common
+        return json.loads(body, parse_constant=_nan_as_null, parse_float=_finite)
+    except (ValueError, RecursionError):
+        pass
+    raise InvalidInput(
+        f"The request body is not valid JSON (line {error.lineno}, column {error.colno}); "
+        "send null for a missing value, and no Infinity."
+    ) from None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: not a number a client meant
+        raise ValueError(text)
+    return value
+
+
+def _nan_as_null(constant: str) -> None:
+    if constant != "NaN":
+        raise ValueError(constant)
+    return None
 
 
 def check_rows(n_rows: int, limit: int) -> None:

@@ -1,15 +1,27 @@
-"""The Open Inference Protocol (KServe / Triton "v2") bodies: tensors in, tensors out.
+"""The Open Inference Protocol (KServe / Triton "v2"), independent of the transport.
 
-A request carries either one tensor per schema column (shape ``[n]`` or ``[n, 1]``), or one
-``[n, k]`` matrix whose columns are the schema's columns in order (``FP32``/``FP64`` for an
-all-numeric model, ``BYTES`` for mixed types). ``data`` is flat or nested, row-major. The
-response has the outputs ``predict`` (labels or values), ``predict_proba`` (``[n, classes]``,
-classifiers only) and ``prediction_id`` (``BYTES``), or those named in ``outputs``.
+REST (``_v2_http``) and gRPC decode a request into an ``InferRequest`` of ``InferTensor``s;
+``request_frame`` checks the tensors and builds the frame the model scores, and
+``infer_response`` builds the ``InferResponse`` each transport encodes. Every check, and every
+error message, is here once.
+
+A request carries either one tensor per schema column (shape ``[n]`` or ``[n, 1]``, as the
+metadata declares ``[-1, 1]``), or one ``[n, k]`` matrix whose columns are the schema's
+columns in order (``FP32``/``FP64`` for an all-numeric model, ``BYTES`` for mixed types).
+A tensor's data is a flat or nested list of JSON values (row-major) or a numpy array (binary
+and gRPC data). The response has the outputs ``predict`` (labels or values),
+``predict_proba`` (``[n, classes]``, classifiers only) and ``prediction_id`` (``BYTES``), or
+those named in ``outputs``. Missing values: ``null`` in JSON, NaN in ``FP16/32/64`` data.
+
+>>> tensor = InferTensor("age", "INT64", [2, 1], [41, None])
+>>> request_frame(InferRequest([tensor]), ["age"]).dtypes["age"]
+dtype('float64')
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,15 +29,30 @@ import pandas as pd
 
 from shipyard.dataset import ColumnSchema
 from shipyard.errors import InvalidInput
-from shipyard.serving._inputs import _frame
 from shipyard.serving._runtime import ServedModel, json_floats
 
-NUMERIC_TYPES = frozenset(
-    {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
-    | {"FP16", "FP32", "FP64"}
-)
+INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
+FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
+NUMERIC_TYPES = INT_TYPES | FLOAT_TYPES
 DATATYPES = NUMERIC_TYPES | {"BOOL", "BYTES"}
+#: The little-endian numpy dtype of each fixed-size datatype (binary and gRPC raw data).
+NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
+    "BOOL": np.dtype("?"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
 OUTPUT_NAMES = ("predict", "predict_proba", "prediction_id")
+#: Request/output parameters that steer a transport's encoding, not the model.
+TRANSPORT_PARAMETERS = frozenset({"binary_data_output", "binary_data", "binary_data_size"})
 _COLUMN_TYPES = {
     "float": "FP64",
     "integer": "INT64",
@@ -36,6 +63,61 @@ _COLUMN_TYPES = {
 }
 
 
+@dataclass
+class InferTensor:
+    """One input tensor as a transport decoded it (compare tritonclient's ``InferInput``).
+
+    ``data`` is a flat or nested list of JSON values (strings for ``BYTES``; ``None`` for a
+    missing value), or a numpy array (``object`` of ``bytes``/``str`` for ``BYTES``).
+    """
+
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RequestedOutput:
+    """An output the request names, with its parameters (``binary_data`` over REST)."""
+
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferRequest:
+    """A decoded inference request: inputs, the optional ``id``, parameters and outputs."""
+
+    inputs: list[InferTensor]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    outputs: list[RequestedOutput] = field(default_factory=list)
+
+
+@dataclass
+class OutputTensor:
+    """One output tensor: ``data`` is a flat numpy array (``object`` of ``str`` for BYTES)."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    data: np.ndarray
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class InferResponse:
+    """A scored request's answer, for a transport to encode."""
+
+    model_name: str
+    model_version: str
+    outputs: list[OutputTensor]
+    id: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
 def v2_datatype(column: ColumnSchema) -> str:
     """The tensor datatype a client should send for one schema column."""
     return _COLUMN_TYPES.get(column.dtype, "BYTES")
@@ -44,7 +126,7 @@ def v2_datatype(column: ColumnSchema) -> str:
 def model_metadata(served: ServedModel) -> dict[str, Any]:
     """``GET /v2/models/{name}``: name, versions, platform, input and output tensors."""
     outputs: list[dict[str, Any]] = [
-        {"name": "predict", "datatype": _label_datatype(served), "shape": [-1]}
+        {"name": "predict", "datatype": label_datatype(served), "shape": [-1]}
     ]
     if served.classes is not None:
         outputs.append(
@@ -63,47 +145,168 @@ def model_metadata(served: ServedModel) -> dict[str, Any]:
     }
 
 
-def parse_infer_request(body: Any, columns: list[str]) -> tuple[pd.DataFrame, Any, list[str]]:
-    """The frame, the request ``id`` (or None) and the output names a v2 request asks for."""
-    if not isinstance(body, dict):
-        raise InvalidInput("An inference request must be a JSON object with 'inputs'.")
-    tensors = body.get("inputs")
-    if not isinstance(tensors, list) or not tensors:
+# -- requests ------------------------------------------------------------------------------
+
+
+def check_request(request: InferRequest) -> None:
+    """Refuse (400) a request without inputs, with a bad ``id`` or unknown outputs."""
+    if not request.inputs:
         raise InvalidInput("An inference request needs 'inputs': a non-empty list of tensors.")
-    request_id = body.get("id")
-    if request_id is not None and not isinstance(request_id, str):
+    if request.id is not None and not isinstance(request.id, str):
         raise InvalidInput("The request 'id' must be a string.")
-    wanted = _requested_outputs(body.get("outputs"))
-    decoded = [_tensor(t, i) for i, t in enumerate(tensors)]
-    if len(decoded) == 1 and len(decoded[0][1]) == 2 and decoded[0][1][1] != 1:
-        name, shape, data = decoded[0]
-        n, k = shape
+    if not isinstance(request.parameters, dict):
+        raise InvalidInput("The request 'parameters' must be an object.")
+    unknown = [o.name for o in request.outputs if o.name not in OUTPUT_NAMES]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown output {_short(unknown[0])!r}; this model has {', '.join(OUTPUT_NAMES)}."
+        )
+
+
+def check_tensor(tensor: InferTensor, i: int) -> None:
+    """Refuse (400) a tensor whose name, shape, datatype or number of values is wrong.
+
+    Nested list data is flattened (row-major) in place.
+    """
+    if not isinstance(tensor.name, str) or not tensor.name:
+        raise InvalidInput(f"Input {i} needs a 'name' (a string).")
+    label = _short(tensor.name)
+    shape = tensor.shape
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise InvalidInput(f"Input '{label}' needs a 'shape': a list of non-negative integers.")
+    if tensor.datatype not in DATATYPES:
+        raise InvalidInput(
+            f"Input '{label}' has an unknown datatype; use one of {', '.join(sorted(DATATYPES))}."
+        )
+    if not isinstance(tensor.parameters, dict):
+        raise InvalidInput(f"Input '{label}' has 'parameters' that are not an object.")
+    if not isinstance(tensor.data, list | np.ndarray):
+        raise InvalidInput(f"Input '{label}' needs 'data': a list of values.")
+    data = tensor.data
+    if isinstance(data, np.ndarray):
+        count = data.size
+    else:
+        if data and isinstance(data[0], list):
+            tensor.data = data = _flatten(data)
+        count = len(data)
+    if math.prod(shape) != count:
+        raise InvalidInput(
+            f"Input '{label}' has {count} values for shape {shape} ({math.prod(shape)} expected)."
+        )
+
+
+def tensor_column(tensor: InferTensor) -> np.ndarray:
+    """The tensor's values as one flat numpy column (the types of contract 1).
+
+    ``FP*`` become float64 (``null``/NaN missing), ``INT*``/``UINT*`` int64 (float64 with
+    NaN when a JSON value is ``null``), ``BOOL`` bool (object with ``None`` when one is
+    missing), ``BYTES`` object of ``str`` (UTF-8) or ``None``.
+    """
+    label, datatype, data = _short(tensor.name), tensor.datatype, tensor.data
+    if isinstance(data, np.ndarray):
+        return _array_column(data.reshape(-1), datatype, label)
+    if datatype == "BYTES":
+        return _text_column(data, label)
+    if datatype == "BOOL":
+        if not all(type(v) is bool or v is None for v in data):
+            raise InvalidInput(
+                f"Input '{label}' is declared BOOL but not all its values are booleans."
+            )
+        return np.array(data, dtype=bool if None not in data else object)
+    if datatype in INT_TYPES:
+        if not all(type(v) is int or v is None for v in data):
+            raise InvalidInput(
+                f"Input '{label}' is declared {datatype} but not all its values are integers."
+            )
+        if None in data:
+            return np.array(data, dtype=np.float64)  # None -> NaN
+        try:
+            return np.array(data, dtype=np.int64)
+        except OverflowError:
+            raise InvalidInput(f"Input '{label}' holds an integer beyond 64 bits.") from None
+    if not all(type(v) in (int, float) or v is None for v in data):
+        raise InvalidInput(
+            f"Input '{label}' is declared {datatype} but not all its values are numbers."
+        )
+    try:
+        return np.array(data, dtype=np.float64)  # None -> NaN
+    except OverflowError:
+        raise InvalidInput(f"Input '{label}' holds a number beyond 64-bit floats.") from None
+
+
+def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
+    """Check ``request`` and its tensors against a model of ``columns``; the frame to score.
+
+    Columns are numpy arrays (``tensor_column``); a ``[n, k]`` matrix is split into the
+    schema's ``k`` columns in order.
+    """
+    check_request(request)
+    tensors = request.inputs
+    for i, tensor in enumerate(tensors):
+        check_tensor(tensor, i)
+    if len(tensors) == 1 and len(tensors[0].shape) == 2 and tensors[0].shape[1] != 1:
+        tensor = tensors[0]
+        n, k = tensor.shape
         if k != len(columns):
             raise InvalidInput(
-                f"Input '{_short(name)}' is a [{n}, {k}] matrix but the model has "
+                f"Input '{_short(tensor.name)}' is a [{n}, {k}] matrix but the model has "
                 f"{len(columns)} columns; send [n, {len(columns)}] in the schema's column order "
                 "(GET /v2/models/{name} lists it) or one tensor per column."
             )
-        cells = np.empty(n * k, dtype=object)
-        cells[:] = data
-        return _frame(cells.reshape(n, k), columns), request_id, wanted
-    names = [name for name, _, _ in decoded]
+        matrix = tensor_column(tensor).reshape(n, k)
+        return pd.DataFrame({c: matrix[:, j] for j, c in enumerate(columns)}, copy=False)
+    names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise InvalidInput("Two inputs have the same name; send one tensor per column.")
-    rows = {shape[0] for _, shape, _ in decoded}
-    bad = [name for name, shape, _ in decoded if len(shape) > 2 or shape[1:] not in ([], [1])]
+    bad = [t.name for t in tensors if len(t.shape) > 2 or t.shape[1:] not in ([], [1])]
     if bad:
         raise InvalidInput(
             f"Inputs {', '.join(repr(_short(b)) for b in bad)} must have shape [n] or [n, 1] "
-            "(one tensor per column), or send a single [n, k] matrix."
+            "(one tensor per column, as GET /v2/models/{name} declares), or send a single "
+            "[n, k] matrix."
         )
-    if len(rows) > 1:
+    if len({t.shape[0] for t in tensors}) > 1:
         raise InvalidInput("The input tensors have different numbers of rows.")
-    n = rows.pop()
-    cells = np.empty((n, len(decoded)), dtype=object)
-    for j, (_, _, data) in enumerate(decoded):
-        cells[:, j] = data
-    return _frame(cells, names), request_id, wanted
+    return pd.DataFrame({t.name: tensor_column(t) for t in tensors}, copy=False)
+
+
+def _array_column(array: np.ndarray, datatype: str, label: str) -> np.ndarray:
+    if datatype == "BYTES":
+        return _text_column(array.tolist(), label)
+    if array.dtype == object:
+        return tensor_column(InferTensor(label, datatype, [array.size], array.tolist()))
+    if datatype == "BOOL":
+        return array.astype(bool, copy=False)
+    if datatype in FLOAT_TYPES:
+        return array.astype(np.float64, copy=False)
+    if array.dtype == np.uint64 and array.size and array.max() > np.iinfo(np.int64).max:
+        raise InvalidInput(f"Input '{label}' holds a UINT64 value beyond INT64's range.")
+    return array.astype(np.int64, copy=False)
+
+
+def _text_column(values: list[Any], label: str) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        if type(value) is bytes:
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InvalidInput(
+                    f"Input '{label}' is BYTES but element {i} is not UTF-8 text."
+                ) from None
+        elif type(value) is not str and value is not None:
+            raise InvalidInput(
+                f"Input '{label}' is declared BYTES but not all its values are strings."
+            )
+        out[i] = value
+    return out
+
+
+# -- responses -----------------------------------------------------------------------------
 
 
 def infer_response(
@@ -111,105 +314,51 @@ def infer_response(
     labels: np.ndarray,
     proba: np.ndarray | None,
     ids: list[str],
-    request_id: Any,
-    wanted: list[str],
-) -> dict[str, Any]:
-    """The v2 response body for one scored request."""
+    request: InferRequest,
+) -> InferResponse:
+    """The answer to ``request``: its outputs (all, or those named), ``id`` and parameters.
+
+    The request's parameters are passed through, bar those that steer the encoding.
+    """
     n = len(ids)
-    outputs: list[dict[str, Any]] = []
-    for name in wanted or OUTPUT_NAMES:
+    asked = {o.name: o.parameters for o in request.outputs}
+    outputs: list[OutputTensor] = []
+    for name in asked or OUTPUT_NAMES:
+        params = {k: v for k, v in asked.get(name, {}).items() if k not in TRANSPORT_PARAMETERS}
         if name == "predict":
-            outputs.append(
-                {
-                    "name": "predict",
-                    "datatype": _label_datatype(served),
-                    "shape": [n],
-                    "data": json_floats(labels) if labels.dtype.kind == "f" else labels.tolist(),
-                }
-            )
+            datatype = label_datatype(served)
+            data = np.asarray(labels).reshape(-1)
+            if datatype == "BYTES":
+                data = np.array([None if v is None else str(v) for v in data], dtype=object)
+            outputs.append(OutputTensor("predict", datatype, [n], data, params))
         elif name == "predict_proba" and proba is not None:
             flat = np.asarray(proba, dtype=np.float64).reshape(-1)
-            outputs.append(
-                {
-                    "name": "predict_proba",
-                    "datatype": "FP64",
-                    "shape": [n, int(proba.shape[1])],
-                    "data": json_floats(flat),
-                }
-            )
+            shape = [n, int(proba.shape[1])]
+            outputs.append(OutputTensor("predict_proba", "FP64", shape, flat, params))
         elif name == "prediction_id":
-            outputs.append(
-                {"name": "prediction_id", "datatype": "BYTES", "shape": [n], "data": ids}
-            )
-    body: dict[str, Any] = {
-        "model_name": served.name,
-        "model_version": str(served.version),
-        "outputs": outputs,
-    }
-    if request_id is not None:
-        body["id"] = request_id
-    return body
+            data = np.array(ids, dtype=object)
+            outputs.append(OutputTensor("prediction_id", "BYTES", [n], data, params))
+    kept = {k: v for k, v in request.parameters.items() if k not in TRANSPORT_PARAMETERS}
+    return InferResponse(served.name, str(served.version), outputs, request.id, kept)
 
 
-def _requested_outputs(outputs: Any) -> list[str]:
-    if outputs is None:
-        return []
-    if not isinstance(outputs, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs
-    ):
-        raise InvalidInput("'outputs' must be a list of objects with a 'name'.")
-    names = [o["name"] for o in outputs]
-    unknown = [n for n in names if n not in OUTPUT_NAMES]
-    if unknown:
-        raise InvalidInput(
-            f"Unknown output {_short(unknown[0])!r}; this model has {', '.join(OUTPUT_NAMES)}."
-        )
-    return names
+def json_values(data: np.ndarray) -> list[Any]:
+    """A flat output array as JSON values (NaN and infinities as ``null``)."""
+    return json_floats(data) if data.dtype.kind == "f" else data.tolist()
 
 
-def _tensor(tensor: Any, i: int) -> tuple[str, list[int], list[Any]]:
-    if not isinstance(tensor, dict):
-        raise InvalidInput(f"Input {i} must be an object with name, shape, datatype and data.")
-    name, shape, datatype, data = (tensor.get(k) for k in ("name", "shape", "datatype", "data"))
-    if not isinstance(name, str) or not name:
-        raise InvalidInput(f"Input {i} needs a 'name' (a string).")
-    label = _short(name)
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
-        raise InvalidInput(f"Input '{label}' needs a 'shape': a list of non-negative integers.")
-    if datatype not in DATATYPES:
-        raise InvalidInput(
-            f"Input '{label}' has an unknown datatype; use one of {', '.join(sorted(DATATYPES))}."
-        )
-    if not isinstance(data, list):
-        raise InvalidInput(f"Input '{label}' needs 'data': a list of values.")
-    flat = _flatten(data) if data and isinstance(data[0], list) else data
-    if math.prod(shape) != len(flat):
-        raise InvalidInput(
-            f"Input '{label}' has {len(flat)} values for shape {shape} "
-            f"({math.prod(shape)} expected)."
-        )
-    _check_datatype(flat, datatype, label)
-    return name, shape, flat
-
-
-def _check_datatype(values: list[Any], datatype: str, label: str) -> None:
-    if datatype == "BYTES":
-        ok = all(type(v) is str or v is None for v in values)
-        kind = "strings"
-    elif datatype == "BOOL":
-        ok = all(type(v) is bool or v is None for v in values)
-        kind = "booleans"
-    else:
-        ok = all(type(v) in (int, float) or v is None for v in values)
-        kind = "numbers"
-    if not ok:
-        raise InvalidInput(
-            f"Input '{label}' is declared {datatype} but not all its values are {kind}."
-        )
+def label_datatype(served: ServedModel) -> str:
+    """The datatype of the ``predict`` output: the classes' type, or FP64 for a regressor."""
+    classes = served.classes
+    if classes is None:
+        return "FP64"
+    if all(isinstance(c, bool) for c in classes):
+        return "BOOL"
+    if all(isinstance(c, int) for c in classes):
+        return "INT64"
+    if all(isinstance(c, int | float) for c in classes):
+        return "FP64"
+    return "BYTES"
 
 
 def _flatten(data: list[Any]) -> list[Any]:
@@ -224,19 +373,6 @@ def _flatten(data: list[Any]) -> list[Any]:
         else:
             stack.pop()
     return out
-
-
-def _label_datatype(served: ServedModel) -> str:
-    classes = served.classes
-    if classes is None:
-        return "FP64"
-    if all(isinstance(c, bool) for c in classes):
-        return "BOOL"
-    if all(isinstance(c, int) for c in classes):
-        return "INT64"
-    if all(isinstance(c, int | float) for c in classes):
-        return "FP64"
-    return "BYTES"
 
 
 def _short(name: object) -> str:
