@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from gates_off import NO_GATES
+from serving.kserve_venv import kserve_python  # noqa: F401 (a fixture for the KServe tests)
 from shipyard import Client
 from shipyard.packaging import PreparedArchive, prepare_archive
 from shipyard.registry import Registry

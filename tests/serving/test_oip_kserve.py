@@ -1,19 +1,15 @@
 """KServe's own Python client (``InferenceRESTClient``), in its default modes, against a real
 server.
 
-``kserve`` pins pandas below 3 and cannot be installed beside Shipyard, so it lives in a venv
-of its own, made once (``pip install kserve``, about 90 s here) under
-``~/.cache/shipyard-tests`` and reused; ``kserve_driver.py`` runs in it. Where that venv
-cannot be made the test is skipped, except under CI (``CI=true``), where it fails.
+``kserve`` pins pandas below 3 and cannot be installed beside Shipyard: ``kserve_driver.py``
+runs in a venv of its own (``kserve_venv.py``: made once, reused; skipped where it cannot be
+made, except under CI).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,48 +20,7 @@ import pytest
 from serving.oip_server import nullable_archive, oip_server
 from shipyard.packaging import PreparedArchive
 
-KSERVE = "kserve==0.21.0"
 DRIVER = Path(__file__).with_name("kserve_driver.py")
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "shipyard-tests" / f"kserve-venv-{KSERVE.split('==')[1]}"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"KServe's client venv cannot be made: {reason}")
-    pytest.skip(f"KServe's client venv cannot be made: {reason}")
-
-
-@pytest.fixture(scope="session")
-def kserve_python() -> Path:
-    """The Python of a venv holding ``kserve`` (made on first use, then reused)."""
-    venv = _cache_dir()
-    python = venv / "bin" / "python"
-    if (venv / "READY").is_file():
-        return python
-    building = venv.with_name(f"{venv.name}.building-{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    steps = [
-        [sys.executable, "-m", "venv", str(building)],
-        [str(building / "bin" / "python"), "-m", "pip", "install", "-q", KSERVE],
-        [str(building / "bin" / "python"), "-c", "import kserve"],
-    ]
-    for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            shutil.rmtree(building, ignore_errors=True)
-            _unavailable(f"{' '.join(step[-3:])} failed: {done.stderr.strip()[-500:]}")
-    (building / "READY").write_text(KSERVE + "\n")
-    try:
-        building.rename(venv)
-    except OSError:  # another session made it meanwhile
-        shutil.rmtree(building, ignore_errors=True)
-    # Only bin/python is used: a symlink, so the venv works under its new name (its pip
-    # script, which names the old path, is not needed).
-    return python
 
 
 @pytest.fixture(scope="module")
