@@ -288,3 +288,33 @@ def test_the_log_records_grpc_predictions_like_rest_ones(
     assert (a["arm"] == "production").all() and (a["version"] == 1).all()
     rejected = logged[logged["status"] == "rejected"]
     assert len(rejected) == 1 and "'age'" in rejected["reason"].iloc[0]
+
+
+def test_traffic_policy_routes_grpc_like_http(
+    store: Store, churn: Registry, rows: pd.DataFrame
+) -> None:
+    from gates_off import NO_GATES
+    from shipyard.registry import Traffic
+
+    Traffic(store, NO_GATES).canary("churn", 2, 50, actor="alice", sticky="header:X-User")
+    one = rows.head(1)
+    with serving(store, auth=False, poll_interval_seconds=0.1) as (url, address):
+        client = triton.InferenceServerClient(address)
+        seen: dict[str, set[str]] = {}
+        for i in range(30):
+            key = f"u{i}"
+            for _ in range(2):
+                answer = client.infer("churn", triton_inputs(one), headers={"x-user": key})
+                seen.setdefault(key, set()).add(answer.get_response().model_version)
+            rest = httpx.post(
+                f"{url}/models/churn/predict",
+                json={"records": one.to_dict("records")},
+                headers={"X-User": key},
+            )
+            seen[key].add(rest.headers["X-Shipyard-Version"])
+        # One version per key whichever way the request came; keys spread over both.
+        assert all(len(v) == 1 for v in seen.values()), seen
+        assert {next(iter(v)) for v in seen.values()} == {"1", "2"}
+        # The explicit version bypasses the policy, as an explicit-version URL does.
+        pinned = client.infer("churn", triton_inputs(one), model_version="1")
+        assert pinned.get_response().model_version == "1"
