@@ -16,18 +16,7 @@ from typing import Any
 import grpc
 import numpy as np
 from kserve import InferenceGRPCClient, InferInput, InferRequest
-
-_NUMPY = {"INT64": np.int64, "FP64": np.float64, "BYTES": object}
-
-
-def _inputs(columns: dict[str, list[Any]], types: dict[str, str], raw: bool) -> list[Any]:
-    tensors = []
-    for name, values in columns.items():
-        array = np.array(values, dtype=_NUMPY[types[name]]).reshape(-1, 1)
-        tensor = InferInput(name, list(array.shape), types[name])
-        tensor.set_data_from_numpy(array, binary_data=raw)
-        tensors.append(tensor)
-    return tensors
+from kserve_driver import _inputs  # beside this script: sys.path[0]
 
 
 def _plain(response: Any) -> dict[str, Any]:

@@ -9,11 +9,13 @@ they fail. Shared by the REST (``test_oip_kserve.py``) and gRPC (``test_grpc_kse
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +60,13 @@ def kserve_python() -> Path:
     # Only bin/python is used: a symlink, so the venv works under its new name (its pip
     # script, which names the old path, is not needed).
     return python
+
+
+def run_driver(python: Path, driver: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run a driver script with KServe's ``python``; its JSON report (the last stdout line)."""
+    done = subprocess.run(
+        [str(python), str(driver), json.dumps(spec)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report

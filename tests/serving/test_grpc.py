@@ -75,6 +75,16 @@ def triton_inputs(rows: pd.DataFrame) -> list[triton.InferInput]:
     return inputs
 
 
+def v2_json(rows: pd.DataFrame) -> dict[str, Any]:
+    """The same rows as a JSON v2 request, one tensor per column."""
+    return {
+        "inputs": [
+            {"name": c, "datatype": t, "shape": [len(rows)], "data": rows[c].tolist()}
+            for c, t in COLUMNS.items()
+        ]
+    }
+
+
 def test_health_and_metadata(server: tuple[str, str], rows: pd.DataFrame) -> None:
     client = triton.InferenceServerClient(server[1])
     assert client.is_server_live() and client.is_server_ready()
@@ -112,15 +122,7 @@ def test_infer_with_tritons_defaults_matches_http(
     ids = [v.decode() for v in result.as_numpy("prediction_id")]
     assert len(set(ids)) == 5
 
-    http = httpx.post(
-        f"{server[0]}/v2/models/churn/infer",
-        json={
-            "inputs": [
-                {"name": c, "datatype": t, "shape": [5], "data": rows[c].tolist()}
-                for c, t in COLUMNS.items()
-            ]
-        },
-    ).json()
+    http = httpx.post(f"{server[0]}/v2/models/churn/infer", json=v2_json(rows)).json()
     by_name = {o["name"]: o["data"] for o in http["outputs"]}
     assert by_name["predict"] == labels
 
@@ -260,15 +262,7 @@ def test_the_log_records_grpc_predictions_like_rest_ones(
         settings = ServeSettings(auth=False, grpc_port=port)
         app = create_app(store, settings=settings, prediction_log=log)
         with serve_in_thread(app) as url:
-            rest = httpx.post(
-                f"{url}/v2/models/churn/infer",
-                json={
-                    "inputs": [
-                        {"name": c, "datatype": t, "shape": [5], "data": rows[c].tolist()}
-                        for c, t in COLUMNS.items()
-                    ]
-                },
-            ).json()
+            rest = httpx.post(f"{url}/v2/models/churn/infer", json=v2_json(rows)).json()
             client = triton.InferenceServerClient(f"127.0.0.1:{port}")
             result = client.infer("churn", triton_inputs(rows))
             refused = triton.InferInput("age", [5, 1], "BYTES")

@@ -7,13 +7,12 @@ installed beside Shipyard.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from serving.kserve_venv import run_driver
 from shipyard.auth import Tokens
 from shipyard.registry import Registry
 from shipyard.serving import create_app, free_port, serve_in_thread
@@ -42,14 +41,7 @@ def test_kserve_grpc_client(
         "token": token,
     }
     with serve_in_thread(app):
-        done = subprocess.run(
-            [str(kserve_python), str(DRIVER), json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+        report = run_driver(kserve_python, DRIVER, spec)
     assert report["live"] and report["ready"] and report["model_ready"]
     labels = fitted_pipeline.predict(rows).tolist()
     proba = fitted_pipeline.predict_proba(rows).reshape(-1).tolist()

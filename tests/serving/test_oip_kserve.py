@@ -8,8 +8,6 @@ made, except under CI).
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from serving.kserve_venv import run_driver
 from serving.oip_server import nullable_archive, oip_server
 from shipyard.packaging import PreparedArchive
 
@@ -49,14 +48,7 @@ def test_kserve_rest_client(
         "types": {"age": "INT64", "income": "FP64", "tenure": "FP64", "plan": "BYTES"},
         "nan_income": nan_income,
     }
-    done = subprocess.run(
-        [str(kserve_python), str(DRIVER), json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_driver(kserve_python, DRIVER, spec)
     assert report["live"] and report["ready"] and report["model_ready"]
     labels = fitted_pipeline.predict(rows).tolist()
     assert report["default"]["id"] == "k-1"
