@@ -51,13 +51,17 @@ def test_a_busy_grpc_port_is_refused_before_start(
     assert run_cli(["serve", "--grpc-port", "0"]) == 2  # not a port
 
 
-def test_serve_with_grpc_port(home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_with_grpc_port(home: Path, tmp_path: Path, workers: int) -> None:
+    # With --workers 2 both processes listen on the gRPC port (gRPC sets SO_REUSEPORT), as
+    # uvicorn's workers share the HTTP one.
     port, grpc_port = free_port(), free_port()
     err_file = (tmp_path / "serve.err").open("wb")
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "shipyard", "serve", "--no-auth", "--no-log"),
             *("--alias", "staging", "--port", str(port), "--grpc-port", str(grpc_port)),
+            *("--workers", str(workers)),
         ],
         env={**os.environ},
         stdout=subprocess.DEVNULL,

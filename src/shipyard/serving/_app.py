@@ -10,6 +10,9 @@ Routes (``{v}`` is a version number; without it the served alias answers)::
     POST /invocations  GET /ping  GET /version               MLflow's scoring protocol
     GET  /metrics                                            Prometheus
 
+With ``settings.grpc_port`` the app's lifespan also runs the protocol's gRPC service
+(``_grpc``: ``inference.GRPCInferenceService``) on the same models, tokens, log and metrics.
+
 Scoring and metadata routes need a bearer token (role scorer or admin) unless the settings
 turn auth off; health, ``/ping``, ``/version`` and ``/metrics`` are open, for probes and
 scrapers. Every error has one JSON shape, ``ShipyardError.to_dict()``.
