@@ -312,3 +312,96 @@ def test_traffic_policy_routes_grpc_like_http(
         # The explicit version bypasses the policy, as an explicit-version URL does.
         pinned = client.infer("churn", triton_inputs(one), model_version="1")
         assert pinned.get_response().model_version == "1"
+
+
+def test_contents_errors_name_the_field(server: tuple[str, str], rows: pd.DataFrame) -> None:
+    def request(**change: Any) -> service_pb2.ModelInferRequest:
+        message = service_pb2.ModelInferRequest(model_name="churn")
+        for name, datatype in COLUMNS.items():
+            tensor = message.inputs.add(name=name, datatype=datatype, shape=[2])
+            if datatype == "BYTES":
+                tensor.contents.bytes_contents.extend([b"pro", b"basic"])
+            elif datatype == "INT64":
+                tensor.contents.int64_contents.extend([40, 41])
+            else:
+                tensor.contents.fp64_contents.extend([1.0, 2.0])
+        for name, edit in change.items():
+            edit(next(t for t in message.inputs if t.name == name), message)
+        return message
+
+    def refused(message: service_pb2.ModelInferRequest) -> tuple[grpc.StatusCode, str]:
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ModelInfer(message)
+        return error.value.code(), error.value.details()
+
+    with grpc.insecure_channel(server[1]) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        assert len(stub.ModelInfer(request()).outputs) == 3
+
+        def wrong_field(t: Any, m: Any) -> None:  # FP64 declared, FP32 values sent
+            t.contents.ClearField("fp64_contents")
+            t.contents.fp32_contents.extend([1.0, 2.0])
+
+        code, details = refused(request(income=wrong_field))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert details == (
+            "Input 'income' has 0 values in contents.fp64_contents for shape [2] (2 expected)."
+        )
+
+        def half(t: Any, m: Any) -> None:
+            t.datatype = "FP16"
+
+        code, details = refused(request(income=half))
+        assert "FP16, which has no typed contents field" in details
+
+        def raw_too(t: Any, m: Any) -> None:
+            m.raw_input_contents.extend([b"\0" * 8] * len(m.inputs))
+
+        code, details = refused(request(income=raw_too))
+        assert "has both contents and raw_input_contents" in details
+
+        def one_raw(t: Any, m: Any) -> None:
+            for tensor in m.inputs:
+                tensor.ClearField("contents")
+            m.raw_input_contents.append(b"\0" * 16)
+
+        code, details = refused(request(age=one_raw))
+        assert details == (
+            "The request has 1 raw_input_contents for 4 inputs; send one per input, in the "
+            "order of 'inputs'."
+        )
+
+        def truncated_text(t: Any, m: Any) -> None:
+            for tensor in m.inputs:
+                tensor.ClearField("contents")
+            ages, floats = np.array([40, 41], "<i8").tobytes(), np.ones(2).tobytes()
+            m.raw_input_contents.extend([ages, floats, floats, b"\x03\0\0\0pro\x09\0\0\0basic"])
+
+        code, details = refused(request(plan=truncated_text))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+        assert "'plan' (BYTES) element 1 declares 9 bytes but only 5 remain" in details
+
+        def not_utf8(t: Any, m: Any) -> None:
+            t.contents.ClearField("bytes_contents")
+            t.contents.bytes_contents.extend([b"\xff", b"pro"])
+
+        code, details = refused(request(plan=not_utf8))
+        assert "not UTF-8 text" in details
+
+
+def test_every_error_class_has_a_grpc_status() -> None:
+    import shipyard.errors as errors
+    from shipyard.serving._grpc import status_code
+
+    classes = [
+        c
+        for c in vars(errors).values()
+        if isinstance(c, type)
+        and issubclass(c, errors.ShipyardError)
+        and c is not errors.ShipyardError
+    ]
+    unmapped = [c.__name__ for c in classes if status_code(c("x")) == grpc.StatusCode.INTERNAL]
+    assert not unmapped, f"Map these error classes to a gRPC status in _grpc._CODES: {unmapped}"
+    assert status_code(errors.PayloadTooLarge("x")) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert status_code(errors.SchemaViolation("x")) == grpc.StatusCode.INVALID_ARGUMENT
+    assert status_code(errors.ApprovalRequired("x")) == grpc.StatusCode.PERMISSION_DENIED
