@@ -14,15 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-
-from serving.oip_server import nullable_archive, oip_server
-from shipyard.packaging import PreparedArchive
 
 KSERVE = "kserve==0.21.0"
 DRIVER = Path(__file__).with_name("kserve_driver.py")
@@ -68,28 +64,16 @@ def kserve_python() -> Path:
     return python
 
 
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    prepared: PreparedArchive,
-    training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
-) -> Iterator[str]:
-    loans, _ = nullable_archive(training_data)
-    root: Path = tmp_path_factory.mktemp("kserve")
-    with oip_server(root, {"churn": prepared, "loans": loans}) as (url, _):
-        yield url
-
-
 def test_kserve_rest_client(
     kserve_python: Path,
-    server: str,
+    oip_url: str,
     training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
     fitted_pipeline,  # type: ignore[no-untyped-def]
 ) -> None:
     rows = training_data[2].head(5).reset_index(drop=True)
     nan_income: list[Any] = [None, 51_000.0, None, 38_500.5, 72_000.0]
     spec = {
-        "url": server,
+        "url": oip_url,
         "rows": {c: rows[c].tolist() for c in rows.columns},
         "types": {"age": "INT64", "income": "FP64", "tenure": "FP64", "plan": "BYTES"},
         "nan_income": nan_income,

@@ -12,7 +12,9 @@ Routes (``{v}`` is a version number; without it the served alias answers)::
 
 Scoring and metadata routes need a bearer token (role scorer or admin) unless the settings
 turn auth off; health, ``/ping``, ``/version`` and ``/metrics`` are open, for probes and
-scrapers. Every error has one JSON shape, ``ShipyardError.to_dict()``.
+scrapers. Every error has one JSON shape, ``{"error": "<one sentence>", "code": "<ErrorClass>",
+...details}`` (``ShipyardError.to_dict()``; the Open Inference Protocol's ``{"error": message}``
+plus the class). ``/openapi.json`` documents every status and content type (``_openapi``).
 
 >>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
 >>> uvicorn.run(app)  # doctest: +SKIP
@@ -318,29 +320,29 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
             body["parameters"] = {"switch_error": slot.switch_error}
         return _json(body, headers={VERSION_HEADER: str(served.version)})
 
-    for path, summary in (
-        ("/v2/models/{name}/ready", "Model ready"),
-        ("/v2/models/{name}/versions/{version}/ready", "Model version ready"),
+    for path, endpoint, summary, answers in (
+        ("/v2/models/{name}/ready", model_ready, "Model ready", doc.MODEL_READY),
+        (
+            "/v2/models/{name}/versions/{version}/ready",
+            model_ready,
+            "Model version ready",
+            doc.MODEL_READY,
+        ),
+        ("/v2/models/{name}", model_metadata, "Model metadata", doc.MODEL_METADATA),
+        (
+            "/v2/models/{name}/versions/{version}",
+            model_metadata,
+            "Model version metadata",
+            doc.MODEL_METADATA,
+        ),
     ):
         app.add_api_route(
             path,
-            _for_path(path, model_ready),
+            _for_path(path, endpoint),
             methods=["GET"],
             tags=["v2"],
             summary=summary,
-            responses=doc.MODEL_READY,
-        )
-    for path, summary in (
-        ("/v2/models/{name}", "Model metadata"),
-        ("/v2/models/{name}/versions/{version}", "Model version metadata"),
-    ):
-        app.add_api_route(
-            path,
-            _for_path(path, model_metadata),
-            methods=["GET"],
-            tags=["v2"],
-            summary=summary,
-            responses=doc.MODEL_METADATA,
+            responses=answers,
         )
 
     @app.get("/models", tags=["shipyard"], summary="Served models", responses=doc.MODELS)

@@ -67,6 +67,14 @@ def ok(
     return {"description": "Success", "content": content}
 
 
+def _object(*required: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": properties}
+
+
+def _array(items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items}
+
+
 def _body(content: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
@@ -295,6 +303,11 @@ FEEDBACK_OK = ok(
         },
     }
 )
+_READINESS: dict[str, Any] = {
+    "ready": {"type": "boolean"},
+    "version": {"type": "string", "description": "The version answering (when ready)."},
+    "reason": {"type": "string", "description": "Why it cannot answer (when not ready)."},
+}
 _READY: dict[str, Any] = {
     "type": "object",
     "required": ["ready", "models"],
@@ -305,77 +318,64 @@ _READY: dict[str, Any] = {
             "additionalProperties": {
                 "type": "object",
                 "required": ["ready"],
-                "properties": {
-                    "ready": {"type": "boolean"},
-                    "version": {"type": "string"},
-                    "reason": {"type": "string"},
-                },
+                "properties": _READINESS,
             },
         },
-    },
-}
-SERVER_READY: Responses = {
-    200: ok(_READY),
-    400: {
-        "description": "Not ready: a served model cannot answer yet (each says why).",
-        "content": {_JSON: {"schema": _READY}},
     },
 }
 _MODEL_READY: dict[str, Any] = {
     "type": "object",
     "required": ["name", "ready"],
-    "properties": {
-        "name": {"type": "string"},
-        "ready": {"type": "boolean"},
-        "version": {"type": "string"},
-        "reason": {"type": "string"},
-    },
+    "properties": {"name": {"type": "string"}, **_READINESS},
+}
+
+
+def _not_ready(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    # The protocol reads 200 as ready and a 4xx as not ready; the body says why.
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+SERVER_READY: Responses = {
+    200: ok(_READY),
+    400: _not_ready("Not ready: a served model cannot answer yet (each says why).", _READY),
 }
 MODEL_READY: Responses = {
     200: ok(_MODEL_READY),
-    400: {
-        "description": "The model is served but cannot answer now; 'reason' says why.",
-        "content": {_JSON: {"schema": _MODEL_READY}},
-    },
+    400: _not_ready("Served but cannot answer now; 'reason' says why.", _MODEL_READY),
     **errors(401, 403, 404),
 }
-_TENSOR_META: dict[str, Any] = {
-    "type": "object",
-    "required": ["name", "datatype", "shape"],
-    "properties": {
-        "name": {"type": "string"},
-        "datatype": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer"}},
-    },
-}
+_STRING: dict[str, Any] = {"type": "string"}
+_TENSOR_META = _object(
+    "name", "datatype", "shape", name=_STRING, datatype=_STRING, shape=_array({"type": "integer"})
+)
 MODEL_METADATA: Responses = {
     200: ok(
-        {
-            "type": "object",
-            "required": ["name", "versions", "platform", "inputs", "outputs"],
-            "properties": {
-                "name": {"type": "string"},
-                "versions": {"type": "array", "items": {"type": "string"}},
-                "platform": {"type": "string"},
-                "inputs": {"type": "array", "items": _TENSOR_META},
-                "outputs": {"type": "array", "items": _TENSOR_META},
-                "parameters": {"type": "object"},
-            },
-        }
+        _object(
+            "name",
+            "versions",
+            "platform",
+            "inputs",
+            "outputs",
+            name=_STRING,
+            versions=_array(_STRING),
+            platform=_STRING,
+            inputs=_array(_TENSOR_META),
+            outputs=_array(_TENSOR_META),
+            parameters={"type": "object"},
+        )
     ),
     **errors(401, 403, 404, 503),
 }
 SERVER_METADATA: Responses = {
     200: ok(
-        {
-            "type": "object",
-            "required": ["name", "version", "extensions"],
-            "properties": {
-                "name": {"type": "string"},
-                "version": {"type": "string"},
-                "extensions": {"type": "array", "items": {"type": "string"}},
-            },
-        }
+        _object(
+            "name",
+            "version",
+            "extensions",
+            name=_STRING,
+            version=_STRING,
+            extensions=_array(_STRING),
+        )
     )
 }
 LIVE: Responses = {

@@ -259,7 +259,7 @@ def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
                 "(GET /v2/models/{name} lists it) or one tensor per column."
             )
         matrix = tensor_column(tensor).reshape(n, k)
-        return pd.DataFrame({c: matrix[:, j] for j, c in enumerate(columns)}, copy=False)
+        return _numpy_frame({c: matrix[:, j] for j, c in enumerate(columns)})
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise InvalidInput("Two inputs have the same name; send one tensor per column.")
@@ -272,7 +272,19 @@ def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
         )
     if len({t.shape[0] for t in tensors}) > 1:
         raise InvalidInput("The input tensors have different numbers of rows.")
-    return pd.DataFrame({t.name: tensor_column(t) for t in tensors}, copy=False)
+    return _numpy_frame({t.name: tensor_column(t) for t in tensors})
+
+
+def _numpy_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame holding ``columns`` as they are: text stays ``object`` (pandas 3 would infer
+    its string dtype from an object array of ``str``)."""
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
+            for name, values in columns.items()
+        },
+        copy=False,
+    )
 
 
 def _array_column(array: np.ndarray, datatype: str, label: str) -> np.ndarray:
