@@ -18,6 +18,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure, FailureGroup
@@ -93,3 +94,35 @@ def test_all_checks(api_schema: schemathesis.BaseSchema) -> None:
         except Unsatisfiable:  # nothing to make invalid: no parameters, no body
             assert mode is GenerationMode.NEGATIVE, operation.label
     assert not failures, "\n\n".join(failures[:8])
+
+
+def test_the_document_says_what_the_routes_do(store: Store) -> None:
+    schema = create_app(store, settings=ServeSettings(auth=False)).openapi()
+    paths = schema["paths"]
+    for path in ("/metrics", "/ping", "/version"):
+        kinds = {k.split(";")[0] for k in paths[path]["get"]["responses"]["200"]["content"]}
+        assert kinds == {"text/plain"}, path
+    infer = paths["/v2/models/{name}/infer"]["post"]
+    assert set(infer["responses"]) == {
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "413",
+        "415",
+        "422",
+        "503",
+    }
+    assert set(infer["responses"]["200"]["content"]) == {
+        "application/json",
+        "application/octet-stream",
+    }
+    assert set(infer["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
+    assert not [p for p in infer.get("parameters", []) if p["in"] == "query"]  # no ?version=
+    assert "HTTPValidationError" not in str(schema)  # this server answers 400, not FastAPI's 422
+    body = paths["/invocations"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    validator = Draft202012Validator(body)
+    assert not validator.is_valid({})  # the handler refuses it: so does the document
+    assert not validator.is_valid({"instances": [[1]], "inputs": [[1]]})
+    assert validator.is_valid({"dataframe_records": [{"age": 41}]})
