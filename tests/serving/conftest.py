@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pandas as pd
 import pytest
 from fastapi import FastAPI
 
@@ -57,6 +58,24 @@ async def http(app: FastAPI, **headers: str) -> AsyncIterator[httpx.AsyncClient]
             transport=transport, base_url="http://shipyard", headers=headers
         ) as client:
             yield client
+
+
+@pytest.fixture(scope="module")
+def oip_url(
+    tmp_path_factory: pytest.TempPathFactory,
+    prepared: PreparedArchive,
+    training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
+) -> Iterator[str]:
+    """A real server (``serve_in_thread``) for the Open Inference Protocol client tests:
+    ``churn`` and ``loans`` (nullable ``income``), see ``serving/oip_server.py``."""
+    from serving.oip_server import nullable_archive, oip_server
+
+    loans, _ = nullable_archive(training_data)
+    with oip_server(tmp_path_factory.mktemp("oip"), {"churn": prepared, "loans": loans}) as (
+        url,
+        _,
+    ):
+        yield url
 
 
 @pytest.fixture

@@ -51,7 +51,8 @@ def kserve_python() -> Path:
         done = subprocess.run(step, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
             shutil.rmtree(building, ignore_errors=True)
-            _unavailable(f"{' '.join(step[-3:])} failed: {done.stderr.strip()[-500:]}")
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            _unavailable(f"'{' '.join(step[-2:])}' failed: {last[:300]}")
     (building / "READY").write_text(KSERVE + "\n")
     try:
         building.rename(venv)

@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from serving.conftest import http
+from shipyard.errors import InvalidInput
 from shipyard.registry import Registry
 from shipyard.serving import create_app
+from shipyard.serving._v2 import OutputTensor, raw_output, raw_tensor
 from shipyard.serving._v2_http import HEADER_LENGTH
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
@@ -164,7 +166,7 @@ async def test_binary_requests_that_disagree_are_refused(
             content=orjson.dumps({"inputs": []}),
             headers={"content-type": "application/octet-stream"},
         )
-        assert response.status_code == 415 and HEADER_LENGTH in response.json()["error"]
+        assert response.status_code == 400 and HEADER_LENGTH in response.json()["error"]
 
 
 async def test_ready_lists_the_served_models(store: Store, churn: Registry) -> None:
@@ -173,3 +175,19 @@ async def test_ready_lists_the_served_models(store: Store, churn: Registry) -> N
         server = await client.get("/v2")
     assert ready.json() == {"ready": True, "models": {"churn": {"ready": True, "version": "1"}}}
     assert server.json()["extensions"] == ["binary_tensor_data", "parameters"]
+
+
+def test_raw_data_round_trips_for_every_transport() -> None:
+    # The encoding gRPC's raw_input_contents / raw_output_contents share with REST.
+    text = np.array(["a", "", "Zürich"], dtype=object)
+    raw = raw_output(OutputTensor("t", "BYTES", [3], text))
+    assert raw == _text(["a", "", "Zürich"])
+    assert raw_tensor(raw, "BYTES", [3, 1], "t").tolist() == [b"a", b"", "Zürich".encode()]
+    values = np.array([1.5, np.nan, -2.0])
+    raw = raw_output(OutputTensor("v", "FP32", [3], values))
+    back = raw_tensor(raw, "FP32", [3], "v")
+    assert back.dtype == np.float32 and np.isnan(back[1]) and back[2] == -2.0
+    with pytest.raises(InvalidInput, match="takes 12"):
+        raw_tensor(raw[:-1], "FP32", [3], "v")
+    with pytest.raises(InvalidInput, match="unknown datatype"):
+        raw_tensor(raw, "FP128", [3], "v")

@@ -8,7 +8,6 @@ made, except under CI).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +15,20 @@ import pandas as pd
 import pytest
 
 from serving.kserve_venv import run_driver
-from serving.oip_server import nullable_archive, oip_server
-from shipyard.packaging import PreparedArchive
 
 DRIVER = Path(__file__).with_name("kserve_driver.py")
 
 
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    prepared: PreparedArchive,
-    training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
-) -> Iterator[str]:
-    loans, _ = nullable_archive(training_data)
-    root: Path = tmp_path_factory.mktemp("kserve")
-    with oip_server(root, {"churn": prepared, "loans": loans}) as (url, _):
-        yield url
-
-
 def test_kserve_rest_client(
     kserve_python: Path,
-    server: str,
+    oip_url: str,
     training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
     fitted_pipeline,  # type: ignore[no-untyped-def]
 ) -> None:
     rows = training_data[2].head(5).reset_index(drop=True)
     nan_income: list[Any] = [None, 51_000.0, None, 38_500.5, 72_000.0]
     spec = {
-        "url": server,
+        "url": oip_url,
         "rows": {c: rows[c].tolist() for c in rows.columns},
         "types": {"age": "INT64", "income": "FP64", "tenure": "FP64", "plan": "BYTES"},
         "nan_income": nan_income,

@@ -8,7 +8,6 @@ body (``InferenceServerException``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,25 +15,12 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from serving.oip_server import nullable_archive, oip_server
-from shipyard.packaging import PreparedArchive
-
-
-@pytest.fixture(scope="module")
-def server(
-    tmp_path_factory: pytest.TempPathFactory,
-    prepared: PreparedArchive,
-    training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
-) -> Iterator[str]:
-    loans, _ = nullable_archive(training_data)
-    root: Path = tmp_path_factory.mktemp("triton")
-    with oip_server(root, {"churn": prepared, "loans": loans}) as (url, _):
-        yield url
+from serving.oip_server import nullable_archive
 
 
 @pytest.fixture
-def client(server: str) -> Iterator[triton.InferenceServerClient]:
-    client = triton.InferenceServerClient(server.removeprefix("http://"))
+def client(oip_url: str) -> Iterator[triton.InferenceServerClient]:
+    client = triton.InferenceServerClient(oip_url.removeprefix("http://"))
     yield client
     client.close()
 

@@ -15,7 +15,9 @@ With ``settings.grpc_port`` the app's lifespan also runs the protocol's gRPC ser
 
 Scoring and metadata routes need a bearer token (role scorer or admin) unless the settings
 turn auth off; health, ``/ping``, ``/version`` and ``/metrics`` are open, for probes and
-scrapers. Every error has one JSON shape, ``ShipyardError.to_dict()``.
+scrapers. Every error has one JSON shape, ``{"error": "<one sentence>", "code": "<ErrorClass>",
+...details}`` (``ShipyardError.to_dict()``; the Open Inference Protocol's ``{"error": message}``
+plus the class). ``/openapi.json`` documents every status and content type (``_openapi``).
 
 >>> app = create_app(store, settings=ServeSettings(auth=False))  # doctest: +SKIP
 >>> uvicorn.run(app)  # doctest: +SKIP
@@ -36,7 +38,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from shipyard.errors import (
     InvalidInput,
@@ -46,6 +48,7 @@ from shipyard.errors import (
     UnsupportedMediaType,
 )
 from shipyard.predlog import NullSink, PredictionSink
+from shipyard.serving import _openapi as doc
 from shipyard.serving import _v2, _v2_http
 from shipyard.serving._fastroute import ShipyardAPI
 from shipyard.serving._inputs import (
@@ -62,7 +65,6 @@ from shipyard.serving._inputs import (
     rows_from_split,
 )
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
-from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
 from shipyard.serving._routing import Route
 from shipyard.serving._runtime import ServedModel, json_floats
 from shipyard.serving._scoring import score
@@ -149,6 +151,7 @@ def create_app(
         **_no_telemetry(),
     )
     app.state.serving = state
+    _document_errors_truthfully(app)
     _add_error_handlers(app)
     _add_health_routes(app, shipyard_version)
     _add_scoring_routes(app)
@@ -165,6 +168,18 @@ def _no_telemetry() -> dict[str, Any]:
         return {}
     off = ("tracing", "metrics", "logs", "operation_spans", "auto_configure")
     return {"telemetry": dict.fromkeys(off, False)}
+
+
+def _document_errors_truthfully(app: FastAPI) -> None:
+    """The app's OpenAPI document without FastAPI's 422 answers this server never gives."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = doc.drop_unused_validation_errors(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -245,16 +260,36 @@ def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[st
     }
 
 
+def _for_path(
+    path: str, handler: Callable[[Request, str, str | None], Awaitable[Response]]
+) -> Callable[..., Awaitable[Response]]:
+    """``handler`` as FastAPI should see it on ``path``: without ``{version}`` in the path,
+    a ``(request, name)`` endpoint, so that no ``?version=`` query parameter is read or
+    documented (the alias answers)."""
+    if "{version}" in path:
+        return handler
+
+    async def at_alias(request: Request, name: str) -> Response:
+        return await handler(request, name, None)
+
+    return at_alias
+
+
 def _add_health_routes(app: FastAPI, server_version: str) -> None:
-    @app.get("/v2", tags=["v2"], summary="Server metadata")
+    @app.get("/v2", tags=["v2"], summary="Server metadata", responses=doc.SERVER_METADATA)
     async def server_metadata() -> Response:
         return _json({"name": "shipyard", "version": server_version, "extensions": EXTENSIONS})
 
-    @app.get("/v2/health/live", tags=["v2"], summary="Server live")
+    @app.get("/v2/health/live", tags=["v2"], summary="Server live", responses=doc.LIVE)
     async def live() -> Response:
         return _json({"live": True})
 
-    @app.get("/v2/health/ready", tags=["v2"], summary="Server ready (all models)")
+    @app.get(
+        "/v2/health/ready",
+        tags=["v2"],
+        summary="Server ready (all models)",
+        responses=doc.SERVER_READY,
+    )
     async def ready(request: Request) -> Response:
         pool = _state(request).pool
         models: dict[str, dict[str, Any]] = {}
@@ -289,18 +324,32 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
             body["parameters"] = {"switch_error": slot.switch_error}
         return _json(body, headers={VERSION_HEADER: str(served.version)})
 
-    for path, summary in (
-        ("/v2/models/{name}/ready", "Model ready"),
-        ("/v2/models/{name}/versions/{version}/ready", "Model version ready"),
+    for path, endpoint, summary, answers in (
+        ("/v2/models/{name}/ready", model_ready, "Model ready", doc.MODEL_READY),
+        (
+            "/v2/models/{name}/versions/{version}/ready",
+            model_ready,
+            "Model version ready",
+            doc.MODEL_READY,
+        ),
+        ("/v2/models/{name}", model_metadata, "Model metadata", doc.MODEL_METADATA),
+        (
+            "/v2/models/{name}/versions/{version}",
+            model_metadata,
+            "Model version metadata",
+            doc.MODEL_METADATA,
+        ),
     ):
-        app.add_api_route(path, model_ready, methods=["GET"], tags=["v2"], summary=summary)
-    for path, summary in (
-        ("/v2/models/{name}", "Model metadata"),
-        ("/v2/models/{name}/versions/{version}", "Model version metadata"),
-    ):
-        app.add_api_route(path, model_metadata, methods=["GET"], tags=["v2"], summary=summary)
+        app.add_api_route(
+            path,
+            _for_path(path, endpoint),
+            methods=["GET"],
+            tags=["v2"],
+            summary=summary,
+            responses=answers,
+        )
 
-    @app.get("/models", tags=["shipyard"], summary="Served models")
+    @app.get("/models", tags=["shipyard"], summary="Served models", responses=doc.MODELS)
     async def served_models(request: Request) -> Response:
         state = _state(request)
         await state.gate.check(request)
@@ -321,16 +370,34 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
             )
         return _json({"alias": state.settings.alias, "models": out})
 
-    @app.get("/ping", tags=["mlflow"], summary="MLflow health check")
+    @app.get(
+        "/ping",
+        tags=["mlflow"],
+        summary="MLflow health check",
+        response_class=PlainTextResponse,
+        responses=doc.PING,
+    )
     async def ping(request: Request) -> Response:
         ok = _state(request).pool.ready
-        return Response(b"\n", 200 if ok else 503, media_type=_JSON)
+        return Response(b"\n", 200 if ok else 503, media_type="text/plain")
 
-    @app.get("/version", tags=["mlflow"], summary="Server version")
+    @app.get(
+        "/version",
+        tags=["mlflow"],
+        summary="Server version",
+        response_class=PlainTextResponse,
+        responses=doc.VERSION,
+    )
     async def version() -> Response:
         return Response(server_version.encode(), media_type="text/plain")
 
-    @app.get("/metrics", tags=["shipyard"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["shipyard"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses=doc.METRICS,
+    )
     async def metrics(request: Request) -> Response:
         return Response(_state(request).metrics.render(), media_type=METRICS_TYPE)
 
@@ -393,7 +460,7 @@ def _decode_infer(
 ) -> tuple[pd.DataFrame, _v2.InferRequest]:
     kind = media_type(request)
     if kind == _v2_http.BINARY_TYPE and _v2_http.HEADER_LENGTH.lower() not in request.headers:
-        raise UnsupportedMediaType(
+        raise InvalidInput(
             f"An application/octet-stream inference request needs the {_v2_http.HEADER_LENGTH} "
             "header (the binary tensor data extension); send JSON otherwise."
         )
@@ -463,25 +530,28 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
             route("v2_infer", _decode_infer, _encode_infer),
             "v2",
             "Model inference (Open Inference Protocol v2)",
-            INFER_BODY,
+            doc.INFER_BODY,
+            doc.INFER_OK,
         ),
         (
             ("/models/{name}/predict", "/models/{name}/versions/{version}/predict"),
             route("predict", _decode_predict, _encode_predict),
             "shipyard",
             "Predict from JSON records or columns + data",
-            PREDICT_BODY,
+            doc.PREDICT_BODY,
+            doc.PREDICT_OK,
         ),
     )
-    for paths, handler, tag, summary, body in scoring:
+    for paths, handler, tag, summary, body, answer in scoring:
         for path in paths:
             app.add_api_route(
                 path,
-                handler,
+                _for_path(path, handler),
                 methods=["POST"],
                 tags=[tag],
                 summary=summary,
                 openapi_extra=body,
+                responses={200: answer, **doc.SCORING_ERRORS},
             )
             app.add_fast_route(path, handler)  # the same handler, without FastAPI's layers
 
@@ -540,7 +610,8 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
         methods=["POST"],
         tags=["shipyard"],
         summary="Record ground-truth labels of logged predictions",
-        openapi_extra=FEEDBACK_BODY,
+        openapi_extra=doc.FEEDBACK_BODY,
+        responses={200: doc.FEEDBACK_OK, **doc.FEEDBACK_ERRORS},
     )
 
     app.add_api_route(
@@ -549,7 +620,8 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
         methods=["POST"],
         tags=["mlflow"],
         summary="MLflow scoring protocol (?model= picks the model; default: the first)",
-        openapi_extra=INVOCATIONS_BODY,
+        openapi_extra=doc.INVOCATIONS_BODY,
+        responses={200: doc.INVOCATIONS_OK, **doc.SCORING_ERRORS},
     )
 
     async def invocations_fast(request: Request, name: str, version: str | None) -> Response:

@@ -24,8 +24,9 @@ from shipyard.serving._v2 import (
     InferResponse,
     InferTensor,
     RequestedOutput,
+    raw_output,
+    raw_tensor,
 )
-from shipyard.serving._v2_http import _binary, output_bytes
 
 #: The typed field of ``InferTensorContents`` holding each datatype, and its numpy type
 #: (FP16 has none: the protocol sends it raw only).
@@ -83,7 +84,7 @@ def infer_response(response: InferResponse) -> Any:
     for tensor in response.outputs:
         out = message.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
         _set_parameters(out.parameters, tensor.parameters)
-        message.raw_output_contents.append(output_bytes(tensor))
+        message.raw_output_contents.append(raw_output(tensor))
     return message
 
 
@@ -115,7 +116,7 @@ def _from_raw(raw: bytes, datatype: str, shape: list[int], name: str) -> np.ndar
     if datatype not in DATATYPES or min(shape, default=-1) < 0:
         # _v2's checks name the problem; there is no layout to decode against.
         return np.empty(0, dtype=np.uint8)
-    return _binary(memoryview(raw), datatype, shape, _short(name))
+    return raw_tensor(raw, datatype, shape, name)
 
 
 def _from_contents(contents: Any, datatype: str, shape: list[int], name: str) -> np.ndarray:

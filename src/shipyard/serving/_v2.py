@@ -21,6 +21,7 @@ dtype('float64')
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,7 +259,7 @@ def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
                 "(GET /v2/models/{name} lists it) or one tensor per column."
             )
         matrix = tensor_column(tensor).reshape(n, k)
-        return pd.DataFrame({c: matrix[:, j] for j, c in enumerate(columns)}, copy=False)
+        return _numpy_frame({c: matrix[:, j] for j, c in enumerate(columns)})
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise InvalidInput("Two inputs have the same name; send one tensor per column.")
@@ -271,7 +272,19 @@ def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
         )
     if len({t.shape[0] for t in tensors}) > 1:
         raise InvalidInput("The input tensors have different numbers of rows.")
-    return pd.DataFrame({t.name: tensor_column(t) for t in tensors}, copy=False)
+    return _numpy_frame({t.name: tensor_column(t) for t in tensors})
+
+
+def _numpy_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A frame holding ``columns`` as they are: text stays ``object`` (pandas 3 would infer
+    its string dtype from an object array of ``str``)."""
+    return pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
+            for name, values in columns.items()
+        },
+        copy=False,
+    )
 
 
 def _array_column(array: np.ndarray, datatype: str, label: str) -> np.ndarray:
@@ -304,6 +317,69 @@ def _text_column(values: list[Any], label: str) -> np.ndarray:
             )
         out[i] = value
     return out
+
+
+def raw_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], name: str) -> np.ndarray:
+    """A tensor's raw data (REST binary extension, gRPC ``raw_input_contents``) as an array.
+
+    Fixed-size types are little-endian and row-major; ``BYTES`` elements are each a 4-byte
+    little-endian length and that many bytes (an ``object`` array of ``bytes``). A size
+    that disagrees with ``datatype`` and ``shape`` is refused (400).
+    """
+    label = _short(name)
+    if datatype not in DATATYPES:
+        raise InvalidInput(
+            f"Input '{label}' has an unknown datatype; use one of {', '.join(sorted(DATATYPES))}."
+        )
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        return _bytes_elements(raw, count, label)
+    dtype = NUMPY_DTYPES[datatype]
+    if len(raw) != count * dtype.itemsize:
+        raise InvalidInput(
+            f"Input '{label}' has {len(raw)} bytes of binary data but shape {shape} of "
+            f"{datatype} takes {count * dtype.itemsize} ({dtype.itemsize} per value)."
+        )
+    return np.frombuffer(raw, dtype=dtype).copy()  # a writable array the frame may own
+
+
+def _bytes_elements(raw: bytes | memoryview, count: int, label: str) -> np.ndarray:
+    out = np.empty(count, dtype=object)
+    offset, size = 0, len(raw)
+    for i in range(count):
+        if offset + 4 > size:
+            raise InvalidInput(
+                f"Input '{label}' (BYTES) ends after {i} of its {count} elements; each element "
+                "is a 4-byte little-endian length and that many bytes."
+            )
+        (length,) = struct.unpack_from("<I", raw, offset)
+        offset += 4
+        if offset + length > size:
+            raise InvalidInput(
+                f"Input '{label}' (BYTES) element {i} declares {length} bytes but only "
+                f"{size - offset} remain in its binary data."
+            )
+        out[i] = bytes(raw[offset : offset + length])
+        offset += length
+    if offset != size:
+        raise InvalidInput(
+            f"Input '{label}' (BYTES) has {size - offset} bytes left after its {count} elements; "
+            "its data does not match its shape."
+        )
+    return out
+
+
+def raw_output(tensor: OutputTensor) -> bytes:
+    """An output's raw data (REST binary extension, gRPC ``raw_output_contents``):
+    little-endian values, or length-prefixed ``BYTES`` elements."""
+    if tensor.datatype == "BYTES":
+        parts: list[bytes] = []
+        for value in tensor.data:
+            item = b"" if value is None else str(value).encode("utf-8")
+            parts.append(struct.pack("<I", len(item)))
+            parts.append(item)
+        return b"".join(parts)
+    return np.ascontiguousarray(tensor.data, dtype=NUMPY_DTYPES[tensor.datatype]).tobytes()
 
 
 # -- responses -----------------------------------------------------------------------------

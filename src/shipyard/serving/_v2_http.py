@@ -14,24 +14,21 @@ is then ``application/octet-stream`` with the same header, as Triton answers.
 from __future__ import annotations
 
 import json
-import math
-import struct
 from typing import Any
 
-import numpy as np
 import orjson
 
 from shipyard.errors import InvalidInput
 from shipyard.serving._inputs import parse_json
 from shipyard.serving._v2 import (
     DATATYPES,
-    NUMPY_DTYPES,
     InferRequest,
     InferResponse,
     InferTensor,
-    OutputTensor,
     RequestedOutput,
     json_values,
+    raw_output,
+    raw_tensor,
 )
 
 #: The request and response header giving the JSON part's length in bytes.
@@ -132,47 +129,8 @@ def _input(tensor: Any, i: int, raw: memoryview, *, has_binary: bool) -> tuple[I
     if datatype not in DATATYPES or not _is_shape(shape):
         # The common checks name the problem; no data to decode against a bad declaration.
         return InferTensor(name, datatype, shape, [], parameters), size
-    data = _binary(raw[:size], datatype, shape, label)
+    data = raw_tensor(raw[:size], datatype, shape, name)
     return InferTensor(name, datatype, shape, data, parameters), size
-
-
-def _binary(raw: memoryview, datatype: str, shape: list[int], label: str) -> np.ndarray:
-    count = math.prod(shape)
-    if datatype == "BYTES":
-        return _bytes_elements(raw, count, label)
-    dtype = NUMPY_DTYPES[datatype]
-    if len(raw) != count * dtype.itemsize:
-        raise InvalidInput(
-            f"Input '{label}' has {len(raw)} bytes of binary data but shape {shape} of "
-            f"{datatype} takes {count * dtype.itemsize} ({dtype.itemsize} per value)."
-        )
-    return np.frombuffer(raw, dtype=dtype).copy()  # a writable array the frame may own
-
-
-def _bytes_elements(raw: memoryview, count: int, label: str) -> np.ndarray:
-    out = np.empty(count, dtype=object)
-    offset, size = 0, len(raw)
-    for i in range(count):
-        if offset + 4 > size:
-            raise InvalidInput(
-                f"Input '{label}' (BYTES) ends after {i} of its {count} elements; each element "
-                "is a 4-byte little-endian length and that many bytes."
-            )
-        (length,) = struct.unpack_from("<I", raw, offset)
-        offset += 4
-        if offset + length > size:
-            raise InvalidInput(
-                f"Input '{label}' (BYTES) element {i} declares {length} bytes but only "
-                f"{size - offset} remain in its binary data."
-            )
-        out[i] = bytes(raw[offset : offset + length])
-        offset += length
-    if offset != size:
-        raise InvalidInput(
-            f"Input '{label}' (BYTES) has {size - offset} bytes left after its {count} elements; "
-            "its binary_data_size does not match its shape."
-        )
-    return out
 
 
 def _outputs(outputs: Any) -> list[RequestedOutput]:
@@ -224,7 +182,7 @@ def encode_response(
         }
         params = dict(tensor.parameters)
         if binary is True:
-            raw = output_bytes(tensor)
+            raw = raw_output(tensor)
             params["binary_data_size"] = len(raw)
             chunks.append(raw)
         else:
@@ -245,18 +203,6 @@ def encode_response(
     if not chunks:
         return head, {}, "application/json"
     return b"".join([head, *chunks]), {HEADER_LENGTH: str(len(head))}, BINARY_TYPE
-
-
-def output_bytes(tensor: OutputTensor) -> bytes:
-    """An output's raw data: little-endian values, or length-prefixed ``BYTES`` elements."""
-    if tensor.datatype == "BYTES":
-        parts: list[bytes] = []
-        for value in tensor.data:
-            item = b"" if value is None else str(value).encode("utf-8")
-            parts.append(struct.pack("<I", len(item)))
-            parts.append(item)
-        return b"".join(parts)
-    return np.ascontiguousarray(tensor.data, dtype=NUMPY_DTYPES[tensor.datatype]).tobytes()
 
 
 def _short(name: object) -> str:
