@@ -189,5 +189,7 @@ def test_raw_data_round_trips_for_every_transport() -> None:
     assert back.dtype == np.float32 and np.isnan(back[1]) and back[2] == -2.0
     with pytest.raises(InvalidInput, match="takes 12"):
         raw_tensor(raw[:-1], "FP32", [3], "v")
+    with pytest.raises(InvalidInput, match="for 1000000000 elements"):
+        raw_tensor(b"\0" * 8, "BYTES", [10**9], "t")
     with pytest.raises(InvalidInput, match="unknown datatype"):
         raw_tensor(raw, "FP128", [3], "v")
