@@ -3,6 +3,7 @@ way a binary request can disagree with itself refused with one sentence."""
 
 from __future__ import annotations
 
+import gzip
 import struct
 from typing import Any
 
@@ -189,5 +190,33 @@ def test_raw_data_round_trips_for_every_transport() -> None:
     assert back.dtype == np.float32 and np.isnan(back[1]) and back[2] == -2.0
     with pytest.raises(InvalidInput, match="takes 12"):
         raw_tensor(raw[:-1], "FP32", [3], "v")
+    with pytest.raises(InvalidInput, match="for 1000000000 elements"):
+        raw_tensor(b"\0" * 8, "BYTES", [10**9], "t")
     with pytest.raises(InvalidInput, match="unknown datatype"):
         raw_tensor(raw, "FP128", [3], "v")
+
+
+async def test_compressed_bodies_are_read_within_the_limit(store: Store, churn: Registry) -> None:
+    record = {"age": 41, "income": 52_000.0, "tenure": 2.0, "plan": "pro"}
+    body = orjson.dumps({"records": [record]})
+    settings = ServeSettings(auth=False, max_body_bytes=4_000)
+    async with http(create_app(store, settings=settings)) as client:
+        packed = await client.post(
+            "/models/churn/predict",
+            content=gzip.compress(body),
+            headers={"content-encoding": "gzip", "content-type": "application/json"},
+        )
+        assert packed.status_code == 200, packed.text
+        bomb = gzip.compress(b" " * 10_000_000 + body)  # 10 MB of spaces in a 10 KB body
+        refused = await client.post(
+            "/models/churn/predict", content=bomb, headers={"content-encoding": "gzip"}
+        )
+        assert refused.status_code == 413 and refused.json()["code"] == "PayloadTooLarge"
+        broken = await client.post(
+            "/models/churn/predict", content=body, headers={"content-encoding": "gzip"}
+        )
+        assert broken.status_code == 400 and "gzip" in broken.json()["error"]
+        other = await client.post(
+            "/models/churn/predict", content=body, headers={"content-encoding": "br"}
+        )
+        assert other.status_code == 415

@@ -92,6 +92,24 @@ def test_flat_shapes_json_inputs_and_requested_outputs(
     assert result.as_numpy("predict_proba").shape == (4, 2)
 
 
+def test_compressed_requests(
+    client: triton.InferenceServerClient,
+    training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],
+    fitted_pipeline,  # type: ignore[no-untyped-def]
+) -> None:
+    rows = training_data[2].head(4).reset_index(drop=True)
+    types = {"age": "INT64", "income": "FP64", "tenure": "FP64", "plan": "BYTES"}
+    expected = fitted_pipeline.predict(rows).tolist()
+    for algorithm in ("gzip", "deflate"):
+        result = client.infer(
+            "churn",
+            _inputs(rows, types),
+            request_compression_algorithm=algorithm,
+            response_compression_algorithm=algorithm,
+        )
+        assert [v.decode() for v in result.as_numpy("predict")] == expected, algorithm
+
+
 def test_fp32_inputs_and_a_bytes_matrix(
     client: triton.InferenceServerClient,
     training_data: tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series],

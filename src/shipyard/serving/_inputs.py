@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import zlib
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,17 @@ def require_json(request: Request) -> None:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) more than ``limit`` bytes before reading them all."""
+    """The request body, refusing (413) more than ``limit`` bytes before reading them all.
+
+    A body sent with ``Content-Encoding: gzip`` or ``deflate`` (tritonclient's
+    ``request_compression_algorithm``) is decompressed, and ``limit`` holds for both sizes.
+    """
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in _DECODERS:
+        raise UnsupportedMediaType(
+            f"This server reads bodies with Content-Encoding gzip, deflate or none, not "
+            f"'{encoding[:40]}'."
+        )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -53,14 +64,34 @@ async def read_body(request: Request, limit: int) -> bytes:
         body = await request.body()
         if len(body) > limit:
             raise _too_large(limit)
-        return body
-    chunks, size = [], 0
-    async for chunk in request.stream():  # chunked upload: count as it comes
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    else:
+        chunks, size = [], 0
+        async for chunk in request.stream():  # chunked upload: count as it comes
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        body = b"".join(chunks)
+    return body if encoding == "identity" else _decompress(body, encoding, limit)
+
+
+#: zlib's wbits for each Content-Encoding it reads (gzip header; zlib stream, as HTTP means).
+_DECODERS = {"identity": 0, "gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    decoder = zlib.decompressobj(_DECODERS[encoding])
+    try:
+        out = decoder.decompress(body, limit + 1)  # never more than the limit, however packed
+    except zlib.error:
+        raise InvalidInput(
+            f"The body is not valid {encoding} data, as its Content-Encoding says."
+        ) from None
+    if len(out) > limit:
+        raise _too_large(limit)
+    if not decoder.eof:
+        raise InvalidInput(f"The {encoding} body ends before its compressed data does.")
+    return out
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

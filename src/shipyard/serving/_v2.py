@@ -179,7 +179,7 @@ def check_tensor(tensor: InferTensor, i: int) -> None:
         or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     ):
         raise InvalidInput(f"Input '{label}' needs a 'shape': a list of non-negative integers.")
-    if tensor.datatype not in DATATYPES:
+    if not isinstance(tensor.datatype, str) or tensor.datatype not in DATATYPES:
         raise InvalidInput(
             f"Input '{label}' has an unknown datatype; use one of {', '.join(sorted(DATATYPES))}."
         )
@@ -327,7 +327,7 @@ def raw_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], name: s
     that disagrees with ``datatype`` and ``shape`` is refused (400).
     """
     label = _short(name)
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise InvalidInput(
             f"Input '{label}' has an unknown datatype; use one of {', '.join(sorted(DATATYPES))}."
         )
@@ -344,8 +344,13 @@ def raw_tensor(raw: bytes | memoryview, datatype: str, shape: list[int], name: s
 
 
 def _bytes_elements(raw: bytes | memoryview, count: int, label: str) -> np.ndarray:
-    out = np.empty(count, dtype=object)
     offset, size = 0, len(raw)
+    if count * 4 > size:  # before allocating: a shape of 10**9 in a small body is refused
+        raise InvalidInput(
+            f"Input '{label}' (BYTES) has {size} bytes of data for {count} elements; each "
+            "element is a 4-byte little-endian length and that many bytes."
+        )
+    out = np.empty(count, dtype=object)
     for i in range(count):
         if offset + 4 > size:
             raise InvalidInput(

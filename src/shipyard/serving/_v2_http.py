@@ -126,7 +126,7 @@ def _input(tensor: Any, i: int, raw: memoryview, *, has_binary: bool) -> tuple[I
             f"Input '{label}' declares {size} bytes of binary data but only {len(raw)} remain "
             "after the JSON header and the inputs before it."
         )
-    if datatype not in DATATYPES or not _is_shape(shape):
+    if not isinstance(datatype, str) or datatype not in DATATYPES or not _is_shape(shape):
         # The common checks name the problem; no data to decode against a bad declaration.
         return InferTensor(name, datatype, shape, [], parameters), size
     data = raw_tensor(raw[:size], datatype, shape, name)
