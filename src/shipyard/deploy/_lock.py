@@ -7,6 +7,7 @@ The lock (``shipyard.packaging.requirements_lock``) is one header line
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -73,6 +74,13 @@ def parse_lock(text: str, *, label: str) -> Lock:
     return Lock(python=python, platform=platform, pins=pins)
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without what would make another interpreter see this
+    one's packages (``PYTHONPATH`` and friends)."""
+    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
 # Run by ``--python`` interpreters: what is installed there, as JSON.
 _PROBE = (
     "import importlib.metadata as m, json, platform; "
@@ -92,7 +100,12 @@ def installed(python: str | None = None) -> tuple[str, dict[str, str]]:
         return platform.python_version(), packages
     try:
         out = subprocess.run(
-            [python, "-c", _PROBE], capture_output=True, text=True, timeout=120, check=True
+            [python, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+            env=clean_env(),
         ).stdout
         data: dict[str, Any] = json.loads(out)
     except (OSError, subprocess.SubprocessError, ValueError) as exc:

@@ -7,8 +7,6 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-import shipyard
-
 
 @dataclass(frozen=True)
 class ShipyardSource:
@@ -32,7 +30,7 @@ class ShipyardSource:
 def shipyard_source() -> ShipyardSource:
     """The source of the imported ``shipyard`` package: the checkout holding its ``src/``
     folder when there is one (an editable install or ``PYTHONPATH``), else the release."""
-    package = Path(shipyard.__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # .../shipyard (deploy's parent)
     root = package.parent.parent  # <root>/src/shipyard
     pyproject = root / "pyproject.toml"
     if package.parent.name == "src" and pyproject.is_file():

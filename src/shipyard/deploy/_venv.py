@@ -9,7 +9,6 @@ with the reason and the rest is installed; anything else that fails removes what
 
 from __future__ import annotations
 
-import os
 import platform
 import re
 import shutil
@@ -19,8 +18,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from shipyard.deploy._lock import Lock, canonical
+from shipyard.deploy._lock import Lock, canonical, clean_env
 from shipyard.deploy._source import ShipyardSource, shipyard_source
 from shipyard.errors import InvalidInput, MissingDependency
 
@@ -165,16 +165,10 @@ def _interpreter(lock: Lock) -> tuple[str, str | None]:
     )
 
 
-def _clean_env() -> dict[str, str]:
-    """This process's environment without what would make the new venv see this one."""
-    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
 def _run(cmd: Sequence[str], *, what: str) -> str:
     try:
         done = subprocess.run(
-            list(cmd), capture_output=True, text=True, env=_clean_env(), check=False
+            list(cmd), capture_output=True, text=True, env=clean_env(), check=False
         )
     except OSError as exc:
         raise MissingDependency(f"Cannot run {what} ({cmd[0]}): {exc}.") from exc
@@ -208,19 +202,29 @@ class _Pip:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**_clean_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"},
+            env={**clean_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"},
         ) as proc:
             assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append(line)
-                found = _COLLECTING.match(line)
-                if found and collected is not None:
-                    collected.add(canonical(found.group(1)))
-                    self.progress(f"Collecting {found.group(1)}", len(collected), total)
-                elif line.startswith("Installing collected packages"):
-                    self.progress("Installing", len(collected or ()), total)
+            try:
+                lines += self._follow(proc.stdout, total, collected)
+            except BaseException:
+                proc.kill()  # an interrupt stops pip too, before the venv is removed
+                raise
             code = proc.wait()
         return code, "".join(lines)
+
+    def _follow(self, stdout: IO[str], total: int, collected: set[str] | None) -> list[str]:
+        """pip's output lines, reporting progress as it collects and installs."""
+        lines: list[str] = []
+        for line in stdout:
+            lines.append(line)
+            found = _COLLECTING.match(line)
+            if found and collected is not None:
+                collected.add(canonical(found.group(1)))
+                self.progress(f"Collecting {found.group(1)}", len(collected), total)
+            elif line.startswith("Installing collected packages"):
+                self.progress("Installing", len(collected or ()), total)
+        return lines
 
     def install_pins(self, requirements: list[str]) -> list[Unavailable]:
         """Install ``requirements`` (``name==version``, no dependencies), setting aside each
