@@ -76,6 +76,7 @@ def install_archive(
             return False
         if session.get(t.Model, name) is None:
             session.add(t.Model(name=name, tags={}, created_at=now, created_by=actor))
+            session.flush()  # the rows below reference it (no ORM relationship orders them)
         key = f"models/{name}/{version}-{digest.removeprefix('sha256:')[:12]}.zip"
         stored = store.artifacts.put(key, data)
         if stored != digest or sha256(data) != digest:
@@ -98,6 +99,7 @@ def install_archive(
                 archived_at=None,
             )
         )
+        session.flush()
         session.add(
             t.Alias(model_name=name, alias=alias, version=version, updated_at=now, updated_by=actor)
         )
