@@ -46,7 +46,7 @@ def init_cmd(
         from shipyard.deploy import write_ci
 
         path = write_ci(Path.cwd(), ci, train=train, model=model, force=force)
-        console.print(f"Wrote {escape(str(path))}.")
+        console.print(f"Wrote {escape(str(path.relative_to(Path.cwd())))}.", soft_wrap=True)
         if train is None:
             console.print(
                 "[yellow]Note:[/] its register step fails until you name your training script "
