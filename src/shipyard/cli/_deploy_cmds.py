@@ -8,9 +8,17 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, table
+from shipyard.cli._app import (
+    JsonOption,
+    app,
+    client,
+    console,
+    fail,
+    print_json,
+    row_progress,
+    table,
+)
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -71,14 +79,7 @@ def env_create_cmd(
     archive = _archive(client(ctx, notify=False), model, version)
     m = archive.manifest
     lock = _lock(archive)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with row_progress() as progress:
         task = progress.add_task("Preparing", total=None)
 
         def report(message: str, done: int, total: int) -> None:
@@ -88,7 +89,8 @@ def env_create_cmd(
     console.print(
         f"Created {result.path} for {escape(m.name)} v{m.version}: Python {result.python}, "
         f"{result.installed} locked packages, Shipyard from {escape(result.shipyard)} "
-        f"({result.seconds:.0f} s)."
+        f"({result.seconds:.0f} s).",
+        soft_wrap=True,
     )
     if result.note:
         console.print(f"[yellow]Note:[/] {escape(result.note)}")
@@ -187,42 +189,34 @@ _IMAGE = typer.Option(None, "--image", help="The image name (default: shipyard-N
 _FORCE = typer.Option(False, "--force", help="Write into a folder that has files already.")
 
 
-@deploy_app.command("docker")
-def deploy_docker_cmd(
-    ctx: typer.Context,
-    model: str = _MODEL,
-    out: Path = _OUT,
-    image: str = _IMAGE,
-    force: bool = _FORCE,
-) -> None:
-    """A Docker build context: Dockerfile (pinned, non-root, HEALTHCHECK), the archive,
-    its entrypoint (digest check), .dockerignore and README."""
-    _deploy(ctx, "docker", model, out, image, force)
+_TARGET_HELP = {
+    "docker": "A Docker build context: Dockerfile (pinned, non-root, HEALTHCHECK), the archive, "
+    "its entrypoint (digest check), .dockerignore and README.",
+    "k8s": "Kubernetes manifests: Deployment, Service, HorizontalPodAutoscaler, "
+    "PodDisruptionBudget.",
+    "kserve": "A KServe InferenceService with the image as its custom predictor (Open "
+    "Inference Protocol v2).",
+}
 
 
-@deploy_app.command("k8s")
-def deploy_k8s_cmd(
-    ctx: typer.Context,
-    model: str = _MODEL,
-    out: Path = _OUT,
-    image: str = _IMAGE,
-    force: bool = _FORCE,
-) -> None:
-    """Kubernetes manifests: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget."""
-    _deploy(ctx, "k8s", model, out, image, force)
+def _add_target(kind: str) -> None:
+    """Register ``shipyard deploy KIND MODEL OUT`` (the three targets share their options)."""
+
+    def command(
+        ctx: typer.Context,
+        model: str = _MODEL,
+        out: Path = _OUT,
+        image: str = _IMAGE,
+        force: bool = _FORCE,
+    ) -> None:
+        _deploy(ctx, kind, model, out, image, force)
+
+    command.__doc__ = _TARGET_HELP[kind]
+    deploy_app.command(kind)(command)
 
 
-@deploy_app.command("kserve")
-def deploy_kserve_cmd(
-    ctx: typer.Context,
-    model: str = _MODEL,
-    out: Path = _OUT,
-    image: str = _IMAGE,
-    force: bool = _FORCE,
-) -> None:
-    """A KServe InferenceService with the image as its custom predictor (Open Inference
-    Protocol v2)."""
-    _deploy(ctx, "kserve", model, out, image, force)
+for _kind in _TARGET_HELP:
+    _add_target(_kind)
 
 
 @deploy_app.command("bootstrap")
