@@ -164,7 +164,7 @@ def _deploy(
 
     c = client(ctx, notify=False)
     mv = c.registry.resolve(model)
-    archive = _archive(c, model)
+    archive = _archive(c, mv.model_name, mv.version)  # that version, even if the alias moves
     alias = model.split("@", 1)[1] if "@" in model else "production"
     source = shipyard_source()
     target = target_for(archive, digest=mv.digest, alias=alias, source=source, image=image)
