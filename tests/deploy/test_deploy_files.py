@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from cli_support import cli
-from deploy_support import Registered
+from deploy_support import Registered, register_with_lock
 from shipyard.auth import Tokens
 from shipyard.client import Client
 from shipyard.serving import create_app, serve_in_thread
@@ -263,3 +263,44 @@ def test_bootstrap_verifies_the_archive_and_serves_it_with_the_given_token(
             assert got == list(expected[:20])
     finally:
         c.close()
+
+
+def test_a_dockerfile_installing_shipyard_from_the_index_passes_hadolint_too(
+    tmp_path: Path,
+) -> None:
+    from shipyard.deploy import Target
+    from shipyard.deploy._files import render
+
+    target = Target(
+        name="churn_v2",
+        version=3,
+        alias="production",
+        digest="sha256:" + "0" * 64,
+        python="3.11.7",
+        shipyard_version="0.1.0",
+        image="shipyard-churn-v2:3",
+    )
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(render("Dockerfile.j2", t=target))
+    assert "RUN pip install --no-cache-dir shipyard==0.1.0" in dockerfile.read_text()
+    lint = subprocess.run(
+        [_hadolint(), str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0 and lint.stdout == "", lint.stdout
+    assert target.k8s_name == "churn-v2"  # a Kubernetes name from a model name
+
+
+def test_deploy_docker_refuses_an_unreadable_lock_and_writes_nothing(
+    registered: Registered,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    training_data,  # type: ignore[no-untyped-def]
+    fitted_pipeline,  # type: ignore[no-untyped-def]
+) -> None:
+    X_train = training_data[0]
+    register_with_lock(monkeypatch, registered.client, fitted_pipeline, X_train, "x y\n", "odd")
+    out = tmp_path / "image"
+    code, _, err = cli(capsys, "deploy", "docker", "odd:1", str(out))
+    assert code == 2 and "requirements.lock of odd v1 is unreadable" in err
+    assert not out.exists()
