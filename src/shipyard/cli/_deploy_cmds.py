@@ -62,7 +62,11 @@ def _lock(archive: Archive) -> Lock:
 def env_create_cmd(
     ctx: typer.Context,
     model: str = _MODEL,
-    args: list[str] = typer.Argument(..., metavar="[VERSION] DIR"),
+    args: list[str] = typer.Argument(
+        ...,
+        metavar="[VERSION] DIR",
+        help="The folder to make (absent or empty), after a version for a bare model name.",
+    ),
 ) -> None:
     """Create a virtual environment in DIR (new or empty) with every package of the model's
     requirements.lock and Shipyard; exit 1 naming the packages that could not be had."""
