@@ -16,6 +16,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _approval_cmds,
     _card_cmds,
     _demo_cmd,
+    _deploy_cmds,
     _gc_cmd,
     _monitor_cmds,
     _predictions_cmds,

@@ -24,8 +24,35 @@ app.add_typer(db_app, name="db")
 @app.command("init")
 def init_cmd(
     ctx: typer.Context,
+    ci: str = typer.Option(
+        None,
+        "--ci",
+        help="Instead, write a CI pipeline into this folder: github "
+        "(.github/workflows/shipyard.yml) or gitlab (.gitlab-ci.yml).",
+    ),
+    train: str = typer.Option(
+        None, "--train", help="With --ci: the script that trains and registers (python SCRIPT)."
+    ),
+    model: str = typer.Option(
+        None, "--model", help="With --ci: the model to 'shipyard validate' after registering."
+    ),
+    force: bool = typer.Option(False, "--force", help="With --ci: replace an existing pipeline."),
 ) -> None:
-    """Create the store (you become its admin) or show the existing one."""
+    """Create the store (you become its admin) or show the existing one; with --ci, write a
+    pipeline that registers the model on every change and validates it."""
+    if ci is not None:
+        from pathlib import Path
+
+        from shipyard.deploy import write_ci
+
+        path = write_ci(Path.cwd(), ci, train=train, model=model, force=force)
+        console.print(f"Wrote {escape(str(path.relative_to(Path.cwd())))}.", soft_wrap=True)
+        if train is None:
+            console.print(
+                "[yellow]Note:[/] its register step fails until you name your training script "
+                f"(shipyard init --ci {ci} --train train.py --force) or edit it."
+            )
+        return
     c = client(ctx, notify=False)
     state = "Created" if c.store.created_now else "Using"
     console.print(f"{state} the Shipyard store:")

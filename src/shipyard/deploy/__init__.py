@@ -1,0 +1,53 @@
+"""Deploying a registered model: recreated environments, container and cluster files, CI.
+
+``create_env`` makes a virtual environment from an archive's ``requirements.lock``;
+``parse_lock`` and ``compare`` check an environment against it. ``docker_files``,
+``k8s_files`` and ``kserve_files`` render a Docker build context, Kubernetes manifests and a
+KServe ``InferenceService`` for ``write_files``; ``install_archive`` records a baked archive
+in a container's own store; ``write_ci`` writes a GitHub Actions or GitLab CI pipeline.
+
+Layer: beside ``tracking`` (it reads archives through the registry; only the CLI imports it).
+"""
+
+from shipyard.deploy._bundle import install_archive
+from shipyard.deploy._ci import CI_SYSTEMS, ci_pipeline, write_ci
+from shipyard.deploy._files import (
+    TARGETS,
+    Target,
+    docker_files,
+    k8s_files,
+    k8s_name,
+    kserve_files,
+    target_for,
+    write_files,
+)
+from shipyard.deploy._lock import EnvDiff, Lock, canonical, compare, installed, parse_lock
+from shipyard.deploy._source import ShipyardSource, shipyard_source
+from shipyard.deploy._venv import EnvReport, Progress, Unavailable, create_env
+
+__all__ = [
+    "CI_SYSTEMS",
+    "TARGETS",
+    "EnvDiff",
+    "EnvReport",
+    "Lock",
+    "Progress",
+    "ShipyardSource",
+    "Target",
+    "Unavailable",
+    "canonical",
+    "ci_pipeline",
+    "compare",
+    "create_env",
+    "docker_files",
+    "install_archive",
+    "installed",
+    "k8s_files",
+    "k8s_name",
+    "kserve_files",
+    "parse_lock",
+    "shipyard_source",
+    "target_for",
+    "write_ci",
+    "write_files",
+]

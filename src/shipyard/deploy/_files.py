@@ -1,0 +1,242 @@
+"""Deployment files for one model version: a container image, Kubernetes, KServe.
+
+Rendered from the Jinja2 templates in ``templates/`` (YAML values go through ``tojson``, so a
+name never breaks the YAML) and written by ``write_files``: all or nothing, into a folder that
+is empty unless ``force``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from shipyard.deploy._lock import parse_lock
+from shipyard.deploy._source import ShipyardSource
+from shipyard.errors import AlreadyExists, InvalidInput, MissingDependency
+from shipyard.packaging import Archive
+
+TARGETS = ("docker", "k8s", "kserve")
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("shipyard.deploy", "templates"),
+    autoescape=False,  # Dockerfiles and YAML, not HTML: values are quoted with tojson
+    keep_trailing_newline=True,
+    undefined=jinja2.StrictUndefined,
+)
+
+
+def render(template: str, **context: object) -> str:
+    """Render one of the package's templates."""
+    return _env.get_template(template).render(**context)
+
+
+def k8s_name(name: str) -> str:
+    """A model name as a Kubernetes object name (RFC 1123 label: ``a-z``, ``0-9``, ``-``)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:50].strip("-")
+    return cleaned or "model"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the files describe: the version, its image and how it runs."""
+
+    name: str
+    version: int
+    alias: str
+    digest: str
+    python: str
+    shipyard_version: str
+    image: str = ""
+    port: int = 8080
+    uid: int = 10001
+    min_replicas: int = 2
+    max_replicas: int = 10
+    cpu: str = "500m"
+    memory: str = "512Mi"
+    cpu_limit: str = "2"
+    memory_limit: str = "2Gi"
+    wheel_name: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def k8s_name(self) -> str:
+        return k8s_name(self.name)
+
+    @property
+    def archive(self) -> str:
+        return f"{self.name}-v{self.version}.zip"
+
+    @property
+    def wheel(self) -> str | None:
+        return f"wheels/{self.wheel_name}" if self.wheel_name else None
+
+    @property
+    def secret(self) -> str:
+        return f"{self.k8s_name}-serve-token"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/name": self.k8s_name,
+            "app.kubernetes.io/version": str(self.version),
+            "app.kubernetes.io/component": "model-server",
+            "app.kubernetes.io/part-of": "shipyard",
+            "app.kubernetes.io/managed-by": "shipyard",
+        }
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        return {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(self.port),
+            "prometheus.io/path": "/metrics",
+            "shipyard.dev/model": f"{self.name}:{self.version}",
+            "shipyard.dev/digest": self.digest,
+        }
+
+
+def target_for(
+    archive: Archive, *, digest: str, alias: str, source: ShipyardSource, image: str | None
+) -> Target:
+    """The ``Target`` of a verified archive (the Python it was trained with, pinned)."""
+    m = archive.manifest
+    python = m.python if re.fullmatch(r"\d+\.\d+\.\d+", m.python or "") else ""
+    if not python:
+        python = ".".join(str(p) for p in sys.version_info[:3])
+    return Target(
+        name=m.name,
+        version=m.version,
+        alias=alias,
+        digest=digest,
+        python=python,
+        shipyard_version=source.version,
+        image=image or f"shipyard-{k8s_name(m.name)}:{m.version}",
+    )
+
+
+def docker_files(
+    archive: Archive, data: bytes, target: Target, source: ShipyardSource, work: Path
+) -> dict[str, bytes | Path]:
+    """The build context: Dockerfile, .dockerignore, README, the pinned lock (without
+    Shipyard, installed after it), the archive, the entrypoint and, from a checkout,
+    Shipyard's wheel (built into ``work``)."""
+    label = f"{target.name} v{target.version}"
+    try:
+        lock_text = archive.members["requirements.lock"].decode()
+    except (KeyError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"The archive of {label} has no readable requirements.lock.") from exc
+    lock = parse_lock(lock_text, label=label)
+    header = f"# python {lock.python} on {lock.platform}\n" if lock.python else ""
+    pins = header + "\n".join(lock.requirements(skip=("shipyard",))) + "\n"
+    files: dict[str, bytes | Path] = {"requirements.lock": pins.encode()}
+    if source.checkout is not None:
+        wheel = _build_wheel(source.checkout, work)
+        target = _with_wheel(target, wheel.name)
+        files[f"wheels/{wheel.name}"] = wheel
+    files["Dockerfile"] = render("Dockerfile.j2", t=target).encode()
+    files[".dockerignore"] = render("dockerignore.j2", t=target).encode()
+    files["docker-entrypoint.sh"] = render("docker-entrypoint.sh.j2", t=target).encode()
+    files["README.md"] = render("README-docker.md.j2", t=target).encode()
+    files[f"model/{target.archive}"] = data
+    return files
+
+
+def k8s_files(target: Target) -> dict[str, bytes | Path]:
+    """Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget and a README."""
+    return {
+        "deployment.yaml": render(
+            "deployment.yaml.j2", t=target, container_name="model-server"
+        ).encode(),
+        "service.yaml": render("service.yaml.j2", t=target).encode(),
+        "hpa.yaml": render("hpa.yaml.j2", t=target).encode(),
+        "pdb.yaml": render("pdb.yaml.j2", t=target).encode(),
+        "README.md": render("README-k8s.md.j2", t=target).encode(),
+    }
+
+
+def kserve_files(target: Target) -> dict[str, bytes | Path]:
+    """A KServe ``InferenceService`` with the image as its custom predictor, and a README."""
+    return {
+        "inferenceservice.yaml": render(
+            "inferenceservice.yaml.j2", t=target, container_name="kserve-container"
+        ).encode(),
+        "README.md": render("README-kserve.md.j2", t=target).encode(),
+    }
+
+
+def _with_wheel(target: Target, wheel_name: str) -> Target:
+    from dataclasses import replace
+
+    return replace(target, wheel_name=wheel_name)
+
+
+def _build_wheel(checkout: Path, work: Path) -> Path:
+    """Build Shipyard's wheel from ``checkout`` into ``work`` (pip, as configured here)."""
+    out = work / "wheel"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            str(out),
+            str(checkout),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wheels = sorted(out.glob("shipyard-*.whl"))
+    if done.returncode != 0 or not wheels:
+        last = (done.stderr.strip().splitlines() or ["no wheel was built"])[-1]
+        raise MissingDependency(f"Cannot build Shipyard's wheel from {checkout}: {last}")
+    return wheels[-1]
+
+
+def write_files(out: Path, files: dict[str, bytes | Path], *, force: bool) -> list[Path]:
+    """Write ``files`` (relative path -> bytes, or a file to copy) into ``out``: all or
+    nothing. ``out`` must be absent or empty unless ``force`` (then these files replace
+    theirs; other files stay)."""
+    if out.exists() and not out.is_dir():
+        raise InvalidInput(f"'{out}' exists and is not a folder.")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise AlreadyExists(
+            f"'{out}' already has files: choose an empty folder or pass --force to replace "
+            "the files this command writes."
+        )
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".shipyard-deploy-", dir=out))
+    try:
+        for rel, content in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, Path):
+                shutil.copyfile(content, path)
+            else:
+                path.write_bytes(content)
+            if rel.endswith(".sh"):
+                path.chmod(0o755)
+        written = []
+        for rel in files:
+            dest = out / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).replace(dest)
+            written.append(dest)
+    except BaseException:
+        if made:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
