@@ -126,6 +126,8 @@ def import_mlflow(
     with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
         for i, candidate in enumerate(candidates):
             model = _fetch(candidate, tracking, Path(tmp) / str(i))
+            if candidate.run_id is None and tracking is not None:  # a directory: its run
+                candidate.run_id = model.run_id
             key = model.model_uuid or _source_key(candidate, tracking)
             done = existing.get(key) or seen.get(key)
             if done is not None:
@@ -163,9 +165,9 @@ def import_mlflow(
                 profile_from=item.profile_from,
             )
         )
-    for done in report.versions:
-        if done.skipped and done.mlflow_version is not None:
-            by_mlflow_version[done.mlflow_version] = done.version
+    for entry in report.versions:
+        if entry.skipped and entry.mlflow_version is not None:
+            by_mlflow_version[entry.mlflow_version] = entry.version
     _aliases(registry, target, user, candidates, by_mlflow_version, report)
     return report
 
@@ -183,8 +185,8 @@ def _resolve(
             )
         tracking = connect(tracking_uri)
         if parsed.scheme == "runs":
-            run_id, _, path = parsed.path.strip("/").partition("/")
-            if not run_id or not path:
+            run_id, _, artifact = parsed.path.strip("/").partition("/")
+            if not run_id or not artifact:
                 raise InvalidInput(f"{source} is not a runs:/RUN_ID/PATH URI.")
             return [_Candidate(source=source, run_id=run_id)], None, tracking
         ref = parsed.path.strip("/")
@@ -214,16 +216,16 @@ def _resolve(
             model,
             tracking,
         )
-    path = Path(parsed.path) if parsed.scheme == "file" else Path(source)
+    local = Path(parsed.path) if parsed.scheme == "file" else Path(source)
     if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # C:\\... is a path
         raise InvalidInput(
             f"{source}: Shipyard imports an MLflow model directory, runs:/RUN_ID/PATH or "
             "models:/NAME[/VERSION|@ALIAS]."
         )
-    if not path.exists():
-        raise InvalidInput(f"No such MLflow model directory: '{path}'.")
-    tracking = connect(tracking_uri) if tracking_uri else None
-    return [_Candidate(source=str(path.resolve()))], None, tracking
+    if not local.exists():
+        raise InvalidInput(f"No such MLflow model directory: '{local}'.")
+    store = connect(tracking_uri) if tracking_uri else None
+    return [_Candidate(source=str(local.resolve()))], None, store
 
 
 def _fetch(candidate: _Candidate, tracking: MlflowTracking | None, dest: Path) -> MlflowModel:
@@ -267,10 +269,13 @@ def _prepare(
             source=_source(candidate, model, flavor, tracking, origin, len(X)),
         ),
     )
-    if specs:  # a column the signature does not require takes nulls, seen in the data or not
-        optional = {s.name for s in specs if not s.required}
+    if specs:
+        # What MLflow's server took, Shipyard's takes: NaN in a float column (MLflow's float and
+        # double hold it), and null in a column the signature does not require, whether the
+        # few rows of an example had one or not.
+        nullable = {s.name for s in specs if not s.required or s.dtype in ("float", "double")}
         for column in prepared.input_schema.get("columns", []):
-            if column["name"] in optional:
+            if column["name"] in nullable:
                 column["nullable"] = True
     if model.requirements:
         prepared.members["requirements.lock"] = _lock(model)

@@ -366,7 +366,7 @@ def frame_for(
             elif dtype.startswith("datetime"):
                 out[str(spec.name)] = pd.to_datetime(col)
             else:
-                out[str(spec.name)] = col.astype(dtype)
+                out[str(spec.name)] = col.astype(np.dtype(dtype))
         except (TypeError, ValueError) as exc:
             raise InvalidInput(
                 f"Column '{spec.name}' of {what} cannot be read as MLflow type "
