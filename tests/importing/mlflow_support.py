@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 
 
-
 @contextmanager
 def quiet() -> Iterator[None]:
     """MLflow warns about its own choices (pip versions, integer columns): not ours."""

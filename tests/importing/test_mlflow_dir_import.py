@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
 from mlflow_support import fitted, loan_frame, mlflow, quiet, save
@@ -14,7 +13,6 @@ from mlflow_support import fitted, loan_frame, mlflow, quiet, save
 from cli_support import cli, point_cli_at
 from shipyard import Client, Settings
 from shipyard.importing import import_mlflow
-from shipyard.packaging import open_archive
 from shipyard.registry import Registry
 from shipyard.store import Store
 from shipyard.tracking import Tracker
@@ -143,7 +141,15 @@ def test_without_example_the_sample_gives_the_reference(
     assert "neither signature nor example: pass --sample data.csv" in err
     X.to_csv(tmp_path / "sample.csv", index=False)
     code, out, err = cli(
-        capsys, "import", "mlflow", str(path), "--name", "loan", "--sample", str(tmp_path / "sample.csv"), "--json"
+        capsys,
+        "import",
+        "mlflow",
+        str(path),
+        "--name",
+        "loan",
+        "--sample",
+        str(tmp_path / "sample.csv"),
+        "--json",
     )
     assert code == 0, err
     body = json.loads(out)
