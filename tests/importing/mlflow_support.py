@@ -22,7 +22,7 @@ def quiet() -> Iterator[None]:
 
 
 with quiet():  # MLflow's modules warn on import (type hints they cannot validate)
-    mlflow = pytest.importorskip("mlflow")
+    pytest.importorskip("mlflow")
     import mlflow.lightgbm
     import mlflow.models
     import mlflow.pyfunc

@@ -226,7 +226,7 @@ def test_an_alias_and_a_run_uri(
     assert code == 0, err
     assert registry.get_version("champ", 1).flavor == "xgboost"
     assert registry.aliases("champ") == {"champion": 1}
-    code, out, err = cli(
+    code, _, err = cli(
         capsys,
         "import",
         "mlflow",
@@ -302,7 +302,7 @@ def test_a_local_mlflow_store_is_read_through_mlflow(
                 model, name="m", input_example=X.head(10), registered_model_name="loans"
             )
         mlflow.set_tracking_uri("")
-    code, out, err = cli(capsys, "import", "mlflow", "models:/loans/1", "--tracking-uri", uri)
+    code, _, err = cli(capsys, "import", "mlflow", "models:/loans/1", "--tracking-uri", uri)
     assert code == 0, err
     assert registry.get_version("loans", 1).flavor == "lightgbm"
     [run] = tracker.list_runs()
