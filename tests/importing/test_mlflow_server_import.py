@@ -213,7 +213,7 @@ def test_an_alias_and_a_run_uri(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     registry, _ = shipyard_cli
-    code, out, err = cli(
+    code, _, err = cli(
         capsys,
         "import",
         "mlflow",
