@@ -320,14 +320,31 @@ class LibraryTracking:
     def download(self, source: str, dest: Path) -> Path:
         from mlflow.artifacts import download_artifacts
 
+        uri = self._artifact_uri(source)
         dest.mkdir(parents=True, exist_ok=True)
         path = self._call(
             f"model {source}",
-            lambda: download_artifacts(
-                artifact_uri=source, dst_path=str(dest), tracking_uri=self.uri
-            ),
+            lambda: download_artifacts(artifact_uri=uri, dst_path=str(dest), tracking_uri=self.uri),
         )
         return Path(path)
+
+    def _artifact_uri(self, source: str) -> str:
+        """Where the files of ``source`` are: a logged model's (MLflow 3) location, looked up
+        here rather than left to MLflow's global registry URI."""
+        client = self._client()
+        parsed = urlparse(source)
+        if parsed.scheme == "models" and "/" not in parsed.path.strip("/"):
+            model_id = parsed.path.strip("/")
+            return str(self._call(source, client.get_logged_model, model_id).artifact_location)
+        if parsed.scheme == "runs":
+            run_id, _, path = parsed.path.strip("/").partition("/")
+            run = self.run(run_id)
+            for model_id in run.model_ids:
+                logged = self._call(source, client.get_logged_model, model_id)
+                if logged.name == path:
+                    return str(logged.artifact_location)
+            return f"{run.artifact_uri.rstrip('/')}/{path}"
+        return source
 
 
 def _lib_version(mv: Any) -> MlflowVersion:
