@@ -142,16 +142,7 @@ class ActiveRun:
                 raise InvalidInput(
                     f"Run {self.id} already has a dataset named '{fp.name}'; use another name."
                 )
-            session.add(
-                tables.Dataset(
-                    run_id=self.id,
-                    name=fp.name,
-                    content_hash=fp.content_hash,
-                    n_rows=fp.n_rows,
-                    fingerprint=fp.model_dump(mode="json", by_alias=True),
-                    logged_at=utcnow(),
-                )
-            )
+            session.add(_dataset_row(self.id, fp, utcnow()))
 
     def datasets(self) -> list[dict[str, Any]]:
         """Name, hash and size of every dataset logged on this run (for lineage)."""
@@ -325,17 +316,7 @@ class Tracker:
                             run_id=row.id, key=key, value=float(value), step=step, logged_at=now
                         )
                     )
-            for fp in datasets:
-                session.add(
-                    tables.Dataset(
-                        run_id=row.id,
-                        name=fp.name,
-                        content_hash=fp.content_hash,
-                        n_rows=fp.n_rows,
-                        fingerprint=fp.model_dump(mode="json", by_alias=True),
-                        logged_at=now,
-                    )
-                )
+            session.add_all(_dataset_row(row.id, fp, now) for fp in datasets)
             append_event(
                 session,
                 actor=user,
@@ -386,6 +367,17 @@ class Tracker:
                 select(tables.RunArtifact).where(tables.RunArtifact.run_id == run_id)
             )
             return [to_entity(RunArtifact, r) for r in rows]
+
+
+def _dataset_row(run_id: str, fp: Fingerprint, at: datetime) -> tables.Dataset:
+    return tables.Dataset(
+        run_id=run_id,
+        name=fp.name,
+        content_hash=fp.content_hash,
+        n_rows=fp.n_rows,
+        fingerprint=fp.model_dump(mode="json", by_alias=True),
+        logged_at=at,
+    )
 
 
 def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
