@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -139,7 +140,7 @@ def test_without_example_the_sample_gives_the_reference(
     code, _, err = cli(capsys, "import", "mlflow", str(path), "--name", "loan")
     assert code == 2
     assert "neither signature nor example: pass --sample data.csv" in err
-    X.to_csv(tmp_path / "sample.csv", index=False)
+    X.assign(label=y).to_csv(tmp_path / "sample.csv", index=False)  # the label is left out
     code, out, err = cli(
         capsys,
         "import",
@@ -154,6 +155,19 @@ def test_without_example_the_sample_gives_the_reference(
     assert code == 0, err
     body = json.loads(out)
     assert body["versions"][0]["profile_from"] == f"--sample {tmp_path / 'sample.csv'} (300 rows)"
+    schema = sy_schema(tmp_path)
+    assert [c.name for c in schema.columns] == ["income", "debt", "years"]
+
+
+def sy_schema(tmp_path: Path) -> Any:
+    """The schema of loan v1 in the CLI's store."""
+    store = Store(
+        f"sqlite:///{tmp_path / 'cli.db'}", str(tmp_path / "home" / "artifacts"), creator="admin"
+    ).open()
+    try:
+        return Registry(store).open_archive("loan:1").schema
+    finally:
+        store.close()
 
 
 def _store_is_empty(tmp_path: Path) -> None:

@@ -260,6 +260,13 @@ def _prepare(
         )
     X = frame_for(specs, data, what=origin)
     loaded = model.load()
+    names = getattr(loaded, "feature_names_in_", None)
+    if specs is None and names is not None and isinstance(X, pd.DataFrame):
+        # no signature: the model's own feature names say which columns of a sample it takes
+        missing = [str(n) for n in names if n not in X.columns]
+        if missing:
+            raise InvalidInput(f"{origin} lacks the model's columns {', '.join(missing)}.")
+        X = X[[str(n) for n in names]]
     run = _run(candidate, tracking)
     prepared = prepare_archive(
         loaded,
