@@ -120,29 +120,27 @@ def import_mlflow(
         raise InvalidInput(f"Name the Shipyard model to import {source} as: pass --name NAME.")
     check_name(target)
     report = ImportReport(name=target)
-    existing = _imported(registry, target)
-    seen: dict[str, int] = {}
+    imported = _imported(registry, target)  # model key -> Shipyard version, imported before
     prepared: list[_Prepared] = []
+    repeats: list[tuple[_Candidate, str]] = []  # the same MLflow model twice in this import
     with tempfile.TemporaryDirectory(prefix="shipyard-mlflow-") as tmp:
         for i, candidate in enumerate(candidates):
             model = _fetch(candidate, tracking, Path(tmp) / str(i))
             if candidate.run_id is None and tracking is not None:  # a directory: its run
                 candidate.run_id = model.run_id
             key = model.model_uuid or _source_key(candidate, tracking)
-            done = existing.get(key) or seen.get(key)
-            if done is not None:
-                report.versions.append(_skipped(candidate, done))
+            if key in imported or any(p.key == key for p in prepared):
+                repeats.append((candidate, key))
                 continue
-            seen[key] = -1
             prepared.append(_prepare(candidate, model, key, sample, sample_label, tracking))
     runs: dict[str, str] = {}
-    by_mlflow_version: dict[int, int] = {}
     for item in prepared:
-        run_id = _record_run(item, tracker, tracking, target, user, runs)
+        fp = fingerprint(item.train, name="train")
+        run_id = _record_run(item, fp, tracker, target, user, runs)
         item.prepared.lineage = Lineage(
             run_id=run_id,
             git=item.prepared.lineage.git,
-            datasets=[_dataset(fp) for fp in [_fingerprint(item)]],
+            datasets=[{"name": fp.name, "content_hash": fp.content_hash, "n_rows": fp.n_rows}],
             source=item.prepared.lineage.source,
         )
         mv = registry.register(
@@ -152,8 +150,7 @@ def import_mlflow(
             description=_description(item),
             tags=_tags(item, tracking),
         )
-        if item.candidate.version is not None:
-            by_mlflow_version[item.candidate.version.version] = mv.version
+        imported[item.key] = mv.version
         report.versions.append(
             ImportedVersion(
                 source=item.candidate.source,
@@ -165,9 +162,11 @@ def import_mlflow(
                 profile_from=item.profile_from,
             )
         )
-    for entry in report.versions:
-        if entry.skipped and entry.mlflow_version is not None:
-            by_mlflow_version[entry.mlflow_version] = entry.version
+    report.versions.extend(_skipped(candidate, imported[key]) for candidate, key in repeats)
+    report.versions.sort(key=lambda v: v.mlflow_version or 0)  # MLflow's order
+    by_mlflow_version = {
+        v.mlflow_version: v.version for v in report.versions if v.mlflow_version is not None
+    }
     _aliases(registry, target, user, candidates, by_mlflow_version, report)
     return report
 
@@ -379,18 +378,10 @@ def _skipped(candidate: _Candidate, version: int) -> ImportedVersion:
     )
 
 
-def _fingerprint(item: _Prepared) -> Fingerprint:
-    return fingerprint(item.train, name="train")
-
-
-def _dataset(fp: Fingerprint) -> dict[str, Any]:
-    return {"name": fp.name, "content_hash": fp.content_hash, "n_rows": fp.n_rows}
-
-
 def _record_run(
     item: _Prepared,
+    fp: Fingerprint,
     tracker: Tracker,
-    tracking: MlflowTracking | None,
     target: str,
     user: str,
     runs: dict[str, str],
@@ -415,7 +406,7 @@ def _record_run(
             status={"FAILED": "failed", "KILLED": "killed"}.get(mlflow_run.status, "finished"),
             git=item.prepared.lineage.git,
             source=source,
-            datasets=[_fingerprint(item)],
+            datasets=[fp],
         )
     else:
         now = datetime.now(UTC)
@@ -427,7 +418,7 @@ def _record_run(
             started_at=now,
             ended_at=now,
             source=source,
-            datasets=[_fingerprint(item)],
+            datasets=[fp],
         )
     runs[key] = run.id
     return run.id
