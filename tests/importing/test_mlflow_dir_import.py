@@ -182,6 +182,7 @@ def _store_is_empty(tmp_path: Path) -> None:
     assert not list((tmp_path / "home").rglob("*.zip"))
 
 
+@pytest.mark.filterwarnings("ignore:Add type hints:UserWarning")  # MLflow's, on PythonModel
 @pytest.mark.parametrize(
     "case", ["custom_pyfunc", "unknown_flavor", "no_mlmodel", "no_dir", "raw_booster"]
 )
