@@ -431,7 +431,7 @@ def _mlflow_json(body: bytes) -> Any:
             raise
         try:
             return json.loads(body, parse_constant=lambda c: None if c == "NaN" else float(c))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON even so: the first error stands
             pass
         raise
 
