@@ -88,18 +88,22 @@ def test_sklearn_pickle_formats(sy: Client, tmp_path: Path, fmt: str) -> None:
     np.testing.assert_array_equal(sy.load("loan:1").predict(X), model.predict(X))
 
 
-def test_a_python_function_that_wraps_sklearn_imports(sy: Client, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost"])
+def test_a_python_function_that_wraps_a_supported_flavor_imports(
+    sy: Client, tmp_path: Path, kind: str
+) -> None:
     X, y = loan_frame()
-    model = fitted("sklearn", X, y)
-    path = save(
-        "sklearn", model, tmp_path / "m", input_example=X.head(5), serialization_format="pickle"
-    )
+    model = fitted(kind, X, y)
+    extra = {"serialization_format": "pickle"} if kind == "sklearn" else {}
+    path = save(kind, model, tmp_path / "m", input_example=X.head(5), **extra)
     meta = yaml.safe_load((path / "MLmodel").read_text())
-    del meta["flavors"]["sklearn"]  # only python_function(loader_module=mlflow.sklearn) left
+    del meta["flavors"][kind]  # only python_function(loader_module=mlflow.<kind>) left
     (path / "MLmodel").write_text(yaml.safe_dump(meta))
     report = _import(sy, path, name="loan")
-    assert report.versions[0].flavor == "sklearn"
-    np.testing.assert_array_equal(sy.load("loan:1").predict(X), model.predict(X))
+    assert report.versions[0].flavor == kind
+    loaded = sy.load("loan:1")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
 
 
 def test_an_optional_signature_column_accepts_nulls(sy: Client, tmp_path: Path) -> None:
@@ -225,3 +229,27 @@ def test_bad_model_dirs_are_refused_in_one_sentence_and_nothing_is_written(
     assert expected in err
     assert err.count("\n") <= 3  # one sentence, wrapped at most
     _store_is_empty(tmp_path)
+
+
+def test_skops_loads_what_the_mlmodel_trusts_and_names_what_it_does_not(
+    sy: Client, tmp_path: Path
+) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from shipyard.errors import InvalidInput
+
+    X, y = loan_frame()
+    model = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(X, y)
+    trusted = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+    path = save(
+        "sklearn", model, tmp_path / "m", input_example=X.head(5), skops_trusted_types=trusted
+    )
+    _import(sy, path, name="loan")
+    np.testing.assert_array_equal(sy.load("loan:1").predict(X), model.predict(X))
+    meta = yaml.safe_load((path / "MLmodel").read_text())
+    meta["flavors"]["sklearn"]["skops_trusted_types"] = None
+    meta["model_uuid"] = "another"
+    (path / "MLmodel").write_text(yaml.safe_dump(meta))
+    with pytest.raises(InvalidInput, match=r"types skops does not trust \(sklearn\.ensemble"):
+        _import(sy, path, name="loan")
+    assert [i.version.version for i in sy.registry.versions("loan")] == [1]
