@@ -16,6 +16,8 @@ class Lineage(BaseModel):
     run_id: str | None = None
     git: dict[str, Any] = Field(default_factory=dict)
     datasets: list[dict[str, Any]] = Field(default_factory=list)
+    #: For an imported version, where it came from (``{"kind": "mlflow", "uri": ...}``).
+    source: dict[str, Any] = Field(default_factory=dict)
 
 
 class Manifest(BaseModel):

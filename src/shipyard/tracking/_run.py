@@ -7,6 +7,7 @@ import numbers
 import uuid
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar, Token
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -141,16 +142,7 @@ class ActiveRun:
                 raise InvalidInput(
                     f"Run {self.id} already has a dataset named '{fp.name}'; use another name."
                 )
-            session.add(
-                tables.Dataset(
-                    run_id=self.id,
-                    name=fp.name,
-                    content_hash=fp.content_hash,
-                    n_rows=fp.n_rows,
-                    fingerprint=fp.model_dump(mode="json", by_alias=True),
-                    logged_at=utcnow(),
-                )
-            )
+            session.add(_dataset_row(self.id, fp, utcnow()))
 
     def datasets(self) -> list[dict[str, Any]]:
         """Name, hash and size of every dataset logged on this run (for lineage)."""
@@ -275,6 +267,65 @@ class Tracker:
             )
         return ActiveRun(self.store, row)
 
+    def import_run(
+        self,
+        *,
+        model: str | None,
+        user: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, Sequence[tuple[int, float]]],
+        started_at: datetime,
+        ended_at: datetime | None,
+        status: str = "finished",
+        git: Mapping[str, Any] | None = None,
+        source: Mapping[str, Any],
+        datasets: Sequence[Fingerprint] = (),
+    ) -> Run:
+        """Record a run made elsewhere (e.g. an MLflow run), as it was: its params, metric
+        series, times and git state, with ``source`` (where it came from) kept in its
+        environment. One transaction, audited as ``run.imported``.
+
+        >>> tracker.import_run(model="churn", user="alice", params={"C": 1}, ...)  # doctest: +SKIP
+        """
+        if model is not None:
+            from shipyard.registry import check_name
+
+            check_name(model)
+        if status not in ("finished", "failed", "killed"):
+            raise InvalidInput(f"Unknown run status '{status}': use finished, failed or killed.")
+        row = tables.Run(
+            id=uuid.uuid4().hex,
+            model_name=model,
+            status=status,
+            user=user,
+            started_at=started_at,
+            ended_at=ended_at,
+            params=_json_params(params),
+            git=dict(git or {}),
+            environment={"imported_from": dict(source)},
+            error=None,
+        )
+        with self.store.write() as session:
+            session.add(row)
+            session.flush()
+            now = utcnow()
+            for key, series in metrics.items():
+                for step, value in series:
+                    session.add(
+                        tables.RunMetric(
+                            run_id=row.id, key=key, value=float(value), step=step, logged_at=now
+                        )
+                    )
+            session.add_all(_dataset_row(row.id, fp, now) for fp in datasets)
+            append_event(
+                session,
+                actor=user,
+                action="run.imported",
+                subject=f"run:{row.id}",
+                details={"model": model, "source": dict(source)},
+            )
+            return to_entity(Run, row)
+
     def get(self, run_id: str) -> Run:
         with self.store.read() as session:
             row = session.get(tables.Run, run_id)
@@ -316,6 +367,17 @@ class Tracker:
                 select(tables.RunArtifact).where(tables.RunArtifact.run_id == run_id)
             )
             return [to_entity(RunArtifact, r) for r in rows]
+
+
+def _dataset_row(run_id: str, fp: Fingerprint, at: datetime) -> tables.Dataset:
+    return tables.Dataset(
+        run_id=run_id,
+        name=fp.name,
+        content_hash=fp.content_hash,
+        n_rows=fp.n_rows,
+        fingerprint=fp.model_dump(mode="json", by_alias=True),
+        logged_at=at,
+    )
 
 
 def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
