@@ -17,6 +17,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _card_cmds,
     _demo_cmd,
     _gc_cmd,
+    _group_cmds,
     _monitor_cmds,
     _predictions_cmds,
     _registry_cmds,

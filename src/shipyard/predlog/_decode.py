@@ -293,6 +293,8 @@ def _shape(raw: pa.Table, kind: str) -> pa.Table:
         if "prediction" in raw.column_names:  # absent when every row is a rejection
             columns["prediction"] = raw["prediction"]
         _flatten_into(columns, raw, "proba", "proba__")
+        # A model group's records: each member's version (``member__<model>``).
+        _flatten_into(columns, raw, "members", "member__")
     else:
         columns["label"] = raw["label"]
     return pa.table(columns)

@@ -27,6 +27,17 @@ from shipyard.registry._entities import (
     Waiver,
 )
 from shipyard.registry._gates import Gates
+from shipyard.registry._groups import (
+    COMBINES,
+    Group,
+    GroupMember,
+    Groups,
+    MemberView,
+    check_compatible,
+    output_columns,
+    parse_group_weights,
+    parse_member,
+)
 from shipyard.registry._policy import Arm, Policy, referenced_versions
 from shipyard.registry._queries import require_writer
 from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
@@ -37,6 +48,7 @@ from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky, parse_weights
 
 __all__ = [
+    "COMBINES",
     "CARD_SECTIONS",
     "PRODUCTION",
     "REQUEST_STATUSES",
@@ -50,6 +62,10 @@ __all__ = [
     "CardNotes",
     "GateRecord",
     "Gates",
+    "Group",
+    "GroupMember",
+    "Groups",
+    "MemberView",
     "ModelRef",
     "ModelVersion",
     "Policy",
@@ -64,11 +80,15 @@ __all__ = [
     "VersionInfo",
     "Waiver",
     "check_alias",
+    "check_compatible",
     "check_name",
     "check_steps",
     "check_sticky",
     "default_steps",
+    "output_columns",
     "parse_card_markdown",
+    "parse_group_weights",
+    "parse_member",
     "parse_ref",
     "parse_weights",
     "referenced_versions",

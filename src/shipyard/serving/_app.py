@@ -45,6 +45,7 @@ from shipyard.errors import (
 from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _v2
 from shipyard.serving._fastroute import ShipyardAPI
+from shipyard.serving._groups import score_group
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
@@ -456,6 +457,9 @@ def _encode_mlflow(
 def _add_scoring_routes(app: ShipyardAPI) -> None:
     def route(endpoint: str, decode: Decode, encode: Encode) -> Callable[..., Awaitable[Response]]:
         async def handler(request: Request, name: str, version: str | None = None) -> Response:
+            state = _state(request)
+            if version is None and name in state.pool.groups and name not in state.pool.slots:
+                return await score_group(state, request, name, endpoint)
             return await score_request(request, name, version, endpoint, decode, encode)
 
         return handler
@@ -498,7 +502,8 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
     async def feedback(request: Request, name: str) -> Response:
         state = _state(request)
         await state.gate.check(request)
-        state.pool.current(name)  # 404 for a model not served here
+        if name not in state.pool.groups:  # a group's labels join its own records
+            state.pool.current(name)  # 404 for a model not served here
         require_json(request)
         data = parse_json(await read_body(request, state.settings.max_body_bytes))
         items = data.get("labels") if isinstance(data, dict) and "labels" in data else [data]
