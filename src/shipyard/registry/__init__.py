@@ -48,8 +48,8 @@ from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky, parse_weights
 
 __all__ = [
-    "COMBINES",
     "CARD_SECTIONS",
+    "COMBINES",
     "PRODUCTION",
     "REQUEST_STATUSES",
     "SEVERITIES",

@@ -26,7 +26,10 @@ already at their aliases, each approved as its alias requires.
 
 from __future__ import annotations
 
+import itertools
+import builtins
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -140,7 +143,7 @@ class Groups:
             )
         return _entity(row)
 
-    def list(self) -> list[Group]:
+    def list(self) -> builtins.list[Group]:
         """Every group in force, by name."""
         with self.store.read() as session:
             newest = (
@@ -162,11 +165,11 @@ class Groups:
     def create(
         self,
         name: str,
-        members: list[str] | list[GroupMember],
+        members: Sequence[str | GroupMember],
         combine: str,
         *,
         actor: str,
-        weights: list[float] | None = None,
+        weights: builtins.list[float] | None = None,
         description: str = "",
         replace: bool = False,
     ) -> Group:
@@ -297,7 +300,7 @@ def check_compatible(combine: str, members: list[MemberView]) -> None:
     the versions it serves (a member promoted since may have another schema).
     """
     if combine == "chain":
-        for before, member in zip(members, members[1:], strict=False):
+        for before, member in itertools.pairwise(members):
             produced = output_columns(before.model, before.task, before.classes)
             if not set(produced) & set(member.inputs):
                 raise InvalidInput(

@@ -254,7 +254,8 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
         group = served.group
         require_json(request)
         data = parse_json(await read_body(request, state.settings.max_body_bytes))
-        request_id, wanted = None, []
+        request_id: Any = None
+        wanted: list[str] = []
         if endpoint == "v2_infer":
             frame, request_id, wanted = _v2.parse_infer_request(data, group_inputs(group, models))
         elif isinstance(data, dict) and "records" in data:
