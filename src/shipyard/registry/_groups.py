@@ -26,8 +26,8 @@ already at their aliases, each approved as its alias requires.
 
 from __future__ import annotations
 
-import itertools
 import builtins
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
