@@ -45,11 +45,13 @@ from shipyard.registry._registry import STAGES, Registry, VersionInfo
 from shipyard.registry._requests import REQUEST_STATUSES, ApprovalRequest
 from shipyard.registry._risks import SEVERITIES, Risk, Risks
 from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
+from shipyard.registry._snapshots import ONLINE_FLAVORS, register_snapshot
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky, parse_weights
 
 __all__ = [
     "CARD_SECTIONS",
     "COMBINES",
+    "ONLINE_FLAVORS",
     "PRODUCTION",
     "REQUEST_STATUSES",
     "SEVERITIES",
@@ -92,6 +94,7 @@ __all__ = [
     "parse_ref",
     "parse_weights",
     "referenced_versions",
+    "register_snapshot",
     "require_writer",
     "section_title",
 ]

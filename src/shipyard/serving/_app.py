@@ -25,6 +25,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -60,6 +61,7 @@ from shipyard.serving._inputs import (
     rows_from_rows,
     rows_from_split,
 )
+from shipyard.serving._learning import is_learner
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._openapi import FEEDBACK_BODY, INFER_BODY, INVOCATIONS_BODY, PREDICT_BODY
 from shipyard.serving._routing import Route, ShadowRecorder
@@ -502,8 +504,9 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
     async def feedback(request: Request, name: str) -> Response:
         state = _state(request)
         await state.gate.check(request)
+        served = None
         if name not in state.pool.groups:  # a group's labels join its own records
-            state.pool.current(name)  # 404 for a model not served here
+            served = state.pool.current(name)  # 404 for a model not served here
         require_json(request)
         data = parse_json(await read_body(request, state.settings.max_body_bytes))
         items = data.get("labels") if isinstance(data, dict) and "labels" in data else [data]
@@ -524,6 +527,10 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
                 "This server keeps no prediction log, so labels cannot be joined to "
                 "predictions; start it with its prediction log on."
             )
+        learns = served is not None and is_learner(served)
+        if learns:  # a label the learner cannot take is refused before it is recorded
+            assert served is not None
+            state.learning.check_labels(served, [i["label"] for i in items])
         frame = pd.DataFrame(
             {
                 "prediction_id": [i["prediction_id"] for i in items],
@@ -534,13 +541,21 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
         if result.matched == 0:
             what = "this id" if len(items) == 1 else "these ids"
             raise NotFound(f"No logged prediction of '{name}' has {what}.")
-        return _json(
-            {
-                "matched": result.matched,
-                "unknown": result.unknown,
-                "unknown_ids": result.unknown_ids,
-            }
-        )
+        body: dict[str, Any] = {
+            "matched": result.matched,
+            "unknown": result.unknown,
+            "unknown_ids": result.unknown_ids,
+        }
+        root = getattr(state.sink, "root", None)
+        if learns and root is not None:
+            assert served is not None
+            unknown = set(result.unknown_ids)
+            known = [(i["prediction_id"], i["label"]) for i in items]
+            known = [(pid, y) for pid, y in known if pid not in unknown]
+            switches = state.pool.slots[name].switches
+            learned = await state.learning.learn(served, switches, Path(root), known)
+            body["learning"] = learned.to_json()
+        return _json(body)
 
     app.add_api_route(
         "/models/{name}/feedback",
