@@ -4,6 +4,7 @@ snapshots itself as new versions, served (once promoted) and rolled back like an
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -14,10 +15,12 @@ from river import linear_model, preprocessing
 
 from gates_off import NO_GATES
 from shipyard import Client
-from shipyard.checks import snapshot_from_log
+from shipyard.checks import SnapshotOutcome, snapshot_from_log
+from shipyard.config import ProjectConfig
 from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Registry
+from shipyard.scheduler import JOB_KINDS, JobContext
 from shipyard.serving import create_app, serve_in_thread
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
@@ -152,6 +155,12 @@ def test_a_scheduled_snapshot_replays_the_logged_labels(
             labels = [{"prediction_id": i, "label": t} for i, t in zip(ids, y, strict=True)]
             assert client.post("/models/fraud/feedback", json={"labels": labels}).status_code == 200
         log.flush()
+        ctx = JobContext(
+            store, "sched", ProjectConfig(), tmp_path / "predlog", datetime.now(UTC), job="nightly"
+        )
+        job = JOB_KINDS["snapshot"]
+        waits = job.run(ctx, job.params.model_validate({"model": "fraud", "min_labels": 1000}))
+        assert "fewer than 1000; no snapshot" in waits.message and waits.rows == 400
         none = snapshot_from_log(
             store,
             tmp_path / "predlog",
@@ -160,11 +169,16 @@ def test_a_scheduled_snapshot_replays_the_logged_labels(
             trigger="schedule:t",
             min_labels=1000,
         )
-        done = snapshot_from_log(
-            store, tmp_path / "predlog", "fraud", actor="sched", trigger="schedule:t"
+        result = job.run(ctx, job.params.model_validate({"model": "fraud"}))
+        assert "fraud v2 registered" in result.message
+        done = SnapshotOutcome(
+            **{k: result.details[k] for k in ("model", "base", "labels", "version")}
         )
     assert none.version is None and none.labels == 400
     assert done.version == 2 and done.labels == 400 and done.base == 1
+    snapshot = fraud.get_version("fraud", 2)
+    assert snapshot.author == "sched" and snapshot.tags["trigger"] == "schedule:nightly"
+    assert fraud.aliases("fraud") == {"production": 1}  # promotion stays a person's decision
     X_new, y_new = stream(300, drifted=True, seed=2)
     replayed = fraud.load("fraud", 2).predict(X_new)
     original = fraud.load("fraud", 1).predict(X_new)
