@@ -10,7 +10,8 @@ A segment's lines take one of three shapes:
   [input values in the layout's column order], [probabilities in its class order]]``.
 
 Both kinds of rows come out alike: base columns, ``in__<input>``, ``prediction``,
-``proba__<class>`` (feedback: ``label``). A line that cannot be read is set aside, never the
+``proba__<class>`` (feedback: ``label``), and for a model group's records ``member__<model>``
+(the version of each member that answered, from the record's ``members`` object). A line that cannot be read is set aside, never the
 reason the rest stays out of Parquet.
 """
 

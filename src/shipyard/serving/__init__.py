@@ -1,6 +1,8 @@
 """Serving: a FastAPI server for registered models (Open Inference Protocol v2, plain JSON,
 MLflow's scoring protocol), with API tokens, Prometheus metrics, micro-batching, an ONNX
-runtime and a hot switch when an alias moves. Every answer and refusal goes to a
+runtime and a hot switch when an alias moves; model groups answer as one endpoint
+(``_groups``), and river models learn from the labels sent to ``/feedback`` (``_learning``).
+Every answer and refusal goes to a
 ``shipyard.predlog.PredictionSink``, normally the prediction log (``shipyard.predlog``).
 
 Imports registry, predlog, packaging, auth, dataset, store, errors and settings; never
