@@ -76,3 +76,8 @@ def test_bad_groups_exit_with_one_sentence(env, capsys, args, code, message) -> 
     got, out, err = cli(capsys, "group", "create", "g", *args)
     assert got == code and message in out + err
     assert cli(capsys, "group", "show", "g")[0] == 1
+
+
+def test_serve_refuses_snapshots_with_several_workers(env, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli(capsys, "serve", "--snapshot-every", "100", "--workers", "2")
+    assert code == 2 and "--snapshot-every learns in one process" in out + err
