@@ -11,8 +11,8 @@ A segment's lines take one of three shapes:
 
 Both kinds of rows come out alike: base columns, ``in__<input>``, ``prediction``,
 ``proba__<class>`` (feedback: ``label``), and for a model group's records ``member__<model>``
-(the version of each member that answered, from the record's ``members`` object). A line that cannot be read is set aside, never the
-reason the rest stays out of Parquet.
+(the version of each member that answered, from the record's ``members`` object). A line
+that cannot be read is set aside, never the reason the rest stays out of Parquet.
 """
 
 from __future__ import annotations
