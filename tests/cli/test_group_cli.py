@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_support import cli
+from cli_support import cli, point_cli_at
 from gates_off import GATES_OFF_TOML, NO_GATES
 from group_models import register_group_models
 from shipyard.registry import Registry
@@ -20,12 +20,9 @@ def env(
 ):  # type: ignore[no-untyped-def]
     registry = Registry(store, NO_GATES)
     register_group_models(registry, approver, fitted_pipeline, training_data)
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    (tmp_path / "shipyard.toml").write_text(GATES_OFF_TOML)
-    monkeypatch.setenv("SHIPYARD_CONFIG", str(tmp_path / "shipyard.toml"))
-    monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
-    monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "artifacts"))
-    monkeypatch.setenv("SHIPYARD_USER", "alice")
+    as_user = point_cli_at(monkeypatch, db_url, tmp_path, toml=GATES_OFF_TOML)
+    monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "artifacts"))  # the store's
+    as_user("alice")
     return registry
 
 

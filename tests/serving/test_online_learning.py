@@ -54,6 +54,14 @@ def _accuracy(client: httpx.Client, path: str, X: pd.DataFrame, y: list[bool]) -
     return float(np.mean(np.asarray(answer.json()["predictions"]) == np.asarray(y)))
 
 
+def _label_one(client: httpx.Client) -> None:
+    """One prediction and its label (the drifted concept: b < 0 means False)."""
+    row = client.post("/models/fraud/predict", json={"records": [{"a": 1, "b": -1}]})
+    pid = row.json()["prediction_ids"][0]
+    fed = client.post("/models/fraud/feedback", json={"prediction_id": pid, "label": False})
+    assert fed.status_code == 200, fed.text
+
+
 def _served(client: httpx.Client, version: str) -> None:
     deadline = time.monotonic() + 3
     row = {"records": [{"a": 0.1, "b": 0.2}]}
@@ -120,11 +128,7 @@ def test_the_learner_improves_on_a_drifting_stream_and_its_snapshot_serves_and_r
             fraud.promote("fraud", 3, actor="alice")
             _served(client, "3")
             assert _accuracy(client, "/models/fraud/predict", X_new, y_new) == after
-            row = client.post("/models/fraud/predict", json={"records": [{"a": 1, "b": -1}]})
-            client.post(
-                "/models/fraud/feedback",
-                json={"prediction_id": row.json()["prediction_ids"][0], "label": False},
-            )
+            _label_one(client)
             # Its newest snapshot promoted: the learner goes on (it is past v3 already).
             assert app.state.serving.learning.learners["fraud"] is learner
             assert learner.learned == 601
@@ -132,11 +136,7 @@ def test_the_learner_improves_on_a_drifting_stream_and_its_snapshot_serves_and_r
             fraud.rollback("fraud", actor="alice")
             _served(client, "1")
             assert _accuracy(client, "/models/fraud/predict", X_new, y_new) == before
-            row = client.post("/models/fraud/predict", json={"records": [{"a": 1, "b": -1}]})
-            client.post(
-                "/models/fraud/feedback",
-                json={"prediction_id": row.json()["prediction_ids"][0], "label": False},
-            )
+            _label_one(client)
             restarted = app.state.serving.learning.learners["fraud"]
             assert restarted is not learner and restarted.base == 1 and restarted.learned == 1
     finally:
