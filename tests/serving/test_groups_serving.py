@@ -64,6 +64,8 @@ def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
                     ],
                 },
             )
+            metadata = client.get("/v2/models/retention").json()
+            ready = client.get("/v2/models/retention/ready")
             label = client.post(
                 "/models/retention/feedback",
                 json={"prediction_id": answer.json()["prediction_ids"][0], "label": 4000.0},
@@ -86,6 +88,10 @@ def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
         np.testing.assert_allclose(outputs["predict"]["data"], expected)
         assert v2.json()["id"] == "r1" and v2.json()["parameters"]["members"]["value"] == 1
         assert label.status_code == 200 and label.json()["matched"] == 1
+        assert [i["name"] for i in metadata["inputs"]] == ["age", "income", "tenure", "plan"]
+        assert metadata["parameters"]["members"] == {"churn": 1, "value": 1}
+        assert [o["name"] for o in metadata["outputs"]] == ["predict", "prediction_id"]
+        assert ready.status_code == 200 and ready.json()["ready"] is True
 
         pid = body["prediction_ids"][0]
         members = log.query(
@@ -188,3 +194,42 @@ def test_a_group_record_keeps_its_members_versions_through_lookup(tmp_path: Path
         plain = find_prediction(tmp_path / "predlog", "0190000000000000000000000b")
     assert group is not None and group["members"] == {"churn": 3, "value": 7}
     assert plain is not None and plain["members"] == {}
+
+
+def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_reason(
+    store: Store,
+    registry: Registry,
+    approver: Client,
+    training_data,  # type: ignore[no-untyped-def]
+) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    from shipyard.packaging import prepare_archive
+
+    X, _, _, _ = training_data
+    plain = LinearRegression().fit(X[["income"]], 0.1 * X["income"])
+    registry.register(
+        prepare_archive(plain, X_train=X[["income"]], y_train=0.1 * X["income"], onnx=False),
+        name="value",
+        actor="alice",
+    )
+    approver.approve("value", 2, reason="ok")
+    app = create_app(store, settings=_settings())
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
+        assert client.post("/models/retention/predict", json={"records": ROWS}).status_code == 200
+        registry.promote("value", 2, actor="alice")
+        deadline = time.monotonic() + 3
+        while (
+            got := client.post("/models/retention/predict", json={"records": ROWS})
+        ).status_code == 200:
+            assert time.monotonic() < deadline, "the chain still answers with value v2"
+            time.sleep(0.02)
+        ready = client.get("/v2/models/retention/ready")
+        registry.rollback("value", actor="alice")
+        deadline = time.monotonic() + 3
+        while client.post("/models/retention/predict", json={"records": ROWS}).status_code != 200:
+            assert time.monotonic() < deadline, "the chain did not come back with value v1"
+            time.sleep(0.02)
+    assert got.status_code == 503
+    assert "with churn v1, value v2: value cannot follow churn in a chain" in got.text
+    assert ready.status_code == 400 and ready.json()["ready"] is False

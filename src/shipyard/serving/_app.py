@@ -46,7 +46,7 @@ from shipyard.errors import (
 from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _v2
 from shipyard.serving._fastroute import ShipyardAPI
-from shipyard.serving._groups import score_group
+from shipyard.serving._groups import group_metadata, score_group
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
@@ -194,6 +194,11 @@ def _state(request: Request) -> ServingState:
     return state
 
 
+def _is_group(state: ServingState, name: str, version: str | None) -> bool:
+    """Whether ``name`` is a model group here (a model of the same name wins)."""
+    return version is None and name in state.pool.groups and name not in state.pool.slots
+
+
 def _version_number(name: str, version: str | None) -> int | None:
     if version is None:
         return None
@@ -257,6 +262,9 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
         await state.gate.check(request)
         number = _version_number(name, version)
         try:
+            if _is_group(state, name, version):
+                body = await group_metadata(state, name)
+                return _json({"name": name, "ready": True, "version": body["versions"][0]})
             served = await state.pool.get(name, number)
         except NotFound:
             raise
@@ -267,6 +275,8 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
     async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
         state = _state(request)
         await state.gate.check(request)
+        if _is_group(state, name, version):
+            return _json(await group_metadata(state, name))
         served = await state.pool.get(name, _version_number(name, version))
         body = _v2.model_metadata(served)
         slot = state.pool.slots.get(name)
@@ -460,7 +470,7 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
     def route(endpoint: str, decode: Decode, encode: Encode) -> Callable[..., Awaitable[Response]]:
         async def handler(request: Request, name: str, version: str | None = None) -> Response:
             state = _state(request)
-            if version is None and name in state.pool.groups and name not in state.pool.slots:
+            if _is_group(state, name, version):
                 return await score_group(state, request, name, endpoint)
             return await score_request(request, name, version, endpoint, decode, encode)
 

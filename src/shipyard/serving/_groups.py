@@ -170,6 +170,39 @@ def group_inputs(group: Group, models: list[ServedModel]) -> list[str]:
     return names
 
 
+# -- metadata ------------------------------------------------------------------------------
+
+
+async def group_metadata(state: ServingState, name: str) -> dict[str, Any]:
+    """``GET /v2/models/{group}``: the group's inputs (what a request sends), its outputs and
+    each member's version now (``parameters.members``)."""
+    served, models = await state.pool.groups.members(name)
+    group = served.group
+    columns = {c.name: c for m in reversed(models) for c in m.schema.columns}
+    # The labels are the last member's (chain) or in the first member's classes; the mean of
+    # regressors is a float.
+    answering = models[-1] if group.combine == "chain" else models[0]
+    classes = answering.classes
+    datatype = _v2.model_metadata(answering)["outputs"][0]["datatype"]
+    if group.combine != "chain" and classes is None:
+        datatype = "FP64"
+    outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": datatype, "shape": [-1]}]
+    if classes is not None:
+        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]})
+    outputs.append({"name": "prediction_id", "datatype": "BYTES", "shape": [-1]})
+    return {
+        "name": name,
+        "versions": [str(group.revision)],
+        "platform": f"shipyard-group-{group.combine}",
+        "inputs": [
+            {"name": c, "datatype": _v2.v2_datatype(columns[c]), "shape": [-1, 1]}
+            for c in group_inputs(group, models)
+        ],
+        "outputs": outputs,
+        "parameters": {"members": {m.name: m.version for m in models}},
+    }
+
+
 # -- scoring -------------------------------------------------------------------------------
 
 
