@@ -14,6 +14,7 @@ import pytest
 from gates_off import NO_GATES
 from group_models import register_group_models
 from shipyard import Client
+from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
 from shipyard.registry import Groups, Registry
 from shipyard.serving import create_app, serve_in_thread
@@ -204,8 +205,6 @@ def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_re
 ) -> None:
     from sklearn.linear_model import LinearRegression
 
-    from shipyard.packaging import prepare_archive
-
     X, _, _, _ = training_data
     plain = LinearRegression().fit(X[["income"]], 0.1 * X["income"])
     registry.register(
@@ -233,3 +232,32 @@ def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_re
     assert got.status_code == 503
     assert "with churn v1, value v2: value cannot follow churn in a chain" in got.text
     assert ready.status_code == 400 and ready.json()["ready"] is False
+
+
+def test_a_member_at_another_alias_follows_that_alias(
+    store: Store,
+    registry: Registry,
+    fitted_pipeline,
+    training_data,  # type: ignore[no-untyped-def]
+) -> None:
+    X, y, _, _ = training_data
+    candidate = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
+    registry.register(candidate, name="churn_tree", actor="alice")  # v2, same classes
+    registry.promote("churn_tree", 1, to="staging", actor="alice")
+    Groups(store, registry).create(
+        "trial", ["churn@production", "churn_tree@staging"], "mean", actor="alice"
+    )
+    app = create_app(store, settings=_settings())
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
+        first = client.post("/models/trial/predict", json={"records": ROWS})
+        registry.promote("churn_tree", 2, to="staging", actor="alice")
+        deadline = time.monotonic() + 3
+        while (got := client.post("/models/trial/predict", json={"records": ROWS})).json()[
+            "members"
+        ]["churn_tree"] != 2:
+            assert time.monotonic() < deadline, "churn_tree@staging v2 not followed in 3 s"
+            time.sleep(0.02)
+    assert first.json()["members"] == {"churn": 1, "churn_tree": 1}
+    # v2 of churn_tree is churn's own pipeline: the mean is churn's probabilities.
+    churn = registry.load("churn", 1).predict_proba(pd.DataFrame(ROWS))
+    np.testing.assert_allclose(got.json()["probabilities"], churn)
