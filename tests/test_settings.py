@@ -159,6 +159,7 @@ def test_the_readme_example_is_a_valid_project_file(
         ("retention", "gc"),
         ("churn-weekly", "retrain"),
         ("risk-weekly", "digest"),
+        ("fraud-learn", "snapshot"),
         ("canary-check", "command"),
         ("retrain-churn", "retrain"),  # schedule in [models.churn.retrain]
     ]

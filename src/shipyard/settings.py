@@ -160,6 +160,18 @@ class ServeSettings(BaseModel):
     grpc_host: str = Field(
         default="127.0.0.1",
         description="Address the gRPC endpoint listens on (shipyard serve uses --host).",
+    snapshot_every: int = Field(
+        default=0,
+        ge=0,
+        description="Online learners (river models): register the server's learner as a new "
+        "version every this many labels sent to /feedback (0: never; a scheduler 'snapshot' "
+        "job can snapshot instead). Promoting a snapshot stays a person's decision.",
+    )
+    learner_actor: str = Field(
+        default="shipyard-server",
+        min_length=1,
+        max_length=128,
+        description="The user online-learning snapshots are registered as (not a viewer).",
     )
 
 

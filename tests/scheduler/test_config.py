@@ -90,8 +90,8 @@ def test_a_missing_file_declares_no_jobs(tmp_path: Path) -> None:
 BAD = {
     "unknown kind": (
         COMMAND.replace('"command"\n', '"retrian"\n', 1),
-        "\\[\\[jobs\\]\\] 'a' kind: must be one of command, digest, gc, monitor, retrain. "
-        "Got 'retrian'",
+        "\\[\\[jobs\\]\\] 'a' kind: must be one of command, digest, gc, monitor, retrain, "
+        "snapshot. Got 'retrian'",
     ),
     "bad cron": (
         COMMAND.replace("* * * * *", "61 * * * *"),

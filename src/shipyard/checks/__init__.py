@@ -75,6 +75,7 @@ from shipyard.checks._retrain_triggers import (
     retrain_on_alerts,
 )
 from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
+from shipyard.checks._snapshot import SnapshotOutcome, snapshot_from_log
 from shipyard.checks._sources import SourceRows, read_source
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 from shipyard.checks._validation_html import render_validation
@@ -98,6 +99,7 @@ __all__ = [
     "RetrainResult",
     "RetrainRuns",
     "RolloutStep",
+    "SnapshotOutcome",
     "SourceRows",
     "ValidationRequest",
     "ValidationResult",
@@ -116,6 +118,7 @@ __all__ = [
     "retrain_on_alerts",
     "retrain_policy",
     "send_digest",
+    "snapshot_from_log",
     "split_rows",
     "validate_version",
 ]

@@ -19,6 +19,7 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _deploy_cmds,
     _gc_cmd,
     _import_cmds,
+    _group_cmds,
     _monitor_cmds,
     _predictions_cmds,
     _registry_cmds,

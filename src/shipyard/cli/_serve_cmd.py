@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, project, table
+from shipyard.cli._app import settings as cli_settings
 from shipyard.cli._predictions_cmds import log_root
 from shipyard.cli._ui_cmd import ui_option, ui_settings
 from shipyard.roles import TOKEN_ROLES
@@ -64,6 +65,7 @@ def serve_cmd(
     max_body_bytes: int = _serve_option("max_body_bytes"),
     max_batch_rows: int = _serve_option("max_batch_rows"),
     grpc_port: int | None = _serve_option("grpc_port", min=1, max=65535),
+    snapshot_every: int = _serve_option("snapshot_every", "--snapshot-every", min=0),
     ui: bool = typer.Option(
         False, "--ui", help="Also serve the web UI (/ui/) and its API (/api/) on this port."
     ),
@@ -85,6 +87,12 @@ def serve_cmd(
             "--ui serves the web UI from one worker; with --workers above 1, run 'shipyard ui' "
             "beside the server instead."
         )
+    if snapshot_every and workers > 1:
+        raise InvalidInput(
+            "--snapshot-every learns in one process: each of several workers would learn only "
+            "the labels it receives. Serve with --workers 1, or snapshot with a scheduler "
+            "'snapshot' job."
+        )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
@@ -96,6 +104,9 @@ def serve_cmd(
         compactor=compactor,  # type: ignore[arg-type] # checked above
         grpc_port=grpc_port,
         grpc_host=host,
+        snapshot_every=snapshot_every,
+        # Online-learning snapshots are registered as the user who starts the server.
+        learner_actor=cli_settings(ctx).user,
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)

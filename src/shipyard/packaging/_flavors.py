@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import joblib
 
 from shipyard.errors import InvalidInput
+from shipyard.packaging._flavor_river import RiverFlavor
 
 
 @runtime_checkable
@@ -111,7 +112,7 @@ class LightGBMFlavor:
 
 
 #: Built-in flavors, most specific first; ``flavor_for`` takes the first that handles a model.
-FLAVORS: list[Flavor] = [XGBoostFlavor(), LightGBMFlavor(), SklearnFlavor()]
+FLAVORS: list[Flavor] = [XGBoostFlavor(), LightGBMFlavor(), RiverFlavor(), SklearnFlavor()]
 
 
 def flavor_for(model: Any) -> Flavor:
@@ -143,6 +144,9 @@ def frameworks_of(model: Any) -> tuple[str, ...]:
             params = model.get_params(deep=True)
         except TypeError:
             params = {}
-        roots.update(_module_root(v) for v in params.values() if hasattr(v, "fit"))
+        roots.update(
+            _module_root(v) for v in params.values() if hasattr(v, "fit") or hasattr(v, "learn_one")
+        )
     names = {"sklearn": "scikit-learn", "xgboost": "xgboost", "lightgbm": "lightgbm"}
+    names["river"] = "river"
     return tuple(sorted(names[r] for r in roots if r in names))

@@ -83,6 +83,9 @@ def prepare_archive(
     Raises ``InvalidInput`` for an unfitted model, an empty frame, or X/y of different lengths.
     """
     flavor = flavor_for(model)
+    adapt = getattr(flavor, "adapt", None)
+    if adapt is not None:  # a framework without scikit-learn's API (river): wrapped first
+        model = adapt(model, y_train)
     _check_fitted(model)
     X_train_f, kind = as_frame(X_train, what="X_train")
     y_train_a: np.ndarray | None = None

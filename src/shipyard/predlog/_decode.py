@@ -10,8 +10,9 @@ A segment's lines take one of three shapes:
   [input values in the layout's column order], [probabilities in its class order]]``.
 
 Both kinds of rows come out alike: base columns, ``in__<input>``, ``prediction``,
-``proba__<class>`` (feedback: ``label``). A line that cannot be read is set aside, never the
-reason the rest stays out of Parquet.
+``proba__<class>`` (feedback: ``label``), and for a model group's records ``member__<model>``
+(the version of each member that answered, from the record's ``members`` object). A line
+that cannot be read is set aside, never the reason the rest stays out of Parquet.
 """
 
 from __future__ import annotations
@@ -293,6 +294,8 @@ def _shape(raw: pa.Table, kind: str) -> pa.Table:
         if "prediction" in raw.column_names:  # absent when every row is a rejection
             columns["prediction"] = raw["prediction"]
         _flatten_into(columns, raw, "proba", "proba__")
+        # A model group's records: each member's version (``member__<model>``).
+        _flatten_into(columns, raw, "members", "member__")
     else:
         columns["label"] = raw["label"]
     return pa.table(columns)

@@ -387,6 +387,12 @@ def _record(table: pa.Table) -> dict[str, Any]:
         "inputs": {k: v for k, v in inputs.items() if v is not None},
         "prediction": row.get("prediction"),
         "proba": proba,
+        # A model group's record: the version of each member that answered (else empty).
+        "members": {
+            k[len("member__") :]: int(v)
+            for k, v in row.items()
+            if k.startswith("member__") and v is not None
+        },
     }
 
 

@@ -27,6 +27,17 @@ from shipyard.registry._entities import (
     Waiver,
 )
 from shipyard.registry._gates import Gates
+from shipyard.registry._groups import (
+    COMBINES,
+    Group,
+    GroupMember,
+    Groups,
+    MemberView,
+    check_compatible,
+    output_columns,
+    parse_group_weights,
+    parse_member,
+)
 from shipyard.registry._policy import Arm, Policy, referenced_versions
 from shipyard.registry._queries import require_writer
 from shipyard.registry._refs import PRODUCTION, ModelRef, check_alias, check_name, parse_ref
@@ -34,10 +45,13 @@ from shipyard.registry._registry import STAGES, Registry, VersionInfo
 from shipyard.registry._requests import REQUEST_STATUSES, ApprovalRequest
 from shipyard.registry._risks import SEVERITIES, Risk, Risks
 from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
+from shipyard.registry._snapshots import ONLINE_FLAVORS, register_snapshot
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky, parse_weights
 
 __all__ = [
     "CARD_SECTIONS",
+    "COMBINES",
+    "ONLINE_FLAVORS",
     "PRODUCTION",
     "REQUEST_STATUSES",
     "SEVERITIES",
@@ -50,6 +64,10 @@ __all__ = [
     "CardNotes",
     "GateRecord",
     "Gates",
+    "Group",
+    "GroupMember",
+    "Groups",
+    "MemberView",
     "ModelRef",
     "ModelVersion",
     "Policy",
@@ -64,14 +82,19 @@ __all__ = [
     "VersionInfo",
     "Waiver",
     "check_alias",
+    "check_compatible",
     "check_name",
     "check_steps",
     "check_sticky",
     "default_steps",
+    "output_columns",
     "parse_card_markdown",
+    "parse_group_weights",
+    "parse_member",
     "parse_ref",
     "parse_weights",
     "referenced_versions",
+    "register_snapshot",
     "require_writer",
     "section_title",
 ]

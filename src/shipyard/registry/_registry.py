@@ -302,16 +302,18 @@ class Registry:
             ).all()
         return sorted(set(names))
 
-    def change_marker(self) -> tuple[int, int]:
-        """A value that changes whenever any model's alias moves or traffic policy changes.
+    def change_marker(self) -> tuple[int, int, int]:
+        """A value that changes whenever any model's alias moves, a traffic policy changes
+        or a model group is defined or deleted.
 
-        The ids of the newest alias change and the newest policy row: two index lookups, cheap
-        enough for a server to poll every half second (``shipyard.serving``'s model pool).
+        The ids of the newest alias change, policy row and group row: three index lookups,
+        cheap enough for a server to poll every half second (``shipyard.serving``'s pool).
         """
         with self.store.read() as session:
             return (
                 int(session.scalar(select(func.max(tables.AliasChange.id))) or 0),
                 int(session.scalar(select(func.max(tables.TrafficPolicy.id))) or 0),
+                int(session.scalar(select(func.max(tables.ModelGroup.id))) or 0),
             )
 
     def alias_history(self, name: str, alias: str = PRODUCTION) -> list[AliasChange]:

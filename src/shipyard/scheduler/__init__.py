@@ -6,7 +6,7 @@ runs them, one run at a time per job, recording every run in the ``job_runs`` ta
 (``JobRuns``) and alerting failures through the declared channels. Job kinds live in ``JOB_KINDS``.
 
 >>> sorted(JOB_KINDS)
-['command', 'digest', 'gc', 'monitor', 'retrain']
+['command', 'digest', 'gc', 'monitor', 'retrain', 'snapshot']
 """
 
 from shipyard.scheduler._config import JobSpec, SchedulerConfig

@@ -14,6 +14,8 @@ the message and alerts.
   approvers notified. A ``schedule`` in that table declares such a job by itself, named
   ``retrain-<MODEL>`` (``SchedulerConfig.from_project``).
 - ``command``: any program, failed on a non-zero exit code.
+- ``snapshot``: an online learner (river) at an alias taught the labels logged since it was
+  registered, registered as a new version (``shipyard.checks.snapshot_from_log``).
 - ``digest``: an e-mailed HTML digest of some models (``models`` or ``team``) to subscribers
   (``to`` addresses, ``users``) through an email channel's SMTP server
   (``shipyard.checks.send_digest``; its keys are ``DigestParams``).
@@ -376,6 +378,49 @@ def run_digest(ctx: JobContext, params: DigestParams) -> JobResult:
     )
 
 
+# --- snapshot -----------------------------------------------------------------------------
+
+
+class SnapshotParams(BaseModel):
+    """``model`` (a river model), ``alias`` (default production), ``min_labels`` (fewer new
+    labels: nothing registered), ``log_dir``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(min_length=1)
+    alias: str = "production"
+    min_labels: int = Field(default=1, ge=1)
+    log_dir: str | None = None
+
+
+def run_snapshot(ctx: JobContext, params: SnapshotParams) -> JobResult:
+    """Teach the online learner at ``alias`` the labels logged since it was registered and
+    register it as a new version (promotion stays a person's decision)."""
+    from shipyard.checks import snapshot_from_log
+
+    outcome = snapshot_from_log(
+        ctx.store,
+        Path(params.log_dir) if params.log_dir else ctx.log_root,
+        params.model,
+        actor=ctx.actor,
+        trigger=f"schedule:{ctx.job}" if ctx.job else "schedule",
+        alias=params.alias,
+        min_labels=params.min_labels,
+        project=ctx.project,
+    )
+    if outcome.version is None:
+        message = (
+            f"{params.model} v{outcome.base}: {outcome.labels} new labels, fewer than "
+            f"{params.min_labels}; no snapshot"
+        )
+    else:
+        message = (
+            f"{params.model} v{outcome.version} registered: v{outcome.base} taught "
+            f"{outcome.labels} labels; waiting for approval"
+        )
+    return JobResult(rows=outcome.labels, message=message, details=outcome.to_json())
+
+
 #: Every job kind, by the name ``kind = "..."`` uses. Register a new kind here.
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
@@ -385,5 +430,6 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("retrain", RetrainParams, run_retrain, "Retrain a model, validate, notify."),
         JobKind("command", CommandParams, run_command, "Any program, e.g. a retraining script."),
         JobKind("digest", DigestParams, run_digest, "E-mail a digest of models to subscribers."),
+        JobKind("snapshot", SnapshotParams, run_snapshot, "Teach an online learner, register it."),
     )
 }

@@ -1,7 +1,9 @@
 """Serving: a FastAPI server for registered models (Open Inference Protocol v2 over HTTP and,
 with ``ServeSettings.grpc_port``, gRPC; plain JSON; MLflow's scoring protocol), with API
 tokens, Prometheus metrics, micro-batching, an ONNX runtime and a hot switch when an alias
-moves. Every transport scores through one path (``_scoring``). Every answer and refusal goes to a
+moves; model groups answer as one endpoint (``_groups``), and river models learn from the
+labels sent to ``/feedback`` (``_learning``). Every transport scores through one path
+(``_scoring``). Every answer and refusal goes to a
 ``shipyard.predlog.PredictionSink``, normally the prediction log (``shipyard.predlog``).
 
 Imports registry, predlog, packaging, auth, dataset, store, errors and settings; never

@@ -32,6 +32,8 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -52,6 +54,7 @@ from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _openapi as doc
 from shipyard.serving import _v2, _v2_http
 from shipyard.serving._fastroute import ShipyardAPI
+from shipyard.serving._groups import group_metadata, score_group
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
@@ -65,6 +68,7 @@ from shipyard.serving._inputs import (
     rows_from_rows,
     rows_from_split,
 )
+from shipyard.serving._learning import is_learner
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._routing import Route
 from shipyard.serving._runtime import ServedModel, json_floats
@@ -231,6 +235,11 @@ def _state(request: Request) -> ServingState:
     return state
 
 
+def _is_group(state: ServingState, name: str, version: str | None) -> bool:
+    """Whether ``name`` is a model group here (a model of the same name wins)."""
+    return version is None and name in state.pool.groups and name not in state.pool.slots
+
+
 def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[str, Any] | None:
     """The traffic policy this server applies to a model (``None``: the alias answers all).
 
@@ -308,6 +317,9 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
         await state.gate.check(request)
         number = _version_number(name, version)
         try:
+            if _is_group(state, name, version):
+                body = await group_metadata(state, name)
+                return _json({"name": name, "ready": True, "version": body["versions"][0]})
             served = await state.pool.get(name, number)
         except NotFound:
             raise
@@ -318,6 +330,8 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
     async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
         state = _state(request)
         await state.gate.check(request)
+        if _is_group(state, name, version):
+            return _json(await group_metadata(state, name))
         served = await state.pool.get(name, _version_number(name, version))
         body = _v2.model_metadata(served)
         slot = state.pool.slots.get(name)
@@ -538,6 +552,9 @@ def _encode_mlflow(
 def _add_scoring_routes(app: ShipyardAPI) -> None:
     def route(endpoint: str, decode: Decode, encode: Encode) -> Callable[..., Awaitable[Response]]:
         async def handler(request: Request, name: str, version: str | None = None) -> Response:
+            state = _state(request)
+            if _is_group(state, name, version):
+                return await score_group(state, request, name, endpoint)
             return await score_request(request, name, version, endpoint, decode, encode)
 
         return handler
@@ -583,7 +600,9 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
     async def feedback(request: Request, name: str) -> Response:
         state = _state(request)
         await state.gate.check(request)
-        state.pool.current(name)  # 404 for a model not served here
+        served = None
+        if name not in state.pool.groups:  # a group's labels join its own records
+            served = state.pool.current(name)  # 404 for a model not served here
         require_json(request)
         data = parse_json(await read_body(request, state.settings.max_body_bytes))
         items = data.get("labels") if isinstance(data, dict) and "labels" in data else [data]
@@ -604,6 +623,10 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
                 "This server keeps no prediction log, so labels cannot be joined to "
                 "predictions; start it with its prediction log on."
             )
+        learns = served is not None and is_learner(served)
+        if learns:  # a label the learner cannot take is refused before it is recorded
+            assert served is not None
+            state.learning.check_labels(served, [i["label"] for i in items])
         frame = pd.DataFrame(
             {
                 "prediction_id": [i["prediction_id"] for i in items],
@@ -614,13 +637,21 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
         if result.matched == 0:
             what = "this id" if len(items) == 1 else "these ids"
             raise NotFound(f"No logged prediction of '{name}' has {what}.")
-        return _json(
-            {
-                "matched": result.matched,
-                "unknown": result.unknown,
-                "unknown_ids": result.unknown_ids,
-            }
-        )
+        body: dict[str, Any] = {
+            "matched": result.matched,
+            "unknown": result.unknown,
+            "unknown_ids": result.unknown_ids,
+        }
+        root = getattr(state.sink, "root", None)
+        if learns and root is not None:
+            assert served is not None
+            unknown = set(result.unknown_ids)
+            known = [(i["prediction_id"], i["label"]) for i in items]
+            known = [(pid, y) for pid, y in known if pid not in unknown]
+            switches = state.pool.slots[name].switches
+            learned = await state.learning.learn(served, switches, Path(root), known)
+            body["learning"] = learned.to_json()
+        return _json(body)
 
     app.add_api_route(
         "/models/{name}/feedback",

@@ -32,6 +32,7 @@ import pandas as pd
 
 from shipyard.errors import ModelUnavailable, NotFound, ShipyardError
 from shipyard.registry import Policy, Registry, Traffic
+from shipyard.serving._groups import ServedGroups
 from shipyard.serving._inputs import Rows
 from shipyard.serving._routing import Route, ShadowMirror
 from shipyard.serving._runtime import ServedModel
@@ -75,6 +76,7 @@ class ModelPool:
         self.registry = Registry(self.store)
         self.traffic = Traffic(self.store)
         self.mirror = ShadowMirror()
+        self.groups = ServedGroups(self)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -199,6 +201,7 @@ class ModelPool:
                 self._retired.add(task)
                 task.add_done_callback(self._retired.discard)
         await self._refresh_routes(names)
+        await self.groups.refresh()
 
     async def _refresh_routes(self, names: list[str]) -> None:
         """Compile each served model's traffic policy, loading its versions first."""

@@ -13,6 +13,7 @@ from shipyard.errors import ShipyardError
 from shipyard.predlog import Answers, NullSink, PredictionSink
 from shipyard.serving._auth import TokenGate
 from shipyard.serving._inputs import Rows
+from shipyard.serving._learning import OnlineLearning
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
@@ -42,11 +43,13 @@ class ServingState:
     pool: ModelPool = field(init=False)
     gate: TokenGate = field(init=False)
     metrics: ServingMetrics = field(init=False)
+    learning: OnlineLearning = field(init=False)
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(self.store, self.settings)
         self.gate = TokenGate(self.store, self.settings)
         self.metrics = ServingMetrics(lambda: self.sink)
+        self.learning = OnlineLearning(self.store, self.settings)
         # Building log records costs a little per row: skip it when nothing keeps them.
         self.logging = not isinstance(self.sink, NullSink)
 

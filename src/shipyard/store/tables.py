@@ -527,3 +527,27 @@ class RetrainRun(Base):
     passed: Mapped[bool | None]  # its gates, against production
     message: Mapped[str] = mapped_column(Text, default="")
     details: Mapped[dict[str, Any]]
+
+
+class ModelGroup(Base):
+    """One definition of a model group; append-only, the newest row of a name rules.
+
+    ``members`` is a list of ``{"model": str, "alias": str}`` in order (a chain's order);
+    ``combine`` is ``chain``, ``mean``, ``weighted`` or ``vote``; ``weights`` (one per member)
+    only for ``weighted``. ``revision`` counts the definitions of the name (the group's
+    "version" in the prediction log). A row with ``deleted`` true ends the group.
+    """
+
+    __tablename__ = "model_groups"
+    __table_args__ = (Index("ix_model_groups_name", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(256))
+    revision: Mapped[int] = mapped_column(Integer)
+    combine: Mapped[str] = mapped_column(String(16))
+    members: Mapped[list[Any]]
+    weights: Mapped[list[Any] | None] = mapped_column(JSON)
+    deleted: Mapped[bool]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
