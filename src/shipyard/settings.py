@@ -160,6 +160,7 @@ class ServeSettings(BaseModel):
     grpc_host: str = Field(
         default="127.0.0.1",
         description="Address the gRPC endpoint listens on (shipyard serve uses --host).",
+    )
     snapshot_every: int = Field(
         default=0,
         ge=0,
