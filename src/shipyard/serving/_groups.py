@@ -298,15 +298,15 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
         served, models = await state.pool.groups.members(name)
         group = served.group
         require_json(request)
-        body = await read_body(request, state.settings.max_body_bytes)
+        raw = await read_body(request, state.settings.max_body_bytes)
         request_id: Any = None
         wanted: list[str] = []
         if endpoint == "v2_infer":
-            infer = _v2_http.parse_request(body, None)  # JSON tensors (no binary for groups yet)
+            infer = _v2_http.parse_request(raw, None)  # JSON tensors (no binary for groups yet)
             frame = _v2.request_frame(infer, group_inputs(group, models))
             request_id, wanted = infer.id, [o.name for o in infer.outputs]
         else:
-            frame = _records_frame(parse_json(body))
+            frame = _records_frame(parse_json(raw))
         check_rows(len(frame), state.settings.max_batch_rows)
         labels, proba, classes, answers = await combine_group(group, models, frame)
     except ShipyardError as exc:
