@@ -67,11 +67,13 @@ class ModelCode:
     roots: list[Path] = field(default_factory=list)
     #: Installed modules the model refers to (the load check imports them up front).
     libraries: list[str] = field(default_factory=list)
+    #: The user's modules it refers to whose file is gone (it will not load elsewhere).
+    missing: list[str] = field(default_factory=list)
 
     @property
     def needed(self) -> bool:
         """True when the model needs more than installed packages to load."""
-        return bool(self.members or self.by_value)
+        return bool(self.members or self.by_value or self.missing)
 
 
 class _Sink:
@@ -108,7 +110,7 @@ def scan_model(model: Any) -> ModelScan:
     modules: set[str] = set()
     by_value: set[str] = set()
 
-    class Recorder(cloudpickle.Pickler):  # type: ignore[misc]
+    class Recorder(cloudpickle.Pickler):
         def reducer_override(self, obj: Any) -> Any:
             if isinstance(obj, types.ModuleType):
                 modules.add(obj.__name__)
@@ -176,6 +178,8 @@ class _Found:
     name: str
     path: Path
     is_package: bool
+    #: False when the module was imported from a file that is gone since.
+    present: bool = True
 
     @property
     def member(self) -> str:
@@ -217,7 +221,7 @@ def _locate(name: str) -> tuple[str | None, bool] | None:
 def _spec(name: str, path: list[str] | None) -> importlib.machinery.ModuleSpec | None:
     try:
         return importlib.machinery.PathFinder.find_spec(name, path)
-    except (ImportError, ValueError, OSError):
+    except Exception:  # e.g. KeyError for a namespace package whose parent is not imported
         return None
 
 
@@ -226,11 +230,13 @@ def _user_module(name: str) -> _Found | None:
     if name == "__main__" or name.split(".")[0] == "shipyard":
         return None
     located = _locate(name)
-    if located is None or located[0] is None:
-        return None  # built-in, frozen, namespace package or unknown
-    origin, is_package = located
-    if not _is_user_file(origin):
+    if located is None:
         return None
+    origin, is_package = located
+    if origin is None or not _is_user_file(origin):
+        return None  # built-in, frozen, a namespace package, or installed
+    if not os.path.exists(origin):
+        return _Found(name, Path(origin), is_package, present=False)
     if not origin.endswith(".py"):
         raise InvalidInput(
             f"The model needs the module '{name}' ({origin}), which is compiled rather than "
@@ -337,8 +343,12 @@ def collect_code(model: Any, code_paths: Iterable[str | os.PathLike[str]] = ()) 
         elif name != "__main__":
             libraries.add(name)
     seen: set[str] = set()
+    missing: set[str] = set()
     while queue:
         found = queue.pop()
+        if not found.present:
+            missing.add(found.name)
+            continue
         if found.name in chosen:
             if chosen[found.name].path != found.path:
                 raise InvalidInput(
@@ -368,4 +378,5 @@ def collect_code(model: Any, code_paths: Iterable[str | os.PathLike[str]] = ()) 
         by_value=list(scan.by_value),
         roots=sorted({f.root for f in chosen.values()}),
         libraries=sorted(libraries),
+        missing=sorted(missing),
     )

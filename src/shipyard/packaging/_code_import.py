@@ -90,7 +90,7 @@ class _SourceLoader(importlib.abc.Loader):
             return
         module.__file__ = f"{self.bundle.package}/{self.path}"
         code = compile(self.bundle.sources[self.path], module.__file__, "exec", dont_inherit=True)
-        exec(code, module.__dict__)  # noqa: S102 - the archive's own, checksum-verified code
+        exec(code, module.__dict__)  # the archive's own, checksum-verified code
 
     def get_source(self, fullname: str) -> str | None:
         if self.path is None:

@@ -170,10 +170,10 @@ def child_main() -> None:
     for name in libraries:  # what unpickling will import anyway, while the parent works
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: S112 - the real load reports it in context
+        except Exception:  # the real load reports it, in context
             continue
     stdin: IO[bytes] = sys.stdin.buffer
-    data, rows = pickle.load(stdin)  # noqa: S301 - sent by the parent process
+    data, rows = pickle.load(stdin)  # sent by the parent process
     result: dict[str, Any]
     label = "The model"
     try:
