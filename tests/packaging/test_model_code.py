@@ -208,7 +208,7 @@ def test_code_paths_add_files_and_package_folders(project: Project) -> None:
 def test_a_missing_code_path_registers_nothing(project: Project, client: Client) -> None:
     features, _ = project.features()
     X, y = frame()
-    with pytest.raises(InvalidInput, match="does not exist: pass a .py file or a package folder"):
+    with pytest.raises(InvalidInput, match=r"does not exist: pass a \.py file or a package folder"):
         client.register(
             pipeline(features, X, y), name="m", X_train=X, code_paths=["no/such/file.py"]
         )
@@ -244,7 +244,7 @@ def test_registered_code_loads_anywhere_and_two_versions_keep_their_own(
 def test_the_user_module_of_the_same_name_is_untouched_by_a_load(
     project: Project, client: Client
 ) -> None:
-    features, helpers = project.features(HELPERS_V1)
+    features, _ = project.features(HELPERS_V1)
     X, y = frame()
     mv = client.register(pipeline(features, X, y), name="feat", X_train=X, load_check=False)
     loaded = client.load("feat", mv.version)
@@ -304,9 +304,7 @@ def test_a_module_that_cannot_be_found_is_refused_at_register_and_at_load(
     )
 
 
-def test_an_altered_code_member_is_refused(
-    project: Project, client: Client, store: Store
-) -> None:
+def test_an_altered_code_member_is_refused(project: Project, client: Client, store: Store) -> None:
     features, helpers = project.features()
     X, y = frame()
     mv = client.register(pipeline(features, X, y), name="feat", X_train=X, load_check=False)
@@ -316,7 +314,9 @@ def test_an_altered_code_member_is_refused(
     with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(altered, "w") as dst:
         for info in src.infolist():
             body = src.read(info)
-            dst.writestr(info, body.replace(b"b + 1", b"b + 2") if info.filename == member else body)
+            dst.writestr(
+                info, body.replace(b"b + 1", b"b + 2") if info.filename == member else body
+            )
     store.artifacts.put(mv.archive_key, altered.getvalue())
 
     with pytest.raises(IntegrityError, match="does not match the digest recorded"):

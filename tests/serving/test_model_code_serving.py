@@ -143,9 +143,9 @@ def test_scored_and_served_from_another_folder(registered: tuple[dict[str, str],
 
     port = _port()
     err = (elsewhere / "serve.err").open("wb")
+    serve = ["serve", "--port", str(port), "--alias", "staging", "--models", "feat,lost"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "shipyard", "serve", "--port", str(port), "--alias", "staging"]
-        + ["--models", "feat,lost", "--no-auth", "--no-log"],
+        [sys.executable, "-m", "shipyard", *serve, "--no-auth", "--no-log"],
         cwd=elsewhere,
         env=env,
         stdout=subprocess.DEVNULL,
