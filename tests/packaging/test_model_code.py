@@ -151,6 +151,16 @@ def test_a_model_of_installed_libraries_only_needs_no_code() -> None:
     assert code.members == {} and not code.needed
 
 
+def test_a_model_holding_large_arrays_is_scanned_without_copying_them() -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50_000, 8))  # 3.2 MB: pickled as an out-of-band buffer
+    model = KNeighborsClassifier().fit(X, rng.integers(0, 2, len(X)))
+    code = collect_code(model)
+    assert not code.needed and "sklearn.neighbors._classification" in code.libraries
+
+
 def test_a_package_travels_with_its_init_and_relative_imports(
     project: Project, client: Client
 ) -> None:

@@ -80,7 +80,7 @@ class _Sink:
     """A file that keeps nothing: the scan only wants the pickler's visits."""
 
     def write(self, data: Any) -> int:
-        return len(data)
+        return memoryview(data).nbytes  # large arrays arrive as PickleBuffer, not bytes
 
 
 def _importable_by_name(obj: Any) -> bool:
@@ -122,7 +122,8 @@ def scan_model(model: Any) -> ModelScan:
             return super().reducer_override(obj)
 
     try:
-        Recorder(_Sink(), protocol=5).dump(model)
+        # Out-of-band buffers (the callback keeps none): large arrays are not even copied.
+        Recorder(_Sink(), protocol=5, buffer_callback=lambda _: None).dump(model)
     except Exception as exc:  # pickling raises PicklingError, TypeError, AttributeError...
         raise InvalidInput(
             f"The {type(model).__name__} cannot be pickled ({type(exc).__name__}: "
