@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
+
+from server_process import free_port, wait_live
 
 FEATURES = """
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -81,13 +81,6 @@ pd.DataFrame({"prediction": model.predict(rows), "proba_1": proba}).to_parquet(s
 """
 
 
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def registered(tmp_path: Path) -> tuple[dict[str, str], Path]:
     """The project folder's script has registered ``feat`` and ``lost`` (both at staging);
@@ -141,7 +134,7 @@ def test_scored_and_served_from_another_folder(registered: tuple[dict[str, str],
     assert "Traceback" not in refused.stderr
     assert not (elsewhere / "lost.parquet").exists()
 
-    port = _port()
+    port = free_port()
     err = (elsewhere / "serve.err").open("wb")
     serve = ["serve", "--port", str(port), "--alias", "staging", "--models", "feat,lost"]
     server = subprocess.Popen(
@@ -153,16 +146,7 @@ def test_scored_and_served_from_another_folder(registered: tuple[dict[str, str],
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, (elsewhere / "serve.err").read_text()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+        wait_live(url, server, elsewhere / "serve.err", timeout=120)
 
         records = pd.read_parquet(rows).to_dict(orient="records")
         answer = httpx.post(f"{url}/models/feat/predict", json={"records": records}, timeout=30)

@@ -42,9 +42,9 @@ _SKIP = "load_check=False skips this check"
 class LoadCheck:
     """A fresh interpreter waiting for an archive to load: ``start``, then ``run`` or ``close``.
 
-    >>> check = LoadCheck.start(code)  # doctest: +SKIP
-    >>> try:
-    ...     check.run(prepared, rows, expected)
+    >>> check = LoadCheck.start(collect_code(model))  # doctest: +SKIP
+    >>> try:  # doctest: +SKIP
+    ...     check.run(prepared, X_train.head(3), model.predict(X_train.head(3)))
     ... finally:
     ...     check.close()
     """

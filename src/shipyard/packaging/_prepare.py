@@ -109,18 +109,25 @@ def prepare_archive(
         prepared.members.update(code.members)
         prepared.code_modules, prepared.pickled_by_value = code.modules, code.by_value
         if check is not None:
-            X_train_f, kind = as_frame(X_train, what="X_train")
-            sample = as_frame(X_eval, what="X_eval")[0] if X_eval is not None else X_train_f
-            sample = sample.head(CHECK_ROWS).reset_index(drop=True)
-            coerced = Schema.model_validate(prepared.input_schema).coerce(sample)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                expected = model.predict(coerced.to_numpy() if kind == "array" else coerced)
-            check.run(prepared, sample, np.asarray(expected))
+            rows = X_eval if X_eval is not None else X_train
+            _check_elsewhere(check, model, prepared, as_frame(rows, what="X_train")[0])
     finally:
         if check is not None:
             check.close()
     return prepared
+
+
+def _check_elsewhere(
+    check: LoadCheck, model: Any, prepared: PreparedArchive, rows: pd.DataFrame
+) -> None:
+    """The fresh process must predict the first rows of ``rows`` as ``model`` does here."""
+    sample = rows.head(CHECK_ROWS).reset_index(drop=True)
+    coerced = Schema.model_validate(prepared.input_schema).coerce(sample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        native = coerced.to_numpy() if prepared.input_kind == "array" else coerced
+        expected = np.asarray(model.predict(native))
+    check.run(prepared, sample, expected)
 
 
 def _prepare(
