@@ -118,6 +118,8 @@ def register(
     description: str = "",
     tags: dict[str, Any] | None = None,
     onnx: bool = True,
+    code_paths: Sequence[str | Path] = (),
+    load_check: bool = True,
 ) -> ModelVersion:
     """Register a fitted model as the next version of ``name``, without a run
     (see ``Client.register``).
@@ -135,6 +137,8 @@ def register(
         description=description,
         tags=tags,
         onnx=onnx,
+        code_paths=code_paths,
+        load_check=load_check,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from gates_off import NO_GATES
+from server_process import free_port, wait_live
 from shipyard import Settings
 from shipyard.cli import run_cli
 from shipyard.packaging import PreparedArchive
@@ -21,13 +21,6 @@ from shipyard.registry import Registry
 from shipyard.store import Store
 
 GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_tokens_and_serve(
@@ -61,7 +54,7 @@ def test_tokens_and_serve(
     err = capsys.readouterr().err
     assert "--compactor must be process or thread. Got 'fork'" in err and "Traceback" not in err
 
-    port = _port()
+    port = free_port()
     err_file = (tmp_path / "serve.err").open("wb")
     process = subprocess.Popen(
         [
@@ -82,16 +75,7 @@ def test_tokens_and_serve(
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, (tmp_path / "serve.err").read_text()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+        wait_live(url, process, tmp_path / "serve.err", timeout=30)
         # no staging version yet: known model, 503 until promoted
         headers = {"Authorization": f"Bearer {token}"}
         body = {"records": [GOOD]}

@@ -82,11 +82,21 @@ def predict_with_proba(
         return np.asarray(model.predict(prepared)), None
     features, final = prepared, model
     if _is_pipeline(model) and len(model.steps) > 1:
-        features, final = model[:-1].transform(prepared), model[-1]
+        features, final = _transform(model, prepared), model[-1]
     both = _one_pass(final, features)
     if both is not None:
         return both
     return np.asarray(final.predict(features)), np.asarray(final.predict_proba(features))
+
+
+def _transform(pipeline: Any, X: Any) -> Any:
+    """``X`` through every step but the last, as ``Pipeline.predict`` does. Not
+    ``pipeline[:-1].transform``: that checks the slice is fitted, which fails when its last
+    step is a stateless transformer of the user's (no fitted attributes to find)."""
+    for _, step in pipeline.steps[:-1]:
+        if step is not None and step != "passthrough":
+            X = step.transform(X)
+    return X
 
 
 def _one_pass(final: Any, features: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +34,33 @@ def read_model_file(path: Path) -> Any:
 
     try:
         return joblib.load(path)
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        raise InvalidInput(
+            f"Cannot load '{path}': it needs the module '{exc.name}', which is not importable "
+            f"here; pass your own module with --code-path (e.g. --code-path {top}.py, or the "
+            "package folder) or install the package that provides it."
+        ) from exc
     except Exception as exc:  # joblib raises many types for a file that is not a pickle
         raise InvalidInput(
             f"Cannot load '{path}' as a joblib/pickle model file ({type(exc).__name__}). "
             "Save it with joblib.dump(model, path)."
         ) from exc
+
+
+@contextlib.contextmanager
+def importable(code_paths: list[Path]) -> Iterator[None]:
+    """While open, the folders holding ``code_paths`` (files or package folders) are on
+    ``sys.path``, so a model file that refers to their modules can be unpickled."""
+    folders = [str(p.resolve().parent) for p in code_paths]
+    added = [f for f in dict.fromkeys(folders) if f not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for folder in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
 
 
 def replace_file(path: Path, data: bytes) -> None:

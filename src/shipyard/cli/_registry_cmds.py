@@ -9,7 +9,7 @@ import typer
 from typer.core import TyperGroup
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
-from shipyard.cli._io import read_model_file, read_table
+from shipyard.cli._io import importable, read_model_file, read_table
 from shipyard.errors import InvalidInput
 
 
@@ -199,26 +199,44 @@ def register_cmd(
     target: str = typer.Option(None, "--target", help="Label column of --train/--eval."),
     eval_file: Path = typer.Option(None, "--eval", help="Evaluation data for the metrics."),
     description: str = typer.Option("", help="A line about this version."),
+    code_path: list[Path] = typer.Option(
+        None,
+        "--code-path",
+        exists=True,
+        help="Your module (.py) or package folder the model needs (repeatable); modules it "
+        "imports are found by themselves.",
+    ),
+    load_check: bool = typer.Option(
+        True, "--load-check/--no-load-check", help="Load it in a fresh process first."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Register a model file as the next version of a model."""
-    model = read_model_file(model_file)
-    frame = read_table(train)
-    X_train, y_train = _split(frame, target, train)
-    X_eval = y_eval = None
-    if eval_file is not None:
-        if target is None:
-            raise InvalidInput("--eval needs --target to know the label column.")
-        X_eval, y_eval = _split(read_table(eval_file), target, eval_file)
-    mv = client(ctx).register(
-        model,
-        name=name,
-        X_train=X_train,
-        y_train=y_train,
-        X_eval=X_eval,
-        y_eval=y_eval,
-        description=description,
-    )
+    """Register a model file as the next version of a model.
+
+    The model's own code (modules outside installed packages) is stored in its archive, so it
+    loads in any folder; a model that needs code is loaded in a fresh Python process first.
+    """
+    code_paths = list(code_path or [])
+    with importable(code_paths):
+        model = read_model_file(model_file)
+        frame = read_table(train)
+        X_train, y_train = _split(frame, target, train)
+        X_eval = y_eval = None
+        if eval_file is not None:
+            if target is None:
+                raise InvalidInput("--eval needs --target to know the label column.")
+            X_eval, y_eval = _split(read_table(eval_file), target, eval_file)
+        mv = client(ctx).register(
+            model,
+            name=name,
+            X_train=X_train,
+            y_train=y_train,
+            X_eval=X_eval,
+            y_eval=y_eval,
+            description=description,
+            code_paths=code_paths,
+            load_check=load_check,
+        )
     if as_json:
         print_json({"name": name, "version": mv.version, "digest": mv.digest})
         return

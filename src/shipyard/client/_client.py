@@ -111,10 +111,16 @@ class Client:
         description: str = "",
         tags: dict[str, Any] | None = None,
         onnx: bool = True,
+        code_paths: Sequence[str | Path] = (),
+        load_check: bool = True,
     ) -> ModelVersion:
         """Register a fitted model as the next version of ``name`` without a run (lineage
         then holds the caller's git state); ``X_eval``/``y_eval`` give the archive's metrics,
-        ``onnx=False`` skips the ONNX export.
+        ``onnx=False`` skips the ONNX export. The model's own modules (a transformer in your
+        ``features.py``) are stored in the archive and put in place wherever it loads;
+        ``code_paths`` adds files or package folders; a model that needs them is loaded in a
+        fresh Python process first and refused if it would not load (``load_check=False``
+        skips that).
 
         >>> mv = client.register(model, name="churn", X_train=X, y_train=y)  # doctest: +SKIP
         >>> mv.version  # doctest: +SKIP
@@ -133,6 +139,8 @@ class Client:
             y_eval=y_eval,
             lineage=Lineage(git=git_state()),
             onnx=onnx,
+            code_paths=code_paths,
+            load_check=load_check,
         )
         return self.registry.register(
             prepared, name=name, actor=self.user, description=description, tags=tags

@@ -3,6 +3,8 @@
 ``prepare_archive`` validates a fitted model and computes the archive's members (model file,
 schema, reference profile, environment lock, ONNX export); the registry numbers and stores it;
 ``open_archive`` verifies an archive before anything is unpickled; ``LoadedModel`` predicts.
+The model's own modules travel as ``code/`` members (``_code`` finds them, ``_code_import``
+puts them in place at load, ``_load_check`` proves a fresh process loads the archive).
 ``git_state``, ``environment``, ``package_versions`` and ``requirements_lock`` capture what
 produced a model (runs record them too).
 

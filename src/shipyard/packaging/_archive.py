@@ -11,6 +11,8 @@ Layout::
     eval/outputs.parquet     the model's predictions and probabilities on them, and the labels
     data_checks.json         training-data checks (duplicates, constant columns, leakage
                              scores: ``shipyard.dataset.training_checks``), if y_train is given
+    code/...                 the model's own modules' source (``features.py``, packages with
+                             their ``__init__.py``), if it needs any: format 2
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from shipyard.dataset import Schema
 from shipyard.errors import IntegrityError
-from shipyard.packaging._manifest import FORMAT_VERSION, Lineage, Manifest
+from shipyard.packaging._manifest import FORMAT_VERSION, FORMAT_WITHOUT_CODE, Lineage, Manifest
 from shipyard.store import sha256
 
 if TYPE_CHECKING:
@@ -59,11 +61,15 @@ class PreparedArchive:
     lineage: Lineage
     onnx: dict[str, Any] | None
     members: dict[str, bytes] = field(repr=False)
+    #: The model's own modules among ``members`` (``code/...``), and what went by value.
+    code_modules: list[str] = field(default_factory=list)
+    pickled_by_value: list[str] = field(default_factory=list)
 
     def build(self, *, name: str, version: int, author: str, created_at: datetime) -> bytes:
         """The zip bytes of this archive as version ``version`` of ``name``."""
+        has_code = any(path.startswith("code/") for path in self.members)
         manifest = Manifest(
-            format_version=FORMAT_VERSION,
+            format_version=FORMAT_VERSION if has_code else FORMAT_WITHOUT_CODE,
             name=name,
             version=version,
             author=author,
@@ -79,6 +85,8 @@ class PreparedArchive:
             metrics=self.metrics,
             lineage=self.lineage,
             onnx=self.onnx,
+            code_modules=self.code_modules,
+            pickled_by_value=self.pickled_by_value,
             members={path: sha256(data) for path, data in sorted(self.members.items())},
         )
         buf = io.BytesIO()

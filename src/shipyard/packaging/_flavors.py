@@ -15,6 +15,7 @@ import joblib
 
 from shipyard.errors import InvalidInput
 from shipyard.packaging._flavor_river import RiverFlavor
+from shipyard.packaging._code import dump_model
 
 
 @runtime_checkable
@@ -45,9 +46,8 @@ def _module_root(obj: Any) -> str:
 
 
 def _joblib_bytes(model: Any) -> bytes:
-    buf = io.BytesIO()
-    joblib.dump(model, buf)
-    return buf.getvalue()
+    # joblib's pickle, or cloudpickle's when a class/function must go by value (``_code``).
+    return dump_model(model)
 
 
 class SklearnFlavor:

@@ -7,7 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-FORMAT_VERSION = 1
+#: The newest archive format this Shipyard reads. Format 2 archives carry the model's own code
+#: (``code/`` members, ``code_modules``), which a format-1 reader would not put in place; an
+#: archive without code is still written as format 1, so older Shipyards keep reading it.
+FORMAT_VERSION = 2
+#: The format of an archive without code members.
+FORMAT_WITHOUT_CODE = 1
 
 
 class Lineage(BaseModel):
@@ -39,5 +44,10 @@ class Manifest(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     lineage: Lineage = Field(default_factory=Lineage)
     onnx: dict[str, Any] | None = None
+    #: The model's own modules stored as ``code/<module path>.py`` members (dotted names).
+    code_modules: list[str] = Field(default_factory=list)
+    #: Classes and functions pickled by value (``module.qualname``): ``__main__`` classes,
+    #: lambdas. They load only under the Python minor version in ``python``.
+    pickled_by_value: list[str] = Field(default_factory=list)
     #: sha256 of every other member, by path.
     members: dict[str, str]

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import platform
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from shipyard.dataset import infer_output_schema, infer_schema, profile_frame, training_checks
+from shipyard.dataset import (
+    Schema,
+    infer_output_schema,
+    infer_schema,
+    profile_frame,
+    training_checks,
+)
 from shipyard.errors import InvalidInput
 from shipyard.packaging._archive import EVAL_ROWS, EVAL_TARGET, PreparedArchive
+from shipyard.packaging._code import collect_code
 from shipyard.packaging._environment import package_versions, requirements_lock
-from shipyard.packaging._flavors import flavor_for, frameworks_of
+from shipyard.packaging._flavors import Flavor, flavor_for, frameworks_of
+from shipyard.packaging._load_check import CHECK_ROWS, LoadCheck
 from shipyard.packaging._manifest import Lineage
 from shipyard.packaging._metrics import evaluate
 from shipyard.packaging._onnx import export_onnx
@@ -77,16 +87,62 @@ def prepare_archive(
     y_eval: Any = None,
     lineage: Lineage | None = None,
     onnx: bool = True,
+    code_paths: Sequence[str | os.PathLike[str]] = (),
+    load_check: bool = True,
 ) -> PreparedArchive:
     """Validate the inputs and compute every member of the archive.
 
-    Raises ``InvalidInput`` for an unfitted model, an empty frame, or X/y of different lengths.
+    The model's own modules (outside installed packages; see ``_code``) and ``code_paths``
+    (files or package folders) become ``code/`` members. A model that needs them, or that has
+    classes pickled by value, is loaded from the archive in a fresh Python process first
+    (``load_check``; ``False`` skips it): one that would not load elsewhere is refused.
+
+    Raises ``InvalidInput`` for an unfitted model, an empty frame, X/y of different lengths,
+    a code path that does not exist, or a model that fails the load check.
     """
     flavor = flavor_for(model)
     adapt = getattr(flavor, "adapt", None)
     if adapt is not None:  # a framework without scikit-learn's API (river): wrapped first
         model = adapt(model, y_train)
     _check_fitted(model)
+    code = collect_code(model, code_paths)
+    check = LoadCheck.start(code) if load_check and code.needed else None
+    try:
+        prepared = _prepare(model, flavor, X_train, y_train, X_eval, y_eval, lineage, onnx)
+        prepared.members.update(code.members)
+        prepared.code_modules, prepared.pickled_by_value = code.modules, code.by_value
+        if check is not None:
+            rows = X_eval if X_eval is not None else X_train
+            _check_elsewhere(check, model, prepared, as_frame(rows, what="X_train")[0])
+    finally:
+        if check is not None:
+            check.close()
+    return prepared
+
+
+def _check_elsewhere(
+    check: LoadCheck, model: Any, prepared: PreparedArchive, rows: pd.DataFrame
+) -> None:
+    """The fresh process must predict the first rows of ``rows`` as ``model`` does here."""
+    sample = rows.head(CHECK_ROWS).reset_index(drop=True)
+    coerced = Schema.model_validate(prepared.input_schema).coerce(sample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        native = coerced.to_numpy() if prepared.input_kind == "array" else coerced
+        expected = np.asarray(model.predict(native))
+    check.run(prepared, sample, expected)
+
+
+def _prepare(
+    model: Any,
+    flavor: Flavor,
+    X_train: Any,
+    y_train: Any,
+    X_eval: Any,
+    y_eval: Any,
+    lineage: Lineage | None,
+    onnx: bool,
+) -> PreparedArchive:
     X_train_f, kind = as_frame(X_train, what="X_train")
     y_train_a: np.ndarray | None = None
     if y_train is not None:

@@ -14,9 +14,12 @@ beforehand, then swapped in the same way; ``route()`` picks the answering versio
 If a version of a new policy cannot be loaded, the policy is not applied (the previous route
 keeps running) and the reason is kept in ``Slot.policy_error``.
 
-A model whose archive fails verification (or that has no version under the alias yet) is
-not fatal: its routes answer 503 with the reason, and readiness reports it, while the
-others serve. A tampered archive therefore never answers, and never takes its neighbours down.
+A model whose archive fails verification, that cannot be loaded here (a module neither installed
+nor in its archive, a library version that cannot read it: ``LoadedModel`` says which in one
+sentence), or that has no version under the alias yet is not fatal: its slot keeps the reason,
+its routes answer 503 with it, and readiness (``/v2/health/ready``, ``/v2/models/{m}/ready``),
+metadata and ``/models`` report it, while the others serve. A tampered or unloadable archive
+therefore never answers, and never takes its neighbours down.
 """
 
 from __future__ import annotations
@@ -272,7 +275,14 @@ class ModelPool:
         return self.registry.resolve(f"{name}@{self.settings.alias}").version
 
     def _load(self, name: str, version: int) -> ServedModel:
-        loaded = self.registry.load(name, version)
+        try:
+            loaded = self.registry.load(name, version)
+        except ShipyardError:
+            raise
+        except Exception as exc:  # whatever a model's own code raises: this version only
+            raise ModelUnavailable(
+                f"{name} v{version} cannot be loaded ({type(exc).__name__}: {str(exc)[:200]})."
+            ) from exc
         try:
             served = ServedModel.build(loaded, self.settings)
         except ShipyardError:

@@ -166,10 +166,14 @@ class ActiveRun:
         description: str = "",
         tags: dict[str, Any] | None = None,
         onnx: bool = True,
+        code_paths: Sequence[str | Path] = (),
+        load_check: bool = True,
     ) -> ModelVersion:
         """Package ``model`` as the next version of ``name`` (default: the run's model),
         with this run's lineage. ``X_train`` is fingerprinted as dataset ``train`` unless a
-        dataset of that name was logged already."""
+        dataset of that name was logged already. The model's own modules travel in the
+        archive (``code_paths`` adds files or package folders); ``load_check=False`` skips
+        loading it in a fresh process first (see ``prepare_archive``)."""
         from shipyard.packaging import Lineage, as_frame, prepare_archive
         from shipyard.registry import Registry
 
@@ -194,6 +198,8 @@ class ActiveRun:
             y_eval=y_eval,
             lineage=Lineage(run_id=self.id, git=self.git, datasets=self.datasets()),
             onnx=onnx,
+            code_paths=code_paths,
+            load_check=load_check,
         )
         return Registry(self.store).register(
             prepared, name=model_name, actor=self.user, description=description, tags=tags
