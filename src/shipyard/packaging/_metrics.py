@@ -38,6 +38,10 @@ def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
     }
     if hasattr(model, "predict_proba") and len(np.unique(y_true)) > 1:
         proba = np.asarray(model.predict_proba(X), dtype=float)
+        # Boosters compute probabilities in float32: rows sum to 1 +- 1e-7, which log_loss
+        # warns about; the ranking (roc_auc) is unchanged by the rescaling.
+        sums = proba.sum(axis=1, keepdims=True)
+        proba = np.divide(proba, sums, out=proba.copy(), where=sums > 0)
         if binary:
             out["roc_auc"] = float(skm.roc_auc_score(y_true == classes[-1], proba[:, 1]))
         elif set(np.unique(y_true)) <= set(classes):

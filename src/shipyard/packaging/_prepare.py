@@ -15,10 +15,9 @@ from shipyard.dataset import infer_output_schema, infer_schema, profile_frame, t
 from shipyard.errors import InvalidInput
 from shipyard.packaging._archive import EVAL_ROWS, EVAL_TARGET, PreparedArchive
 from shipyard.packaging._environment import package_versions, requirements_lock
-from shipyard.packaging._flavors import flavor_for, frameworks_of
+from shipyard.packaging._flavors import flavor_for
 from shipyard.packaging._manifest import Lineage
 from shipyard.packaging._metrics import evaluate
-from shipyard.packaging._onnx import export_onnx
 
 #: Rows of the output profile: predictions on this many rows are enough for a reference.
 _OUTPUT_PROFILE_ROWS = 50_000
@@ -37,23 +36,6 @@ def as_frame(X: Any, *, what: str) -> tuple[pd.DataFrame, str]:
     if frame.empty:
         raise InvalidInput(f"{what} is empty: it needs at least one row and one column.")
     return frame, kind
-
-
-def _check_fitted(model: Any) -> None:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(model)
-    except NotFittedError as exc:
-        raise InvalidInput(
-            f"The {type(model).__name__} is not fitted: call fit(X, y) before registering it."
-        ) from exc
-    except TypeError as exc:  # not an estimator at all
-        raise InvalidInput(
-            f"Shipyard cannot package a {type(model).__name__}: it is not a scikit-learn "
-            "compatible estimator."
-        ) from exc
 
 
 def _check_lengths(X: pd.DataFrame, y: Any, *, x_name: str, y_name: str) -> np.ndarray:
@@ -80,10 +62,13 @@ def prepare_archive(
 ) -> PreparedArchive:
     """Validate the inputs and compute every member of the archive.
 
-    Raises ``InvalidInput`` for an unfitted model, an empty frame, or X/y of different lengths.
+    The model's flavor (``FLAVORS``) decides whether it is fitted, its task and classes, how
+    it is stored and its ONNX export. Raises ``InvalidInput`` for a model no flavor packages,
+    an unfitted model, an empty frame, X/y of different lengths, or a model whose predict
+    fails on the training rows.
     """
     flavor = flavor_for(model)
-    _check_fitted(model)
+    flavor.check_fitted(model)
     X_train_f, kind = as_frame(X_train, what="X_train")
     y_train_a: np.ndarray | None = None
     if y_train is not None:
@@ -98,13 +83,13 @@ def prepare_archive(
         if list(X_eval_f.columns) != list(X_train_f.columns):
             raise InvalidInput("X_eval must have the same columns, in the same order, as X_train.")
 
-    from sklearn.base import is_classifier
-
-    task = "classification" if is_classifier(model) else "regression"
-    classes = [_plain(c) for c in model.classes_] if task == "classification" else None
+    task = flavor.task(model)
+    classes = flavor.classes(model)
 
     def model_input(frame: pd.DataFrame) -> Any:
         return frame.to_numpy() if kind == "array" else frame
+
+    _check_predictions(model, model_input(X_train_f.head(5)), task)
 
     metrics: dict[str, float] = {}
     if X_eval_f is not None:
@@ -126,13 +111,13 @@ def prepare_archive(
         members.update(_eval_members(model, model_input, X_eval_f, y_eval_a, task, classes))
 
     onnx_summary: dict[str, Any] | None = None
-    if onnx and flavor.onnx and kind == "frame":
-        export = export_onnx(model, X_train_f.head(200), X_eval_f, task=task)
+    if onnx and kind == "frame":
+        export = flavor.export_onnx(model, X_train_f.head(200), X_eval_f, task=task)
         onnx_summary = export.to_manifest()
         if export.model_bytes is not None:
             members["model.onnx"] = export.model_bytes
 
-    frameworks = package_versions(frameworks_of(model))
+    frameworks = package_versions(flavor.frameworks(model))
     return PreparedArchive(
         flavor=flavor.name,
         frameworks=frameworks,
@@ -147,6 +132,32 @@ def prepare_archive(
         onnx=onnx_summary,
         members=members,
     )
+
+
+def _check_predictions(model: Any, rows: Any, task: str) -> None:
+    """The model predicts on a few training rows, one value per row (numbers for a regressor);
+    else one sentence, before anything is written."""
+    name = type(model).__name__
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            predictions = np.asarray(model.predict(rows))
+    except Exception as exc:  # the model's own code: whatever it raises, say so in one line
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise InvalidInput(
+            f"The {name}'s predict failed on the first rows of X_train "
+            f"({type(exc).__name__}: {first}); it must take the frame it was trained on."
+        ) from exc
+    if predictions.shape[:1] != (len(rows),) or predictions.ndim > 2:
+        raise InvalidInput(
+            f"The {name}'s predict must return one value per row; for {len(rows)} rows it "
+            f"returned shape {predictions.shape}."
+        )
+    if task == "regression" and not np.issubdtype(predictions.dtype, np.number):
+        raise InvalidInput(
+            f"The {name}'s predict returns {predictions.dtype} values, not numbers: give it a "
+            "classes_ attribute (the class labels) to register it as a classifier."
+        )
 
 
 def _output_profile(
@@ -203,8 +214,3 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     # Column names as strings (Parquet needs them); values as they are.
     frame.rename(columns=str).to_parquet(buffer, index=False)
     return buffer.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as plain Python values (JSON-safe)."""
-    return value.item() if isinstance(value, np.generic) else value
