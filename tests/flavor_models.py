@@ -165,12 +165,34 @@ def _sklearn_regressor() -> Any:
     return HistGradientBoostingRegressor(max_iter=20)
 
 
+def _xgboost_pipeline() -> Any:
+    import xgboost
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    prep = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["plan"]),
+        remainder="passthrough",
+    )
+    return make_pipeline(prep, xgboost.XGBClassifier(n_estimators=25, max_depth=3))
+
+
 CHURN = ["churn", "stay"]
 
 #: At least one case per built-in flavor (the contract test checks that none is missing).
 CASES = [
     Case("sklearn-pipeline", "sklearn", _sklearn_pipeline, "classification", True, CHURN),
     Case("sklearn-regressor", "sklearn", _sklearn_regressor, "regression", True),
+    Case(
+        "sklearn-xgboost-pipeline",
+        "sklearn",
+        _xgboost_pipeline,
+        "classification",
+        True,
+        [0, 1],
+        categorical=True,
+    ),
     Case("xgboost-classifier", "xgboost", _xgb_classifier, "classification", True, [0, 1]),
     Case("xgboost-regressor", "xgboost", _xgb_regressor, "regression", True),
     Case("lightgbm-classifier", "lightgbm", _lgbm_classifier, "classification", True, CHURN),

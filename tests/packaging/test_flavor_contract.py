@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flavor_models import CASES, Case
 
+from flavor_models import CASES, Case
 from shipyard.errors import InvalidInput
 from shipyard.packaging import FLAVORS, Flavor, flavor_for, get_flavor, prepare_archive
 
@@ -73,6 +73,8 @@ def test_the_manifest_records_the_framework(prepared) -> None:  # type: ignore[n
     for framework in (flavor.framework, *flavor.frameworks(model)):
         assert archive.frameworks.get(framework), f"{framework} version missing"
     assert "python" not in archive.frameworks and archive.python
+    if case.id == "sklearn-xgboost-pipeline":
+        assert flavor.frameworks(model) == ("scikit-learn", "xgboost")
 
 
 def test_onnx_parity_or_a_stated_reason(prepared) -> None:  # type: ignore[no-untyped-def]
