@@ -12,12 +12,13 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from shipyard.errors import InvalidInput
 from shipyard.packaging._flavor_sklearn import plain
+from shipyard.packaging._manifest import Task
 from shipyard.packaging._onnx import (
     COLUMNS_KEY,
     OnnxExport,
@@ -46,7 +47,7 @@ class CatBoostFlavor:
                 f"The {type(model).__name__} is not fitted: call fit(X, y) before registering it."
             )
 
-    def task(self, model: Any) -> Literal["classification", "regression"]:
+    def task(self, model: Any) -> Task:
         if getattr(model, "_estimator_type", None) == "classifier":
             return "classification"
         if type(model).__name__ == "CatBoostRegressor":
@@ -80,12 +81,7 @@ class CatBoostFlavor:
         return model
 
     def export_onnx(
-        self,
-        model: Any,
-        X_sample: pd.DataFrame,
-        X_eval: pd.DataFrame | None,
-        *,
-        task: Literal["classification", "regression"],
+        self, model: Any, X_sample: pd.DataFrame, X_eval: pd.DataFrame | None, *, task: Task
     ) -> OnnxExport:
         X_eval = X_sample if X_eval is None else X_eval
         categorical = model.get_cat_feature_indices()

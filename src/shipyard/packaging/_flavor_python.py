@@ -24,18 +24,18 @@ attribute ending in ``_`` (scikit-learn's rule), or its ``__sklearn_is_fitted__`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import pandas as pd
 
 from shipyard.errors import InvalidInput
 from shipyard.packaging._flavor_sklearn import plain
+from shipyard.packaging._manifest import Task
 from shipyard.packaging._onnx import OnnxExport
-from shipyard.packaging._pickled import pickle_members, unpickle_members
+from shipyard.packaging._pickled import PickleStorage
 
 
-class PythonFlavor:
+class PythonFlavor(PickleStorage):
     """Plain Python objects with ``predict`` (and ``predict_proba``), duck-typed."""
 
     name: ClassVar[str] = "python"
@@ -60,7 +60,7 @@ class PythonFlavor:
                 f"The {type(model).__name__} is not fitted: call fit(X, y) before registering it."
             )
 
-    def task(self, model: Any) -> Literal["classification", "regression"]:
+    def task(self, model: Any) -> Task:
         has_proba = callable(getattr(model, "predict_proba", None))
         return "classification" if has_proba or hasattr(model, "classes_") else "regression"
 
@@ -91,19 +91,8 @@ class PythonFlavor:
     def frameworks(self, model: Any) -> tuple[str, ...]:
         return ("cloudpickle", "joblib")
 
-    def save(self, model: Any) -> dict[str, bytes]:
-        return pickle_members(model)
-
-    def load(self, members: Mapping[str, bytes]) -> Any:
-        return unpickle_members(members)
-
     def export_onnx(
-        self,
-        model: Any,
-        X_sample: pd.DataFrame,
-        X_eval: pd.DataFrame | None,
-        *,
-        task: Literal["classification", "regression"],
+        self, model: Any, X_sample: pd.DataFrame, X_eval: pd.DataFrame | None, *, task: Task
     ) -> OnnxExport:
         n_rows = len(X_sample if X_eval is None else X_eval)
         reason = (

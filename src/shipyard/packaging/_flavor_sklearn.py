@@ -6,15 +6,15 @@ scikit-learn-compatible flavors (XGBoost, LightGBM) inherit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from shipyard.errors import InvalidInput
+from shipyard.packaging._manifest import Task
 from shipyard.packaging._onnx import OnnxExport, export_onnx
-from shipyard.packaging._pickled import module_root, pickle_members, unpickle_members
+from shipyard.packaging._pickled import PickleStorage, module_root
 
 #: Distribution of each top-level package a model's estimators may come from.
 _DISTRIBUTIONS = {
@@ -25,7 +25,7 @@ _DISTRIBUTIONS = {
 }
 
 
-class SklearnFlavor:
+class SklearnFlavor(PickleStorage):
     """scikit-learn estimators and pipelines (pickled with joblib)."""
 
     name: ClassVar[str] = "sklearn"
@@ -51,7 +51,7 @@ class SklearnFlavor:
                 "compatible estimator."
             ) from exc
 
-    def task(self, model: Any) -> Literal["classification", "regression"]:
+    def task(self, model: Any) -> Task:
         from sklearn.base import is_classifier
 
         return "classification" if is_classifier(model) else "regression"
@@ -71,19 +71,8 @@ class SklearnFlavor:
             roots.update(module_root(v) for v in params.values() if hasattr(v, "fit"))
         return tuple(sorted(_DISTRIBUTIONS[r] for r in roots if r in _DISTRIBUTIONS))
 
-    def save(self, model: Any) -> dict[str, bytes]:
-        return pickle_members(model)
-
-    def load(self, members: Mapping[str, bytes]) -> Any:
-        return unpickle_members(members)
-
     def export_onnx(
-        self,
-        model: Any,
-        X_sample: pd.DataFrame,
-        X_eval: pd.DataFrame | None,
-        *,
-        task: Literal["classification", "regression"],
+        self, model: Any, X_sample: pd.DataFrame, X_eval: pd.DataFrame | None, *, task: Task
     ) -> OnnxExport:
         # A pipeline ending in an XGBoost or LightGBM estimator converts too: _onnx registers
         # onnxmltools' converters for the frameworks the process has imported.

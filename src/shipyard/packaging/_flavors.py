@@ -15,7 +15,7 @@ tests/packaging/test_flavor_contract.py runs every flavor through the same check
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -25,9 +25,8 @@ from shipyard.packaging._flavor_lightgbm import LightGBMFlavor
 from shipyard.packaging._flavor_python import PythonFlavor
 from shipyard.packaging._flavor_sklearn import SklearnFlavor
 from shipyard.packaging._flavor_xgboost import XGBoostFlavor
+from shipyard.packaging._manifest import Task
 from shipyard.packaging._onnx import OnnxExport
-
-Task = Literal["classification", "regression"]
 
 
 @runtime_checkable

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 FORMAT_VERSION = 1
 
+#: What a model does: a flavor decides it, the manifest records it.
+Task = Literal["classification", "regression"]
+
 
 class Lineage(BaseModel):
     """Where a version came from: its run, the code's commit and the data's fingerprints."""
@@ -29,7 +32,7 @@ class Manifest(BaseModel):
     flavor: str
     frameworks: dict[str, str]
     python: str
-    task: Literal["classification", "regression"]
+    task: Task
     classes: list[Any] | None = None
     input_kind: Literal["frame", "array"] = "frame"
     input_schema: dict[str, Any]

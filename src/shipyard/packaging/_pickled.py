@@ -69,6 +69,16 @@ def pickle_members(model: Any) -> dict[str, bytes]:
     return {JOBLIB_MEMBER: buffer.getvalue()}
 
 
+class PickleStorage:
+    """``save``/``load`` of a flavor whose models are pickled (``pickle_members``)."""
+
+    def save(self, model: Any) -> dict[str, bytes]:
+        return pickle_members(model)
+
+    def load(self, members: Mapping[str, bytes]) -> Any:
+        return unpickle_members(members)
+
+
 def unpickle_members(members: Mapping[str, bytes]) -> Any:
     """The model ``pickle_members`` stored (checksums already verified by the archive)."""
     if CLOUDPICKLE_MEMBER in members:
