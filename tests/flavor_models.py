@@ -94,7 +94,9 @@ class Case:
     def data(self, n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
         X, labels, value = frame(n)
         if self.categorical:
-            X = X.assign(plan=np.where(X["age"] > 50, "gold", "basic"))
+            plan = np.where(X["age"] > 50, "gold", "basic")
+            # a category dtype, as LightGBM takes categorical columns natively
+            X = X.assign(plan=pd.Categorical(plan) if self.flavor == "lightgbm" else plan)
         y = labels if self.task == "classification" else value
         if self.classes == [0, 1]:
             y = (labels == "churn").astype(int)
@@ -197,6 +199,15 @@ CASES = [
     Case("xgboost-regressor", "xgboost", _xgb_regressor, "regression", True),
     Case("lightgbm-classifier", "lightgbm", _lgbm_classifier, "classification", True, CHURN),
     Case("lightgbm-regressor", "lightgbm", _lgbm_regressor, "regression", True),
+    Case(
+        "lightgbm-categorical",
+        "lightgbm",
+        _lgbm_classifier,
+        "classification",
+        False,
+        CHURN,
+        categorical=True,
+    ),
     Case("catboost-classifier", "catboost", _catboost_classifier(), "classification", True, CHURN),
     Case("catboost-regressor", "catboost", _catboost_regressor, "regression", True),
     Case(

@@ -3,8 +3,8 @@ for none), serve with ``--runtime auto`` on a real server, score a file with ``s
 and ``shipyard monitor run`` on the predictions the server logged.
 
 One model per framework: XGBoost, LightGBM and CatBoost on numeric features (served on ONNX,
-parity verified), CatBoost with a categorical feature (no ONNX export: served natively, the
-reason said), and a plain Python rule set (native).
+parity verified), LightGBM and CatBoost with a categorical feature (no ONNX export: served
+natively, the reason said), and a plain Python rule set (native).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from shipyard.store import Store
 _E2E = {
     "xgboost-classifier": "onnx",
     "lightgbm-classifier": "onnx",
+    "lightgbm-categorical": "native",
     "catboost-classifier": "onnx",
     "catboost-categorical": "native",
     "python-rules": "native",

@@ -15,6 +15,7 @@ class LightGBMFlavor(SklearnFlavor):
     name: ClassVar[str] = "lightgbm"
     framework: ClassVar[str] = "lightgbm"
     supports: ClassVar[str] = "LightGBM"
+    numeric_only: ClassVar[bool] = True
 
     def handles(self, model: Any) -> bool:
         return module_root(model) == "lightgbm"

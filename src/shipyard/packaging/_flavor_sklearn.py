@@ -14,6 +14,7 @@ import pandas as pd
 from shipyard.errors import InvalidInput
 from shipyard.packaging._manifest import Task
 from shipyard.packaging._onnx import OnnxExport, export_onnx
+from shipyard.packaging._onnx_boosters import non_numeric_reason
 from shipyard.packaging._pickled import PickleStorage, module_root
 
 #: Distribution of each top-level package a model's estimators may come from.
@@ -31,6 +32,8 @@ class SklearnFlavor(PickleStorage):
     name: ClassVar[str] = "sklearn"
     framework: ClassVar[str] = "scikit-learn"
     supports: ClassVar[str] = "scikit-learn estimators and pipelines"
+    #: Whether the ONNX converter takes numeric columns only (onnxmltools' boosters).
+    numeric_only: ClassVar[bool] = False
 
     def handles(self, model: Any) -> bool:
         return hasattr(model, "get_params") and hasattr(model, "fit")
@@ -74,6 +77,10 @@ class SklearnFlavor(PickleStorage):
     def export_onnx(
         self, model: Any, X_sample: pd.DataFrame, X_eval: pd.DataFrame | None, *, task: Task
     ) -> OnnxExport:
+        reason = non_numeric_reason(self.supports, X_sample) if self.numeric_only else None
+        if reason is not None:
+            n_rows = len(X_sample if X_eval is None else X_eval)
+            return OnnxExport(None, (), "float", None, None, n_rows, reason)
         # A pipeline ending in an XGBoost or LightGBM estimator converts too: _onnx registers
         # onnxmltools' converters for the frameworks the process has imported.
         return export_onnx(model, X_sample, X_eval, task=task)

@@ -20,6 +20,7 @@ class XGBoostFlavor(SklearnFlavor):
     name: ClassVar[str] = "xgboost"
     framework: ClassVar[str] = "xgboost"
     supports: ClassVar[str] = "XGBoost"
+    numeric_only: ClassVar[bool] = True
 
     def handles(self, model: Any) -> bool:
         return module_root(model) == "xgboost" and hasattr(model, "save_model")

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
+
 #: Options of the classifier converters (``zipmap=False``: probabilities as one tensor).
 _CLASSIFIER_OPTIONS: dict[str, Any] = {"nocl": [True, False], "zipmap": [True, False, "columns"]}
 
@@ -33,6 +35,23 @@ def register_booster_converters() -> list[str]:
             register()
             registered.append(framework)
     return registered
+
+
+def non_numeric_reason(framework: str, X: pd.DataFrame) -> str | None:
+    """Why a bare booster fed ``X`` gets no ONNX export, or ``None`` when every column is a
+    number: onnxmltools' converters take one numeric matrix (no categorical columns)."""
+    other = [
+        str(column)
+        for column, dtype in X.dtypes.items()
+        if not (pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype))
+    ]
+    if not other:
+        return None
+    return (
+        f"onnxmltools converts {framework} models on numeric columns only; this one takes "
+        f"{other} (one-hot encode them in a pipeline before it for an ONNX export), so it is "
+        "served with the native runtime"
+    )
 
 
 @functools.cache
