@@ -89,6 +89,7 @@ class Case:
     classes: list[Any] | None = None
     fit: bool = True
     categorical: bool = False
+    multiclass: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
 
     def data(self, n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
@@ -98,6 +99,8 @@ class Case:
             # a category dtype, as LightGBM takes categorical columns natively
             X = X.assign(plan=pd.Categorical(plan) if self.flavor == "lightgbm" else plan)
         y = labels if self.task == "classification" else value
+        if self.multiclass:
+            y = np.select([value < 140, value < 170], ["low", "mid"], "high")
         if self.classes == [0, 1]:
             y = (labels == "churn").astype(int)
         return X, y
@@ -210,6 +213,15 @@ CASES = [
     ),
     Case("catboost-classifier", "catboost", _catboost_classifier(), "classification", True, CHURN),
     Case("catboost-regressor", "catboost", _catboost_regressor, "regression", True),
+    Case(
+        "catboost-multiclass",
+        "catboost",
+        _catboost_classifier(),
+        "classification",
+        True,
+        ["high", "low", "mid"],
+        multiclass=True,
+    ),
     Case(
         "catboost-categorical",
         "catboost",

@@ -21,6 +21,7 @@ from cli_support import cli, point_cli_at
 from flavor_models import CASES, Case
 from gates_off import GATES_OFF_TOML
 from shipyard import Client, Settings
+from shipyard.packaging import flat_predictions
 from shipyard.predlog import PredictionLog
 from shipyard.serving import create_app, serve_in_thread
 from shipyard.settings import ServeSettings
@@ -32,6 +33,7 @@ _E2E = {
     "lightgbm-categorical": "native",
     "catboost-classifier": "onnx",
     "catboost-categorical": "native",
+    "catboost-multiclass": "onnx",
     "python-rules": "native",
 }
 
@@ -71,7 +73,7 @@ def test_register_serve_batch_and_monitor(
     assert cli(capsys, "promote", name, "1")[0] == 0
 
     rows = X.sample(120, random_state=1).reset_index(drop=True)
-    expected = np.asarray(model.predict(rows))
+    expected = flat_predictions(model.predict(rows))  # CatBoost's multiclass gives (n, 1)
     log_dir = tmp_path / "predlog"
     settings = ServeSettings(auth=False, runtime="auto")
     log = PredictionLog(log_dir).open()

@@ -12,6 +12,7 @@ from shipyard.dataset import Schema
 from shipyard.packaging._archive import Archive
 from shipyard.packaging._flavors import get_flavor
 from shipyard.packaging._manifest import Manifest
+from shipyard.packaging._onnx import flat_predictions
 
 
 class LoadedModel:
@@ -63,7 +64,7 @@ class LoadedModel:
         return frame.to_numpy() if self.manifest.input_kind == "array" else frame
 
     def predict(self, X: pd.DataFrame, *, validate: bool = True) -> np.ndarray:
-        return np.asarray(self.model.predict(self.prepare(X, validate=validate)))
+        return flat_predictions(self.model.predict(self.prepare(X, validate=validate)))
 
     def predict_proba(self, X: pd.DataFrame, *, validate: bool = True) -> np.ndarray | None:
         if self.manifest.task != "classification" or not hasattr(self.model, "predict_proba"):

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.packaging._onnx import flat_predictions
+
 
 def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
     """Standard metrics of ``model`` on ``(X, y)``.
@@ -17,13 +19,13 @@ def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
 
     y_true = np.asarray(y)
     if task == "regression":
-        pred = np.asarray(model.predict(X), dtype=float)
+        pred = np.asarray(flat_predictions(model.predict(X)), dtype=float)
         return {
             "mae": float(skm.mean_absolute_error(y_true, pred)),
             "rmse": float(np.sqrt(skm.mean_squared_error(y_true, pred))),
             "r2": float(skm.r2_score(y_true, pred)),
         }
-    pred = np.asarray(model.predict(X))
+    pred = flat_predictions(model.predict(X))
     classes = list(getattr(model, "classes_", np.unique(y_true)))
     binary = len(classes) == 2
     out = {

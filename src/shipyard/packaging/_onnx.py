@@ -38,7 +38,14 @@ from shipyard.errors import InvalidInput, SchemaViolation
 from shipyard.packaging._onnx_boosters import register_booster_converters
 from shipyard.packaging._onnx_trees import ML_OPSET, tree_converters
 
-__all__ = ["OnnxExport", "OnnxInput", "OnnxPredictor", "export_onnx", "verify_onnx"]
+__all__ = [
+    "OnnxExport",
+    "OnnxInput",
+    "OnnxPredictor",
+    "export_onnx",
+    "flat_predictions",
+    "verify_onnx",
+]
 
 _TASKS = ("classification", "regression")
 _DTYPES: dict[str, Any] = {
@@ -237,12 +244,12 @@ class OnnxPredictor:
         """
         outputs = self._session.run(self._both_outputs, feed)
         proba = outputs[1] if len(outputs) > 1 else None
-        return _flat_predictions(outputs[0]), proba
+        return flat_predictions(outputs[0]), proba
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Labels for a classifier, values for a regressor; one entry per row."""
         (output,) = self._session.run([self._output_name], self.make_feed(X))
-        return _flat_predictions(output)
+        return flat_predictions(output)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
         """Class probabilities, ``(n_rows, n_classes)``; ``None`` for regressors and for
@@ -627,7 +634,7 @@ def _native_output(model: Any, X: pd.DataFrame, *, on_proba: bool) -> np.ndarray
     """What the ONNX model must reproduce: probabilities, or predictions (labels, values)."""
     if on_proba:
         return np.asarray(model.predict_proba(X), dtype=np.float64)
-    return np.asarray(model.predict(X))
+    return flat_predictions(model.predict(X))
 
 
 @dataclass(frozen=True)
@@ -718,8 +725,13 @@ def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _flat_predictions(output: np.ndarray) -> np.ndarray:
-    """Regressors return ``(n, 1)``; callers expect one entry per row like scikit-learn."""
+def flat_predictions(output: Any) -> np.ndarray:
+    """One entry per row, as scikit-learn's ``predict`` gives: ONNX regressors and CatBoost's
+    multiclass ``predict`` return ``(n, 1)``.
+
+    >>> flat_predictions(np.array([[1], [2]])).tolist()
+    [1, 2]
+    """
     array = np.asarray(output)
     return array.ravel() if array.ndim == 2 and array.shape[1] == 1 else array
 

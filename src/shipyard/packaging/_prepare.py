@@ -18,6 +18,7 @@ from shipyard.packaging._environment import package_versions, requirements_lock
 from shipyard.packaging._flavors import flavor_for
 from shipyard.packaging._manifest import Lineage
 from shipyard.packaging._metrics import evaluate
+from shipyard.packaging._onnx import flat_predictions
 
 #: Rows of the output profile: predictions on this many rows are enough for a reference.
 _OUTPUT_PROFILE_ROWS = 50_000
@@ -141,14 +142,14 @@ def _check_predictions(model: Any, rows: Any, task: str) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            predictions = np.asarray(model.predict(rows))
+            predictions = flat_predictions(model.predict(rows))
     except Exception as exc:  # the model's own code: whatever it raises, say so in one line
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise InvalidInput(
             f"The {name}'s predict failed on the first rows of X_train "
             f"({type(exc).__name__}: {first}); it must take the frame it was trained on."
         ) from exc
-    if predictions.shape[:1] != (len(rows),) or predictions.ndim > 2:
+    if predictions.shape != (len(rows),):
         raise InvalidInput(
             f"The {name}'s predict must return one value per row; for {len(rows)} rows it "
             f"returned shape {predictions.shape}."
@@ -167,7 +168,7 @@ def _output_profile(
     sample = X.head(_OUTPUT_PROFILE_ROWS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # feature-name notices from some frameworks
-        out = pd.DataFrame({"prediction": model.predict(model_input(sample))})
+        out = pd.DataFrame({"prediction": flat_predictions(model.predict(model_input(sample)))})
         if task == "classification" and hasattr(model, "predict_proba") and classes:
             proba = np.asarray(model.predict_proba(model_input(sample)), dtype=float)
             for i, cls in enumerate(classes):
@@ -197,7 +198,7 @@ def _eval_members(
     rows = X.assign(**{EVAL_TARGET: y})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        outputs = pd.DataFrame({"prediction": model.predict(model_input(X))})
+        outputs = pd.DataFrame({"prediction": flat_predictions(model.predict(model_input(X)))})
         if task == "classification" and hasattr(model, "predict_proba") and classes:
             proba = np.asarray(model.predict_proba(model_input(X)), dtype=float)
             for i, cls in enumerate(classes):
