@@ -1,6 +1,6 @@
 """Every framework end to end, as a user runs it: register (with its ONNX export or the reason
-for none), serve with ``--runtime auto`` on a real server, score a file with ``shipyard score``,
-and ``shipyard monitor run`` on the predictions the server logged.
+for none), ``shipyard validate``, serve with ``--runtime auto`` on a real server, score a file
+with ``shipyard score``, and ``shipyard monitor run`` on the predictions the server logged.
 
 One model per framework: XGBoost, LightGBM and CatBoost on numeric features (served on ONNX,
 parity verified), LightGBM and CatBoost with a categorical feature (no ONNX export: served
@@ -38,6 +38,7 @@ _E2E = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "runtime"),
     [(c, _E2E[c.id]) for c in CASES if c.id in _E2E],
@@ -66,7 +67,10 @@ def test_register_serve_batch_and_monitor(
     assert onnx is not None
     assert onnx["converted"] is (runtime == "onnx"), onnx["error"]
 
-    # Promote v1 (bob approves) so the server serves it under 'production'.
+    # Every validation gate passes (explanations too: permutation importance for a model
+    # with predict only), then bob approves and alice promotes v1 to 'production'.
+    code, out, err = cli(capsys, "validate", name, "1", "--json")
+    assert code == 0, out + err
     as_user("bob")
     assert cli(capsys, "approve", name, "1", "--reason", "end-to-end")[0] == 0
     as_user("alice")
