@@ -9,6 +9,7 @@ either passes its parity check or says in one line why there is none.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -141,8 +142,13 @@ def test_a_model_nobody_packages_gets_one_sentence_naming_what_is() -> None:
             "class M:\n    classes_ = ['only']\n    def predict(self, X): return X['age']\n",
             "must list two or more distinct labels",
         ),
+        (
+            "class M:\n    classes_ = ['no', 'yes']\n"
+            "    def predict(self, X): return X['age'].map(lambda a: 'maybe')\n",
+            "returns labels ['maybe'] that are not among its classes ['no', 'yes']",
+        ),
     ],
-    ids=["no-classes", "predict-fails", "text-regression", "one-class"],
+    ids=["no-classes", "predict-fails", "text-regression", "one-class", "unknown-label"],
 )
 def test_a_plain_python_model_that_breaks_the_conventions_is_refused(
     source: str, message: str
@@ -150,7 +156,7 @@ def test_a_plain_python_model_that_breaks_the_conventions_is_refused(
     namespace: dict[str, object] = {}
     exec(source, namespace)
     X, y = CASES[0].data(20)
-    with pytest.raises(InvalidInput, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(InvalidInput, match=re.escape(message)):
         prepare_archive(namespace["M"](), X_train=X, y_train=y)  # type: ignore[operator]
 
 

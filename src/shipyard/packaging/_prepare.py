@@ -90,7 +90,7 @@ def prepare_archive(
     def model_input(frame: pd.DataFrame) -> Any:
         return frame.to_numpy() if kind == "array" else frame
 
-    _check_predictions(model, model_input(X_train_f.head(5)), task)
+    _check_predictions(model, model_input(X_train_f.head(5)), task, classes)
 
     metrics: dict[str, float] = {}
     if X_eval_f is not None:
@@ -135,9 +135,9 @@ def prepare_archive(
     )
 
 
-def _check_predictions(model: Any, rows: Any, task: str) -> None:
-    """The model predicts on a few training rows, one value per row (numbers for a regressor);
-    else one sentence, before anything is written."""
+def _check_predictions(model: Any, rows: Any, task: str, classes: list[Any] | None) -> None:
+    """The model predicts on a few training rows, one value per row (numbers for a regressor,
+    its classes for a classifier); else one sentence, before anything is written."""
     name = type(model).__name__
     try:
         with warnings.catch_warnings():
@@ -158,6 +158,12 @@ def _check_predictions(model: Any, rows: Any, task: str) -> None:
         raise InvalidInput(
             f"The {name}'s predict returns {predictions.dtype} values, not numbers: give it a "
             "classes_ attribute (the class labels) to register it as a classifier."
+        )
+    unknown = sorted({str(p) for p in predictions} - {str(c) for c in classes or []})
+    if classes is not None and unknown:
+        raise InvalidInput(
+            f"The {name}'s predict returns labels {unknown} that are not among its classes "
+            f"{classes}: its classes_ must list every label it predicts."
         )
 
 
