@@ -15,7 +15,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from shipyard import Client
 from shipyard.errors import InvalidInput
-from shipyard.packaging import EVAL_TARGET, FLAVORS, prepare_archive
+from shipyard.packaging import EVAL_TARGET, FLAVORS, flavor_for, prepare_archive
 from shipyard.store import Store, sha256
 
 
@@ -136,7 +136,7 @@ def test_flavors_follow_the_protocol() -> None:
     assert len(names) == len(set(names))
     for flavor in FLAVORS:
         assert isinstance(flavor, Flavor)
-        assert flavor.handles(LogisticRegression()) is (flavor.name == "sklearn")
+        assert flavor_for(LogisticRegression()).name == "sklearn"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from shipyard.errors import InvalidInput, SchemaViolation
-from shipyard.packaging import LoadedModel
+from shipyard.packaging import LoadedModel, flat_predictions
 
 ID_COLUMN = "prediction_id"
 PREDICTION_COLUMN = "prediction"
@@ -79,14 +79,14 @@ def predict_with_proba(
     prepared = loaded.prepare(X, validate=False)
     model = loaded.model
     if not _has_proba(loaded):
-        return np.asarray(model.predict(prepared)), None
+        return flat_predictions(model.predict(prepared)), None
     features, final = prepared, model
     if _is_pipeline(model) and len(model.steps) > 1:
         features, final = _transform(model, prepared), model[-1]
     both = _one_pass(final, features)
     if both is not None:
         return both
-    return np.asarray(final.predict(features)), np.asarray(final.predict_proba(features))
+    return flat_predictions(final.predict(features)), np.asarray(final.predict_proba(features))
 
 
 def _transform(pipeline: Any, X: Any) -> Any:

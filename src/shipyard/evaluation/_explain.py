@@ -23,7 +23,7 @@ import pandas as pd
 
 from shipyard.config import GateSettings
 from shipyard.evaluation._gate import Gate
-from shipyard.packaging import LoadedModel
+from shipyard.packaging import LoadedModel, flat_predictions
 
 #: TreeSHAP explains at most this many rows: mean |SHAP| is stable long before.
 SHAP_ROWS = 256
@@ -232,12 +232,38 @@ def _permutation(
         raise _Unexplained(f"{why}; permutation importance would not fit the time budget")
     keep = rng.choice(len(frame), rows, replace=False) if rows < len(frame) else np.arange(rows)
     X = model.prepare(frame.iloc[keep], validate=False)
+    # scikit-learn's permutation_importance wants fit and score: a plain Python model (the
+    # "python" flavor) has predict only, so it is scored through _Scored.
+    scored = native if hasattr(native, "fit") and hasattr(native, "score") else None
+    estimator = scored or _Scored(native, model.manifest.task)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = permutation_importance(native, X, target[keep], n_repeats=REPEATS, random_state=0)
+        result = permutation_importance(
+            estimator, X, target[keep], n_repeats=REPEATS, random_state=0
+        )
     return Explanation(
         "permutation", rows, _ranked(names, np.asarray(result.importances_mean)), note=why
     )
+
+
+class _Scored:
+    """A model with ``predict`` only, scored as scikit-learn scores its estimators: accuracy
+    for a classifier, R2 for a regressor (``fit`` is never called)."""
+
+    def __init__(self, model: Any, task: str) -> None:
+        self.model = model
+        self.task = task
+
+    def fit(self, X: Any, y: Any) -> _Scored:
+        return self
+
+    def score(self, X: Any, y: Any) -> float:
+        from sklearn.metrics import accuracy_score, r2_score
+
+        predicted = flat_predictions(self.model.predict(X))
+        if self.task == "classification":
+            return float(accuracy_score(np.asarray(y).astype(str), predicted.astype(str)))
+        return float(r2_score(y, predicted))
 
 
 class _Unexplained(Exception):

@@ -29,7 +29,13 @@ from shipyard.packaging._environment import (
 from shipyard.packaging._flavors import FLAVORS, Flavor, flavor_for, get_flavor
 from shipyard.packaging._loaded import LoadedModel
 from shipyard.packaging._manifest import Lineage, Manifest
-from shipyard.packaging._onnx import OnnxExport, OnnxInput, OnnxPredictor, export_onnx
+from shipyard.packaging._onnx import (
+    OnnxExport,
+    OnnxInput,
+    OnnxPredictor,
+    export_onnx,
+    flat_predictions,
+)
 from shipyard.packaging._prepare import as_frame, prepare_archive
 
 __all__ = [
@@ -48,6 +54,7 @@ __all__ = [
     "as_frame",
     "environment",
     "export_onnx",
+    "flat_predictions",
     "flavor_for",
     "get_flavor",
     "git_state",

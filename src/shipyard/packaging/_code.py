@@ -10,9 +10,9 @@ their source as archive members ``code/<module path>.py`` (a package's ``__init_
 ``code/<package>/__init__.py``). ``code_paths`` adds files and package folders by hand.
 
 Classes and functions that cannot be imported by name (defined in ``__main__``, i.e. in a
-notebook or a script, lambdas, classes defined inside functions) are pickled *by value* with
-cloudpickle instead (``dump_model``): the model registers and loads anywhere, with the caveat
-that by-value code needs the Python minor version it was pickled with. Refusing them would be
+notebook or a script, lambdas, classes defined inside functions) are pickled *by value*
+with cloudpickle instead (``_pickled.pickle_members``): the model registers and loads
+anywhere, with the caveat that by-value code needs the Python minor version it was pickled with. Refusing them would be
 the stricter choice, but a notebook's transformer is the commonest custom code there is, and
 the register-time load check (``_load_check``) proves the pickle loads in a fresh process
 before anything is written. Putting the code in place at load time is ``_code_import``'s job.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import importlib.machinery
 import importlib.util
-import io
 import os
 import site
 import sys
@@ -131,23 +130,6 @@ def scan_model(model: Any) -> ModelScan:
             "registering it."
         ) from exc
     return ModelScan(frozenset(modules), tuple(sorted(by_value)))
-
-
-def dump_model(model: Any) -> bytes:
-    """The model's pickle: joblib's, or cloudpickle's when part of it must go by value.
-
-    Both read back with ``joblib.load`` (a cloudpickle stream is a plain pickle).
-    """
-    if scan_model(model).by_value:
-        import cloudpickle
-
-        data: bytes = cloudpickle.dumps(model)
-        return data
-    import joblib
-
-    buf = io.BytesIO()
-    joblib.dump(model, buf)
-    return buf.getvalue()
 
 
 # -- where a module comes from -------------------------------------------------------------

@@ -29,6 +29,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from shipyard.errors import InvalidInput
+from shipyard.packaging._manifest import Task
+from shipyard.packaging._onnx import OnnxExport
 
 
 def _is_river(model: Any) -> bool:
@@ -135,7 +137,7 @@ class RiverFlavor:
 
     name: ClassVar[str] = "river"
     framework: ClassVar[str] = "river"
-    onnx: ClassVar[bool] = False
+    supports: ClassVar[str] = "river online learners"
 
     def handles(self, model: Any) -> bool:
         return isinstance(model, _RiverModel) or _is_river(model)
@@ -159,6 +161,28 @@ class RiverFlavor:
             f"Shipyard serves river classifiers and regressors; a {type(model).__name__} "
             "is neither."
         )
+
+    def check_fitted(self, model: Any) -> None:
+        """A river model answers from its first row on: always fitted."""
+
+    def task(self, model: Any) -> Task:
+        return "classification" if isinstance(model, RiverClassifier) else "regression"
+
+    def classes(self, model: Any) -> list[Any] | None:
+        return list(model.classes or []) if isinstance(model, RiverClassifier) else None
+
+    def frameworks(self, model: Any) -> tuple[str, ...]:
+        return ("river",)
+
+    def export_onnx(
+        self, model: Any, X_sample: pd.DataFrame, X_eval: pd.DataFrame | None, *, task: Task
+    ) -> OnnxExport:
+        n_rows = len(X_sample if X_eval is None else X_eval)
+        reason = (
+            "river models have no ONNX export (they learn one row at a time), so they are "
+            "served with the native runtime"
+        )
+        return OnnxExport(None, (), "double", None, None, n_rows, reason)
 
     def save(self, model: Any) -> dict[str, bytes]:
         buffer = io.BytesIO()

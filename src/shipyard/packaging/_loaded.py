@@ -17,6 +17,7 @@ from shipyard.packaging._code_import import PREFIX, code_in_place
 from shipyard.packaging._environment import package_versions
 from shipyard.packaging._flavors import get_flavor
 from shipyard.packaging._manifest import Manifest
+from shipyard.packaging._onnx import flat_predictions
 
 #: Import names whose distribution is called otherwise (for "pip install <distribution>").
 _DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow", "cv2": "opencv"}
@@ -79,7 +80,7 @@ class LoadedModel:
         return frame.to_numpy() if self.manifest.input_kind == "array" else frame
 
     def predict(self, X: pd.DataFrame, *, validate: bool = True) -> np.ndarray:
-        return np.asarray(self.model.predict(self.prepare(X, validate=validate)))
+        return flat_predictions(self.model.predict(self.prepare(X, validate=validate)))
 
     def predict_proba(self, X: pd.DataFrame, *, validate: bool = True) -> np.ndarray | None:
         if self.manifest.task != "classification" or not hasattr(self.model, "predict_proba"):

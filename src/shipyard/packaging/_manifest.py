@@ -14,6 +14,9 @@ FORMAT_VERSION = 2
 #: The format of an archive without code members.
 FORMAT_WITHOUT_CODE = 1
 
+#: What a model does: a flavor decides it, the manifest records it.
+Task = Literal["classification", "regression"]
+
 
 class Lineage(BaseModel):
     """Where a version came from: its run, the code's commit and the data's fingerprints."""
@@ -36,7 +39,7 @@ class Manifest(BaseModel):
     flavor: str
     frameworks: dict[str, str]
     python: str
-    task: Literal["classification", "regression"]
+    task: Task
     classes: list[Any] | None = None
     input_kind: Literal["frame", "array"] = "frame"
     input_schema: dict[str, Any]

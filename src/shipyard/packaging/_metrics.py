@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from shipyard.packaging._onnx import flat_predictions
+
 
 def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
     """Standard metrics of ``model`` on ``(X, y)``.
@@ -17,13 +19,13 @@ def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
 
     y_true = np.asarray(y)
     if task == "regression":
-        pred = np.asarray(model.predict(X), dtype=float)
+        pred = np.asarray(flat_predictions(model.predict(X)), dtype=float)
         return {
             "mae": float(skm.mean_absolute_error(y_true, pred)),
             "rmse": float(np.sqrt(skm.mean_squared_error(y_true, pred))),
             "r2": float(skm.r2_score(y_true, pred)),
         }
-    pred = np.asarray(model.predict(X))
+    pred = flat_predictions(model.predict(X))
     classes = list(getattr(model, "classes_", np.unique(y_true)))
     binary = len(classes) == 2
     out = {
@@ -38,6 +40,10 @@ def evaluate(model: Any, X: Any, y: Any, *, task: str) -> dict[str, float]:
     }
     if hasattr(model, "predict_proba") and len(np.unique(y_true)) > 1:
         proba = np.asarray(model.predict_proba(X), dtype=float)
+        # Boosters compute probabilities in float32: rows sum to 1 +- 1e-7, which log_loss
+        # warns about; the ranking (roc_auc) is unchanged by the rescaling.
+        sums = proba.sum(axis=1, keepdims=True)
+        proba = np.divide(proba, sums, out=proba.copy(), where=sums > 0)
         if binary:
             out["roc_auc"] = float(skm.roc_auc_score(y_true == classes[-1], proba[:, 1]))
         elif set(np.unique(y_true)) <= set(classes):

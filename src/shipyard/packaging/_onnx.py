@@ -35,9 +35,17 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import InvalidInput, SchemaViolation
+from shipyard.packaging._onnx_boosters import register_booster_converters
 from shipyard.packaging._onnx_trees import ML_OPSET, tree_converters
 
-__all__ = ["OnnxExport", "OnnxInput", "OnnxPredictor", "export_onnx"]
+__all__ = [
+    "OnnxExport",
+    "OnnxInput",
+    "OnnxPredictor",
+    "export_onnx",
+    "flat_predictions",
+    "verify_onnx",
+]
 
 _TASKS = ("classification", "regression")
 _DTYPES: dict[str, Any] = {
@@ -51,7 +59,7 @@ _MATRIX_INPUT = "X"
 #: Frames up to this many rows are fed through one object array (see _feed_via_rows).
 _ROW_ROUTE_MAX_ROWS = 512
 #: Metadata key holding the column order of the matrix input (JSON list).
-_COLUMNS_KEY = "shipyard.columns"
+COLUMNS_KEY = "shipyard.columns"
 #: Metadata key set to "false" when a classifier's second output holds decision scores, not
 #: probabilities (the model has no predict_proba).
 _PROBABILITIES_KEY = "shipyard.probabilities"
@@ -170,7 +178,7 @@ class OnnxPredictor:
         # order, and the inputs fed from each dtype group (indices into those columns).
         matrix = [inp for inp in self.inputs if inp.column is None]
         if matrix:
-            columns = json.loads(metadata[_COLUMNS_KEY])
+            columns = json.loads(metadata[COLUMNS_KEY])
             self._matrix: tuple[str, Any] | None = (matrix[0].name, _DTYPES[matrix[0].onnx_type])
         else:
             columns = [inp.column for inp in self.inputs if inp.column is not None]
@@ -236,12 +244,12 @@ class OnnxPredictor:
         """
         outputs = self._session.run(self._both_outputs, feed)
         proba = outputs[1] if len(outputs) > 1 else None
-        return _flat_predictions(outputs[0]), proba
+        return flat_predictions(outputs[0]), proba
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Labels for a classifier, values for a regressor; one entry per row."""
         (output,) = self._session.run([self._output_name], self.make_feed(X))
-        return _flat_predictions(output)
+        return flat_predictions(output)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
         """Class probabilities, ``(n_rows, n_classes)``; ``None`` for regressors and for
@@ -340,53 +348,109 @@ def export_onnx(
         plans = _plans(X_sample)
     except _Unsupported as exc:
         return OnnxExport(None, (), "double", None, None, n_rows, str(exc))
-    # Classifiers without predict_proba (LinearSVC, RidgeClassifier) are compared on labels.
-    on_proba = task == "classification" and hasattr(model, "predict_proba")
-    on_labels = task == "classification" and not on_proba
-    try:
-        native: np.ndarray | None = _native_output(model, X_eval, on_proba=on_proba)
-        native_error = None
-    except Exception as exc:  # the model's own predict failing is reported, not raised
-        native, native_error = None, f"native prediction failed: {_one_line(exc)}"
-
+    native = _Native.of(model, X_eval, task)
     best: OnnxExport | None = None
     conversion_errors: list[str] = []
     for plan in plans:
         try:
             model_bytes, inputs = _convert(model, plan, task)
-            predictor = OnnxPredictor(model_bytes, inputs).load()
-            feed = predictor.make_feed(X_eval)
-            labels, proba = predictor.predict_arrays(feed)
+            export, settled = _compare(
+                model_bytes, inputs, plan.precision, X_eval, native, atol, rtol
+            )
         # skl2onnx raises whatever its converters raise (RuntimeError, NotImplementedError,
         # ValueError, TypeError, its own MissingConverter...) and onnxruntime raises its own
         # types on load or run: all of them mean "this plan does not work".
         except Exception as exc:
             conversion_errors.append(f"ONNX conversion failed: {_one_line(exc)}")
             continue
-        onnx_out = proba if on_proba else labels
-        if native is None or onnx_out is None:
-            error = native_error or "the ONNX model has no probabilities output"
-            return OnnxExport(model_bytes, inputs, plan.precision, None, None, n_rows, error)
-        if on_labels:
-            check = _label_parity(onnx_out, native)
-        else:
-            check = _parity(onnx_out, native, atol=atol, rtol=rtol)
-        export = OnnxExport(
-            model_bytes,
-            inputs,
-            plan.precision,
-            check.max_abs_diff,
-            check.share_over_1e3,
-            n_rows,
-            None if check.ok else f"parity check failed with {plan.precision} inputs: {check}",
-        )
-        if check.ok:
+        if settled:
             return export
         if best is None or _closer(export, best):
             best = export
     if best is not None:
         return best
     return OnnxExport(None, (), plans[0].precision, None, None, n_rows, conversion_errors[-1])
+
+
+def verify_onnx(
+    model: Any,
+    model_bytes: bytes,
+    inputs: Sequence[OnnxInput],
+    X_eval: pd.DataFrame,
+    *,
+    task: str,
+    precision: str,
+    atol: float = _ATOL,
+    rtol: float = _RTOL,
+) -> OnnxExport:
+    """The parity check of ``export_onnx`` for a graph converted elsewhere (e.g. by the
+    framework's own exporter): runs it on ``X_eval`` and compares with ``model``.
+
+    Never raises for a graph that does not load or run: ``error`` says why, without bytes.
+    """
+    native = _Native.of(model, X_eval, task)
+    try:
+        export, _ = _compare(model_bytes, tuple(inputs), precision, X_eval, native, atol, rtol)
+    except Exception as exc:  # onnxruntime's own error types, on load or on run
+        error = f"the ONNX model does not run: {_one_line(exc)}"
+        return OnnxExport(None, tuple(inputs), precision, None, None, len(X_eval), error)
+    return export
+
+
+@dataclass(frozen=True)
+class _Native:
+    """What the ONNX model must reproduce on the evaluation rows, or why it cannot be had."""
+
+    values: np.ndarray | None
+    error: str | None
+    on_proba: bool
+    on_labels: bool
+
+    @classmethod
+    def of(cls, model: Any, X_eval: pd.DataFrame, task: str) -> _Native:
+        # Classifiers without predict_proba (LinearSVC, RidgeClassifier) are compared on labels.
+        on_proba = task == "classification" and hasattr(model, "predict_proba")
+        on_labels = task == "classification" and not on_proba
+        try:
+            values = _native_output(model, X_eval, on_proba=on_proba)
+        except Exception as exc:  # the model's own predict failing is reported, not raised
+            return cls(None, f"native prediction failed: {_one_line(exc)}", on_proba, on_labels)
+        return cls(values, None, on_proba, on_labels)
+
+
+def _compare(
+    model_bytes: bytes,
+    inputs: tuple[OnnxInput, ...],
+    precision: str,
+    X_eval: pd.DataFrame,
+    native: _Native,
+    atol: float,
+    rtol: float,
+) -> tuple[OnnxExport, bool]:
+    """The export with its parity figures, and whether it is final (parity holds, or cannot
+    be checked); raises what onnxruntime raises when the graph does not load or run."""
+    predictor = OnnxPredictor(model_bytes, inputs).load()
+    labels, proba = predictor.predict_arrays(predictor.make_feed(X_eval))
+    n_rows = len(X_eval)
+    onnx_out = proba if native.on_proba else labels
+    if native.values is None or onnx_out is None:
+        error = native.error or "the ONNX model has no probabilities output"
+        return OnnxExport(model_bytes, inputs, precision, None, None, n_rows, error), True
+    check = (
+        _label_parity(onnx_out, native.values)
+        if native.on_labels
+        else _parity(onnx_out, native.values, atol=atol, rtol=rtol)
+    )
+    export = OnnxExport(
+        model_bytes,
+        inputs,
+        precision,
+        check.max_abs_diff,
+        check.share_over_1e3,
+        n_rows,
+        None if check.ok else f"parity check failed with {precision} inputs: {check}",
+    )
+    return export, check.ok
 
 
 # --- input plans ----------------------------------------------------------------------------
@@ -477,6 +541,13 @@ def _convert(model: Any, plan: _Plan, task: str) -> tuple[bytes, tuple[OnnxInput
             (column, tensor_types[t]([None, 1]))
             for column, t in zip(plan.columns, plan.types, strict=True)
         ]
+    try:
+        register_booster_converters()
+    except ImportError as exc:
+        raise RuntimeError(
+            "XGBoost and LightGBM models need onnxmltools for their ONNX export: "
+            "pip install onnxmltools"
+        ) from exc
     options = _classifier_options(model) if task == "classification" else None
     onnx_model = convert_sklearn(
         model,
@@ -492,7 +563,7 @@ def _convert(model: Any, plan: _Plan, task: str) -> tuple[bytes, tuple[OnnxInput
     if plan.matrix:
         inputs = (OnnxInput(_MATRIX_INPUT, None, plan.precision),)
         entry = onnx_model.metadata_props.add()
-        entry.key, entry.value = _COLUMNS_KEY, json.dumps(list(plan.columns))
+        entry.key, entry.value = COLUMNS_KEY, json.dumps(list(plan.columns))
     else:
         inputs = _sanitise_inputs(onnx_model, plan)
     return onnx_model.SerializeToString(), inputs
@@ -563,7 +634,7 @@ def _native_output(model: Any, X: pd.DataFrame, *, on_proba: bool) -> np.ndarray
     """What the ONNX model must reproduce: probabilities, or predictions (labels, values)."""
     if on_proba:
         return np.asarray(model.predict_proba(X), dtype=np.float64)
-    return np.asarray(model.predict(X))
+    return flat_predictions(model.predict(X))
 
 
 @dataclass(frozen=True)
@@ -654,8 +725,13 @@ def _is_missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
-def _flat_predictions(output: np.ndarray) -> np.ndarray:
-    """Regressors return ``(n, 1)``; callers expect one entry per row like scikit-learn."""
+def flat_predictions(output: Any) -> np.ndarray:
+    """One entry per row, as scikit-learn's ``predict`` gives: ONNX regressors and CatBoost's
+    multiclass ``predict`` return ``(n, 1)``.
+
+    >>> flat_predictions(np.array([[1], [2]])).tolist()
+    [1, 2]
+    """
     array = np.asarray(output)
     return array.ravel() if array.ndim == 2 and array.shape[1] == 1 else array
 

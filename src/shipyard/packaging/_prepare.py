@@ -24,11 +24,11 @@ from shipyard.errors import InvalidInput
 from shipyard.packaging._archive import EVAL_ROWS, EVAL_TARGET, PreparedArchive
 from shipyard.packaging._code import collect_code
 from shipyard.packaging._environment import package_versions, requirements_lock
-from shipyard.packaging._flavors import Flavor, flavor_for, frameworks_of
+from shipyard.packaging._flavors import Flavor, flavor_for
 from shipyard.packaging._load_check import CHECK_ROWS, LoadCheck
 from shipyard.packaging._manifest import Lineage
 from shipyard.packaging._metrics import evaluate
-from shipyard.packaging._onnx import export_onnx
+from shipyard.packaging._onnx import flat_predictions
 
 #: Rows of the output profile: predictions on this many rows are enough for a reference.
 _OUTPUT_PROFILE_ROWS = 50_000
@@ -47,23 +47,6 @@ def as_frame(X: Any, *, what: str) -> tuple[pd.DataFrame, str]:
     if frame.empty:
         raise InvalidInput(f"{what} is empty: it needs at least one row and one column.")
     return frame, kind
-
-
-def _check_fitted(model: Any) -> None:
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(model)
-    except NotFittedError as exc:
-        raise InvalidInput(
-            f"The {type(model).__name__} is not fitted: call fit(X, y) before registering it."
-        ) from exc
-    except TypeError as exc:  # not an estimator at all
-        raise InvalidInput(
-            f"Shipyard cannot package a {type(model).__name__}: it is not a scikit-learn "
-            "compatible estimator."
-        ) from exc
 
 
 def _check_lengths(X: pd.DataFrame, y: Any, *, x_name: str, y_name: str) -> np.ndarray:
@@ -97,14 +80,17 @@ def prepare_archive(
     classes pickled by value, is loaded from the archive in a fresh Python process first
     (``load_check``; ``False`` skips it): one that would not load elsewhere is refused.
 
-    Raises ``InvalidInput`` for an unfitted model, an empty frame, X/y of different lengths,
+    The model's flavor (``FLAVORS``) decides whether it is fitted, its task and classes, how
+    it is stored and its ONNX export. Raises ``InvalidInput`` for a model no flavor packages,
+    an unfitted model, an empty frame, X/y of different lengths, a model whose predict fails
+    on the training rows,
     a code path that does not exist, or a model that fails the load check.
     """
     flavor = flavor_for(model)
     adapt = getattr(flavor, "adapt", None)
     if adapt is not None:  # a framework without scikit-learn's API (river): wrapped first
         model = adapt(model, y_train)
-    _check_fitted(model)
+    flavor.check_fitted(model)
     code = collect_code(model, code_paths)
     check = LoadCheck.start(code) if load_check and code.needed else None
     try:
@@ -157,13 +143,13 @@ def _prepare(
         if list(X_eval_f.columns) != list(X_train_f.columns):
             raise InvalidInput("X_eval must have the same columns, in the same order, as X_train.")
 
-    from sklearn.base import is_classifier
-
-    task = "classification" if is_classifier(model) else "regression"
-    classes = [_plain(c) for c in model.classes_] if task == "classification" else None
+    task = flavor.task(model)
+    classes = flavor.classes(model)
 
     def model_input(frame: pd.DataFrame) -> Any:
         return frame.to_numpy() if kind == "array" else frame
+
+    _check_predictions(model, model_input(X_train_f.head(5)), task, classes)
 
     metrics: dict[str, float] = {}
     if X_eval_f is not None:
@@ -185,13 +171,13 @@ def _prepare(
         members.update(_eval_members(model, model_input, X_eval_f, y_eval_a, task, classes))
 
     onnx_summary: dict[str, Any] | None = None
-    if onnx and flavor.onnx and kind == "frame":
-        export = export_onnx(model, X_train_f.head(200), X_eval_f, task=task)
+    if onnx and kind == "frame":
+        export = flavor.export_onnx(model, X_train_f.head(200), X_eval_f, task=task)
         onnx_summary = export.to_manifest()
         if export.model_bytes is not None:
             members["model.onnx"] = export.model_bytes
 
-    frameworks = package_versions(frameworks_of(model))
+    frameworks = package_versions(flavor.frameworks(model))
     return PreparedArchive(
         flavor=flavor.name,
         frameworks=frameworks,
@@ -208,6 +194,38 @@ def _prepare(
     )
 
 
+def _check_predictions(model: Any, rows: Any, task: str, classes: list[Any] | None) -> None:
+    """The model predicts on a few training rows, one value per row (numbers for a regressor,
+    its classes for a classifier); else one sentence, before anything is written."""
+    name = type(model).__name__
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            predictions = flat_predictions(model.predict(rows))
+    except Exception as exc:  # the model's own code: whatever it raises, say so in one line
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise InvalidInput(
+            f"The {name}'s predict failed on the first rows of X_train "
+            f"({type(exc).__name__}: {first}); it must take the frame it was trained on."
+        ) from exc
+    if predictions.shape != (len(rows),):
+        raise InvalidInput(
+            f"The {name}'s predict must return one value per row; for {len(rows)} rows it "
+            f"returned shape {predictions.shape}."
+        )
+    if task == "regression" and not np.issubdtype(predictions.dtype, np.number):
+        raise InvalidInput(
+            f"The {name}'s predict returns {predictions.dtype} values, not numbers: give it a "
+            "classes_ attribute (the class labels) to register it as a classifier."
+        )
+    unknown = sorted({str(p) for p in predictions} - {str(c) for c in classes or []})
+    if classes is not None and unknown:
+        raise InvalidInput(
+            f"The {name}'s predict returns labels {unknown} that are not among its classes "
+            f"{classes}: its classes_ must list every label it predicts."
+        )
+
+
 def _output_profile(
     model: Any, model_input: Any, X: pd.DataFrame, task: str, classes: list[Any] | None
 ) -> dict[str, Any]:
@@ -215,7 +233,7 @@ def _output_profile(
     sample = X.head(_OUTPUT_PROFILE_ROWS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # feature-name notices from some frameworks
-        out = pd.DataFrame({"prediction": model.predict(model_input(sample))})
+        out = pd.DataFrame({"prediction": flat_predictions(model.predict(model_input(sample)))})
         if task == "classification" and hasattr(model, "predict_proba") and classes:
             proba = np.asarray(model.predict_proba(model_input(sample)), dtype=float)
             for i, cls in enumerate(classes):
@@ -245,7 +263,7 @@ def _eval_members(
     rows = X.assign(**{EVAL_TARGET: y})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        outputs = pd.DataFrame({"prediction": model.predict(model_input(X))})
+        outputs = pd.DataFrame({"prediction": flat_predictions(model.predict(model_input(X)))})
         if task == "classification" and hasattr(model, "predict_proba") and classes:
             proba = np.asarray(model.predict_proba(model_input(X)), dtype=float)
             for i, cls in enumerate(classes):
@@ -262,8 +280,3 @@ def _parquet(frame: pd.DataFrame) -> bytes:
     # Column names as strings (Parquet needs them); values as they are.
     frame.rename(columns=str).to_parquet(buffer, index=False)
     return buffer.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as plain Python values (JSON-safe)."""
-    return value.item() if isinstance(value, np.generic) else value
