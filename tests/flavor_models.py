@@ -90,6 +90,8 @@ class Case:
     fit: bool = True
     categorical: bool = False
     multiclass: bool = False
+    #: Whether an unfitted model is refused (a river learner answers from its first row on).
+    needs_fit: bool = True
     notes: dict[str, Any] = field(default_factory=dict)
 
     def data(self, n: int = 600) -> tuple[pd.DataFrame, np.ndarray]:
@@ -111,6 +113,24 @@ class Case:
         if self.fit:
             model.fit(X, y)
         return model, X, y
+
+
+def _river_classifier() -> Any:
+    from river import naive_bayes, preprocessing
+
+    from shipyard.packaging import get_flavor
+
+    learner = preprocessing.StandardScaler() | naive_bayes.GaussianNB()  # takes text labels
+    return get_flavor("river").adapt(learner, CHURN)  # type: ignore[attr-defined]
+
+
+def _river_regressor() -> Any:
+    from river import linear_model, preprocessing
+
+    from shipyard.packaging import get_flavor
+
+    learner = preprocessing.StandardScaler() | linear_model.LinearRegression()
+    return get_flavor("river").adapt(learner, None)  # type: ignore[attr-defined]
 
 
 def _xgb_classifier() -> Any:
@@ -231,6 +251,16 @@ CASES = [
         CHURN,
         categorical=True,
     ),
+    Case(
+        "river-classifier",
+        "river",
+        _river_classifier,
+        "classification",
+        False,
+        CHURN,
+        needs_fit=False,
+    ),
+    Case("river-regressor", "river", _river_regressor, "regression", False, needs_fit=False),
     Case("python-rules", "python", RulesClassifier, "classification", False, CHURN, fit=False),
     Case("python-regressor", "python", MeanRegressor, "regression", False),
     Case("python-notebook", "python", notebook_model, "classification", False, CHURN, fit=False),

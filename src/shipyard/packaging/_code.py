@@ -10,12 +10,13 @@ their source as archive members ``code/<module path>.py`` (a package's ``__init_
 ``code/<package>/__init__.py``). ``code_paths`` adds files and package folders by hand.
 
 Classes and functions that cannot be imported by name (defined in ``__main__``, i.e. in a
-notebook or a script, lambdas, classes defined inside functions) are pickled *by value*
-with cloudpickle instead (``_pickled.pickle_members``): the model registers and loads
-anywhere, with the caveat that by-value code needs the Python minor version it was pickled with. Refusing them would be
-the stricter choice, but a notebook's transformer is the commonest custom code there is, and
-the register-time load check (``_load_check``) proves the pickle loads in a fresh process
-before anything is written. Putting the code in place at load time is ``_code_import``'s job.
+notebook or a script, lambdas, classes defined inside functions) are pickled *by value* with
+cloudpickle instead (``_pickled.pickle_members``): the model registers and loads anywhere,
+with the caveat that by-value code needs the Python minor version it was pickled with.
+Refusing them would be the stricter choice, but a notebook's transformer is the commonest
+custom code there is, and the register-time load check (``_load_check``) proves the pickle
+loads in a fresh process before anything is written. Putting the code in place at load
+time is ``_code_import``'s job.
 """
 
 from __future__ import annotations
