@@ -250,13 +250,19 @@ def _frame(cells: np.ndarray, columns: list[Any]) -> pd.DataFrame:
         try:
             if kinds == {int}:
                 data[name] = column.astype(np.int64)
-            elif kinds == {float} or kinds == {float, int}:
+            elif kinds == {float} or (kinds == {float, int} and _exact_as_floats(column)):
                 data[name] = column.astype(np.float64)
             else:
                 data[name] = column
         except OverflowError:  # an integer beyond int64: let the schema say so
             data[name] = column
     return pd.DataFrame(data, copy=False)
+
+
+def _exact_as_floats(column: np.ndarray) -> bool:
+    """True if every integer among ``column``'s numbers is exact as a float64: an integer
+    column sent as ``[9007199254740993, 3.0]`` must reach the schema as it was sent."""
+    return all(-(2**53) <= v <= 2**53 for v in column if type(v) is int)
 
 
 def _short(name: object) -> str:
