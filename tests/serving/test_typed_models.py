@@ -217,3 +217,34 @@ async def test_rows_without_columns_are_an_empty_batch(store: Store, loan: Regis
             response = await client.post("/models/loan/predict", json=body)
             assert response.status_code == 422
             assert "The request has no rows; send at least one." in response.text
+
+
+@pytest.mark.anyio
+async def test_v2_json_takes_the_typed_path_and_answers_as_records_do(
+    store: Store, loan: Registry
+) -> None:
+    from shipyard.serving._v2 import parse_infer_request
+
+    served = ServedModel.build(loan.load("loan", 1), ServeSettings(runtime="onnx"))
+    records = _requests()[-1][:6]
+    kinds = {"amount": "FP64", "income": "FP64", "age": "INT64"}
+    names = served.schema.names()
+    inputs = [
+        {
+            "name": name,
+            "datatype": kinds.get(name, "BYTES"),
+            "shape": [len(records), 1],
+            "data": [record[name] for record in records],
+        }
+        for name in names
+    ]
+    rows, _, _ = parse_infer_request({"inputs": inputs}, names)
+    assert isinstance(served.coerce(rows), Typed)
+    settings = ServeSettings(auth=False, runtime="onnx", alias="fast")
+    async with http(create_app(store, settings=settings)) as client:
+        v2 = await client.post("/v2/models/loan/infer", json={"inputs": inputs})
+        by_records = await client.post("/models/loan/predict", json={"records": records})
+    assert v2.status_code == 200 and by_records.status_code == 200
+    outputs = {output["name"]: output for output in v2.json()["outputs"]}
+    probabilities = np.asarray(by_records.json()["probabilities"]).reshape(-1).tolist()
+    assert outputs["predict_proba"]["data"] == probabilities

@@ -402,10 +402,10 @@ def _encode_predict(
     return body
 
 
-def _decode_infer(request: Request, body: bytes, served: ServedModel) -> tuple[pd.DataFrame, Any]:
+def _decode_infer(request: Request, body: bytes, served: ServedModel) -> tuple[Rows, Any]:
     require_json(request)
-    frame, request_id, wanted = _v2.parse_infer_request(parse_json(body), served.schema.names())
-    return frame, (request_id, wanted)
+    rows, request_id, wanted = _v2.parse_infer_request(parse_json(body), served.schema.names())
+    return rows, (request_id, wanted)
 
 
 def _encode_infer(

@@ -13,11 +13,10 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shipyard.dataset import ColumnSchema
 from shipyard.errors import InvalidInput
-from shipyard.serving._inputs import _frame
+from shipyard.serving._inputs import Rows
 from shipyard.serving._runtime import ServedModel, json_floats
 
 NUMERIC_TYPES = frozenset(
@@ -63,8 +62,8 @@ def model_metadata(served: ServedModel) -> dict[str, Any]:
     }
 
 
-def parse_infer_request(body: Any, columns: list[str]) -> tuple[pd.DataFrame, Any, list[str]]:
-    """The frame, the request ``id`` (or None) and the output names a v2 request asks for."""
+def parse_infer_request(body: Any, columns: list[str]) -> tuple[Rows, Any, list[str]]:
+    """The rows, the request ``id`` (or None) and the output names a v2 request asks for."""
     if not isinstance(body, dict):
         raise InvalidInput("An inference request must be a JSON object with 'inputs'.")
     tensors = body.get("inputs")
@@ -84,9 +83,11 @@ def parse_infer_request(body: Any, columns: list[str]) -> tuple[pd.DataFrame, An
                 f"{len(columns)} columns; send [n, {len(columns)}] in the schema's column order "
                 "(GET /v2/models/{name} lists it) or one tensor per column."
             )
-        cells = np.empty(n * k, dtype=object)
-        cells[:] = data
-        return _frame(cells.reshape(n, k), columns), request_id, wanted
+        return (
+            Rows(list(columns), [data[i * k : (i + 1) * k] for i in range(n)]),
+            request_id,
+            wanted,
+        )
     names = [name for name, _, _ in decoded]
     if len(set(names)) != len(names):
         raise InvalidInput("Two inputs have the same name; send one tensor per column.")
@@ -99,11 +100,12 @@ def parse_infer_request(body: Any, columns: list[str]) -> tuple[pd.DataFrame, An
         )
     if len(rows) > 1:
         raise InvalidInput("The input tensors have different numbers of rows.")
-    n = rows.pop()
-    cells = np.empty((n, len(decoded)), dtype=object)
-    for j, (_, _, data) in enumerate(decoded):
-        cells[:, j] = data
-    return _frame(cells, names), request_id, wanted
+    rows.pop()
+    # Row-major JSON values, as the records route gives them: the schema's fast path types
+    # them without a DataFrame (building one costs several times the whole typed path), and
+    # anything unusual gets Rows.frame(), the frame this function used to return.
+    values = [data for _, _, data in decoded]
+    return Rows(names, [list(row) for row in zip(*values, strict=True)]), request_id, wanted
 
 
 def infer_response(
