@@ -420,7 +420,9 @@ class Server:
             self.proc.wait()
 
 
-def make_server(name: str, work: Path, mlflow_dir: Path, mlserver_dir: Path) -> Server:
+def make_server(
+    name: str, work: Path, mlflow_dir: Path, mlserver_dir: Path, baseline_src: Path | None
+) -> Server:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / f"{name}.log"
@@ -441,14 +443,19 @@ def make_server(name: str, work: Path, mlflow_dir: Path, mlserver_dir: Path) -> 
         ready = f"{base}/v2/models/{MODEL}/ready"
         return Server(name, cmd, peers_env(MLSERVER_BIN), ready, base, log)
     # shipyard-onnx | shipyard-native; suffixes (diagnostics): "-nolog" adds --no-log,
-    # "-thread" compacts the log in a thread of the server (--compactor thread)
+    # "-thread" compacts the log in a thread of the server (--compactor thread), "-base"
+    # runs the code of --baseline-src (an A/B of two checkouts within the same rounds)
     runtime = name.split("-")[1]
-    opts = ["--no-log"] if name.endswith("-nolog") else ["--log-dir", str(work / f"log-{name}")]
-    if name.endswith("-thread"):
+    opts = ["--no-log"] if "-nolog" in name else ["--log-dir", str(work / f"log-{name}")]
+    if "-thread" in name:
         opts += ["--compactor", "thread"]
     cmd = [str(SHIPYARD_BIN / "shipyard"), "serve", "--runtime", runtime, "--no-auth"]
     cmd += ["--port", str(port), "--models", MODEL, *opts]
     env = dict(os.environ, SHIPYARD_HOME=str(work / "home"), SHIPYARD_USER="admin")
+    if "-base" in name:
+        if baseline_src is None:
+            raise SystemExit(f"{name} needs --baseline-src (the src folder of another checkout)")
+        env["PYTHONPATH"] = str(baseline_src)
     return Server(name, cmd, env, f"{base}/v2/health/ready", base, log)
 
 
@@ -695,8 +702,14 @@ def main() -> None:
         default=DEFAULT_TARGETS,
         help="targets, SERVER[:PROTOCOL]: servers mlflow, mlserver, shipyard-onnx, "
         "shipyard-native (diagnostics: shipyard-onnx-nolog, shipyard-native-nolog, "
-        "shipyard-onnx-thread, shipyard-native-thread); Shipyard protocols records (default), "
+        "shipyard-onnx-thread, shipyard-native-thread, shipyard-onnx-base: --baseline-src); "
+        "Shipyard protocols records (default), "
         "v2, v2-binary (skipped when the server does not answer it)",
+    )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="src folder of another checkout, run by the servers named shipyard-*-base",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -730,7 +743,7 @@ def main() -> None:
         missing = sum(any(v is None for v in r.values()) for r in records)
         print(f"  {len(records)} request rows, {missing} with a missing value", flush=True)
         for name in names:
-            servers[name] = make_server(name, work, mlflow_dir, mlserver_dir)
+            servers[name] = make_server(name, work, mlflow_dir, mlserver_dir, args.baseline_src)
         for s in servers.values():
             print(f"starting {s.name} (pinned to core {SERVER_CORE}) ...", flush=True)
             t0 = time.perf_counter()
