@@ -93,8 +93,13 @@ def _same(typed: Typed | None, expected: pd.DataFrame | SchemaViolation) -> None
 
 
 def _decoded(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """The frame a binary or gRPC decoder builds: one numpy array per column (float64 with NaN
-    for FP tensors, int64, bool, object arrays of str/None for BYTES), in the records' order."""
+    """The frame a binary or gRPC decoder builds of ``_decoded_columns``."""
+    return pd.DataFrame(_decoded_columns(records), copy=False)
+
+
+def _decoded_columns(records: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """What a binary or gRPC decoder reads: one numpy array per column (float64 with NaN for
+    FP tensors, int64, bool, object arrays of str/None for BYTES), in the records' order."""
     data: dict[str, np.ndarray] = {}
     for name in records[0]:
         values = [record[name] for record in records]
@@ -115,7 +120,7 @@ def _decoded(records: list[dict[str, Any]]) -> pd.DataFrame:
         column = np.empty(len(values), dtype=object)
         column[:] = values
         data[name] = column
-    return pd.DataFrame(data, copy=False)
+    return data
 
 
 # -- JSON rows -------------------------------------------------------------------------------
@@ -327,3 +332,21 @@ def test_batches_of_typed_rows_concatenate_in_order() -> None:
     expected = _general(rows_from_records(records + records[:2]).frame())
     assert isinstance(expected, pd.DataFrame)
     pd.testing.assert_frame_equal(joined.frame(), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("n_rows", [1, 3, 40])
+def test_rows_from_decoded_columns_match_the_decoded_frame(n_rows: int) -> None:
+    """``Rows.from_columns`` (the cheap form for decoders) types and refuses as the frame."""
+    rng = random.Random(400 + n_rows)
+    share = 1 / (len(FAST) * n_rows)
+    for k in range(100):
+        columns = _decoded_columns([_record(rng, share if k % 2 else 0.0) for _ in range(n_rows)])
+        rows = Rows.from_columns(list(columns), list(columns.values()))
+        expected = _general(pd.DataFrame(columns, copy=False))
+        typed = TYPED.convert(rows)
+        assert typed is not None or k % 2
+        _same(typed, expected)
+        if typed is None and isinstance(expected, SchemaViolation):
+            general = _general(rows.frame())
+            assert isinstance(general, SchemaViolation)
+            assert general.message == expected.message

@@ -319,7 +319,8 @@ def _no_mask(nullable: bool, width: int, n: int) -> np.ndarray | None:
 
 
 def _integers(block: Block, n: int, nullable: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Integer columns holding whole floats or ``None`` too (the general rules: 3.0 is 3)."""
+    """Integer columns holding whole floats, ``None`` or NaN too (the general rules: 3.0 is 3,
+    NaN is a missing value)."""
     data = np.zeros((len(block), n), dtype=np.int64)
     mask = np.zeros((len(block), n), dtype=np.bool_)
     for k, column in enumerate(block):
@@ -327,9 +328,12 @@ def _integers(block: Block, n: int, nullable: bool) -> tuple[np.ndarray, np.ndar
             if value is None:
                 mask[k, i] = True
             elif type(value) is float:
-                if not (value.is_integer() and -_TWO63 <= value < _TWO63):
+                if value != value and nullable:  # NaN, as a float tensor says "missing"
+                    mask[k, i] = True
+                elif value.is_integer() and -_TWO63 <= value < _TWO63:
+                    data[k, i] = int(value)
+                else:
                     return None  # a fraction, NaN, infinity: the general check says so
-                data[k, i] = int(value)
             elif _INT64_MIN <= value <= _INT64_MAX:
                 data[k, i] = value
             else:
