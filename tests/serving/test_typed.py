@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -141,15 +142,26 @@ def test_real_values_take_the_fast_path_and_match_schema_coerce(n_rows: int) -> 
 
 @pytest.mark.parametrize("n_rows", [1, 3, 40])
 def test_any_value_mix_gives_the_general_answer_or_steps_aside(n_rows: int) -> None:
-    rng = random.Random(100 + n_rows)
-    share = 1 / (len(FAST) * n_rows)  # about one request in three has an unusual value
+    def both(records: list[dict[str, Any]]) -> tuple[Typed | None, Any]:
+        rows = rows_from_records(records)
+        return TYPED.convert(rows), _general(rows.frame())
+
+    _check_mixes(random.Random(100 + n_rows), n_rows, both)
+
+
+def _check_mixes(
+    rng: random.Random,
+    n_rows: int,
+    both: Callable[[list[dict[str, Any]]], tuple[Typed | None, Any]],
+) -> None:
+    """150 requests, about one in three with an unusual value: the fast path steps aside for
+    some, and gives exactly the general answer for the rest."""
+    share = 1 / (len(FAST) * n_rows)
     stepped_aside = 0
     for _ in range(150):
-        records = [_record(rng, share) for _ in range(n_rows)]
-        rows = rows_from_records(records)
-        typed = TYPED.convert(rows)
+        typed, expected = both([_record(rng, share) for _ in range(n_rows)])
         stepped_aside += typed is None
-        _same(typed, _general(rows.frame()))
+        _same(typed, expected)
     assert 0 < stepped_aside < 150
 
 
@@ -249,15 +261,11 @@ def test_decoded_frames_take_the_fast_path_and_match_schema_coerce(n_rows: int) 
 
 @pytest.mark.parametrize("n_rows", [1, 3, 40])
 def test_decoded_frames_of_any_values_give_the_general_answer_or_step_aside(n_rows: int) -> None:
-    rng = random.Random(300 + n_rows)
-    share = 1 / (len(FAST) * n_rows)
-    stepped_aside = 0
-    for _ in range(150):
-        frame = _decoded([_record(rng, share) for _ in range(n_rows)])
-        typed = TYPED.convert_frame(frame)
-        stepped_aside += typed is None
-        _same(typed, _general(frame))
-    assert 0 < stepped_aside < 150
+    def both(records: list[dict[str, Any]]) -> tuple[Typed | None, Any]:
+        frame = _decoded(records)
+        return TYPED.convert_frame(frame), _general(frame)
+
+    _check_mixes(random.Random(300 + n_rows), n_rows, both)
 
 
 def _frame_with(column: str, values: Any, n: int = 3) -> pd.DataFrame:
