@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Build the benchmark peers' own environments, kept out of Shipyard's dependencies.
 #
-#   bash bench/peers.sh
+#   bash bench/peers.sh            every peer
+#   bash bench/peers.sh serving    only what bench/serving/run.py needs (MLflow, MLServer, wrk)
 #
 # Creates (idempotently, re-running only fills in what is missing):
 #   bench/.peers/venv            MLflow 3.17.2 + scikit-learn + pandas (whatever mlflow resolves)
+#   bench/.peers/mlserver-venv   Seldon's MLServer 1.7.1 + mlserver-sklearn (Open Inference
+#                                Protocol v2), with the MLflow venv's scikit-learn version so
+#                                both load the same fitted pipeline. A venv of its own: MLServer
+#                                pins FastAPI, uvicorn and pydantic ranges that must not move
+#                                MLflow's.
 #   bench/.peers/evidently-venv  Evidently 0.7.x with pandas pinned < 3 (0.7.x does not import
 #                                under pandas 3, yet pip would happily install it beside pandas 3)
 #   bench/.peers/mlflow-eval-venv  MLflow 3.17.2 + shap with pandas < 3 (mlflow.models.evaluate's
@@ -23,6 +29,16 @@ MVENV="$PEERS/mlflow-eval-venv"
 PYTHON="${PYTHON:-python3}"
 
 MLFLOW_SPEC="mlflow==3.17.2"        # 3.18.0 cannot be installed here (a dependency is missing)
+MSVENV="$PEERS/mlserver-venv"
+MLSERVER_VERSION="1.7.1"
+WHAT="${1:-all}"
+case "$WHAT" in
+    all | serving) ;;
+    *)
+        echo "[peers] usage: bash bench/peers.sh [all|serving]" >&2
+        exit 2
+        ;;
+esac
 EVIDENTLY_SPEC="evidently>=0.7,<0.8"
 EVIDENTLY_PANDAS_SPEC="pandas>=2.1,<3"
 
@@ -81,6 +97,24 @@ pip_one "$VENV" cloudpickle
 "$VENV/bin/python" -c 'import mlflow, sklearn, pandas, uvicorn' \
     || { echo "[peers] mlflow venv does not import" >&2; exit 1; }
 
+# --- Seldon MLServer serving peer (Open Inference Protocol v2) ----------------------------
+# The scikit-learn that fits the benchmark's model (the MLflow venv's) goes in first and stays
+# a pip constraint, so mlserver-sklearn cannot move it: both peers unpickle the same pipeline.
+make_venv "$MSVENV"
+SKLEARN_VERSION="$(
+    "$VENV/bin/python" -c "from importlib.metadata import version; print(version('scikit-learn'))"
+)"
+MSCONSTRAINTS="$MSVENV/peers-constraints.txt"
+echo "scikit-learn==$SKLEARN_VERSION" > "$MSCONSTRAINTS"
+pip_one "$MSVENV" packaging
+pip_one "$MSVENV" "scikit-learn==$SKLEARN_VERSION"
+pip_one "$MSVENV" "mlserver==$MLSERVER_VERSION" -c "$MSCONSTRAINTS"
+pip_one "$MSVENV" "mlserver-sklearn==$MLSERVER_VERSION" -c "$MSCONSTRAINTS"
+pip_one "$MSVENV" joblib -c "$MSCONSTRAINTS"
+"$MSVENV/bin/python" -c 'import mlserver, mlserver_sklearn, sklearn, joblib, pandas' \
+    || { echo "[peers] mlserver venv does not import" >&2; exit 1; }
+
+if [[ "$WHAT" == "all" ]]; then
 # --- Evidently drift peer ----------------------------------------------------------------
 # A second venv with pandas < 3 installed first and kept as a pip constraint, so installing
 # Evidently cannot pull pandas 3 in. Simpler than a --target overlay on PYTHONPATH.
@@ -107,6 +141,7 @@ pip_one "$MVENV" shap -c "$MCONSTRAINTS"
 pip_one "$MVENV" cloudpickle -c "$MCONSTRAINTS"
 "$MVENV/bin/python" -c 'import mlflow, shap, sklearn, pandas' \
     || { echo "[peers] mlflow evaluation venv does not import" >&2; exit 1; }
+fi # all
 
 # --- wrk load generator ------------------------------------------------------------------
 if ! command -v wrk >/dev/null 2>&1; then
@@ -128,19 +163,34 @@ Peers ready in $PEERS
   scikit-learn  $(ver "$VENV" scikit-learn)   (mlflow venv)
   pandas        $(ver "$VENV" pandas)   (mlflow venv)
   uvicorn       $(ver "$VENV" uvicorn)
+  mlserver      $(ver "$MSVENV" mlserver), mlserver-sklearn $(ver "$MSVENV" mlserver-sklearn)
+  scikit-learn  $(ver "$MSVENV" scikit-learn)   (mlserver venv, pandas $(ver "$MSVENV" pandas))
+EOF
+if [[ "$WHAT" == "all" ]]; then
+    cat <<EOF
   evidently     $(ver "$EVENV" evidently)
   pandas        $(ver "$EVENV" pandas)   (evidently venv)
   shap          $(ver "$MVENV" shap)   (mlflow evaluation venv, pandas $(ver "$MVENV" pandas))
+EOF
+fi
+cat <<EOF
   wrk           $(command -v wrk) ($(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'))
 
 MLflow serving (mlflow shells out to a bare 'uvicorn': the venv's bin must come first on PATH):
   export PATH="$VENV/bin:\$PATH"
   mlflow models serve -m /path/to/model --env-manager local -h 127.0.0.1 -p 5055
 
-Evidently drift report:
-  export EVIDENTLY_PY="$EVENV/bin/python"
-  "\$EVIDENTLY_PY" your_drift_script.py
+MLServer (a folder with settings.json and models/NAME/model-settings.json; bench/README.md):
+  "$MSVENV/bin/mlserver" start FOLDER
 
 Load generator:
   wrk -t1 -c8 -d10s -s post.lua http://127.0.0.1:5055/invocations
 EOF
+if [[ "$WHAT" == "all" ]]; then
+    cat <<EOF
+
+Evidently drift report:
+  export EVIDENTLY_PY="$EVENV/bin/python"
+  "\$EVIDENTLY_PY" your_drift_script.py
+EOF
+fi

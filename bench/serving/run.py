@@ -1,31 +1,41 @@
-"""Serving throughput and latency: Shipyard (ONNX and native) against `mlflow models serve`.
+"""Serving throughput and latency: Shipyard (ONNX and native) against MLflow and MLServer.
 
-    .venv/bin/python bench/serving/run.py [--duration 10] [--repeats 3] [--concurrency 1,8,32]
+    .venv/bin/python bench/serving/run.py [--model loan|synthetic] [--duration 10]
+        [--repeats 3] [--concurrency 8,32] [--systems ...]
 
-Needs the peers' venv and wrk (``bash bench/peers.sh``) and at least 2 CPU cores.
+Needs the peers' venvs and wrk (``bash bench/peers.sh serving``) and at least 2 CPU cores.
 
-1. Builds the issue's pipeline on generated data (fixed seed): 14 numeric columns
-   (StandardScaler) + 6 categorical (OneHotEncoder(handle_unknown="ignore",
-   sparse_output=False)) -> HistGradientBoostingClassifier(max_iter=100). Saves it for MLflow
-   (``mlflow.sklearn.save_model(..., serialization_format="cloudpickle")``, run with the peers'
-   python on the same fitted pipeline, passed as a joblib file) and registers, approves and
-   promotes it in a temporary Shipyard home (with its ONNX export).
-2. Starts three servers, each pinned to core 1 (``taskset -c 1``): MLflow, ``shipyard serve
-   --runtime onnx`` and ``shipyard serve --runtime native``, both with the prediction log ON
-   and ``--no-auth``.
-3. Drives each with ``taskset -c 0 wrk -t1 -cC -dDs --latency`` and a Lua script cycling
-   single-row JSON bodies; order A B C per concurrency, repeated ``--repeats`` times. The
+1. Builds one pipeline on generated data (fixed seed). ``--model loan`` (the default): a loan
+   book as real data gives it, 12 float columns, ``annual_income`` missing in ~1% of rows, two
+   integer columns, a 50-level ``state`` and five other text categoricals (StandardScaler +
+   OneHotEncoder(handle_unknown="ignore") -> HistGradientBoostingClassifier(max_iter=100),
+   which handles the missing values itself). ``--model synthetic``: the earlier 14 numeric +
+   6 categorical columns without missing values. Saves it for MLflow
+   (``mlflow.sklearn.save_model(..., serialization_format="cloudpickle",
+   pyfunc_predict_fn="predict_proba")``: every system computes the probabilities) and for MLServer
+   (joblib, ``mlserver_sklearn.SKLearnModel``), both run with the peers' pythons on the same
+   fitted pipeline, and registers, approves and promotes it in a temporary Shipyard home (with
+   its ONNX export).
+2. Starts the servers, each pinned to core 1 (``taskset -c 1``): MLflow, MLServer 1.7.1
+   (``parallel_workers: 0``: inference in the one server process, as one uvicorn worker),
+   ``shipyard serve --runtime onnx`` and ``--runtime native``, both with the prediction log
+   ON and ``--no-auth``.
+3. Drives each target with ``taskset -c 0 wrk -t1 -cC -dDs --latency`` and a Lua script
+   cycling single-row bodies of the same 64 unseen rows (nulls where the row misses a value).
+   A target is a server and a protocol: ``shipyard-onnx`` (records on
+   ``/models/bench/predict``), ``shipyard-onnx:v2`` (Open Inference Protocol JSON on
+   ``/v2/models/bench/infer``), and the hooks ``:v2-binary`` (the binary tensor extension,
+   as tritonclient.http sends it) and ``:grpc`` (see ``PROTOCOLS``), measured only where the
+   server answers them. Order A B C ... per concurrency, repeated ``--repeats`` times; the
    servers not being measured are frozen (SIGSTOP) so their background threads cannot take
    the server core. Any non-2xx answer or socket error stops the benchmark.
-4. Prints median req/s, p50, p99 per system and concurrency and the ratios against MLflow
-   (taken within each round, then the median), and writes everything to
+4. Prints median req/s, p50, p99 per target and concurrency and the ratios against MLflow and
+   MLServer (taken within each round, then the median), and writes everything to
    bench/results/serving-<timestamp>.json.
 5. The c=1 server overhead: at the start of every round, with every server frozen, this
    process times one-row predictions in process, pinned to the servers' core (ONNX: feed +
    run; native: ``LoadedModel.predict_proba`` with its schema check). The overhead is each
-   round's c=1 p50 minus that round's in-process median, then the median over rounds: the
-   machine's load changes from minute to minute, so a baseline taken once at the start
-   says little about a c=1 run minutes later.
+   round's c=1 p50 minus that round's in-process median, then the median over rounds.
 """
 
 from __future__ import annotations
@@ -38,12 +48,15 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,33 +66,53 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS_BIN = ROOT / "bench" / ".peers" / "venv" / "bin"
+MLSERVER_BIN = ROOT / "bench" / ".peers" / "mlserver-venv" / "bin"
 SHIPYARD_BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 MODEL = "bench"
-NUMERIC = [f"num_{i}" for i in range(14)]
-CATEGORICAL = [f"cat_{i}" for i in range(6)]
 SEED = 7
 N_BODIES = 64
 SERVER_CORE, WRK_CORE = "1", "0"
+PEERS = ("mlflow", "mlserver")
 
 MLFLOW_SAVE = r"""
 import sys, time, joblib, numpy as np, pandas as pd, mlflow.sklearn
 model = joblib.load(sys.argv[1])
 X = pd.read_pickle(sys.argv[3])
 mlflow.sklearn.save_model(model, sys.argv[2], serialization_format="cloudpickle",
-                          input_example=X.head(2))
+                          input_example=X.head(2), pyfunc_predict_fn="predict_proba")
 """
 
 
-# -- model -------------------------------------------------------------------------------
-def make_data(n: int = 20_000) -> tuple[pd.DataFrame, pd.Series]:
+# -- models ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spec:
+    """One benchmark model: its columns by kind and how to generate its data."""
+
+    name: str
+    floats: list[str]
+    ints: list[str]
+    texts: list[str]
+    make_data: Callable[[int], tuple[pd.DataFrame, pd.Series]]
+
+    @property
+    def numeric(self) -> list[str]:
+        return self.floats + self.ints
+
+
+SYN_NUMERIC = [f"num_{i}" for i in range(14)]
+SYN_CATEGORICAL = [f"cat_{i}" for i in range(6)]
+
+
+def synthetic_data(n: int = 20_000) -> tuple[pd.DataFrame, pd.Series]:
+    """The earlier model's data: 14 numeric, 6 categorical columns, no missing values."""
     rng = np.random.default_rng(SEED)
-    num = rng.normal(size=(n, len(NUMERIC))) * rng.uniform(0.5, 20, len(NUMERIC)) + rng.uniform(
-        -50, 50, len(NUMERIC)
-    )
-    X = pd.DataFrame(num, columns=NUMERIC)
-    levels = [[f"{c}_v{k}" for k in range(3 + i)] for i, c in enumerate(CATEGORICAL)]
-    for c, lv in zip(CATEGORICAL, levels, strict=True):
+    num = rng.normal(size=(n, len(SYN_NUMERIC))) * rng.uniform(
+        0.5, 20, len(SYN_NUMERIC)
+    ) + rng.uniform(-50, 50, len(SYN_NUMERIC))
+    X = pd.DataFrame(num, columns=SYN_NUMERIC)
+    levels = [[f"{c}_v{k}" for k in range(3 + i)] for i, c in enumerate(SYN_CATEGORICAL)]
+    for c, lv in zip(SYN_CATEGORICAL, levels, strict=True):
         X[c] = pd.Series(rng.choice(lv, size=n), dtype=object)
     z = (
         (num[:, 0] - num[:, 0].mean()) / num[:, 0].std()
@@ -91,16 +124,85 @@ def make_data(n: int = 20_000) -> tuple[pd.DataFrame, pd.Series]:
     return X, y
 
 
-def make_pipeline() -> Any:
+US_STATES = (  # noqa: SIM905 (a word list reads better than 50 quoted items)
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY"
+).split()
+LOAN_FLOATS = [
+    "loan_amount",
+    "annual_income",  # missing in ~1% of rows, as income often is
+    "debt_to_income",
+    "interest_rate",
+    "installment",
+    "revolving_balance",
+    "revolving_utilization",
+    "credit_history_years",
+    "employment_years",
+    "inquiries_6m_rate",
+    "total_credit_limit",
+    "savings_ratio",
+]
+LOAN_INTS = ["age", "open_accounts"]
+LOAN_TEXTS = ["state", "gender", "purpose", "home_ownership", "grade", "channel"]
+LOAN_LEVELS = {
+    "state": US_STATES,
+    "gender": ["f", "m"],
+    "purpose": ["car", "home", "education", "business", "debt_consolidation", "other"],
+    "home_ownership": ["rent", "own", "mortgage"],
+    "grade": list("ABCDEFG"),
+    "channel": ["web", "branch", "phone", "partner"],
+}
+
+
+def loan_data(n: int = 20_000) -> tuple[pd.DataFrame, pd.Series]:
+    """A loan book: 12 floats (income missing in ~1% of rows), 2 integers, 6 text columns
+    (a 50-level US state among them), and whether the loan defaulted."""
+    rng = np.random.default_rng(SEED)
+    scales = rng.uniform(0.5, 20, len(LOAN_FLOATS))
+    num = rng.normal(size=(n, len(LOAN_FLOATS))) * scales + rng.uniform(0, 100, len(scales))
+    X = pd.DataFrame(np.round(num, 2), columns=LOAN_FLOATS)
+    X["loan_amount"] = np.round(rng.lognormal(9.3, 0.6, n), -2)
+    X["annual_income"] = np.round(rng.lognormal(11.0, 0.5, n), -2)
+    X.loc[rng.random(n) < 0.01, "annual_income"] = np.nan
+    X["age"] = rng.integers(19, 80, n)
+    X["open_accounts"] = rng.poisson(8, n)
+    state_weights = rng.dirichlet(np.ones(len(US_STATES)) * 2)
+    for c in LOAN_TEXTS:
+        levels = LOAN_LEVELS[c]
+        weights = state_weights if c == "state" else None
+        X[c] = pd.Series(rng.choice(levels, size=n, p=weights), dtype=object)
+    income = np.nan_to_num(X["annual_income"].to_numpy(), nan=60_000.0)
+    z = (
+        X["loan_amount"].to_numpy() / income * 3
+        - 0.5
+        + X["grade"].map(dict(zip("ABCDEFG", np.linspace(-1, 1.2, 7), strict=True))).to_numpy()
+        + np.where(X["state"].isin(["NV", "FL", "MS"]), 0.5, 0.0)
+        + 0.3 * np.sin(num[:, 2])
+        - 0.01 * (X["age"].to_numpy() - 45)
+        + np.where(X["annual_income"].isna(), 0.6, 0.0)
+    )
+    y = pd.Series((z + rng.normal(scale=0.8, size=n) > 0).astype(int), name="defaulted")
+    return X, y
+
+
+SPECS = {
+    "loan": Spec("loan", LOAN_FLOATS, LOAN_INTS, LOAN_TEXTS, loan_data),
+    "synthetic": Spec("synthetic", SYN_NUMERIC, [], SYN_CATEGORICAL, synthetic_data),
+}
+
+
+def make_pipeline(spec: Spec) -> Any:
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+    # No SimpleImputer: HistGradientBoosting handles missing values itself, and onnxruntime
+    # has no double-precision Imputer kernel (the export would fall back to float inputs).
     pre = ColumnTransformer(
         [
-            ("num", StandardScaler(), NUMERIC),
-            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
+            ("num", StandardScaler(), spec.numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False), spec.texts),
         ]
     )
     return Pipeline(
@@ -108,17 +210,21 @@ def make_pipeline() -> Any:
     )
 
 
-def build_models(work: Path) -> tuple[Path, pd.DataFrame, dict[str, Any], Any]:
-    """Fit once; save for MLflow (peers' python) and register in Shipyard. Returns the MLflow
-    model folder, request rows, facts about the Shipyard archive, and a function timing the
-    in-process baseline (``baseline(n)``)."""
+MLSERVER_SETTINGS = {"parallel_workers": 0, "debug": False, "metrics_endpoint": None}
+
+
+def build_models(spec: Spec, work: Path) -> tuple[Path, Path, pd.DataFrame, dict[str, Any], Any]:
+    """Fit once; save for MLflow and MLServer (peers' pythons) and register in Shipyard.
+    Returns the MLflow model folder, the MLServer folder, request rows, facts about the
+    Shipyard archive, and a function timing the in-process baseline (``baseline(n)``)."""
     import joblib
 
     from shipyard import Client, Settings
+    from shipyard.config import ProjectConfig
     from shipyard.store import Store
 
-    X, y = make_data()
-    model = make_pipeline().fit(X, y)
+    X, y = spec.make_data(20_000)
+    model = make_pipeline(spec).fit(X, y)
     joblib.dump(model, work / "model.joblib")
     X.head(50).to_pickle(work / "X_head.pkl")
     mlflow_dir = work / "mlflow-model"
@@ -133,16 +239,32 @@ def build_models(work: Path) -> tuple[Path, pd.DataFrame, dict[str, Any], Any]:
             str(work / "X_head.pkl"),
         ],
         check=True,
-        env=peers_env(),
+        env=peers_env(PEERS_BIN),
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    mlserver_dir = work / "mlserver"
+    model_dir = mlserver_dir / "models" / MODEL
+    model_dir.mkdir(parents=True)
+    shutil.copy(work / "model.joblib", model_dir / "model.joblib")
+    (model_dir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": MODEL,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
     )
 
     home = work / "home"
+    # The validation gates are not what this measures: promote without a gate record.
+    project = ProjectConfig.model_validate({"gates": {"require": False}})
     store = Store.from_settings(Settings(home=home, user="admin")).open()
-    admin = Client(Settings(home=home, user="admin"), store=store).open()
+    admin = Client(Settings(home=home, user="admin"), store=store, project=project).open()
     admin.users.set_role("bob", "approver", actor="admin")
-    alice = Client(Settings(home=home, user="alice"), store=store).open()
-    bob = Client(Settings(home=home, user="bob"), store=store).open()
+    alice = Client(Settings(home=home, user="alice"), store=store, project=project).open()
+    bob = Client(Settings(home=home, user="bob"), store=store, project=project).open()
     t0 = time.perf_counter()
     mv = alice.register(model, name=MODEL, X_train=X, y_train=y, onnx=True)
     register_s = time.perf_counter() - t0
@@ -150,18 +272,29 @@ def build_models(work: Path) -> tuple[Path, pd.DataFrame, dict[str, Any], Any]:
     alice.promote(MODEL, mv.version, reason="serving bench")
     loaded = alice.load(f"{MODEL}@production")
     facts = {
+        "model": spec.name,
         "register_s": register_s,
+        "schema": [
+            {"name": c.name, "dtype": c.dtype, "nullable": c.nullable}
+            for c in loaded.schema.columns
+        ],
         "onnx": loaded.manifest.onnx
         and {k: v for k, v in loaded.manifest.onnx.items() if k != "inputs"},
     }
     store.close()  # the loaded model stays usable: it is in memory
 
-    def baseline(n: int) -> dict[str, float]:
-        return inprocess_baseline(loaded, X, n)
+    # requests: rows not seen in training, the first ones with a missing income
+    Xr, _ = spec.make_data(20_000 + N_BODIES * 20)
+    rows = Xr.tail(N_BODIES * 20).reset_index(drop=True)
+    if "annual_income" in rows:
+        gaps = rows.index[rows["annual_income"].isna()]
+        rows = pd.concat([rows.loc[gaps[:2]], rows.drop(index=gaps)]).head(N_BODIES)
+    rows = rows.head(N_BODIES).reset_index(drop=True)
 
-    # requests: rows not seen in training
-    Xr, _ = make_data(20_000 + N_BODIES)
-    return mlflow_dir, Xr.tail(N_BODIES).reset_index(drop=True), facts, baseline
+    def baseline(n: int) -> dict[str, float]:
+        return inprocess_baseline(loaded, rows, n)
+
+    return mlflow_dir, mlserver_dir, rows, facts, baseline
 
 
 def inprocess_baseline(loaded: Any, X: pd.DataFrame, n: int = 500) -> dict[str, float]:
@@ -169,52 +302,63 @@ def inprocess_baseline(loaded: Any, X: pd.DataFrame, n: int = 500) -> dict[str, 
 
     from threadpoolctl import threadpool_limits
 
-    rows = [X.iloc[[i]].reset_index(drop=True) for i in range(50)]
+    frames = [X.iloc[[i]].reset_index(drop=True) for i in range(min(50, len(X)))]
+    records = [json_row(X, i) for i in range(min(50, len(X)))]
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {int(SERVER_CORE)})  # the servers' core, as they are
     try:
         # One OpenMP thread, as in the servers (taskset before start: OpenMP sees one core);
         # this process started on every core, and two threads on one core spin-wait.
         with threadpool_limits(1):
-            return _inprocess(loaded, rows, n)
+            return _inprocess(loaded, frames, records, n)
     finally:
         os.sched_setaffinity(0, previous)
 
 
-def _inprocess(loaded: Any, rows: list[pd.DataFrame], n: int) -> dict[str, float]:
+def _inprocess(
+    loaded: Any, rows: list[pd.DataFrame], records: list[dict[str, Any]], n: int
+) -> dict[str, float]:
     from shipyard.packaging import OnnxInput, OnnxPredictor
+    from shipyard.serving._inputs import rows_from_records
+    from shipyard.serving._runtime import ServedModel
+    from shipyard.settings import ServeSettings
 
     out: dict[str, float] = {}
 
-    def med(fn: Any) -> float:
-        for r in rows[:10]:
+    def med(fn: Any, items: list[Any]) -> float:
+        for r in items[:10]:
             fn(r)
         ts = []
         for i in range(n):
-            r = rows[i % len(rows)]
+            r = items[i % len(items)]
             t = time.perf_counter_ns()
             fn(r)
             ts.append(time.perf_counter_ns() - t)
         return statistics.median(ts) / 1000
 
-    out["native_predict_proba_validated_us"] = med(lambda r: loaded.predict_proba(r))
-    out["native_predict_proba_us"] = med(lambda r: loaded.predict_proba(r, validate=False))
-    out["sklearn_pipeline_predict_proba_us"] = med(lambda r: loaded.model.predict_proba(r))
+    out["native_predict_proba_validated_us"] = med(lambda r: loaded.predict_proba(r), rows)
+    out["native_predict_proba_us"] = med(lambda r: loaded.predict_proba(r, validate=False), rows)
+    out["sklearn_pipeline_predict_proba_us"] = med(lambda r: loaded.model.predict_proba(r), rows)
     summary = loaded.manifest.onnx or {}
     if "model.onnx" in loaded.archive.members and summary.get("inputs"):
         inputs = [OnnxInput(**item) for item in summary["inputs"]]
         pred = OnnxPredictor(loaded.archive.members["model.onnx"], inputs).load()
-        out["onnx_feed_and_run_us"] = med(lambda r: pred.predict_arrays(pred.make_feed(r)))
+        out["onnx_feed_and_run_us"] = med(lambda r: pred.predict_arrays(pred.make_feed(r)), rows)
         out["onnx_coerce_feed_and_run_us"] = med(
-            lambda r: pred.predict_arrays(pred.make_feed(loaded.schema.coerce(r)))
+            lambda r: pred.predict_arrays(pred.make_feed(loaded.schema.coerce(r))), rows
+        )
+        served = ServedModel.build(loaded, ServeSettings(runtime="onnx"))
+        # What the server does with a JSON record: Rows -> typed columns -> feed -> run.
+        out["onnx_typed_rows_score_us"] = med(
+            lambda r: served.score_now(served.coerce(rows_from_records([r]))), records
         )
     return out
 
 
 # -- servers -----------------------------------------------------------------------------
-def peers_env() -> dict[str, str]:
+def peers_env(bin_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = f"{PEERS_BIN}:{env.get('PATH', '')}"
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
     env.pop("VIRTUAL_ENV", None)
     env.pop("PYTHONPATH", None)
     return env
@@ -228,13 +372,13 @@ def free_port() -> int:
 
 class Server:
     def __init__(
-        self, name: str, cmd: list[str], env: dict[str, str], ready: str, url: str, logfile: Path
+        self, name: str, cmd: list[str], env: dict[str, str], ready: str, base: str, logfile: Path
     ) -> None:
-        self.name, self.cmd, self.env, self.ready, self.url = name, cmd, env, ready, url
+        self.name, self.cmd, self.env, self.ready, self.base = name, cmd, env, ready, base
         self.logfile = logfile
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 180) -> None:
         log = self.logfile.open("wb")
         self.proc = subprocess.Popen(
             ["taskset", "-c", SERVER_CORE, *self.cmd],
@@ -276,30 +420,241 @@ class Server:
             self.proc.wait()
 
 
-LUA = """-- cycles single-row JSON bodies (generated by bench/serving/run.py)
+def make_server(
+    name: str, work: Path, mlflow_dir: Path, mlserver_dir: Path, baseline_src: Path | None
+) -> Server:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = work / f"{name}.log"
+    if name == "mlflow":
+        cmd = [str(PEERS_BIN / "mlflow"), "models", "serve", "-m", str(mlflow_dir)]
+        cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+        return Server(name, cmd, peers_env(PEERS_BIN), f"{base}/ping", base, log)
+    if name == "mlserver":
+        settings = {
+            **MLSERVER_SETTINGS,
+            "host": "127.0.0.1",
+            "http_port": port,
+            "grpc_port": free_port(),
+            "metrics_port": free_port(),
+        }
+        (mlserver_dir / "settings.json").write_text(json.dumps(settings))
+        cmd = [str(MLSERVER_BIN / "mlserver"), "start", str(mlserver_dir)]
+        ready = f"{base}/v2/models/{MODEL}/ready"
+        return Server(name, cmd, peers_env(MLSERVER_BIN), ready, base, log)
+    # shipyard-onnx | shipyard-native; suffixes (diagnostics): "-nolog" adds --no-log,
+    # "-thread" compacts the log in a thread of the server (--compactor thread), "-base"
+    # runs the code of --baseline-src (an A/B of two checkouts within the same rounds)
+    runtime = name.split("-")[1]
+    opts = ["--no-log"] if "-nolog" in name else ["--log-dir", str(work / f"log-{name}")]
+    if "-thread" in name:
+        opts += ["--compactor", "thread"]
+    cmd = [str(SHIPYARD_BIN / "shipyard"), "serve", "--runtime", runtime, "--no-auth"]
+    cmd += ["--port", str(port), "--models", MODEL, *opts]
+    env = dict(os.environ, SHIPYARD_HOME=str(work / "home"), SHIPYARD_USER="admin")
+    if "-base" in name:
+        if baseline_src is None:
+            raise SystemExit(f"{name} needs --baseline-src (the src folder of another checkout)")
+        env["PYTHONPATH"] = str(baseline_src)
+    return Server(name, cmd, env, f"{base}/v2/health/ready", base, log)
+
+
+# -- request bodies ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Body:
+    """One request as wrk sends it."""
+
+    data: bytes
+    headers: dict[str, str]
+
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+_V2_TYPES = {"float": "FP64", "int": "INT64", "text": "BYTES"}
+
+
+def json_row(rows: pd.DataFrame, i: int) -> dict[str, Any]:
+    """Row ``i`` as JSON values: floats, ints, text, None where missing."""
+    out: dict[str, Any] = {}
+    for k, v in rows.iloc[i].to_dict().items():
+        if isinstance(v, float | np.floating):
+            out[str(k)] = None if np.isnan(v) else float(v)
+        elif isinstance(v, int | np.integer):
+            out[str(k)] = int(v)
+        else:
+            out[str(k)] = str(v)
+    return out
+
+
+def kinds_of(rows: pd.DataFrame) -> dict[str, str]:
+    return {
+        c: "float" if rows[c].dtype.kind == "f" else "int" if rows[c].dtype.kind in "iu" else "text"
+        for c in rows.columns
+    }
+
+
+def _json(value: Any) -> Body:
+    return Body(json.dumps(value).encode(), JSON_HEADERS)
+
+
+def body_mlflow(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    cols = list(record)
+    return _json({"dataframe_split": {"columns": cols, "data": [[record[c] for c in cols]]}})
+
+
+def body_mlserver(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    # One input per column, decoded into a DataFrame (content type "pd"); text inputs as str,
+    # else MLServer hands the pipeline bytes (unseen categories to the one-hot encoder).
+    inputs = []
+    for c, v in record.items():
+        tensor: dict[str, Any] = {"name": c, "datatype": _V2_TYPES[kinds[c]], "shape": [1]}
+        tensor["data"] = [v]
+        if kinds[c] == "text":
+            tensor["parameters"] = {"content_type": "str"}
+        inputs.append(tensor)
+    return _json(
+        {
+            "inputs": inputs,
+            "parameters": {"content_type": "pd"},
+            "outputs": [{"name": "predict_proba"}],
+        }
+    )
+
+
+def body_records(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    return _json({"records": [record]})
+
+
+def body_v2(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    inputs = [
+        {"name": c, "datatype": _V2_TYPES[kinds[c]], "shape": [1, 1], "data": [v]}
+        for c, v in record.items()
+    ]
+    return _json({"inputs": inputs})
+
+
+def body_v2_binary(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    """The binary tensor data extension, as tritonclient.http sends a request by default:
+    a JSON header, then each input's raw bytes; the answer's probabilities in binary too."""
+    inputs, raw = [], b""
+    for c, v in record.items():
+        if kinds[c] == "float":
+            data = struct.pack("<d", float("nan") if v is None else v)
+        elif kinds[c] == "int":
+            data = struct.pack("<q", v)
+        else:
+            text = v.encode()
+            data = struct.pack("<I", len(text)) + text
+        inputs.append(
+            {
+                "name": c,
+                "datatype": _V2_TYPES[kinds[c]],
+                "shape": [1, 1],
+                "parameters": {"binary_data_size": len(data)},
+            }
+        )
+        raw += data
+    header = json.dumps(
+        {
+            "inputs": inputs,
+            "outputs": [{"name": "predict_proba", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(header)),
+    }
+    return Body(header + raw, headers)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a target is asked: its URL path, its bodies, and the probabilities in an answer."""
+
+    path: str
+    body: Callable[[dict[str, Any], dict[str, str]], Body]
+    proba: Callable[[bytes], list[float]]
+
+
+def _proba_shipyard(answer: bytes) -> list[float]:
+    return [float(p) for p in json.loads(answer)["probabilities"][0]]
+
+
+def _proba_v2(answer: bytes) -> list[float]:
+    outputs = {o["name"]: o for o in json.loads(answer)["outputs"]}
+    return [float(p) for p in outputs["predict_proba"]["data"]]
+
+
+def _proba_v2_binary(answer: bytes) -> list[float]:
+    # The answer is a JSON header of Inference-Header-Content-Length bytes, then the raw
+    # outputs; read here from the header only when the whole answer is JSON.
+    try:
+        return _proba_v2(answer)
+    except (ValueError, KeyError):
+        return []
+
+
+def _proba_mlflow(answer: bytes) -> list[float]:
+    return [float(p) for p in json.loads(answer)["predictions"][0]]
+
+
+#: target protocol -> how it is asked. ``grpc`` needs a gRPC load generator (wrk speaks HTTP
+#: only): add it here with its own runner once ``shipyard serve --grpc-port`` exists.
+PROTOCOLS: dict[str, Protocol] = {
+    "mlflow": Protocol("/invocations", body_mlflow, _proba_mlflow),
+    "mlserver": Protocol(f"/v2/models/{MODEL}/infer", body_mlserver, _proba_v2),
+    "records": Protocol(f"/models/{MODEL}/predict", body_records, _proba_shipyard),
+    "v2": Protocol(f"/v2/models/{MODEL}/infer", body_v2, _proba_v2),
+    "v2-binary": Protocol(f"/v2/models/{MODEL}/infer", body_v2_binary, _proba_v2_binary),
+}
+
+
+def target_parts(target: str) -> tuple[str, str]:
+    """``shipyard-onnx:v2`` -> (server, protocol); a peer is its own protocol."""
+    server, _, protocol = target.partition(":")
+    if server in PEERS:
+        return server, server
+    return server, protocol or "records"
+
+
+LUA = """-- cycles single-row bodies (generated by bench/serving/run.py)
 local bodies = {%s}
+local headers = {%s}
 local i = 0
 wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i %% #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[i])
+  return wrk.format(nil, nil, headers[i], bodies[i])
 end
 """
 
 
-def lua_string(s: str) -> str:
-    return "[==[" + s + "]==]"
+def lua_bytes(data: bytes) -> str:
+    """A Lua string literal holding ``data`` exactly (long brackets would rewrite newlines)."""
+    return '"' + "".join(f"\\{b}" for b in data) + '"'
 
 
-def write_lua(path: Path, bodies: list[str]) -> Path:
-    path.write_text(LUA % ",\n".join(lua_string(b) for b in bodies))
+def lua_table(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}"
+
+
+def write_lua(path: Path, bodies: list[Body]) -> Path:
+    path.write_text(
+        LUA
+        % (
+            ",\n".join(lua_bytes(b.data) for b in bodies),
+            ",\n".join(lua_table(b.headers) for b in bodies),
+        )
+    )
     return path
 
 
-def json_row(rows: pd.DataFrame, i: int) -> dict[str, Any]:
-    rec = rows.iloc[i].to_dict()
-    return {k: (float(v) if k in NUMERIC else str(v)) for k, v in rec.items()}
+def post(url: str, body: Body) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, body.data, body.headers)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 # -- wrk ---------------------------------------------------------------------------------
@@ -314,21 +669,8 @@ def _ms(text: str) -> float:
 
 
 def run_wrk(url: str, lua: Path, conc: int, duration: int) -> dict[str, Any]:
-    cmd = [
-        "taskset",
-        "-c",
-        WRK_CORE,
-        "wrk",
-        "-t1",
-        f"-c{conc}",
-        f"-d{duration}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(lua),
-        "--latency",
-        url,
-    ]
+    cmd = ["taskset", "-c", WRK_CORE, "wrk", "-t1", f"-c{conc}", f"-d{duration}s"]
+    cmd += ["--timeout", "10s", "-s", str(lua), "--latency", url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
@@ -343,128 +685,102 @@ def run_wrk(url: str, lua: Path, conc: int, duration: int) -> dict[str, Any]:
 
 
 # -- main --------------------------------------------------------------------------------
+DEFAULT_TARGETS = (
+    "mlflow,mlserver,shipyard-onnx,shipyard-onnx:v2,shipyard-onnx:v2-binary,"
+    "shipyard-native,shipyard-native:v2"
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=sorted(SPECS), default="loan")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument(
         "--systems",
-        default="mlflow,shipyard-onnx,shipyard-native",
-        help="also (diagnostics): shipyard-onnx-nolog, shipyard-native-nolog, "
-        "shipyard-onnx-thread, shipyard-native-thread",
+        default=DEFAULT_TARGETS,
+        help="targets, SERVER[:PROTOCOL]: servers mlflow, mlserver, shipyard-onnx, "
+        "shipyard-native (diagnostics: shipyard-onnx-nolog, shipyard-native-nolog, "
+        "shipyard-onnx-thread, shipyard-native-thread, shipyard-onnx-base: --baseline-src); "
+        "Shipyard protocols records (default), "
+        "v2, v2-binary (skipped when the server does not answer it)",
+    )
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="src folder of another checkout, run by the servers named shipyard-*-base",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
+    spec = SPECS[args.model]
     concs = [int(c) for c in args.concurrency.split(",")]
-    systems = args.systems.split(",")
+    targets = args.systems.split(",")
+    for target in targets:
+        if target_parts(target)[1] not in PROTOCOLS:
+            raise SystemExit(f"unknown protocol in {target!r}; known: {sorted(PROTOCOLS)}")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("needs 2 cores: the servers on core 1, wrk on core 0")
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} missing: run bash bench/peers.sh")
-    if not (PEERS_BIN / "mlflow").exists():
-        raise SystemExit("peers' venv missing: run bash bench/peers.sh")
+            raise SystemExit(f"{tool} missing: run bash bench/peers.sh serving")
+    names = list(dict.fromkeys(target_parts(t)[0] for t in targets))
+    if "mlflow" in names and not (PEERS_BIN / "mlflow").exists():
+        raise SystemExit("MLflow's venv missing: run bash bench/peers.sh serving")
+    if "mlserver" in names and not (MLSERVER_BIN / "mlserver").exists():
+        raise SystemExit("MLServer's venv missing: run bash bench/peers.sh serving")
 
     work = Path(tempfile.mkdtemp(prefix="shipyard-serving-bench-"))
     servers: dict[str, Server] = {}
+    skipped: dict[str, str] = {}
     try:
-        print("building the model (fit, MLflow save, Shipyard register with ONNX) ...", flush=True)
-        mlflow_dir, rows, facts, baseline = build_models(work)
+        print(f"building the {spec.name} model (fit, peers' saves, Shipyard register) ...")
+        mlflow_dir, mlserver_dir, rows, facts, baseline = build_models(spec, work)
         print(f"  register (incl. ONNX export + parity check): {facts['register_s']:.1f} s")
         print(f"  ONNX: {facts['onnx']}")
+        kinds = kinds_of(rows)
         records = [json_row(rows, i) for i in range(len(rows))]
-        cols = list(records[0])
-        lua_mlflow = write_lua(
-            work / "mlflow.lua",
-            [
-                json.dumps({"dataframe_split": {"columns": cols, "data": [[r[c] for c in cols]]}})
-                for r in records
-            ],
-        )
-        lua_shipyard = write_lua(
-            work / "shipyard.lua", [json.dumps({"records": [r]}) for r in records]
-        )
-
-        sy_env = dict(os.environ, SHIPYARD_HOME=str(work / "home"), SHIPYARD_USER="admin")
-        shipyard = str(SHIPYARD_BIN / "shipyard")
-        for name in systems:
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            if name == "mlflow":
-                servers[name] = Server(
-                    name,
-                    [
-                        str(PEERS_BIN / "mlflow"),
-                        "models",
-                        "serve",
-                        "-m",
-                        str(mlflow_dir),
-                        "--env-manager",
-                        "local",
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                    ],
-                    peers_env(),
-                    f"{base}/ping",
-                    f"{base}/invocations",
-                    work / f"{name}.log",
-                )
-            else:
-                # shipyard-onnx | shipyard-native; suffixes (diagnostics): "-nolog" adds --no-log,
-                # "-thread" compacts the log in a thread of the server (--compactor thread)
-                runtime = name.split("-")[1]
-                log_opts = (
-                    ["--no-log"]
-                    if name.endswith("-nolog")
-                    else ["--log-dir", str(work / f"log-{name}")]
-                )
-                if name.endswith("-thread"):
-                    log_opts += ["--compactor", "thread"]
-                servers[name] = Server(
-                    name,
-                    [
-                        shipyard,
-                        "serve",
-                        "--runtime",
-                        runtime,
-                        "--no-auth",
-                        "--port",
-                        str(port),
-                        "--models",
-                        MODEL,
-                        *log_opts,
-                    ],
-                    sy_env,
-                    f"{base}/v2/health/ready",
-                    f"{base}/models/{MODEL}/predict",
-                    work / f"{name}.log",
-                )
+        missing = sum(any(v is None for v in r.values()) for r in records)
+        print(f"  {len(records)} request rows, {missing} with a missing value", flush=True)
+        for name in names:
+            servers[name] = make_server(name, work, mlflow_dir, mlserver_dir, args.baseline_src)
         for s in servers.values():
             print(f"starting {s.name} (pinned to core {SERVER_CORE}) ...", flush=True)
             t0 = time.perf_counter()
             s.start()
             print(f"  ready in {time.perf_counter() - t0:.1f} s")
             s.signal(signal.SIGSTOP)
-        lua = {n: (lua_mlflow if n == "mlflow" else lua_shipyard) for n in servers}
 
-        # sanity: same answer from every server for the first body
-        answers = {}
-        for n, s in servers.items():
+        # Bodies, a probe per target (same answer everywhere; unsupported hooks skipped),
+        # and a warm-up run.
+        lua: dict[str, Path] = {}
+        answers: dict[str, list[float]] = {}
+        for target in targets:
+            server, protocol = target_parts(target)
+            how = PROTOCOLS[protocol]
+            bodies = [how.body(r, kinds) for r in records]
+            s = servers[server]
             s.signal(signal.SIGCONT)
-            body = lua[n].read_text().split("[==[")[1].split("]==]")[0].encode()
-            req = urllib.request.Request(s.url, body, {"Content-Type": "application/json"})
-            with urllib.request.urlopen(req, timeout=30) as r:
-                answers[n] = json.loads(r.read())
-            # warm-up (and an early check for errors)
-            run_wrk(s.url, lua[n], 8, 2)
+            status, answer = post(s.base + how.path, bodies[0])
+            if status != 200:
+                s.signal(signal.SIGSTOP)
+                if protocol == "v2-binary":
+                    skipped[target] = f"answers {status}: {answer[:200]!r}"
+                    print(f"  skipping {target}: the server does not take it ({status})")
+                    continue
+                raise SystemExit(f"{target} answered {status}: {answer[:2000]!r}")
+            answers[target] = how.proba(answer)
+            lua[target] = write_lua(work / f"{target.replace(':', '_')}.lua", bodies)
+            run_wrk(s.base + how.path, lua[target], 8, 2)
             s.signal(signal.SIGSTOP)
+        targets = [t for t in targets if t not in skipped]
         print(
-            "first answer:",
-            {n: (a.get("predictions"), a.get("probabilities")) for n, a in answers.items()},
+            "first row's probabilities:", {t: np.round(a, 6).tolist() for t, a in answers.items()}
         )
+        reference = next((a for a in answers.values() if a), None)
+        for target, proba in answers.items():
+            if proba and reference and not np.allclose(proba, reference, atol=1e-5):
+                raise SystemExit(f"{target} answers {proba}, others {reference}")
 
         runs: list[dict[str, Any]] = []
         inproc_rounds: list[dict[str, float]] = []
@@ -476,31 +792,34 @@ def main() -> None:
                 flush=True,
             )
             for conc in concs:
-                for n, s in servers.items():
+                for target in targets:
+                    server, protocol = target_parts(target)
+                    s = servers[server]
                     s.signal(signal.SIGCONT)
                     time.sleep(0.5)
-                    r = run_wrk(s.url, lua[n], conc, args.duration)
+                    url = s.base + PROTOCOLS[protocol].path
+                    r = run_wrk(url, lua[target], conc, args.duration)
                     s.signal(signal.SIGSTOP)
-                    r.update(system=n, concurrency=conc, repeat=rep)
+                    r.update(system=target, concurrency=conc, repeat=rep)
                     runs.append(r)
                     print(
-                        f"  round {rep + 1}/{args.repeats} c={conc:<3} {n:16} "
+                        f"  round {rep + 1}/{args.repeats} c={conc:<3} {target:26} "
                         f"{r['rps']:9.1f} req/s  p50 {r['p50_ms']:8.2f} ms  "
                         f"p99 {r['p99_ms']:8.2f} ms",
                         flush=True,
                     )
-        # servers' own logs: any error lines?
-        for s in servers.values():
-            s.signal(signal.SIGCONT)
+        load = os.getloadavg()
     finally:
         for s in servers.values():
             s.stop()
         if not (locals().get("args") and args.keep):
             shutil.rmtree(work, ignore_errors=True)
 
-    summary = summarize(runs, list(servers), concs, inproc_rounds)
+    summary = summarize(runs, targets, concs, inproc_rounds)
     inprocess = {k: statistics.median(r[k] for r in inproc_rounds) for k in inproc_rounds[0]}
     print_table(summary, inprocess)
+    for target, why in skipped.items():
+        print(f"  not measured: {target} ({why})")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"serving-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(
@@ -511,8 +830,10 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "server_core": SERVER_CORE,
                     "wrk_core": WRK_CORE,
+                    "loadavg_at_end": load,
                 },
                 "model": facts,
+                "skipped": skipped,
                 "inprocess_us": inprocess,
                 "inprocess_us_rounds": inproc_rounds,
                 "runs": runs,
@@ -535,52 +856,52 @@ def summarize(
     systems: list[str],
     concs: list[int],
     inproc_rounds: list[dict[str, float]],
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     by = {(r["system"], r["concurrency"], r["repeat"]): r for r in runs}
     reps = sorted({r["repeat"] for r in runs})
     out = []
     for n in systems:
         for c in concs:
             mine = [by[(n, c, k)] for k in reps]
-            row = {
+            row: dict[str, Any] = {
                 "system": n,
                 "concurrency": c,
                 "rps": statistics.median(r["rps"] for r in mine),
                 "p50_ms": statistics.median(r["p50_ms"] for r in mine),
                 "p99_ms": statistics.median(r["p99_ms"] for r in mine),
+                "rps_rounds": [r["rps"] for r in mine],
             }
             if c == 1 and n.startswith("shipyard"):
                 row["overhead_ms"] = statistics.median(
                     r["p50_ms"] - _baseline_ms(n, inproc_rounds[k])
                     for r, k in zip(mine, reps, strict=True)
                 )
-            if "mlflow" in systems and n != "mlflow":
-                ml = [by[("mlflow", c, k)] for k in reps]
-                row["rps_ratio"] = statistics.median(
-                    a["rps"] / b["rps"] for a, b in zip(mine, ml, strict=True)
+            for peer in PEERS:
+                if peer not in systems or n in PEERS:
+                    continue
+                theirs = [by[(peer, c, k)] for k in reps]
+                ratios = [a["rps"] / b["rps"] for a, b in zip(mine, theirs, strict=True)]
+                row[f"rps_ratio_{peer}"] = statistics.median(ratios)
+                row[f"rps_ratio_{peer}_range"] = [min(ratios), max(ratios)]
+                row[f"p99_ratio_{peer}"] = statistics.median(
+                    a["p99_ms"] / b["p99_ms"] for a, b in zip(mine, theirs, strict=True)
                 )
-                row["p99_ratio"] = statistics.median(
-                    a["p99_ms"] / b["p99_ms"] for a, b in zip(mine, ml, strict=True)
-                )
-                row["rps_ratio_range"] = [
-                    min(a["rps"] / b["rps"] for a, b in zip(mine, ml, strict=True)),
-                    max(a["rps"] / b["rps"] for a, b in zip(mine, ml, strict=True)),
-                ]
             out.append(row)
     return out
 
 
-def print_table(summary: list[dict], inproc: dict[str, float]) -> None:
+def print_table(summary: list[dict[str, Any]], inproc: dict[str, float]) -> None:
     print(
-        f"\n{'system':16} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'x MLflow req/s':>15} {'p99 / MLflow':>13}"
+        f"\n{'target':26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'x MLflow':>9} {'x MLServer':>11} {'p99/MLflow':>11}"
     )
     for r in summary:
-        ratio = f"{r['rps_ratio']:.1f}x" if "rps_ratio" in r else "-"
-        p99r = f"{r['p99_ratio']:.3f}" if "p99_ratio" in r else "-"
+        ml = f"{r['rps_ratio_mlflow']:.1f}x" if "rps_ratio_mlflow" in r else "-"
+        ms = f"{r['rps_ratio_mlserver']:.1f}x" if "rps_ratio_mlserver" in r else "-"
+        p99r = f"{r['p99_ratio_mlflow']:.3f}" if "p99_ratio_mlflow" in r else "-"
         print(
-            f"{r['system']:16} {r['concurrency']:>4} {r['rps']:9.1f} {r['p50_ms']:8.2f} "
-            f"{r['p99_ms']:8.2f} {ratio:>15} {p99r:>13}"
+            f"{r['system']:26} {r['concurrency']:>4} {r['rps']:9.1f} {r['p50_ms']:8.2f} "
+            f"{r['p99_ms']:8.2f} {ml:>9} {ms:>11} {p99r:>11}"
         )
     print("\nin-process, one row (median over rounds of each round's median, us):")
     for k, v in inproc.items():

@@ -12,13 +12,21 @@
 
 Imports only ``shipyard.errors``; used by packaging, monitoring, serving, batch and tracking.
 Besides the schema, profile and fingerprint, it exports the column types and the value
-conversion rules (``parse_column``, ``MISSING``, ``BAD``...) that monitoring and serving share,
-and ``training_checks`` (duplicates, constant columns, label leakage), which registration
-stores in the archive for the validation gates.
+conversion rules (``parse_column``, ``MISSING``, ``BAD``, ``categorical``...) that monitoring
+and serving share, and ``training_checks`` (duplicates, constant columns, label leakage),
+which registration stores in the archive for the validation gates.
 """
 
 from shipyard.dataset._checks import training_checks
-from shipyard.dataset._convert import BAD, MISSING, datetime_texts, parse_column, text_of
+from shipyard.dataset._convert import (
+    BAD,
+    MISSING,
+    Categories,
+    categorical,
+    datetime_texts,
+    parse_column,
+    text_of,
+)
 from shipyard.dataset._dtypes import ColumnType, check_frame, string_dtype
 from shipyard.dataset._files import file_chunks, open_parquet, read_table
 from shipyard.dataset._fingerprint import Fingerprint, content_hash, fingerprint
@@ -42,6 +50,7 @@ __all__ = [
     "MISSING",
     "OTHER",
     "CategoricalProfile",
+    "Categories",
     "ColumnSchema",
     "ColumnType",
     "FieldError",
@@ -49,6 +58,7 @@ __all__ = [
     "NumericProfile",
     "Profile",
     "Schema",
+    "categorical",
     "check_frame",
     "content_hash",
     "datetime_texts",

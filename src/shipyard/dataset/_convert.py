@@ -455,7 +455,11 @@ def to_array(parsed: Parsed, kind: ColumnType, target: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Categories:
-    """A categorical column's training categories, with their dtype and codes built once."""
+    """A categorical column's training categories, with their dtype and codes built once.
+
+    >>> Categories.of(["CA", "TX"]).dtype.categories.tolist()
+    ['CA', 'TX']
+    """
 
     names: list[str]
     dtype: pd.CategoricalDtype

@@ -1,7 +1,8 @@
 """A model version ready to answer requests: its schema, its runtime, its batcher.
 
-``ServedModel.coerce`` checks request rows against the schema: plain JSON rows become typed
-numpy columns (``Typed``, the fast path of ``_typed``), anything else a coerced DataFrame.
+``ServedModel.coerce`` checks request rows against the schema: JSON rows and frames of numpy
+columns whose values fit it become typed numpy columns (``Typed``, the fast path of ``_typed``),
+anything else a DataFrame coerced by ``Schema.coerce``.
 ``ServedModel.score`` takes either and returns labels and probabilities. The native runtime
 runs the model's own ``predict``/``predict_proba`` through a ``MicroBatcher``, which builds
 one DataFrame per batch, and runs calls of fewer than ``_PARALLEL_ROWS`` rows with one OpenMP
@@ -47,6 +48,7 @@ _ONNX_DTYPES: dict[str, Any] = {
     "int64": np.dtype(np.int64),
     "string": np.dtype(object),
 }
+_FLOAT64 = np.dtype(np.float64)
 
 
 def onnx_choice(model: LoadedModel, settings: ServeSettings) -> tuple[bool, str]:
@@ -91,7 +93,8 @@ class ServedModel:
     onnx: OnnxPredictor | None = None
     batcher: MicroBatcher | None = field(default=None, repr=False)
     typed: TypedSchema = field(init=False, repr=False)
-    # (input name, schema position, dtype) per ONNX input; None: feed through the predictor.
+    # (input name, schema position, dtype) per ONNX input fed by one column; [] for a model
+    # fed one matrix of every column (``feed_from_columns``); None: feed from ``frame()``.
     _feed_plan: list[tuple[str, int, Any]] | None = field(init=False, repr=False)
     #: The classes as the log's probability keys (strings), built once.
     class_names: list[str] | None = field(init=False, repr=False)
@@ -103,10 +106,12 @@ class ServedModel:
         self._feed_plan = None
         if self.onnx is not None and self.typed.usable:
             inputs = self.onnx.inputs
-            if all(i.column in self.typed.position and i.onnx_type in _ONNX_DTYPES for i in inputs):
+            position = self.typed.position
+            if all(i.column is None for i in inputs):
+                self._feed_plan = []
+            elif all(i.column in position and i.onnx_type in _ONNX_DTYPES for i in inputs):
                 self._feed_plan = [
-                    (i.name, self.typed.position[str(i.column)], _ONNX_DTYPES[i.onnx_type])
-                    for i in inputs
+                    (i.name, position[str(i.column)], _ONNX_DTYPES[i.onnx_type]) for i in inputs
                 ]
 
     @classmethod
@@ -144,14 +149,19 @@ class ServedModel:
     def coerce(self, raw: Rows | pd.DataFrame) -> Coerced:
         """``raw`` checked and converted to the training dtypes (``SchemaViolation`` if not).
 
-        Plain JSON rows take the fast path (typed columns, no DataFrame); anything else,
-        and every refusal, goes through ``Schema.coerce``.
+        JSON rows and frames of numpy columns whose values fit the schema take the fast path
+        (typed columns, no DataFrame); anything else, and every refusal, goes through
+        ``Schema.coerce``.
         """
         if isinstance(raw, Rows):
             typed = self.typed.convert(raw)
             if typed is not None:
                 return typed
             raw = raw.frame()
+        elif isinstance(raw, pd.DataFrame):
+            typed = self.typed.convert_frame(raw)
+            if typed is not None:
+                return typed
         return self.schema.coerce(raw)
 
     def feed(self, rows: Coerced) -> dict[str, np.ndarray]:
@@ -159,17 +169,24 @@ class ServedModel:
         assert self.onnx is not None
         if not isinstance(rows, Typed):
             return self.onnx.make_feed(rows)
-        if self._feed_plan is None:
-            return self.onnx.feed_from_columns(
-                dict(zip(self.typed.names, rows.arrays, strict=True))
-            )
-        feed: dict[str, np.ndarray] = {}
-        for name, position, dtype in self._feed_plan:
-            array = rows.arrays[position]
-            if array.dtype != dtype:
-                array = array.astype(dtype)
-            feed[name] = array.reshape(-1, 1)
-        return feed
+        plan = self._feed_plan
+        if plan:
+            feed: dict[str, np.ndarray] = {}
+            for name, position, dtype in plan:
+                array = rows.onnx_column(position, dtype)
+                if array is None:
+                    return self.onnx.make_feed(rows.frame())
+                feed[name] = array.reshape(-1, 1)
+            return feed
+        if plan is not None:  # one matrix of every (numeric) column
+            columns = {}
+            for j, name in enumerate(self.typed.names):
+                array = rows.onnx_column(j, _FLOAT64)
+                if array is None:
+                    return self.onnx.make_feed(rows.frame())
+                columns[name] = array
+            return self.onnx.feed_from_columns(columns)
+        return self.onnx.make_feed(rows.frame())
 
     def score_now(self, frame: Coerced) -> Scores:
         """Labels and probabilities for coerced rows, in the calling thread."""
