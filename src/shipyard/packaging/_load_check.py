@@ -58,12 +58,11 @@ class LoadCheck:
     @classmethod
     def start(cls, code: ModelCode) -> LoadCheck:
         """Start the fresh process (it imports Shipyard and ``code.libraries`` meanwhile)."""
-        import shipyard
-
         folder = tempfile.TemporaryDirectory(prefix="shipyard-load-check-")
         work = Path(folder.name)
         (work / "cwd").mkdir()
-        shipyard_root = str(Path(shipyard.__file__).resolve().parents[1])
+        # The folder holding the ``shipyard`` package (not the facade: packaging sits below it).
+        shipyard_root = str(Path(__file__).resolve().parents[2])
         argv = [shipyard_root, str(work / "result.pickle"), json.dumps(code.libraries)]
         out = (work / "output.txt").open("wb")
         try:
