@@ -1,6 +1,10 @@
 """``shipyard env create`` for real: one fresh venv (no system site-packages) from the lock of
 a model registered here, made once per session (minutes: every pin of this environment goes
-through pip as configured here), then scoring in it gives this environment's predictions."""
+through pip as configured here), then scoring in it gives this environment's predictions.
+
+The model is the issue's hard case: a pipeline with the data scientist's own transformer, a
+class in their ``features.py``, registered from their project folder; the venv scores it from
+another folder, with neither that folder nor the module anywhere on its path."""
 
 from __future__ import annotations
 
@@ -41,10 +45,53 @@ def _store_env(home: Path) -> dict[str, str]:
     }
 
 
+_FEATURES = """
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+
+
+class IncomePerYear(BaseEstimator, TransformerMixin):
+    \"\"\"The data scientist's own feature: income per year of tenure.\"\"\"
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X.assign(income_per_year=X["income"] / (X["tenure"] + 1.0))
+"""
+
+
+def _custom_pipeline(project: Path, X_train: pd.DataFrame, y_train: pd.Series) -> object:
+    """A pipeline whose first step is a class of ``project/features.py``, imported from there
+    as the user's notebook would, then forgotten by this process."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    (project / "features.py").write_text(_FEATURES)
+    sys.path.insert(0, str(project))
+    try:
+        import features  # type: ignore[import-not-found]
+
+        numeric = ["age", "income", "tenure", "income_per_year"]
+        prep = ColumnTransformer(
+            [
+                ("num", StandardScaler(), numeric),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+            ]
+        )
+        pipe = Pipeline(
+            [("own", features.IncomePerYear()), ("prep", prep), ("clf", LogisticRegression())]
+        )
+        return pipe.fit(X_train, y_train)
+    finally:
+        sys.path.remove(str(project))
+
+
 @pytest.fixture(scope="session")
 def made_env(
     tmp_path_factory: pytest.TempPathFactory,
-    fitted_pipeline,  # type: ignore[no-untyped-def]
     training_data,  # type: ignore[no-untyped-def]
 ) -> Iterator[MadeEnv]:
     home = tmp_path_factory.mktemp("deploy-env-home")
@@ -52,7 +99,12 @@ def made_env(
     settings = Settings(home=home, db_url=store_env["SHIPYARD_DB_URL"], user="admin")
     c = Client(settings).open()
     X_train, y_train, _, _ = training_data
-    c.register(fitted_pipeline, name="churn", X_train=X_train, y_train=y_train, onnx=False)
+    model = _custom_pipeline(tmp_path_factory.mktemp("project"), X_train, y_train)
+    version = c.register(model, name="churn", X_train=X_train, y_train=y_train, onnx=False)
+    sys.modules.pop("features", None)
+    assert version.version == 1
+    manifest = c.load("churn", 1).manifest
+    assert manifest.code_modules == ["features"] and "code/features.py" in manifest.members
     c.promote("churn", 1, to="staging")
     c.close()
     target = tmp_path_factory.mktemp("deploy-env") / "venv"

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -496,23 +495,6 @@ def _encode_infer(
 _MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-def _mlflow_json(body: bytes) -> Any:
-    """The JSON of an MLflow scoring request. MLflow's clients (``pandas.to_json``, Python's
-    ``json``, ``convert_input_example_to_serving_input``) write ``NaN`` for a missing value
-    and MLflow's server reads it: here it is a null, as in JSON; Infinity stays a number (the
-    schema refuses it)."""
-    try:
-        return parse_json(body)
-    except InvalidInput:
-        if b"NaN" not in body and b"Infinity" not in body:
-            raise
-        try:
-            return json.loads(body, parse_constant=lambda c: None if c == "NaN" else float(c))
-        except (ValueError, RecursionError):  # not JSON even so: the first error stands
-            pass
-        raise
-
-
 def _decode_mlflow(
     request: Request, body: bytes, served: ServedModel
 ) -> tuple[Rows | pd.DataFrame, Any]:
@@ -523,7 +505,7 @@ def _decode_mlflow(
         raise UnsupportedMediaType(
             f"/invocations reads application/json or text/csv, not '{kind[:100]}'."
         )
-    data = _mlflow_json(body)
+    data = parse_json(body)  # MLflow's clients write NaN for a missing value: read as null
     keys = [k for k in _MLFLOW_KEYS if isinstance(data, dict) and k in data]
     if len(keys) != 1:
         raise InvalidInput(
