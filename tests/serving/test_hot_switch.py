@@ -29,7 +29,12 @@ async def test_promote_and_rollback_under_load(store: Store, churn: Registry) ->
             response = await client.post("/models/churn/predict", json=ROW)
             log.append((started, response.status_code, response.headers.get(VERSION_HEADER, "")))
 
-    async def switch(action: str, version: str) -> float:
+    async def switch(action: str, version: str) -> tuple[float, float]:
+        """(when the change was asked for, when it had been made) as this test saw them: the
+        server may switch before ``to_thread`` returns here, so windows that must see only
+        the old version end at the first, and windows of the new version start after the
+        second."""
+        asked = time.monotonic()
         if action == "promote":
             await asyncio.to_thread(churn.promote, "churn", 2, actor="alice")
         else:
@@ -39,21 +44,21 @@ async def test_promote_and_rollback_under_load(store: Store, churn: Registry) ->
             assert time.monotonic() - switched < 1.0, f"v{version} did not answer within 1 s"
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # keep the load on a little after the switch
-        return switched
+        return asked, switched
 
     with uvicorn_server(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             workers = [asyncio.create_task(hammer(client)) for _ in range(8)]
             await asyncio.sleep(0.3)
-            promoted = await switch("promote", "2")
-            rolled_back = await switch("rollback", "1")
+            _, promoted = await switch("promote", "2")
+            rollback_asked, rolled_back = await switch("rollback", "1")
             stop.set()
             await asyncio.gather(*workers)
 
     assert len(log) > 50
     assert all(status == 200 for _, status, _ in log), {s for _, s, _ in log}
     # After the switch window every request is answered by the new version.
-    late_v2 = [v for s, _, v in log if promoted + 1.0 <= s < rolled_back]
+    late_v2 = [v for s, _, v in log if promoted + 1.0 <= s < rollback_asked]
     assert set(late_v2) <= {"2"}
     late_v1 = [v for s, _, v in log if s >= rolled_back + 1.0]
     assert set(late_v1) <= {"1"}
