@@ -93,19 +93,19 @@ class CatBoostFlavor:
                 f"CatBoost exports ONNX only for numeric features; this model has categorical "
                 f"or text features {which}, so it is served with the native runtime"
             )
-            return OnnxExport(None, (), "float", None, None, len(X_eval), reason)
+            return OnnxExport.none(reason, len(X_eval), "float")
         if [str(c) for c in X_sample.columns] != [str(n) for n in names]:
             reason = (
                 f"the frame's columns {list(X_sample.columns)} are not the model's features "
                 f"{names} in order, which CatBoost's ONNX export needs"
             )
-            return OnnxExport(None, (), "float", None, None, len(X_eval), reason)
+            return OnnxExport.none(reason, len(X_eval), "float")
         try:
             model_bytes = _onnx_graph(_saved(model, "onnx"), names)
         except Exception as exc:  # CatBoostError or onnx's own: the export is not possible
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             reason = f"CatBoost's ONNX export failed: {type(exc).__name__}: {first}"
-            return OnnxExport(None, (), "float", None, None, len(X_eval), reason)
+            return OnnxExport.none(reason, len(X_eval), "float")
         inputs = (OnnxInput("features", None, "float"),)
         return verify_onnx(model, model_bytes, inputs, X_eval, task=task, precision="float")
 

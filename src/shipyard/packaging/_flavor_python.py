@@ -99,4 +99,4 @@ class PythonFlavor(PickleStorage):
             "plain Python models have no ONNX export (their predict is arbitrary code), so "
             "they are served with the native runtime"
         )
-        return OnnxExport(None, (), "double", None, None, n_rows, reason)
+        return OnnxExport.none(reason, n_rows)

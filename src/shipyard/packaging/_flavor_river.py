@@ -90,7 +90,7 @@ class RiverFlavor:
             "river models have no ONNX export (they learn one row at a time), so they are "
             "served with the native runtime"
         )
-        return OnnxExport(None, (), "double", None, None, n_rows, reason)
+        return OnnxExport.none(reason, n_rows)
 
     def save(self, model: Any) -> dict[str, bytes]:
         buffer = io.BytesIO()

@@ -80,7 +80,7 @@ class SklearnFlavor(PickleStorage):
         reason = non_numeric_reason(self.supports, X_sample) if self.numeric_only else None
         if reason is not None:
             n_rows = len(X_sample if X_eval is None else X_eval)
-            return OnnxExport(None, (), "float", None, None, n_rows, reason)
+            return OnnxExport.none(reason, n_rows, "float")
         # A pipeline ending in an XGBoost or LightGBM estimator converts too: _onnx registers
         # onnxmltools' converters for the frameworks the process has imported.
         return export_onnx(model, X_sample, X_eval, task=task)

@@ -106,6 +106,11 @@ class OnnxExport:
     n_eval_rows: int
     error: str | None
 
+    @classmethod
+    def none(cls, reason: str, n_rows: int, precision: str = "double") -> OnnxExport:
+        """No export, and why (one line): what a flavor without a converter returns."""
+        return cls(None, (), precision, None, None, n_rows, reason)
+
     def to_manifest(self) -> dict[str, object]:
         """JSON-safe summary of everything but the bytes.
 
