@@ -223,7 +223,7 @@ async def test_rows_without_columns_are_an_empty_batch(store: Store, loan: Regis
 async def test_v2_json_takes_the_typed_path_and_answers_as_records_do(
     store: Store, loan: Registry
 ) -> None:
-    from shipyard.serving._v2 import parse_infer_request
+    from shipyard.serving._v2 import InferRequest, InferTensor, request_rows
 
     served = ServedModel.build(loan.load("loan", 1), ServeSettings(runtime="onnx"))
     records = _requests()[-1][:6]
@@ -238,7 +238,8 @@ async def test_v2_json_takes_the_typed_path_and_answers_as_records_do(
         }
         for name in names
     ]
-    rows, _, _ = parse_infer_request({"inputs": inputs}, names)
+    tensors = [InferTensor(i["name"], i["datatype"], i["shape"], i["data"]) for i in inputs]
+    rows = request_rows(InferRequest(tensors), names)
     assert isinstance(served.coerce(rows), Typed)
     settings = ServeSettings(auth=False, runtime="onnx", alias="fast")
     async with http(create_app(store, settings=settings)) as client:

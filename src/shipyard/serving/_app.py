@@ -470,7 +470,7 @@ def _encode_predict(
 
 def _decode_infer(
     request: Request, body: bytes, served: ServedModel
-) -> tuple[pd.DataFrame, _v2.InferRequest]:
+) -> tuple[Rows, _v2.InferRequest]:
     kind = media_type(request)
     if kind == _v2_http.BINARY_TYPE and _v2_http.HEADER_LENGTH.lower() not in request.headers:
         raise InvalidInput(
@@ -481,7 +481,7 @@ def _decode_infer(
         require_json(request)
     json_size = _v2_http.header_length(request.headers.get(_v2_http.HEADER_LENGTH), len(body))
     infer = _v2_http.parse_request(body, json_size)
-    return _v2.request_frame(infer, served.schema.names()), infer
+    return _v2.request_rows(infer, served.schema.names()), infer
 
 
 def _encode_infer(

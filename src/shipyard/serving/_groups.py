@@ -303,7 +303,7 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
         wanted: list[str] = []
         if endpoint == "v2_infer":
             infer = _v2_http.parse_request(raw, None)  # JSON tensors (no binary for groups yet)
-            frame = _v2.request_frame(infer, group_inputs(group, models))
+            frame = _v2.request_rows(infer, group_inputs(group, models)).frame()
             request_id, wanted = infer.id, [o.name for o in infer.outputs]
         else:
             frame = _records_frame(parse_json(raw))

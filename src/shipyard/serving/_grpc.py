@@ -23,7 +23,6 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import grpc
-import pandas as pd
 
 from shipyard.errors import (
     AlreadyExists,
@@ -42,7 +41,7 @@ from shipyard.errors import (
 )
 from shipyard.serving import _v2
 from shipyard.serving._grpc_tensors import infer_request, infer_response
-from shipyard.serving._inputs import _too_large
+from shipyard.serving._inputs import Rows, _too_large
 from shipyard.serving._proto import grpc_predict_v2_pb2 as pb
 from shipyard.serving._proto import grpc_predict_v2_pb2_grpc as pb_grpc
 from shipyard.serving._runtime import ServedModel
@@ -207,9 +206,9 @@ async def _read(request: Any, limit: int) -> Any:
     return request
 
 
-def _decode(message: Any, body: Any, served: ServedModel) -> tuple[pd.DataFrame, InferRequest]:
+def _decode(message: Any, body: Any, served: ServedModel) -> tuple[Rows, InferRequest]:
     request = infer_request(message)
-    return _v2.request_frame(request, served.schema.names()), request
+    return _v2.request_rows(request, served.schema.names()), request
 
 
 async def _answer(context: grpc.aio.ServicerContext, call: Awaitable[R]) -> R:

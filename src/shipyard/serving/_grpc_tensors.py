@@ -5,7 +5,7 @@ byte string per input, laid out as the HTTP binary extension lays them out: litt
 row-major, ``BYTES`` elements as a 4-byte length and the bytes; what Triton's and KServe's
 clients send by default) or in the typed field of its ``contents`` (``fp64_contents`` for
 FP64 ...). Either way the tensor becomes an ``_v2.InferTensor`` holding a numpy array, so
-``_v2.request_frame`` checks it and builds the frame exactly as for REST. Answers go back in
+``_v2.request_rows`` checks it and builds the rows exactly as for REST. Answers go back in
 ``raw_output_contents``, as Triton's do.
 """
 

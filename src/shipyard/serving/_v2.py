@@ -1,7 +1,7 @@
 """The Open Inference Protocol (KServe / Triton "v2"), independent of the transport.
 
 REST (``_v2_http``) and gRPC decode a request into an ``InferRequest`` of ``InferTensor``s;
-``request_frame`` checks the tensors and builds the frame the model scores, and
+``request_rows`` checks the tensors and builds the rows the model scores, and
 ``infer_response`` builds the ``InferResponse`` each transport encodes. Every check, and every
 error message, is here once.
 
@@ -14,8 +14,8 @@ and gRPC data). The response has the outputs ``predict`` (labels or values),
 those named in ``outputs``. Missing values: ``null`` in JSON, NaN in ``FP16/32/64`` data.
 
 >>> tensor = InferTensor("age", "INT64", [2, 1], [41, None])
->>> request_frame(InferRequest([tensor]), ["age"]).dtypes["age"]
-dtype('float64')
+>>> request_rows(InferRequest([tensor]), ["age"]).rows
+[[41.0], [nan]]
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from shipyard.dataset import ColumnSchema
 from shipyard.errors import InvalidInput
+from shipyard.serving._inputs import Rows
 from shipyard.serving._runtime import ServedModel, json_floats
 
 INT_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
@@ -239,11 +239,13 @@ def tensor_column(tensor: InferTensor) -> np.ndarray:
         raise InvalidInput(f"Input '{label}' holds a number beyond 64-bit floats.") from None
 
 
-def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
-    """Check ``request`` and its tensors against a model of ``columns``; the frame to score.
+def request_rows(request: InferRequest, columns: list[str]) -> Rows:
+    """Check ``request`` and its tensors against a model of ``columns``; the rows to score.
 
-    Columns are numpy arrays (``tensor_column``); a ``[n, k]`` matrix is split into the
-    schema's ``k`` columns in order.
+    Each column is decoded to numpy (``tensor_column``), then the values become ``Rows``
+    (``Rows.from_columns``): for the few rows of a request that is several times cheaper than
+    a DataFrame, and ``ServedModel.coerce`` types it as it types JSON records. A ``[n, k]``
+    matrix is split into the schema's ``k`` columns in order.
     """
     check_request(request)
     tensors = request.inputs
@@ -259,7 +261,7 @@ def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
                 "(GET /v2/models/{name} lists it) or one tensor per column."
             )
         matrix = tensor_column(tensor).reshape(n, k)
-        return _numpy_frame({c: matrix[:, j] for j, c in enumerate(columns)})
+        return Rows.from_columns(columns, [matrix[:, j] for j in range(k)])
     names = [t.name for t in tensors]
     if len(set(names)) != len(names):
         raise InvalidInput("Two inputs have the same name; send one tensor per column.")
@@ -272,19 +274,7 @@ def request_frame(request: InferRequest, columns: list[str]) -> pd.DataFrame:
         )
     if len({t.shape[0] for t in tensors}) > 1:
         raise InvalidInput("The input tensors have different numbers of rows.")
-    return _numpy_frame({t.name: tensor_column(t) for t in tensors})
-
-
-def _numpy_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
-    """A frame holding ``columns`` as they are: text stays ``object`` (pandas 3 would infer
-    its string dtype from an object array of ``str``)."""
-    return pd.DataFrame(
-        {
-            name: pd.Series(values, dtype=object, copy=False) if values.dtype == object else values
-            for name, values in columns.items()
-        },
-        copy=False,
-    )
+    return Rows.from_columns(names, [tensor_column(t) for t in tensors])
 
 
 def _array_column(array: np.ndarray, datatype: str, label: str) -> np.ndarray:
