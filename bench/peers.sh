@@ -2,7 +2,8 @@
 # Build the benchmark peers' own environments, kept out of Shipyard's dependencies.
 #
 #   bash bench/peers.sh            every peer
-#   bash bench/peers.sh serving    only what bench/serving/run.py needs (MLflow, MLServer, wrk)
+#   bash bench/peers.sh serving    only what bench/serving/run.py needs (MLflow, MLServer, wrk,
+#                                  h2load)
 #
 # Creates (idempotently, re-running only fills in what is missing):
 #   bench/.peers/venv            MLflow 3.17.2 + scikit-learn + pandas (whatever mlflow resolves)
@@ -16,6 +17,8 @@
 #   bench/.peers/mlflow-eval-venv  MLflow 3.17.2 + shap with pandas < 3 (mlflow.models.evaluate's
 #                                SHAP step crashes on string columns under pandas 3)
 #   wrk                          Debian's package, via apt-get, if `wrk` is not on PATH
+#   h2load, nghttp               Debian's nghttp2-client, via apt-get, if `h2load` is not on
+#                                PATH: the gRPC load generator (h2c) and its one-call check
 #
 # Packages are installed ONE at a time: a combined install made pip backtrack on these machines.
 # Override the interpreter with PYTHON=/path/to/python3.11 bash bench/peers.sh
@@ -143,16 +146,20 @@ pip_one "$MVENV" cloudpickle -c "$MCONSTRAINTS"
     || { echo "[peers] mlflow evaluation venv does not import" >&2; exit 1; }
 fi # all
 
-# --- wrk load generator ------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-    SUDO=""
-    [[ "$(id -u)" -ne 0 ]] && SUDO="sudo"
-    log "installing wrk with apt-get"
-    if ! $SUDO apt-get install -y -qq wrk >/dev/null 2>&1; then
-        $SUDO apt-get update -qq
-        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+# --- load generators: wrk (HTTP/1.1), h2load (gRPC over h2c) ------------------------------
+apt_one() {  # apt_one COMMAND PACKAGE: install PACKAGE unless COMMAND is on PATH
+    local cmd="$1" pkg="$2" sudo=""
+    command -v "$cmd" >/dev/null 2>&1 && return 0
+    [[ "$(id -u)" -ne 0 ]] && sudo="sudo"
+    log "installing $pkg with apt-get"
+    if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null 2>&1
+    then
+        $sudo apt-get update -qq
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
     fi
-fi
+}
+apt_one wrk wrk
+apt_one h2load nghttp2-client
 
 # --- Report ------------------------------------------------------------------------------
 ver() { "$1/bin/python" -c "from importlib.metadata import version; print(version('$2'))"; }
@@ -175,6 +182,7 @@ EOF
 fi
 cat <<EOF
   wrk           $(command -v wrk) ($(dpkg-query -W -f '${Version}' wrk 2>/dev/null || echo '?'))
+  h2load        $(command -v h2load) ($(dpkg-query -W -f '${Version}' nghttp2-client 2>/dev/null || echo '?'))
 
 MLflow serving (mlflow shells out to a bare 'uvicorn': the venv's bin must come first on PATH):
   export PATH="$VENV/bin:\$PATH"
@@ -183,8 +191,10 @@ MLflow serving (mlflow shells out to a bare 'uvicorn': the venv's bin must come 
 MLServer (a folder with settings.json and models/NAME/model-settings.json; bench/README.md):
   "$MSVENV/bin/mlserver" start FOLDER
 
-Load generator:
+Load generators:
   wrk -t1 -c8 -d10s -s post.lua http://127.0.0.1:5055/invocations
+  h2load -t1 -c8 -m1 -D 10 -d body.grpc -H 'content-type: application/grpc' -H 'te: trailers' \
+      http://127.0.0.1:8001/inference.GRPCInferenceService/ModelInfer
 EOF
 if [[ "$WHAT" == "all" ]]; then
     cat <<EOF

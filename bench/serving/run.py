@@ -3,7 +3,8 @@
     .venv/bin/python bench/serving/run.py [--model loan|synthetic] [--duration 10]
         [--repeats 3] [--concurrency 8,32] [--systems ...]
 
-Needs the peers' venvs and wrk (``bash bench/peers.sh serving``) and at least 2 CPU cores.
+Needs the peers' venvs, wrk and h2load (``bash bench/peers.sh serving``) and at least 2 CPU
+cores.
 
 1. Builds one pipeline on generated data (fixed seed). ``--model loan`` (the default): a loan
    book as real data gives it, 12 float columns, ``annual_income`` missing in ~1% of rows, two
@@ -19,19 +20,29 @@ Needs the peers' venvs and wrk (``bash bench/peers.sh serving``) and at least 2 
 2. Starts the servers, each pinned to core 1 (``taskset -c 1``): MLflow, MLServer 1.7.1
    (``parallel_workers: 0``: inference in the one server process, as one uvicorn worker),
    ``shipyard serve --runtime onnx`` and ``--runtime native``, both with the prediction log
-   ON and ``--no-auth``.
-3. Drives each target with ``taskset -c 0 wrk -t1 -cC -dDs --latency`` and a Lua script
+   ON and ``--no-auth`` (and ``--grpc-port`` when a ``:grpc`` target of that server is asked
+   for: one process answers both).
+3. Drives each HTTP target with ``taskset -c 0 wrk -t1 -cC -dDs --latency`` and a Lua script
    cycling single-row bodies of the same 64 unseen rows (nulls where the row misses a value).
    A target is a server and a protocol: ``shipyard-onnx`` (records on
    ``/models/bench/predict``), ``shipyard-onnx:v2`` (Open Inference Protocol JSON on
-   ``/v2/models/bench/infer``), and the hooks ``:v2-binary`` (the binary tensor extension,
-   as tritonclient.http sends it) and ``:grpc`` (see ``PROTOCOLS``), measured only where the
-   server answers them. Order A B C ... per concurrency, repeated ``--repeats`` times; the
-   servers not being measured are frozen (SIGSTOP) so their background threads cannot take
-   the server core. Any non-2xx answer or socket error stops the benchmark.
-4. Prints median req/s, p50, p99 per target and concurrency and the ratios against MLflow and
-   MLServer (taken within each round, then the median), and writes everything to
-   bench/results/serving-<timestamp>.json.
+   ``/v2/models/bench/infer``), ``:v2-binary`` (the binary tensor extension, as
+   tritonclient.http sends it; skipped when the server does not answer it) and ``:grpc``
+   (OIP v2 gRPC ``ModelInfer``; ``mlserver:grpc`` for MLServer's). gRPC targets are driven by
+   ``taskset -c 0 h2load -t1 -cC -m1 -D d`` (nghttp2-client) posting one gRPC-framed
+   ``ModelInferRequest`` (the first row) over h2c with ``content-type: application/grpc`` and
+   ``te: trailers``; before measuring, the same bytes go once through grpcio (its answer's
+   probabilities are compared with every other target's) and once through ``nghttp``
+   (``grpc-status: 0``), and after every gRPC run on a Shipyard server its ``/metrics`` must
+   count as many OK gRPC calls as h2load made and no refused one (h2load itself sees only the
+   HTTP status, and a failed gRPC call is an HTTP 200). ``TARGET+h2load`` drives an HTTP
+   target with h2load (HTTP/1.1, one body) to compare the two generators within a round.
+   Order A B C ... per concurrency, repeated ``--repeats`` times; the servers not being
+   measured are frozen (SIGSTOP) so their background threads cannot take the server core.
+   Any non-2xx answer or socket error stops the benchmark.
+4. Prints median req/s, p50, p99 per target and concurrency and the ratios against MLflow,
+   MLServer and MLServer's gRPC (taken within each round, then the median), and writes
+   everything to bench/results/serving-<timestamp>.json.
 5. The c=1 server overhead: at the start of every round, with every server frozen, this
    process times one-row predictions in process, pinned to the servers' core (ONNX: feed +
    run; native: ``LoadedModel.predict_proba`` with its schema check). The overhead is each
@@ -372,10 +383,18 @@ def free_port() -> int:
 
 class Server:
     def __init__(
-        self, name: str, cmd: list[str], env: dict[str, str], ready: str, base: str, logfile: Path
+        self,
+        name: str,
+        cmd: list[str],
+        env: dict[str, str],
+        ready: str,
+        base: str,
+        logfile: Path,
+        grpc: str | None = None,
     ) -> None:
         self.name, self.cmd, self.env, self.ready, self.base = name, cmd, env, ready, base
         self.logfile = logfile
+        self.grpc = grpc  # host:port of its gRPC endpoint, if it has one
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 180) -> None:
@@ -421,8 +440,15 @@ class Server:
 
 
 def make_server(
-    name: str, work: Path, mlflow_dir: Path, mlserver_dir: Path, baseline_src: Path | None
+    name: str,
+    work: Path,
+    mlflow_dir: Path,
+    mlserver_dir: Path,
+    baseline_src: Path | None,
+    grpc: bool = False,
 ) -> Server:
+    """The server ``name``; ``grpc``: also listening for gRPC (Shipyard's ``--grpc-port``;
+    MLServer always opens its gRPC port)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / f"{name}.log"
@@ -441,7 +467,8 @@ def make_server(
         (mlserver_dir / "settings.json").write_text(json.dumps(settings))
         cmd = [str(MLSERVER_BIN / "mlserver"), "start", str(mlserver_dir)]
         ready = f"{base}/v2/models/{MODEL}/ready"
-        return Server(name, cmd, peers_env(MLSERVER_BIN), ready, base, log)
+        grpc_at = f"127.0.0.1:{settings['grpc_port']}"
+        return Server(name, cmd, peers_env(MLSERVER_BIN), ready, base, log, grpc_at)
     # shipyard-onnx | shipyard-native; suffixes (diagnostics): "-nolog" adds --no-log,
     # "-thread" compacts the log in a thread of the server (--compactor thread), "-base"
     # runs the code of --baseline-src (an A/B of two checkouts within the same rounds)
@@ -449,6 +476,13 @@ def make_server(
     opts = ["--no-log"] if "-nolog" in name else ["--log-dir", str(work / f"log-{name}")]
     if "-thread" in name:
         opts += ["--compactor", "thread"]
+    grpc_addr: str | None = None
+    # only when a :grpc target asks (or "-grpcport", a diagnostic: the gRPC server idle beside
+    # HTTP, to see what it costs the HTTP figures)
+    if grpc or "-grpcport" in name:
+        grpc_port = free_port()
+        opts += ["--grpc-port", str(grpc_port)]
+        grpc_addr = f"127.0.0.1:{grpc_port}"
     cmd = [str(SHIPYARD_BIN / "shipyard"), "serve", "--runtime", runtime, "--no-auth"]
     cmd += ["--port", str(port), "--models", MODEL, *opts]
     env = dict(os.environ, SHIPYARD_HOME=str(work / "home"), SHIPYARD_USER="admin")
@@ -456,7 +490,7 @@ def make_server(
         if baseline_src is None:
             raise SystemExit(f"{name} needs --baseline-src (the src folder of another checkout)")
         env["PYTHONPATH"] = str(baseline_src)
-    return Server(name, cmd, env, f"{base}/v2/health/ready", base, log)
+    return Server(name, cmd, env, f"{base}/v2/health/ready", base, log, grpc_addr)
 
 
 # -- request bodies ------------------------------------------------------------------------
@@ -566,13 +600,77 @@ def body_v2_binary(record: dict[str, Any], kinds: dict[str, str]) -> Body:
     return Body(header + raw, headers)
 
 
+#: The Open Inference Protocol's gRPC method (KServe's grpc_predict_v2.proto; MLServer's
+#: dataplane.proto has the same package, service, messages and field numbers).
+GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
+GRPC_HEADERS = {"content-type": "application/grpc", "te": "trailers"}
+
+
+def _pb() -> Any:
+    from shipyard.serving._proto import grpc_predict_v2_pb2
+
+    return grpc_predict_v2_pb2
+
+
+def grpc_frame(message: bytes) -> bytes:
+    """gRPC's length-prefixed message: 1 byte "not compressed", 4 bytes big-endian length."""
+    return b"\x00" + struct.pack(">I", len(message)) + message
+
+
+def grpc_unframe(data: bytes) -> bytes:
+    if len(data) < 5 or data[0] != 0 or struct.unpack(">I", data[1:5])[0] != len(data) - 5:
+        raise ValueError(f"not one uncompressed gRPC message: {data[:40]!r}")
+    return data[5:]
+
+
+def body_grpc(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    """A ``ModelInferRequest`` as ``tritonclient.grpc`` sends one by default: every input's
+    bytes in ``raw_input_contents`` (laid out as the HTTP binary extension lays them out),
+    shape ``[1, 1]``, ``predict_proba`` asked for; gRPC-framed, as h2load posts it."""
+    pb = _pb()
+    msg = pb.ModelInferRequest(model_name=MODEL)
+    for c, v in record.items():
+        msg.inputs.add(name=c, datatype=_V2_TYPES[kinds[c]], shape=[1, 1])
+        if kinds[c] == "float":
+            msg.raw_input_contents.append(struct.pack("<d", float("nan") if v is None else v))
+        elif kinds[c] == "int":
+            msg.raw_input_contents.append(struct.pack("<q", v))
+        else:
+            text = v.encode()
+            msg.raw_input_contents.append(struct.pack("<I", len(text)) + text)
+    msg.outputs.add(name="predict_proba")
+    return Body(grpc_frame(msg.SerializeToString()), GRPC_HEADERS)
+
+
+def body_mlserver_grpc(record: dict[str, Any], kinds: dict[str, str]) -> Body:
+    """MLServer's gRPC form of ``body_mlserver``: one input per column, shape ``[1]``, values
+    in the typed ``contents`` (as MLServer's own codecs write them), text inputs with content
+    type ``str`` and the request's ``pd``; a missing float is NaN."""
+    pb = _pb()
+    msg = pb.ModelInferRequest(model_name=MODEL)
+    msg.parameters["content_type"].string_param = "pd"
+    for c, v in record.items():
+        tensor = msg.inputs.add(name=c, datatype=_V2_TYPES[kinds[c]], shape=[1])
+        if kinds[c] == "float":
+            tensor.contents.fp64_contents.append(float("nan") if v is None else v)
+        elif kinds[c] == "int":
+            tensor.contents.int64_contents.append(v)
+        else:
+            tensor.contents.bytes_contents.append(v.encode())
+            tensor.parameters["content_type"].string_param = "str"
+    msg.outputs.add(name="predict_proba")
+    return Body(grpc_frame(msg.SerializeToString()), GRPC_HEADERS)
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """How a target is asked: its URL path, its bodies, and the probabilities in an answer."""
+    """How a target is asked: its URL path, its bodies, the probabilities in an answer, and
+    its transport (``http``: wrk over HTTP/1.1; ``grpc``: h2load over h2c)."""
 
     path: str
     body: Callable[[dict[str, Any], dict[str, str]], Body]
     proba: Callable[[bytes], list[float]]
+    transport: str = "http"
 
 
 def _proba_shipyard(answer: bytes) -> list[float]:
@@ -585,35 +683,72 @@ def _proba_v2(answer: bytes) -> list[float]:
 
 
 def _proba_v2_binary(answer: bytes) -> list[float]:
-    # The answer is a JSON header of Inference-Header-Content-Length bytes, then the raw
-    # outputs; read here from the header only when the whole answer is JSON.
-    try:
-        return _proba_v2(answer)
-    except (ValueError, KeyError):
-        return []
+    """The answer is a JSON header (Inference-Header-Content-Length bytes) then each binary
+    output's raw bytes in order; the header is ASCII JSON, so decoding as latin-1 (one
+    character per byte) finds where it ends."""
+    header, end = json.JSONDecoder().raw_decode(answer.decode("latin-1"))
+    offset = end
+    for out in header["outputs"]:
+        size = (out.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            if out["name"] == "predict_proba":
+                return [float(p) for p in out["data"]]
+            continue
+        if out["name"] == "predict_proba":
+            dtype = {"FP64": "<f8", "FP32": "<f4"}[out["datatype"]]
+            return np.frombuffer(answer[offset : offset + size], dtype=dtype).tolist()
+        offset += size
+    raise ValueError(f"no predict_proba in {header}")
 
 
 def _proba_mlflow(answer: bytes) -> list[float]:
     return [float(p) for p in json.loads(answer)["predictions"][0]]
 
 
-#: target protocol -> how it is asked. ``grpc`` needs a gRPC load generator (wrk speaks HTTP
-#: only): add it here with its own runner once ``shipyard serve --grpc-port`` exists.
+def _proba_grpc(answer: bytes) -> list[float]:
+    """``predict_proba`` of a ``ModelInferResponse`` (its message bytes, unframed), from
+    ``raw_output_contents`` (Shipyard, Triton) or the typed ``contents`` (MLServer)."""
+    msg = _pb().ModelInferResponse.FromString(answer)
+    for i, out in enumerate(msg.outputs):
+        if out.name != "predict_proba":
+            continue
+        if msg.raw_output_contents:
+            dtype = {"FP64": "<f8", "FP32": "<f4"}[out.datatype]
+            return np.frombuffer(msg.raw_output_contents[i], dtype=dtype).tolist()
+        return list(out.contents.fp64_contents or out.contents.fp32_contents)
+    raise ValueError(f"no predict_proba in {msg}")
+
+
+#: target protocol -> how it is asked. A peer's protocol is its name (``mlserver:grpc`` is
+#: protocol ``mlserver-grpc``).
 PROTOCOLS: dict[str, Protocol] = {
     "mlflow": Protocol("/invocations", body_mlflow, _proba_mlflow),
     "mlserver": Protocol(f"/v2/models/{MODEL}/infer", body_mlserver, _proba_v2),
+    "mlserver-grpc": Protocol(GRPC_PATH, body_mlserver_grpc, _proba_grpc, "grpc"),
     "records": Protocol(f"/models/{MODEL}/predict", body_records, _proba_shipyard),
     "v2": Protocol(f"/v2/models/{MODEL}/infer", body_v2, _proba_v2),
     "v2-binary": Protocol(f"/v2/models/{MODEL}/infer", body_v2_binary, _proba_v2_binary),
+    "grpc": Protocol(GRPC_PATH, body_grpc, _proba_grpc, "grpc"),
 }
 
 
 def target_parts(target: str) -> tuple[str, str]:
-    """``shipyard-onnx:v2`` -> (server, protocol); a peer is its own protocol."""
-    server, _, protocol = target.partition(":")
+    """``shipyard-onnx:v2`` -> (server, protocol); a peer is its own protocol
+    (``mlserver:grpc`` -> (mlserver, mlserver-grpc)). A ``+h2load`` suffix (an HTTP target
+    driven by h2load instead of wrk, see ``generator``) does not change either."""
+    server, _, protocol = target.removesuffix("+h2load").partition(":")
     if server in PEERS:
-        return server, server
+        return server, f"{server}-{protocol}" if protocol else server
     return server, protocol or "records"
+
+
+def generator(target: str) -> str:
+    """The load generator of ``target``: ``h2load`` for gRPC and for ``TARGET+h2load`` (an
+    HTTP target driven by h2load over HTTP/1.1 with one body, to compare the generators),
+    else ``wrk``."""
+    if target.endswith("+h2load") or PROTOCOLS[target_parts(target)[1]].transport == "grpc":
+        return "h2load"
+    return "wrk"
 
 
 LUA = """-- cycles single-row bodies (generated by bench/serving/run.py)
@@ -684,10 +819,84 @@ def run_wrk(url: str, lua: Path, conc: int, duration: int) -> dict[str, Any]:
     return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "requests": total}
 
 
+# -- gRPC: one call, h2load ------------------------------------------------------------
+def grpc_call(address: str, body: Body) -> tuple[str, bytes]:
+    """The status name and answer (message bytes) of one unary call with ``body``'s exact
+    message, through grpcio (no serializers: the bytes go as they are)."""
+    import grpc
+
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(GRPC_PATH)
+        try:
+            answer = call(grpc_unframe(body.data), timeout=60)
+        except grpc.RpcError as exc:
+            return exc.code().name, str(exc.details()).encode()
+    return "OK", answer
+
+
+def nghttp_status(address: str, body_file: Path) -> str:
+    """``grpc-status`` of one h2c POST of ``body_file`` by nghttp (nghttp2-client, the same
+    HTTP/2 stack as h2load): the framed body h2load sends is a valid call."""
+    cmd = ["nghttp", "-v", "-n", "-d", str(body_file)]
+    cmd += [arg for k, v in GRPC_HEADERS.items() for arg in ("-H", f"{k}: {v}")]
+    out = subprocess.run(
+        [*cmd, f"http://{address}{GRPC_PATH}"], capture_output=True, text=True, timeout=60
+    ).stdout
+    found = re.findall(r"recv \(stream_id=\d+\) grpc-status: (\d+)", out)
+    return found[-1] if found else f"none in:\n{out[-1500:]}"
+
+
+def grpc_counts(base: str) -> tuple[int, int]:
+    """A Shipyard server's gRPC inferences from ``/metrics``: (answered OK, refused)."""
+    with urllib.request.urlopen(base + "/metrics", timeout=30) as r:
+        text = r.read().decode()
+    ok = refused = 0
+    for line in text.splitlines():
+        if line.startswith("shipyard_requests_total{") and 'endpoint="grpc_infer"' in line:
+            n = int(float(line.rsplit(" ", 1)[1]))
+            if 'status="200"' in line:
+                ok += n
+            else:
+                refused += n
+    return ok, refused
+
+
+def run_h2load(
+    url: str, body_file: Path, headers: dict[str, str], conc: int, duration: int, h1: bool
+) -> dict[str, Any]:
+    """``h2load -t1 -cC -m1 -D d`` (one request in flight per connection, as wrk): gRPC over
+    h2c, or HTTP/1.1 with ``h1``. Latencies from its per-request log; any non-2xx, failed,
+    errored or timed-out request stops the benchmark (a gRPC error comes as HTTP 200 with a
+    non-zero grpc-status: the caller checks those)."""
+    log = body_file.with_suffix(f".c{conc}.log")
+    cmd = ["taskset", "-c", WRK_CORE, "h2load", "-t1", f"-c{conc}", "-m1", "-D", str(duration)]
+    cmd += ["-d", str(body_file), "--log-file", str(log), *(["--h1"] if h1 else [])]
+    cmd += [arg for k, v in headers.items() for arg in ("-H", f"{k}: {v}")]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))  # type: ignore[union-attr]
+    m = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+        r"(\d+) errored, (\d+) timeout",
+        out,
+    )
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    if not m or not codes:
+        raise SystemExit(f"cannot read h2load's output against {url}:\n{out}")
+    done, ok, failed, errored, timeout = (int(m.group(k)) for k in (3, 4, 5, 6, 7))
+    if failed or errored or timeout or ok != int(codes.group(1)) or ok == 0:
+        raise SystemExit(f"h2load saw errors against {url} (c={conc}):\n{out}")
+    times = np.array(
+        [int(line.split("\t")[2]) for line in log.read_text().splitlines() if line.strip()]
+    )
+    log.unlink()
+    p50, p99 = np.percentile(times, [50, 99]) / 1000
+    return {"rps": rps, "p50_ms": float(p50), "p99_ms": float(p99), "requests": done}
+
+
 # -- main --------------------------------------------------------------------------------
 DEFAULT_TARGETS = (
-    "mlflow,mlserver,shipyard-onnx,shipyard-onnx:v2,shipyard-onnx:v2-binary,"
-    "shipyard-native,shipyard-native:v2"
+    "mlflow,mlserver,mlserver:grpc,shipyard-onnx,shipyard-onnx:v2,shipyard-onnx:v2-binary,"
+    "shipyard-onnx:grpc,shipyard-native,shipyard-native:v2"
 )
 
 
@@ -702,9 +911,10 @@ def main() -> None:
         default=DEFAULT_TARGETS,
         help="targets, SERVER[:PROTOCOL]: servers mlflow, mlserver, shipyard-onnx, "
         "shipyard-native (diagnostics: shipyard-onnx-nolog, shipyard-native-nolog, "
-        "shipyard-onnx-thread, shipyard-native-thread, shipyard-onnx-base: --baseline-src); "
-        "Shipyard protocols records (default), "
-        "v2, v2-binary (skipped when the server does not answer it)",
+        "shipyard-onnx-thread, shipyard-native-thread, shipyard-onnx-grpcport, "
+        "shipyard-onnx-base: --baseline-src); Shipyard protocols records (default), "
+        "v2, v2-binary (skipped when the server does not answer it), grpc; mlserver:grpc; "
+        "a +h2load suffix drives an HTTP target with h2load (one body) instead of wrk",
     )
     parser.add_argument(
         "--baseline-src",
@@ -721,7 +931,10 @@ def main() -> None:
             raise SystemExit(f"unknown protocol in {target!r}; known: {sorted(PROTOCOLS)}")
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("needs 2 cores: the servers on core 1, wrk on core 0")
-    for tool in ("wrk", "taskset"):
+    tools = {"taskset", *(generator(t) for t in targets)}
+    if "h2load" in tools:
+        tools.add("nghttp")  # the one-call check of the exact body h2load sends
+    for tool in sorted(tools):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} missing: run bash bench/peers.sh serving")
     names = list(dict.fromkeys(target_parts(t)[0] for t in targets))
@@ -730,6 +943,7 @@ def main() -> None:
     if "mlserver" in names and not (MLSERVER_BIN / "mlserver").exists():
         raise SystemExit("MLServer's venv missing: run bash bench/peers.sh serving")
 
+    load_at_start = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="shipyard-serving-bench-"))
     servers: dict[str, Server] = {}
     skipped: dict[str, str] = {}
@@ -743,7 +957,13 @@ def main() -> None:
         missing = sum(any(v is None for v in r.values()) for r in records)
         print(f"  {len(records)} request rows, {missing} with a missing value", flush=True)
         for name in names:
-            servers[name] = make_server(name, work, mlflow_dir, mlserver_dir, args.baseline_src)
+            grpc = any(
+                target_parts(t)[0] == name and PROTOCOLS[target_parts(t)[1]].transport == "grpc"
+                for t in targets
+            )
+            servers[name] = make_server(
+                name, work, mlflow_dir, mlserver_dir, args.baseline_src, grpc
+            )
         for s in servers.values():
             print(f"starting {s.name} (pinned to core {SERVER_CORE}) ...", flush=True)
             t0 = time.perf_counter()
@@ -753,14 +973,55 @@ def main() -> None:
 
         # Bodies, a probe per target (same answer everywhere; unsupported hooks skipped),
         # and a warm-up run.
-        lua: dict[str, Path] = {}
+        lua: dict[str, Path] = {}  # the wrk script, or the body file h2load posts
+        headers: dict[str, dict[str, str]] = {}
         answers: dict[str, list[float]] = {}
+
+        def measure(s: Server, target: str, load: Path, conc: int, seconds: int) -> dict[str, Any]:
+            how = PROTOCOLS[target_parts(target)[1]]
+            if how.transport == "grpc":
+                check = s.name.startswith("shipyard")  # MLServer's metrics are off
+                before = grpc_counts(s.base) if check else (0, 0)
+                r = run_h2load(
+                    f"http://{s.grpc}{how.path}", load, GRPC_HEADERS, conc, seconds, False
+                )
+                if check:  # every call h2load made was answered OK (grpc-status 0)
+                    after = grpc_counts(s.base)
+                    ok, refused = after[0] - before[0], after[1] - before[1]
+                    if refused or ok < r["requests"]:
+                        raise SystemExit(
+                            f"{target}: {refused} gRPC calls refused, {ok} OK of "
+                            f"{r['requests']} h2load made"
+                        )
+                    r["grpc_ok"] = ok
+                return r
+            if generator(target) == "h2load":
+                return run_h2load(s.base + how.path, load, headers[target], conc, seconds, True)
+            return run_wrk(s.base + how.path, load, conc, seconds)
+
         for target in targets:
             server, protocol = target_parts(target)
             how = PROTOCOLS[protocol]
             bodies = [how.body(r, kinds) for r in records]
             s = servers[server]
             s.signal(signal.SIGCONT)
+            if how.transport == "grpc":
+                # h2load posts one body: the first (a row with a missing income). It is
+                # checked twice: grpcio's call gives the probabilities, nghttp (h2load's HTTP/2
+                # stack) the grpc-status of the very bytes h2load sends.
+                assert s.grpc, f"{server} has no gRPC port"
+                lua[target] = work / f"{target.replace(':', '_')}.grpc"
+                lua[target].write_bytes(bodies[0].data)
+                code, answer = grpc_call(s.grpc, bodies[0])
+                if code != "OK":
+                    raise SystemExit(f"{target} answered {code}: {answer[:2000]!r}")
+                grpc_status = nghttp_status(s.grpc, lua[target])
+                if grpc_status != "0":
+                    raise SystemExit(f"{target}: nghttp's call got grpc-status {grpc_status}")
+                answers[target] = how.proba(answer)
+                measure(s, target, lua[target], 8, 2)
+                s.signal(signal.SIGSTOP)
+                continue
             status, answer = post(s.base + how.path, bodies[0])
             if status != 200:
                 s.signal(signal.SIGSTOP)
@@ -770,8 +1031,13 @@ def main() -> None:
                     continue
                 raise SystemExit(f"{target} answered {status}: {answer[:2000]!r}")
             answers[target] = how.proba(answer)
-            lua[target] = write_lua(work / f"{target.replace(':', '_')}.lua", bodies)
-            run_wrk(s.base + how.path, lua[target], 8, 2)
+            if generator(target) == "h2load":  # an HTTP target for the generators' comparison
+                lua[target] = work / f"{target.replace(':', '_').replace('+', '_')}.body"
+                lua[target].write_bytes(bodies[0].data)
+                headers[target] = bodies[0].headers
+            else:
+                lua[target] = write_lua(work / f"{target.replace(':', '_')}.lua", bodies)
+            measure(s, target, lua[target], 8, 2)
             s.signal(signal.SIGSTOP)
         targets = [t for t in targets if t not in skipped]
         print(
@@ -797,8 +1063,7 @@ def main() -> None:
                     s = servers[server]
                     s.signal(signal.SIGCONT)
                     time.sleep(0.5)
-                    url = s.base + PROTOCOLS[protocol].path
-                    r = run_wrk(url, lua[target], conc, args.duration)
+                    r = measure(s, target, lua[target], conc, args.duration)
                     s.signal(signal.SIGSTOP)
                     r.update(system=target, concurrency=conc, repeat=rep)
                     runs.append(r)
@@ -830,6 +1095,7 @@ def main() -> None:
                     "cpus": os.cpu_count(),
                     "server_core": SERVER_CORE,
                     "wrk_core": WRK_CORE,
+                    "loadavg_at_start": load_at_start,
                     "loadavg_at_end": load,
                 },
                 "model": facts,
@@ -876,8 +1142,9 @@ def summarize(
                     r["p50_ms"] - _baseline_ms(n, inproc_rounds[k])
                     for r, k in zip(mine, reps, strict=True)
                 )
-            for peer in PEERS:
-                if peer not in systems or n in PEERS:
+            peer_targets = [t for t in systems if target_parts(t)[0] in PEERS]
+            for peer in peer_targets:  # mlflow, mlserver, mlserver:grpc
+                if n in peer_targets:
                     continue
                 theirs = [by[(peer, c, k)] for k in reps]
                 ratios = [a["rps"] / b["rps"] for a, b in zip(mine, theirs, strict=True)]
@@ -893,15 +1160,19 @@ def summarize(
 def print_table(summary: list[dict[str, Any]], inproc: dict[str, float]) -> None:
     print(
         f"\n{'target':26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'x MLflow':>9} {'x MLServer':>11} {'p99/MLflow':>11}"
+        f"{'x MLflow':>9} {'x MLServer':>11} {'x MLS gRPC':>11} {'p99/MLflow':>11}"
     )
+
+    def ratio(r: dict[str, Any], peer: str) -> str:
+        key = f"rps_ratio_{peer}"
+        return f"{r[key]:.1f}x" if key in r else "-"
+
     for r in summary:
-        ml = f"{r['rps_ratio_mlflow']:.1f}x" if "rps_ratio_mlflow" in r else "-"
-        ms = f"{r['rps_ratio_mlserver']:.1f}x" if "rps_ratio_mlserver" in r else "-"
         p99r = f"{r['p99_ratio_mlflow']:.3f}" if "p99_ratio_mlflow" in r else "-"
         print(
             f"{r['system']:26} {r['concurrency']:>4} {r['rps']:9.1f} {r['p50_ms']:8.2f} "
-            f"{r['p99_ms']:8.2f} {ml:>9} {ms:>11} {p99r:>11}"
+            f"{r['p99_ms']:8.2f} {ratio(r, 'mlflow'):>9} {ratio(r, 'mlserver'):>11} "
+            f"{ratio(r, 'mlserver:grpc'):>11} {p99r:>11}"
         )
     print("\nin-process, one row (median over rounds of each round's median, us):")
     for k, v in inproc.items():
