@@ -66,6 +66,7 @@ def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
                 },
             )
             metadata = client.get("/v2/models/retention").json()
+            listed = client.get("/models").json()["groups"]
             ready = client.get("/v2/models/retention/ready")
             label = client.post(
                 "/models/retention/feedback",
@@ -76,6 +77,12 @@ def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
         assert answer.status_code == 200, body
         assert body["model"] == "retention" and body["members"] == {"churn": 1, "value": 1}
         assert answer.headers["X-Shipyard-Members"] == "churn=1,value=1"
+        names = [g["name"] for g in listed]
+        assert names == sorted(names) and "retention" in names
+        retention = listed[names.index("retention")]
+        assert retention["combine"] == "chain" and retention["error"] is None
+        assert retention["members"] == ["churn@production", "value@production"]
+        assert retention["summary"] == "chain of churn@production -> value@production"
         # The chain by hand: churn's probability of "churn" is value's input.
         churn, value = registry.load("churn", 1), registry.load("value", 1)
         frame = pd.DataFrame(ROWS)

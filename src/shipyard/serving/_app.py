@@ -381,7 +381,18 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
                     "policy_error": slot.policy_error,
                 }
             )
-        return _json({"alias": state.settings.alias, "models": out})
+        groups = [
+            {
+                "name": name,
+                "revision": served_group.group.revision,
+                "combine": served_group.group.combine,
+                "members": [str(m) for m in served_group.group.members],
+                "summary": served_group.group.describe(),
+                "error": served_group.error or served_group.incompatible,
+            }
+            for name, served_group in sorted(state.pool.groups.groups.items())
+        ]
+        return _json({"alias": state.settings.alias, "models": out, "groups": groups})
 
     @app.get(
         "/ping",

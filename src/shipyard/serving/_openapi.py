@@ -382,7 +382,7 @@ LIVE: Responses = {
     200: ok({"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}})
 }
 MODELS: Responses = {
-    200: ok({"type": "object", "required": ["alias", "models"]}),
+    200: ok({"type": "object", "required": ["alias", "models", "groups"]}),
     **errors(401, 403),
 }
 PING: Responses = {
