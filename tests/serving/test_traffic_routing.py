@@ -160,15 +160,16 @@ async def test_policy_switch_under_load_fails_nothing(store: Store, churn: Regis
                 await seen_within("split:2", time.monotonic(), seconds=1.0)
                 await asyncio.to_thread(traffic.clear, "churn", actor="alice")
                 cleared = time.monotonic()
-                await asyncio.sleep(1.5)
+                await asyncio.sleep(2.5)
             finally:  # the workers end (and their connections close) even if a check fails
                 stop.set()
                 await asyncio.gather(*workers)
     assert len(log) > 50
     assert {status for _, status, _ in log} == {200}
     assert {"production", "split:1", "split:2"} <= {a for _, _, a in log}
-    # one second after the clear, production answers everything again
-    assert {a for s, _, a in log if s >= cleared + 1.0} == {"production"}
+    # within a few polls (0.5 s each; two seconds on a loaded 2-core machine running the suite
+    # on two processes) of the clear, production answers everything again
+    assert {a for s, _, a in log if s >= cleared + 2.0} == {"production"}
 
 
 def test_field_key_is_first_row_value_normalised() -> None:
