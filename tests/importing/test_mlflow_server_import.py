@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,11 @@ from mlflow_support import fitted, loan_frame, mlflow, quiet
 from cli_support import cli, point_cli_at
 from shipyard import Client, Settings
 from shipyard.registry import Registry
+from shipyard.serving import free_port
 from shipyard.store import Store
 from shipyard.tracking import Tracker
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -47,7 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``mlflow server`` on 127.0.0.1 (sqlite, served artifacts) with ``churn`` v1 (sklearn,
     run a), v2 (xgboost, run b, alias champion), v3 (lightgbm, run b, alias production)."""
     root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+    port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     log = (root / "server.log").open("wb")
     proc = subprocess.Popen(
@@ -276,7 +270,7 @@ def test_an_unreachable_server_or_no_tracking_uri(
     shipyard_cli: tuple[Registry, Tracker], capsys: pytest.CaptureFixture[str]
 ) -> None:
     registry, _ = shipyard_cli
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     code, _, err = cli(capsys, "import", "mlflow", "models:/churn/1", "--tracking-uri", url)
     assert code == 1
     assert f"The MLflow tracking server at {url} cannot be reached" in err

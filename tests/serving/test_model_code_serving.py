@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from server_process import free_port, wait_live
+from server_process import wait_live
+from shipyard.serving import free_port
 
 FEATURES = """
 from sklearn.base import BaseEstimator, TransformerMixin

@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from gates_off import NO_GATES
-from server_process import free_port, wait_live
+from server_process import wait_live
 from shipyard import Settings
 from shipyard.cli import run_cli
 from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
+from shipyard.serving import free_port
 from shipyard.store import Store
 
 GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}

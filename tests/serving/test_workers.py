@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from gates_off import NO_GATES
+from server_process import wait_live
 from shipyard import Settings
 from shipyard.packaging import PreparedArchive
 from shipyard.predlog import PredictionLog
@@ -93,16 +94,7 @@ def test_two_workers_log_every_prediction_once_and_both_switch(
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
     answered: list[tuple[str, int]] = []
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, err_path.read_text()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+        wait_live(url, process, err_path, timeout=60, path="/v2/health/ready")
 
         # Until both workers have answered (each opens its own segment on its first write).
         deadline = time.monotonic() + 60
