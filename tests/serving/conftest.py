@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi import FastAPI
@@ -23,6 +24,21 @@ from shipyard import Client
 from shipyard.packaging import PreparedArchive, prepare_archive
 from shipyard.registry import Registry
 from shipyard.store import Store
+
+
+@pytest.fixture
+def rows(training_data) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Five held-out rows, as the protocol tests send them."""
+    return training_data[2].head(5).reset_index(drop=True)
+
+
+@pytest.fixture
+def expected(churn: Registry, rows: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """Production's labels and probabilities for ``rows``, computed in process."""
+    model = churn.load("churn@production")
+    proba = model.predict_proba(rows)
+    assert proba is not None
+    return model.predict(rows).tolist(), proba
 
 
 @pytest.fixture

@@ -32,19 +32,6 @@ from shipyard.store import Store
 COLUMNS = {"age": "INT64", "income": "FP64", "tenure": "FP64", "plan": "BYTES"}
 
 
-@pytest.fixture
-def rows(training_data) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    return training_data[2].head(5).reset_index(drop=True)
-
-
-@pytest.fixture
-def expected(churn: Registry, rows: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    model = churn.load("churn@production")
-    proba = model.predict_proba(rows)
-    assert proba is not None
-    return model.predict(rows).tolist(), proba
-
-
 @contextmanager
 def serving(store: Store, **settings: Any) -> Iterator[tuple[str, str]]:
     """(HTTP base URL, gRPC address) of a server with ``settings``."""

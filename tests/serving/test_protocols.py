@@ -16,19 +16,6 @@ pytestmark = pytest.mark.anyio
 NO_AUTH = ServeSettings(auth=False)
 
 
-@pytest.fixture
-def rows(training_data) -> pd.DataFrame:  # type: ignore[no-untyped-def]
-    return training_data[2].head(5).reset_index(drop=True)
-
-
-@pytest.fixture
-def expected(churn: Registry, rows: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    model = churn.load("churn@production")
-    proba = model.predict_proba(rows)
-    assert proba is not None
-    return model.predict(rows).tolist(), proba
-
-
 async def test_predict_records_and_split(
     store: Store, churn: Registry, rows: pd.DataFrame, expected: tuple[list[str], np.ndarray]
 ) -> None:
