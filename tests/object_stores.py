@@ -330,7 +330,7 @@ def _session_endpoint(
     try:
         yield endpoint
     finally:
-        endpoint.stop()
+        endpoint.stop(hard=True)  # its data is thrown away with the session's tmp folder
 
 
 @pytest.fixture(scope="session")
@@ -362,3 +362,35 @@ def object_store_url(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[st
         return str(tmp_path / "object-store"), {}
     endpoint = endpoint_for(request, request.param)
     return endpoint.url(SESSION_BUCKET, f"t-{uuid.uuid4().hex[:12]}"), endpoint.storage_options()
+
+
+#: (database, artifact store) of ``store_everywhere``: both databases on a local folder, and
+#: SQLite on each S3 server (the database does not change how artifacts are stored).
+STORE_CASES = [
+    ("sqlite", "local"),
+    ("postgresql", "local"),
+    ("sqlite", "seaweedfs"),
+    ("sqlite", "moto"),
+]
+
+
+@pytest.fixture(params=STORE_CASES, ids=["-".join(case) for case in STORE_CASES])
+def store_everywhere(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """An open ``Store`` (created by ``admin``) whose artifacts are on a local folder, SeaweedFS
+    or moto: a test module runs on all of them by overriding ``store`` with this fixture."""
+    from shipyard.store import Store
+
+    database, artifacts = request.param
+    if database == "sqlite":
+        db_url = f"sqlite:///{tmp_path / 'shipyard.db'}"
+    else:
+        db_url = request.getfixturevalue("pg_schema_url")
+    if artifacts == "local":
+        url, options = str(tmp_path / "artifacts"), {}
+    else:
+        endpoint = endpoint_for(request, artifacts)
+        url = endpoint.url(SESSION_BUCKET, f"t-{uuid.uuid4().hex[:12]}")
+        options = endpoint.storage_options()
+    store = Store(db_url, url, creator="admin", storage_options=options).open()
+    yield store
+    store.close()

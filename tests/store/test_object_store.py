@@ -4,17 +4,25 @@ for a missing bucket, refused keys or an unreachable endpoint."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_support import cli
+from gates_off import NO_GATES
 from object_stores import SESSION_BUCKET, S3Endpoint, endpoint_for
-from shipyard.errors import AlreadyExists, NotFound, StoreUnavailable
+from shipyard import Client, Settings
+from shipyard.config import StorageTable
+from shipyard.errors import AlreadyExists, IntegrityError, NotFound, StoreUnavailable
 from shipyard.serving import free_port
-from shipyard.store import ArtifactStore, open_filesystem, sha256
+from shipyard.store import ArtifactStore, Store, open_filesystem, sha256
 
 MiB = 1024 * 1024
 
@@ -47,12 +55,21 @@ def test_put_if_absent_never_overwrites(object_store_url: tuple[str, dict[str, A
     assert store.get("k/one") == b"first"
 
 
+@pytest.mark.parametrize("where", ["local", "seaweedfs"])
 def test_two_writers_racing_for_one_key_one_wins(
-    object_store_url: tuple[str, dict[str, Any]],
+    where: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Writers start together (a barrier) on their own store objects; the store arbitrates:
-    exactly one write lands, every other writer is told, and the winner's bytes stay."""
-    url, options = object_store_url
+    exactly one write lands, every other writer is told, and the winner's bytes stay.
+
+    Not on moto: its server checks If-None-Match and then writes without a lock, so two
+    concurrent PUTs can both pass (sequential ones are refused, test above)."""
+    if where == "local":
+        url, options = str(tmp_path / "race"), {}
+    else:
+        endpoint = endpoint_for(request, where)
+        url = endpoint.url(SESSION_BUCKET, f"t-{uuid.uuid4().hex[:12]}")
+        options = endpoint.storage_options()
     writers = 6
     stores = [ArtifactStore(url, options).open() for _ in range(writers)]
     barrier = threading.Barrier(writers)
@@ -161,3 +178,123 @@ def test_a_local_folder_that_cannot_be_written_is_one_clear_error(tmp_path: Path
     blocker.write_text("x")
     with pytest.raises(StoreUnavailable, match="Cannot open the store"):
         ArtifactStore(str(blocker / "artifacts")).open()
+
+
+# --- an archive swapped on the bucket, behind Shipyard's back ----------------------------------
+
+
+def test_an_archive_swapped_on_the_bucket_is_refused_at_load(
+    seaweedfs: S3Endpoint, tmp_path: Path, fitted_pipeline, training_data
+) -> None:  # type: ignore[no-untyped-def]
+    """Someone with the bucket's keys replaces v1's object by v2's (a valid archive, signed
+    by nobody): the digest the registry recorded catches it before anything is unpickled.
+    (tests/registry/test_registry.py swaps through the store, on every server.)"""
+    endpoint = seaweedfs
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    store = Store(
+        f"sqlite:///{tmp_path / 'db.sqlite'}",
+        endpoint.url(SESSION_BUCKET, prefix),
+        creator="admin",
+        storage_options=endpoint.storage_options(),
+    ).open()
+    alice = Client(Settings(user="alice"), store=store, project=NO_GATES).open()
+    X, y, _, _ = training_data
+    for _ in range(2):
+        alice.register(fitted_pipeline, name="churn", X_train=X, y_train=y, onnx=False)
+    v1, v2 = (alice.registry.get_version("churn", n) for n in (1, 2))
+    client = endpoint.client()
+    other = client.get_object(Bucket=SESSION_BUCKET, Key=f"{prefix}/{v2.archive_key}")
+    swapped = other["Body"].read()
+    client.put_object(Bucket=SESSION_BUCKET, Key=f"{prefix}/{v1.archive_key}", Body=swapped)
+    fresh = Client(Settings(user="alice"), store=store, project=NO_GATES).open()  # no cache
+    with pytest.raises(IntegrityError, match="does not match the digest"):
+        fresh.load("churn", version=1)
+    assert fresh.load("churn", version=2).version == 2
+    store.close()
+
+
+# --- the endpoint stopped and started again ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_stopped_store_is_one_clear_error_and_comes_back(seaweedfs: S3Endpoint) -> None:
+    """What a fault test relies on: while SeaweedFS is down every call fails fast with the
+    endpoint named; after ``start()`` the same store object works and the data is still there."""
+    store = ArtifactStore(
+        seaweedfs.url(SESSION_BUCKET, f"t-{uuid.uuid4().hex[:12]}"), seaweedfs.storage_options()
+    ).open()
+    store.put("kept", b"before the outage")
+    seaweedfs.stop(hard=True)
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot be reached"):
+            store.get("kept")
+        with pytest.raises(StoreUnavailable, match=re.escape(seaweedfs.endpoint_url)):
+            store.put("new", b"during the outage")
+        assert time.monotonic() - started < 30
+    finally:
+        seaweedfs.start()
+    assert store.get("kept") == b"before the outage"
+    store.put("new", b"after the outage")
+    assert store.keys() == ["kept", "new"]
+
+
+# --- shipyard init says what is wrong ---------------------------------------------------------
+
+
+def _init(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str]
+) -> tuple[int, str, str]:
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "SHIPYARD_")):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return cli(capsys, "init")
+
+
+@pytest.mark.slow
+def test_shipyard_init_on_an_object_store(
+    seaweedfs: S3Endpoint,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The AWS variables and SHIPYARD_ARTIFACTS are all it takes; a missing bucket and refused
+    keys are one line each, exit code 1, and leave no database behind."""
+    monkeypatch.chdir(tmp_path)
+    home = tmp_path / "home"
+    base = {"SHIPYARD_HOME": str(home), "SHIPYARD_USER": "ops", **seaweedfs.env()}
+    env = {**base, "SHIPYARD_ARTIFACTS": seaweedfs.url("no-such-bucket", "x")}
+    code, _, err = _init(monkeypatch, capsys, env)
+    assert code == 1 and "the bucket 'no-such-bucket' does not exist" in err, err
+    assert len(err.strip().splitlines()) <= 4
+
+    env = {**base, "SHIPYARD_ARTIFACTS": seaweedfs.url(SESSION_BUCKET, "init")}
+    code, out, err = _init(monkeypatch, capsys, {**env, "AWS_SECRET_ACCESS_KEY": "wrong-secret"})
+    assert code == 1 and "refused the keys" in err, err
+    assert "wrong-secret" not in out + err
+
+    # keys in the environment, the endpoint from [storage] in shipyard.toml
+    (tmp_path / "shipyard.toml").write_text(
+        f'[storage]\noptions = {{ endpoint_url = "{seaweedfs.endpoint_url}" }}\n'
+    )
+    env.pop("AWS_ENDPOINT_URL")
+    code, out, err = _init(monkeypatch, capsys, env)
+    assert code == 0, err
+    assert "Created the Shipyard store" in out and "s3://shipyard-tests/init" in out
+
+
+def test_storage_options_from_the_environment_override_shipyard_toml(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "SHIPYARD_STORAGE_OPTIONS", json.dumps({"endpoint_url": "http://b:1", "anon": False})
+    )
+    storage = StorageTable(options={"endpoint_url": "http://a:1", "default_block_size": 5 * MiB})
+    store = Store.from_settings(Settings(), storage)
+    assert store.storage_options == {
+        "endpoint_url": "http://b:1",
+        "anon": False,
+        "default_block_size": 5 * MiB,
+    }

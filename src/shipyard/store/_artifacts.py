@@ -160,6 +160,22 @@ class ArtifactStore:
             f"The artifact '{key}' is missing from '{self.url}'; it was deleted out of band."
         )
 
+    def keys(self, prefix: str = "") -> list[str]:
+        """Every key under ``prefix`` (all keys by default), sorted; temporary files of
+        writes in progress on a local folder are included.
+
+        >>> ArtifactStore("memory://doc-keys").open().keys()
+        []
+        """
+        base = self._path(prefix).rstrip("/") if prefix else self._root
+        with store_errors(self.url, self._fs, "list"):
+            try:
+                found = self._fs.find(base)
+            except FileNotFoundError:
+                return []
+        start = len(self._root.rstrip("/")) + 1
+        return sorted(str(path)[start:] for path in found)
+
     def exists(self, key: str) -> bool:
         with store_errors(self.url, self._fs, "read from"):
             return bool(self._fs.exists(self._path(key)))

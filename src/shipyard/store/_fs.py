@@ -58,6 +58,9 @@ def open_filesystem(
         # Another process (a replica, a compactor) writes the same prefix: listings must not
         # be answered from this process's memory.
         options.setdefault("use_listings_cache", False)
+        # A filesystem of its own: fsspec's instance cache keys on the options alone, so a
+        # cached one would keep the AWS_* keys and endpoint read when it was first made.
+        options.setdefault("skip_instance_cache", True)
     try:
         fs, root = fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
