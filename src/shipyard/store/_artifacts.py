@@ -174,7 +174,9 @@ class ArtifactStore:
             except FileNotFoundError:
                 return []
         start = len(self._root.rstrip("/")) + 1
-        return sorted(str(path)[start:] for path in found)
+        # (SeaweedFS lists a folder left empty as an entry of its own: not a key)
+        keys = (str(path)[start:] for path in found)
+        return sorted(key for key in keys if key and not key.endswith("/"))
 
     def exists(self, key: str) -> bool:
         with store_errors(self.url, self._fs, "read from"):
