@@ -34,13 +34,18 @@ from shipyard.predlog._lookup import check_prediction_id, find_prediction, id_da
 from shipyard.predlog._parquet import partitions_before
 from shipyard.predlog._reader import LogWindow, query, read_window
 from shipyard.predlog._sink import Answers, NullSink, PredictionSink
+from shipyard.predlog._space import LogSpace, log_space
+from shipyard.predlog._usage import USAGE_BY, USAGE_FIGURES, logged_models, usage
 from shipyard.predlog._wal import INVALID_MODEL
 from shipyard.predlog._writer import PredictionRecord
 
 __all__ = [
     "INVALID_MODEL",
+    "USAGE_BY",
+    "USAGE_FIGURES",
     "Answers",
     "FeedbackResult",
+    "LogSpace",
     "LogWindow",
     "NullSink",
     "PredictionLog",
@@ -50,10 +55,13 @@ __all__ = [
     "find_prediction",
     "id_day",
     "join_feedback",
+    "log_space",
+    "logged_models",
     "merge_id_index",
     "merge_id_indexes",
     "partitions_before",
     "query",
     "read_window",
+    "usage",
     "write_id_index",
 ]
