@@ -143,8 +143,7 @@ def main() -> None:
         # Promotion without a gate record: the bench is about serving, not the gates.
         no_gates = ProjectConfig.model_validate({"gates": {"require": False}})
         registry = Registry(store, no_gates)
-        registry.register(prepare_archive(pipe, X_train=X, y_train=y), name="churn",
-                          actor="alice")
+        registry.register(prepare_archive(pipe, X_train=X, y_train=y), name="churn", actor="alice")
         admin = Client(Settings(user="admin"), store=store, project=no_gates).open()
         admin.users.set_role("bob", "approver", actor="admin")
         bob = Client(Settings(user="bob"), store=store, project=no_gates).open()
@@ -161,8 +160,16 @@ def main() -> None:
     usage = UsageCounter()
     count = _per_call(lambda: usage.count("risk", "churn", 1, 1, 0.0002), 200_000, args.repeats)
     clock = _per_call(time.perf_counter, 1_000_000, args.repeats)
-    old = [0, "0190000000000000000000001", 1.7e9, 0.61, "production", "stay",
-           [40, 52000.0, 2.5, "pro"], [0.4, 0.6]]
+    old = [
+        0,
+        "0190000000000000000000001",
+        1.7e9,
+        0.61,
+        "production",
+        "stay",
+        [40, 52000.0, 2.5, "pro"],
+        [0.4, 0.6],
+    ]
     new = [*old, "web", "risk", 0.203, 1]
     line_old = _per_call(lambda: orjson.dumps(old), 500_000, args.repeats)
     line_new = _per_call(lambda: orjson.dumps(new), 500_000, args.repeats)
@@ -173,8 +180,10 @@ def main() -> None:
     print(f"perf_counter() (x2 per request):               {clock * 1e9:8.0f} ns")
     print(f"answer line without usage values:              {line_old * 1e9:8.0f} ns/row")
     print(f"answer line with usage values:                 {line_new * 1e9:8.0f} ns/row")
-    print(f"added per 1-row request:                       {added_1 * 1e9:8.0f} ns "
-          f"({added_1 / request:.2%} of the request)")
+    print(
+        f"added per 1-row request:                       {added_1 * 1e9:8.0f} ns "
+        f"({added_1 / request:.2%} of the request)"
+    )
     print(f"added per 100-row request:                     {added_100 * 1e9:8.0f} ns")
 
 

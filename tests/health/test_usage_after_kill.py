@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 
 
 @contextmanager
-def _server(store: Store, tmp_path: Path, log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def _server(
+    store: Store, tmp_path: Path, log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {
         **os.environ,
@@ -37,8 +39,18 @@ def _server(store: Store, tmp_path: Path, log: Path) -> Iterator[tuple[str, subp
     err = tmp_path / f"serve-{port}.err"
     with err.open("wb") as err_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shipyard", "serve", "--port", str(port), "--models", "churn",
-             "--log-dir", str(log)],
+            [
+                sys.executable,
+                "-m",
+                "shipyard",
+                "serve",
+                "--port",
+                str(port),
+                "--models",
+                "churn",
+                "--log-dir",
+                str(log),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=err_file,
@@ -84,6 +96,9 @@ def test_usage_survives_kill_9(
     PredictionLog(log).open().close()
     assert not list((log / "wal").glob("*.wal"))
     assert figures() == expected
-    ids = query(log, "SELECT count(*) AS n, count(DISTINCT prediction_id) AS d FROM predictions",
-                model="churn")
+    ids = query(
+        log,
+        "SELECT count(*) AS n, count(DISTINCT prediction_id) AS d FROM predictions",
+        model="churn",
+    )
     assert ids.values.tolist() == [[sum(sent.values()), sum(sent.values())]]
