@@ -57,7 +57,7 @@ def _server(
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            wait_live(url, process, err, timeout=60, path="/v2/health/ready")
+            wait_live(url, process, err, timeout=120, path="/v2/health/ready")
             yield url, process
         finally:
             if process.poll() is None:

@@ -17,6 +17,11 @@ that writes part files itself (a bench seeder, an import) writes each day's inde
 ``write_id_index(root, day, table)`` (or calls ``merge_id_index`` once the day's parts are
 written, which reads their ids back).
 
+Every answered request's rows carry its usage (``caller``, the API token's name; ``team``;
+``compute_ms``; ``request_rows``): ``usage(root, since=..., by="team"|"token"|"model")`` sums
+requests, rows, compute seconds and refusals from the log, so usage is as durable as the
+log. ``log_space(root)`` is the disk the log takes (WAL backlog and Parquet).
+
 A layer below serving and monitoring: it imports only ``shipyard.errors`` and
 ``shipyard.names`` (never serving, monitoring or the registry).
 
