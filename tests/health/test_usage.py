@@ -3,6 +3,7 @@ size; ``usage`` and ``/metrics`` count the same requests, rows and refusals."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -46,7 +47,13 @@ def test_usage_per_team_in_the_log_and_in_metrics(
             headers={"Authorization": f"Bearer {team_tokens['web']}"},
         )
         assert refused.status_code == 422
-        metrics = _samples(httpx.get(f"{url}/metrics").text)
+        # the disk figures are measured off the scrape's path: the first one may come without
+        deadline = time.monotonic() + 10
+        while ("shipyard_database_bytes", ()) not in (
+            metrics := _samples(httpx.get(f"{url}/metrics").text)
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
     log.close()
 
     rows = query(

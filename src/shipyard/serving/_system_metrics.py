@@ -13,7 +13,9 @@ Three collectors join the app's registry (``register_system_metrics``):
   (``shipyard_prediction_log_wal_bytes`` ...). Measuring lists folders and asks the
   database, so it never runs on the request path or holds a scrape: a scrape returns the
   last measure and starts a new one in a thread when that is older than ``max_age``
-  seconds (the first scrape waits up to ``first_wait`` seconds for one).
+  seconds. The process's first scrape waits up to ``first_wait`` seconds (0.5) for the
+  first measure (a local log and SQLite take milliseconds); if that is not enough (a huge
+  bucket to list), that scrape goes without disk figures and the next has them.
   ``shipyard_disk_measured_age_seconds`` says how old the figures are. Replicas sharing a
   log, database and artifacts report the same figures: aggregate them with ``max``.
 """
@@ -114,7 +116,7 @@ class DiskCollector(Collector):
         sink: PredictionSink,
         *,
         max_age: float = 30.0,
-        first_wait: float = 2.0,
+        first_wait: float = 0.5,
     ) -> None:
         self.store = store
         self.sink = sink
