@@ -262,7 +262,7 @@ def test_the_log_records_grpc_predictions_like_rest_ones(
         log.close()
     ok = logged[logged["status"] == "ok"].set_index("prediction_id")
     assert set(ok.index) == set(rest_ids) | set(grpc_ids)
-    same = ok.drop(columns=[c for c in ("ts", "latency_ms") if c in ok.columns])
+    same = ok.drop(columns=[c for c in ("ts", "latency_ms", "compute_ms") if c in ok.columns])
     a = same.loc[rest_ids].reset_index(drop=True)
     b = same.loc[grpc_ids].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)

@@ -18,6 +18,7 @@ only when its role is ``admin`` (as the admin ``token:<name>``).
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 
@@ -32,6 +33,8 @@ from shipyard.store.tables import ApiToken, User, utcnow
 
 #: Every token starts with this, so secret scanners and humans recognise one.
 TOKEN_PREFIX = "sy_"
+#: A team name: it becomes a Prometheus label value and a column of the prediction log.
+_TEAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def hash_token(token: str) -> str:
@@ -46,16 +49,28 @@ class Tokens:
         self.store = store
 
     def create(
-        self, *, role: str, name: str, actor: str, user: str | None = None
+        self,
+        *,
+        role: str,
+        name: str,
+        actor: str,
+        user: str | None = None,
+        team: str | None = None,
     ) -> tuple[str, ApiToken]:
         """A new token (the secret, shown once) and its row. Only admins may create tokens;
-        ``user`` (who must be listed) is the user the token acts for on ``/api/``."""
+        ``user`` (who must be listed) is the user the token acts for on ``/api/``; ``team``
+        is whom its usage is charged to (``shipyard usage --by team``)."""
         if role not in TOKEN_ROLES:
             raise InvalidInput(
                 f"Unknown token role '{role}'. Choose one of: {', '.join(TOKEN_ROLES)}."
             )
         if not name or len(name) > 128:
             raise InvalidInput("A token name must be 1 to 128 characters long.")
+        if team is not None and not _TEAM.fullmatch(team):
+            raise InvalidInput(
+                "A team must be 1 to 128 letters, digits, '.', '_' or '-', starting with a "
+                f"letter or digit. Got {team[:140]!r} instead."
+            )
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.store.write() as session:
             if role_of(session, actor) != "admin":
@@ -76,6 +91,7 @@ class Tokens:
                 created_by=actor,
                 revoked_at=None,
                 user=user,
+                team=team,
             )
             session.add(row)
             session.flush()
@@ -84,7 +100,7 @@ class Tokens:
                 actor=actor,
                 action="token.created",
                 subject=f"token:{row.id}",
-                details={"name": name, "role": role, "user": user},
+                details={"name": name, "role": role, "user": user, "team": team},
             )
         return secret, row
 

@@ -23,6 +23,10 @@ alert rules, above the statistics of ``shipyard.monitoring``.
 - ``advance_rollouts`` judges each running rollout (``promote --canary N --auto``) whose bake
   ended and steps it, promotes it, or rolls it back with an alert (``RolloutStep`` per
   rollout); the scheduler runs it on every tick, ``shipyard traffic advance`` once.
+- ``system_health(store, log_root=..., servers=[...])`` measures the database, the
+  artifacts, the log's WAL backlog and Parquet, and each server's process (from its
+  ``/metrics``) for ``shipyard status``; ``system_alerts`` judges them with the
+  ``[[alerts]]`` rules, named as in ``/metrics``.
 - ``send_digest(store, project, DigestRequest(...), now=...)`` e-mails each
   subscriber one short HTML digest of a set of models (metric against the acceptance
   criterion, drift and quality in words, alerts since the last digest, an inline PNG plot, a
@@ -77,11 +81,20 @@ from shipyard.checks._retrain_triggers import (
 from shipyard.checks._rollout import MAX_WAITS, RolloutStep, advance_rollouts
 from shipyard.checks._snapshot import SnapshotOutcome, snapshot_from_log
 from shipyard.checks._sources import SourceRows, read_source
+from shipyard.checks._system import (
+    SYSTEM_MODEL,
+    ServerHealth,
+    SystemHealth,
+    scrape_server,
+    system_alerts,
+    system_health,
+)
 from shipyard.checks._validate import ValidationRequest, ValidationResult, validate_version
 from shipyard.checks._validation_html import render_validation
 
 __all__ = [
     "MAX_WAITS",
+    "SYSTEM_MODEL",
     "AlertRetrain",
     "CanaryArm",
     "CanaryGate",
@@ -99,8 +112,10 @@ __all__ = [
     "RetrainResult",
     "RetrainRuns",
     "RolloutStep",
+    "ServerHealth",
     "SnapshotOutcome",
     "SourceRows",
+    "SystemHealth",
     "ValidationRequest",
     "ValidationResult",
     "advance_rollouts",
@@ -117,8 +132,11 @@ __all__ = [
     "retrain",
     "retrain_on_alerts",
     "retrain_policy",
+    "scrape_server",
     "send_digest",
     "snapshot_from_log",
     "split_rows",
+    "system_alerts",
+    "system_health",
     "validate_version",
 ]

@@ -27,9 +27,11 @@ from shipyard.cli import (  # noqa: F401 - registers commands
     _scheduler_cmds,
     _score_cmd,
     _serve_cmd,
+    _status_cmd,
     _trace_cmds,
     _traffic_cmds,
     _ui_cmd,
+    _usage_cmds,
     _validate_cmds,
 )
 from shipyard.cli._app import app, run_cli

@@ -162,14 +162,22 @@ def tokens_create_cmd(
         "--user",
         help="The user the token acts for on the web UI's /api/ (with their role at the time).",
     ),
+    team: str = typer.Option(
+        None,
+        "--team",
+        help="The team this token's predictions are charged to ('shipyard usage --by team').",
+    ),
 ) -> None:
     """Create an API token (admins only); it is printed once and stored only as a hash."""
     from shipyard.auth import Tokens
 
     c = client(ctx, notify=False)
     default = f"{user}-{role}" if user else role
-    secret, row = Tokens(c.store).create(role=role, name=name or default, actor=c.user, user=user)
+    secret, row = Tokens(c.store).create(
+        role=role, name=name or default, actor=c.user, user=user, team=team
+    )
     acts = f", acts for {escape(user)} on /api/" if user else ""
+    acts += f", team {escape(team)}" if team else ""
     console.print(
         f"Token {row.id} ({escape(row.name)}, {row.role}{acts}); copy it now, it is not shown "
         "again:"
@@ -188,6 +196,7 @@ def tokens_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
             "name": t.name,
             "role": t.role,
             "user": t.user,
+            "team": t.team,
             "created_by": t.created_by,
             "created_at": t.created_at,
             "revoked_at": t.revoked_at,
@@ -199,7 +208,7 @@ def tokens_list_cmd(ctx: typer.Context, as_json: bool = JsonOption) -> None:
         return
     table(
         "API tokens",
-        ["id", "name", "role", "user", "created by", "created", "revoked"],
+        ["id", "name", "role", "user", "team", "created by", "created", "revoked"],
         [tuple(r.values()) for r in rows],
     )
 

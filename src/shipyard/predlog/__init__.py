@@ -17,6 +17,11 @@ that writes part files itself (a bench seeder, an import) writes each day's inde
 ``write_id_index(root, day, table)`` (or calls ``merge_id_index`` once the day's parts are
 written, which reads their ids back).
 
+Every answered request's rows carry its usage (``caller``, the API token's name; ``team``;
+``compute_ms``; ``request_rows``): ``usage(root, since=..., by="team"|"token"|"model")`` sums
+requests, rows, compute seconds and refusals from the log, so usage is as durable as the
+log. ``log_space(root)`` is the disk the log takes (WAL backlog and Parquet).
+
 A layer below serving and monitoring: it imports only ``shipyard.errors`` and
 ``shipyard.names`` (never serving, monitoring or the registry).
 
@@ -34,13 +39,18 @@ from shipyard.predlog._lookup import check_prediction_id, find_prediction, id_da
 from shipyard.predlog._parquet import partitions_before
 from shipyard.predlog._reader import LogWindow, query, read_window
 from shipyard.predlog._sink import Answers, NullSink, PredictionSink
+from shipyard.predlog._space import LogSpace, log_space
+from shipyard.predlog._usage import USAGE_BY, USAGE_FIGURES, logged_models, usage
 from shipyard.predlog._wal import INVALID_MODEL
 from shipyard.predlog._writer import PredictionRecord
 
 __all__ = [
     "INVALID_MODEL",
+    "USAGE_BY",
+    "USAGE_FIGURES",
     "Answers",
     "FeedbackResult",
+    "LogSpace",
     "LogWindow",
     "NullSink",
     "PredictionLog",
@@ -50,10 +60,13 @@ __all__ = [
     "find_prediction",
     "id_day",
     "join_feedback",
+    "log_space",
+    "logged_models",
     "merge_id_index",
     "merge_id_indexes",
     "partitions_before",
     "query",
     "read_window",
+    "usage",
     "write_id_index",
 ]

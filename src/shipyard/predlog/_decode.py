@@ -7,9 +7,14 @@ A segment's lines take one of three shapes:
   use: ``{"layout": 0, "columns": ["age", "plan"], "classes": ["no", "yes"]}``;
 - an answer, one row a server answered (``PredictionLog.append_answers``), positional so the
   request path builds no dict: ``[layout, prediction_id, ts, latency_ms, arm, prediction,
-  [input values in the layout's column order], [probabilities in its class order]]``.
+  [input values in the layout's column order], [probabilities in its class order], caller,
+  team, compute_ms, request_rows]`` (the probabilities only when the layout has classes; the
+  four usage values, the same on every row of a request, since Shipyard 0.14: older lines
+  end before them).
 
-Both kinds of rows come out alike: base columns, ``in__<input>``, ``prediction``,
+Both kinds of rows come out alike: base columns (usage among them: ``caller``, the API
+token's name; ``team``; ``compute_ms``, the model's compute time for the row's whole request;
+``request_rows``, that request's row count), ``in__<input>``, ``prediction``,
 ``proba__<class>`` (feedback: ``label``), and for a model group's records ``member__<model>``
 (the version of each member that answered, from the record's ``members`` object). A line
 that cannot be read is set aside, never the reason the rest stays out of Parquet.
@@ -42,6 +47,10 @@ _PREDICTION_FIELDS = pa.schema(
         ("status", pa.string()),
         ("reason", pa.string()),
         ("latency_ms", pa.float64()),
+        ("caller", pa.string()),
+        ("team", pa.string()),
+        ("compute_ms", pa.float64()),
+        ("request_rows", pa.int64()),
     ]
 )
 #: Bytes of JSON lines parsed per block (Arrow's default is 1 MiB).
@@ -57,8 +66,14 @@ BASE_PREDICTION_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("reason", pa.string()),
         ("latency_ms", pa.float64()),
+        ("caller", pa.string()),
+        ("team", pa.string()),
+        ("compute_ms", pa.float64()),
+        ("request_rows", pa.int64()),
     ]
 )
+#: The values an answer line has after its row's (caller, team, compute_ms, request_rows).
+_USAGE_VALUES = 4
 BASE_FEEDBACK_SCHEMA = pa.schema(
     [("prediction_id", pa.string()), ("ts", pa.timestamp("us", tz="UTC"))]
 )
@@ -172,15 +187,18 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _answers_table(values: list[list[Any]], layouts: dict[int, Layout]) -> pa.Table | None:
-    by_layout: dict[int, list[list[Any]]] = {}
+    # Grouped by length too: lines with usage values and older ones without.
+    by_layout: dict[tuple[int, int], list[list[Any]]] = {}
     for value in values:
-        by_layout.setdefault(value[0], []).append(value)
+        by_layout.setdefault((value[0], len(value)), []).append(value)
     tables = []
-    for layout_id, rows in by_layout.items():
+    for (layout_id, _), rows in by_layout.items():
         layout = layouts[layout_id]
-        # strict: every row has the layout's fields (7, or 8 with probabilities) ...
+        # strict: every row has the layout's fields (7, or 8 with probabilities; then the
+        # usage values, or none in an older line) ...
         fields = list(zip(*rows, strict=True))
-        if len(fields) != (7 if layout.classes is None else 8):
+        base = 7 if layout.classes is None else 8
+        if len(fields) not in (base, base + _USAGE_VALUES):
             raise ValueError("answer lines do not match their layout")
         raw: dict[str, pa.Array] = {
             "prediction_id": pa.array(fields[1], pa.string()),
@@ -192,6 +210,11 @@ def _answers_table(values: list[list[Any]], layouts: dict[int, Layout]) -> pa.Ta
         }
         if layout.classes is not None:
             raw["proba"] = _struct(layout.classes, fields[7])
+        if len(fields) > base:
+            raw["caller"] = pa.array(fields[base], pa.string())
+            raw["team"] = pa.array(fields[base + 1], pa.string())
+            raw["compute_ms"] = pa.array(fields[base + 2], pa.float64())
+            raw["request_rows"] = pa.array(fields[base + 3], pa.int64())
         tables.append(_shape(pa.table(raw), PREDICTION))
     return concat(tables)
 
@@ -200,7 +223,7 @@ def _is_answer(value: Any, layouts: dict[int, Layout]) -> bool:
     """One parsed line checked against its layout (the slow path's test)."""
     if not (
         isinstance(value, list)
-        and len(value) in (7, 8)
+        and len(value) in (7, 8, 7 + _USAGE_VALUES, 8 + _USAGE_VALUES)
         and isinstance(value[0], int)
         and isinstance(value[1], str)
         and isinstance(value[2], int | float)
@@ -212,9 +235,21 @@ def _is_answer(value: Any, layouts: dict[int, Layout]) -> bool:
     layout = layouts.get(value[0])
     if layout is None or len(value[6]) != len(layout.columns):
         return False
-    if layout.classes is None:
-        return len(value) == 7
-    return len(value) == 8 and isinstance(value[7], list) and len(value[7]) == len(layout.classes)
+    base = 7 if layout.classes is None else 8
+    if len(value) == base + _USAGE_VALUES:
+        caller, team, compute_ms, request_rows = value[base:]
+        if not (
+            isinstance(caller, str | None)
+            and isinstance(team, str | None)
+            and (compute_ms is None or isinstance(compute_ms, int | float))
+            and isinstance(request_rows, int)
+        ):
+            return False
+    elif len(value) != base:
+        return False
+    return layout.classes is None or (
+        isinstance(value[7], list) and len(value[7]) == len(layout.classes)
+    )
 
 
 def _struct(names: tuple[str, ...], rows: tuple[list[Any], ...]) -> pa.StructArray:
@@ -290,6 +325,10 @@ def _shape(raw: pa.Table, kind: str) -> pa.Table:
         columns["status"] = pc.fill_null(column("status", pa.string()), "ok")  # append's default
         columns["reason"] = column("reason", pa.string())
         columns["latency_ms"] = column("latency_ms", pa.float64())
+        columns["caller"] = column("caller", pa.string())
+        columns["team"] = column("team", pa.string())
+        columns["compute_ms"] = column("compute_ms", pa.float64())
+        columns["request_rows"] = column("request_rows", pa.int64())
         _flatten_into(columns, raw, "inputs", "in__")
         if "prediction" in raw.column_names:  # absent when every row is a rejection
             columns["prediction"] = raw["prediction"]

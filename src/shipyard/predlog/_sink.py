@@ -29,6 +29,11 @@ class Answers:
     predictions: list[Any]
     proba: list[list[float]] | None = None  # one list per row, in the order of ``classes``
     classes: list[str] | None = None
+    # Usage (``shipyard usage``): the token's name and team, and the model's compute time
+    # for the whole request (``None``: not known, e.g. a shadow's or a group member's answer).
+    caller: str | None = None
+    team: str | None = None
+    compute_ms: float | None = None
 
     def records(self) -> list[dict[str, Any]]:
         """One record per row, as ``PredictionLog.append`` takes them."""
@@ -39,6 +44,10 @@ class Answers:
             "arm": self.arm,
             "status": "ok",
             "latency_ms": self.latency_ms,
+            "caller": self.caller,
+            "team": self.team,
+            "compute_ms": self.compute_ms,
+            "request_rows": len(self.ids),
         }
         out = []
         for i, (pid, row) in enumerate(zip(self.ids, self.rows, strict=True)):

@@ -71,6 +71,10 @@ class PredictionRecord(TypedDict, total=False):
     latency_ms: float
     status: Literal["ok", "rejected"]
     reason: str
+    caller: str | None  # the API token's name (usage)
+    team: str | None  # the token's team (usage)
+    compute_ms: float | None  # the model's compute time for the record's whole request
+    request_rows: int  # the rows of the record's request (usage counts requests with it)
 
 
 def _jsonable(value: Any) -> Any:
@@ -227,12 +231,14 @@ class WalWriter:
         key = self._keys.get(ident) or self._key(ident, {})
         layout = self._layout(answers.columns, answers.classes)
         lid, ts, latency, arm = layout.id, answers.ts, answers.latency_ms, answers.arm
+        # The request's usage, after the row's values (see ``_decode``).
+        use = (answers.caller, answers.team, answers.compute_ms, len(answers.ids))
         rows = zip(answers.ids, answers.predictions, answers.rows, strict=True)
         if answers.proba is None:
-            lines = [_encode([lid, pid, ts, latency, arm, y, row]) for pid, y, row in rows]
+            lines = [_encode([lid, pid, ts, latency, arm, y, row, *use]) for pid, y, row in rows]
         else:
             lines = [
-                _encode([lid, pid, ts, latency, arm, y, row, p])
+                _encode([lid, pid, ts, latency, arm, y, row, p, *use])
                 for (pid, y, row), p in zip(rows, answers.proba, strict=True)
             ]
         lines.append(b"")  # a final newline after the join

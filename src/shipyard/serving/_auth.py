@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from starlette.requests import Request
 
@@ -20,6 +21,14 @@ ADMIN_ROLES = frozenset({"admin"})
 _MAX_CACHED = 10_000
 
 
+class Caller(NamedTuple):
+    """Who called: the token's role, name and team (what usage is charged to)."""
+
+    role: str
+    name: str
+    team: str | None
+
+
 class TokenGate:
     """Checks ``Authorization: Bearer <token>`` (an HTTP header, or gRPC metadata
     ``authorization``) against the store's API tokens.
@@ -32,15 +41,16 @@ class TokenGate:
         self.tokens = Tokens(store)
         self.enabled = settings.auth
         self.ttl = settings.token_cache_seconds
-        self._cache: dict[str, tuple[str | None, float]] = {}
+        self._cache: dict[str, tuple[Caller | None, float]] = {}
 
-    async def check(self, request: Request, roles: frozenset[str] = SCORER_ROLES) -> str | None:
-        """The caller's role; raises 401 without a valid token, 403 with the wrong role."""
+    async def check(self, request: Request, roles: frozenset[str] = SCORER_ROLES) -> Caller | None:
+        """The caller (``None`` with auth off); raises 401 without a valid token, 403 with the
+        wrong role."""
         return await self.check_headers(request.headers, roles)
 
     async def check_headers(
         self, headers: Mapping[str, str], roles: frozenset[str] = SCORER_ROLES
-    ) -> str | None:
+    ) -> Caller | None:
         """``check`` on any transport's headers (lower-case keys: HTTP headers, gRPC metadata)."""
         if not self.enabled:
             return None
@@ -58,17 +68,18 @@ class TokenGate:
             row = await asyncio.to_thread(self.tokens.verify, token.strip())
             if len(self._cache) >= _MAX_CACHED:
                 self._cache.clear()
-            cached = (row.role if row is not None else None, now + self.ttl)
+            caller = Caller(row.role, row.name, row.team) if row is not None else None
+            cached = (caller, now + self.ttl)
             self._cache[key] = cached
-        role = cached[0]
-        if role is None:
+        found = cached[0]
+        if found is None:
             raise Unauthorized(
                 "The API token is unknown or revoked; ask an admin for a new one "
                 "('shipyard tokens create --role scorer')."
             )
-        if role not in roles:
+        if found.role not in roles:
             raise PermissionDenied(
-                f"This API token has the role '{role}'; this route needs one of: "
+                f"This API token has the role '{found.role}'; this route needs one of: "
                 f"{', '.join(sorted(roles))}."
             )
-        return role
+        return found

@@ -292,8 +292,9 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
     """Score one request to group ``name`` (``predict`` or ``v2_infer`` bodies)."""
     start = perf_counter()
     authorized = False
+    caller = None
     try:
-        await state.gate.check(request)
+        caller = await state.gate.check(request)
         authorized = True
         served, models = await state.pool.groups.members(name)
         group = served.group
@@ -308,9 +309,12 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
         else:
             frame = _records_frame(parse_json(raw))
         check_rows(len(frame), state.settings.max_batch_rows)
+        computing = perf_counter()
         labels, proba, classes, answers = await combine_group(group, models, frame)
+        compute = perf_counter() - computing
     except ShipyardError as exc:
-        state.refused(name, None, endpoint, exc, perf_counter() - start, GROUP_ARM, authorized)
+        seconds = perf_counter() - start
+        state.refused(name, None, endpoint, exc, seconds, GROUP_ARM, authorized, caller)
         raise
     # Imported here: _state imports the pool, which imports this module.
     from shipyard.serving._state import new_ids
@@ -319,8 +323,16 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
     seconds = perf_counter() - start
     versions = {a.model.name: a.model.version for a in answers}
     state.metrics.observe(name, group.revision, endpoint, seconds, len(ids))
+    team = caller.team if caller is not None else None
+    state.usage.count(team, name, group.revision, len(ids), compute)
     if state.logging:
-        _log_group(state, group, frame, labels, proba, classes, ids, seconds, versions)
+        use = {
+            "caller": None if caller is None else caller.name,
+            "team": team,
+            "compute_ms": compute * 1000,
+            "request_rows": len(ids),
+        }
+        _log_group(state, group, frame, labels, proba, classes, ids, seconds, versions, use)
         for a in answers:
             state.scored(
                 a.model, endpoint, a.inputs, a.labels, a.proba, ids, seconds, f"group:{name}"
@@ -399,8 +411,10 @@ def _log_group(
     ids: list[str],
     seconds: float,
     versions: dict[str, int],
+    use: dict[str, Any],
 ) -> None:
-    """One record per row under the group's name, with every member's version."""
+    """One record per row under the group's name, with every member's version and the
+    request's usage (``use``: caller, team, compute_ms, request_rows)."""
     now = time.time()
     columns = [str(c) for c in frame.columns]
     rows = frame.to_numpy(object).tolist()
@@ -417,6 +431,7 @@ def _log_group(
             "inputs": dict(zip(columns, rows[i], strict=True)),
             "prediction": predicted[i],
             "members": versions,
+            **use,
         }
         if proba is not None and classes is not None:
             record["proba"] = {str(c): float(p) for c, p in zip(classes, proba[i], strict=True)}

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import NotFound, ShipyardError
+from shipyard.serving._auth import Caller
 from shipyard.serving._inputs import Rows, check_rows
 from shipyard.serving._routing import ShadowRecorder
 from shipyard.serving._runtime import ServedModel
@@ -80,9 +81,10 @@ async def score(
     arm = state.settings.alias if version is None else "explicit"
     served: ServedModel | None = None
     shadow: ServedModel | None = None
+    caller: Caller | None = None
     authorized = False
     try:
-        await state.gate.check_headers(headers)
+        caller = await state.gate.check_headers(headers)
         authorized = True
         served = await state.pool.get(name, version_number(name, version))
         body = await read(source, state.settings.max_body_bytes)
@@ -91,14 +93,19 @@ async def score(
         if version is None:  # the traffic policy picks; explicit versions bypass it
             served, arm, shadow = state.pool.route_request(name, headers, raw)
         frame = served.coerce(raw)
+        # The model's compute time, charged to the caller (``shipyard usage``); with a
+        # micro-batching runtime it includes the wait for the batch.
+        computing = perf_counter()
         labels, proba = await served.score(frame)
+        compute = perf_counter() - computing
     except ShipyardError as exc:
         seconds = perf_counter() - start
         logged = authorized and served is not None
-        state.refused(name, served, endpoint, exc, seconds, arm, log=logged)
+        state.refused(name, served, endpoint, exc, seconds, arm, log=logged, caller=caller)
         raise
     ids = new_ids(len(raw))
-    state.scored(served, endpoint, raw, labels, proba, ids, perf_counter() - start, arm)
+    seconds = perf_counter() - start
+    state.scored(served, endpoint, raw, labels, proba, ids, seconds, arm, caller, compute)
     if shadow is not None:  # scored off the request path; never changes this answer
         state.pool.mirror.submit(shadow, raw, _shadow_recorder(state, endpoint, raw, ids))
     return Scored(served, arm, labels, proba, ids, extra)

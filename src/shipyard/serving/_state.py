@@ -11,12 +11,13 @@ import pandas as pd
 
 from shipyard.errors import ShipyardError
 from shipyard.predlog import Answers, NullSink, PredictionSink
-from shipyard.serving._auth import TokenGate
+from shipyard.serving._auth import Caller, TokenGate
 from shipyard.serving._inputs import Rows
 from shipyard.serving._learning import OnlineLearning
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
+from shipyard.serving._system_metrics import UsageCounter, register_system_metrics
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
@@ -44,11 +45,14 @@ class ServingState:
     gate: TokenGate = field(init=False)
     metrics: ServingMetrics = field(init=False)
     learning: OnlineLearning = field(init=False)
+    usage: UsageCounter = field(init=False)
 
     def __post_init__(self) -> None:
         self.pool = ModelPool(self.store, self.settings)
         self.gate = TokenGate(self.store, self.settings)
         self.metrics = ServingMetrics(lambda: self.sink)
+        self.usage = UsageCounter()
+        register_system_metrics(self.metrics.registry, self.usage, self.store, self.sink)
         self.learning = OnlineLearning(self.store, self.settings)
         # Building log records costs a little per row: skip it when nothing keeps them.
         self.logging = not isinstance(self.sink, NullSink)
@@ -63,12 +67,20 @@ class ServingState:
         ids: list[str],
         seconds: float,
         arm: str,
+        caller: Caller | None = None,
+        compute: float | None = None,
     ) -> None:
         """Count and log one answered request; ``arm`` says how its version was chosen.
 
-        The log keeps the inputs as the request sent them (``raw``, before coercion).
+        The log keeps the inputs as the request sent them (``raw``, before coercion), and the
+        request's usage: who called (``caller``) and the model's ``compute`` seconds. Usage
+        is counted for the caller's own requests only (``compute`` given), not for a
+        shadow's or a group member's answers to them.
         """
         self.metrics.observe(served.name, served.version, endpoint, seconds, len(ids))
+        team = caller.team if caller is not None else None
+        if compute is not None:
+            self.usage.count(team, served.name, served.version, len(ids), compute)
         if not self.logging:
             return
         if isinstance(raw, Rows):  # column names from JSON: strings already
@@ -88,6 +100,9 @@ class ServingState:
                 labels.tolist(),
                 None if proba is None else np.asarray(proba).tolist(),
                 served.class_names,
+                None if caller is None else caller.name,
+                team,
+                None if compute is None else compute * 1000,
             )
         )
 
@@ -100,6 +115,7 @@ class ServingState:
         seconds: float,
         arm: str,
         log: bool,
+        caller: Caller | None = None,
     ) -> None:
         """Count (and, for authenticated requests, log) one refused request.
 
@@ -120,6 +136,8 @@ class ServingState:
                     "status": "rejected",
                     "reason": exc.message,
                     "latency_ms": seconds * 1000,
+                    "caller": None if caller is None else caller.name,
+                    "team": None if caller is None else caller.team,
                 }
             ]
         )

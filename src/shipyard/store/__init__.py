@@ -15,6 +15,7 @@ from shipyard.store._db import create_engine, upgrade_schema
 from shipyard.store._entity import to_entity
 from shipyard.store._events import GENESIS, HASHED_FIELDS, append_event, event_hash
 from shipyard.store._fs import open_filesystem, store_errors
+from shipyard.store._size import artifact_space, database_bytes
 from shipyard.store._store import Store, open_store
 
 __all__ = [
@@ -23,7 +24,9 @@ __all__ = [
     "ArtifactStore",
     "Store",
     "append_event",
+    "artifact_space",
     "create_engine",
+    "database_bytes",
     "event_hash",
     "open_filesystem",
     "open_store",

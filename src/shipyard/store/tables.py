@@ -263,6 +263,8 @@ class ApiToken(Base):
     # The user a token acts for in the UI's JSON API (``/api/``), with that user's role;
     # ``None``: a serving token (``scorer``) or, for ``admin``, the admin ``token:<name>``.
     user: Mapped[str | None] = mapped_column(String(128))
+    # The team the token's usage is charged to (``shipyard usage --by team``); ``None``: none.
+    team: Mapped[str | None] = mapped_column(String(128))
 
 
 class MonitoringResult(Base):
