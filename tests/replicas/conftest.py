@@ -50,6 +50,7 @@ def pg_module_url() -> Iterator[str]:
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
+        admin.dispose()  # its connection may have died in a restart of PostgreSQL
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()

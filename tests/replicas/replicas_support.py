@@ -109,14 +109,18 @@ class Replica:
         self.process.wait(30)
 
     def metrics(self) -> dict[str, float]:
-        """``/metrics`` as ``{"name{label=value,...}": value}``, parsed by prometheus-client."""
-        text = httpx.get(f"{self.url}/metrics", timeout=10).text
-        out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                out[f"{sample.name}{{{labels}}}"] = sample.value
-        return out
+        return scrape(self.url)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """``/metrics`` as ``{"name{label=value,...}": value}``, parsed by prometheus-client."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}"] = sample.value
+    return out
 
 
 def answered(metrics: dict[str, float], status: str = "200") -> float:

@@ -69,9 +69,12 @@ class ServingMetrics:
         self.registry.register(_RequestCollector(self))
         self.registry.register(_SinkCollector(self))
         if replica:
-            info = Info("shipyard_replica", "The server (replica) answering this scrape.")
+            info = Info(
+                "shipyard_replica",
+                "The server (replica) answering this scrape.",
+                registry=self.registry,
+            )
             info.info({"replica": replica})
-            self.registry.register(info)
 
     def start(self) -> None:
         """Begin publishing counts for the other workers (no-op for a single process)."""

@@ -6,7 +6,7 @@ audit chain's write side (``append_event``) is here because the store writes its
 """
 
 from shipyard.store._artifacts import ArtifactStore, sha256
-from shipyard.store._db import create_engine, upgrade_schema
+from shipyard.store._db import create_engine, database_unreachable, upgrade_schema
 from shipyard.store._entity import to_entity
 from shipyard.store._events import GENESIS, HASHED_FIELDS, append_event, event_hash
 from shipyard.store._store import Store, open_store
@@ -18,6 +18,7 @@ __all__ = [
     "Store",
     "append_event",
     "create_engine",
+    "database_unreachable",
     "event_hash",
     "open_store",
     "sha256",

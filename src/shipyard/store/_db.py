@@ -97,6 +97,28 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def database_unreachable(exc: BaseException) -> str | None:
+    """One line saying why the database cannot be reached, if that is what ``exc`` is.
+
+    For a connection refused, cut by a restart or failover, or timed out (``StoreUnavailable``
+    or the driver's ``OperationalError``, as raised or as the cause of another error);
+    ``None`` for any other error. Long-running servers use it to log an outage as one line,
+    not a traceback per retry.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StoreUnavailable):
+            return seen.message
+        if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+            isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated
+        ):
+            orig = seen.orig if seen.orig is not None else seen
+            lines = str(orig).strip().splitlines()
+            return lines[0] if lines else type(orig).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _redact(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
