@@ -9,12 +9,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from replicas_support import PG_URL
 
 from shipyard.store import Store
 from shipyard.store._db import _PG_INIT_LOCK, alembic_config
+
+pytestmark = pytest.mark.slow
 
 
 def _lock_waiters(admin: sa.Engine) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,6 @@ import orjson
 
 #: How often each worker publishes its counts for the others to read.
 PUBLISH_SECONDS = 0.5
-#: Latency buckets per answered series: the +Inf bucket included.
 AnsweredKey = tuple[str, int, str]  # model, version, endpoint
 RefusedKey = tuple[str, str, str, str]  # model, version ("" if none), endpoint, status
 ErrorKey = tuple[str, str, str]  # model, endpoint, error class
@@ -135,7 +135,7 @@ class SharedCounts:
             total.add(counts)
         return total
 
-    def start(self, snapshot: Any) -> None:
+    def start(self, snapshot: Callable[[], Counts]) -> None:
         """Publish ``snapshot()`` every ``PUBLISH_SECONDS`` on a daemon thread until ``stop``."""
 
         def loop() -> None:
@@ -146,7 +146,7 @@ class SharedCounts:
         self._thread = threading.Thread(target=loop, name="shipyard-metrics", daemon=True)
         self._thread.start()
 
-    def stop(self, snapshot: Any) -> None:
+    def stop(self, snapshot: Callable[[], Counts]) -> None:
         """Stop publishing, after a last copy of ``snapshot()``."""
         self._stop.set()
         if self._thread is not None:
