@@ -1,5 +1,6 @@
 """The counts workers share (``shipyard.serving._metrics_shared``), in process: a scrape adds the
-other workers' counters, once each, and keeps a dead worker's requests but not its gauges."""
+other workers' counters, once each, and keeps a dead worker's requests but not its gauges;
+and the replica's name, checked."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cli_support import cli
 from shipyard.predlog import NullSink
 from shipyard.serving._metrics import ServingMetrics
 from shipyard.serving._metrics_shared import Answered, Counts, SharedCounts
@@ -72,3 +75,13 @@ def test_stopping_publishes_the_last_counts(tmp_path: Path) -> None:
     metrics.close()
     published = Counts.from_json(shared.path.read_bytes())
     assert published.answered[("churn", 2, "infer")].rows == 4
+
+
+def test_a_replica_name_too_long_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+    monkeypatch.setenv("SHIPYARD_REPLICA", "r" * 129)
+    code, _, err = cli(capsys, "serve", "--no-auth")
+    assert code == 2
+    assert "--replica (SHIPYARD_REPLICA) must be at most 128 characters. Got 129." in err

@@ -96,6 +96,10 @@ def serve_cmd(
             "the labels it receives. Serve with --workers 1, or snapshot with a scheduler "
             "'snapshot' job."
         )
+    if replica and len(replica) > 128:
+        raise InvalidInput(
+            f"--replica (SHIPYARD_REPLICA) must be at most 128 characters. Got {len(replica)}."
+        )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
