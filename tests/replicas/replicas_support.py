@@ -73,7 +73,9 @@ class Replica:
     def err_path(self) -> Path:
         return self.shared.home / f"{self.name}.err"
 
-    def start(self, timeout: float = 90) -> Replica:
+    # Generous: replicas start together and each imports scikit-learn and onnxruntime and
+    # loads its models; on two busy cores that took over 90 s here.
+    def start(self, timeout: float = 180) -> Replica:
         self.launch()
         return self.wait(timeout)
 
@@ -90,7 +92,7 @@ class Replica:
                 command, stdout=subprocess.DEVNULL, stderr=err, env=self.shared.env()
             )
 
-    def wait(self, timeout: float = 90) -> Replica:
+    def wait(self, timeout: float = 180) -> Replica:
         assert self.process is not None
         wait_live(self.url, self.process, self.err_path, timeout, path="/v2/health/ready")
         return self
@@ -101,7 +103,7 @@ class Replica:
         assert self.process is not None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(60) in (0, -signal.SIGTERM)
+        return self.process.wait(120) in (0, -signal.SIGTERM)
 
     def kill(self) -> None:
         assert self.process is not None

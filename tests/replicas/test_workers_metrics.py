@@ -59,7 +59,7 @@ def test_any_worker_scrape_counts_every_worker_once(
     with err_path.open("wb") as err:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
-        wait_live(url, process, err_path, timeout=90, path="/v2/health/ready")
+        wait_live(url, process, err_path, timeout=180, path="/v2/health/ready")
         shared = next((tmp_path / "tmp").glob("shipyard-metrics-*"))
         sent = 0
         deadline = time.monotonic() + 60
@@ -94,7 +94,7 @@ def test_any_worker_scrape_counts_every_worker_once(
             assert metrics["shipyard_replica_info{replica=r1}"] == 1.0
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(60)
+        process.wait(120)
     assert process.returncode == 0, err_path.read_text()
     assert "Traceback" not in err_path.read_text()
     assert not shared.exists()  # the next server starts from zero, like one process
