@@ -87,15 +87,26 @@ class Replica:
             *("--log-dir", str(self.shared.log_dir), "--compactor", "thread"),
             *self.args,
         ]
+        self.err_path.write_bytes(b"")
         with self.err_path.open("ab") as err:
             self.process = subprocess.Popen(
                 command, stdout=subprocess.DEVNULL, stderr=err, env=self.shared.env()
             )
 
     def wait(self, timeout: float = 180) -> Replica:
-        assert self.process is not None
-        wait_live(self.url, self.process, self.err_path, timeout, path="/v2/health/ready")
-        return self
+        for _ in range(3):
+            assert self.process is not None
+            try:
+                wait_live(self.url, self.process, self.err_path, timeout, path="/v2/health/ready")
+                return self
+            except AssertionError:
+                # The free port was taken while the server imported (tests run beside other
+                # servers): another port. Any other failure is the test's.
+                if "address already in use" not in self.err_path.read_text():
+                    raise
+                self.port = free_port()
+                self.launch()
+        raise AssertionError(f"replica {self.name}: no free port after 3 tries")
 
     def stop(self) -> bool:
         """SIGTERM; True when the server then ended cleanly (it compacts its log on the way
