@@ -181,6 +181,19 @@ class ServeSettings(BaseModel):
         max_length=128,
         description="The user online-learning snapshots are registered as (not a viewer).",
     )
+    # -- replicas (issue 14): one contiguous block ---------------------------------------------
+    replica: str | None = Field(
+        default=None,
+        max_length=128,
+        description="This server's name among several replicas, in /metrics as "
+        "shipyard_replica_info{replica=...} (env SHIPYARD_REPLICA). Default: <hostname>-<pid>.",
+    )
+    shared_metrics_dir: str | None = Field(
+        default=None,
+        description="Folder where the worker processes of one server share their counts, so "
+        "any worker's /metrics gives the server's totals. Set by shipyard serve --workers; "
+        "default: none (one process).",
+    )
 
 
 class UiSettings(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, get_args
 
@@ -71,12 +72,14 @@ def serve_cmd(
     ),
     trusted_header: str = ui_option("trusted_header", "--trusted-header"),
     secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
+    # -- replicas (issue 14) --
+    replica: str = _serve_option("replica", "--replica", envvar="SHIPYARD_REPLICA"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
 
     from shipyard.errors import InvalidInput
-    from shipyard.serving import LOG_ENV, SETTINGS_ENV, create_app, open_prediction_log
+    from shipyard.serving import create_app, open_prediction_log
 
     if runtime not in get_args(Runtime):
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
@@ -93,6 +96,10 @@ def serve_cmd(
             "the labels it receives. Serve with --workers 1, or snapshot with a scheduler "
             "'snapshot' job."
         )
+    if replica and len(replica) > 128:
+        raise InvalidInput(
+            f"--replica (SHIPYARD_REPLICA) must be at most 128 characters. Got {len(replica)}."
+        )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
@@ -107,6 +114,8 @@ def serve_cmd(
         snapshot_every=snapshot_every,
         # Online-learning snapshots are registered as the user who starts the server.
         learner_actor=cli_settings(ctx).user,
+        # Every worker of this server names the same replica: the serve command's process.
+        replica=replica or f"{socket.gethostname()}-{os.getpid()}",
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)
@@ -124,16 +133,7 @@ def serve_cmd(
     )
     if workers > 1:
         c.close()
-        os.environ[SETTINGS_ENV] = settings.model_dump_json()
-        os.environ[LOG_ENV] = log_path or ""
-        uvicorn.run(
-            "shipyard.serving._factory:app_from_environment",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-        )
+        _serve_workers(settings, log_path, host, port, workers)
         return
     log = open_prediction_log(log_path, settings)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
@@ -150,6 +150,38 @@ def serve_cmd(
         predlog=log_root(ctx, log_dir),
     )
     uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, log_level="warning")
+
+
+def _serve_workers(
+    settings: ServeSettings, log_path: str | None, host: str, port: int, workers: int
+) -> None:
+    """Run ``workers`` uvicorn worker processes on one socket, sharing their metrics.
+
+    A scrape reaches one worker; each adds up every worker's counts from a folder that
+    lives as long as this server (``shipyard.serving._metrics_shared``).
+    """
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from shipyard.serving import LOG_ENV, SETTINGS_ENV
+
+    shared = tempfile.mkdtemp(prefix="shipyard-metrics-")
+    try:
+        settings = settings.model_copy(update={"shared_metrics_dir": shared})
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        os.environ[LOG_ENV] = log_path or ""
+        uvicorn.run(
+            "shipyard.serving._factory:app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
 
 
 @tokens_app.command("create")

@@ -124,6 +124,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.pool.start()
+        state.metrics.start()
         grpc_server = None
         try:
             if state.settings.grpc_port is not None:
@@ -135,6 +136,7 @@ def create_app(
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             await state.pool.stop()
+            state.metrics.close()
             if state.own_resources:
                 state.sink.close()
                 state.store.close()

@@ -1,7 +1,9 @@
 """Prometheus metrics of one server, in a registry the app owns (never the global one).
 
 Requests, errors, latency and rows scored are labelled by model, version and endpoint; the
-prediction log's queue depth and lag are read from the sink at scrape time.
+prediction log's queue depth and lag are read from the sink at scrape time. With several
+worker processes (``shipyard serve --workers N``) every worker's ``/metrics`` adds up all
+workers' counts (``_metrics_shared``): one server, one set of series, nothing counted twice.
 
 The request counters and the latency histogram are kept in plain numbers under one lock and
 turned into metric families when ``/metrics`` is scraped (prometheus-client's custom
@@ -15,9 +17,8 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Info, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -28,46 +29,69 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from shipyard.predlog import PredictionSink
+from shipyard.serving._metrics_shared import (
+    Answered,
+    AnsweredKey,
+    Counts,
+    ErrorKey,
+    RefusedKey,
+    SharedCounts,
+)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Latency buckets (seconds) from 250 us: an ONNX request takes well under a millisecond.
 _BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
-@dataclass
-class _Answered:
-    """The successful requests of one (model, version, endpoint)."""
-
-    count: int = 0
-    rows: int = 0
-    seconds: float = 0.0
-    #: Requests per latency bucket, not cumulative; the last one is +Inf.
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(_BUCKETS) + 1))
-
-
 class ServingMetrics:
-    """The server's counters and histograms; ``render()`` is the ``/metrics`` body."""
+    """The server's counters and histograms; ``render()`` is the ``/metrics`` body.
 
-    def __init__(self, sink: Callable[[], PredictionSink]) -> None:
+    With ``shared`` (the server's worker processes, ``--workers N``) ``start()`` publishes
+    this worker's counts for the others and ``render()`` adds theirs: any worker's
+    ``/metrics`` is the whole server's (``_metrics_shared``). ``replica`` names the server in
+    ``shipyard_replica_info``.
+    """
+
+    def __init__(
+        self,
+        sink: Callable[[], PredictionSink],
+        *,
+        shared: SharedCounts | None = None,
+        replica: str = "",
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.errors = Counter(
-            "shipyard_request_errors",
-            "Scoring requests refused or failed, by model, endpoint and error type.",
-            ["model", "endpoint", "error"],
-            registry=self.registry,
-        )
+        self._sink = sink
+        self._shared = shared
         self._lock = threading.Lock()  # the event loop and the shadow thread both count
-        self._answered: dict[tuple[str, int, str], _Answered] = {}
-        self._refused: dict[tuple[str, str, str, str], int] = {}
+        self._answered: dict[AnsweredKey, Answered] = {}
+        self._refused: dict[RefusedKey, int] = {}
+        self._errors: dict[ErrorKey, int] = {}
         self.registry.register(_RequestCollector(self))
-        self.registry.register(_SinkCollector(sink))
+        self.registry.register(_SinkCollector(self))
+        if replica:
+            info = Info(
+                "shipyard_replica",
+                "The server (replica) answering this scrape.",
+                registry=self.registry,
+            )
+            info.info({"replica": replica})
+
+    def start(self) -> None:
+        """Begin publishing counts for the other workers (no-op for a single process)."""
+        if self._shared is not None:
+            self._shared.start(self.own)
+
+    def close(self) -> None:
+        """Publish a last copy of the counts, so a stopped worker's requests stay counted."""
+        if self._shared is not None:
+            self._shared.stop(self.own)
 
     def observe(self, model: str, version: int, endpoint: str, seconds: float, rows: int) -> None:
         """Record one successful request."""
         key = (model, version, endpoint)
         stats = self._answered.get(key)
         if stats is None:
-            stats = self._answered.setdefault(key, _Answered())
+            stats = self._answered.setdefault(key, Answered(buckets=[0] * (len(_BUCKETS) + 1)))
         with self._lock:
             stats.count += 1
             stats.rows += rows
@@ -81,18 +105,26 @@ class ServingMetrics:
         key = (model, "" if version is None else str(version), endpoint, str(status))
         with self._lock:
             self._refused[key] = self._refused.get(key, 0) + 1
-        self.errors.labels(model, endpoint, error).inc()
+            ekey = (model, endpoint, error)
+            self._errors[ekey] = self._errors.get(ekey, 0) + 1
 
-    def snapshot(
-        self,
-    ) -> tuple[dict[tuple[str, int, str], _Answered], dict[tuple[str, str, str, str], int]]:
-        """Copies of the counts, taken under the lock (for a scrape)."""
+    def own(self) -> Counts:
+        """Copies of this process's counts, taken under the lock."""
+        sink = self._sink()
         with self._lock:
             answered = {
-                key: _Answered(s.count, s.rows, s.seconds, list(s.buckets))
+                key: Answered(s.count, s.rows, s.seconds, list(s.buckets))
                 for key, s in self._answered.items()
             }
-            return answered, dict(self._refused)
+            refused, errors = dict(self._refused), dict(self._errors)
+        return Counts(answered, refused, errors, sink.queue_depth, sink.lag_seconds)
+
+    def snapshot(self) -> Counts:
+        """The counts a scrape shows: this process's, plus the other workers' if shared."""
+        counts = self.own()
+        if self._shared is not None:
+            counts.add(self._shared.others())
+        return counts
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -106,7 +138,8 @@ class _RequestCollector(Collector):
         self._metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        answered, refused = self._metrics.snapshot()
+        counts = self._metrics.snapshot()
+        answered, refused = counts.answered, counts.refused
         requests = CounterMetricFamily(
             "shipyard_requests",
             "Scoring requests answered, by model, version, endpoint and HTTP status.",
@@ -136,29 +169,39 @@ class _RequestCollector(Collector):
         )
         for (model, v), n in rows.items():
             scored.add_metric([model, v], n)
+        errors = CounterMetricFamily(
+            "shipyard_request_errors",
+            "Scoring requests refused or failed, by model, endpoint and error type.",
+            labels=["model", "endpoint", "error"],
+        )
+        for (model, endpoint, error), n in counts.errors.items():
+            errors.add_metric([model, endpoint, error], n)
         yield requests
         yield latency
         yield scored
+        yield errors
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
 
 class _SinkCollector(Collector):
-    def __init__(self, sink: Callable[[], PredictionSink]) -> None:
-        self._sink = sink
+    """The prediction log's gauges: queue depth summed over workers, the largest lag."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        sink = self._sink()
+        counts = self._metrics.snapshot()
         yield GaugeMetricFamily(
             "shipyard_prediction_log_queue_depth",
             "Prediction records accepted but not yet durable on disk.",
-            value=float(sink.queue_depth),
+            value=float(counts.queue_depth),
         )
         yield GaugeMetricFamily(
             "shipyard_prediction_log_lag_seconds",
             "Age of the oldest prediction record not yet durable on disk.",
-            value=float(sink.lag_seconds),
+            value=float(counts.lag_seconds),
         )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

@@ -40,7 +40,7 @@ from shipyard.serving._inputs import Rows
 from shipyard.serving._routing import Route, ShadowMirror
 from shipyard.serving._runtime import ServedModel
 from shipyard.settings import ServeSettings
-from shipyard.store import Store
+from shipyard.store import Store, database_unreachable
 
 log = logging.getLogger("shipyard.serving")
 
@@ -248,15 +248,29 @@ class ModelPool:
         return self._pinned[key]
 
     async def _watch(self) -> None:
+        unreachable: str | None = None  # why the database cannot be reached, while it cannot
         while True:
             await asyncio.sleep(self.settings.poll_interval_seconds)
             try:
                 marker = await asyncio.to_thread(self._read_marker)
+                if unreachable is not None:
+                    log.warning("The registry's database answers again; following it.")
+                    unreachable = None
                 if marker != self._marker:
                     await self.refresh()
                     self._marker = marker
-            except Exception:  # a database hiccup must not stop the watcher
-                log.exception("Checking the registry for changes failed; retrying")
+            except Exception as exc:  # a database hiccup must not stop the watcher
+                reason = database_unreachable(exc)
+                if reason is None:
+                    log.exception("Checking the registry for changes failed; retrying")
+                elif unreachable is None:  # an outage is one line, not a traceback a poll
+                    log.warning(
+                        "The registry's database cannot be reached (%s); the loaded models "
+                        "keep serving, and the registry is asked again every %s s.",
+                        reason,
+                        self.settings.poll_interval_seconds,
+                    )
+                unreachable = reason if reason is not None else unreachable
 
     # -- blocking helpers (run in worker threads) ----------------------------------------------
     def _read_marker(self) -> Hashable:

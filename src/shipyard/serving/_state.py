@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,7 @@ from shipyard.serving._auth import Caller, TokenGate
 from shipyard.serving._inputs import Rows
 from shipyard.serving._learning import OnlineLearning
 from shipyard.serving._metrics import ServingMetrics
+from shipyard.serving._metrics_shared import SharedCounts
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._system_metrics import UsageCounter, register_system_metrics
@@ -50,7 +54,12 @@ class ServingState:
     def __post_init__(self) -> None:
         self.pool = ModelPool(self.store, self.settings)
         self.gate = TokenGate(self.store, self.settings)
-        self.metrics = ServingMetrics(lambda: self.sink)
+        shared = self.settings.shared_metrics_dir
+        self.metrics = ServingMetrics(
+            lambda: self.sink,
+            shared=SharedCounts(Path(shared)) if shared else None,
+            replica=self.settings.replica or f"{socket.gethostname()}-{os.getpid()}",
+        )
         self.usage = UsageCounter()
         register_system_metrics(self.metrics.registry, self.usage, self.store, self.sink)
         self.learning = OnlineLearning(self.store, self.settings)

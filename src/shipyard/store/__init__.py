@@ -11,7 +11,7 @@ its first event.
 """
 
 from shipyard.store._artifacts import ArtifactStore, sha256
-from shipyard.store._db import create_engine, upgrade_schema
+from shipyard.store._db import create_engine, database_unreachable, upgrade_schema
 from shipyard.store._entity import to_entity
 from shipyard.store._events import GENESIS, HASHED_FIELDS, append_event, event_hash
 from shipyard.store._fs import open_filesystem, store_errors
@@ -27,6 +27,7 @@ __all__ = [
     "artifact_space",
     "create_engine",
     "database_bytes",
+    "database_unreachable",
     "event_hash",
     "open_filesystem",
     "open_store",

@@ -16,8 +16,13 @@ from sqlalchemy.engine import Connection, Engine
 from shipyard.errors import SchemaOutOfDate, StoreUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Serialises concurrent first use of one PostgreSQL database (any constant works).
+# Serialises schema changes of one PostgreSQL database: first use (``ensure_schema``) and
+# ``shipyard db upgrade`` (``upgrade_schema``) take it, so two servers starting at once, or two
+# upgrades run by two deploy jobs, migrate once; the second waits, then finds the schema
+# current. Any constant works; it is per database, released when the transaction ends.
 _PG_INIT_LOCK = 0x5A1F_7A2D
+#: Seconds to wait for a PostgreSQL server to accept a new connection before giving up.
+_PG_CONNECT_TIMEOUT = 10
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -47,13 +52,31 @@ def create_engine(url: str) -> Engine:
             engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             _configure_sqlite(engine)
             return engine
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return sa.create_engine(
+            url,
+            # Replicas outlive database restarts and failovers: every connection taken from
+            # the pool is checked first (one round trip), so a connection the restart cut is
+            # replaced instead of failing the caller's query, and a new connection to a
+            # server that does not answer gives up after _PG_CONNECT_TIMEOUT seconds (the
+            # registry watcher retries at its next poll) instead of the kernel's minutes.
+            pool_pre_ping=True,
+            pool_size=5,
+            max_overflow=5,
+            connect_args=_connect_args(url),
+        )
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise StoreUnavailable(
             f"Cannot use database URL '{_redact(url)}': {exc}. Check SHIPYARD_DB_URL "
             "(e.g. sqlite:///path/shipyard.db or postgresql+psycopg://user@host/db; "
             "PostgreSQL needs pip install 'shipyard[postgres]')."
         ) from exc
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return {}  # a connect_timeout in the URL wins
+    return {"connect_timeout": _PG_CONNECT_TIMEOUT}
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -74,6 +97,28 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def database_unreachable(exc: BaseException) -> str | None:
+    """One line saying why the database cannot be reached, if that is what ``exc`` is.
+
+    For a connection refused, cut by a restart or failover, or timed out (``StoreUnavailable``
+    or the driver's ``OperationalError``, as raised or as the cause of another error);
+    ``None`` for any other error. Long-running servers use it to log an outage as one line,
+    not a traceback per retry.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, StoreUnavailable):
+            return seen.message
+        if isinstance(seen, sa.exc.OperationalError | sa.exc.InterfaceError) or (
+            isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated
+        ):
+            orig = seen.orig if seen.orig is not None else seen
+            lines = str(orig).strip().splitlines()
+            return lines[0] if lines else type(orig).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _redact(url: str) -> str:
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -91,8 +136,7 @@ def ensure_schema(engine: Engine, *, on_create: Any = None) -> bool:
     url = _redact(str(engine.url))
     try:
         with engine.execution_options(immediate=True).begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INIT_LOCK})
+            _lock_schema(conn)
             current = MigrationContext.configure(conn).get_current_revision()
             head = head_revision()
             if current == head:
@@ -120,8 +164,20 @@ def ensure_schema(engine: Engine, *, on_create: Any = None) -> bool:
 
 
 def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
-    """Upgrade the database to the current schema; returns (from, to) revisions."""
+    """Upgrade the database to the current schema; returns (from, to) revisions.
+
+    Safe to run twice at once: on PostgreSQL the second waits for the first's advisory lock
+    (on SQLite for its write lock), then reads the revision the first left and migrates
+    nothing, returning ``(head, head)``.
+    """
     with engine.execution_options(immediate=True).begin() as conn:
+        _lock_schema(conn)
         current = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(alembic_config(conn), "head")
     return current, head_revision()
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Wait for, then hold until ``conn``'s transaction ends, the schema-change lock."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_INIT_LOCK})
