@@ -71,6 +71,7 @@ def serve_cmd(
     ),
     trusted_header: str = ui_option("trusted_header", "--trusted-header"),
     secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
+    on_log_full: str = _serve_option("on_log_full", "--on-log-full"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -82,6 +83,8 @@ def serve_cmd(
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
     if compactor not in ("process", "thread"):
         raise InvalidInput(f"--compactor must be process or thread. Got '{compactor}' instead.")
+    if on_log_full not in ("answer", "refuse"):
+        raise InvalidInput(f"--on-log-full must be answer or refuse. Got '{on_log_full}' instead.")
     if ui and workers > 1:
         raise InvalidInput(
             "--ui serves the web UI from one worker; with --workers above 1, run 'shipyard ui' "
@@ -107,6 +110,7 @@ def serve_cmd(
         snapshot_every=snapshot_every,
         # Online-learning snapshots are registered as the user who starts the server.
         learner_actor=cli_settings(ctx).user,
+        on_log_full=on_log_full,  # type: ignore[arg-type] # checked above
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)

@@ -148,7 +148,7 @@ class _SinkCollector(Collector):
     def __init__(self, sink: Callable[[], PredictionSink]) -> None:
         self._sink = sink
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         sink = self._sink()
         yield GaugeMetricFamily(
             "shipyard_prediction_log_queue_depth",
@@ -160,6 +160,25 @@ class _SinkCollector(Collector):
             "Age of the oldest prediction record not yet durable on disk.",
             value=float(sink.lag_seconds),
         )
+        # The disk-full story (--on-log-full): what waits in the WAL, whether it can be
+        # written, and what was answered without being logged.
+        yield GaugeMetricFamily(
+            "shipyard_prediction_log_backlog_bytes",
+            "Bytes of write-ahead log segments of this process not yet compacted to Parquet.",
+            value=float(sink.backlog_bytes),
+        )
+        yield GaugeMetricFamily(
+            "shipyard_prediction_log_writable",
+            "1 while the prediction log accepts writes, 0 from a write the disk refused "
+            "(full, read-only) until one succeeds again.",
+            value=1.0 if sink.writable else 0.0,
+        )
+        yield CounterMetricFamily(
+            "shipyard_prediction_log_dropped",
+            "Prediction records answered but not logged because the disk refused them "
+            "(--on-log-full answer).",
+            value=float(sink.dropped),
+        )
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
+    def describe(self) -> Iterator[Metric]:
         return iter(())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import ShipyardError, StoreUnavailable
 from shipyard.predlog import Answers, NullSink, PredictionSink
 from shipyard.serving._auth import TokenGate
 from shipyard.serving._inputs import Rows
@@ -64,32 +65,38 @@ class ServingState:
         seconds: float,
         arm: str,
     ) -> None:
-        """Count and log one answered request; ``arm`` says how its version was chosen.
+        """Log and count one answered request; ``arm`` says how its version was chosen.
 
-        The log keeps the inputs as the request sent them (``raw``, before coercion).
+        The log keeps the inputs as the request sent them (``raw``, before coercion). When
+        the log refuses the records (its disk is full, ``--on-log-full refuse``) the request
+        is counted as failed and ``StoreUnavailable`` propagates: nothing is answered that
+        is not logged.
         """
+        if self.logging:
+            if isinstance(raw, Rows):  # column names from JSON: strings already
+                columns, rows = raw.columns, raw.rows
+            else:
+                columns, rows = [str(c) for c in raw.columns], raw.to_numpy(object).tolist()
+            try:
+                self.sink.append_answers(
+                    Answers(
+                        served.name,
+                        served.version,
+                        arm,
+                        time.time(),
+                        seconds * 1000,
+                        ids,
+                        columns,
+                        rows,
+                        labels.tolist(),
+                        None if proba is None else np.asarray(proba).tolist(),
+                        served.class_names,
+                    )
+                )
+            except StoreUnavailable as exc:
+                self.metrics.failed(served.name, served.version, endpoint, type(exc).__name__, 503)
+                raise
         self.metrics.observe(served.name, served.version, endpoint, seconds, len(ids))
-        if not self.logging:
-            return
-        if isinstance(raw, Rows):  # column names from JSON: strings already
-            columns, rows = raw.columns, raw.rows
-        else:
-            columns, rows = [str(c) for c in raw.columns], raw.to_numpy(object).tolist()
-        self.sink.append_answers(
-            Answers(
-                served.name,
-                served.version,
-                arm,
-                time.time(),
-                seconds * 1000,
-                ids,
-                columns,
-                rows,
-                labels.tolist(),
-                None if proba is None else np.asarray(proba).tolist(),
-                served.class_names,
-            )
-        )
 
     def refused(
         self,
@@ -109,6 +116,14 @@ class ServingState:
         self.metrics.failed(name, version, endpoint, type(exc).__name__, exc.status)
         if not (log and self.logging):
             return
+        # A refusal the log cannot keep stays the refusal it is (a 422 is not turned into a
+        # 503): the log counted and reported the failed write already.
+        with contextlib.suppress(StoreUnavailable):
+            self._log_refusal(name, version, arm, exc, seconds)
+
+    def _log_refusal(
+        self, name: str, version: int | None, arm: str, exc: ShipyardError, seconds: float
+    ) -> None:
         self.sink.append(
             [
                 {
