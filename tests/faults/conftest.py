@@ -8,7 +8,9 @@ without it the disk-full tests are skipped, except under ``CI=true`` where they 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -119,3 +121,56 @@ def record() -> Callable[[int], dict[str, object]]:
         return {"age": 20 + i % 50, "income": 40_000.0 + i, "tenure": 1.5, "plan": "pro"}
 
     return make
+
+
+class Staller:
+    """A TCP server on 127.0.0.1 that accepts every connection, says ``greeting`` (an SMTP
+    server's ``220``; nothing for HTTP), reads what comes and never answers: a mail server
+    or webhook that has stalled (not one that is down: the connection succeeds)."""
+
+    def __init__(self, greeting: bytes = b"") -> None:
+        self.greeting = greeting
+        self.accepted = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.2)
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._sock.getsockname()[1])
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            self._conns.append(conn)
+            if self.greeting:
+                conn.sendall(self.greeting)
+            # Never read to the end, never answer: the kernel buffers what the client sends.
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._conns:
+            conn.close()
+        self._sock.close()
+
+
+@pytest.fixture
+def stalled_webhook() -> Iterator[Staller]:
+    server = Staller()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def stalled_smtp() -> Iterator[Staller]:
+    server = Staller(b"220 mail.example.com ESMTP ready\r\n")
+    yield server
+    server.close()
