@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from faults.conftest import SmallDisk
+from shipyard.cli import run_cli
 from shipyard.errors import StoreUnavailable
 from shipyard.predlog import PredictionLog
 from shipyard.serving import create_app, open_prediction_log, serve_in_thread
@@ -157,6 +158,8 @@ def test_a_full_log_disk_refuses_or_answers_by_policy_and_says_so(
                 before_full += 1
                 assert before_full < 50, "the disk never filled"
             full = [predict().status_code for _ in range(4)]
+            # A refusal for bad input stays what it is, though its record cannot be logged.
+            bad = client.post("/models/churn/predict", json={"records": [{"age": "x"}]})
             during = _metrics(url)
             small_disk.free()
             after_free = [predict().status_code for _ in range(3)]
@@ -165,6 +168,7 @@ def test_a_full_log_disk_refuses_or_answers_by_policy_and_says_so(
         small_disk.free()
         log.close()
     assert after_free == [200, 200, 200]
+    assert bad.status_code == 422 and bad.json()["code"] == "SchemaViolation"
     assert during[("shipyard_prediction_log_writable", ())] == 0.0
     assert after[("shipyard_prediction_log_writable", ())] == 1.0
     answered = 3 + before_full + 3
@@ -180,10 +184,19 @@ def test_a_full_log_disk_refuses_or_answers_by_policy_and_says_so(
     else:
         assert full == [200] * 4 and refused == 0
         answered += 5
-        assert during[("shipyard_prediction_log_dropped_total", ())] == 25.0
+        # 5 requests of 5 rows, and the refusal's record
+        assert during[("shipyard_prediction_log_dropped_total", ())] == 26.0
         assert _requests(during, "503") == 0
         logged = answered_rows - 25
     assert answered_rows == 5 * answered
     assert _requests(after, "200") == answered
     ids = _logged_ids(log)
     assert len(ids) == len(set(ids)) == logged
+
+
+def test_on_log_full_takes_answer_or_refuse_only(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli(["serve", "--on-log-full", "sometimes"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--on-log-full must be answer or refuse. Got 'sometimes' instead." in err
+    assert "Traceback" not in err
