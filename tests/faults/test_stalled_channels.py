@@ -17,7 +17,7 @@ import httpx
 from faults.conftest import Staller
 from gates_off import GATES_OFF_TOML
 from shipyard import Client, Settings
-from shipyard.alerting import Alerts
+from shipyard.alerting import Alert, AlertRule, Alerts, channel_from_config
 from shipyard.auth import Tokens
 from shipyard.config import load_project
 from shipyard.serving import serve_in_thread
@@ -114,3 +114,56 @@ def test_a_stalled_webhook_and_mail_server_hold_no_change_and_no_request(
             assert "did not answer within" in record.deliveries[channel]["error"], record
     assert stalled_webhook.accepted >= 4 and stalled_smtp.accepted >= 4
     alice.close()
+
+
+def test_a_stalled_channel_costs_a_monitoring_run_one_timeout_not_one_per_alert(
+    served_store: Store, stalled_webhook: Staller, stalled_smtp: Staller
+) -> None:
+    """A monitoring run raising several alerts at once (``Alerts.raise_all``, no budget: the
+    channels' own timeout and attempts) waits for each stalled channel once."""
+    timeout = 1.0
+    channels = {
+        "hook": channel_from_config(
+            "webhook",
+            {"url": f"http://127.0.0.1:{stalled_webhook.port}/", "timeout": timeout, "attempts": 1},
+        ),
+        "mail": channel_from_config(
+            "email",
+            {"host": "127.0.0.1", "port": stalled_smtp.port, "from": "shipyard@example.com",
+             "to": ["ops@example.com"], "timeout": timeout, "attempts": 1},
+        ),
+    }  # fmt: skip
+    features = ["age", "income", "tenure", "plan"]
+    fired = [
+        (
+            AlertRule(
+                name=f"drift-{f}", metric="psi", feature=f, threshold=0.2, channels=["hook", "mail"]
+            ),
+            Alert(
+                rule=f"drift-{f}",
+                severity="warning",
+                model="churn",
+                version=1,
+                metric="psi",
+                feature=f,
+                value=0.4,
+                threshold=0.2,
+                message=f"{f} drifted",
+            ),
+        )
+        for f in features
+    ]
+    start = time.perf_counter()
+    records = Alerts(served_store).raise_all(fired, channels, actor="cron")
+    elapsed = time.perf_counter() - start
+    print(f"\n4 alerts x 2 stalled channels (timeout {timeout:g} s): {elapsed:.2f} s")
+    # Without the skip: 4 alerts x 2 channels x 1 s = 8 s; with it 2 s, plus the records'
+    # writes (slow on a busy CI machine).
+    assert elapsed < 5.0, elapsed
+    assert [r.status for r in records] == ["failed"] * 4
+    first, *rest = records
+    for channel in ("hook", "mail"):
+        assert "did not answer within" in first.deliveries[channel]["error"]
+        for record in rest:
+            delivery = record.deliveries[channel]
+            assert delivery["attempts"] == 0 and "not tried: it timed out" in delivery["error"]
