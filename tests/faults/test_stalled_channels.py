@@ -76,6 +76,11 @@ def test_a_stalled_webhook_and_mail_server_hold_no_change_and_no_request(
     with serve_in_thread(ui) as url:
         bearer = {"authorization": f"Bearer {secret}"}
         assert httpx.get(f"{url}/api/me", headers=bearer).status_code == 200  # warm
+        # The route's first call imports and builds what it needs: warm it with a promotion
+        # refused inside its transaction (a stale "expected"), which notifies no one.
+        stale = {"version": 1, "alias": "candidate", "expected": 7}
+        warm = httpx.post(f"{url}/api/models/churn/promote", json=stale, headers=bearer)
+        assert warm.status_code == 409, warm.text
         requests = []
         for alias in ("candidate", "review"):
             start = time.perf_counter()
