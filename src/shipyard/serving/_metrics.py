@@ -161,23 +161,24 @@ class _SinkCollector(Collector):
             value=float(sink.lag_seconds),
         )
         # The disk-full story (--on-log-full): what waits in the WAL, whether it can be
-        # written, and what was answered without being logged.
+        # written, and what was answered without being logged. Read with defaults: a sink
+        # written before these were part of PredictionSink keeps its /metrics working.
         yield GaugeMetricFamily(
             "shipyard_prediction_log_backlog_bytes",
             "Bytes of write-ahead log segments of this process not yet compacted to Parquet.",
-            value=float(sink.backlog_bytes),
+            value=float(getattr(sink, "backlog_bytes", 0)),
         )
         yield GaugeMetricFamily(
             "shipyard_prediction_log_writable",
             "1 while the prediction log accepts writes, 0 from a write the disk refused "
             "(full, read-only) until one succeeds again.",
-            value=1.0 if sink.writable else 0.0,
+            value=1.0 if getattr(sink, "writable", True) else 0.0,
         )
         yield CounterMetricFamily(
             "shipyard_prediction_log_dropped",
             "Prediction records answered but not logged because the disk refused them "
             "(--on-log-full answer).",
-            value=float(sink.dropped),
+            value=float(getattr(sink, "dropped", 0)),
         )
 
     def describe(self) -> Iterator[Metric]:
