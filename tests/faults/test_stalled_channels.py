@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from faults.conftest import Staller
 from gates_off import GATES_OFF_TOML
@@ -55,6 +56,7 @@ channels = ["hook", "mail"]
     return path
 
 
+@pytest.mark.slow  # the notifications' budgets: ~8 s
 def test_a_stalled_webhook_and_mail_server_hold_no_change_and_no_request(
     served_store: Store, tmp_path: Path, stalled_webhook: Staller, stalled_smtp: Staller
 ) -> None:
