@@ -194,6 +194,13 @@ class ServeSettings(BaseModel):
         "any worker's /metrics gives the server's totals. Set by shipyard serve --workers; "
         "default: none (one process).",
     )
+    on_log_full: Literal["answer", "refuse"] = Field(
+        default="refuse",
+        description="When the prediction log's disk refuses a write (full, read-only): "
+        "'refuse' answers 503 (no prediction is sent that is not logged) or 'answer' answers "
+        "anyway and counts the unlogged records (shipyard_prediction_log_dropped_total). "
+        "Both log it, and logging resumes once space is back.",
+    )
 
 
 class UiSettings(BaseModel):

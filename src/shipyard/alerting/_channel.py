@@ -14,7 +14,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from shipyard.alerting._alert import Alert
@@ -23,15 +23,22 @@ from shipyard.errors import InvalidInput
 
 @dataclass(frozen=True)
 class Delivery:
-    """The outcome of ``Channel.send``: ``error`` is ``None`` when ``ok``."""
+    """The outcome of ``Channel.send``: ``error`` is ``None`` when ``ok``; ``timed_out`` when
+    the last attempt failed because the server did not answer in time (a stalled server)."""
 
     ok: bool
     attempts: int
     error: str | None = None
+    timed_out: bool = field(default=False, repr=False)
 
 
 class RetryableError(Exception):
     """A failure worth another attempt (timeout, refused connection, 5xx, SMTP 4xx)."""
+
+
+class TimedOut(RetryableError):
+    """The server did not answer within the timeout: it may have stalled (``raise_all`` then
+    skips the channel for the rest of its batch)."""
 
 
 class PermanentError(Exception):
@@ -59,11 +66,12 @@ def deliver_with_retries(
     Delivery(ok=True, attempts=1, error=None)
     """
     error = "no attempt was made"
+    timed_out = False
     for number in range(1, attempts + 1):
         try:
             attempt()
         except RetryableError as exc:
-            error = str(exc)
+            error, timed_out = str(exc), isinstance(exc, TimedOut)
             if number < attempts:
                 pause = backoff * 2 ** (number - 1)
                 if deadline is not None and clock() + pause >= deadline:
@@ -71,6 +79,7 @@ def deliver_with_retries(
                         ok=False,
                         attempts=number,
                         error=f"{error} (gave up after {number} attempt(s): out of time)",
+                        timed_out=timed_out,
                     )
                 sleep(pause)
             continue
@@ -80,7 +89,10 @@ def deliver_with_retries(
             return Delivery(ok=False, attempts=number, error=f"{type(exc).__name__}: {exc}")
         return Delivery(ok=True, attempts=number)
     return Delivery(
-        ok=False, attempts=attempts, error=f"{error} (gave up after {attempts} attempts)"
+        ok=False,
+        attempts=attempts,
+        error=f"{error} (gave up after {attempts} attempts)",
+        timed_out=timed_out,
     )
 
 

@@ -15,6 +15,7 @@ from shipyard.alerting._channel import (
     Delivery,
     PermanentError,
     RetryableError,
+    TimedOut,
     check_retry_params,
     deliver_with_retries,
     time_left,
@@ -170,9 +171,7 @@ class EmailChannel(Channel):
             # smtplib reports a read timeout as "Connection unexpectedly closed: timed out".
             if not isinstance(exc, TimeoutError) and not isinstance(exc.__context__, TimeoutError):
                 raise RetryableError(f"SMTP server {where} closed the connection: {exc}") from exc
-            raise RetryableError(
-                f"SMTP server {where} did not answer within {timeout:.3g} s"
-            ) from exc
+            raise TimedOut(f"SMTP server {where} did not answer within {timeout:.3g} s") from exc
         except (OSError, smtplib.SMTPException) as exc:
             # Refused connections, resets, TLS failures, unexpected disconnects.
             raise RetryableError(f"could not talk to SMTP server {where}: {exc}") from exc

@@ -5,10 +5,16 @@ hands the events of a committed transaction to its listeners (never those of a r
 one). A ``Notifier`` is such a listener: it sends the events that ``[[notify]]`` rules of
 ``shipyard.toml`` select, through the rules' channels, and stores each notification as an
 alert (rule ``notify:<name>``, metric = the event), audited like any alert. A failing channel
-is recorded and reported, never raised: the registry change is already committed. The command
-that made the change waits for the sending, so each channel gets ``NOTIFY_BUDGET`` (5 s) per
-event, retries included, whatever its own ``timeout`` and ``attempts`` (a hanging mail server
-with the defaults, 10 s x 3 attempts, would otherwise hold a promotion for 33 s).
+is recorded and reported, never raised: the registry change is already committed.
+
+Sending happens on a background thread of the notifier, so a stalled mail server or webhook
+never holds the change, nor the web request or command that made it: the change returns as
+soon as it is committed (tests/faults measure it). Each channel still gets at most
+``NOTIFY_BUDGET`` (5 s) per event, retries included, whatever its own ``timeout`` and
+``attempts`` (a hanging mail server with the defaults, 10 s x 3 attempts, would otherwise
+keep the queue behind it for 33 s). ``Client.close()`` calls ``flush()``, so a command that
+exits after a change still sends its notifications (waiting for them after its output); a
+process killed before that loses the ones not sent yet (they are not queued durably).
 
 .. code-block:: toml
 
@@ -24,6 +30,9 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -160,10 +169,11 @@ class Notifier:
     """A store listener sending the registry events that ``rules`` select.
 
     ``on_failure(record)`` is called for each notification that a channel did not deliver
-    (the CLI prints it); by default it is logged. Notifications are sent while the command
-    that made the change waits, so each channel gets at most ``budget`` seconds per event
-    (retries included), whatever its own ``timeout`` and ``attempts``: a mail server that
-    hangs delays a promotion by seconds, not minutes.
+    (the CLI prints it); by default it is logged. With ``background`` (the default) the
+    notifications are sent by a thread of the notifier, in commit order, and the change
+    returns at once; ``flush()`` waits until they are sent. Each channel gets at most
+    ``budget`` seconds per event (retries included), whatever its own ``timeout`` and
+    ``attempts``, so one hanging server delays the notifications behind it by seconds.
     """
 
     def __init__(
@@ -174,24 +184,82 @@ class Notifier:
         *,
         on_failure: Callable[[AlertRecord], None] | None = None,
         budget: float = NOTIFY_BUDGET,
+        background: bool = True,
     ) -> None:
         self.store = store
         self.rules = rules
         self.channels = dict(channels)
         self.on_failure = on_failure
         self.budget = budget
+        self.background = background
+        self._queue: deque[tuple[AuditEvent, NotifyRule]] = deque()
+        self._busy = 0  # notifications taken off the queue and not sent yet
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     def __call__(self, events: list[AuditEvent]) -> None:
-        """Notify about ``events`` (committed already); never raises."""
+        """Notify about ``events`` (committed already); never raises, and with ``background``
+        returns without waiting for any channel."""
+        selected: list[tuple[AuditEvent, NotifyRule]] = []
         for event in events:
             model, _ = _model_version(event.subject)
-            for rule in self.rules:
-                if not rule.selects(event.action, model):
-                    continue
-                try:
-                    self._send(event, rule)
-                except Exception:  # a store or channel bug must not surface as a failed change
-                    _log.exception("Notification %s of event #%s failed", rule.name, event.seq)
+            selected.extend((event, r) for r in self.rules if r.selects(event.action, model))
+        if not selected:
+            return
+        if not self.background:
+            for event, rule in selected:
+                self._send_logged(event, rule)
+            return
+        with self._cond:
+            self._queue.extend(selected)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="shipyard-notify", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued notification is sent (or ``timeout`` seconds pass);
+        True when none is left.
+
+        >>> client.promote("churn", 3); client.notifier.flush()  # doctest: +SKIP
+        True
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    @property
+    def pending(self) -> int:
+        """Notifications queued or being sent."""
+        with self._cond:
+            return len(self._queue) + self._busy
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue:
+                    self._cond.wait()
+                event, rule = self._queue.popleft()
+                self._busy += 1
+            try:
+                self._send_logged(event, rule)
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+    def _send_logged(self, event: AuditEvent, rule: NotifyRule) -> None:
+        try:
+            self._send(event, rule)
+        except Exception:  # a store or channel bug must not surface as a failed change
+            _log.exception("Notification %s of event #%s failed", rule.name, event.seq)
 
     def _send(self, event: AuditEvent, rule: NotifyRule) -> None:
         alert_rule = AlertRule(

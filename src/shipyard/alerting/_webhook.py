@@ -14,6 +14,7 @@ from shipyard.alerting._channel import (
     Delivery,
     PermanentError,
     RetryableError,
+    TimedOut,
     check_retry_params,
     deliver_with_retries,
     time_left,
@@ -90,7 +91,7 @@ class WebhookChannel(Channel):
         try:
             response = client.post(self.url, json=payload, timeout=timeout)
         except httpx.TimeoutException as exc:
-            raise RetryableError(f"webhook {host} did not answer within {timeout:.3g} s") from exc
+            raise TimedOut(f"webhook {host} did not answer within {timeout:.3g} s") from exc
         except httpx.TransportError as exc:
             raise RetryableError(f"could not reach webhook {host}: {exc}") from exc
         if response.is_success:

@@ -74,6 +74,7 @@ def serve_cmd(
     secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
     # -- replicas (issue 14) --
     replica: str = _serve_option("replica", "--replica", envvar="SHIPYARD_REPLICA"),
+    on_log_full: str = _serve_option("on_log_full", "--on-log-full"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -85,6 +86,8 @@ def serve_cmd(
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
     if compactor not in ("process", "thread"):
         raise InvalidInput(f"--compactor must be process or thread. Got '{compactor}' instead.")
+    if on_log_full not in ("answer", "refuse"):
+        raise InvalidInput(f"--on-log-full must be answer or refuse. Got '{on_log_full}' instead.")
     if ui and workers > 1:
         raise InvalidInput(
             "--ui serves the web UI from one worker; with --workers above 1, run 'shipyard ui' "
@@ -116,6 +119,7 @@ def serve_cmd(
         learner_actor=cli_settings(ctx).user,
         # Every worker of this server names the same replica: the serve command's process.
         replica=replica or f"{socket.gethostname()}-{os.getpid()}",
+        on_log_full=on_log_full,  # type: ignore[arg-type] # checked above
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)

@@ -75,10 +75,14 @@ class Client:
         return self
 
     def close(self) -> None:
-        """Close the store (its database connections).
+        """Send the registry notifications still queued, then close the store (its database
+        connections).
 
         >>> client.close()  # doctest: +SKIP
         """
+        notifier = getattr(self, "notifier", None)  # None too when open() was not called
+        if notifier is not None:
+            notifier.flush()  # each notification is bounded by the budget: never endless
         self.store.close()
 
     def start_run(

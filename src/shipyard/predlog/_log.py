@@ -46,8 +46,11 @@ class PredictionLog:
         A segment is closed and compacted to Parquet once it holds this many bytes, or once
         its first record is this old. Larger segments mean fewer, larger Parquet files.
     on_write_error
-        ``"raise"`` (``StoreUnavailable`` from ``append`` when the disk refuses a write) or
-        ``"drop"`` (count the records in ``dropped`` and keep serving).
+        When the disk refuses a write (full, read-only): ``"raise"`` (``StoreUnavailable``
+        from ``append``: the server refuses the request, ``--on-log-full refuse``) or
+        ``"drop"`` (count the records in ``dropped`` and keep serving, ``--on-log-full
+        answer``). Either way nothing of the failed write stays in the WAL, the failure is
+        logged (see ``_writer.WriteFailures``), and writing resumes once space is back.
     compactor
         ``"thread"``: compact in a background thread of this process. ``"process"``: hand
         sealed segments to a compactor process, so that the Parquet conversion never holds
@@ -175,6 +178,16 @@ class PredictionLog:
     def dropped(self) -> int:
         """Records lost because the disk refused them (only with ``on_write_error="drop"``)."""
         return 0 if self._wal is None else self._wal.dropped
+
+    @property
+    def writable(self) -> bool:
+        """False from a write the disk refused until the next one that works."""
+        return True if self._wal is None else self._wal.writable
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes of this process's WAL segments not yet in Parquet."""
+        return 0 if self._wal is None else self._wal.backlog_bytes
 
     @property
     def compactor_pid(self) -> int | None:

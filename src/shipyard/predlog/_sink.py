@@ -70,7 +70,11 @@ class PredictionSink(Protocol):
     ``append`` (refusals) and ``append_answers`` (answers) must be cheap: the server calls
     them after a response is computed and before it is sent. A sink that cannot keep the
     records raises ``StoreUnavailable`` (the request then fails: an answer nobody can account
-    for is not sent) or counts them as dropped, as configured.
+    for is not sent) or counts them in ``dropped``, as configured (``--on-log-full``).
+
+    ``queue_depth``, ``lag_seconds`` and ``backlog_bytes`` say what is not yet compacted,
+    ``writable`` whether the last write worked, ``dropped`` how many records were answered
+    without being kept: the server's ``/metrics`` read them at scrape time.
     """
 
     def append(self, records: list[dict[str, Any]]) -> None: ...
@@ -82,6 +86,15 @@ class PredictionSink(Protocol):
 
     @property
     def lag_seconds(self) -> float: ...
+
+    @property
+    def backlog_bytes(self) -> int: ...
+
+    @property
+    def writable(self) -> bool: ...
+
+    @property
+    def dropped(self) -> int: ...
 
     def close(self) -> None: ...
 
@@ -102,6 +115,18 @@ class NullSink:
     @property
     def lag_seconds(self) -> float:
         return 0.0
+
+    @property
+    def backlog_bytes(self) -> int:
+        return 0
+
+    @property
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def dropped(self) -> int:
+        return 0
 
     def close(self) -> None:
         return None

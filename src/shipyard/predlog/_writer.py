@@ -13,6 +13,17 @@ Durability:
 - power loss or kernel crash: records older than ``fsync_interval`` are kept; with
   ``fsync_interval=0`` ``append`` returns only after ``fdatasync`` (every record kept, at
   the price of one disk flush per call, a few hundred microseconds to milliseconds).
+
+A write the disk refuses (full: ``ENOSPC``, quota, read-only, I/O error) leaves nothing
+behind: the segment is cut back to its size before the write (a short write on a full disk
+would otherwise leave the first rows of a refused request, and a torn line for the next
+append to glue onto). Then, as ``on_write_error`` says, ``append`` raises
+``StoreUnavailable`` (the server refuses the request: nothing is acknowledged that is not
+logged) or counts the records as ``dropped`` and returns (the server answers anyway). Either
+way the trouble is never silent: ``WriteFailures`` logs the first failed write, a summary
+every ``REPORT_SECONDS`` while writes fail, and the recovery; ``writable`` and ``dropped``
+are the server's ``/metrics``. Nothing is sticky: the first write that succeeds once space
+is back ends the episode.
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -51,6 +62,9 @@ _DUMPS = orjson.dumps
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 #: Layouts (column and class names) remembered before the memory is cleared.
 _MAX_LAYOUTS = 1024
+#: Seconds between two log lines about writes that keep failing (one per request would
+#: flood the server's log, and fill a shared disk faster).
+REPORT_SECONDS = 10.0
 
 
 class PredictionRecord(TypedDict, total=False):
@@ -126,6 +140,77 @@ def to_epoch(ts: Any) -> float:
     )
 
 
+class WriteFailures:
+    """Writes the disk refused: counted, and told in the log without flooding it.
+
+    The writer calls ``failed`` (under its lock) for each refused write and ``succeeded``
+    after a write that worked; ``writable`` is False from the first failure until then.
+    """
+
+    def __init__(self, *, drop: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self.drop = drop  # the policy, for the log lines
+        self.writable = True
+        self.dropped = 0  # records answered but not logged (drop only)
+        self.refused = 0  # records whose write raised (raise only)
+        self._clock = clock
+        self._since = 0.0  # when writes started failing
+        self._reported_at = 0.0
+        self._unreported = 0  # records failed since the last log line
+        self._episode = 0  # records failed since writes started failing
+
+    def failed(self, where: Path, exc: OSError, count: int, *, dropped: bool) -> None:
+        """Count ``count`` records that ``dropped`` (else: refused) and log as needed."""
+        now = self._clock()
+        if dropped:
+            self.dropped += count
+        else:
+            self.refused += count
+        self._unreported += count
+        self._episode += count
+        fate = "dropped (answered, not logged)" if dropped else "refused (not answered)"
+        if self.writable:
+            self.writable, self._since, self._reported_at, self._unreported = False, now, now, 0
+            policy = (
+                "answering without logging (on_log_full=answer); the records are counted "
+                "in shipyard_prediction_log_dropped_total"
+                if self.drop
+                else "refusing the predictions it cannot log (on_log_full=refuse)"
+            )
+            log.error(
+                "prediction log: cannot write %s: %s; %s. Free disk space on the log's "
+                "volume: logging resumes by itself. %d record(s) %s.",
+                where,
+                exc.strerror or exc,
+                policy,
+                count,
+                fate,
+            )
+        elif now - self._reported_at >= REPORT_SECONDS:
+            log.error(
+                "prediction log: still cannot write %s (%s) for %.0f s: %d more record(s) %s "
+                "(%d dropped, %d refused since the server started).",
+                where,
+                exc.strerror or exc,
+                now - self._since,
+                self._unreported,
+                fate,
+                self.dropped,
+                self.refused,
+            )
+            self._reported_at, self._unreported = now, 0
+
+    def succeeded(self) -> None:
+        if self.writable:
+            return
+        log.warning(
+            "prediction log: writing again after %.1f s; %d record(s) %s meanwhile.",
+            self._clock() - self._since,
+            self._episode,
+            "dropped" if self.drop else "refused",
+        )
+        self.writable, self._episode, self._unreported = True, 0, 0
+
+
 class WalWriter:
     """The one writer of a log folder in this process: appends, fsyncs and closes segments.
 
@@ -151,7 +236,7 @@ class WalWriter:
         self.on_write_error = on_write_error
         self.wake = threading.Event()  # set when a segment is closed: compaction has work
         self._drop = on_write_error == "drop"
-        self._dropped = 0
+        self.failures = WriteFailures(drop=self._drop)
         self._lock = threading.Lock()
         self._keys: dict[tuple[str, int | None], PartitionKey] = {}
         self._layouts: dict[tuple[tuple[str, ...], tuple[str, ...] | None], Layout] = {}
@@ -302,15 +387,20 @@ class WalWriter:
                 if self.fsync_interval <= 0:
                     os.fdatasync(segment.fd)
             except OSError as exc:
-                if drop_on_error:
-                    self._dropped += count
-                    log.error("prediction log: %d records dropped: %s", count, exc)
-                    return
                 where = segment.path if segment else self.root / "wal"
+                if segment is not None:
+                    self._cut_back(segment)
+                self.failures.failed(where, exc, count, dropped=drop_on_error)
+                if drop_on_error:
+                    return
                 raise StoreUnavailable(
-                    f"Cannot write the prediction log at {where}: {exc.strerror}. "
-                    "Free disk space or fix the folder's permissions."
+                    f"Cannot write the prediction log ({exc.strerror or exc}); nothing of this "
+                    "request was logged, so it is refused (no answer is sent that is not "
+                    "logged). Free disk space on the log's volume (the server's log names the "
+                    "folder) and retry, or serve with --on-log-full answer."
                 ) from exc
+            if not self.failures.writable:
+                self.failures.succeeded()
             if layout is not None:
                 segment.layouts.add(layout.id)
             if segment.first_at is None:
@@ -320,6 +410,19 @@ class WalWriter:
             segment.dirty = True
             if segment.size >= self.rotate_bytes:
                 self._closed.append(self._active.pop(key))
+                self.wake.set()
+
+    def _cut_back(self, segment: Segment) -> None:
+        """Undo a failed write (the caller holds _lock): cut the segment back to the size it
+        had before, so no row of a refused request stays, and no torn line is left for the
+        next append to glue onto. If even that fails, close the segment: the torn tail is
+        then its last line, which decoding drops."""
+        try:
+            os.ftruncate(segment.fd, segment.size)
+        except OSError as exc:
+            log.error("prediction log: cannot cut back %s (%s); closing it", segment.path, exc)
+            if self._active.get(segment.key) is segment:
+                self._closed.append(self._active.pop(segment.key))
                 self.wake.set()
 
     # -- rotation and fsync -------------------------------------------------------------------
@@ -408,5 +511,16 @@ class WalWriter:
         return 0.0 if oldest is None else max(0.0, time.time() - oldest)
 
     @property
+    def backlog_bytes(self) -> int:
+        """Bytes of WAL segments not yet in Parquet (what a full disk would have to hold)."""
+        with self._lock:
+            pending = [*self._closed, *self._active.values(), *self._pending_handed()]
+        return sum(s.size for s in pending)
+
+    @property
     def dropped(self) -> int:
-        return self._dropped
+        return self.failures.dropped
+
+    @property
+    def writable(self) -> bool:
+        return self.failures.writable

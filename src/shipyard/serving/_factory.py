@@ -9,6 +9,7 @@ prediction log after the fork.
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from fastapi import FastAPI
 
@@ -23,10 +24,14 @@ LOG_ENV = "SHIPYARD_SERVE_PREDLOG"
 
 def open_prediction_log(root: str | None, settings: ServeSettings) -> PredictionSink | None:
     """The durable prediction log under ``root`` (None: no log), opened, compacting where
-    ``settings.compactor`` says."""
+    ``settings.compactor`` says, and refusing or answering on a full disk as
+    ``settings.on_log_full`` says."""
     if not root:
         return None
-    return PredictionLog(root, compactor=settings.compactor).open()
+    on_write_error: Literal["raise", "drop"] = (
+        "drop" if settings.on_log_full == "answer" else "raise"
+    )
+    return PredictionLog(root, compactor=settings.compactor, on_write_error=on_write_error).open()
 
 
 def app_from_environment() -> FastAPI:

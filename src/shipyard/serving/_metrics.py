@@ -191,8 +191,9 @@ class _SinkCollector(Collector):
     def __init__(self, metrics: ServingMetrics) -> None:
         self._metrics = metrics
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         counts = self._metrics.snapshot()
+        sink = self._metrics._sink()
         yield GaugeMetricFamily(
             "shipyard_prediction_log_queue_depth",
             "Prediction records accepted but not yet durable on disk.",
@@ -203,6 +204,26 @@ class _SinkCollector(Collector):
             "Age of the oldest prediction record not yet durable on disk.",
             value=float(counts.lag_seconds),
         )
+        # The disk-full story (--on-log-full): what waits in the WAL, whether it can be
+        # written, and what was answered without being logged. Read with defaults: a sink
+        # written before these were part of PredictionSink keeps its /metrics working.
+        yield GaugeMetricFamily(
+            "shipyard_prediction_log_backlog_bytes",
+            "Bytes of write-ahead log segments of this process not yet compacted to Parquet.",
+            value=float(getattr(sink, "backlog_bytes", 0)),
+        )
+        yield GaugeMetricFamily(
+            "shipyard_prediction_log_writable",
+            "1 while the prediction log accepts writes, 0 from a write the disk refused "
+            "(full, read-only) until one succeeds again.",
+            value=1.0 if getattr(sink, "writable", True) else 0.0,
+        )
+        yield CounterMetricFamily(
+            "shipyard_prediction_log_dropped",
+            "Prediction records answered but not logged because the disk refused them "
+            "(--on-log-full answer).",
+            value=float(getattr(sink, "dropped", 0)),
+        )
 
-    def describe(self) -> Iterator[GaugeMetricFamily]:
+    def describe(self) -> Iterator[Metric]:
         return iter(())

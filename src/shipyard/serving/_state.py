@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from shipyard.errors import ShipyardError
+from shipyard.errors import ShipyardError, StoreUnavailable
 from shipyard.predlog import Answers, NullSink, PredictionSink
 from shipyard.serving._auth import Caller, TokenGate
 from shipyard.serving._inputs import Rows
@@ -79,41 +80,46 @@ class ServingState:
         caller: Caller | None = None,
         compute: float | None = None,
     ) -> None:
-        """Count and log one answered request; ``arm`` says how its version was chosen.
+        """Log and count one answered request; ``arm`` says how its version was chosen.
 
         The log keeps the inputs as the request sent them (``raw``, before coercion), and the
         request's usage: who called (``caller``) and the model's ``compute`` seconds. Usage
         is counted for the caller's own requests only (``compute`` given), not for a
-        shadow's or a group member's answers to them.
+        shadow's or a group member's answers to them. When the log refuses the records (its
+        disk is full, ``--on-log-full refuse``) the request is counted as failed and
+        ``StoreUnavailable`` propagates: nothing is answered that is not logged.
         """
+        if self.logging:
+            if isinstance(raw, Rows):  # column names from JSON: strings already
+                columns, rows = raw.columns, raw.rows
+            else:
+                columns, rows = [str(c) for c in raw.columns], raw.to_numpy(object).tolist()
+            try:
+                self.sink.append_answers(
+                    Answers(
+                        served.name,
+                        served.version,
+                        arm,
+                        time.time(),
+                        seconds * 1000,
+                        ids,
+                        columns,
+                        rows,
+                        labels.tolist(),
+                        None if proba is None else np.asarray(proba).tolist(),
+                        served.class_names,
+                        None if caller is None else caller.name,
+                        None if caller is None else caller.team,
+                        None if compute is None else compute * 1000,
+                    )
+                )
+            except StoreUnavailable as exc:
+                self.metrics.failed(served.name, served.version, endpoint, type(exc).__name__, 503)
+                raise
         self.metrics.observe(served.name, served.version, endpoint, seconds, len(ids))
         team = caller.team if caller is not None else None
         if compute is not None:
             self.usage.count(team, served.name, served.version, len(ids), compute)
-        if not self.logging:
-            return
-        if isinstance(raw, Rows):  # column names from JSON: strings already
-            columns, rows = raw.columns, raw.rows
-        else:
-            columns, rows = [str(c) for c in raw.columns], raw.to_numpy(object).tolist()
-        self.sink.append_answers(
-            Answers(
-                served.name,
-                served.version,
-                arm,
-                time.time(),
-                seconds * 1000,
-                ids,
-                columns,
-                rows,
-                labels.tolist(),
-                None if proba is None else np.asarray(proba).tolist(),
-                served.class_names,
-                None if caller is None else caller.name,
-                team,
-                None if compute is None else compute * 1000,
-            )
-        )
 
     def refused(
         self,
@@ -134,6 +140,20 @@ class ServingState:
         self.metrics.failed(name, version, endpoint, type(exc).__name__, exc.status)
         if not (log and self.logging):
             return
+        # A refusal the log cannot keep stays the refusal it is (a 422 is not turned into a
+        # 503): the log counted and reported the failed write already.
+        with contextlib.suppress(StoreUnavailable):
+            self._log_refusal(name, version, arm, exc, seconds, caller)
+
+    def _log_refusal(
+        self,
+        name: str,
+        version: int | None,
+        arm: str,
+        exc: ShipyardError,
+        seconds: float,
+        caller: Caller | None,
+    ) -> None:
         self.sink.append(
             [
                 {
