@@ -71,6 +71,11 @@ def serve_cmd(
     ),
     trusted_header: str = ui_option("trusted_header", "--trusted-header"),
     secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
+    # -- security (issue 14) --------------------------------------------------------------
+    rate_limit: str = _serve_option("rate_limit", "--rate-limit"),
+    rate_limit_redis: str = _serve_option("rate_limit_redis_url", "--rate-limit-redis"),
+    cors_origins: str = _serve_option("cors_origins", "--cors-origins"),
+    allowed_hosts: str = _serve_option("allowed_hosts", "--allowed-hosts"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -107,6 +112,10 @@ def serve_cmd(
         snapshot_every=snapshot_every,
         # Online-learning snapshots are registered as the user who starts the server.
         learner_actor=cli_settings(ctx).user,
+        rate_limit=_rate_limit(rate_limit),
+        rate_limit_redis_url=rate_limit_redis or None,
+        cors_origins=_listed(cors_origins),
+        allowed_hosts=_listed(allowed_hosts),
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)
@@ -141,6 +150,7 @@ def serve_cmd(
     if not ui:
         uvicorn.run(server_app, host=host, port=port, log_level="warning")
         return
+    from shipyard.serving import protect
     from shipyard.ui import create_ui, with_ui
 
     ui_app = create_ui(
@@ -149,7 +159,24 @@ def serve_cmd(
         settings=ui_settings(trusted_header=trusted_header, secure_cookies=secure_cookies),
         predlog=log_root(ctx, log_dir),
     )
+    ui_app = protect(ui_app, settings)  # the same Host and CORS rules on /ui and /api
     uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, log_level="warning")
+
+
+def _listed(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple (``None``: not given)."""
+    parts = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    return parts or None
+
+
+def _rate_limit(text: str | None) -> str | None:
+    """``--rate-limit`` checked with the one message of ``Rate.parse``."""
+    if not text:
+        return None
+    from shipyard.auth import Rate
+
+    Rate.parse(text)
+    return text.strip().lower()
 
 
 @tokens_app.command("create")

@@ -1,4 +1,5 @@
-"""Bearer-token checks on the request path, with a short cache in front of the database."""
+"""Bearer-token checks on the request path, with a short cache in front of the database, and
+the per-token rate limit (``ServeSettings.rate_limit``) checked once the token is known."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Mapping
 
 from starlette.requests import Request
 
-from shipyard.auth import Tokens, hash_token
+from shipyard.auth import RateLimiter, Tokens, hash_token, rate_limiter, too_many
 from shipyard.errors import PermissionDenied, Unauthorized
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
@@ -26,13 +27,32 @@ class TokenGate:
 
     A verdict (valid with a role, or invalid) is cached for ``token_cache_seconds``, so a
     revoked token stops working within that time and a hot client costs no query.
+
+    With a rate limit, each token (by its hash) has its own budget, counted after the token is
+    verified (nobody spends another's budget without holding it); without auth every caller
+    shares one budget. Over it, ``TooManyRequests`` (429, ``Retry-After``).
     """
 
     def __init__(self, store: Store, settings: ServeSettings) -> None:
         self.tokens = Tokens(store)
         self.enabled = settings.auth
         self.ttl = settings.token_cache_seconds
+        self.limiter: RateLimiter | None = rate_limiter(
+            settings.rate_limit, settings.rate_limit_redis_url
+        )
         self._cache: dict[str, tuple[str | None, float]] = {}
+
+    async def close(self) -> None:
+        """Close the rate limiter's connection (Redis), if any."""
+        if self.limiter is not None:
+            await self.limiter.close()
+
+    async def _limit(self, key: str) -> None:
+        if self.limiter is None:
+            return
+        wait = await self.limiter.check(key)
+        if wait is not None:
+            raise too_many(wait, self.limiter.rate)
 
     async def check(self, request: Request, roles: frozenset[str] = SCORER_ROLES) -> str | None:
         """The caller's role; raises 401 without a valid token, 403 with the wrong role."""
@@ -43,6 +63,7 @@ class TokenGate:
     ) -> str | None:
         """``check`` on any transport's headers (lower-case keys: HTTP headers, gRPC metadata)."""
         if not self.enabled:
+            await self._limit("anonymous")
             return None
         header = headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -71,4 +92,6 @@ class TokenGate:
                 f"This API token has the role '{role}'; this route needs one of: "
                 f"{', '.join(sorted(roles))}."
             )
+        # by the token's hash: unique across stores sharing one Redis, and never the secret
+        await self._limit(f"token:{key[:32]}")
         return role
