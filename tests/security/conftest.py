@@ -1,4 +1,4 @@
-"""Security fixtures: one store per module with ``churn`` v1 in production, its tokens, and the
+"""Security fixtures: one store per session with ``churn`` v1 in production, its tokens, and the
 model server with the web UI beside it on a real uvicorn (``serve_in_thread``)."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def make_served(home: Path, archive: PreparedArchive) -> Served:
     return Served(store, home, admin, scorer)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def served(
     tmp_path_factory: pytest.TempPathFactory, security_archive: PreparedArchive
 ) -> Iterator[Served]:
