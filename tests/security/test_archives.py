@@ -72,3 +72,19 @@ async def test_a_swapped_archive_that_would_run_code_is_never_unpickled(
     finally:
         served.store.close()
     assert not marker.exists()
+
+
+def test_a_manifest_with_an_unreadable_schema_is_an_integrity_error() -> None:
+    """Found by bench/fuzz (archive): the schema was parsed on first use and raised pydantic's
+    ValidationError (a 500) instead of saying the archive is broken."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "bench" / "fuzz"))
+    from run import _seed_archive  # the fuzzer's own seed, with its schema broken
+
+    from shipyard.packaging import open_archive
+
+    data = _seed_archive({"columns": [{"name": "age", "type": "integer"}]})
+    archive = open_archive(data, expected_digest=sha256(data), label="churn v1")
+    with pytest.raises(IntegrityError, match="input schema Shipyard cannot read"):
+        archive.schema  # noqa: B018

@@ -113,12 +113,27 @@ class Archive:
     members: dict[str, bytes] = field(repr=False)
 
     def json_member(self, path: str) -> Any:
-        return json.loads(self.members[path])
+        try:
+            return json.loads(self.members[path])
+        except (KeyError, ValueError) as exc:  # a member the checksums vouch for, yet broken
+            raise IntegrityError(
+                f"The archive of {self._label} has no readable '{path}'; register the model again."
+            ) from exc
 
     @cached_property
     def schema(self) -> Schema:
         """The input schema the model was trained on."""
-        return Schema.model_validate(self.manifest.input_schema)
+        try:
+            return Schema.model_validate(self.manifest.input_schema)
+        except ValueError as exc:  # found by bench/fuzz: a manifest with a malformed schema
+            raise IntegrityError(
+                f"The archive of {self._label} has an input schema Shipyard cannot read; "
+                "register the model again."
+            ) from exc
+
+    @property
+    def _label(self) -> str:
+        return f"{self.manifest.name} v{self.manifest.version}"
 
     def eval_rows(self) -> pd.DataFrame | None:
         """The eval rows registered with the model, the label in column ``EVAL_TARGET``
