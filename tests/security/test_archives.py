@@ -88,3 +88,15 @@ def test_a_manifest_with_an_unreadable_schema_is_an_integrity_error() -> None:
     archive = open_archive(data, expected_digest=sha256(data), label="churn v1")
     with pytest.raises(IntegrityError, match="input schema Shipyard cannot read"):
         archive.schema  # noqa: B018
+
+
+@pytest.mark.parametrize("finding", sorted((Path(__file__).parent / "fuzz_findings").glob("*")))
+def test_what_the_fuzzer_found_is_refused_with_one_sentence(finding: Path) -> None:
+    """Each input bench/fuzz found (kept in fuzz_findings/) is an IntegrityError, not a crash."""
+    from shipyard.packaging import open_archive, read_manifest
+
+    data = finding.read_bytes()
+    with pytest.raises(IntegrityError):
+        open_archive(data, expected_digest=sha256(data), label="churn v1")
+    with pytest.raises(IntegrityError):
+        read_manifest(io.BytesIO(data), label="churn v1")

@@ -168,6 +168,12 @@ class Archive:
         return profile
 
 
+#: What ``zipfile`` raises for a damaged zip: besides BadZipFile, a ValueError for offsets
+#: that point before the start (found by bench/fuzz), NotImplementedError for an unknown
+#: compression method, RuntimeError for an encrypted member.
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError)
+
+
 def open_archive(data: bytes, *, expected_digest: str, label: str) -> Archive:
     """Verify ``data`` against the registry's digest and every member's checksum.
 
@@ -185,7 +191,7 @@ def open_archive(data: bytes, *, expected_digest: str, label: str) -> Archive:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = {info.filename: zf.read(info) for info in zf.infolist()}
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         raise IntegrityError(f"The archive of {label} is not a readable zip file: {exc}.") from exc
     try:
         manifest = Manifest.model_validate_json(members.pop("manifest.json"))
@@ -215,7 +221,7 @@ def read_manifest(fh: BinaryIO, *, label: str) -> Manifest:
     try:
         with zipfile.ZipFile(fh) as zf:
             raw = zf.read("manifest.json")
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (*_ZIP_ERRORS, KeyError) as exc:
         raise IntegrityError(
             f"The archive of {label} has no readable manifest.json: {exc}."
         ) from exc
