@@ -139,7 +139,7 @@ def test_the_limit_holds_across_two_server_processes_sharing_redis(
                 port = free_port()
                 replicas.append((f"http://127.0.0.1:{port}", _serve(port, env, err), path))
             for url, process, path in replicas:
-                wait_live(url, process, path, timeout=60, path="/v2/health/ready")
+                wait_live(url, process, path, timeout=180, path="/v2/health/ready")
             # a fresh token: its budget in Redis is untouched by earlier runs
             token, _ = Tokens(served.store).create(
                 role="scorer", name=f"rl-{uuid.uuid4().hex[:8]}", actor="admin"
