@@ -15,6 +15,7 @@ sentence saying what went wrong and how to fix it (printed by the CLI without a 
     ├── AlreadyExists             409  a unique name is taken
     ├── InvalidTransition         409  the object's state does not allow this change
     ├── IntegrityError            409  a checksum or hash chain does not verify (tampering)
+    ├── TooManyRequests           429  a caller over its rate limit (``retry_after`` seconds)
     ├── ModelUnavailable          503  a known model that cannot be served now (reason given)
     ├── SchemaOutOfDate           503  the database needs ``shipyard db upgrade``
     ├── StoreUnavailable          503  the database or artifact store cannot be reached/written
@@ -115,6 +116,13 @@ class IntegrityError(ShipyardError):
     """A checksum or the audit hash chain does not verify: the data was changed out of band."""
 
     status = 409
+
+
+class TooManyRequests(ShipyardError):
+    """A caller over its request rate; ``details["retry_after"]`` is the seconds to wait
+    (the HTTP answer's ``Retry-After`` header)."""
+
+    status = 429
 
 
 class ModelUnavailable(ShipyardError):

@@ -16,7 +16,8 @@ import re
 
 from shipyard.errors import InvalidInput
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+#: ``\Z``, not ``$``: ``$`` also matches before a final newline, so ``"churn\n"`` would pass.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 
 
 def check_name(name: str) -> str:

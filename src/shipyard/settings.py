@@ -201,6 +201,28 @@ class ServeSettings(BaseModel):
         "anyway and counts the unlogged records (shipyard_prediction_log_dropped_total). "
         "Both log it, and logging resumes once space is back.",
     )
+    # -- security (issue 14): rate limits, CORS, Host header --------------------------------
+    rate_limit: str | None = Field(
+        default=None,
+        pattern=r"^\d+\s*/\s*\d*\s*(s|sec|second|m|min|minute|h|hour)$",
+        description="Most requests per API token, e.g. '100/s', '6000/min' or '500/10s' (429 "
+        "with Retry-After above it; without auth, one budget for all callers). Default: none.",
+    )
+    rate_limit_redis_url: str | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0) where every replica and worker counts the "
+        "rate limit together. Default: each process counts its own, in memory.",
+    )
+    cors_origins: tuple[str, ...] | None = Field(
+        default=None,
+        description="Origins whose web pages may call this server from a browser (CORS), e.g. "
+        "https://app.example.com (comma-separated on the command line). Default: none.",
+    )
+    allowed_hosts: tuple[str, ...] | None = Field(
+        default=None,
+        description="Host names this server answers to (the Host header; '*.example.com' "
+        "allowed); other requests get 400. Default: any host.",
+    )
 
 
 class UiSettings(BaseModel):
@@ -230,6 +252,12 @@ class UiSettings(BaseModel):
     base_url: str = Field(
         default="http://127.0.0.1:8600",
         description="The address people open the UI at; links in e-mailed digests start here.",
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest request body the UI and its API accept (413 above): its forms "
+        "and JSON actions are small, and a route would otherwise read any body whole.",
     )
 
 

@@ -18,6 +18,7 @@ only when its role is ``admin`` (as the admin ``token:<name>``).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Sequence
@@ -109,10 +110,19 @@ class Tokens:
             return session.scalars(select(ApiToken).order_by(ApiToken.id)).all()
 
     def verify(self, token: str) -> ApiToken | None:
-        """The live (not revoked) token row for ``token``, or ``None``."""
+        """The live (not revoked) token row for ``token``, or ``None``.
+
+        The database finds the row by the token's sha256 (an index lookup on a hash the
+        caller cannot steer byte by byte); the stored hash is then compared in constant time
+        (``hmac.compare_digest``), so no comparison on the way leaks how much of a guess was
+        right through its timing.
+        """
+        digest = hash_token(token)
         with self.store.read() as session:
-            row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-        return row if row is not None and row.revoked_at is None else None
+            row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+        if row is None or not hmac.compare_digest(row.token_hash.encode(), digest.encode()):
+            return None
+        return row if row.revoked_at is None else None
 
     def revoke(self, token_id: int, *, actor: str) -> ApiToken:
         """Revoke a token by id; servers stop accepting it within their cache time."""

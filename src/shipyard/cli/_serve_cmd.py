@@ -75,6 +75,11 @@ def serve_cmd(
     # -- replicas (issue 14) --
     replica: str = _serve_option("replica", "--replica", envvar="SHIPYARD_REPLICA"),
     on_log_full: str = _serve_option("on_log_full", "--on-log-full"),
+    # -- security (issue 14) --------------------------------------------------------------
+    rate_limit: str = _serve_option("rate_limit", "--rate-limit"),
+    rate_limit_redis: str = _serve_option("rate_limit_redis_url", "--rate-limit-redis"),
+    cors_origins: str = _serve_option("cors_origins", "--cors-origins"),
+    allowed_hosts: str = _serve_option("allowed_hosts", "--allowed-hosts"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -120,6 +125,10 @@ def serve_cmd(
         # Every worker of this server names the same replica: the serve command's process.
         replica=replica or f"{socket.gethostname()}-{os.getpid()}",
         on_log_full=on_log_full,  # type: ignore[arg-type] # checked above
+        rate_limit=_rate_limit(rate_limit),
+        rate_limit_redis_url=rate_limit_redis or None,
+        cors_origins=_listed(cors_origins),
+        allowed_hosts=_listed(allowed_hosts),
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)
@@ -145,6 +154,7 @@ def serve_cmd(
     if not ui:
         uvicorn.run(server_app, host=host, port=port, log_level="warning")
         return
+    from shipyard.serving import protect
     from shipyard.ui import create_ui, with_ui
 
     ui_app = create_ui(
@@ -153,6 +163,7 @@ def serve_cmd(
         settings=ui_settings(trusted_header=trusted_header, secure_cookies=secure_cookies),
         predlog=log_root(ctx, log_dir),
     )
+    ui_app = protect(ui_app, settings)  # the same Host and CORS rules on /ui and /api
     uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, log_level="warning")
 
 
@@ -186,6 +197,22 @@ def _serve_workers(
         )
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def _listed(text: str | None) -> tuple[str, ...] | None:
+    """A comma-separated option as a tuple (``None``: not given)."""
+    parts = tuple(part.strip() for part in (text or "").split(",") if part.strip())
+    return parts or None
+
+
+def _rate_limit(text: str | None) -> str | None:
+    """``--rate-limit`` checked with the one message of ``Rate.parse``."""
+    if not text:
+        return None
+    from shipyard.auth import Rate
+
+    Rate.parse(text)
+    return text.strip().lower()
 
 
 @tokens_app.command("create")

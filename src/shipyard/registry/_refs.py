@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from shipyard.errors import InvalidInput
 from shipyard.names import check_name
 
-ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
+ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}\Z")  # \Z: "$" lets "a\n" through
 
 #: The alias served by default, the one promotions need an approval for.
 PRODUCTION = "production"

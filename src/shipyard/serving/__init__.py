@@ -25,6 +25,7 @@ from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
 from shipyard.serving._inputs import Rows, rows_from_records
+from shipyard.serving._limits import BodyLimit, body_limited, protect
 from shipyard.serving._runtime import ServedModel
 from shipyard.serving._thread import free_port, serve_in_thread
 
@@ -33,12 +34,15 @@ __all__ = [
     "LOG_ENV",
     "SETTINGS_ENV",
     "VERSION_HEADER",
+    "BodyLimit",
     "MicroBatcher",
     "Rows",
     "ServedModel",
+    "body_limited",
     "create_app",
     "free_port",
     "open_prediction_log",
+    "protect",
     "rows_from_records",
     "serve_in_thread",
 ]

@@ -67,6 +67,7 @@ from shipyard.serving._inputs import (
     rows_from_split,
 )
 from shipyard.serving._learning import is_learner
+from shipyard.serving._limits import protect
 from shipyard.serving._metrics import CONTENT_TYPE as METRICS_TYPE
 from shipyard.serving._routing import Route
 from shipyard.serving._runtime import ServedModel, json_floats
@@ -137,6 +138,7 @@ def create_app(
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             await state.pool.stop()
             state.metrics.close()
+            await state.gate.close()
             if state.own_resources:
                 state.sink.close()
                 state.store.close()
@@ -160,7 +162,7 @@ def create_app(
     _add_error_handlers(app)
     _add_health_routes(app, shipyard_version)
     _add_scoring_routes(app)
-    return app
+    return protect(app, state.settings)
 
 
 def _no_telemetry() -> dict[str, Any]:
@@ -192,6 +194,8 @@ def _document_errors_truthfully(app: FastAPI) -> None:
 
 def error_response(exc: ShipyardError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if exc.status == 429 and "retry_after" in exc.details:
+        headers = {"Retry-After": str(exc.details["retry_after"])}
     return Response(orjson.dumps(exc.to_dict()), exc.status, headers, _JSON)
 
 

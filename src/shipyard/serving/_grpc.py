@@ -37,6 +37,7 @@ from shipyard.errors import (
     SchemaOutOfDate,
     ShipyardError,
     StoreUnavailable,
+    TooManyRequests,
     Unauthorized,
 )
 from shipyard.serving import _v2
@@ -58,6 +59,7 @@ EXTENSIONS = ["parameters"]
 #: gRPC's status for each error class (the nearest class in an error's MRO wins).
 _CODES: dict[type[ShipyardError], grpc.StatusCode] = {
     PayloadTooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    TooManyRequests: grpc.StatusCode.RESOURCE_EXHAUSTED,
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     Unauthorized: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,

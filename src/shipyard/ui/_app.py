@@ -83,7 +83,9 @@ def create_ui(
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.middleware("http")(_security_headers)
-    return app
+    from shipyard.serving import body_limited  # the model server's modules load on use only
+
+    return body_limited(app, settings.max_body_bytes)
 
 
 async def _home() -> Response:

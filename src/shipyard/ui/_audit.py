@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from shipyard.errors import InvalidInput
+from shipyard.names import check_name
 from shipyard.ui._context import ui_context
 from shipyard.ui._errors_doc import error_responses
 from shipyard.ui._render import render
@@ -141,6 +142,7 @@ def _served(request: Request, name: str, at: str) -> ServedAt:
 
 @router.get("/ui/models/{name}/served", include_in_schema=False)
 def served_html(request: Request, who: Viewer, name: str, at: At = None) -> Response:
+    check_name(name)  # the empty form too: never a page for a name no model can have
     served = _served(request, name, at) if at else None
     return render(
         request,
