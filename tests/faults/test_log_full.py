@@ -200,3 +200,27 @@ def test_on_log_full_takes_answer_or_refuse_only(capsys: pytest.CaptureFixture[s
     assert code == 2
     assert "--on-log-full must be answer or refuse. Got 'sometimes' instead." in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-batch-rows", "0"], "--max-batch-rows: Input should be greater than 0 (got 0)."),
+        (["--max-body-bytes", "-1"], "--max-body-bytes: Input should be greater than 0 (got -1)."),
+        (["--rate-limit", "lots"], "A rate limit reads like '100/s'"),
+    ],
+)
+def test_a_serve_option_out_of_range_is_one_sentence(
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path))
+    code = run_cli(["serve", "--no-auth", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in err and "validation error" not in err
+    assert not (tmp_path / "predlog").exists()  # refused before anything was opened

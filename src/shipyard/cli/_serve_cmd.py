@@ -109,7 +109,7 @@ def serve_cmd(
             f"--replica (SHIPYARD_REPLICA) must be at most 128 characters. Got {len(replica)}."
         )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
-    settings = ServeSettings(
+    settings = _serve_settings(
         models=names,
         alias=alias,
         runtime=runtime,  # type: ignore[arg-type] # checked above
@@ -197,6 +197,28 @@ def _serve_workers(
         )
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+#: Settings whose option is not named after the field.
+_OPTION_NAMES = {"grpc_host": "--host", "rate_limit_redis_url": "--rate-limit-redis"}
+
+
+def _serve_settings(**values: Any) -> ServeSettings:
+    """``ServeSettings`` from the command line, a value out of range refused in one sentence
+    naming the option (``--max-batch-rows 0``), not a validation traceback."""
+    from pydantic import ValidationError
+
+    from shipyard.errors import InvalidInput
+
+    try:
+        return ServeSettings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        option = _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+        raise InvalidInput(
+            f"{option}: {first['msg']} (got {first.get('input')!r}). See shipyard serve --help."
+        ) from None
 
 
 def _listed(text: str | None) -> tuple[str, ...] | None:
