@@ -71,6 +71,8 @@ def serve_cmd(
     ),
     trusted_header: str = ui_option("trusted_header", "--trusted-header"),
     secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
+    # -- predlog (issue 14) --
+    log_store: str | None = _serve_option("log_store", "--log-store"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -93,6 +95,11 @@ def serve_cmd(
             "the labels it receives. Serve with --workers 1, or snapshot with a scheduler "
             "'snapshot' job."
         )
+    if log_store and no_log:
+        raise InvalidInput(
+            "--log-store puts the prediction log's Parquet on an object store; it needs a log: "
+            "drop --no-log or --log-store."
+        )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = ServeSettings(
         models=names,
@@ -107,6 +114,7 @@ def serve_cmd(
         snapshot_every=snapshot_every,
         # Online-learning snapshots are registered as the user who starts the server.
         learner_actor=cli_settings(ctx).user,
+        log_store=log_store or None,
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)
@@ -118,7 +126,9 @@ def serve_cmd(
     console.print(
         f"Serving {', '.join(names) if names else f'every model with @{alias}'} on "
         f"http://{host}:{port} ({runtime} runtime, {auth}, "
-        f"log: {log_path or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+        f"log: {log_path or 'off'}"
+        + (f" (Parquet on {log_store})" if log_store and log_path else "")
+        + f", {workers} worker{'s' if workers > 1 else ''})"
         + (f"; gRPC on {host}:{grpc_port}" if grpc_port is not None else "")
         + (f"; web UI on http://{host}:{port}/ui/" if ui else "")
     )

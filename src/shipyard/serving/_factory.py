@@ -9,6 +9,7 @@ prediction log after the fork.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -21,12 +22,22 @@ SETTINGS_ENV = "SHIPYARD_SERVE_SETTINGS"
 LOG_ENV = "SHIPYARD_SERVE_PREDLOG"
 
 
-def open_prediction_log(root: str | None, settings: ServeSettings) -> PredictionSink | None:
+def open_prediction_log(
+    root: str | None,
+    settings: ServeSettings,
+    storage_options: dict[str, Any] | None = None,
+) -> PredictionSink | None:
     """The durable prediction log under ``root`` (None: no log), opened, compacting where
-    ``settings.compactor`` says."""
+    ``settings.compactor`` says, its Parquet on ``settings.log_store`` when set (reached
+    with ``storage_options``)."""
     if not root:
         return None
-    return PredictionLog(root, compactor=settings.compactor).open()
+    return PredictionLog(
+        root,
+        compactor=settings.compactor,
+        store_url=settings.log_store,
+        storage_options=storage_options,
+    ).open()
 
 
 def app_from_environment() -> FastAPI:
