@@ -1,4 +1,5 @@
-"""The prediction log: layout, schemas, rejections, feedback, queries and metrics."""
+"""The prediction log: layout, schemas, rejections, feedback, queries and metrics; with its
+Parquet on local disk, SeaweedFS and moto (``log_store``)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
+from predlog_stores import LogStore
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog import INVALID_MODEL, FeedbackResult, PredictionLog, PredictionSink
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[PredictionLog]:
+def log(tmp_path: Path, log_store: LogStore) -> Iterator[PredictionLog]:
     # Long rotation: tests decide when data moves to Parquet (flush), not the clock.
-    with PredictionLog(tmp_path / "log", rotate_seconds=3600) as opened:
+    with log_store.log(tmp_path / "log", rotate_seconds=3600) as opened:
         yield opened
 
 
@@ -44,13 +45,14 @@ def test_is_a_prediction_sink(log: PredictionLog) -> None:
     assert isinstance(log, PredictionSink)
 
 
-def test_partitions_are_hive_style_by_model_version_and_date(log: PredictionLog) -> None:
+def test_partitions_are_hive_style_by_model_version_and_date(
+    log: PredictionLog, log_store: LogStore
+) -> None:
     day = datetime(2026, 11, 23, 10, tzinfo=UTC)
     log.append([record(ts=day), record(version=4, ts=day.timestamp() + 86_400)])
     log.append([record("fraud", 1, inputs={"amount": 9.5}, prediction="ok", proba=None)])
     log.flush()
-    root = Path(log.root)
-    parts = sorted(str(p.relative_to(root).parent) for p in root.rglob("part-*.parquet"))
+    parts = sorted(p.rsplit("/", 1)[0] for p in log_store.files(Path(log.root)))
     today = datetime.now(UTC).date().isoformat()  # the fraud record has no ts: now
     assert parts == [
         "predictions/model=churn/version=3/date=2026-11-23",
@@ -69,14 +71,16 @@ def test_partitions_are_hive_style_by_model_version_and_date(log: PredictionLog)
     assert list(fraud["prediction"]) == ["ok"]
 
 
-def test_a_partition_that_gains_a_column_keeps_one_schema(log: PredictionLog) -> None:
+def test_a_partition_that_gains_a_column_keeps_one_schema(
+    log: PredictionLog, log_store: LogStore
+) -> None:
     log.append([record(inputs={"age": 41})])
     log.flush()
     log.append([record(inputs={"age": 42.5, "plan": "gold"})])
     log.flush()
-    parts = sorted(Path(log.root).rglob("part-*.parquet"))
+    parts = log_store.files(Path(log.root))
     assert len(parts) == 2
-    newest = pq.read_schema(parts[-1])
+    newest = log_store.read_schema(Path(log.root), parts[-1])
     assert str(newest.field("in__age").type) == "double"  # promoted from int64
     assert "in__plan" in newest.names
     frame = log.query("SELECT in__age, in__plan FROM predictions ORDER BY in__age", model="churn")
@@ -165,7 +169,7 @@ def test_strict_fsync_mode_logs_too(tmp_path: Path) -> None:
         assert len(log.query("SELECT * FROM predictions", model="churn")) == 1
 
 
-def test_feedback_joins_predictions_by_id(log: PredictionLog) -> None:
+def test_feedback_joins_predictions_by_id(log: PredictionLog, log_store: LogStore) -> None:
     records = [record(prediction=i % 2) for i in range(4)]
     log.append(records)
     log.flush()  # two predictions in Parquet, two still in the WAL
@@ -186,7 +190,7 @@ def test_feedback_joins_predictions_by_id(log: PredictionLog) -> None:
     assert joined["label"].tolist() == [0, 1, 0, 1, 1, 0]
     log.flush()
     assert len(log.query("SELECT * FROM feedback", model="churn")) == 6
-    assert (Path(log.root) / "feedback" / "model=churn").is_dir()
+    assert log_store.files(Path(log.root))[0].startswith("feedback/model=churn/date=")
 
 
 def test_feedback_for_another_model_or_a_rejection_is_unknown(log: PredictionLog) -> None:
