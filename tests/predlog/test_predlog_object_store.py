@@ -1,0 +1,253 @@
+"""The prediction log with its Parquet on a real object store (SeaweedFS, moto's server):
+the WAL stays local, readers find the store from the folder, a store that fails in the
+middle of a compaction leaves every row exactly once, and DuckDB reads only the log."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from predlog_stores import LogStore, make_log_store
+
+from shipyard.errors import InvalidInput, StoreUnavailable
+from shipyard.predlog import (
+    PredictionLog,
+    delete_partition,
+    expired_partitions,
+    find_prediction,
+    query,
+    read_window,
+)
+from shipyard.predlog._wal import list_segments
+
+DAY = datetime(2026, 11, 23, 12, tzinfo=UTC)
+REMOTE = ["seaweedfs", "moto"]
+
+
+@pytest.fixture(params=REMOTE)
+def remote(request: pytest.FixtureRequest) -> LogStore:
+    return make_log_store(request, request.param)
+
+
+@pytest.fixture
+def seaweed(request: pytest.FixtureRequest) -> LogStore:
+    return make_log_store(request, "seaweedfs")
+
+
+def record(ts: datetime, **fields: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prediction_id": uuid.uuid4().hex,
+        "ts": ts,
+        "model": "churn",
+        "version": 1,
+        "inputs": {"age": 41},
+        "prediction": 1,
+    }
+    out.update(fields)
+    return out
+
+
+def _ids(root: Path | str) -> list[str]:
+    return query(root, "SELECT prediction_id FROM predictions", model="churn")[
+        "prediction_id"
+    ].tolist()
+
+
+def test_the_parquet_goes_to_the_store_and_the_wal_stays_local(
+    tmp_path: Path, remote: LogStore
+) -> None:
+    root = tmp_path / "log"
+    rows = [record(DAY - timedelta(days=d)) for d in (0, 1)]
+    with remote.log(root) as log:
+        log.append(rows)
+        log.flush()
+        live = [record(DAY)]
+        log.append(live)  # still in the WAL when read below
+        assert sorted(_ids(root)) == sorted(r["prediction_id"] for r in rows + live)
+        assert log.record_feedback("churn", rows[0]["prediction_id"], 1).matched == 1
+    # Nothing but the WAL and store.json on local disk; parts and index on the store.
+    assert sorted(p.name for p in root.iterdir()) == ["store.json", "wal"]
+    parts = remote.files(root)
+    assert [p.split("/")[0] for p in parts] == ["feedback", "predictions", "predictions"]
+    assert len(remote.files(root, "*.parquet")) > len(parts)  # the id index too
+    # store.json names the store and holds no secret: readers bring their own keys.
+    saved = json.loads((root / "store.json").read_text())
+    assert saved["url"] == remote.url
+    secret = remote.options.get("secret")
+    assert secret is None or secret not in (root / "store.json").read_text()
+    # Readers given the folder, or the URL alone, see every row once.
+    assert len(_ids(root)) == len(set(_ids(root))) == 3
+    assert sorted(_ids(str(remote.url))) == sorted(_ids(root))
+    found = find_prediction(root, rows[0]["prediction_id"])
+    assert found is not None and found["source"].startswith(f"{remote.url}/predictions/")
+    assert [label["label"] for label in found["labels"]] == [1]
+
+
+def test_retention_deletes_expired_partitions_on_the_store(
+    tmp_path: Path, remote: LogStore
+) -> None:
+    root = tmp_path / "log"
+    old, kept = record(DAY - timedelta(days=40)), record(DAY)
+    with remote.log(root) as log:
+        log.append([old, kept])
+    expired = expired_partitions(root, date(2026, 11, 1))
+    assert [p.path for p in expired] == [
+        "ids/date=2026-10-14",
+        "predictions/model=churn/version=1/date=2026-10-14",
+    ]
+    for partition in expired:
+        delete_partition(root, partition)
+    assert expired_partitions(root, date(2026, 11, 1)) == []
+    assert _ids(root) == [kept["prediction_id"]]
+    assert find_prediction(root, old["prediction_id"]) is None
+
+
+class _StopAfterFirstPut:
+    """Stops the real server right after the first object of a compaction is written: the
+    store goes away in the middle of a segment's parts (no object is faked)."""
+
+    def __init__(self, fs: Any, endpoint: Any) -> None:
+        self.fs, self.endpoint = fs, endpoint
+        self.pipe_file = fs.pipe_file
+        self.puts = 0
+
+    def __call__(self, path: str, data: bytes, **kwargs: Any) -> Any:
+        out = self.pipe_file(path, data, **kwargs)
+        self.puts += 1
+        if self.puts == 1:
+            self.endpoint.stop()
+        return out
+
+
+def test_a_store_gone_mid_compaction_lands_each_row_once_when_it_returns(
+    tmp_path: Path, seaweed: LogStore, request: pytest.FixtureRequest
+) -> None:
+    endpoint = request.getfixturevalue("seaweedfs")
+    root = tmp_path / "log"
+    rows = [record(DAY - timedelta(days=d)) for d in (0, 1, 2) for _ in range(50)]
+    ids = sorted(r["prediction_id"] for r in rows)
+    log = seaweed.log(root, rotate_seconds=3600, compactor="thread").open()
+    try:
+        log.append(rows)  # one segment, three days: three parts, then the index, then delete
+        loc = log._location
+        assert loc is not None and loc.fs is not None
+        hook = _StopAfterFirstPut(loc.fs, endpoint)
+        loc.fs.pipe_file = hook
+        try:
+            with pytest.raises(StoreUnavailable, match="object store is up"):
+                log.flush()
+        finally:
+            del loc.fs.pipe_file  # back to the class's method
+        assert hook.puts == 1
+        # The segment stays, whole, in the WAL; readers say the store is down.
+        assert len(list_segments(root / "wal")) == 1
+        with pytest.raises(StoreUnavailable, match="Cannot list the prediction log's Parquet"):
+            read_window(root, "churn")
+        # Requests are not held: appends go on while the store is down.
+        later = [record(DAY + timedelta(minutes=m)) for m in range(5)]
+        log.append(later)
+        ids = sorted(ids + [r["prediction_id"] for r in later])
+        assert log.queue_depth == len(ids)
+        endpoint.start()
+        # A part of the segment is on the store and the segment in the WAL: each row once.
+        seen = _ids(root)
+        assert sorted(seen) == ids and len(seen) == len(set(seen))
+        log.flush()  # the retry writes the same names again
+        assert list_segments(root / "wal") == []
+        assert log.queue_depth == 0
+    finally:
+        log.close()
+    assert len(seaweed.files(root)) == 4  # three days + the later rows' day: no extra part
+    seen = _ids(root)
+    assert sorted(seen) == ids and len(seen) == len(set(seen))
+    for pid in (ids[0], ids[-1]):
+        assert find_prediction(root, pid) is not None
+
+
+def test_compaction_resumes_by_itself_once_the_store_is_back(
+    tmp_path: Path, seaweed: LogStore, request: pytest.FixtureRequest
+) -> None:
+    """The background compaction retries (backing off) without anyone calling flush."""
+    endpoint = request.getfixturevalue("seaweedfs")
+    root = tmp_path / "log"
+    log = seaweed.log(root, rotate_seconds=0.2, compactor="thread").open()
+    sent: list[str] = []
+    try:
+        endpoint.stop()
+        for _ in range(10):
+            batch = [record(DAY) for _ in range(10)]
+            log.append(batch)
+            sent += [r["prediction_id"] for r in batch]
+            time.sleep(0.05)
+        time.sleep(1.0)  # rotated and tried: nothing lands
+        assert log.queue_depth == len(sent)
+        assert len(list_segments(root / "wal")) >= 1
+        endpoint.start()
+        deadline = time.monotonic() + 30
+        while log.queue_depth and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert log.queue_depth == 0, "compaction did not resume"
+    finally:
+        log.close()
+    seen = _ids(root)
+    assert sorted(seen) == sorted(sent) and len(seen) == len(set(seen))
+
+
+def test_a_store_down_at_close_keeps_the_segments_for_the_next_start(
+    tmp_path: Path, seaweed: LogStore, request: pytest.FixtureRequest
+) -> None:
+    endpoint = request.getfixturevalue("seaweedfs")
+    root = tmp_path / "log"
+    rows = [record(DAY) for _ in range(20)]
+    log = seaweed.log(root, rotate_seconds=3600, compactor="thread").open()
+    log.append(rows)
+    endpoint.stop()
+    try:
+        log.close()  # no exception: a server shutting down during an outage
+        assert len(list_segments(root / "wal")) == 1
+    finally:
+        endpoint.start()
+    with PredictionLog(root, compactor="thread") as reopened:  # store.json says where
+        assert list_segments(root / "wal") == []
+        assert len(reopened.query("SELECT * FROM predictions", model="churn")) == 20
+
+
+def test_a_folder_is_not_split_between_two_places(tmp_path: Path, seaweed: LogStore) -> None:
+    local = tmp_path / "local"
+    with PredictionLog(local) as log:
+        log.append([record(DAY)])
+    with pytest.raises(InvalidInput, match="has Parquet on local disk already"):
+        seaweed.log(local).open()
+    remote = tmp_path / "remote"
+    with seaweed.log(remote) as log:
+        log.append([record(DAY)])
+    other = f"{seaweed.url}-other"
+    with pytest.raises(InvalidInput, match=r"keeps its Parquet at .* not at .*-other"):
+        PredictionLog(remote, store_url=other, storage_options=seaweed.options).open()
+
+
+def test_duckdb_reads_only_the_log_through_fsspec(tmp_path: Path, remote: LogStore) -> None:
+    """No httpfs extension (nothing is downloaded), and a query cannot read other objects
+    of the store, nor local files."""
+    root = tmp_path / "log"
+    with remote.log(root) as log:
+        log.append([record(DAY)])
+    con = read_window(root, "churn").connect()
+    try:
+        loaded = con.execute(
+            "SELECT extension_name FROM duckdb_extensions() WHERE loaded AND "
+            "extension_name = 'httpfs'"
+        ).fetchall()
+        assert loaded == []
+        assert con.execute("SELECT count(*) FROM predictions").fetchone() == (1,)
+    finally:
+        con.close()
+    bucket = str(remote.url).removeprefix("s3://").split("/")[0]
+    for path in (f"s3://{bucket}/elsewhere/x.parquet", "/etc/passwd"):
+        with pytest.raises(InvalidInput, match="disabled by configuration"):
+            query(root, f"SELECT * FROM read_parquet('{path}')", model="churn")
