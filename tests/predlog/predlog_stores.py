@@ -59,17 +59,18 @@ class LogStore:
 
 
 def make_log_store(request: pytest.FixtureRequest, name: str) -> LogStore:
-    """A fresh bucket on the ``name`` server (whose keys go in the environment, as AWS
-    tools read them: readers given only the log folder use them)."""
+    """A fresh prefix of the session bucket on the ``name`` server (whose keys also go in the
+    environment, as AWS tools read them: readers given only the log folder use them)."""
     if name == "local":
         return LogStore("local")
-    endpoint = request.getfixturevalue("moto_s3" if name == "moto" else name)
-    bucket = f"predlog-{uuid.uuid4().hex[:12]}"
-    endpoint.make_bucket(bucket)
+    from object_stores import SESSION_BUCKET, endpoint_for
+
+    endpoint = endpoint_for(request, name)
     monkeypatch = request.getfixturevalue("monkeypatch")
     for key, value in endpoint.env().items():
         monkeypatch.setenv(key, value)
-    return LogStore(name, endpoint.url(bucket, "predlog"), endpoint.storage_options())
+    url = endpoint.url(SESSION_BUCKET, f"predlog-{uuid.uuid4().hex[:12]}")
+    return LogStore(name, url, endpoint.storage_options())
 
 
 @pytest.fixture(params=STORES)

@@ -532,7 +532,8 @@ def run(root: Path, parent: int, storage_options: dict[str, object] | None = Non
     while True:
         try:
             if writer is None:  # reads store.json, which the server wrote before starting us
-                writer = PartWriter(open_location(root, storage_options=storage_options))
+                loc = open_location(root, storage_options=storage_options, check=False)
+                writer = PartWriter(loc)
             compact_unlocked(writer, clean=clean)
             clean = False
             retry.succeeded()

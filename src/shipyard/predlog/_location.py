@@ -220,7 +220,7 @@ class Location:
         buffer = io.BytesIO()
         pq.write_table(table, buffer, **options)
         data = buffer.getvalue()
-        with self.errors("write"):
+        with self.errors("write to"):
             self.fs.pipe_file(final, data)
         self.confirm(final, len(data))
         return final
@@ -230,7 +230,7 @@ class Location:
         ``HEAD``); raises ``StoreUnavailable`` otherwise. Nothing to check on disk."""
         if self.fs is None:
             return
-        with self.errors("write"):
+        with self.errors("write to"):
             self.fs.invalidate_cache(path)
             found = int(self.fs.info(path).get("size") or 0)
         if found != size:
@@ -251,7 +251,7 @@ class Location:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
             return
-        with self.errors("delete"), contextlib.suppress(FileNotFoundError):
+        with self.errors("delete from"), contextlib.suppress(FileNotFoundError):
             self.fs.rm_file(path)
 
     def remove_tree(self, path: str) -> None:
@@ -261,7 +261,7 @@ class Location:
 
             shutil.rmtree(path)
             return
-        with self.errors("delete"):
+        with self.errors("delete from"):
             files = self.find(path)
             if files:
                 self.fs.rm(files)
@@ -271,19 +271,13 @@ class Location:
 
     @contextlib.contextmanager
     def errors(self, action: str) -> Iterator[None]:
-        """Turn an object store's failure into ``StoreUnavailable`` naming it (a missing
-        file stays ``FileNotFoundError``: callers expect a part deleted meanwhile)."""
-        try:
+        """Turn an object store's failure into ``StoreUnavailable`` naming the store, its
+        endpoint and the fix (``shipyard.store.store_errors``); a missing file stays
+        ``FileNotFoundError``: callers expect a part deleted meanwhile."""
+        from shipyard.store import store_errors
+
+        with store_errors(self.where, self.fs, action):
             yield
-        except (FileNotFoundError, StoreUnavailable, InvalidInput):
-            raise
-        except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreUnavailable(
-                f"Cannot {action} the prediction log's Parquet at '{self.where}' ({reason}): "
-                "check that the object store is up and the bucket and keys are right; the "
-                "records wait in the local write-ahead log meanwhile."
-            ) from exc
 
 
 def store_file(folder: Path) -> Path:
@@ -317,11 +311,15 @@ def open_location(
     root: str | Path,
     store_url: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    *,
+    check: bool = True,
 ) -> Location:
     """The location of a log: a local folder (its Parquet beside the WAL, or where its
     ``store.json`` or ``store_url`` says) or a URL (the Parquet alone).
 
-    ``storage_options`` (fsspec's) are merged over those of ``store.json``.
+    ``storage_options`` (fsspec's) are merged over those of ``store.json``. ``check``: make
+    sure the bucket exists and takes the keys now (one request), else ``StoreUnavailable``
+    says which and how to fix it.
     """
     if is_url(root):
         url: str | None = str(root)
@@ -339,20 +337,10 @@ def open_location(
     if url is None:
         assert folder is not None
         return Location(folder=folder, base=str(folder))
-    fs, base = _open_filesystem(url, options)
+    from shipyard.store import open_filesystem
+
+    fs, base = open_filesystem(url, options, check=check)
     return Location(folder=folder, base=base.rstrip("/"), fs=fs, url=url.rstrip("/"))
-
-
-def _open_filesystem(url: str, options: dict[str, Any]) -> tuple[AbstractFileSystem, str]:
-    try:
-        from shipyard.store import open_filesystem  # type: ignore[attr-defined]
-    except ImportError:  # TEMPORARY until s14-store is merged
-        import fsspec
-
-        fs, base = fsspec.url_to_fs(url, **options)
-        return fs, str(base)
-    fs, base = open_filesystem(url, options)
-    return fs, str(base)
 
 
 def as_location(

@@ -267,7 +267,10 @@ class PredictionLog:
                     f"no longer be read once its Parquet goes to '{url}'. Give a new --log "
                     "folder, or copy predictions/, feedback/ and ids/ to the store first."
                 )
-        loc = open_location(root, url, self.storage_options)
+        # A new store is checked now (a missing bucket, refused keys: the server does not
+        # start); a known one is not, so that a server restarted while it is down still
+        # answers, logging to the WAL until it is back.
+        loc = open_location(root, url, self.storage_options, check=saved is None)
         if url is not None and saved is None:
             write_store_file(root, url, self.storage_options)
         return loc
