@@ -26,6 +26,9 @@ from shipyard.store import Store
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+# The S3 servers (SeaweedFS, moto) and the ``object_store_url`` fixture: tests/object_stores.py
+pytest_plugins = ["object_stores"]
+
 PG_URL = os.environ.get("SHIPYARD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_error: str | None = None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     artifacts: str | None = Field(
         default=None,
         description="fsspec URL or path of the artifact store. Default: 'artifacts' in home.",
+    )
+    storage_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec storage options of the artifact store, as JSON, e.g. "
+        '{"endpoint_url": "http://minio:9000"} for s3:// URLs (they override [storage] '
+        "options in shipyard.toml). Keys and the endpoint may also come from AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY and AWS_ENDPOINT_URL, which botocore reads itself.",
     )
     config: Path = Field(
         default=Path("shipyard.toml"),

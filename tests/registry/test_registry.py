@@ -21,6 +21,12 @@ from shipyard.store import Store
 
 
 @pytest.fixture
+def store(store_everywhere: Store) -> Store:
+    """These tests run with the artifacts on a local folder, SeaweedFS and moto."""
+    return store_everywhere
+
+
+@pytest.fixture
 def alice(client_for: Callable[[str], Client]) -> Client:
     return client_for("alice")
 

@@ -58,10 +58,14 @@ class Invocation:
 
     def client(self, *, notify: bool = True) -> Client:
         """An open client; ``notify=False`` for a command that changes nothing in the registry
-        (it then needs no ``[[notify]]`` rules, and does not read the project file)."""
-        from shipyard.config import ProjectConfig
+        (it then needs no ``[[notify]]`` rules, and reads only the project file's ``[storage]``
+        table: how the artifact store is reached)."""
+        from shipyard.config import ProjectConfig, load_storage
 
-        project = self.project if notify else ProjectConfig()
+        if notify:
+            project = self.project
+        else:
+            project = ProjectConfig(storage=load_storage(self.settings.config))
         c = Client(self.settings, project=project).open()
         self._clients.append(c)
         if c.notifier is not None:

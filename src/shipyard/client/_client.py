@@ -62,7 +62,7 @@ class Client:
 
         # A bad project file is refused before the store is opened.
         project = self._project if self._project is not None else load_project(self.settings.config)
-        store = self._store or Store.from_settings(self.settings)
+        store = self._store or Store.from_settings(self.settings, project.storage)
         self.store = store.open() if not hasattr(store, "engine") else store
         self.user = self.settings.user
         self.tracker = Tracker(self.store)

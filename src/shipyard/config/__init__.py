@@ -2,8 +2,10 @@
 
 ``load_project(path)`` parses the file once and checks every table (a missing file declares
 nothing); ``ProjectConfig`` holds one typed section per table (``channels``, ``alerts``,
-``notify``, ``scheduler``, ``jobs``, ``retention``, ``monitoring``, ``gates``, ``models``) and
-every part of Shipyard takes the parsed object, or its section, never the file. A bad key is
+``notify``, ``scheduler``, ``jobs``, ``retention``, ``monitoring``, ``gates``, ``models``,
+``storage``) and every part of Shipyard takes the parsed object, or its section, never the file
+(``load_storage(path)`` checks the ``[storage]`` table alone, for commands that change nothing
+in the registry). A bad key is
 refused naming its table and key, in one style:
 ``shipyard.toml: [retention] monitoring: Invalid age ...``.
 Also here: the durations the file and the command options are written in (``parse_window``,
@@ -44,7 +46,7 @@ from shipyard.config._models import (
     check_metric,
     parse_criterion,
 )
-from shipyard.config._project import ProjectConfig, load_project, read_project_text
+from shipyard.config._project import ProjectConfig, load_project, load_storage, read_project_text
 from shipyard.config._tables import (
     AlertTable,
     ChannelTable,
@@ -54,6 +56,7 @@ from shipyard.config._tables import (
     RetentionTable,
     SchedulerTable,
     Severity,
+    StorageTable,
 )
 
 __all__ = [
@@ -75,8 +78,10 @@ __all__ = [
     "RetrainTable",
     "SchedulerTable",
     "Severity",
+    "StorageTable",
     "check_metric",
     "load_project",
+    "load_storage",
     "parse_age",
     "parse_criterion",
     "parse_duration",

@@ -38,6 +38,7 @@ from shipyard.config._tables import (
     NotifyTable,
     RetentionTable,
     SchedulerTable,
+    StorageTable,
 )
 from shipyard.errors import InvalidInput
 from shipyard.names import check_name
@@ -84,6 +85,10 @@ class ProjectConfig(BaseModel):
     gates: GatesTable = Field(default_factory=GatesTable, description="Validation gates' defaults.")
     models: dict[str, ModelTable] = Field(
         default_factory=dict, description="Per-model objective and policy: [models.<name>]."
+    )
+
+    storage: StorageTable = Field(
+        default_factory=StorageTable, description="How the artifact store is reached."
     )
 
     _path: Path = PrivateAttr(default=Path("shipyard.toml"))
@@ -237,6 +242,26 @@ def load_project(path: Path, *, text: str | None = None) -> ProjectConfig:
         raise _error(path, exc, names) from None
     project._path = path
     return project
+
+
+def load_storage(path: Path) -> StorageTable:
+    """Only the ``[storage]`` table of the project file (commands that change nothing in the
+    registry read no other table, so a mistake elsewhere does not stop them).
+
+    >>> load_storage(Path("no-such-file.toml")).options
+    {}
+    """
+    text = read_project_text(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _not_toml(path, exc) from exc
+    try:
+        return StorageTable.model_validate(data.get("storage", {}))
+    except ValidationError as exc:
+        raise _error(
+            path, exc, lambda section, index: None, prefix=("storage",), model=StorageTable
+        ) from None
 
 
 # --- one style of message -----------------------------------------------------------------

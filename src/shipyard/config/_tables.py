@@ -237,3 +237,17 @@ class MonitoringTable(BaseModel):
         description="Predictions younger than this are not expected to have labels yet "
         '(label coverage): "0", "30m", "1h", "1d". --label-delay overrides it.',
     )
+
+
+class StorageTable(BaseModel):
+    """``[storage]``: how the artifact store's URL is reached (fsspec storage options)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec storage options of the artifact store, e.g. "
+        '{ endpoint_url = "http://minio:9000" } for s3:// (s3fs\'s key, secret, endpoint_url, '
+        "client_kwargs, default_block_size...). SHIPYARD_STORAGE_OPTIONS overrides them key by "
+        "key; keys are better left to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.",
+    )

@@ -416,7 +416,8 @@ class Registry:
                 created = utcnow()
                 data = prepared.build(name=name, version=number, author=actor, created_at=created)
                 key = f"models/{name}/{number}-{uuid.uuid4().hex[:12]}.zip"
-                digest = self.store.artifacts.put(key, data)
+                # a fresh key: never overwrite, even if another writer picked the same one
+                digest = self.store.artifacts.put(key, data, if_absent=True)
                 mv = tables.ModelVersion(
                     model_name=name,
                     version=number,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from shipyard.config import StorageTable
 from shipyard.errors import StoreUnavailable
 from shipyard.settings import Settings
 from shipyard.store import _db
@@ -34,25 +35,43 @@ class Store:
     True
     """
 
-    def __init__(self, db_url: str, artifacts_url: str, *, creator: str, home: Path | None = None):
+    def __init__(
+        self,
+        db_url: str,
+        artifacts_url: str,
+        *,
+        creator: str,
+        home: Path | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ):
         self.db_url = db_url
         self.artifacts_url = artifacts_url
         self.creator = creator
         self.home = home
+        self.storage_options = dict(storage_options or {})
         self.listeners: list[Callable[[list[AuditEvent]], None]] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Store:
-        """A store configured by ``settings`` (not opened yet)."""
+    def from_settings(cls, settings: Settings, storage: StorageTable | None = None) -> Store:
+        """A store configured by ``settings`` (not opened yet); the artifact store's options
+        are ``storage`` (shipyard.toml's ``[storage]``) overridden by
+        ``settings.storage_options`` (``SHIPYARD_STORAGE_OPTIONS``), key by key."""
         home = settings.home.expanduser().absolute()
-        return cls(settings.database_url, settings.artifacts_url, creator=settings.user, home=home)
+        options = {**(storage.options if storage else {}), **settings.storage_options}
+        return cls(
+            settings.database_url,
+            settings.artifacts_url,
+            creator=settings.user,
+            home=home,
+            storage_options=options,
+        )
 
     def open(self) -> Store:
         if self.home is not None:
             _ensure_writable(self.home)
         self.engine: Engine = _db.create_engine(self.db_url)
         try:
-            self.artifacts = ArtifactStore(self.artifacts_url).open()
+            self.artifacts = ArtifactStore(self.artifacts_url, self.storage_options).open()
             self.created_now = _db.ensure_schema(self.engine, on_create=self._record_creator)
         except BaseException:
             self.engine.dispose()
