@@ -145,7 +145,8 @@ def serve_cmd(
             log_level="warning",
         )
         return
-    log = open_prediction_log(log_path, settings)
+    # The log's store is reached with the artifact store's options ([storage], env).
+    log = open_prediction_log(log_path, settings, c.store.storage_options)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
     if not ui:

@@ -44,7 +44,7 @@ def app_from_environment() -> FastAPI:
     """``create_app`` for a worker process, configured from the environment."""
     settings = ServeSettings.model_validate_json(os.environ.get(SETTINGS_ENV, "{}"))
     store = Store.from_settings(Settings()).open()
-    log = open_prediction_log(os.environ.get(LOG_ENV), settings)
+    log = open_prediction_log(os.environ.get(LOG_ENV), settings, store.storage_options)
     app = create_app(store, settings=settings, prediction_log=log, own_resources=True)
     app.freeze_heap = True  # a server process: keep the start-up heap out of collections
     return app
