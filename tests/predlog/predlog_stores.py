@@ -77,3 +77,15 @@ def make_log_store(request: pytest.FixtureRequest, name: str) -> LogStore:
 def log_store(request: pytest.FixtureRequest) -> LogStore:
     """The test runs once per place: local disk, SeaweedFS and moto."""
     return make_log_store(request, request.param)
+
+
+def restart(endpoint: Any) -> None:
+    """``endpoint.start()`` without this process's ``AWS_*`` variables: ``weed`` reads them
+    as an admin identity of its own, and a restart with them set does not come up in time."""
+    import os
+
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}
+    try:
+        endpoint.start()
+    finally:
+        os.environ.update(saved)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from predlog_stores import LogStore, make_log_store
+from predlog_stores import LogStore, make_log_store, restart
 
 from shipyard.errors import InvalidInput, StoreUnavailable
 from shipyard.housekeeping import collect_garbage
@@ -192,7 +192,7 @@ def test_a_store_gone_mid_compaction_lands_each_row_once_when_it_returns(
         assert log.queue_depth == len(ids)
         log._wal.rotate()  # type: ignore[union-attr] # closed: the thread's to compact
         log._wal.wake.set()  # type: ignore[union-attr]
-        endpoint.start()
+        restart(endpoint)
         # A part of the segment is on the store and the segment in the WAL: each row once.
         seen = _ids(root)
         assert sorted(seen) == ids and len(seen) == len(set(seen))

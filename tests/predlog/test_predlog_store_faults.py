@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from predlog_stores import make_log_store
+from predlog_stores import make_log_store, restart
 from prometheus_client.parser import text_string_to_metric_families
 
 from gates_off import NO_GATES
@@ -125,14 +125,14 @@ def test_seaweedfs_stopped_during_compaction_under_load_loses_and_duplicates_not
         with _Load(url) as load:
             # Segments rotate every 5 s: wait until the compactor has written parts.
             _wait(lambda: store_at.files(log_dir), 30, "nothing was compacted to the store")
-            endpoint.stop()
+            endpoint.stop(hard=True)
             try:
                 answered = len(load.ids)
                 time.sleep(7)  # a rotation and a failed compaction, under load
                 assert len(load.ids) > answered + 50, "requests were held while the store was down"
                 assert _queue_depth(url) > 0  # the backlog shows in /metrics
             finally:
-                endpoint.start()
+                restart(endpoint)
             before = len(store_at.files(log_dir))
             # The compactor process resumes by itself (retrying), while requests go on.
             _wait(
