@@ -26,6 +26,13 @@ def log(tmp_path: Path, log_store: LogStore) -> Iterator[PredictionLog]:
         yield opened
 
 
+@pytest.fixture
+def local_log(tmp_path: Path) -> Iterator[PredictionLog]:
+    """For what does not depend on where the Parquet is (input checks): local disk only."""
+    with PredictionLog(tmp_path / "log", rotate_seconds=3600) as opened:
+        yield opened
+
+
 def record(model: str = "churn", version: int | None = 3, **fields: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "prediction_id": str(uuid.uuid4()),
@@ -41,8 +48,8 @@ def record(model: str = "churn", version: int | None = 3, **fields: Any) -> dict
     return out
 
 
-def test_is_a_prediction_sink(log: PredictionLog) -> None:
-    assert isinstance(log, PredictionSink)
+def test_is_a_prediction_sink(local_log: PredictionLog) -> None:
+    assert isinstance(local_log, PredictionSink)
 
 
 def test_partitions_are_hive_style_by_model_version_and_date(
@@ -88,10 +95,17 @@ def test_a_partition_that_gains_a_column_keeps_one_schema(
     assert frame["in__plan"].isna().tolist() == [True, False]
 
 
-def test_two_models_may_type_one_feature_differently(log: PredictionLog) -> None:
-    log.append([record("churn", inputs={"region": 3}), record("fraud", inputs={"region": "eu"})])
-    assert log.query("SELECT in__region FROM predictions", model="churn")["in__region"][0] == 3
-    assert log.query("SELECT in__region FROM predictions", model="fraud")["in__region"][0] == "eu"
+def test_two_models_may_type_one_feature_differently(local_log: PredictionLog) -> None:
+    local_log.append(
+        [record("churn", inputs={"region": 3}), record("fraud", inputs={"region": "eu"})]
+    )
+    assert (
+        local_log.query("SELECT in__region FROM predictions", model="churn")["in__region"][0] == 3
+    )
+    assert (
+        local_log.query("SELECT in__region FROM predictions", model="fraud")["in__region"][0]
+        == "eu"
+    )
 
 
 def test_a_type_change_within_a_version_is_kept_as_text(log: PredictionLog) -> None:
@@ -114,11 +128,11 @@ def test_rejections_are_stored_with_their_reason(log: PredictionLog) -> None:
     assert bad["reason"].tolist() == ["unknown model"]
 
 
-def test_numpy_values_and_integer_class_keys_are_logged(log: PredictionLog) -> None:
-    log.append(
+def test_numpy_values_and_integer_class_keys_are_logged(local_log: PredictionLog) -> None:
+    local_log.append(
         [record(inputs={"age": np.int64(7)}, prediction=np.int64(1), proba={0: 0.1, 1: 0.9})]
     )
-    frame = log.query("SELECT in__age, prediction, proba__1 FROM predictions", model="churn")
+    frame = local_log.query("SELECT in__age, prediction, proba__1 FROM predictions", model="churn")
     assert frame.iloc[0].tolist() == [7, 1, 0.9]
 
 
@@ -133,9 +147,11 @@ def test_numpy_values_and_integer_class_keys_are_logged(log: PredictionLog) -> N
         ({"model": "churn", "prediction_id": "x", "ts": "yesterday"}, "epoch seconds"),
     ],
 )
-def test_bad_records_are_refused(log: PredictionLog, bad: dict[str, Any], message: str) -> None:
+def test_bad_records_are_refused(
+    local_log: PredictionLog, bad: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InvalidInput, match=message):
-        log.append([bad])
+        local_log.append([bad])
 
 
 def test_append_needs_an_open_log(tmp_path: Path) -> None:
@@ -224,16 +240,16 @@ def test_feedback_times_are_kept(log: PredictionLog) -> None:
         ([{"prediction_id": "a", "label": 1}], "must be a pandas DataFrame"),
     ],
 )
-def test_bad_feedback_is_refused(log: PredictionLog, frame: Any, message: str) -> None:
+def test_bad_feedback_is_refused(local_log: PredictionLog, frame: Any, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        log.record_feedback_frame("churn", frame)
+        local_log.record_feedback_frame("churn", frame)
 
 
-def test_query_errors_are_invalid_input_with_duckdbs_message(log: PredictionLog) -> None:
+def test_query_errors_are_invalid_input_with_duckdbs_message(local_log: PredictionLog) -> None:
     with pytest.raises(InvalidInput, match=r"The SQL query failed: .*nothere"):
-        log.query("SELECT * FROM nothere", model="churn")
+        local_log.query("SELECT * FROM nothere", model="churn")
     with pytest.raises(InvalidInput, match="syntax error"):
-        log.query("SELEC 1", model="churn")
+        local_log.query("SELEC 1", model="churn")
 
 
 def test_query_cannot_read_other_files(log: PredictionLog, tmp_path: Path) -> None:
