@@ -223,6 +223,15 @@ class ServeSettings(BaseModel):
         description="Host names this server answers to (the Host header; '*.example.com' "
         "allowed); other requests get 400. Default: any host.",
     )
+    # -- predlog (issue 14): the prediction log's Parquet on an object store --
+    log_store: str | None = Field(
+        default=None,
+        description="Object store URL for the prediction log's Parquet, e.g. "
+        "s3://bucket/predlog (the write-ahead log stays in --log-dir, on local disk). "
+        "Endpoint and keys: the [storage] options or the AWS_* environment variables. "
+        "While the store is down, requests are answered and logged to the WAL; compaction "
+        "retries. Default: Parquet beside the WAL.",
+    )
 
 
 class UiSettings(BaseModel):

@@ -1,5 +1,5 @@
 """``find_prediction``: one prediction by id, from the WAL or the Parquet of its day, with its
-labels; malformed ids refused."""
+labels; malformed ids refused. With the Parquet on local disk, SeaweedFS and moto."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from predlog_stores import LogStore
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog import PredictionLog, check_prediction_id, find_prediction, id_day
@@ -17,10 +18,12 @@ from trace_support import HTML_INPUT, record, server_id
 DAY = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
-def test_a_server_id_is_found_in_its_days_parquet_with_its_label(tmp_path: Path) -> None:
+def test_a_server_id_is_found_in_its_days_parquet_with_its_label(
+    tmp_path: Path, log_store: LogStore
+) -> None:
     root = tmp_path / "log"
     target = server_id(DAY)
-    with PredictionLog(root) as log:
+    with log_store.log(root) as log:
         log.append(
             [record(server_id(DAY - timedelta(days=d)), DAY - timedelta(days=d)) for d in (1, 2, 3)]
         )
@@ -35,6 +38,7 @@ def test_a_server_id_is_found_in_its_days_parquet_with_its_label(tmp_path: Path)
     assert found["prediction"] == "churn" and found["proba"] == {"churn": 0.8, "stay": 0.2}
     assert found["ts"] == DAY and found["arm"] == "production" and found["latency_ms"] == 1.5
     assert "date=2026-11-23" in found["source"]
+    assert found["source"].startswith(log_store.url or str(root.resolve()))
     assert [label["label"] for label in found["labels"]] == ["stay"]
     assert found["labels"][0]["ts"] == DAY + timedelta(days=2)
 
@@ -53,10 +57,12 @@ def test_a_record_still_in_the_wal_is_found(tmp_path: Path) -> None:
     assert [label["label"] for label in found["labels"]] == ["churn"]
 
 
-def test_an_id_without_a_time_is_found_in_any_partition(tmp_path: Path) -> None:
+def test_an_id_without_a_time_is_found_in_any_partition(
+    tmp_path: Path, log_store: LogStore
+) -> None:
     root = tmp_path / "log"
     batch_id = uuid.uuid4().hex
-    with PredictionLog(root) as log:
+    with log_store.log(root) as log:
         log.append([record(batch_id, DAY - timedelta(days=40), model="fraud")])
         log.append([record(server_id(DAY), DAY)])
     assert id_day(batch_id) is None
@@ -64,10 +70,12 @@ def test_an_id_without_a_time_is_found_in_any_partition(tmp_path: Path) -> None:
     assert found is not None and found["model"] == "fraud" and found["labels"] == []
 
 
-def test_an_unknown_id_is_none_and_only_its_day_is_read(tmp_path: Path) -> None:
+def test_an_unknown_id_is_none_and_only_its_day_is_read(
+    tmp_path: Path, log_store: LogStore
+) -> None:
     root = tmp_path / "log"
     old = server_id(DAY - timedelta(days=10))
-    with PredictionLog(root) as log:
+    with log_store.log(root) as log:
         log.append([record(old, DAY - timedelta(days=10))])
     assert find_prediction(root, server_id(DAY)) is None
     assert find_prediction(tmp_path / "no-log", server_id(DAY)) is None

@@ -103,12 +103,12 @@ def test_merging_a_day_leaves_one_sorted_file_and_is_idempotent(tmp_path: Path) 
     ids = _log_day(root, DAY)
     ids += _log_day(root, DAY)  # a second writer: more segment files of the same day
     out = merge_id_index(root, DAY.date())
-    assert out is not None and _ids_files(root, DAY.date()) == [out.name]
-    assert out.name.startswith("merged-")
+    assert out is not None and _ids_files(root, DAY.date()) == [Path(out).name]
+    assert Path(out).name.startswith("merged-")
     table = pq.read_table(out)
     assert table["prediction_id"].to_pylist() == sorted(ids)
     assert merge_id_index(root, DAY.date()) is None  # nothing left to do
-    assert _ids_files(root, DAY.date()) == [out.name]
+    assert _ids_files(root, DAY.date()) == [Path(out).name]
     found = find_prediction(root, ids[-1])
     assert found is not None and found["model"] == "upsell"
 
@@ -128,7 +128,7 @@ def test_a_crash_between_the_merges_rename_and_its_deletes_gives_one_answer(
     found = find_prediction(root, ids[3])
     assert found is not None and found["prediction_id"] == ids[3]
     out = merge_id_index(root, DAY.date())
-    assert out is not None and _ids_files(root, DAY.date()) == [out.name]
+    assert out is not None and _ids_files(root, DAY.date()) == [Path(out).name]
     assert pq.read_table(out).num_rows == len(ids)
 
 
@@ -214,7 +214,7 @@ def test_a_writer_of_its_own_parts_writes_the_days_index(tmp_path: Path) -> None
         }
     )
     out = write_id_index(root, day, index)
-    assert out.name.startswith("merged-")
+    assert Path(out).name.startswith("merged-")
     found = find_prediction(root, pid)
     assert found is not None and found["version"] == 7 and found["inputs"] == {"age": 41}
     with pytest.raises(InvalidInput, match="missing \\['part'\\]"):

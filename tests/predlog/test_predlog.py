@@ -1,4 +1,5 @@
-"""The prediction log: layout, schemas, rejections, feedback, queries and metrics."""
+"""The prediction log: layout, schemas, rejections, feedback, queries and metrics; with its
+Parquet on local disk, SeaweedFS and moto (``log_store``)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,23 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
+from predlog_stores import LogStore
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog import INVALID_MODEL, FeedbackResult, PredictionLog, PredictionSink
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> Iterator[PredictionLog]:
+def log(tmp_path: Path, log_store: LogStore) -> Iterator[PredictionLog]:
     # Long rotation: tests decide when data moves to Parquet (flush), not the clock.
+    with log_store.log(tmp_path / "log", rotate_seconds=3600) as opened:
+        yield opened
+
+
+@pytest.fixture
+def local_log(tmp_path: Path) -> Iterator[PredictionLog]:
+    """For what does not depend on where the Parquet is (input checks): local disk only."""
     with PredictionLog(tmp_path / "log", rotate_seconds=3600) as opened:
         yield opened
 
@@ -40,17 +48,18 @@ def record(model: str = "churn", version: int | None = 3, **fields: Any) -> dict
     return out
 
 
-def test_is_a_prediction_sink(log: PredictionLog) -> None:
-    assert isinstance(log, PredictionSink)
+def test_is_a_prediction_sink(local_log: PredictionLog) -> None:
+    assert isinstance(local_log, PredictionSink)
 
 
-def test_partitions_are_hive_style_by_model_version_and_date(log: PredictionLog) -> None:
+def test_partitions_are_hive_style_by_model_version_and_date(
+    log: PredictionLog, log_store: LogStore
+) -> None:
     day = datetime(2026, 11, 23, 10, tzinfo=UTC)
     log.append([record(ts=day), record(version=4, ts=day.timestamp() + 86_400)])
     log.append([record("fraud", 1, inputs={"amount": 9.5}, prediction="ok", proba=None)])
     log.flush()
-    root = Path(log.root)
-    parts = sorted(str(p.relative_to(root).parent) for p in root.rglob("part-*.parquet"))
+    parts = sorted(p.rsplit("/", 1)[0] for p in log_store.files(Path(log.root)))
     today = datetime.now(UTC).date().isoformat()  # the fraud record has no ts: now
     assert parts == [
         "predictions/model=churn/version=3/date=2026-11-23",
@@ -69,14 +78,16 @@ def test_partitions_are_hive_style_by_model_version_and_date(log: PredictionLog)
     assert list(fraud["prediction"]) == ["ok"]
 
 
-def test_a_partition_that_gains_a_column_keeps_one_schema(log: PredictionLog) -> None:
+def test_a_partition_that_gains_a_column_keeps_one_schema(
+    log: PredictionLog, log_store: LogStore
+) -> None:
     log.append([record(inputs={"age": 41})])
     log.flush()
     log.append([record(inputs={"age": 42.5, "plan": "gold"})])
     log.flush()
-    parts = sorted(Path(log.root).rglob("part-*.parquet"))
+    parts = log_store.files(Path(log.root))
     assert len(parts) == 2
-    newest = pq.read_schema(parts[-1])
+    newest = log_store.read_schema(Path(log.root), parts[-1])
     assert str(newest.field("in__age").type) == "double"  # promoted from int64
     assert "in__plan" in newest.names
     frame = log.query("SELECT in__age, in__plan FROM predictions ORDER BY in__age", model="churn")
@@ -84,10 +95,17 @@ def test_a_partition_that_gains_a_column_keeps_one_schema(log: PredictionLog) ->
     assert frame["in__plan"].isna().tolist() == [True, False]
 
 
-def test_two_models_may_type_one_feature_differently(log: PredictionLog) -> None:
-    log.append([record("churn", inputs={"region": 3}), record("fraud", inputs={"region": "eu"})])
-    assert log.query("SELECT in__region FROM predictions", model="churn")["in__region"][0] == 3
-    assert log.query("SELECT in__region FROM predictions", model="fraud")["in__region"][0] == "eu"
+def test_two_models_may_type_one_feature_differently(local_log: PredictionLog) -> None:
+    local_log.append(
+        [record("churn", inputs={"region": 3}), record("fraud", inputs={"region": "eu"})]
+    )
+    assert (
+        local_log.query("SELECT in__region FROM predictions", model="churn")["in__region"][0] == 3
+    )
+    assert (
+        local_log.query("SELECT in__region FROM predictions", model="fraud")["in__region"][0]
+        == "eu"
+    )
 
 
 def test_a_type_change_within_a_version_is_kept_as_text(log: PredictionLog) -> None:
@@ -110,11 +128,11 @@ def test_rejections_are_stored_with_their_reason(log: PredictionLog) -> None:
     assert bad["reason"].tolist() == ["unknown model"]
 
 
-def test_numpy_values_and_integer_class_keys_are_logged(log: PredictionLog) -> None:
-    log.append(
+def test_numpy_values_and_integer_class_keys_are_logged(local_log: PredictionLog) -> None:
+    local_log.append(
         [record(inputs={"age": np.int64(7)}, prediction=np.int64(1), proba={0: 0.1, 1: 0.9})]
     )
-    frame = log.query("SELECT in__age, prediction, proba__1 FROM predictions", model="churn")
+    frame = local_log.query("SELECT in__age, prediction, proba__1 FROM predictions", model="churn")
     assert frame.iloc[0].tolist() == [7, 1, 0.9]
 
 
@@ -129,9 +147,11 @@ def test_numpy_values_and_integer_class_keys_are_logged(log: PredictionLog) -> N
         ({"model": "churn", "prediction_id": "x", "ts": "yesterday"}, "epoch seconds"),
     ],
 )
-def test_bad_records_are_refused(log: PredictionLog, bad: dict[str, Any], message: str) -> None:
+def test_bad_records_are_refused(
+    local_log: PredictionLog, bad: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InvalidInput, match=message):
-        log.append([bad])
+        local_log.append([bad])
 
 
 def test_append_needs_an_open_log(tmp_path: Path) -> None:
@@ -165,7 +185,7 @@ def test_strict_fsync_mode_logs_too(tmp_path: Path) -> None:
         assert len(log.query("SELECT * FROM predictions", model="churn")) == 1
 
 
-def test_feedback_joins_predictions_by_id(log: PredictionLog) -> None:
+def test_feedback_joins_predictions_by_id(log: PredictionLog, log_store: LogStore) -> None:
     records = [record(prediction=i % 2) for i in range(4)]
     log.append(records)
     log.flush()  # two predictions in Parquet, two still in the WAL
@@ -186,7 +206,7 @@ def test_feedback_joins_predictions_by_id(log: PredictionLog) -> None:
     assert joined["label"].tolist() == [0, 1, 0, 1, 1, 0]
     log.flush()
     assert len(log.query("SELECT * FROM feedback", model="churn")) == 6
-    assert (Path(log.root) / "feedback" / "model=churn").is_dir()
+    assert log_store.files(Path(log.root))[0].startswith("feedback/model=churn/date=")
 
 
 def test_feedback_for_another_model_or_a_rejection_is_unknown(log: PredictionLog) -> None:
@@ -220,16 +240,16 @@ def test_feedback_times_are_kept(log: PredictionLog) -> None:
         ([{"prediction_id": "a", "label": 1}], "must be a pandas DataFrame"),
     ],
 )
-def test_bad_feedback_is_refused(log: PredictionLog, frame: Any, message: str) -> None:
+def test_bad_feedback_is_refused(local_log: PredictionLog, frame: Any, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
-        log.record_feedback_frame("churn", frame)
+        local_log.record_feedback_frame("churn", frame)
 
 
-def test_query_errors_are_invalid_input_with_duckdbs_message(log: PredictionLog) -> None:
+def test_query_errors_are_invalid_input_with_duckdbs_message(local_log: PredictionLog) -> None:
     with pytest.raises(InvalidInput, match=r"The SQL query failed: .*nothere"):
-        log.query("SELECT * FROM nothere", model="churn")
+        local_log.query("SELECT * FROM nothere", model="churn")
     with pytest.raises(InvalidInput, match="syntax error"):
-        log.query("SELEC 1", model="churn")
+        local_log.query("SELEC 1", model="churn")
 
 
 def test_query_cannot_read_other_files(log: PredictionLog, tmp_path: Path) -> None:

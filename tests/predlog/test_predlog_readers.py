@@ -1,5 +1,6 @@
 """The log's public readers, which need no open log: ``read_window``, ``query``,
-``join_feedback``, ``partitions_before``; and the facade's constructor, which only stores."""
+``join_feedback``, ``expired_partitions``; and the facade's constructor, which only stores.
+With the Parquet on local disk, SeaweedFS and moto (``log_store``)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import Any
 
 import duckdb
 import pytest
+from predlog_stores import LogStore
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog import (
     PredictionLog,
+    expired_partitions,
     join_feedback,
     partitions_before,
     query,
@@ -39,30 +42,38 @@ def record(version: int, ts: datetime, **fields: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Iterator[Path]:
+def root(tmp_path: Path, log_store: LogStore) -> Iterator[Path]:
     """Three days of v1 and one of v2 in Parquet, plus v1 rows of DAY still in the WAL."""
     root = tmp_path / "log"
-    with PredictionLog(root) as log:
+    with log_store.log(root) as log:
         log.append([record(1, DAY - timedelta(days=d)) for d in (0, 1, 2)])
         log.append([record(2, DAY)])
-    live = PredictionLog(root, rotate_seconds=3600).open()
+    live = PredictionLog(root, rotate_seconds=3600).open()  # its store.json says where
     live.append([record(1, DAY + timedelta(minutes=m)) for m in (1, 2)])
     yield root
     live.close()
 
 
-def test_read_window_reads_one_version_and_time_window_once(root: Path) -> None:
+def test_read_window_reads_one_version_and_time_window_once(
+    root: Path, log_store: LogStore
+) -> None:
     window = read_window(
         root, "churn", version=1, start=DAY - timedelta(hours=1), end=DAY.replace(hour=23)
     )
     assert window.wal is not None and window.wal.num_rows == 2  # the open segment
     assert len(window.parts) == 3  # v1's three days; v2's part is not read
-    assert all("version=1" in Path(p).parts for p in window.parts)
-    assert [Path(p).parent.name for p in window.day_parts()] == [
+    assert all("/version=1/" in p for p in window.parts)
+    assert [p.split("/")[-2] for p in window.day_parts()] == [
         "date=2026-11-22",
         "date=2026-11-23",
     ]
-    assert window.base == root.resolve() / "predictions"
+    if log_store.url is None:
+        assert window.base == root.resolve() / "predictions"
+        assert window.filesystem is None
+    else:  # URIs of the store, and the filesystem that reads them
+        assert window.base == f"{log_store.url}/predictions"
+        assert all(p.startswith(f"{log_store.url}/predictions/") for p in window.parts)
+        assert window.filesystem.exists(window.parts[0])
     with window.connect() as con:
         assert con.execute("SELECT count(*) FROM predictions").fetchone() == (3,)  # 1 + 2 WAL
         with pytest.raises(duckdb.CatalogException, match="feedback"):
@@ -101,15 +112,23 @@ def test_join_feedback_gives_the_window_predictions_and_their_labels(tmp_path: P
     assert len(none) == 0 and len(no_labels) == 0
 
 
-def test_partitions_before_lists_compacted_days_only(root: Path) -> None:
-    old = partitions_before(root, date(2026, 11, 23))
-    assert [p.relative_to(root).as_posix() for p in old] == [
+def test_expired_partitions_lists_compacted_days_only(root: Path, log_store: LogStore) -> None:
+    expected = [
         "ids/date=2026-11-21",
         "ids/date=2026-11-22",
         "predictions/model=churn/version=1/date=2026-11-21",
         "predictions/model=churn/version=1/date=2026-11-22",
     ]
+    old = expired_partitions(root, date(2026, 11, 23))
+    assert [p.path for p in old] == expected
+    assert all(p.files >= 1 and p.bytes > 0 for p in old)  # ids/ may hold a merge lock
+    if log_store.url is None:
+        found = partitions_before(root, date(2026, 11, 23))
+        assert [p.relative_to(root).as_posix() for p in found] == expected
+    else:  # the same from the store's URL alone
+        assert [p.path for p in expired_partitions(log_store.url, date(2026, 11, 23))] == expected
     assert partitions_before(root / "nowhere", date(2030, 1, 1)) == []
+    assert expired_partitions(root / "nowhere", date(2030, 1, 1)) == []
 
 
 def test_the_constructor_only_stores_its_arguments(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -80,6 +81,8 @@ def serve_cmd(
     rate_limit_redis: str = _serve_option("rate_limit_redis_url", "--rate-limit-redis"),
     cors_origins: str = _serve_option("cors_origins", "--cors-origins"),
     allowed_hosts: str = _serve_option("allowed_hosts", "--allowed-hosts"),
+    # -- predlog (issue 14) --
+    log_store: str | None = _serve_option("log_store", "--log-store"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -108,6 +111,11 @@ def serve_cmd(
         raise InvalidInput(
             f"--replica (SHIPYARD_REPLICA) must be at most 128 characters. Got {len(replica)}."
         )
+    if log_store and no_log:
+        raise InvalidInput(
+            "--log-store puts the prediction log's Parquet on an object store; it needs a log: "
+            "drop --no-log or --log-store."
+        )
     names = tuple(n.strip() for n in models.split(",") if n.strip()) if models else None
     settings = _serve_settings(
         models=names,
@@ -129,6 +137,7 @@ def serve_cmd(
         rate_limit_redis_url=rate_limit_redis or None,
         cors_origins=_listed(cors_origins),
         allowed_hosts=_listed(allowed_hosts),
+        log_store=log_store or None,
     )
     if grpc_port is not None:
         _check_port_free(host, grpc_port)
@@ -140,15 +149,18 @@ def serve_cmd(
     console.print(
         f"Serving {', '.join(names) if names else f'every model with @{alias}'} on "
         f"http://{host}:{port} ({runtime} runtime, {auth}, "
-        f"log: {log_path or 'off'}, {workers} worker{'s' if workers > 1 else ''})"
+        f"log: {log_path or 'off'}"
+        + (f" (Parquet on {log_store})" if log_store and log_path else "")
+        + f", {workers} worker{'s' if workers > 1 else ''})"
         + (f"; gRPC on {host}:{grpc_port}" if grpc_port is not None else "")
         + (f"; web UI on http://{host}:{port}/ui/" if ui else "")
     )
     if workers > 1:
         c.close()
-        _serve_workers(settings, log_path, host, port, workers)
+        _serve_workers(settings, log_path, host, port, workers, c.store.storage_options)
         return
-    log = open_prediction_log(log_path, settings)
+    # The log's store is reached with the artifact store's options ([storage], env).
+    log = open_prediction_log(log_path, settings, c.store.storage_options)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
     if not ui:
@@ -168,7 +180,12 @@ def serve_cmd(
 
 
 def _serve_workers(
-    settings: ServeSettings, log_path: str | None, host: str, port: int, workers: int
+    settings: ServeSettings,
+    log_path: str | None,
+    host: str,
+    port: int,
+    workers: int,
+    storage_options: dict[str, Any],
 ) -> None:
     """Run ``workers`` uvicorn worker processes on one socket, sharing their metrics.
 
@@ -187,6 +204,9 @@ def _serve_workers(
         settings = settings.model_copy(update={"shared_metrics_dir": shared})
         os.environ[SETTINGS_ENV] = settings.model_dump_json()
         os.environ[LOG_ENV] = log_path or ""
+        # The workers build their store from the environment: [storage] of shipyard.toml
+        # reaches them through the variable (which already won over it key by key).
+        os.environ["SHIPYARD_STORAGE_OPTIONS"] = json.dumps(storage_options)
         uvicorn.run(
             "shipyard.serving._factory:app_from_environment",
             factory=True,

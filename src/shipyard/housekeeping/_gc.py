@@ -3,7 +3,6 @@ and (when asked) the archive files of archived versions no alias or traffic poli
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from shipyard.audit import append_event
-from shipyard.predlog import merge_id_indexes, partitions_before
+from shipyard.errors import StoreUnavailable
+from shipyard.predlog import Partition, delete_partition, expired_partitions, merge_id_indexes
 from shipyard.registry import referenced_versions
 from shipyard.store import Store
 from shipyard.store.tables import Alias, JobRun, ModelVersion, MonitoringResult
@@ -40,7 +40,7 @@ class GcReport:
 def collect_garbage(
     store: Store,
     *,
-    log_root: Path,
+    log_root: Path | str,
     predictions_older_than: timedelta | None,
     monitoring_older_than: timedelta | None,
     actor: str,
@@ -51,21 +51,23 @@ def collect_garbage(
 ) -> GcReport:
     """Delete what is past retention; audited. A ``None`` age keeps that kind forever.
 
+    ``log_root`` is the prediction log's folder (its Parquet beside it, or on the object
+    store its ``store.json`` names) or the object store URL of its Parquet.
+
     With ``archived_artifacts``, also delete the archive files of archived versions, except
     those an alias points to or the current traffic policy of their model uses (an arm's
     version or the shadow). The version rows stay, so history and lineage remain.
     """
     now = now or datetime.now(UTC)
     report = GcReport(dry_run=dry_run)
-    expired: list[Path] = []
+    expired: list[Partition] = []
     if predictions_older_than is not None:
         cutoff = (now - predictions_older_than).date()
-        expired = partitions_before(log_root, cutoff)
-        for folder in expired:
-            files = [p for p in folder.rglob("*") if p.is_file()]
-            report.files += len(files)
-            report.bytes += sum(p.stat().st_size for p in files)
-            report.partitions.append(str(folder.relative_to(log_root)))
+        expired = expired_partitions(log_root, cutoff)
+        for partition in expired:
+            report.files += partition.files
+            report.bytes += partition.bytes
+            report.partitions.append(partition.path)
     old = (
         MonitoringResult.window_end < now - monitoring_older_than
         if monitoring_older_than is not None
@@ -124,11 +126,11 @@ def collect_garbage(
         )
     # After the commit: a failed transaction deletes nothing; a file that fails to go after
     # it is only left behind (the version was already unusable once archived).
-    for folder in expired:
+    for partition in expired:
         try:
-            shutil.rmtree(folder)
-        except OSError as exc:
-            report.errors.append(f"could not delete '{folder}': {exc}")
+            delete_partition(log_root, partition)
+        except (OSError, StoreUnavailable) as exc:
+            report.errors.append(f"could not delete '{partition.path}': {exc}")
     for key in doomed:
         try:
             store.artifacts.delete(key)
@@ -138,7 +140,7 @@ def collect_garbage(
     try:
         merged = merge_id_indexes(log_root, now.date())
         report.id_index_days = [day.isoformat() for day in merged]
-    except OSError as exc:
+    except (OSError, StoreUnavailable) as exc:
         report.errors.append(f"could not merge the prediction-id index: {exc}")
     return report
 

@@ -6,8 +6,14 @@ One writer per process, ``PredictionLog`` (the server appends to it through the
 too, that need no open log: ``read_window`` (a model's Parquet parts plus its records still in
 the WAL, each once; monitoring's DuckDB and Spark windows), ``query`` (SQL, the CLI's
 ``shipyard predictions query``), ``join_feedback`` (predictions with their labels) and
-``partitions_before`` (the day partitions retention deletes) and ``find_prediction`` (one
-prediction by its id, with its labels, through the prediction-id index of its day).
+``expired_partitions`` and ``delete_partition`` (the day partitions retention deletes) and
+``find_prediction`` (one prediction by its id, with its labels, through the prediction-id
+index of its day).
+
+The WAL is always a local folder; the Parquet is beside it or on an object store
+(``PredictionLog(root, store_url="s3://bucket/predlog")``, reached through
+``shipyard.store.open_filesystem``; ``shipyard serve --log-store URL``). Readers given the
+folder read the store it names (``root/store.json``); given the URL, the Parquet alone.
 
 The prediction-id index (``ids/date=D/``: id, model, version and part file, sorted by id) is
 written by compaction with each segment's parts; ``merge_id_indexes`` (the compactor, for
@@ -22,8 +28,8 @@ Every answered request's rows carry its usage (``caller``, the API token's name;
 requests, rows, compute seconds and refusals from the log, so usage is as durable as the
 log. ``log_space(root)`` is the disk the log takes (WAL backlog and Parquet).
 
-A layer below serving and monitoring: it imports only ``shipyard.errors`` and
-``shipyard.names`` (never serving, monitoring or the registry).
+A layer below serving and monitoring: it imports only ``shipyard.errors``,
+``shipyard.names`` and ``shipyard.store`` (never serving, monitoring or the registry).
 
 >>> from shipyard.predlog import PredictionLog, query
 >>> with PredictionLog(tmp / "predlog") as log:                    # doctest: +SKIP
@@ -36,7 +42,12 @@ from shipyard.predlog._feedback import FeedbackResult, join_feedback
 from shipyard.predlog._idindex import merge_id_index, merge_id_indexes, write_id_index
 from shipyard.predlog._log import PredictionLog
 from shipyard.predlog._lookup import check_prediction_id, find_prediction, id_day
-from shipyard.predlog._parquet import partitions_before
+from shipyard.predlog._parquet import (
+    Partition,
+    delete_partition,
+    expired_partitions,
+    partitions_before,
+)
 from shipyard.predlog._reader import LogWindow, query, read_window
 from shipyard.predlog._sink import Answers, NullSink, PredictionSink
 from shipyard.predlog._space import LogSpace, log_space
@@ -53,10 +64,13 @@ __all__ = [
     "LogSpace",
     "LogWindow",
     "NullSink",
+    "Partition",
     "PredictionLog",
     "PredictionRecord",
     "PredictionSink",
     "check_prediction_id",
+    "delete_partition",
+    "expired_partitions",
     "find_prediction",
     "id_day",
     "join_feedback",

@@ -21,16 +21,25 @@ The compactor process:
   ``wal/.compactor.lock`` works (the others wait and take over when its parent dies);
 - exits when its parent is gone: EOF on stdin (the kernel closes the pipe even after
   ``kill -9``) or a parent pid that changed; a ``q`` on stdin asks for a last pass first;
+- reaches the object store (when the log's Parquet is remote) with the storage options the
+  server was given, passed in its environment (``OPTIONS_ENV``), not on its command line;
 - runs only when the CPU has nothing else to do (Linux ``SCHED_IDLE``; elsewhere ``nice``),
   so that on a shared core requests go first. Under a load that keeps every core busy the
   WAL grows (the server's ``/metrics`` shows the lag) and compaction catches up once it eases;
   the records are durable in the WAL meanwhile, and queries read them there.
+
+When the object store cannot be reached (down, refused keys), a pass stops at the first
+segment it cannot write: the segment stays in the WAL, whole, and the next pass (retried
+after ``RETRY_SECONDS``, doubling up to ``MAX_RETRY_SECONDS``) writes the same part names
+again. Requests never wait for it: they only append to the WAL. One warning says the store
+is gone and one line says when compaction resumed (not a traceback a second).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import signal
@@ -44,6 +53,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from shipyard.errors import StoreUnavailable
 from shipyard.predlog._decode import decode_segment
 from shipyard.predlog._idindex import (
     merge_id_indexes,
@@ -51,6 +61,7 @@ from shipyard.predlog._idindex import (
     segment_index_rows,
     write_segment_index,
 )
+from shipyard.predlog._location import Location, open_location
 from shipyard.predlog._parquet import PartWriter, Written, remove_stale_tmp
 from shipyard.predlog._wal import (
     PREDICTION,
@@ -79,6 +90,11 @@ _BOOT = (
     "pkg.__path__ = [sys.argv[1]]; sys.modules['shipyard.predlog'] = pkg; "
     "from shipyard.predlog._compactor import main; sys.exit(main(sys.argv[2:]))"
 )
+#: The compactor process's storage options (JSON), from the server's.
+OPTIONS_ENV = "SHIPYARD_PREDLOG_STORAGE_OPTIONS"
+#: First wait before retrying a pass the object store failed, doubled up to the maximum.
+RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 5.0
 WAKE = b"w"
 DRAIN = b"q"
 #: Folder of ``wal/`` keeping the lines of segments that could not be decoded.
@@ -99,7 +115,7 @@ def compact_segment(writer: PartWriter, segment: Segment) -> None:
         written = writer.write_segment(segment.segment_id, segment.key, table)
         if segment.key.kind == PREDICTION:
             # After the parts are on disk, before the segment goes: see _idindex.
-            write_segment_index(writer.root, segment.segment_id, _index_rows(segment, written))
+            write_segment_index(writer.loc, segment.segment_id, _index_rows(segment, written))
             _merge_past_days(writer, written)
     if bad:
         kept = segment.path.parent / DAMAGED_DIR / segment.path.name
@@ -131,20 +147,22 @@ def _merge_past_days(writer: PartWriter, written: list[Written]) -> None:
         return
     writer.newest_day = newest
     try:
-        merge_id_indexes(writer.root, datetime.now(UTC).date())
+        merge_id_indexes(writer.loc, datetime.now(UTC).date())
     except Exception:
         log.exception("prediction log: merging the id index of past days failed")
 
 
-def compact_unlocked(root: Path, writer: PartWriter, *, clean: bool = True) -> int:
+def compact_unlocked(writer: PartWriter, *, clean: bool = True) -> int:
     """Compact every segment no live process holds; returns how many were compacted.
 
     ``clean`` also deletes what crashed compactions and segment creations left (a walk of
-    the whole Parquet tree: at start-up, not on every pass).
+    the whole Parquet tree on disk: at start-up, not on every pass).
     """
+    loc = writer.loc
+    assert loc.folder is not None  # a writer has its local folder
     done = 0
     live: set[str] = set()
-    for path in list_segments(root / "wal"):
+    for path in list_segments(loc.folder / "wal"):
         segment = claim_orphan(path)
         if segment is None:
             live.add(parse_segment_name(path.name)[0])
@@ -155,10 +173,35 @@ def compact_unlocked(root: Path, writer: PartWriter, *, clean: bool = True) -> i
             os.close(segment.fd)
         done += 1
     if clean:
-        remove_stale_tmp(root, live)
-        remove_stale_index_tmp(root, live)
-        remove_stale_new(root / "wal")
+        remove_stale_tmp(loc, live)
+        remove_stale_index_tmp(loc, live)
+        remove_stale_new(loc.folder / "wal")
     return done
+
+
+class Retry:
+    """How a compaction loop waits after a failure, and what it says: one warning when the
+    object store goes away (no traceback a second), one line when compaction resumes; any
+    other failure is logged with its traceback."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.delay = 0.0
+
+    def failed(self, exc: BaseException) -> float:
+        """Log ``exc`` (once per outage); returns the seconds to wait."""
+        if isinstance(exc, StoreUnavailable):
+            if not self.delay:
+                log.warning("%s (%s); retrying", self.where, exc)
+        else:
+            log.error("%s", self.where, exc_info=exc)
+        self.delay = min(MAX_RETRY_SECONDS, self.delay * 2 or RETRY_SECONDS)
+        return self.delay
+
+    def succeeded(self) -> None:
+        if self.delay:
+            log.warning("%s: resumed, compaction works again", self.where)
+        self.delay = 0.0
 
 
 def compact_path(writer: PartWriter, path: Path) -> None:
@@ -188,9 +231,14 @@ class CompactorProcess:
         self._finalizer = weakref.finalize(self, _end, proc, stdin)
 
     @classmethod
-    def start(cls, root: Path) -> CompactorProcess | None:
+    def start(
+        cls, root: Path, storage_options: dict[str, object] | None = None
+    ) -> CompactorProcess | None:
         """Start the compactor of ``root``; None (and a warning) if it cannot start."""
         read_end, write_end = os.pipe()  # both close-on-exec; Popen dups read_end to 0
+        env = dict(os.environ)
+        if storage_options:
+            env[OPTIONS_ENV] = json.dumps(storage_options)
         try:
             proc = subprocess.Popen(
                 [
@@ -203,6 +251,7 @@ class CompactorProcess:
                 ],
                 stdin=read_end,
                 close_fds=True,
+                env=env,
             )
         except OSError as exc:
             os.close(write_end)
@@ -262,11 +311,22 @@ class Compaction:
     the ``predlog-compact`` thread; the thread takes over if the process cannot start or dies.
     """
 
-    def __init__(self, root: Path, wal: WalWriter, *, process: bool) -> None:
-        self.root = root
+    def __init__(
+        self,
+        loc: Location,
+        wal: WalWriter,
+        *,
+        process: bool,
+        storage_options: dict[str, object] | None = None,
+    ) -> None:
+        assert loc.folder is not None  # a writer has its local folder
+        self.loc = loc
+        self.root = loc.folder
         self.wal = wal
         self.process = process
-        self._parts = PartWriter(root)
+        self.storage_options = storage_options
+        self._parts = PartWriter(loc)
+        self._retry = Retry("prediction log: compaction failed")
         self._process: CompactorProcess | None = None
         self._lock = threading.Lock()  # one compaction at a time: thread, flush, replay
         self._stop = threading.Event()
@@ -274,11 +334,15 @@ class Compaction:
 
     def open(self) -> None:
         """Create the folders, replay segments of dead processes, start the process and thread."""
-        for sub in ("wal", "predictions", "feedback"):
+        subs = ("wal",) if self.loc.remote else ("wal", "predictions", "feedback")
+        for sub in subs:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self.replay()
+        try:
+            self.replay()
+        except StoreUnavailable as exc:  # the store is down: the WAL keeps it, retried later
+            log.warning("prediction log: segments of dead processes wait in the WAL (%s)", exc)
         if self.process:
-            self._process = CompactorProcess.start(self.root)
+            self._process = CompactorProcess.start(self.root, self.storage_options)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="predlog-compact", daemon=True)
         self._thread.start()
@@ -286,7 +350,7 @@ class Compaction:
     def replay(self) -> int:
         """Compact every segment whose process died; returns how many were replayed."""
         with self._lock:
-            return compact_unlocked(self.root, self._parts)
+            return compact_unlocked(self._parts)
 
     def stop(self) -> None:
         """Stop the thread (the segments stay: ``close`` compacts them)."""
@@ -297,8 +361,19 @@ class Compaction:
             self._thread = None
 
     def close(self) -> None:
-        """Compact everything to Parquet now, then end the compactor process."""
-        self.flush()
+        """Compact everything to Parquet now, then end the compactor process.
+
+        When the object store cannot be reached, the segments stay in the WAL (released, so
+        that the next start, or another process, replays them) and a warning says so."""
+        try:
+            self.flush()
+        except StoreUnavailable as exc:
+            left = self._release_closed()
+            log.warning(
+                "prediction log: %d segment(s) stay in the WAL, compacted at the next start (%s)",
+                left,
+                exc,
+            )
         if self._process is not None:
             self._process.stop()
             self._process = None
@@ -314,6 +389,15 @@ class Compaction:
         """The pid of the compactor process (None when compaction runs in the thread)."""
         return None if self._process is None else self._process.pid
 
+    def _release_closed(self) -> int:
+        """Let go of the closed segments this process could not compact (their flocks)."""
+        left = 0
+        with self._lock:
+            while (segment := self.wal.first_closed()) is not None:
+                self.wal.release(segment, handed=False)
+                left += 1
+        return left
+
     def _loop(self) -> None:
         wake = self.wal.wake
         while not self._stop.is_set():
@@ -324,9 +408,10 @@ class Compaction:
                 if process is not None and not process.alive():
                     self._fall_back_to_thread()
                 self._compact_closed()
-            except Exception:  # retried on the next wake-up; the segment stays until it works
-                log.exception("prediction log: compaction failed")
-                self._stop.wait(1.0)
+                self._retry.succeeded()
+            except Exception as exc:  # retried; the segment stays until it works
+                self._stop.wait(self._retry.failed(exc))
+                wake.set()  # retry even when no new segment closes
 
     def _compact_closed(self) -> None:
         """Compact closed segments here, or seal them for the compactor process."""
@@ -429,7 +514,7 @@ def _share_cpu() -> None:
         os.sched_setscheduler(os.getpid(), os.SCHED_OTHER, os.sched_param(0))
 
 
-def run(root: Path, parent: int) -> int:
+def run(root: Path, parent: int, storage_options: dict[str, object] | None = None) -> int:
     """The compactor process's loop (see the module docstring)."""
     # Ctrl-C and SIGTERM go to the whole process group; the parent decides when this ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -441,15 +526,19 @@ def run(root: Path, parent: int) -> int:
     lock_fd = _hold_folder_lock(root, control)
     if lock_fd is None and not control.drain.is_set():
         return 0
-    writer = PartWriter(root)
+    retry = Retry("prediction log compactor: compaction failed")
+    writer: PartWriter | None = None
     clean = True
     while True:
         try:
-            compact_unlocked(root, writer, clean=clean)
+            if writer is None:  # reads store.json, which the server wrote before starting us
+                loc = open_location(root, storage_options=storage_options, check=False)
+                writer = PartWriter(loc)
+            compact_unlocked(writer, clean=clean)
             clean = False
-        except Exception:  # retried on the next pass; the segment stays until it works
-            log.exception("prediction log compactor: compaction failed")
-            control.sleep(1.0)
+            retry.succeeded()
+        except Exception as exc:  # retried; the segment stays until it works
+            control.sleep(retry.failed(exc))
         if control.drain.is_set() or not control.parent_alive():
             return 0
         control.sleep(POLL_SECONDS)
@@ -460,7 +549,8 @@ def main(argv: list[str]) -> int:
         print("usage: python -m shipyard.predlog._compactor LOG_ROOT PARENT_PID", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run(Path(argv[0]), int(argv[1]))
+    options = json.loads(os.environ.get(OPTIONS_ENV) or "{}")
+    return run(Path(argv[0]), int(argv[1]), options)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from shipyard.errors import InvalidInput
 from shipyard.names import check_name
+from shipyard.predlog._location import Location, as_location
 from shipyard.predlog._reader import frame_of, read_window
 from shipyard.predlog._wal import FEEDBACK, PartitionKey
 from shipyard.predlog._writer import WalWriter
@@ -40,12 +41,14 @@ class FeedbackResult:
     unknown_ids: list[str] = field(default_factory=list)
 
 
-def record_feedback(wal: WalWriter, model: str, frame: pd.DataFrame) -> FeedbackResult:
+def record_feedback(
+    wal: WalWriter, model: str, frame: pd.DataFrame, loc: Location | None = None
+) -> FeedbackResult:
     """Write the labels of ``frame`` whose ids ``model`` logged predictions for (see
-    ``PredictionLog.record_feedback_frame``)."""
+    ``PredictionLog.record_feedback_frame``); ``loc`` is where the log's Parquet is."""
     check_name(model)
     ids, labels, stamps = check_feedback_frame(frame)
-    known = _known_ids(wal.root, model, ids)
+    known = _known_ids(loc if loc is not None else Location.local(wal.root), model, ids)
     keep = [i for i, pid in enumerate(ids) if pid in known]
     unknown = [pid for pid in ids if pid not in known]
     if keep:
@@ -54,7 +57,7 @@ def record_feedback(wal: WalWriter, model: str, frame: pd.DataFrame) -> Feedback
     return FeedbackResult(matched=len(keep), unknown=len(unknown), unknown_ids=unknown[:100])
 
 
-def _known_ids(root: Path, model: str, ids: list[str]) -> set[str]:
+def _known_ids(root: Path | Location, model: str, ids: list[str]) -> set[str]:
     con = read_window(root, model).connect()
     try:
         con.register("_ids", pa.table({"prediction_id": pa.array(ids, pa.string())}))
@@ -68,7 +71,13 @@ def _known_ids(root: Path, model: str, ids: list[str]) -> set[str]:
 
 
 def join_feedback(
-    root: str | Path, model: str, *, version: int, start: datetime, end: datetime
+    root: str | Path | Location,
+    model: str,
+    *,
+    version: int,
+    start: datetime,
+    end: datetime,
+    storage_options: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The accepted predictions of one version in ``[start, end)`` (``prediction_id``, ``ts``,
     ``prediction``, ``proba__<class>``) and every label recorded for them (``prediction_id``,
@@ -81,7 +90,7 @@ def join_feedback(
         f"version = {int(version)} AND status = 'ok' "
         f"AND epoch(ts) >= {start.timestamp()} AND epoch(ts) < {end.timestamp()}"
     )
-    con = read_window(root, model, feedback=True).connect()
+    con = read_window(as_location(root, storage_options), model, feedback=True).connect()
     try:
         columns = frame_of(con, "SELECT * FROM predictions LIMIT 0").columns
         if "prediction" not in columns:

@@ -11,16 +11,20 @@ path relative to ``root``, with ``/``), sorted by ``prediction_id`` (row groups 
 ``ROW_GROUP`` rows, so a lookup reads the one row group whose min/max can hold the id).
 
 Exactly once, as the parts (see ``_parquet``): compaction writes a segment's index after its
-parts are renamed and their folders fsynced, and before it deletes the segment, the same way
-(``.<segment-id>.tmp``, fsync, rename over the final name, fsync the folder). A crash before
-the rename leaves the segment, whose replay rewrites the same parts and the same index file;
-after it, the same again. So an index row never names a part that is not on disk, and a
-replay never adds a second file for a segment.
+parts are renamed and their folders fsynced (on an object store: written and confirmed), and
+before it deletes the segment, the same way (on disk ``.<segment-id>.tmp``, fsync, rename
+over the final name, fsync the folder; on an object store one ``PUT`` of the final name,
+confirmed). A crash (or an object store gone) before that leaves the segment, whose replay
+rewrites the same parts and the same index file; after it, the same again. So an index row
+never names a part that is not there, and a replay never adds a second file for a segment.
 
 ``merge_id_index`` turns a day's files into one ``merged-<n>`` file: it reads them (and the
 id column of any part of the day no index file names, a log written before the index
 existed), writes the rows de-duplicated and sorted to ``.merged-<n>.tmp``, renames it, then
-deletes its inputs. A crash between the rename and the deletes, or a segment replayed after
+deletes its inputs. On disk a ``flock`` keeps a second merge of the day out; an object store
+has no lock, and needs none: a merge deletes only the files it read, after its own output
+(which holds their rows) is written, so two merges at once leave two merged files with the
+same rows at worst. A crash between the rename and the deletes, or a segment replayed after
 the merge read it, leaves rows twice, each naming the same part: readers de-duplicate, and the
 next merge does too. A day with a merged file is *complete* (every part of it is indexed, as
 long as no process of an older version writes it); a day with only segment files may hold
@@ -31,24 +35,23 @@ This module uses only pyarrow: the compactor process imports it and never loads 
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from shipyard.errors import InvalidInput
+from shipyard.predlog._location import Location, as_location
 from shipyard.predlog._parquet import IDS_DIR, PREDICTIONS_DIR
-from shipyard.predlog._wal import fsync_dir
 
 log = logging.getLogger(__name__)
 
@@ -69,35 +72,27 @@ _LOCK = ".merge.lock"
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
-def index_dir(root: Path, day: date | str) -> Path:
+def index_dir(loc: Location, day: date | str) -> str:
     """The index folder of one UTC day."""
     text = day if isinstance(day, str) else day.isoformat()
-    return root / IDS_DIR / f"date={text}"
+    return loc.path(IDS_DIR, f"date={text}")
 
 
-def index_files(folder: Path) -> tuple[list[Path], list[Path]]:
+def index_files(loc: Location, folder: str) -> tuple[list[str], list[str]]:
     """(merged files, segment files) of one day's index folder; empty when it has none."""
-    merged: list[Path] = []
-    segments: list[Path] = []
-    try:
-        names = os.listdir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return merged, segments
-    for name in names:
+    merged: list[str] = []
+    segments: list[str] = []
+    for name in loc.listdir(folder):
         if name.startswith(".") or not name.endswith(".parquet"):
             continue
-        (merged if name.startswith(MERGED_PREFIX) else segments).append(folder / name)
+        (merged if name.startswith(MERGED_PREFIX) else segments).append(f"{folder}/{name}")
     return sorted(merged), sorted(segments)
 
 
-def index_days(root: Path) -> list[date]:
+def index_days(loc: Location) -> list[date]:
     """The days that have an index folder, oldest first."""
     out = []
-    try:
-        entries = os.listdir(root / IDS_DIR)
-    except FileNotFoundError:
-        return []
-    for name in entries:
+    for name in loc.listdir(loc.path(IDS_DIR)):
         match = _DATE_DIR.match(name)
         if match:
             out.append(date.fromisoformat(match.group(1)))
@@ -113,13 +108,13 @@ class Hit(NamedTuple):
     version: int | None
 
 
-def find_in_index(files: list[str], prediction_id: str) -> list[Hit]:
+def find_in_index(loc: Location, files: list[str], prediction_id: str) -> list[Hit]:
     """What ``files`` (index files) say about ``prediction_id``, each place once. Reads only
     the row groups whose min/max statistics can hold it (one per sorted file). Raises
     ``FileNotFoundError`` when a file was merged away since it was listed."""
     found: set[Hit] = set()
     for path in files:
-        parquet = pq.ParquetFile(path)
+        parquet = loc.parquet_file(path)
         meta = parquet.metadata
         for group in range(meta.num_row_groups):
             stats = meta.row_group(group).column(0).statistics
@@ -133,17 +128,15 @@ def find_in_index(files: list[str], prediction_id: str) -> list[Hit]:
     return sorted(found, key=lambda hit: hit.part)
 
 
-def write_segment_index(root: Path, segment_id: str, rows: Iterable[pa.Table]) -> None:
+def write_segment_index(loc: Location, segment_id: str, rows: Iterable[pa.Table]) -> None:
     """Write the index of one compacted segment, one file per day (``SCHEMA`` tables with a
-    ``day`` column of ISO dates). Call only once the parts they name are renamed and fsynced."""
+    ``day`` column of ISO dates). Call only once the parts they name are confirmed."""
     by_day: dict[str, list[pa.Table]] = {}
     for table in rows:
         by_day.setdefault(str(table["day"][0].as_py()), []).append(table.drop_columns(["day"]))
     for day, tables in by_day.items():
-        folder = index_dir(root, day)
-        folder.mkdir(parents=True, exist_ok=True)
         table = pa.concat_tables(tables).sort_by("prediction_id")
-        _write_atomic(table, folder, f"{segment_id}.parquet")
+        _write_atomic(loc, table, index_dir(loc, day), f"{segment_id}.parquet")
 
 
 def segment_index_rows(
@@ -162,22 +155,29 @@ def segment_index_rows(
     )
 
 
-def write_id_index(root: str | Path, day: date, table: pa.Table) -> Path:
+def write_id_index(
+    root: str | Path | Location,
+    day: date,
+    table: pa.Table,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> str:
     """Write ``table`` as a merged index file of ``day``; for tools that write part files
     themselves (a bench seeder, an import) instead of through ``PredictionLog``.
 
-    ``table`` has the columns ``prediction_id``, ``model``, ``version`` and ``part`` (the
-    part's path relative to ``root``, e.g.
+    ``root`` is the log folder (or its object store URL). ``table`` has the columns
+    ``prediction_id``, ``model``, ``version`` and ``part`` (the part's path relative to the
+    Parquet root, e.g.
     ``predictions/model=churn/version=3/date=2026-11-23/part-0001.parquet``): one row per
     prediction of ``day``, every part of that day covered (a lookup that misses a day with a
     merged file does not read its parts). The file is sorted and written atomically; a
-    later ``merge_id_index`` folds it in with the day's other files.
+    later ``merge_id_index`` folds it in with the day's other files. Returns its path.
 
     >>> write_id_index(root, date(2026, 11, 23), pa.table({"prediction_id": ["18f3..."],
     ...     "model": ["churn"], "version": [3], "part": ["predictions/model=churn/..."]}))
     ...                                                                 # doctest: +SKIP
     """
-    root = Path(root)
+    loc = as_location(root, storage_options)
     missing = [name for name in SCHEMA.names if name not in table.column_names]
     if missing:
         raise InvalidInput(
@@ -185,72 +185,90 @@ def write_id_index(root: str | Path, day: date, table: pa.Table) -> Path:
             f"instead (missing {missing})."
         )
     table = _conform(table.select(SCHEMA.names))
-    folder = index_dir(root, day)
-    folder.mkdir(parents=True, exist_ok=True)
-    return _write_atomic(_sorted_unique(table), folder, _merged_name())
+    return _write_atomic(loc, _sorted_unique(table), index_dir(loc, day), _merged_name())
 
 
-def merge_id_index(root: str | Path, day: date) -> Path | None:
+def merge_id_index(
+    root: str | Path | Location, day: date, *, storage_options: dict[str, Any] | None = None
+) -> str | None:
     """Merge ``day``'s index files (and index its parts no file names) into one sorted
-    ``merged-<n>.parquet``; returns it, or None when there was nothing to do (already one
-    merged file and nothing else, no index and no parts, or another merge of it running).
+    ``merged-<n>.parquet``; returns its path, or None when there was nothing to do (already
+    one merged file and nothing else, no index and no parts, or another merge of it
+    running on this machine).
 
     Idempotent and safe while lookups read (see the module docstring). For past days: today's
     segments are still being written.
     """
-    root = Path(root)
-    folder = index_dir(root, day)
-    merged, segments = index_files(folder)
+    loc = as_location(root, storage_options)
+    folder = index_dir(loc, day)
+    merged, segments = index_files(loc, folder)
     unindexed_check = not merged  # once merged, every part of the day is indexed
     if len(merged) == 1 and not segments:
         return None
-    if not merged and not segments and not _day_parts(root, day):
+    if not merged and not segments and not _day_parts(loc, day):
         return None
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    with _merge_lock(loc, folder) as locked:
+        if not locked:
+            return None  # another process merges it now
+        merged, segments = index_files(loc, folder)  # again, under the lock
+        inputs = merged + segments
+        tables = [t for t in (_read(loc, p) for p in inputs) if t is not None]
+        if unindexed_check:
+            named = {p for t in tables for p in t["part"].unique().to_pylist()}
+            tables.extend(_index_parts(loc, day, named))
+        table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
+        out = _write_atomic(loc, _sorted_unique(table), folder, _merged_name())
+        for path in inputs:
+            loc.remove(path)
+        if inputs:
+            loc.sync_folders({folder})
+        return out
+
+
+@contextmanager
+def _merge_lock(loc: Location, folder: str) -> Iterator[bool]:
+    """On disk: the day's ``flock`` (False when another process holds it), and a crashed
+    merge's temporary file removed. An object store needs no lock (module docstring)."""
+    if loc.remote:
+        yield True
+        return
+    os.makedirs(folder, exist_ok=True)
+    lock = os.open(f"{folder}/{_LOCK}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return None  # another process merges it now
-        for stale in folder.glob(f".{MERGED_PREFIX}*{_TMP_SUFFIX}"):
+            yield False
+            return
+        for stale in Path(folder).glob(f".{MERGED_PREFIX}*{_TMP_SUFFIX}"):
             stale.unlink(missing_ok=True)  # a merge that crashed (we hold the lock)
-        merged, segments = index_files(folder)  # again, under the lock
-        inputs = merged + segments
-        tables = [t for t in (_read(p) for p in inputs) if t is not None]
-        if unindexed_check:
-            named = {p for t in tables for p in t["part"].unique().to_pylist()}
-            tables.extend(_index_parts(root, day, named))
-        table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-        out = _write_atomic(_sorted_unique(table), folder, _merged_name())
-        for path in inputs:
-            path.unlink(missing_ok=True)
-        if inputs:
-            fsync_dir(folder)
-        return out
+        yield True
     finally:
         os.close(lock)
 
 
-def merge_id_indexes(root: str | Path, before: date) -> list[date]:
+def merge_id_indexes(
+    root: str | Path | Location, before: date, *, storage_options: dict[str, Any] | None = None
+) -> list[date]:
     """``merge_id_index`` every day before ``before`` whose index is not one merged file
     yet; returns the days merged. Days with parts but no index (a log written before the
     index existed) are not indexed here: ``merge_id_index`` a day to index it."""
-    root = Path(root)
+    loc = as_location(root, storage_options)
     done = []
-    for day in index_days(root):
+    for day in index_days(loc):
         if day >= before:
             continue
-        merged, segments = index_files(index_dir(root, day))
-        if (len(merged) > 1 or segments) and merge_id_index(root, day) is not None:
+        merged, segments = index_files(loc, index_dir(loc, day))
+        if (len(merged) > 1 or segments) and merge_id_index(loc, day) is not None:
             done.append(day)
     return done
 
 
-def remove_stale_index_tmp(root: Path, live_segment_ids: set[str]) -> None:
-    """Delete temporary index files of compactions that crashed (not those of live segments)."""
-    top = root / IDS_DIR
-    if not top.is_dir():
+def remove_stale_index_tmp(loc: Location, live_segment_ids: set[str]) -> None:
+    """Delete temporary index files of compactions that crashed (not those of live segments).
+    An object store has none."""
+    top = Path(loc.base) / IDS_DIR
+    if loc.remote or not top.is_dir():
         return
     for tmp in top.glob(f"date=*/.*{_TMP_SUFFIX}"):
         name = tmp.name[1 : -len(_TMP_SUFFIX)]
@@ -258,17 +276,16 @@ def remove_stale_index_tmp(root: Path, live_segment_ids: set[str]) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _write_atomic(table: pa.Table, folder: Path, name: str) -> Path:
-    tmp = folder / f".{name.removesuffix('.parquet')}{_TMP_SUFFIX}"
-    with open(tmp, "wb") as fh:
-        pq.write_table(
-            table, fh, compression="zstd", row_group_size=ROW_GROUP, write_statistics=True
-        )
-        fh.flush()
-        os.fsync(fh.fileno())
-    final = folder / name
-    os.replace(tmp, final)
-    fsync_dir(folder)
+def _write_atomic(loc: Location, table: pa.Table, folder: str, name: str) -> str:
+    final = loc.write_parquet(
+        table,
+        folder,
+        name,
+        compression="zstd",
+        row_group_size=ROW_GROUP,
+        write_statistics=True,
+    )
+    loc.sync_folders({folder})
     return final
 
 
@@ -288,50 +305,42 @@ def _sorted_unique(table: pa.Table) -> pa.Table:
     return _conform(unique).sort_by([("prediction_id", "ascending"), ("part", "ascending")])
 
 
-def _read(path: Path) -> pa.Table | None:
+def _read(loc: Location, path: str) -> pa.Table | None:
     try:
-        return _conform(pq.read_table(path))
+        return _conform(loc.read_table(path))
     except FileNotFoundError:  # merged and deleted by another process meanwhile
         return None
 
 
-def _day_parts(root: Path, day: date) -> list[Path]:
+def _day_parts(loc: Location, day: date) -> list[str]:
     """The prediction part files of ``day``, of every model and version."""
     wanted = f"date={day.isoformat()}"
-    out: list[Path] = []
-    for model in _subdirs(root / PREDICTIONS_DIR, "model="):
-        for version in _subdirs(model, "version="):
-            folder = version / wanted
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                out.extend(
-                    folder / n
-                    for n in os.listdir(folder)
-                    if n.startswith("part-") and n.endswith(".parquet")
-                )
+    out: list[str] = []
+    for model in loc.subdirs(loc.path(PREDICTIONS_DIR), "model="):
+        for version in loc.subdirs(model, "version="):
+            folder = f"{version}/{wanted}"
+            out.extend(
+                f"{folder}/{n}"
+                for n in loc.listdir(folder)
+                if n.startswith("part-") and n.endswith(".parquet")
+            )
     return sorted(out)
 
 
-def _subdirs(folder: Path, prefix: str) -> list[Path]:
-    try:
-        with os.scandir(folder) as entries:
-            return [Path(e.path) for e in entries if e.name.startswith(prefix) and e.is_dir()]
-    except FileNotFoundError:
-        return []
-
-
-def _index_parts(root: Path, day: date, named: set[str]) -> list[pa.Table]:
+def _index_parts(loc: Location, day: date, named: set[str]) -> list[pa.Table]:
     """Index rows of the parts of ``day`` that no index file names."""
     out = []
-    for path in _day_parts(root, day):
-        relative = path.relative_to(root).as_posix()
+    for path in _day_parts(loc, day):
+        relative = loc.relative(path)
         if relative in named:
             continue
         try:
-            ids = pq.read_table(path, columns=["prediction_id"])["prediction_id"]
+            ids = loc.read_table(path, columns=["prediction_id"])["prediction_id"]
         except FileNotFoundError:
             continue
-        model = path.parent.parent.parent.name.removeprefix("model=")
-        version_text = path.parent.parent.name.removeprefix("version=")
+        pieces = relative.split("/")
+        model = pieces[-4].removeprefix("model=")
+        version_text = pieces[-3].removeprefix("version=")
         version = None if version_text == "NULL" else int(version_text)
         rows = segment_index_rows(day.isoformat(), model, version, relative, ids)
         out.append(_conform(rows.drop_columns(["day"])))

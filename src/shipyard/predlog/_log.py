@@ -9,10 +9,14 @@ Parquet, in a thread or a compactor process) and the readers (``_reader``, ``_fe
 ...              "arm": "production", "inputs": {"age": 41}, "prediction": 1,
 ...              "proba": {"0": 0.2, "1": 0.8}, "latency_ms": 0.4}])  # doctest: +SKIP
 >>> log.query("SELECT count(*) AS n FROM predictions", model="churn")  # doctest: +SKIP
+
+The WAL stays in ``root`` on local disk; with ``store_url`` the Parquet goes to an object
+store (``PredictionLog(root, store_url="s3://bucket/predlog")``, see ``_location``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +28,12 @@ import pandas as pd
 from shipyard.errors import InvalidInput
 from shipyard.predlog._compactor import Compaction
 from shipyard.predlog._feedback import FeedbackResult, record_feedback
+from shipyard.predlog._location import (
+    Location,
+    open_location,
+    read_store_file,
+    write_store_file,
+)
 from shipyard.predlog._reader import query
 from shipyard.predlog._sink import Answers
 from shipyard.predlog._writer import PredictionRecord, WalWriter, to_epoch
@@ -56,6 +66,15 @@ class PredictionLog:
         sealed segments to a compactor process, so that the Parquet conversion never holds
         this process's GIL (what ``shipyard serve`` does, see ``ServeSettings.compactor``);
         falls back to the thread if the process cannot start or dies.
+    store_url
+        Where the Parquet (``predictions/``, ``feedback/``, ``ids/``) goes, e.g.
+        ``"s3://bucket/predlog"``; the WAL stays in ``root``. ``None``: beside the WAL, or
+        where ``root/store.json`` says (written when a log opens with a URL, so that
+        readers given ``root`` find it). While the store is down the records wait in the
+        WAL and compaction retries; requests are not held.
+    storage_options
+        fsspec options of the object store (endpoint, keys...); the keys are never written
+        to ``store.json``: readers take them from their own settings or environment.
 
     Open it once per process (after forking workers), and close it on shutdown::
 
@@ -72,6 +91,8 @@ class PredictionLog:
         rotate_seconds: float = 5.0,
         on_write_error: Literal["raise", "drop"] = "raise",
         compactor: Compactor = "thread",
+        store_url: str | None = None,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.root = root
         self.fsync_interval = fsync_interval
@@ -79,6 +100,9 @@ class PredictionLog:
         self.rotate_seconds = rotate_seconds
         self.on_write_error = on_write_error
         self.compactor = compactor
+        self.store_url = store_url
+        self.storage_options = storage_options
+        self._location: Location | None = None
         self._wal: WalWriter | None = None
         self._compaction: Compaction | None = None
 
@@ -94,6 +118,7 @@ class PredictionLog:
                 f"Got {self.compactor!r} instead."
             )
         root = Path(self.root).expanduser().resolve()
+        self._location = loc = self._open_location(root)
         if self._wal is None:  # kept across close() and open(): its counts and layouts
             self._wal = WalWriter(
                 root,
@@ -103,7 +128,9 @@ class PredictionLog:
                 on_write_error=self.on_write_error,
             )
         wal = self._wal
-        self._compaction = Compaction(root, wal, process=self.compactor == "process")
+        self._compaction = Compaction(
+            loc, wal, process=self.compactor == "process", storage_options=self.storage_options
+        )
         self._compaction.open()
         wal.open()
         # The request path calls the writer's own methods: a method here that called them
@@ -221,7 +248,7 @@ class PredictionLog:
         """
         if self._wal is None or not self._wal.is_open:
             raise _not_open()
-        return record_feedback(self._wal, model, frame)
+        return record_feedback(self._wal, model, frame, self._location)
 
     def query(self, sql: str, *, model: str) -> pd.DataFrame:
         """Run DuckDB SQL over ``model``'s views ``predictions`` and ``feedback``.
@@ -232,12 +259,50 @@ class PredictionLog:
         >>> log.query("SELECT p.prediction, f.label FROM predictions p "
         ...           "JOIN feedback f USING (prediction_id)", model="churn")  # doctest: +SKIP
         """
-        return query(self.root, sql, model=model)
+        loc = self._location or open_location(self.root, self.store_url, self.storage_options)
+        return query(loc, sql, model=model)
+
+    def _open_location(self, root: Path) -> Location:
+        """Where the Parquet goes; with a URL, recorded in ``store.json`` for readers."""
+        saved = read_store_file(root)
+        url = self.store_url
+        if url is not None:
+            url = url.rstrip("/")
+            if saved is not None and saved[0] != url:
+                raise InvalidInput(
+                    f"The prediction log '{root}' keeps its Parquet at '{saved[0]}' (its "
+                    f"store.json), not at '{url}': give --log-store {saved[0]}, or a new "
+                    "--log folder for the new store."
+                )
+            if saved is None and _has_local_parquet(root):
+                raise InvalidInput(
+                    f"The prediction log '{root}' has Parquet on local disk already: it would "
+                    f"no longer be read once its Parquet goes to '{url}'. Give a new --log "
+                    "folder, or copy predictions/, feedback/ and ids/ to the store first."
+                )
+        # A new store is checked now (a missing bucket, refused keys: the server does not
+        # start); a known one is not, so that a server restarted while it is down still
+        # answers, logging to the WAL until it is back.
+        loc = open_location(root, url, self.storage_options, check=saved is None)
+        if url is not None and saved is None:
+            write_store_file(root, url, self.storage_options)
+        return loc
 
     def _open_compaction(self) -> Compaction:
         if self._compaction is None:  # never opened
             raise _not_open()
         return self._compaction
+
+
+def _has_local_parquet(root: Path) -> bool:
+    for sub in ("predictions", "feedback", "ids"):
+        try:
+            with os.scandir(root / sub) as entries:
+                if any(True for _ in entries):
+                    return True
+        except FileNotFoundError:
+            continue
+    return False
 
 
 def _not_open() -> InvalidInput:

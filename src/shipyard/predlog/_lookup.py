@@ -21,6 +21,9 @@ their ``prediction_id`` columns are scanned the same way, the parts of segments 
 a server id's clock first (their file names start with the segment's creation time), and
 only the file that holds it is read whole (about 1.5 s for a day of 1,000 models).
 
+On an object store (``_location``) the same reads happen through its fsspec filesystem:
+listings are one request per folder, and a part is fetched whole once the index names it.
+
 >>> find_prediction(root, "18f3a2b4c5d6e7f8091a2b00000")          # doctest: +SKIP
 {'prediction_id': '18f3...', 'model': 'churn', 'version': 3, 'inputs': {...}, ...}
 """
@@ -37,17 +40,18 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from shipyard.errors import InvalidInput
 from shipyard.predlog._decode import add_partition_columns, decode_segment
 from shipyard.predlog._idindex import Hit, find_in_index, index_days, index_dir, index_files
+from shipyard.predlog._location import Location, as_location
 from shipyard.predlog._parquet import (
     FEEDBACK_DIR,
     IDS_DIR,
     PREDICTIONS_DIR,
     _hive_types,
     _sql_list,
+    new_connection,
 )
 from shipyard.predlog._wal import FEEDBACK, PREDICTION, list_segments, parse_segment_name
 
@@ -93,8 +97,14 @@ def id_day(prediction_id: str) -> date | None:
     return datetime.fromtimestamp(ms / 1000, UTC).date()
 
 
-def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | None:
-    """The logged record of ``prediction_id`` under the log folder ``root``, or ``None``.
+def find_prediction(
+    root: str | Path | Location,
+    prediction_id: str,
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The logged record of ``prediction_id`` under the log folder ``root`` (or the object
+    store URL of its Parquet), or ``None``.
 
     The record: ``prediction_id``, ``ts`` (aware datetime), ``model``, ``version``, ``arm``,
     ``status``, ``reason``, ``latency_ms``, ``inputs`` (name -> value), ``prediction``,
@@ -103,87 +113,89 @@ def find_prediction(root: str | Path, prediction_id: str) -> dict[str, Any] | No
     file it was found in). Raises ``InvalidInput`` for an id that cannot be one.
     """
     check_prediction_id(prediction_id)
-    root = Path(root).expanduser().resolve()
+    loc = as_location(root, storage_options)
     day = id_day(prediction_id)
-    found = _from_wal(root, PREDICTION, prediction_id)
+    found = _from_wal(loc, PREDICTION, prediction_id)
     source = "wal"
     if found is None:
-        located = _from_parts(root, day, prediction_id)
+        located = _from_parts(loc, day, prediction_id)
         if located is None:
             return None
         found, source = located
     record = _record(found)
     record["source"] = source
-    record["labels"] = _labels(root, record["model"], prediction_id, record["ts"])
+    record["labels"] = _labels(loc, record["model"], prediction_id, record["ts"])
     return record
 
 
-def _from_parts(root: Path, day: date | None, prediction_id: str) -> tuple[pa.Table, str] | None:
+def _from_parts(loc: Location, day: date | None, prediction_id: str) -> tuple[pa.Table, str] | None:
     """The id index first (``_idindex``), then the parts of the days it does not cover."""
     days = None if day is None else [day + timedelta(days=d) for d in (-1, 0, 1)]
-    located, complete = _from_index(root, days, prediction_id)
+    located, complete = _from_index(loc, days, prediction_id)
     if located is not None:
         return located
     # Only the days the index does not cover completely (unknown ids, logs written before
     # it): a complete day's miss is final, and listing its parts walks every model.
-    if days is None and not (root / IDS_DIR).is_dir():
-        parts = _prediction_parts(root, None)  # no index at all: every part
+    if days is None and not loc.listdir(loc.path(IDS_DIR)):
+        parts = _prediction_parts(loc, None)  # no index at all: every part
     else:
-        candidates = days if days is not None else _part_days(str(root / PREDICTIONS_DIR))
+        candidates = days if days is not None else _part_days(loc)
         uncovered = [d for d in candidates if d.isoformat() not in complete]
-        parts = _prediction_parts(root, uncovered) if uncovered else []
+        parts = _prediction_parts(loc, uncovered) if uncovered else []
     near = _written_near(parts, prediction_id, len(_PART_PREFIX)) if day is not None else []
-    located = _locate_nearest(near, prediction_id)
+    located = _locate_nearest(loc, near, prediction_id)
     if located is None:
         tried = set(near)
-        located = _locate([p for p in parts if p not in tried], prediction_id)
+        located = _locate(loc, [p for p in parts if p not in tried], prediction_id)
     return located
 
 
 def _from_index(
-    root: Path, days: list[date] | None, prediction_id: str
+    loc: Location, days: list[date] | None, prediction_id: str
 ) -> tuple[tuple[pa.Table, str] | None, set[str]]:
     """(the row and its part, found through the id index of ``days`` (every day when None);
     the ISO days whose index is complete, so that a miss there is final)."""
     for attempt in range(_INDEX_ATTEMPTS):
-        merged, segments, complete = _index_files(root, days)
+        merged, segments, complete = _index_files(loc, days)
         if days is not None:
             segments = _written_near(segments, prediction_id, 0, everything=True)
         try:
-            hits = _index_hits(merged, segments, prediction_id)
+            hits = _index_hits(loc, merged, segments, prediction_id)
         except FileNotFoundError:
             # A file merged and deleted between the listing and the read: list again.
             if attempt + 1 == _INDEX_ATTEMPTS:
                 raise
             continue
         for hit in hits:
-            located = _read_indexed(root, hit, prediction_id)
+            located = _read_indexed(loc, hit, prediction_id)
             if located is not None:
                 return located, complete
         return None, complete
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _index_files(root: Path, days: list[date] | None) -> tuple[list[str], list[str], set[str]]:
+def _index_files(loc: Location, days: list[date] | None) -> tuple[list[str], list[str], set[str]]:
     merged: list[str] = []
     segments: list[str] = []
     complete: set[str] = set()
-    for day in index_days(root) if days is None else days:
-        day_merged, day_segments = index_files(index_dir(root, day))
-        merged.extend(map(str, day_merged))
-        segments.extend(map(str, day_segments))
+    for day in index_days(loc) if days is None else days:
+        day_merged, day_segments = index_files(loc, index_dir(loc, day))
+        merged.extend(day_merged)
+        segments.extend(day_segments)
         if day_merged:
             complete.add(day.isoformat())
     return merged, segments, complete
 
 
-def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> list[Hit]:
+def _index_hits(
+    loc: Location, merged: list[str], segments: list[str], prediction_id: str
+) -> list[Hit]:
     """The parts the index names for ``prediction_id``: the merged files and the first
     segment files, then further segment files in growing batches until one names it."""
     size, start = 32, 0
     batch = merged + segments[:size]
     while batch:
-        hits = find_in_index(batch, prediction_id)
+        hits = find_in_index(loc, batch, prediction_id)
         if hits:
             return hits
         start, size = start + size, size * 2
@@ -191,48 +203,36 @@ def _index_hits(merged: list[str], segments: list[str], prediction_id: str) -> l
     return []
 
 
-def _prediction_parts(root: Path, days: list[date] | None) -> list[str]:
-    top = root / PREDICTIONS_DIR
+def _is_part(name: str) -> bool:
+    return name.startswith(_PART_PREFIX) and name.endswith(".parquet")
+
+
+def _prediction_parts(loc: Location, days: list[date] | None) -> list[str]:
+    top = loc.path(PREDICTIONS_DIR)
     if days is None:
-        return sorted(str(p) for p in top.glob("model=*/version=*/date=*/part-*.parquet"))
+        return [p for p in loc.find(top) if _is_part(os.path.basename(p))]
     wanted = [f"date={day.isoformat()}" for day in days]
     out: list[str] = []
     # One walk of the model and version folders for every day (a glob per day lists them
     # again each time), then only the day folders asked for.
-    for model in _subdirs(str(top), "model="):
-        for version in _subdirs(model, "version="):
+    for model in loc.subdirs(top, "model="):
+        for version in loc.subdirs(model, "version="):
             for day in wanted:
-                folder = os.path.join(version, day)
-                try:
-                    names = os.listdir(folder)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                out.extend(
-                    os.path.join(folder, n)
-                    for n in names
-                    if n.startswith(_PART_PREFIX) and n.endswith(".parquet")
-                )
+                folder = f"{version}/{day}"
+                out.extend(f"{folder}/{n}" for n in loc.listdir(folder) if _is_part(n))
     return out
 
 
-def _part_days(top: str) -> list[date]:
+def _part_days(loc: Location) -> list[date]:
     """The days that have a prediction partition, of any model and version (a walk of the
     folders only, not of the part files)."""
     found: set[date] = set()
-    for model in _subdirs(top, "model="):
-        for version in _subdirs(model, "version="):
-            for folder in _subdirs(version, "date="):
+    for model in loc.subdirs(loc.path(PREDICTIONS_DIR), "model="):
+        for version in loc.subdirs(model, "version="):
+            for folder in loc.subdirs(version, "date="):
                 with contextlib.suppress(ValueError):
                     found.add(date.fromisoformat(os.path.basename(folder)[len("date=") :]))
     return sorted(found)
-
-
-def _subdirs(folder: str, prefix: str) -> list[str]:
-    try:
-        with os.scandir(folder) as entries:
-            return [e.path for e in entries if e.name.startswith(prefix) and e.is_dir()]
-    except FileNotFoundError:
-        return []
 
 
 def _written_near(
@@ -264,50 +264,46 @@ def _written_near(
     return [part for _, part in sorted(near)] + (far if everything else [])
 
 
-def _locate_nearest(near: list[str], prediction_id: str) -> tuple[pa.Table, str] | None:
+def _locate_nearest(
+    loc: Location, near: list[str], prediction_id: str
+) -> tuple[pa.Table, str] | None:
     """``_locate`` over ``near`` in batches of 32, 64, 128... files, nearest first: the id is
     usually in the first batch, and a miss costs a few more queries, not a file per query."""
     size, start = 32, 0
     while start < len(near):
-        found = _locate(near[start : start + size], prediction_id)
+        found = _locate(loc, near[start : start + size], prediction_id)
         if found is not None:
             return found
         start, size = start + size, size * 2
     return None
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    return con
-
-
-def _locate(parts: list[str], prediction_id: str) -> tuple[pa.Table, str] | None:
+def _locate(loc: Location, parts: list[str], prediction_id: str) -> tuple[pa.Table, str] | None:
     """The row of ``prediction_id`` and its file: the id column of every part is scanned
     (row groups pruned by their min/max), then the one file holding it is read whole."""
     if not parts:
         return None
-    con = _connect()
+    con = new_connection(loc)
     try:
         hits = con.execute(
-            f"SELECT filename FROM read_parquet({_sql_list(parts)}, filename = true) "
-            "WHERE prediction_id = ? LIMIT 1",
+            f"SELECT filename FROM read_parquet({_sql_list([loc.uri(p) for p in parts])}, "
+            "filename = true) WHERE prediction_id = ? LIMIT 1",
             [prediction_id],
         ).fetchall()
     finally:
         con.close()
     if not hits:
         return None
-    return _read_row(str(hits[0][0]), prediction_id)
+    return _read_row(loc, str(hits[0][0]), prediction_id)
 
 
-def _read_indexed(root: Path, hit: Hit, prediction_id: str) -> tuple[pa.Table, str] | None:
+def _read_indexed(loc: Location, hit: Hit, prediction_id: str) -> tuple[pa.Table, str] | None:
     """The row of ``prediction_id`` in the part the index named (pyarrow alone: the row
     group whose min/max can hold it; the model and version come from the index). None when
     the part is gone (retention deleted its day meanwhile) or does not hold it."""
-    path = str(root / hit.part)
+    path = loc.path(hit.part)
     try:
-        table = pq.read_table(
+        table = loc.read_table(
             path, filters=[("prediction_id", "=", prediction_id)], partitioning=None
         )
     except FileNotFoundError:
@@ -317,15 +313,15 @@ def _read_indexed(root: Path, hit: Hit, prediction_id: str) -> tuple[pa.Table, s
     n = table.num_rows
     table = table.append_column("model", pa.array([hit.model] * n, pa.string()))
     table = table.append_column("version", pa.array([hit.version] * n, pa.int64()))
-    return table, path
+    return table, loc.uri(path)
 
 
-def _read_row(path: str, prediction_id: str) -> tuple[pa.Table, str] | None:
-    """The row of ``prediction_id`` in the part ``path``; None when the part is gone
-    (retention deleted its day meanwhile) or does not hold it."""
-    if not os.path.exists(path):
+def _read_row(loc: Location, path: str, prediction_id: str) -> tuple[pa.Table, str] | None:
+    """The row of ``prediction_id`` in the part ``path`` (as DuckDB named it); None when
+    the part is gone (retention deleted its day meanwhile) or does not hold it."""
+    if not loc.remote and not os.path.exists(path):
         return None
-    con = _connect()
+    con = new_connection(loc)
     try:
         table = con.sql(
             f"SELECT * FROM read_parquet({_sql_list([path])}, hive_partitioning = true, "
@@ -342,11 +338,11 @@ def _read_row(path: str, prediction_id: str) -> tuple[pa.Table, str] | None:
 
 
 def _from_wal(
-    root: Path, kind: str, prediction_id: str, model: str | None = None
+    loc: Location, kind: str, prediction_id: str, model: str | None = None
 ) -> pa.Table | None:
     """Rows of ``prediction_id`` still in the WAL (of ``model`` only, when given)."""
     tables = []
-    for path in list_segments(root / "wal"):
+    for path in list_segments(loc.folder / "wal") if loc.folder is not None else []:
         _, key = parse_segment_name(path.name)
         if key.kind != kind or (model is not None and key.model != model):
             continue
@@ -396,29 +392,32 @@ def _record(table: pa.Table) -> dict[str, Any]:
     }
 
 
-def _labels(root: Path, model: str, prediction_id: str, ts: Any) -> list[dict[str, Any]]:
+def _labels(loc: Location, model: str, prediction_id: str, ts: Any) -> list[dict[str, Any]]:
     """Every label recorded for the prediction: labels come after it, so feedback partitions
     of days before the prediction's are not read."""
     rows: list[dict[str, Any]] = []
-    wal = _from_wal(root, FEEDBACK, prediction_id, model)
+    wal = _from_wal(loc, FEEDBACK, prediction_id, model)
     if wal is not None and "label" in wal.column_names:
         rows.extend(wal.select(["label", "ts"]).to_pylist())
-    top = root / FEEDBACK_DIR / f"model={model}"
     first = ts.date() - timedelta(days=1) if isinstance(ts, datetime) else None
-    parts = [str(p) for p in top.glob("date=*/part-*.parquet") if _on_or_after(p, first)]
-    rows.extend(_labels_in(sorted(parts), prediction_id))
+    parts = [
+        p
+        for p in loc.find(loc.path(FEEDBACK_DIR, f"model={model}"))
+        if _is_part(os.path.basename(p)) and _on_or_after(Path(p), first)
+    ]
+    rows.extend(_labels_in(loc, sorted(parts), prediction_id))
     unique = {(repr(r["label"]), r["ts"]): r for r in rows}  # a part and its WAL segment
     return sorted(unique.values(), key=lambda r: r["ts"] or datetime.min.replace(tzinfo=UTC))
 
 
-def _labels_in(parts: list[str], prediction_id: str) -> list[dict[str, Any]]:
+def _labels_in(loc: Location, parts: list[str], prediction_id: str) -> list[dict[str, Any]]:
     """The ``label`` and ``ts`` of ``prediction_id`` in feedback parts, with pyarrow file by
     file (a part's label type is its own; row groups pruned by their id min/max). Not
     DuckDB: a connection costs more here than reading a model's labels."""
     rows: list[dict[str, Any]] = []
     for path in parts:
         try:
-            parquet = pq.ParquetFile(path)
+            parquet = loc.parquet_file(path)
         except FileNotFoundError:  # retention deleted its day meanwhile
             continue
         names = parquet.schema_arrow.names

@@ -2,7 +2,9 @@
 
 ``read_window`` is the one place that reads a model's log; ``query`` (the CLI's, the log's),
 the feedback join and monitoring's windows (DuckDB or Spark) all start from it. It works
-without an open log, beside a server that writes it.
+without an open log, beside a server that writes it. ``root`` is the log folder (its Parquet
+beside it or where its ``store.json`` says, see ``_location``), or an object store URL (the
+Parquet alone: records other processes have not compacted yet are not seen).
 
 >>> window = read_window(root, "churn", version=3, start=monday, end=tuesday)  # doctest: +SKIP
 >>> window.connect().sql("SELECT count(*) FROM predictions").fetchone()          # doctest: +SKIP
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -22,6 +25,7 @@ import pyarrow as pa
 from shipyard.errors import InvalidInput
 from shipyard.names import check_name
 from shipyard.predlog._decode import add_partition_columns, concat, decode_segment
+from shipyard.predlog._location import Location, as_location
 from shipyard.predlog._parquet import (
     PREDICTIONS_DIR,
     View,
@@ -43,14 +47,15 @@ class LogWindow:
     """One model's logged records as read by ``read_window``.
 
     ``parts`` are the Parquet part files of its predictions (Hive paths under ``base``:
-    ``model=/version=/date=``) and ``wal`` the predictions still in the WAL, as a table with
-    the same Hive columns; no record is in both. ``feedback_parts`` and ``feedback_wal`` are
-    the same for its labels (empty unless read with ``feedback=True``). ``version``, ``start``
-    and ``end`` are the window asked for: the sources hold that version only, ``connect``
-    applies the times.
+    ``model=/version=/date=``; URIs such as ``s3://bucket/log/predictions/...`` when the
+    log's Parquet is on an object store, read through ``filesystem``) and ``wal`` the
+    predictions still in the WAL, as a table with the same Hive columns; no record is in
+    both. ``feedback_parts`` and ``feedback_wal`` are the same for its labels (empty unless
+    read with ``feedback=True``). ``version``, ``start`` and ``end`` are the window asked
+    for: the sources hold that version only, ``connect`` applies the times.
     """
 
-    root: Path
+    root: Path | str
     model: str
     version: int | None
     start: datetime | None
@@ -60,11 +65,24 @@ class LogWindow:
     feedback: bool = False
     feedback_parts: list[str] = field(default_factory=list)
     feedback_wal: pa.Table | None = None
+    location: Location | None = field(default=None, repr=False, compare=False)
 
     @property
-    def base(self) -> Path:
-        """The folder the part paths' Hive partitions start from (Spark's ``basePath``)."""
-        return self.root / PREDICTIONS_DIR
+    def base(self) -> Path | str:
+        """The folder the part paths' Hive partitions start from (Spark's ``basePath``):
+        a URI when the Parquet is on an object store."""
+        loc = self._location()
+        if loc.remote:
+            return loc.uri(loc.path(PREDICTIONS_DIR))
+        return Path(loc.base) / PREDICTIONS_DIR
+
+    @property
+    def filesystem(self) -> Any:
+        """The fsspec filesystem of remote ``parts`` (None when they are on local disk)."""
+        return self._location().fs
+
+    def _location(self) -> Location:
+        return self.location if self.location is not None else Location.local(self.root)
 
     def day_parts(self) -> list[str]:
         """The part files of the window's days, from the day before ``start`` (every part
@@ -92,20 +110,22 @@ class LogWindow:
         }
         if self.feedback:
             views["feedback"] = View(FEEDBACK, self.feedback_parts, self.feedback_wal)
-        return connect(self.root, views)
+        return connect(self._location(), views)
 
 
 def read_window(
-    root: str | Path,
+    root: str | Path | Location,
     model: str,
     *,
     version: int | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     feedback: bool = False,
+    storage_options: dict[str, Any] | None = None,
 ) -> LogWindow:
     """Read ``model``'s log under ``root``: one ``version`` (default: all), predictions in
     ``[start, end)`` (default: all times), and with ``feedback`` its labels too.
+    ``storage_options`` (fsspec's, e.g. keys) reach a log whose Parquet is remote.
 
     Sees every record appended so far, each exactly once: the WAL is read first, then the
     parts, skipping those of the segments just read (a segment compacted in between has its
@@ -113,12 +133,12 @@ def read_window(
     """
     if model != INVALID_MODEL:  # the reserved partition of nonsense model names
         check_name(model)
-    root = Path(root).expanduser().resolve()
+    loc = as_location(root, storage_options)
     wal_tables: dict[str, list[pa.Table]] = {PREDICTION: []}
     if feedback:
         wal_tables[FEEDBACK] = []
     read_segments: set[str] = set()
-    for path in list_segments(root / "wal"):
+    for path in list_segments(loc.folder / "wal") if loc.folder is not None else []:
         segment_id, key = parse_segment_name(path.name)
         if key.model != model or key.kind not in wal_tables:
             continue
@@ -133,27 +153,34 @@ def read_window(
         if table is not None:
             wal_tables[key.kind].append(add_partition_columns(table, key))
     return LogWindow(
-        root=root,
+        root=loc.folder if loc.folder is not None else loc.where,
         model=model,
         version=version,
         start=start,
         end=end,
-        parts=list_parts(root, PREDICTION, model, read_segments, version),
+        parts=list_parts(loc, PREDICTION, model, read_segments, version),
         wal=concat(wal_tables[PREDICTION]),
         feedback=feedback,
-        feedback_parts=list_parts(root, FEEDBACK, model, read_segments) if feedback else [],
+        feedback_parts=list_parts(loc, FEEDBACK, model, read_segments) if feedback else [],
         feedback_wal=concat(wal_tables[FEEDBACK]) if feedback else None,
+        location=loc,
     )
 
 
-def query(root: str | Path, sql: str, *, model: str) -> pd.DataFrame:
+def query(
+    root: str | Path | Location,
+    sql: str,
+    *,
+    model: str,
+    storage_options: dict[str, Any] | None = None,
+) -> pd.DataFrame:
     """Run DuckDB SQL over ``model``'s views ``predictions`` and ``feedback`` (every version,
     every time), read from the log under ``root``.
 
     >>> query(root, "SELECT p.prediction, f.label FROM predictions p "
     ...       "JOIN feedback f USING (prediction_id)", model="churn")  # doctest: +SKIP
     """
-    con = read_window(root, model, feedback=True).connect()
+    con = read_window(root, model, feedback=True, storage_options=storage_options).connect()
     try:
         return frame_of(con, sql)
     finally:
