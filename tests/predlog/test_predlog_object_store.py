@@ -21,8 +21,10 @@ from shipyard.predlog import (
     delete_partition,
     expired_partitions,
     find_prediction,
+    logged_models,
     query,
     read_window,
+    usage,
 )
 from shipyard.predlog._wal import list_segments
 from shipyard.serving import free_port
@@ -89,6 +91,22 @@ def test_the_parquet_goes_to_the_store_and_the_wal_stays_local(
     found = find_prediction(root, rows[0]["prediction_id"])
     assert found is not None and found["source"].startswith(f"{remote.url}/predictions/")
     assert [label["label"] for label in found["labels"]] == [1]
+
+
+def test_usage_reads_the_log_on_the_store(tmp_path: Path, remote: LogStore) -> None:
+    root = tmp_path / "log"
+    rows = [record(DAY, caller="ci", team="risk", compute_ms=2.0, request_rows=1) for _ in "abc"]
+    with remote.log(root) as log:
+        log.append(rows[:2])
+        log.flush()  # two rows on the store, one in the WAL
+        log.append(rows[2:])
+        assert logged_models(root) == ["churn"]
+        assert usage(root, by="team")["requests"].tolist() == [3]
+    # Closed: every row compacted to the store, nothing left in the local WAL.
+    assert logged_models(root) == ["churn"]
+    assert usage(root, by="team").to_dict("records") == [
+        {"team": "risk", "requests": 3, "rows": 3, "compute_seconds": 0.006, "refused": 0}
+    ]
 
 
 def test_retention_deletes_expired_partitions_on_the_store(

@@ -26,7 +26,6 @@ out; the group's request is counted under the group's name.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -34,6 +33,7 @@ from typing import Literal
 import pandas as pd
 
 from shipyard.errors import InvalidInput
+from shipyard.predlog._location import as_location
 from shipyard.predlog._parquet import PREDICTIONS_DIR
 from shipyard.predlog._reader import frame_of, read_window
 from shipyard.predlog._wal import PREDICTION, list_segments, parse_segment_name
@@ -62,19 +62,18 @@ GROUP BY ALL
 
 
 def logged_models(root: str | Path) -> list[str]:
-    """The models with predictions in the log under ``root`` (Parquet or WAL), sorted."""
-    root = Path(root).expanduser()
-    names: set[str] = set()
-    try:
-        for entry in os.scandir(root / PREDICTIONS_DIR):
-            if entry.is_dir() and entry.name.startswith("model="):
-                names.add(entry.name.removeprefix("model="))
-    except FileNotFoundError:
-        pass
-    for path in list_segments(root / "wal"):
-        key = parse_segment_name(path.name)[1]
-        if key.kind == PREDICTION:
-            names.add(key.model)
+    """The models with predictions in the log under ``root`` (Parquet, beside the WAL or on
+    its object store, or WAL), sorted."""
+    location = as_location(root)
+    names = {
+        sub.rstrip("/").rsplit("/", 1)[-1].removeprefix("model=")
+        for sub in location.subdirs(location.path(PREDICTIONS_DIR), "model=")
+    }
+    if location.folder is not None:
+        for path in list_segments(location.folder / "wal"):
+            key = parse_segment_name(path.name)[1]
+            if key.kind == PREDICTION:
+                names.add(key.model)
     return sorted(names)
 
 
