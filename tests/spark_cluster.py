@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -41,6 +42,15 @@ def missing() -> str | None:
     if not (home / "bin" / "spark-class").is_file():
         return f"{home / 'bin' / 'spark-class'} is missing"
     return None
+
+
+def _die_with_parent() -> None:
+    """Linux: the daemon gets SIGTERM when the process that started it dies, even by a signal
+    (a killed test run leaves no JVM behind; spark-class execs java, which keeps it)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -85,6 +95,7 @@ class SparkStandalone:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # stop() ends the JVM and the executors it started
+            preexec_fn=_die_with_parent,
         )
         log.close()
         self._processes.append(process)
