@@ -26,6 +26,8 @@ from shipyard.store import Store
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from spark_cluster import SparkStandalone
+
 # The S3 servers (SeaweedFS, moto) and the ``object_store_url`` fixture: tests/object_stores.py
 pytest_plugins = ["object_stores"]
 
@@ -159,20 +161,52 @@ def fitted_pipeline(training_data):  # type: ignore[no-untyped-def]
     return pipe.fit(X_train, y_train)
 
 
+def _require(what: str, why: str | None) -> None:
+    """Skip (fail under CI=true) when a cluster cannot start here."""
+    if why is None:
+        return
+    message = f"{what} cannot start here: {why}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: the engine tests need it)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """One small local Spark session for the whole run (batch scoring and monitoring share it):
-    one core, no UI, and small test data still split several ways - 256 KB file splits, two
-    shuffle partitions, Arrow batches of 64 rows."""
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkStandalone]:
+    """A real Spark standalone cluster for the whole run: a master and two workers (one core
+    and 1 GB each) on 127.0.0.1, started from pyspark's own spark-class."""
+    from spark_cluster import SparkStandalone, missing
+
+    _require("A Spark standalone cluster", missing())
+    cluster = SparkStandalone(tmp_path_factory.mktemp("spark-cluster"), workers=2).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(spark_cluster: SparkStandalone) -> Iterator[SparkSession]:
+    """One Spark session on the standalone cluster for the whole run (batch scoring and
+    monitoring share it): one 512 MB executor on each worker, no UI, and small test data
+    still split several ways - 256 KB file splits, two shuffle partitions, Arrow batches of 64
+    rows."""
     from pyspark.sql import SparkSession
 
+    import shipyard
+
     with pytest.MonkeyPatch.context() as patch:
-        # Python workers run this venv's interpreter, so they can import shipyard and pyarrow
-        # (PySpark reads only the environment variable, not spark.pyspark.python).
+        # Python workers run this venv's interpreter, so they can import pyarrow and the model
+        # libraries (PySpark reads only the environment variable, not spark.pyspark.python).
         patch.setenv("PYSPARK_PYTHON", sys.executable)
+        patch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
         session = (
-            SparkSession.builder.master("local[1]")
+            SparkSession.builder.master(spark_cluster.master_url)
             .appName("shipyard-tests")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.executor.memory", "512m")
+            .config("spark.executor.cores", "1")
+            # The executors import the Shipyard under test (this checkout's, not the venv's).
+            .config("spark.executorEnv.PYTHONPATH", str(Path(shipyard.__file__).parents[1]))
             .config("spark.ui.enabled", "false")
             .config("spark.sql.shuffle.partitions", "2")
             .config("spark.sql.files.maxPartitionBytes", 256 * 1024)
@@ -181,3 +215,24 @@ def spark() -> Iterator[SparkSession]:
         )
         yield session
         session.stop()
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler() -> Iterator[str]:
+    """The address of a Dask LocalCluster for the whole run: two single-threaded worker
+    processes, reached like any remote scheduler (``DaskEngine(scheduler=...)``)."""
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        _require("A Dask cluster", "dask and distributed are not installed")
+        raise
+    import logging
+
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",  # any free port: never collide with 8787
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        yield cluster.scheduler_address

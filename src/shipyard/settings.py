@@ -68,6 +68,12 @@ class Settings(BaseSettings):
         description="Who is acting: recorded on runs, versions, approvals and audit events. "
         "Default: the operating-system user.",
     )
+    # -- engines (issue 14) --
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of the Dask scheduler that --engine dask uses, e.g. "
+        "tcp://10.0.0.5:8786. Default: a local cluster of worker processes per command.",
+    )
 
     @property
     def database_url(self) -> str:

@@ -267,8 +267,9 @@ def test_the_log_window_counts_like_pandas(
         spark_window(spark, root, "churn", 9, start, end, outputs=outputs)
 
 
-def test_the_cli_runs_on_spark_and_prints_the_pandas_scores(
+def test_the_cli_runs_on_spark_and_dask_and_prints_the_pandas_scores(
     spark: SparkSession,
+    dask_scheduler: str,
     mixed_frame: MakeFrame,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -296,15 +297,16 @@ def test_the_cli_runs_on_spark_and_prints_the_pandas_scores(
     c.close()
     current = tmp_path / "current.parquet"
     mixed_frame(8000, 2, drift=True)[features].to_parquet(current)
+    monkeypatch.setenv("SHIPYARD_DASK_SCHEDULER", dask_scheduler)
     documents = []
-    for engine in ("pandas", "spark"):
+    for engine in ("pandas", "spark", "dask"):
         args = ["monitor", "run", "churn:1", "--current", str(current), "--engine", engine]
         assert run_cli([*args, "--json"]) == 1
         documents.append(json.loads(capsys.readouterr().out))
-    by_pandas, by_spark = documents
+    by_pandas, by_spark, by_dask = documents
     for document in documents:
         document.pop("elapsed_seconds")
-    assert by_spark == by_pandas
+    assert by_spark == by_pandas and by_dask == by_pandas
     assert {f["name"] for f in by_spark["features"] if f["drifted"] or f["quality_breached"]} == {
         "income",
         "score",
@@ -319,6 +321,4 @@ def test_the_cli_runs_on_spark_and_prints_the_pandas_scores(
     assert run_cli([*args, str(junk)]) == 2
     err = capsys.readouterr().err
     assert "Spark cannot read" in err and "Traceback" not in err
-    assert (
-        run_cli(["monitor", "run", "churn:1", "--engine", "dask", "--current", str(current)]) == 2
-    )
+    assert run_cli(["monitor", "run", "churn:1", "--engine", "ray", "--current", str(current)]) == 2

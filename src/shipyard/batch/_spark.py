@@ -18,18 +18,13 @@ from shipyard.batch._predict import (
     proba_columns,
     scored_columns,
 )
-from shipyard.errors import IntegrityError, MissingDependency
-from shipyard.packaging import Archive, LoadedModel
-from shipyard.store import sha256
+from shipyard.batch._worker import worker_model
+from shipyard.errors import MissingDependency
+from shipyard.packaging import LoadedModel
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
     from pyspark.sql.types import DataType
-
-# Models loaded in this Python worker, by archive digest. Spark reuses its Python workers
-# across tasks (spark.python.worker.reuse), so each worker unpickles a version once, not once
-# per partition. Only executors fill it; the driver never does.
-_WORKER_MODELS: dict[str, LoadedModel] = {}
 
 
 def score_spark(loaded: LoadedModel, df: DataFrame) -> DataFrame:
@@ -64,26 +59,11 @@ def score_spark(loaded: LoadedModel, df: DataFrame) -> DataFrame:
 
 def _score_partitions(shipped: Any, frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
     """Runs in a Python worker: score each Arrow batch of a partition."""
-    loaded = _worker_model(shipped.value)
+    loaded = worker_model(shipped.value)
     for frame in frames:
         X = model_input(loaded, frame, rows="Rows of a Spark partition")
         scored = pd.DataFrame(scored_columns(loaded, X), index=frame.index)
         yield pd.concat([frame, scored], axis=1)
-
-
-def _worker_model(archive: Archive) -> LoadedModel:
-    loaded = _WORKER_MODELS.get(archive.digest)
-    if loaded is None:
-        # The archive was verified against the registry's digest on the driver; check that
-        # every member still matches the manifest's checksums after the trip to this worker.
-        for path, data in archive.members.items():
-            if sha256(data) != archive.manifest.members.get(path):
-                raise IntegrityError(
-                    f"The member '{path}' of {archive.manifest.name} "
-                    f"v{archive.manifest.version} fails its checksum on a Spark worker."
-                )
-        loaded = _WORKER_MODELS[archive.digest] = LoadedModel(archive)
-    return loaded
 
 
 def _prediction_type(loaded: LoadedModel) -> DataType:

@@ -3,26 +3,25 @@
 ``monitor_window`` is the pipeline behind ``shipyard monitor run`` and the scheduler's
 ``monitor`` jobs: read ``[[alerts]]`` and the label delay (a bad config fails before any work),
 open the version's archive (its reference profile and schema: the model is not unpickled, as
-no step calls it), stream the window (a file, or the prediction log's ``[start, end)``) into
-the drift accumulator (pandas chunks or Spark aggregations), build the drift and quality
-report, add performance and service over a log window, save it all as one run, write the HTML
-report, and raise the alerts the rules fire. Over a log window of a classifier whose archive
-has eval outputs, performance is also estimated without labels (CBPE, stored as
+no step calls it), count the window (a file, or the prediction log's ``[start, end)``) into
+the drift accumulator on the request's engine (pandas chunks, Spark or Dask), build the drift
+and quality report, add performance and service over a log window, save it all as one run,
+write the HTML report, and raise the alerts the rules fire. Over a log window of a classifier
+whose archive has eval outputs, performance is also estimated without labels (CBPE, stored as
 ``estimated_<metric>``, which alert rules can name like any metric).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from shipyard.checks._record import record_monitoring_run
 from shipyard.checks._sections import label_delay, performance_and_service, window_report_html
-from shipyard.dataset import Profile, Schema, file_chunks
+from shipyard.dataset import Profile, Schema
+from shipyard.engines import Engine, LoggedWindow, engine_for
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import (
     DriftAccumulator,
@@ -33,9 +32,6 @@ from shipyard.monitoring import (
     Progress,
     ServiceReport,
     build_report,
-    chunk_rows,
-    spark_accumulate,
-    window_chunks,
 )
 from shipyard.registry import Registry
 from shipyard.store import Store
@@ -53,6 +49,8 @@ class MonitorRequest:
     ``report`` is the HTML report to write; ``label_delay`` (``0``, ``1h``...) overrides
     ``label_delay`` of ``[monitoring]`` in ``project`` (the parsed shipyard.toml, which also
     holds the ``[[alerts]]`` rules). ``actor`` is who the stored run and its audit event name.
+    ``engine`` counts the window: a name (``pandas``, ``spark``, ``dask``) or an ``Engine``
+    (e.g. ``DaskEngine(scheduler="tcp://10.0.0.5:8786")``).
 
     >>> from shipyard.config import ProjectConfig
     >>> MonitorRequest("churn@production", actor="cron", project=ProjectConfig(),
@@ -69,7 +67,7 @@ class MonitorRequest:
     end: datetime | None = None
     outputs: bool = False
     report: Path | None = None
-    engine: Literal["pandas", "spark"] = "pandas"
+    engine: str | Engine = "pandas"
     label_delay: str | None = None
 
     @property
@@ -217,31 +215,13 @@ def _accumulate(
     log_window: tuple[Path, str, int, datetime, datetime] | None,
     progress: Progress | None,
 ) -> DriftAccumulator:
-    """The window's counts: pandas chunks streamed (memory stays bounded however long the
-    window), or Spark aggregations."""
-    if request.engine == "spark":
-        return spark_accumulate(
-            reference,
-            request.current,
-            window=None if log_window is None else (*log_window, request.outputs),
-            schema=schema,
-            progress=progress,
-        )
-    rows = chunk_rows(len(reference.columns))
-    total: int | None
+    """The window's counts, by the request's engine (the pandas engine streams chunks, so
+    memory stays bounded however long the window; Spark and Dask count on their clusters)."""
+    engine = engine_for(request.engine) if isinstance(request.engine, str) else request.engine
+    source: Path | LoggedWindow
     if log_window is not None:
-        total, chunks = window_chunks(*log_window, outputs=request.outputs, rows=rows)
+        source = LoggedWindow(*log_window, outputs=request.outputs)
     else:
         assert request.current is not None
-        total, chunks = file_chunks(request.current, rows=rows)
-    accumulator = DriftAccumulator(reference, schema=schema)
-    with (progress or _no_progress)(f"Checking {request.source}", total) as advance:
-        for chunk in chunks:
-            accumulator.update(chunk)
-            advance(len(chunk))
-    return accumulator
-
-
-@contextmanager
-def _no_progress(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    yield lambda n: None
+        source = request.current
+    return engine.count(reference, source, schema=schema, progress=progress)

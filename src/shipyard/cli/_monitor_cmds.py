@@ -28,9 +28,17 @@ from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
     from shipyard.checks import AlertRetrain, MonitorRequest
+    from shipyard.engines import Engine as EngineRunner
     from shipyard.monitoring import DriftReport
     from shipyard.monitoring import Progress as ProgressDisplay
     from shipyard.store import Store
+
+DASK_SCHEDULER_HELP = (
+    "With --engine dask: the scheduler's address (tcp://host:8786). Default: "
+    "SHIPYARD_DASK_SCHEDULER, else a local cluster of worker processes for this command."
+)
+#: ``--dask-scheduler``, shared by ``monitor run`` and ``score``.
+DaskSchedulerOption: Any = typer.Option(None, "--dask-scheduler", help=DASK_SCHEDULER_HELP)
 
 monitor_app = typer.Typer(
     help="Input drift and data quality against the training data.", no_args_is_help=True
@@ -65,8 +73,10 @@ def monitor_run_cmd(
     ),
     engine: Engine = typer.Option(
         Engine.pandas,
-        help="pandas (streams chunks, bounded memory) or spark (Spark aggregations, same scores).",
+        help="pandas (streams chunks, bounded memory), spark (Spark aggregations) or dask (a "
+        "Dask cluster: local, or --dask-scheduler); every engine gives the same scores.",
     ),
+    dask_scheduler: str = DaskSchedulerOption,
     label_delay: str = typer.Option(
         None,
         "--label-delay",
@@ -110,10 +120,10 @@ def monitor_run_cmd(
         end=window_end,
         outputs=outputs,
         report=report_path,
-        engine="spark" if engine is Engine.spark else "pandas",
+        engine=_engine(ctx, engine, dask_scheduler),
         label_delay=label_delay,
     )
-    result = monitor_window(c.store, request, progress=_progress_bar(quiet=as_json))
+    result = monitor_window(c.store, request, progress=progress_bar(quiet=as_json))
     retrains = _retrain_on_alerts(ctx, c.store, result.alerts, request)
     report, performance, service = result.report, result.performance, result.service
     if as_json:
@@ -166,7 +176,13 @@ def _retrain_on_alerts(
     )
 
 
-def _progress_bar(*, quiet: bool) -> ProgressDisplay:
+def _engine(ctx: typer.Context, engine: Engine, dask_scheduler: str | None) -> EngineRunner:
+    from shipyard.engines import engine_for
+
+    return engine_for(engine.value, dask_scheduler=dask_scheduler or settings(ctx).dask_scheduler)
+
+
+def progress_bar(*, quiet: bool) -> ProgressDisplay:
     """Rich's transient bar, one per call of the returned progress (hidden when quiet)."""
 
     @contextmanager

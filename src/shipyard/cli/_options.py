@@ -11,3 +11,4 @@ class Engine(StrEnum):
 
     pandas = "pandas"
     spark = "spark"
+    dask = "dask"

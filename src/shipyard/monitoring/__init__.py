@@ -7,7 +7,8 @@ reference profile stored in a model's archive.
 JSON-ready ``DriftReport``. Prediction drift is the same call on the archive's ``"outputs"``
 profile and the logged outputs. ``render_defaults()`` documents the default rule. Performance
 (``compute_performance``, with intervals) and service figures (``compute_service``) come from a
-log window's predictions, labels and records; ``spark_accumulate`` counts on Spark instead.
+log window's predictions, labels and records; ``spark_accumulate`` counts on Spark and
+``dask_accumulate`` on Dask instead.
 ``CBPE`` estimates a classifier's performance without labels from its probabilities,
 calibrated on labelled reference rows (confidence-based, as NannyML), into a
 ``PerformanceEstimate`` stated with its assumptions. ``MonitoringResults`` keeps reports as
@@ -39,6 +40,7 @@ from shipyard.monitoring._config import (
     Threshold,
     render_defaults,
 )
+from shipyard.monitoring._dask import dask_accumulate
 from shipyard.monitoring._drift import (
     CSI,
     DRIFT_TESTS,
@@ -77,7 +79,12 @@ from shipyard.monitoring._service import (
     compute_service,
     service_window,
 )
-from shipyard.monitoring._spark import spark_accumulate
+from shipyard.monitoring._spark import (
+    spark_accumulate,
+    spark_errors,
+    spark_message,
+    spark_session,
+)
 from shipyard.monitoring._state import CategoricalState, NumericState
 from shipyard.monitoring._window import logged_window, window_chunks
 
@@ -138,6 +145,7 @@ __all__ = [
     "compute_drift",
     "compute_performance",
     "compute_service",
+    "dask_accumulate",
     "figure_html",
     "get_drift_test",
     "labelled_window",
@@ -152,6 +160,9 @@ __all__ = [
     "render_html",
     "service_window",
     "spark_accumulate",
+    "spark_errors",
+    "spark_message",
+    "spark_session",
     "stability_index",
     "weighted_auc",
     "wilson_interval",

@@ -89,6 +89,7 @@ def spark_accumulate(
     window: tuple[Path, str, int, datetime, datetime, bool] | None = None,
     schema: Schema | None = None,
     progress: Progress | None = None,
+    master: str | None = None,
 ) -> DriftAccumulator:
     """Count the current window against ``reference`` by Spark aggregations, as
     ``DriftAccumulator(reference, schema=schema).update(...)`` does on the same rows.
@@ -96,7 +97,8 @@ def spark_accumulate(
     ``current`` is a Spark DataFrame, or a Parquet file or folder or a CSV file that Spark
     reads; ``window`` instead is a logged window ``(log root, model, version, start, end,
     outputs)`` (the model's inputs, or with ``outputs`` its outputs). A path or a window is
-    read in the active Spark session, or in a new local one stopped afterwards.
+    read in the active Spark session, or in a new one stopped afterwards (on ``master`` when
+    given, else where ``spark-submit`` or ``spark-defaults.conf`` say: ``local[*]`` by default).
     ``progress("Spark aggregations", jobs)`` is entered around the (at most three) Spark jobs
     and its value called with 1 after each. A Spark error on bad data is ``InvalidInput``.
     """
@@ -104,7 +106,7 @@ def spark_accumulate(
         raise InvalidInput("spark_accumulate counts either current or a logged window.")
     if current is not None and not isinstance(current, str | Path):
         return _counted(reference, current, schema, progress)
-    with spark_session() as spark:
+    with spark_session(master=master) as spark:
         if current is not None:
             df = read_spark_table(spark, Path(current))
         else:
@@ -397,9 +399,12 @@ def spark_message(exc: Exception) -> str:
 
 
 @contextmanager
-def spark_session(app_name: str = "shipyard monitor") -> Iterator[SparkSession]:
-    """The active Spark session, or a new one stopped on exit. Python workers run this
-    interpreter (PySpark reads PYSPARK_PYTHON only); a user's setting wins."""
+def spark_session(
+    app_name: str = "shipyard monitor", *, master: str | None = None
+) -> Iterator[SparkSession]:
+    """The active Spark session, or a new one (on ``master`` when given) stopped on exit.
+    Python workers run this interpreter (PySpark reads PYSPARK_PYTHON only); a user's
+    setting wins."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
@@ -408,7 +413,10 @@ def spark_session(app_name: str = "shipyard monitor") -> Iterator[SparkSession]:
         ) from exc
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     ours = SparkSession.getActiveSession() is None
-    spark = SparkSession.builder.appName(app_name).getOrCreate()
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None and ours:
+        builder = builder.master(master)
+    spark = builder.getOrCreate()
     try:
         yield spark
     finally:
