@@ -264,6 +264,7 @@ def test_notify_rules_select_rollout_events(
     try:
         Rollouts(store, config).start("churn", 2, [10], bake=BAKE, actor="alice")
         Traffic(store, NO_GATES).clear("churn", actor="carol")
+        assert notifier.flush(timeout=10)  # notifications go out from a background thread
     finally:
         store.listeners.remove(notifier)
     bodies = [str(r.body) for r in webhook.requests]

@@ -31,6 +31,7 @@ CODES: dict[type[errors.ShipyardError], int] = {
     errors.AlreadyExists: 1,
     errors.InvalidTransition: 1,
     errors.IntegrityError: 1,
+    errors.TooManyRequests: 1,
     errors.ModelUnavailable: 1,
     errors.SchemaOutOfDate: 1,
     errors.StoreUnavailable: 1,

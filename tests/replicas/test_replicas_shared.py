@@ -156,6 +156,7 @@ def _pg_ensure_running() -> None:
         )
 
 
+@pytest.mark.exclusive  # restarts the PostgreSQL every other test uses: .ci/run runs it alone
 @pytest.mark.skipif(not Path("/etc/postgresql").is_dir(), reason="restarts a local PostgreSQL")
 def test_postgres_restart_under_load(
     replicas: list[Replica], shared_registry: SharedRegistry, acked: list[str]
