@@ -120,11 +120,11 @@ def serve_cmd(
     settings = _serve_settings(
         models=names,
         alias=alias,
-        runtime=runtime,  # type: ignore[arg-type] # checked above
+        runtime=runtime,  # checked above
         auth=not no_auth,
         max_body_bytes=max_body_bytes,
         max_batch_rows=max_batch_rows,
-        compactor=compactor,  # type: ignore[arg-type] # checked above
+        compactor=compactor,  # checked above
         grpc_port=grpc_port,
         grpc_host=host,
         snapshot_every=snapshot_every,
@@ -132,7 +132,7 @@ def serve_cmd(
         learner_actor=cli_settings(ctx).user,
         # Every worker of this server names the same replica: the serve command's process.
         replica=replica or f"{socket.gethostname()}-{os.getpid()}",
-        on_log_full=on_log_full,  # type: ignore[arg-type] # checked above
+        on_log_full=on_log_full,  # checked above
         rate_limit=_rate_limit(rate_limit),
         rate_limit_redis_url=rate_limit_redis or None,
         cors_origins=_listed(cors_origins),
