@@ -310,13 +310,16 @@ class Scheduler:
             thread.join(max(0.0, end - time.monotonic()))
         with self._lock:
             left = list(self._active.values())
-        if left:  # grace is over: jobs that can (commands) end now, none is left orphaned
-            self._abort.set()
+        # Grace is over: mark the runs interrupted first (the first close of a run wins), then
+        # abort the jobs that can end now (commands), so none is left orphaned and the
+        # aborted job's own failure never replaces the interrupted mark.
         for run in left:
             _log.warning("Job %s (run #%s) interrupted by the scheduler stopping", run.job, run.id)
             self.runs.interrupt(
                 run, f"interrupted: the scheduler stopped before it finished (grace {grace:g} s)"
             )
+        if left:
+            self._abort.set()
         end = time.monotonic() + 10.0
         for thread in threads:  # let aborted jobs clean up (a command is terminated)
             thread.join(max(0.0, end - time.monotonic()))
