@@ -17,12 +17,19 @@ from tritonclient.utils import InferenceServerException
 
 from serving.oip_server import nullable_archive
 
+#: Closed clients, kept until the process ends: tritonclient.http's ``__del__`` joins its
+#: gevent pool again, which raises when the garbage collector happens to run in another
+#: thread (a server's background thread), and pytest turns that into an error of whatever
+#: test runs then.
+_CLOSED: list[triton.InferenceServerClient] = []
+
 
 @pytest.fixture
 def client(oip_url: str) -> Iterator[triton.InferenceServerClient]:
     client = triton.InferenceServerClient(oip_url.removeprefix("http://"))
     yield client
     client.close()
+    _CLOSED.append(client)
 
 
 def _inputs(
