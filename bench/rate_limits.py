@@ -26,30 +26,13 @@ GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}
 
 
 def _store(home: Path):  # type: ignore[no-untyped-def]
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from churn_model import churn_frame, churn_pipeline
 
-    from conftest import make_frame
     from security.conftest import make_served
     from shipyard.packaging import prepare_archive
 
-    X, y = make_frame(600, seed=1)
-    pipe = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), ["age", "income", "tenure"]),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression(max_iter=500)),
-        ]
-    ).fit(X, y)
+    X, y = churn_frame(600, seed=1)
+    pipe = churn_pipeline(X, y)
     return make_served(home, prepare_archive(pipe, X_train=X, y_train=y))
 
 

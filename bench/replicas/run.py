@@ -39,11 +39,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import Progress
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from churn_model import churn_frame, churn_pipeline
 
 console = Console()
 HERE = Path(__file__).resolve().parent
@@ -56,42 +57,13 @@ wrk.body = '{"records": [{"age": 40, "income": 52000.0, "tenure": 2.5, "plan": "
 
 def build_home(home: Path) -> None:
     """Register and promote a churn pipeline in ``home`` (ONNX export included)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     from shipyard import Client, Settings
     from shipyard.config import ProjectConfig
     from shipyard.packaging import prepare_archive
     from shipyard.registry import Registry
 
-    rng = np.random.default_rng(0)
-    n = 2000
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, n),
-            "income": rng.normal(50_000, 12_000, n),
-            "tenure": rng.exponential(3.0, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n),
-        }
-    )
-    logit = 0.04 * (X["age"] - 50) + (X["plan"] == "pro") * 1.2 - 0.2 * X["tenure"]
-    y = pd.Series(np.where(logit + rng.normal(0, 1, n) > 0, "churn", "stay"), name="churn")
-    pipe = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), ["age", "income", "tenure"]),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression(max_iter=500)),
-        ]
-    ).fit(X, y)
+    X, y = churn_frame(2000, seed=0)
+    pipe = churn_pipeline(X, y)
     prepared = prepare_archive(pipe, X_train=X, y_train=y, X_eval=X, y_eval=y)
     no_gates = ProjectConfig.model_validate({"gates": {"require": False}})
     client = Client(Settings(home=home, user="admin"), project=no_gates).open()

@@ -50,13 +50,15 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from churn_model import churn_frame, churn_pipeline  # noqa: E402 - bench/ is on the path now
+
 RESULTS = ROOT / "bench" / "results"
 MODEL = "soak"
 #: A request that starts this many seconds after its slot is counted late (the generator or
@@ -66,47 +68,14 @@ console = Console()
 
 
 # -- the model ------------------------------------------------------------------------------
-def training_frame(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, n),
-            "income": rng.normal(50_000, 12_000, n),
-            "tenure": rng.exponential(3.0, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n),
-        }
-    )
-    logit = 0.04 * (X["age"] - 50) + (X["plan"] == "pro") * 1.2 - 0.2 * X["tenure"]
-    y = pd.Series(np.where(logit + rng.normal(0, 1, n) > 0, "churn", "stay"), name="churn")
-    return X, y
-
-
 def register_model(home: Path) -> list[dict[str, Any]]:
     """Register, approve and promote the pipeline; returns 64 unseen rows as JSON records."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     from shipyard import Client, Settings
     from shipyard.config import ProjectConfig
     from shipyard.store import Store
 
-    X, y = training_frame(2_000, seed=1)
-    model = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), ["age", "income", "tenure"]),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression(max_iter=500)),
-        ]
-    ).fit(X, y)
+    X, y = churn_frame(2_000, seed=1)
+    model = churn_pipeline(X, y)
     project = ProjectConfig.model_validate({"gates": {"require": False}})
     store = Store.from_settings(Settings(home=home, user="admin")).open()
     admin = Client(Settings(home=home, user="admin"), store=store, project=project).open()
@@ -117,7 +86,7 @@ def register_model(home: Path) -> list[dict[str, Any]]:
     bob.approve(MODEL, mv.version, reason="soak")
     alice.promote(MODEL, mv.version, reason="soak")
     store.close()
-    rows, _ = training_frame(64, seed=2)
+    rows, _ = churn_frame(64, seed=2)
     return [
         {"age": int(r.age), "income": float(r.income), "tenure": float(r.tenure), "plan": r.plan}
         for r in rows.itertuples()
