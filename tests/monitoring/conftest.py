@@ -7,6 +7,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from engine_frames import edgy_frame
+
+from shipyard.dataset import Profile, Schema, infer_schema, profile_frame
 
 SMALL = ["red", "green", "blue"]
 MEDIUM = ["basic", "plus", "pro", "team", "enterprise"]
@@ -74,3 +77,24 @@ def make_frame(n: int, seed: int, *, drift: bool = False, shift: float = 0.5) ->
 def mixed_frame() -> Callable[..., pd.DataFrame]:
     """The generator of ``make_frame``: ``mixed_frame(n, seed, drift=False, shift=0.5)``."""
     return make_frame
+
+
+@pytest.fixture(scope="module")
+def reference_frame(mixed_frame: Callable[..., pd.DataFrame]) -> pd.DataFrame:
+    """The engine equality tests' reference: ``edgy_frame`` without drift, its text numbers
+    as numbers, float levels as strings and integral floats as integers."""
+    frame = edgy_frame(mixed_frame, 20_000, 1, drift=False)
+    frame["as_text"] = pd.to_numeric(frame["as_text"])
+    frame["level"] = frame["level"].astype(str)
+    frame["counted"] = frame["counted"].astype(np.int64)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def reference(reference_frame: pd.DataFrame) -> Profile:
+    return profile_frame(reference_frame)
+
+
+@pytest.fixture(scope="module")
+def schema(reference_frame: pd.DataFrame) -> Schema:
+    return infer_schema(reference_frame)

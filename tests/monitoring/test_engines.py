@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_spark_engine import MakeFrame, _assert_same, _frame
+from engine_frames import MakeFrame, assert_same_report, edgy_frame
 
-from shipyard.dataset import Profile, Schema, infer_schema, profile_frame
+from shipyard.dataset import Profile, Schema, profile_frame
 from shipyard.engines import ENGINES, DaskEngine, Engine, LoggedWindow, PandasEngine, SparkEngine
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import CategoricalState, NumericState, build_report
@@ -35,25 +35,6 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     if request.param == "dask":
         return DaskEngine(scheduler=request.getfixturevalue("dask_scheduler"))
     return PandasEngine()
-
-
-@pytest.fixture(scope="module")
-def reference_frame(mixed_frame: MakeFrame) -> pd.DataFrame:
-    frame = _frame(mixed_frame, 20_000, 1, drift=False)
-    frame["as_text"] = pd.to_numeric(frame["as_text"])
-    frame["level"] = frame["level"].astype(str)
-    frame["counted"] = frame["counted"].astype(np.int64)
-    return frame
-
-
-@pytest.fixture(scope="module")
-def reference(reference_frame: pd.DataFrame) -> Profile:
-    return profile_frame(reference_frame)
-
-
-@pytest.fixture(scope="module")
-def schema(reference_frame: pd.DataFrame) -> Schema:
-    return infer_schema(reference_frame)
 
 
 def _assert_same_counts(ours: Engine, theirs: PandasEngine, *args: object, **kw: object) -> None:
@@ -76,7 +57,7 @@ def _assert_same_counts(ours: Engine, theirs: PandasEngine, *args: object, **kw:
             assert isinstance(other, CategoricalState)
             fields.append("unseen_total")
         assert {f: getattr(other, f) for f in fields} == {f: getattr(state, f) for f in fields}
-    _assert_same(build_report(by_engine), build_report(by_pandas))
+    assert_same_report(build_report(by_engine), build_report(by_pandas))
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
@@ -88,7 +69,7 @@ def test_every_engine_counts_a_file_like_pandas(
     tmp_path: Path,
     fmt: str,
 ) -> None:
-    frame = _frame(mixed_frame, 9000, 2, drift=True).drop(columns=["segment"])
+    frame = edgy_frame(mixed_frame, 9000, 2, drift=True).drop(columns=["segment"])
     frame["extra"] = 1  # not in the reference: listed, ignored
     path = tmp_path / f"current.{fmt}"
     if fmt == "parquet":

@@ -13,14 +13,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from engine_frames import MakeFrame, assert_same_report, edgy_frame
 from pyspark.sql import SparkSession
 
-from shipyard.dataset import Profile, Schema, infer_schema, profile_frame
+from shipyard.dataset import Profile, Schema, profile_frame
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.monitoring import (
     CategoricalState,
     DriftAccumulator,
-    DriftReport,
     NumericState,
     build_report,
     spark_accumulate,
@@ -32,55 +32,6 @@ from shipyard.monitoring._spark import grid_splits, read_spark_table, spark_wind
 pytestmark = pytest.mark.filterwarnings(
     "ignore:PySpark does not yet fully support pandas:FutureWarning"
 )
-
-TOLERANCE = 1e-9
-
-
-MakeFrame = Callable[..., pd.DataFrame]
-
-
-def _frame(make_frame: MakeFrame, n: int, seed: int, *, drift: bool) -> pd.DataFrame:
-    """The 20 mixed features plus the awkward ones: infinities, a constant and an all-NaN
-    column, integer and float categories, numbers stored as text, integral floats."""
-    frame = make_frame(n, seed, drift=drift)
-    rng = np.random.default_rng(seed + 1)
-    edgy = rng.normal(0, 1, n)
-    edgy[rng.random(n) < 0.01] = np.inf
-    edgy[rng.random(n) < 0.01] = -np.inf
-    edgy[rng.random(n) < 0.02] = np.nan
-    if drift:
-        edgy[:50] = 1e300  # far above the reference range
-    frame["edgy"] = edgy
-    frame["constant"] = 7.0 if not drift else np.where(rng.random(n) < 0.5, 7.0, 8.0)
-    frame["empty"] = np.full(n, np.nan)
-    frame["grade"] = pd.array(rng.integers(1, 6 if not drift else 8, n), dtype="int64")
-    text = rng.normal(5, 2, n).round(3).astype(str).astype(object)
-    text[rng.random(n) < 0.01] = "n/a" if drift else None
-    frame["as_text"] = text
-    frame["level"] = rng.choice([0.5, 1.5, 2.5], n)
-    frame["counted"] = rng.poisson(4, n).astype(np.float64)
-    if drift:
-        frame.loc[frame.index[:20], "counted"] = 2.5  # non-integral: type violations
-    return frame
-
-
-@pytest.fixture(scope="module")
-def reference_frame(mixed_frame: MakeFrame) -> pd.DataFrame:
-    frame = _frame(mixed_frame, 20_000, 1, drift=False)
-    frame["as_text"] = pd.to_numeric(frame["as_text"])
-    frame["level"] = frame["level"].astype(str)
-    frame["counted"] = frame["counted"].astype(np.int64)
-    return frame
-
-
-@pytest.fixture(scope="module")
-def reference(reference_frame: pd.DataFrame) -> Profile:
-    return profile_frame(reference_frame)
-
-
-@pytest.fixture(scope="module")
-def schema(reference_frame: pd.DataFrame) -> Schema:
-    return infer_schema(reference_frame)
 
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:
@@ -104,30 +55,6 @@ def _pandas_engine(reference: Profile, path: Path, schema: Schema | None) -> Dri
     return accumulator
 
 
-def _assert_same(ours: DriftReport, theirs: DriftReport) -> None:
-    assert ours.n_rows == theirs.n_rows and ours.drifted == theirs.drifted
-    assert ours.flagged() == theirs.flagged()
-    assert ours.unexpected_columns == theirs.unexpected_columns
-    for a, b in zip(ours.features, theirs.features, strict=True):
-        assert (a.name, a.test, a.drifted, a.quality_breached, a.n_values) == (
-            b.name,
-            b.test,
-            b.drifted,
-            b.quality_breached,
-            b.n_values,
-        )
-        assert [s.name for s in a.scores] == [s.name for s in b.scores]
-        for sa, sb in zip(a.scores, b.scores, strict=True):
-            assert sa.drifted == sb.drifted, (a.name, sa.name)
-            for x, y in ((sa.value, sb.value), (sa.statistic, sb.statistic)):
-                if x is None or y is None or np.isnan(x):
-                    assert x is y or (x is not None and y is not None and np.isnan(y))
-                else:
-                    assert abs(x - y) <= TOLERANCE, (a.name, sa.name, x, y)
-        for qa, qb in zip(a.quality, b.quality, strict=True):
-            assert (qa.name, qa.count, qa.breached) == (qb.name, qb.count, qb.breached)
-
-
 @pytest.mark.parametrize("drift", [False, True], ids=["steady", "drifted"])
 @pytest.mark.parametrize("with_schema", [False, True], ids=["no-schema", "schema"])
 def test_spark_scores_like_pandas(
@@ -139,7 +66,7 @@ def test_spark_scores_like_pandas(
     drift: bool,
     with_schema: bool,
 ) -> None:
-    frame = _frame(mixed_frame, 12_000, 2 if drift else 3, drift=drift)
+    frame = edgy_frame(mixed_frame, 12_000, 2 if drift else 3, drift=drift)
     frame["extra"] = 1  # not in the reference: listed, ignored
     path = _write(frame.drop(columns=["segment"]), tmp_path / "current")  # absent column
     used = schema if with_schema else None
@@ -166,7 +93,7 @@ def test_spark_scores_like_pandas(
         else:
             fields.append("unseen_total")
         assert {f: getattr(other, f) for f in fields} == {f: getattr(state, f) for f in fields}
-    _assert_same(build_report(by_spark), build_report(by_pandas))
+    assert_same_report(build_report(by_spark), build_report(by_pandas))
     report = build_report(by_spark)
     if drift:
         flagged = set(report.flagged())
@@ -200,7 +127,7 @@ def test_unseen_categories_keep_the_most_frequent_names(
 def test_csv_input_scores_like_pandas(
     spark: SparkSession, mixed_frame: MakeFrame, reference: Profile, tmp_path: Path
 ) -> None:
-    frame = _frame(mixed_frame, 5000, 4, drift=True).drop(columns=["edgy"])
+    frame = edgy_frame(mixed_frame, 5000, 4, drift=True).drop(columns=["edgy"])
     frame.loc[frame["city"].isna(), "city"] = "n/a"  # pandas reads it as missing: so does Spark
     frame["as_text"] = frame["as_text"].replace("n/a", None)
     path = tmp_path / "current.csv"
@@ -210,7 +137,7 @@ def test_csv_input_scores_like_pandas(
         by_pandas.update(chunk)
     by_spark = spark_accumulate(reference, read_spark_table(spark, path))
     assert by_spark.states["city"].missing == by_pandas.states["city"].missing > 0
-    _assert_same(build_report(by_spark), build_report(by_pandas))
+    assert_same_report(build_report(by_spark), build_report(by_pandas))
 
 
 def test_grid_splits_give_each_grid_point_its_own_bucket() -> None:
@@ -262,7 +189,7 @@ def test_the_log_window_counts_like_pandas(
     df = spark_window(spark, root, "churn", 1, start, end, outputs=outputs)
     by_spark = spark_accumulate(reference, df)
     assert by_spark.n_rows == total < len(kept)
-    _assert_same(build_report(by_spark), build_report(by_pandas))
+    assert_same_report(build_report(by_spark), build_report(by_pandas))
     with pytest.raises(NotFound, match="No logged predictions of churn v9"):
         spark_window(spark, root, "churn", 9, start, end, outputs=outputs)
 
