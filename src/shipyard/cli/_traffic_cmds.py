@@ -10,7 +10,6 @@ is one pass over the rollouts whose bake ended (the scheduler runs one on every 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from shipyard.cli._app import JsonOption, app, client, console, print_json, project, table
+from shipyard.cli._options import parse_time
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput, InvalidTransition
 
@@ -257,7 +257,7 @@ def traffic_check_cmd(
     )
     c = client(ctx)
     verdict = check_canary(
-        c.store, name, log_root(ctx, log_dir), since=_parse_since(since), rules=rules
+        c.store, name, log_root(ctx, log_dir), since=parse_time(since, "--since"), rules=rules
     )
     action = _act(c, verdict) if act else None
     if as_json:
@@ -384,23 +384,6 @@ def _print_verdict(verdict: CanaryVerdict, action: str | None) -> None:
         f"Decision: [bold {colour}]{verdict.decision}[/] {verdict.candidate.name}"
         + (f"; {action}." if action else ".")
     )
-
-
-def _parse_since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    if re.fullmatch(r"\s*\d+[mhdw]\s*", text):
-        from shipyard.config import parse_window
-
-        return datetime.now(UTC) - parse_window(text, option="--since")
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(
-            f"Invalid --since '{text[:40]}': give a UTC time (2026-11-23T15:00) or a "
-            "duration ago (30m, 2h, 1d)."
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _history_table(name: str, history: list[Policy]) -> None:

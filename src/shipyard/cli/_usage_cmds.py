@@ -3,33 +3,14 @@ the prediction log (chargeback)."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
 from shipyard.cli._app import JsonOption, app, print_json, table
+from shipyard.cli._options import parse_time
 from shipyard.cli._predictions_cmds import LogDirOption, log_root
 from shipyard.errors import InvalidInput
-
-
-def parse_time(text: str | None, option: str) -> datetime | None:
-    """A UTC time (``2026-12-01``, ``2026-12-01T15:00``) or a span ago (``30m``, ``7d``)."""
-    if text is None:
-        return None
-    if re.fullmatch(r"\s*\d+[mhdw]\s*", text):
-        from shipyard.config import parse_window
-
-        return datetime.now(UTC) - parse_window(text.strip(), option=option)
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInput(
-            f"Invalid {option} '{text[:40]}': give a UTC time (2026-12-01 or "
-            "2026-12-01T15:00) or a span ago (30m, 2h, 7d, 4w)."
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @app.command("usage")
