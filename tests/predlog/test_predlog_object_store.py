@@ -21,6 +21,7 @@ from shipyard.predlog import (
     delete_partition,
     expired_partitions,
     find_prediction,
+    log_space,
     logged_models,
     query,
     read_window,
@@ -93,7 +94,7 @@ def test_the_parquet_goes_to_the_store_and_the_wal_stays_local(
     assert [label["label"] for label in found["labels"]] == [1]
 
 
-def test_usage_reads_the_log_on_the_store(tmp_path: Path, remote: LogStore) -> None:
+def test_usage_and_space_read_the_log_on_the_store(tmp_path: Path, remote: LogStore) -> None:
     root = tmp_path / "log"
     rows = [record(DAY, caller="ci", team="risk", compute_ms=2.0, request_rows=1) for _ in "abc"]
     with remote.log(root) as log:
@@ -107,6 +108,10 @@ def test_usage_reads_the_log_on_the_store(tmp_path: Path, remote: LogStore) -> N
     assert usage(root, by="team").to_dict("records") == [
         {"team": "risk", "requests": 3, "rows": 3, "compute_seconds": 0.006, "refused": 0}
     ]
+    space = log_space(root)
+    on_store = remote.files(root, "*.parquet")
+    assert (space.wal_segments, space.wal_bytes) == (0, 0)
+    assert space.parquet_files == len(on_store) > 0 and space.parquet_bytes > 0
 
 
 def test_retention_deletes_expired_partitions_on_the_store(

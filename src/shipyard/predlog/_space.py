@@ -2,8 +2,9 @@
 
 ``log_space(root)`` walks the log's folder once (``os.scandir``, no file is opened): the WAL
 segments not yet compacted (the backlog: count, bytes, age of the oldest) and the Parquet
-parts of predictions, feedback and the prediction-id index. ``shipyard status`` and the
-server's ``/metrics`` read it.
+parts of predictions, feedback and the prediction-id index, which it lists on the log's
+object store when the log has one (``--log-store``). ``shipyard status`` and the server's
+``/metrics`` read it.
 
 >>> space = log_space(tmp / "predlog")  # doctest: +SKIP
 >>> space.wal_segments, space.wal_bytes, space.parquet_bytes  # doctest: +SKIP
@@ -18,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from shipyard.predlog._location import Location, as_location
 from shipyard.predlog._parquet import FEEDBACK_DIR, IDS_DIR, PREDICTIONS_DIR
 from shipyard.predlog._wal import WAL_SUFFIX
 
@@ -43,12 +45,13 @@ class LogSpace:
 
 
 def log_space(root: str | Path) -> LogSpace:
-    """The space the log under ``root`` takes now (all zero for a log not written yet)."""
-    root = Path(root).expanduser()
+    """The space the log under ``root`` (its folder, or its store's URL) takes now (all zero
+    for a log not written yet)."""
+    location = as_location(root)
     segments = size = 0
     oldest: float | None = None
     try:
-        entries = list(os.scandir(root / "wal"))
+        entries = [] if location.folder is None else list(os.scandir(location.folder / "wal"))
     except (FileNotFoundError, NotADirectoryError):
         entries = []
     for entry in entries:
@@ -63,11 +66,19 @@ def log_space(root: str | Path) -> LogSpace:
         oldest = stat.st_mtime if oldest is None else min(oldest, stat.st_mtime)
     files = parquet = 0
     for top in (PREDICTIONS_DIR, FEEDBACK_DIR, IDS_DIR):
-        n, b = _tree(root / top)
+        n, b = _parquet(location, location.path(top))
         files += n
         parquet += b
     age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
     return LogSpace(str(root), segments, size, age, files, parquet)
+
+
+def _parquet(location: Location, folder: str) -> tuple[int, int]:
+    """(files, bytes) of the ``.parquet`` files under ``folder``: one listing on a store."""
+    if not location.remote:
+        return _tree(Path(folder))
+    sizes = [b for name, b in location.sizes(folder).items() if name.endswith(".parquet")]
+    return len(sizes), sum(sizes)
 
 
 def _tree(folder: Path) -> tuple[int, int]:

@@ -159,50 +159,70 @@ class DiskCollector(Collector):
             return self._thread
 
     def measure(self) -> None:
-        """Measure now (in the calling thread); a part that fails keeps its last figure."""
+        """Measure now (in the calling thread); a part that fails (an object store or a
+        database away) keeps its last figures and logs one line."""
         previous = self._last.gauges if self._last is not None else {}
         gauges: dict[str, tuple[str, float]] = {}
+        for what, part in (
+            ("the prediction log", self._log_gauges),
+            ("the artifact store", self._artifact_gauges),
+            ("the database", self._database_gauges),
+        ):
+            try:
+                gauges.update(part())
+            except Exception as exc:  # a part away must not break /metrics
+                log.warning("disk metrics: cannot measure %s: %s", what, type(exc).__name__)
+                gauges.update({k: v for k, v in previous.items() if k.startswith(_PREFIXES[what])})
+        self._last = _Disk(time.monotonic(), gauges)
+
+    def _log_gauges(self) -> dict[str, tuple[str, float]]:
         root = getattr(self.sink, "root", None)
-        if root is not None:
-            space = log_space(root)
-            gauges["shipyard_prediction_log_wal_segments"] = (
+        if root is None:
+            return {}
+        space = log_space(root)
+        return {
+            "shipyard_prediction_log_wal_segments": (
                 "Write-ahead segments of the prediction log not yet compacted to Parquet.",
                 space.wal_segments,
-            )
-            gauges["shipyard_prediction_log_wal_bytes"] = (
+            ),
+            "shipyard_prediction_log_wal_bytes": (
                 "Bytes of the prediction log's write-ahead segments (the compaction backlog).",
                 space.wal_bytes,
-            )
-            gauges["shipyard_prediction_log_wal_oldest_seconds"] = (
+            ),
+            "shipyard_prediction_log_wal_oldest_seconds": (
                 "Seconds since the oldest write-ahead segment was written (0: none).",
                 space.wal_oldest_seconds,
-            )
-            gauges["shipyard_prediction_log_parquet_files"] = (
+            ),
+            "shipyard_prediction_log_parquet_files": (
                 "Parquet files of the prediction log (predictions, feedback, id index).",
                 space.parquet_files,
-            )
-            gauges["shipyard_prediction_log_parquet_bytes"] = (
+            ),
+            "shipyard_prediction_log_parquet_bytes": (
                 "Bytes of the prediction log's Parquet files.",
                 space.parquet_bytes,
-            )
-        try:
-            files, size = artifact_space(self.store)
-            gauges["shipyard_artifacts_files"] = ("Files in the artifact store.", files)
-            gauges["shipyard_artifacts_bytes"] = ("Bytes in the artifact store.", size)
-        except Exception as exc:  # an unreachable object store must not break /metrics
-            log.warning("disk metrics: cannot list the artifact store: %s", type(exc).__name__)
-            for name in ("shipyard_artifacts_files", "shipyard_artifacts_bytes"):
-                if name in previous:
-                    gauges[name] = previous[name]
-        try:
-            db = database_bytes(self.store)
-            if db is not None:
-                gauges["shipyard_database_bytes"] = ("Bytes of the metadata database.", db)
-        except Exception as exc:  # a database restart must not break /metrics
-            log.warning("disk metrics: cannot size the database: %s", type(exc).__name__)
-            if "shipyard_database_bytes" in previous:
-                gauges["shipyard_database_bytes"] = previous["shipyard_database_bytes"]
-        self._last = _Disk(time.monotonic(), gauges)
+            ),
+        }
+
+    def _artifact_gauges(self) -> dict[str, tuple[str, float]]:
+        files, size = artifact_space(self.store)
+        return {
+            "shipyard_artifacts_files": ("Files in the artifact store.", files),
+            "shipyard_artifacts_bytes": ("Bytes in the artifact store.", size),
+        }
+
+    def _database_gauges(self) -> dict[str, tuple[str, float]]:
+        db = database_bytes(self.store)
+        if db is None:
+            return {}
+        return {"shipyard_database_bytes": ("Bytes of the metadata database.", db)}
+
+
+#: The gauges each measured part gives (kept from the last measure when the part fails).
+_PREFIXES = {
+    "the prediction log": "shipyard_prediction_log_",
+    "the artifact store": "shipyard_artifacts_",
+    "the database": "shipyard_database_",
+}
 
 
 def register_system_metrics(
