@@ -7,6 +7,7 @@ under ``CI=true`` where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import uuid
@@ -60,20 +61,36 @@ def require_pg() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh, private schema (dropped afterwards)."""
+@contextlib.contextmanager
+def _pg_schema() -> Iterator[str]:
+    """A URL whose search_path is a fresh, private schema, dropped afterwards (on new
+    connections: the first ones may have died in a restart of PostgreSQL)."""
     require_pg()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
     try:
         yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A URL whose search_path is a fresh, private schema (dropped afterwards)."""
+    with _pg_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_url() -> Iterator[str]:
+    """``pg_schema_url`` for a whole module (servers started once per module share it)."""
+    with _pg_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -172,13 +189,25 @@ def _require(what: str, why: str | None) -> None:
 
 
 @pytest.fixture(scope="session")
+def prepared(fitted_pipeline, training_data):  # type: ignore[no-untyped-def]
+    """The archive of ``fitted_pipeline`` with its ONNX export, prepared once per session."""
+    from shipyard.packaging import prepare_archive
+
+    X, y, Xe, ye = training_data
+    return prepare_archive(fitted_pipeline, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
+
+
+@pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkStandalone]:
-    """A real Spark standalone cluster for the whole run: a master and two workers (one core
-    and 1 GB each) on 127.0.0.1, started from pyspark's own spark-class."""
+    """A real Spark standalone cluster for the whole run: a master and two workers (two cores
+    and 1 GB each: the ``spark`` session takes one core of each, the other is left for an
+    application submitted with spark-submit) on 127.0.0.1, started from pyspark's own
+    spark-class."""
     from spark_cluster import SparkStandalone, missing
 
     _require("A Spark standalone cluster", missing())
-    cluster = SparkStandalone(tmp_path_factory.mktemp("spark-cluster"), workers=2).start()
+    folder = tmp_path_factory.mktemp("spark-cluster")
+    cluster = SparkStandalone(folder, workers=2, cores=2).start()
     yield cluster
     cluster.stop()
 
@@ -205,6 +234,8 @@ def spark(spark_cluster: SparkStandalone) -> Iterator[SparkSession]:
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.executor.memory", "512m")
             .config("spark.executor.cores", "1")
+            # one executor on each worker (spread out), the workers' second cores left free
+            .config("spark.cores.max", "2")
             # The executors import the Shipyard under test (this checkout's, not the venv's).
             .config("spark.executorEnv.PYTHONPATH", str(Path(shipyard.__file__).parents[1]))
             .config("spark.ui.enabled", "false")

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from gates_off import NO_GATES
-from serving.conftest import prepared  # noqa: F401 (the session's churn archive)
 from shipyard import Client, Settings
 from shipyard.auth import Tokens
 from shipyard.packaging import PreparedArchive
@@ -19,7 +18,7 @@ GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}
 
 
 @pytest.fixture
-def served_store(tmp_path: Path, prepared: PreparedArchive) -> Iterator[Store]:  # noqa: F811
+def served_store(tmp_path: Path, prepared: PreparedArchive) -> Iterator[Store]:
     """A SQLite store under ``tmp_path/home`` with ``churn`` v1 approved and in production."""
     home = tmp_path / "home"
     store = Store(

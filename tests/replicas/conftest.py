@@ -5,55 +5,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-
 import pytest
-import sqlalchemy as sa
-from replicas_support import PG_URL, SharedRegistry
+from replicas_support import SharedRegistry
 
 from gates_off import NO_GATES
 from shipyard import Client, Settings
-from shipyard.packaging import PreparedArchive, prepare_archive
+from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
-
-
-@pytest.fixture(scope="session")
-def prepared(fitted_pipeline, training_data) -> PreparedArchive:  # type: ignore[no-untyped-def]
-    """The archive of ``fitted_pipeline`` with its ONNX export, prepared once per session."""
-    X, y, Xe, ye = training_data
-    return prepare_archive(fitted_pipeline, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
-
-
-def _require_pg() -> None:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:  # any driver or connection failure
-        message = f"PostgreSQL at {PG_URL} is not reachable: {str(exc).splitlines()[0]}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message + " (CI=true: PostgreSQL is required)")
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def pg_module_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh schema for this module (dropped afterwards)."""
-    _require_pg()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        admin.dispose()  # its connection may have died in a restart of PostgreSQL
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

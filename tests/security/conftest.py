@@ -12,16 +12,9 @@ import pytest
 from gates_off import NO_GATES
 from shipyard import Client, Settings
 from shipyard.auth import Tokens, Users
-from shipyard.packaging import PreparedArchive, prepare_archive
+from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
 from shipyard.store import Store
-
-
-@pytest.fixture(scope="session")
-def security_archive(fitted_pipeline, training_data) -> PreparedArchive:  # type: ignore[no-untyped-def]
-    """The churn pipeline's archive, prepared once per session."""
-    X, y, Xe, ye = training_data
-    return prepare_archive(fitted_pipeline, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
 
 
 @dataclass(frozen=True)
@@ -52,9 +45,7 @@ def make_served(home: Path, archive: PreparedArchive) -> Served:
 
 
 @pytest.fixture(scope="session")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, security_archive: PreparedArchive
-) -> Iterator[Served]:
-    s = make_served(tmp_path_factory.mktemp("security") / "home", security_archive)
+def served(tmp_path_factory: pytest.TempPathFactory, prepared: PreparedArchive) -> Iterator[Served]:
+    s = make_served(tmp_path_factory.mktemp("security") / "home", prepared)
     yield s
     s.store.close()

@@ -56,9 +56,9 @@ def _hostile(data: bytes, marker: Path) -> bytes:
 
 @pytest.mark.anyio
 async def test_a_swapped_archive_that_would_run_code_is_never_unpickled(
-    tmp_path: Path, security_archive: PreparedArchive
+    tmp_path: Path, prepared: PreparedArchive
 ) -> None:
-    served = make_served(tmp_path / "home", security_archive)
+    served = make_served(tmp_path / "home", prepared)
     marker = tmp_path / "pwned"
     registry = Registry(served.store)
     key = registry.get_version("churn", 1).archive_key

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from gates_off import NO_GATES
 from serving.kserve_venv import kserve_python  # noqa: F401 (a fixture for the KServe tests)
 from shipyard import Client
-from shipyard.packaging import PreparedArchive, prepare_archive
+from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
 from shipyard.store import Store
 
@@ -44,13 +44,6 @@ def expected(churn: Registry, rows: pd.DataFrame) -> tuple[list[str], np.ndarray
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def prepared(fitted_pipeline, training_data) -> PreparedArchive:  # type: ignore[no-untyped-def]
-    """The archive of ``fitted_pipeline`` with its ONNX export, prepared once per session."""
-    X, y, Xe, ye = training_data
-    return prepare_archive(fitted_pipeline, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)
 
 
 @pytest.fixture

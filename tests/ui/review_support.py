@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import pytest
 from ui_support import ROLE_USERS, add_users, browser, csrf_of, log_in, running_ui
 
 from gates_off import NO_GATES
 from shipyard.audit import list_events
-from shipyard.packaging import PreparedArchive, prepare_archive
+from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
 from shipyard.store import Store
 
@@ -66,11 +65,3 @@ def actions(store: Store, action: str) -> list[tuple[str, str]]:
     with store.read() as session:
         events = list_events(session, action=action, limit=1000)
     return [(e.actor, e.subject) for e in reversed(events)]
-
-
-@pytest.fixture(scope="session")
-def prepared(fitted_pipeline, training_data) -> PreparedArchive:  # type: ignore[no-untyped-def]
-    """The archive of ``fitted_pipeline`` with its ONNX export (import it into a test
-    module to use it there)."""
-    X, y, Xe, ye = training_data
-    return prepare_archive(fitted_pipeline, X_train=X, y_train=y, X_eval=Xe, y_eval=ye)

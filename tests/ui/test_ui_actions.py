@@ -5,14 +5,13 @@ is refused (409) and changes nothing; viewers and forms without the CSRF token a
 from __future__ import annotations
 
 import pytest
-from review_support import APRIL, SAM, VERA, actions, api_post, prepared, seed, ui_browsers
+from review_support import APRIL, SAM, VERA, actions, api_post, seed, ui_browsers
 from ui_support import post_form
 
 from shipyard.alerting import Alert, AlertRule, Alerts
 from shipyard.registry import Registry, Traffic
 from shipyard.store import Store
 
-__all__ = ["prepared"]  # the fixture, imported for this module
 ACT = "/ui/models/churn/actions"
 
 

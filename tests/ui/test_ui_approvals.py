@@ -10,7 +10,6 @@ from review_support import (
     VERA,
     actions,
     api_post,
-    prepared,
     seed,
     ui_browsers,
 )
@@ -21,7 +20,6 @@ from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry, Risks
 from shipyard.store import Store
 
-__all__ = ["prepared"]  # the fixture, imported for this module
 V2 = "/ui/models/churn/versions/2"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from browser_support import assert_accessible, log_in_page, log_out_page, save_screenshot
 from playwright.sync_api import Page, expect
-from review_support import APRIL, SAM, VERA, prepared, seed
+from review_support import APRIL, SAM, VERA, seed
 from ui_support import ROLE_USERS, running_ui
 
 from gates_off import NO_GATES
@@ -28,7 +28,6 @@ from shipyard.predlog import PredictionLog
 from shipyard.store import Store
 from trace_support import HTML_INPUT, record, server_id
 
-__all__ = ["prepared"]  # the fixture, imported for this module
 #: Web-first assertions wait this long (ms): the test machine may be heavily loaded.
 SLOW = 30_000
 LABEL = "stay"

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from review_support import APRIL, SAM, VERA, prepared, seed, ui_browsers
+from review_support import APRIL, SAM, VERA, seed, ui_browsers
 
 from shipyard.registry import CardNotes, Gates, Registry, Risks
 from shipyard.store import Store
 from shipyard.tracking import Tracker
 
-__all__ = ["prepared"]  # the fixture, imported for this module
 V2 = "/ui/models/churn/versions/2"
 
 
