@@ -179,6 +179,7 @@ def run(python: str, script: str, *args: str) -> dict[str, Any]:
             capture_output=True,
             text=True,
             env={**os.environ, "PYTHONWARNINGS": "ignore", "MLFLOW_TRACKING_URI": ""},
+            cwd=work,  # MLflow puts a run's artifacts in ./mlruns
             check=False,
         )
         wall = time.perf_counter() - started

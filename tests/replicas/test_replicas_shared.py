@@ -164,7 +164,9 @@ def test_postgres_restart_under_load(
     # A store opened before the restart, as a replica's is: its pooled connection dies.
     store = shared_registry.open_store()
     registry = Registry(store, NO_GATES)
-    assert registry.resolve("churn@production").version == 2
+    # Run alone (.ci/run's exclusive pass) production is still v1; after the module's
+    # first test it is v2. Either way the promotion after the restart moves it.
+    target = 1 if registry.resolve("churn@production").version == 2 else 2
     load = Load([r.url for r in replicas])
     try:
         with load.running(threads=THREADS):
@@ -180,11 +182,11 @@ def test_postgres_restart_under_load(
         for replica in replicas:
             assert "Traceback" not in replica.err_path.read_text(), replica.name
         # The same store works again at once (its dead connections are replaced)...
-        registry.promote("churn", 1, actor="alice")
+        registry.promote("churn", target, actor="alice")
         moved = time.monotonic()
         # ... and every replica follows the registry again, without a restart.
         for replica in replicas:
-            while predict(replica.url, acked).headers[VERSION_HEADER] != "1":
+            while predict(replica.url, acked).headers[VERSION_HEADER] != str(target):
                 assert time.monotonic() - moved < 4 * POLL + LOAD, replica.name
     finally:
         _pg_ensure_running()
