@@ -40,6 +40,13 @@ def test_a_scrape_adds_the_other_workers_once(tmp_path: Path) -> None:
         errors={("churn", "predict", "InvalidInput"): 2},
         queue_depth=7,
         lag_seconds=0.4,
+        usage={("risk", "churn", 1): (3.0, 5.0, 0.02)},
+        dropped=4,
+        cpu_seconds=2.5,
+        backlog_bytes=1000,
+        unwritable=1,
+        memory_bytes=100_000_000,
+        processes=1,
     )
     SharedCounts(tmp_path, pid=os.getppid()).publish(other)  # a running worker
     SharedCounts(tmp_path, pid=_dead_pid()).publish(other)  # one that died
@@ -48,6 +55,7 @@ def test_a_scrape_adds_the_other_workers_once(tmp_path: Path) -> None:
     shared = SharedCounts(tmp_path)
     metrics = ServingMetrics(NullSink, shared=shared, replica="r1")
     metrics.observe("churn", 1, "predict", 0.0001, 1)
+    metrics.usage.count("risk", "churn", 1, 1, 0.001)
     metrics.failed("churn", None, "predict", "InvalidInput", 400)
     shared.publish(metrics.own())  # its own file is never added to its own counts
 
@@ -65,6 +73,19 @@ def test_a_scrape_adds_the_other_workers_once(tmp_path: Path) -> None:
     assert got["shipyard_prediction_log_queue_depth", ()] == 7
     assert got["shipyard_prediction_log_lag_seconds", ()] == 0.4
     assert got["shipyard_replica_info", (("replica", "r1"),)] == 1
+    # Usage, drops and CPU are counters: the dead worker's stay. Backlog, memory, processes
+    # and the unwritable log are gauges: only the live worker's are added to this one's.
+    team = (("model", "churn"), ("team", "risk"), ("version", "1"))
+    assert got["shipyard_usage_requests_total", team] == 1 + 3 + 3
+    assert got["shipyard_usage_rows_total", team] == 1 + 5 + 5
+    assert got["shipyard_usage_compute_seconds_total", team] == pytest.approx(0.041)
+    assert got["shipyard_prediction_log_dropped_total", ()] == 8
+    assert got["shipyard_prediction_log_backlog_bytes", ()] == 1000
+    assert got["shipyard_prediction_log_writable", ()] == 0  # the live worker's disk is full
+    assert got["shipyard_server_processes", ()] == 2
+    assert got["shipyard_server_cpu_seconds_total", ()] > 5.0  # 2.5 twice, and this one's
+    memory = got["shipyard_server_resident_memory_bytes", ()]
+    assert 100_000_000 + 10_000_000 < memory < 100_000_000 + 10_000_000_000  # + this process
 
 
 def test_stopping_publishes_the_last_counts(tmp_path: Path) -> None:

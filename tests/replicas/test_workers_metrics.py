@@ -19,6 +19,7 @@ from replicas_support import GOOD, scrape
 from gates_off import NO_GATES
 from server_process import wait_live
 from shipyard import Settings
+from shipyard.checks import scrape_server
 from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry
 from shipyard.serving import free_port
@@ -91,7 +92,15 @@ def test_any_worker_scrape_counts_every_worker_once(
                 if k.startswith("shipyard_request_latency_seconds_count{")
             )
             assert count == sent
+            usage = sum(v for k, v in metrics.items() if k.startswith("shipyard_usage_requests"))
+            assert usage == sent  # whichever worker answered them
+            assert metrics["shipyard_server_processes{}"] == 2
             assert metrics["shipyard_replica_info{replica=r1}"] == 1.0
+        # shipyard status shows the server's memory (both workers), not one worker's.
+        health = scrape_server(url)
+        assert health.processes == 2
+        assert health.memory_bytes is not None
+        assert health.memory_bytes > metrics["process_resident_memory_bytes{}"]
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(120)

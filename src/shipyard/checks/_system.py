@@ -56,6 +56,12 @@ _SCRAPED = {
     "process_start_time_seconds": "started_at",
     "shipyard_prediction_log_queue_depth": "log_queue_depth",
     "shipyard_prediction_log_lag_seconds": "log_lag_seconds",
+    "shipyard_server_processes": "processes",
+}
+#: The whole server's figures (all its ``--workers``), read over the answering process's.
+_SERVER_TOTALS = {
+    "shipyard_server_resident_memory_bytes": "memory_bytes",
+    "shipyard_server_cpu_seconds_total": "cpu_seconds",
 }
 
 
@@ -67,6 +73,7 @@ class ServerHealth:
     error: str | None = None
     memory_bytes: float | None = None
     cpu_seconds: float | None = None
+    processes: float | None = None
     open_fds: float | None = None
     started_at: float | None = None
     log_queue_depth: float | None = None
@@ -168,17 +175,22 @@ def scrape_server(url: str, *, timeout: float = 2.0) -> ServerHealth:
         health.error = f"{type(exc).__name__}: {exc}"[:300]
         return health
     requests = 0.0
+    totals: dict[str, float] = {}
     try:
         for family in text_string_to_metric_families(response.text):
             for sample in family.samples:
                 name = _SCRAPED.get(sample.name)
                 if name is not None:
                     setattr(health, name, sample.value)
+                elif sample.name in _SERVER_TOTALS:
+                    totals[_SERVER_TOTALS[sample.name]] = sample.value
                 elif sample.name == "shipyard_requests_total":
                     requests += sample.value
     except ValueError as exc:
         health.error = f"Not Prometheus metrics: {exc}"[:300]
         return health
+    for name, value in totals.items():
+        setattr(health, name, value)
     health.requests = requests
     return health
 

@@ -1,9 +1,16 @@
 """Prometheus metrics of one server, in a registry the app owns (never the global one).
 
-Requests, errors, latency and rows scored are labelled by model, version and endpoint; the
-prediction log's queue depth and lag are read from the sink at scrape time. With several
-worker processes (``shipyard serve --workers N``) every worker's ``/metrics`` adds up all
-workers' counts (``_metrics_shared``): one server, one set of series, nothing counted twice.
+Requests, errors, latency and rows scored are labelled by model, version and endpoint; usage
+is charged per team (``shipyard_usage_requests_total``, ``_rows_total``,
+``_compute_seconds_total``, labelled ``team``, ``model``, ``version``); the prediction log's
+queue, lag, backlog and drops are read from the sink at scrape time, and the process's CPU
+and memory from ``/proc`` (``shipyard_server_*``). With several worker processes
+(``shipyard serve --workers N``) every worker's ``/metrics`` adds up all workers' counts
+(``_metrics_shared``): one server, one set of series, nothing counted twice. (The
+``process_*`` series of prometheus-client describe only the worker that answers.)
+
+The durable record of usage is the prediction log (``shipyard usage``); these counters start
+at zero with the server.
 
 The request counters and the latency histogram are kept in plain numbers under one lock and
 turned into metric families when ``/metrics`` is scraped (prometheus-client's custom
@@ -15,7 +22,9 @@ ONNX request, for numbers nobody reads until the next scrape.
 from __future__ import annotations
 
 import bisect
+import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Info, generate_latest
@@ -36,11 +45,78 @@ from shipyard.serving._metrics_shared import (
     ErrorKey,
     RefusedKey,
     SharedCounts,
+    Usage,
+    UsageKey,
 )
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Latency buckets (seconds) from 250 us: an ONNX request takes well under a millisecond.
 _BUCKETS = (0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class UsageCounter:
+    """Requests, rows and model compute seconds per (team, model, version) since start.
+
+    Only the event loop counts (HTTP and gRPC requests are answered on it; a shadow's or a
+    group member's answers, scored off it, are not usage) and scrapes read on the loop too,
+    so the counts take no lock: a lock costs as much as the rest of ``count`` together.
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str | None, str, int], list[float]] = {}
+
+    def count(self, team: str | None, model: str, version: int, rows: int, compute: float) -> None:
+        """Charge one answered request to ``team`` (``None``: no team)."""
+        counts = self._counts.get((team, model, version))
+        if counts is None:
+            counts = self._counts[(team, model, version)] = [0, 0, 0.0]
+        counts[0] += 1
+        counts[1] += rows
+        counts[2] += compute
+
+    def snapshot(self) -> dict[UsageKey, Usage]:
+        """The counts now, a missing team as ``""`` (its Prometheus label value)."""
+        out: dict[UsageKey, Usage] = {}
+        for (team, model, version), c in list(self._counts.items()):
+            key = (team or "", model, version)
+            old = out.get(key, (0, 0, 0.0))
+            out[key] = (old[0] + c[0], old[1] + c[1], old[2] + c[2])
+        return out
+
+
+class _UsageCollector(Collector):
+    """``shipyard_usage_*``: the server's usage per team, model and version."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["team", "model", "version"]
+        requests = CounterMetricFamily(
+            "shipyard_usage_requests",
+            "Scoring requests answered, by the caller's team (token team; '' for none), "
+            "model and version.",
+            labels=labels,
+        )
+        rows = CounterMetricFamily(
+            "shipyard_usage_rows", "Rows scored, by team, model and version.", labels=labels
+        )
+        compute = CounterMetricFamily(
+            "shipyard_usage_compute_seconds",
+            "Seconds the model computed answers, by team, model and version.",
+            labels=labels,
+        )
+        for (team, model, version), (n, r, s) in sorted(self._metrics.snapshot().usage.items()):
+            values = [team, model, str(version)]
+            requests.add_metric(values, n)
+            rows.add_metric(values, r)
+            compute.add_metric(values, s)
+        yield requests
+        yield rows
+        yield compute
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
 
 
 class ServingMetrics:
@@ -66,8 +142,12 @@ class ServingMetrics:
         self._answered: dict[AnsweredKey, Answered] = {}
         self._refused: dict[RefusedKey, int] = {}
         self._errors: dict[ErrorKey, int] = {}
+        #: Charged by the request path (``UsageCounter.count``), rendered with the rest.
+        self.usage = UsageCounter()
         self.registry.register(_RequestCollector(self))
         self.registry.register(_SinkCollector(self))
+        self.registry.register(_UsageCollector(self))
+        self.registry.register(_ServerCollector(self))
         if replica:
             info = Info(
                 "shipyard_replica",
@@ -117,7 +197,22 @@ class ServingMetrics:
                 for key, s in self._answered.items()
             }
             refused, errors = dict(self._refused), dict(self._errors)
-        return Counts(answered, refused, errors, sink.queue_depth, sink.lag_seconds)
+        # Read with defaults: a sink written before these were part of PredictionSink keeps
+        # its /metrics working.
+        return Counts(
+            answered,
+            refused,
+            errors,
+            sink.queue_depth,
+            sink.lag_seconds,
+            usage=self.usage.snapshot(),
+            dropped=int(getattr(sink, "dropped", 0)),
+            cpu_seconds=time.process_time(),
+            backlog_bytes=int(getattr(sink, "backlog_bytes", 0)),
+            unwritable=0 if getattr(sink, "writable", True) else 1,
+            memory_bytes=_resident_bytes(),
+            processes=1,
+        )
 
     def snapshot(self) -> Counts:
         """The counts a scrape shows: this process's, plus the other workers' if shared."""
@@ -193,7 +288,6 @@ class _SinkCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         counts = self._metrics.snapshot()
-        sink = self._metrics._sink()
         yield GaugeMetricFamily(
             "shipyard_prediction_log_queue_depth",
             "Prediction records accepted but not yet durable on disk.",
@@ -205,25 +299,65 @@ class _SinkCollector(Collector):
             value=float(counts.lag_seconds),
         )
         # The disk-full story (--on-log-full): what waits in the WAL, whether it can be
-        # written, and what was answered without being logged. Read with defaults: a sink
-        # written before these were part of PredictionSink keeps its /metrics working.
+        # written, and what was answered without being logged.
         yield GaugeMetricFamily(
             "shipyard_prediction_log_backlog_bytes",
-            "Bytes of write-ahead log segments of this process not yet compacted to Parquet.",
-            value=float(getattr(sink, "backlog_bytes", 0)),
+            "Bytes of write-ahead log segments of this server not yet compacted to Parquet.",
+            value=float(counts.backlog_bytes),
         )
         yield GaugeMetricFamily(
             "shipyard_prediction_log_writable",
             "1 while the prediction log accepts writes, 0 from a write the disk refused "
-            "(full, read-only) until one succeeds again.",
-            value=1.0 if getattr(sink, "writable", True) else 0.0,
+            "(full, read-only) until one succeeds again (in any worker).",
+            value=0.0 if counts.unwritable else 1.0,
         )
         yield CounterMetricFamily(
             "shipyard_prediction_log_dropped",
             "Prediction records answered but not logged because the disk refused them "
             "(--on-log-full answer).",
-            value=float(getattr(sink, "dropped", 0)),
+            value=float(counts.dropped),
         )
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
+
+
+class _ServerCollector(Collector):
+    """``shipyard_server_*``: CPU and memory of all the server's worker processes."""
+
+    def __init__(self, metrics: ServingMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self._metrics.snapshot()
+        yield GaugeMetricFamily(
+            "shipyard_server_processes",
+            "Worker processes of this server that are running (1 without --workers).",
+            value=float(counts.processes),
+        )
+        yield CounterMetricFamily(
+            "shipyard_server_cpu_seconds",
+            "CPU seconds (user and system) of all the server's worker processes, "
+            "stopped ones included.",
+            value=counts.cpu_seconds,
+        )
+        yield GaugeMetricFamily(
+            "shipyard_server_resident_memory_bytes",
+            "Resident memory of the server's running worker processes, added up.",
+            value=float(counts.memory_bytes),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def _resident_bytes() -> int:
+    """This process's resident memory (Linux ``/proc``; 0 where there is none)."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0

@@ -18,11 +18,11 @@ from shipyard.predlog import Answers, NullSink, PredictionSink
 from shipyard.serving._auth import Caller, TokenGate
 from shipyard.serving._inputs import Rows
 from shipyard.serving._learning import OnlineLearning
-from shipyard.serving._metrics import ServingMetrics
+from shipyard.serving._metrics import ServingMetrics, UsageCounter
 from shipyard.serving._metrics_shared import SharedCounts
 from shipyard.serving._pool import ModelPool
 from shipyard.serving._runtime import ServedModel
-from shipyard.serving._system_metrics import UsageCounter, register_system_metrics
+from shipyard.serving._system_metrics import register_system_metrics
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
@@ -61,8 +61,8 @@ class ServingState:
             shared=SharedCounts(Path(shared)) if shared else None,
             replica=self.settings.replica or f"{socket.gethostname()}-{os.getpid()}",
         )
-        self.usage = UsageCounter()
-        register_system_metrics(self.metrics.registry, self.usage, self.store, self.sink)
+        self.usage = self.metrics.usage
+        register_system_metrics(self.metrics.registry, self.store, self.sink)
         self.learning = OnlineLearning(self.store, self.settings)
         # Building log records costs a little per row: skip it when nothing keeps them.
         self.logging = not isinstance(self.sink, NullSink)

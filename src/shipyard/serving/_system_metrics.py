@@ -1,12 +1,8 @@
 """The server's health and usage metrics, beside the request metrics of ``_metrics``.
 
-Three collectors join the app's registry (``register_system_metrics``):
+Two collectors join the app's registry (``register_system_metrics``); the usage per team
+is counted with the requests, in ``_metrics``:
 
-- usage, charged per team (``shipyard_usage_requests_total``, ``_rows_total``,
-  ``_compute_seconds_total``, labelled ``team``, ``model``, ``version``): counted on the
-  request path in plain numbers under one lock (like ``_metrics``), turned into metric
-  families at scrape time. The durable record of usage is the prediction log
-  (``shipyard usage``); these counters start at zero with the process.
 - the process (prometheus-client's ``ProcessCollector``: resident memory, CPU seconds, open
   files, start time), read from ``/proc`` at scrape time.
 - disk: the prediction log's WAL backlog and Parquet, the artifacts and the database
@@ -29,76 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shipyard.predlog import PredictionSink, log_space
 from shipyard.store import Store, artifact_space, database_bytes
 
 log = logging.getLogger("shipyard.serving")
-
-
-class UsageCounter:
-    """Requests, rows and model compute seconds per (team, model, version) since start.
-
-    Only the event loop counts (HTTP and gRPC requests are answered on it; a shadow's or a
-    group member's answers, scored off it, are not usage) and scrapes read on the loop too,
-    so the counts take no lock: a lock costs as much as the rest of ``count`` together.
-    """
-
-    def __init__(self) -> None:
-        self._counts: dict[tuple[str | None, str, int], list[float]] = {}
-
-    def count(self, team: str | None, model: str, version: int, rows: int, compute: float) -> None:
-        """Charge one answered request to ``team`` (``None``: no team)."""
-        counts = self._counts.get((team, model, version))
-        if counts is None:
-            counts = self._counts[(team, model, version)] = [0, 0, 0.0]
-        counts[0] += 1
-        counts[1] += rows
-        counts[2] += compute
-
-    def snapshot(self) -> dict[tuple[str, str, int], tuple[float, float, float]]:
-        """The counts now, a missing team as ``""`` (its Prometheus label value)."""
-        out: dict[tuple[str, str, int], tuple[float, float, float]] = {}
-        for (team, model, version), c in list(self._counts.items()):
-            key = (team or "", model, version)
-            old = out.get(key, (0, 0, 0.0))
-            out[key] = (old[0] + c[0], old[1] + c[1], old[2] + c[2])
-        return out
-
-
-class _UsageCollector(Collector):
-    def __init__(self, usage: UsageCounter) -> None:
-        self._usage = usage
-
-    def collect(self) -> Iterator[Metric]:
-        labels = ["team", "model", "version"]
-        requests = CounterMetricFamily(
-            "shipyard_usage_requests",
-            "Scoring requests answered, by the caller's team (token team; '' for none), "
-            "model and version.",
-            labels=labels,
-        )
-        rows = CounterMetricFamily(
-            "shipyard_usage_rows", "Rows scored, by team, model and version.", labels=labels
-        )
-        compute = CounterMetricFamily(
-            "shipyard_usage_compute_seconds",
-            "Seconds the model computed answers, by team, model and version.",
-            labels=labels,
-        )
-        for (team, model, version), (n, r, s) in sorted(self._usage.snapshot().items()):
-            values = [team, model, str(version)]
-            requests.add_metric(values, n)
-            rows.add_metric(values, r)
-            compute.add_metric(values, s)
-        yield requests
-        yield rows
-        yield compute
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
 
 
 @dataclass(frozen=True)
@@ -226,10 +159,9 @@ _PREFIXES = {
 
 
 def register_system_metrics(
-    registry: CollectorRegistry, usage: UsageCounter, store: Store, sink: PredictionSink
+    registry: CollectorRegistry, store: Store, sink: PredictionSink
 ) -> DiskCollector:
-    """Add the usage, process and disk collectors to ``registry`` (the app's own)."""
-    registry.register(_UsageCollector(usage))
+    """Add the process and disk collectors to ``registry`` (the app's own)."""
     ProcessCollector(registry=registry)  # registers itself
     disk = DiskCollector(store, sink)
     registry.register(disk)
