@@ -1,4 +1,5 @@
-"""Model groups served as one endpoint: ``/models/{group}/predict`` and v2 infer.
+"""Model groups served as one endpoint: ``/models/{group}/predict``, v2 infer (JSON or binary)
+and gRPC's ``ModelInfer``, all through ``score_group``.
 
 ``ServedGroups`` keeps the groups in force (``shipyard.registry.Groups``), re-read whenever
 the registry's change marker moves, as the pool re-reads aliases. Members are resolved on
