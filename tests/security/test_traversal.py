@@ -196,6 +196,12 @@ def test_every_parameter_of_every_route_refuses_traversal(
     expected = {(m, p) for p, methods, params, query in routes if params or query for m in methods}
     assert expected <= attacked, expected - attacked
     # nothing outside the store's own files appeared, changed or went away
+    _assert_nothing_outside_changed(served, before)
+
+
+def _assert_nothing_outside_changed(served: Served, before: dict[str, float]) -> None:
+    """Nothing outside the store's own files appeared, changed or went away since ``before``,
+    and the canary beside the store is intact."""
     after = _tree(served.home.parent)
     outside = {
         path
@@ -299,11 +305,4 @@ def test_every_grpc_name_and_version_refuses_traversal(served: Served) -> None:
                     failures.append(f"{method} {field}={value[:40]!r}: quoted a file")
     assert not failures, "\n".join(failures[:100])
     assert codes["NOT_FOUND"], codes
-    after = _tree(served.home.parent)
-    outside = {
-        path
-        for path in set(before) ^ set(after)
-        if not path.startswith(("home/artifacts/", "home/predictions/", "home/shipyard.db"))
-    }
-    assert not outside, outside
-    assert (served.home.parent / "canary.txt").read_text() == CANARY
+    _assert_nothing_outside_changed(served, before)
