@@ -110,6 +110,83 @@ async def test_without_auth_every_caller_shares_one_budget(served: Served) -> No
     assert codes == [200, 200, 429]
 
 
+def _grpc_infer_request() -> Any:
+    """One row of ``GOOD`` as a gRPC ``ModelInferRequest`` for churn (typed contents)."""
+    from tritonclient.grpc import service_pb2
+
+    request = service_pb2.ModelInferRequest(model_name="churn")
+    for name, value in GOOD.items():
+        datatype, field = {str: ("BYTES", "bytes"), int: ("INT64", "int64")}.get(
+            type(value), ("FP64", "fp64")
+        )
+        tensor = request.inputs.add(name=name, datatype=datatype, shape=[1])
+        contents = getattr(tensor.contents, f"{field}_contents")
+        contents.append(value.encode() if isinstance(value, str) else value)
+    return request
+
+
+def test_grpc_authenticates_and_spends_the_same_budget_per_token(served: Served) -> None:
+    """Over gRPC a token is checked as over REST, and its budget is the one REST spends: over
+    it, RESOURCE_EXHAUSTED with the sentence and the seconds to wait (``retry-after``)."""
+    import grpc
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    from shipyard.serving import serve_in_thread
+
+    port = free_port()
+    settings = ServeSettings(rate_limit="3/min", grpc_port=port)
+    scorer = (("authorization", f"Bearer {served.scorer_token}"),)
+    admin = (("authorization", f"Bearer {served.admin_token}"),)
+    request = _grpc_infer_request()
+    with (
+        serve_in_thread(create_app(served.store, settings=settings)) as url,
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+        def refusal(call: Any, message: Any, metadata: Any) -> grpc.RpcError:
+            with pytest.raises(grpc.RpcError) as error:
+                call.with_call(message, metadata=metadata)
+            return error.value
+
+        # no token, an unknown token: UNAUTHENTICATED as 401, spending nobody's budget
+        assert refusal(stub.ModelInfer, request, ()).code() == grpc.StatusCode.UNAUTHENTICATED
+        unknown = (("authorization", "Bearer sy_nope"),)
+        bad = refusal(stub.ModelInfer, request, unknown)
+        assert (
+            bad.code() == grpc.StatusCode.UNAUTHENTICATED and "unknown or revoked" in bad.details()
+        )
+        # the scorer's 3 a minute: two over gRPC and one over REST, then refused on both
+        for _ in range(2):
+            answer, _ = stub.ModelInfer.with_call(request, metadata=scorer)
+            assert answer.model_name == "churn"
+        rest = httpx.post(
+            f"{url}/models/churn/predict",
+            json=BODY,
+            headers={"Authorization": f"Bearer {served.scorer_token}"},
+        )
+        assert rest.status_code == 200, rest.text
+        over = refusal(stub.ModelInfer, request, scorer)
+        assert over.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        trailing = dict(over.trailing_metadata())
+        wait = int(trailing["retry-after"])
+        assert 1 <= wait <= 20 and trailing["shipyard-error"] == "TooManyRequests"
+        assert f"retry in {wait} second" in over.details()
+        assert served.scorer_token not in over.details()
+        metadata = service_pb2.ModelMetadataRequest(name="churn")
+        limited = refusal(stub.ModelMetadata, metadata, scorer)  # the metadata RPCs count
+        assert limited.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        rest = httpx.post(
+            f"{url}/models/churn/predict",
+            json=BODY,
+            headers={"Authorization": f"Bearer {served.scorer_token}"},
+        )
+        assert rest.status_code == 429
+        # another token has its own budget; probes are never limited nor need a token
+        assert stub.ModelMetadata(metadata, metadata=admin).name == "churn"
+        assert stub.ServerLive(service_pb2.ServerLiveRequest()).live
+
+
 def _serve(port: int, env: dict[str, str], err: Any) -> subprocess.Popen[bytes]:
     command = ["serve", "--port", str(port), "--no-log", "--rate-limit", "10/min"]
     command += ["--rate-limit-redis", REDIS_URL]

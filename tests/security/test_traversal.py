@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from fastapi.routing import APIRoute
@@ -196,6 +196,12 @@ def test_every_parameter_of_every_route_refuses_traversal(
     expected = {(m, p) for p, methods, params, query in routes if params or query for m in methods}
     assert expected <= attacked, expected - attacked
     # nothing outside the store's own files appeared, changed or went away
+    _assert_nothing_outside_changed(served, before)
+
+
+def _assert_nothing_outside_changed(served: Served, before: dict[str, float]) -> None:
+    """Nothing outside the store's own files appeared, changed or went away since ``before``,
+    and the canary beside the store is intact."""
     after = _tree(served.home.parent)
     outside = {
         path
@@ -236,3 +242,67 @@ def test_names_are_checked_where_they_become_paths(name: str) -> None:
         check_name(name)
     with pytest.raises(InvalidInput):
         check_alias(name.replace("churn", "production"))
+
+
+def _grpc_calls(value: str) -> list[tuple[str, str, Any]]:
+    """(method, field, request) of every gRPC method taking a model name or version, with
+    ``value`` in that field and valid values elsewhere."""
+    from tritonclient.grpc import service_pb2 as pb
+
+    def infer(name: str, version: str) -> Any:
+        request = pb.ModelInferRequest(model_name=name, model_version=version)
+        tensor = request.inputs.add(name="age", datatype="INT64", shape=[1])
+        tensor.contents.int64_contents.append(40)
+        return request
+
+    name, version = VALID["name"], VALID["version"]
+    return [
+        ("ModelReady", "name", pb.ModelReadyRequest(name=value)),
+        ("ModelReady", "version", pb.ModelReadyRequest(name=name, version=value)),
+        ("ModelMetadata", "name", pb.ModelMetadataRequest(name=value)),
+        ("ModelMetadata", "version", pb.ModelMetadataRequest(name=name, version=value)),
+        ("ModelInfer", "model_name", infer(value, "")),
+        ("ModelInfer", "model_name", infer(value, version)),
+        ("ModelInfer", "model_version", infer(name, value)),
+    ]
+
+
+def test_every_grpc_name_and_version_refuses_traversal(served: Served) -> None:
+    """The gRPC methods that take a model name or version get every payload, as sent in a URL
+    and decoded (a gRPC field is no URL: ``../`` arrives as is): NOT_FOUND or
+    INVALID_ARGUMENT each time, never a server error, never a file's contents."""
+    import grpc
+    from tritonclient.grpc import service_pb2_grpc
+
+    from shipyard.serving import free_port
+
+    (served.home.parent / "canary.txt").write_text(CANARY)
+    before = _tree(served.home.parent)
+    port = free_port()
+    app = create_app(served.store, settings=ServeSettings(grpc_port=port))
+    metadata = (("authorization", f"Bearer {served.admin_token}"),)
+    refused = {grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT}
+    failures: list[str] = []
+    codes: Counter[str] = Counter()
+    values = {v for _, payload in PAYLOADS for v in (payload, unquote(payload))}
+    with serve_in_thread(app), grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        # the token and a valid call open the way: the payloads reach the code using the names
+        assert stub.ModelReady(_grpc_calls("churn")[0][2], metadata=metadata).ready
+        for value in sorted(values):
+            for method, field, request in _grpc_calls(value):
+                try:
+                    getattr(stub, method)(request, metadata=metadata, timeout=30)
+                except grpc.RpcError as error:
+                    code, details = error.code(), error.details() or ""
+                else:
+                    failures.append(f"{method} {field}={value[:40]!r}: answered")
+                    continue
+                codes[code.name] += 1
+                if code not in refused:
+                    failures.append(f"{method} {field}={value[:40]!r}: {code.name}: {details}")
+                elif PASSWD_MARK in details or CANARY in details:
+                    failures.append(f"{method} {field}={value[:40]!r}: quoted a file")
+    assert not failures, "\n".join(failures[:100])
+    assert codes["NOT_FOUND"], codes
+    _assert_nothing_outside_changed(served, before)

@@ -19,10 +19,11 @@ import pytest
 from fastapi import FastAPI
 
 from gates_off import NO_GATES
+from group_models import register_group_models
 from serving.kserve_venv import kserve_python  # noqa: F401 (a fixture for the KServe tests)
 from shipyard import Client
 from shipyard.packaging import PreparedArchive
-from shipyard.registry import Registry
+from shipyard.registry import Groups, Registry
 from shipyard.store import Store
 
 
@@ -55,6 +56,26 @@ def churn(store: Store, prepared: PreparedArchive, approver: Client) -> Registry
     for version in (1, 2):
         approver.approve("churn", version, reason="metrics ok")
     registry.promote("churn", 1, actor="alice")
+    return registry
+
+
+#: Two rows every member of the test groups reads.
+GROUP_ROWS = [
+    {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"},
+    {"age": 25, "income": 31_000.0, "tenure": 7.0, "plan": "basic"},
+]
+
+
+@pytest.fixture
+def group_registry(store: Store, approver: Client, fitted_pipeline, training_data) -> Registry:  # type: ignore[no-untyped-def]
+    """The group models (``group_models``) and three groups of them: ``retention`` (chain of
+    churn -> value), ``consensus`` (mean of churn and churn_tree) and ``votes`` (their vote)."""
+    registry = Registry(store, NO_GATES)
+    register_group_models(registry, approver, fitted_pipeline, training_data)
+    groups = Groups(store, registry)
+    groups.create("retention", ["churn@production", "value@production"], "chain", actor="al")
+    groups.create("consensus", ["churn@production", "churn_tree@production"], "mean", actor="alice")
+    groups.create("votes", ["churn@production", "churn_tree@production"], "vote", actor="alice")
     return registry
 
 

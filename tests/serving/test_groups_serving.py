@@ -9,10 +9,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-import pytest
 
-from gates_off import NO_GATES
-from group_models import register_group_models
+from serving.conftest import GROUP_ROWS as ROWS
 from shipyard import Client
 from shipyard.packaging import prepare_archive
 from shipyard.predlog import PredictionLog
@@ -21,29 +19,13 @@ from shipyard.serving import create_app, serve_in_thread
 from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
-ROWS = [
-    {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"},
-    {"age": 25, "income": 31_000.0, "tenure": 7.0, "plan": "basic"},
-]
-
-
-@pytest.fixture
-def registry(store: Store, approver: Client, fitted_pipeline, training_data) -> Registry:  # type: ignore[no-untyped-def]
-    registry = Registry(store, NO_GATES)
-    register_group_models(registry, approver, fitted_pipeline, training_data)
-    groups = Groups(store, registry)
-    groups.create("retention", ["churn@production", "value@production"], "chain", actor="al")
-    groups.create("consensus", ["churn@production", "churn_tree@production"], "mean", actor="alice")
-    groups.create("votes", ["churn@production", "churn_tree@production"], "vote", actor="alice")
-    return registry
-
 
 def _settings(**kw: object) -> ServeSettings:
     return ServeSettings(auth=False, runtime="native", poll_interval_seconds=0.05, **kw)  # type: ignore[arg-type]
 
 
 def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
-    store: Store, registry: Registry, tmp_path: Path
+    store: Store, group_registry: Registry, tmp_path: Path
 ) -> None:
     log = PredictionLog(tmp_path / "predlog").open()
     try:
@@ -84,7 +66,7 @@ def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
         assert retention["members"] == ["churn@production", "value@production"]
         assert retention["summary"] == "chain of churn@production -> value@production"
         # The chain by hand: churn's probability of "churn" is value's input.
-        churn, value = registry.load("churn", 1), registry.load("value", 1)
+        churn, value = group_registry.load("churn", 1), group_registry.load("value", 1)
         frame = pd.DataFrame(ROWS)
         proba = churn.predict_proba(frame)[:, 0]
         expected = value.predict(
@@ -120,7 +102,7 @@ def test_a_chain_feeds_each_members_output_to_the_next_and_logs_every_version(
 
 
 def test_ensembles_average_or_vote_and_follow_a_members_promotion_live(
-    store: Store, registry: Registry
+    store: Store, group_registry: Registry
 ) -> None:
     app = create_app(store, settings=_settings())
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
@@ -146,14 +128,14 @@ def test_ensembles_average_or_vote_and_follow_a_members_promotion_live(
                 time.sleep(0.02)
 
         assert members_after("") == {"churn": 1, "churn_tree": 1}
-        registry.promote("churn", 2, actor="alice")
+        group_registry.promote("churn", 2, actor="alice")
         assert members_after("churn=2,churn_tree=1")["churn"] == 2
-        registry.rollback("churn", actor="alice")
+        group_registry.rollback("churn", actor="alice")
         assert members_after("churn=1,churn_tree=1")["churn"] == 1
 
 
 def test_a_group_whose_member_is_not_served_or_missing_says_why(
-    store: Store, registry: Registry
+    store: Store, group_registry: Registry
 ) -> None:
     app = create_app(store, settings=_settings(models=("churn", "churn_tree")))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
@@ -161,7 +143,7 @@ def test_a_group_whose_member_is_not_served_or_missing_says_why(
         ok = client.post("/models/consensus/predict", json={"records": ROWS})
         bad = client.post("/models/consensus/predict", json={"records": [{"age": "x"}]})
         nobody = client.post("/models/nobody/predict", json={"records": ROWS})
-        Groups(store, registry).delete("consensus", actor="alice")
+        Groups(store, group_registry).delete("consensus", actor="alice")
         deadline = time.monotonic() + 3
         while client.post("/models/consensus/predict", json={"records": ROWS}).status_code != 404:
             assert time.monotonic() < deadline, "a deleted group still answers"
@@ -206,7 +188,7 @@ def test_a_group_record_keeps_its_members_versions_through_lookup(tmp_path: Path
 
 def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_reason(
     store: Store,
-    registry: Registry,
+    group_registry: Registry,
     approver: Client,
     training_data,  # type: ignore[no-untyped-def]
 ) -> None:
@@ -214,7 +196,7 @@ def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_re
 
     X, _, _, _ = training_data
     plain = LinearRegression().fit(X[["income"]], 0.1 * X["income"])
-    registry.register(
+    group_registry.register(
         prepare_archive(plain, X_train=X[["income"]], y_train=0.1 * X["income"], onnx=False),
         name="value",
         actor="alice",
@@ -223,7 +205,7 @@ def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_re
     app = create_app(store, settings=_settings())
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
         assert client.post("/models/retention/predict", json={"records": ROWS}).status_code == 200
-        registry.promote("value", 2, actor="alice")
+        group_registry.promote("value", 2, actor="alice")
         deadline = time.monotonic() + 3
         while (
             got := client.post("/models/retention/predict", json={"records": ROWS})
@@ -231,7 +213,7 @@ def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_re
             assert time.monotonic() < deadline, "the chain still answers with value v2"
             time.sleep(0.02)
         ready = client.get("/v2/models/retention/ready")
-        registry.rollback("value", actor="alice")
+        group_registry.rollback("value", actor="alice")
         deadline = time.monotonic() + 3
         while client.post("/models/retention/predict", json={"records": ROWS}).status_code != 200:
             assert time.monotonic() < deadline, "the chain did not come back with value v1"
@@ -243,21 +225,21 @@ def test_a_member_promoted_to_an_incompatible_schema_stops_the_chain_with_the_re
 
 def test_a_member_at_another_alias_follows_that_alias(
     store: Store,
-    registry: Registry,
+    group_registry: Registry,
     fitted_pipeline,
     training_data,  # type: ignore[no-untyped-def]
 ) -> None:
     X, y, _, _ = training_data
     candidate = prepare_archive(fitted_pipeline, X_train=X, y_train=y, onnx=False)
-    registry.register(candidate, name="churn_tree", actor="alice")  # v2, same classes
-    registry.promote("churn_tree", 1, to="staging", actor="alice")
-    Groups(store, registry).create(
+    group_registry.register(candidate, name="churn_tree", actor="alice")  # v2, same classes
+    group_registry.promote("churn_tree", 1, to="staging", actor="alice")
+    Groups(store, group_registry).create(
         "trial", ["churn@production", "churn_tree@staging"], "mean", actor="alice"
     )
     app = create_app(store, settings=_settings())
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=20) as client:
         first = client.post("/models/trial/predict", json={"records": ROWS})
-        registry.promote("churn_tree", 2, to="staging", actor="alice")
+        group_registry.promote("churn_tree", 2, to="staging", actor="alice")
         deadline = time.monotonic() + 3
         while (got := client.post("/models/trial/predict", json={"records": ROWS})).json()[
             "members"
@@ -266,5 +248,5 @@ def test_a_member_at_another_alias_follows_that_alias(
             time.sleep(0.02)
     assert first.json()["members"] == {"churn": 1, "churn_tree": 1}
     # v2 of churn_tree is churn's own pipeline: the mean is churn's probabilities.
-    churn = registry.load("churn", 1).predict_proba(pd.DataFrame(ROWS))
+    churn = group_registry.load("churn", 1).predict_proba(pd.DataFrame(ROWS))
     np.testing.assert_allclose(got.json()["probabilities"], churn)

@@ -52,7 +52,7 @@ from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _openapi as doc
 from shipyard.serving import _v2, _v2_http
 from shipyard.serving._fastroute import ShipyardAPI
-from shipyard.serving._groups import group_metadata, score_group
+from shipyard.serving._groups import answer_group, group_metadata, is_group
 from shipyard.serving._inputs import (
     CSV_TYPES,
     Rows,
@@ -239,11 +239,6 @@ def _state(request: Request) -> ServingState:
     return state
 
 
-def _is_group(state: ServingState, name: str, version: str | None) -> bool:
-    """Whether ``name`` is a model group here (a model of the same name wins)."""
-    return version is None and name in state.pool.groups and name not in state.pool.slots
-
-
 def _traffic_listing(route: Route | None, served: ServedModel | None) -> dict[str, Any] | None:
     """The traffic policy this server applies to a model (``None``: the alias answers all).
 
@@ -321,7 +316,7 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
         await state.gate.check(request)
         number = _version_number(name, version)
         try:
-            if _is_group(state, name, version):
+            if is_group(state.pool, name, version):
                 body = await group_metadata(state, name)
                 return _json({"name": name, "ready": True, "version": body["versions"][0]})
             served = await state.pool.get(name, number)
@@ -334,7 +329,7 @@ def _add_health_routes(app: FastAPI, server_version: str) -> None:
     async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
         state = _state(request)
         await state.gate.check(request)
-        if _is_group(state, name, version):
+        if is_group(state.pool, name, version):
             return _json(await group_metadata(state, name))
         served = await state.pool.get(name, _version_number(name, version))
         body = _v2.model_metadata(served)
@@ -488,16 +483,7 @@ def _encode_predict(
 def _decode_infer(
     request: Request, body: bytes, served: ServedModel
 ) -> tuple[Rows, _v2.InferRequest]:
-    kind = media_type(request)
-    if kind == _v2_http.BINARY_TYPE and _v2_http.HEADER_LENGTH.lower() not in request.headers:
-        raise InvalidInput(
-            f"An application/octet-stream inference request needs the {_v2_http.HEADER_LENGTH} "
-            "header (the binary tensor data extension); send JSON otherwise."
-        )
-    if kind != _v2_http.BINARY_TYPE:
-        require_json(request)
-    json_size = _v2_http.header_length(request.headers.get(_v2_http.HEADER_LENGTH), len(body))
-    infer = _v2_http.parse_request(body, json_size)
+    infer = _v2_http.read_request(request, body)
     return _v2.request_rows(infer, served.schema.names()), infer
 
 
@@ -551,8 +537,8 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
     def route(endpoint: str, decode: Decode, encode: Encode) -> Callable[..., Awaitable[Response]]:
         async def handler(request: Request, name: str, version: str | None = None) -> Response:
             state = _state(request)
-            if _is_group(state, name, version):
-                return await score_group(state, request, name, endpoint)
+            if is_group(state.pool, name, version):
+                return await answer_group(state, request, name, endpoint)
             return await score_request(request, name, version, endpoint, decode, encode)
 
         return handler

@@ -1,4 +1,5 @@
-"""Model groups served as one endpoint: ``/models/{group}/predict`` and v2 infer.
+"""Model groups served as one endpoint: ``/models/{group}/predict``, v2 infer (JSON or binary)
+and gRPC's ``ModelInfer``, all through ``score_group``.
 
 ``ServedGroups`` keeps the groups in force (``shipyard.registry.Groups``), re-read whenever
 the registry's change marker moves, as the pool re-reads aliases. Members are resolved on
@@ -20,9 +21,10 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import orjson
@@ -51,7 +53,11 @@ from shipyard.serving._runtime import ServedModel, json_floats
 
 if TYPE_CHECKING:
     from shipyard.serving._pool import ModelPool
+    from shipyard.serving._scoring import Read
     from shipyard.serving._state import ServingState
+
+S = TypeVar("S")  # what the transport received: an HTTP request, a gRPC message
+B = TypeVar("B")  # the body ``read`` returns and ``decode`` reads
 
 log = logging.getLogger("shipyard.serving")
 
@@ -173,19 +179,31 @@ def group_inputs(group: Group, models: list[ServedModel]) -> list[str]:
 # -- metadata ------------------------------------------------------------------------------
 
 
+def is_group(pool: ModelPool, name: str, version: str | None) -> bool:
+    """Whether a request for ``name`` (at ``version``) is for a model group here: a model of
+    the same name wins, and a group has no explicit versions."""
+    return version is None and name in pool.groups and name not in pool.slots
+
+
+def _answering(group: Group, models: list[ServedModel]) -> ServedModel:
+    """The member whose labels the group answers: the last of a chain, else the first (the
+    members of an ensemble share their classes)."""
+    return models[-1] if group.combine == "chain" else models[0]
+
+
+def group_label_type(group: Group, models: list[ServedModel]) -> str:
+    """The v2 datatype of the group's ``predict`` output (FP64 for the mean of regressors)."""
+    return _v2.label_datatype(_answering(group, models))
+
+
 async def group_metadata(state: ServingState, name: str) -> dict[str, Any]:
     """``GET /v2/models/{group}``: the group's inputs (what a request sends), its outputs and
     each member's version now (``parameters.members``)."""
     served, models = await state.pool.groups.members(name)
     group = served.group
     columns = {c.name: c for m in reversed(models) for c in m.schema.columns}
-    # The labels are the last member's (chain) or in the first member's classes; the mean of
-    # regressors is a float.
-    answering = models[-1] if group.combine == "chain" else models[0]
-    classes = answering.classes
-    datatype = _v2.model_metadata(answering)["outputs"][0]["datatype"]
-    if group.combine != "chain" and classes is None:
-        datatype = "FP64"
+    classes = _answering(group, models).classes
+    datatype = group_label_type(group, models)
     outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": datatype, "shape": [-1]}]
     if classes is not None:
         outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(classes)]})
@@ -276,38 +294,53 @@ def _plain_labels(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
         return labels
 
 
-def _records_frame(data: Any) -> pd.DataFrame:
-    """The frame of a ``/models/{group}/predict`` body (records, or columns + data)."""
-    if isinstance(data, dict) and "records" in data:
-        return rows_from_records(data["records"]).frame()
-    if isinstance(data, dict) and "columns" in data and "data" in data:
-        return rows_from_split(data["columns"], data["data"]).frame()
-    raise InvalidInput(
-        'Send {"records": [{"column": value, ...}, ...]} or '
-        '{"columns": [...], "data": [[...], ...]}.'
-    )
+def members_text(versions: dict[str, int]) -> str:
+    """Each member's version as ``churn=1,value=2`` (the ``X-Shipyard-Members`` header, the
+    gRPC trailing metadata ``x-shipyard-members``)."""
+    return ",".join(f"{k}={v}" for k, v in versions.items())
 
 
-async def score_group(state: ServingState, request: Request, name: str, endpoint: str) -> Response:
-    """Score one request to group ``name`` (``predict`` or ``v2_infer`` bodies)."""
+class GroupScored(NamedTuple):
+    """One request answered by a group: the combined labels (of v2 datatype ``label_type``),
+    probabilities and classes, the prediction ids, each member's version, and what the
+    transport's decoder kept for its encoder (``extra``)."""
+
+    group: Group
+    label_type: str
+    labels: np.ndarray
+    proba: np.ndarray | None
+    classes: list[Any] | None
+    ids: list[str]
+    versions: dict[str, int]
+    extra: Any
+
+
+#: decode(source, body, columns) -> (the rows, extra for the encoder); ``columns`` are what the
+#: group reads (``group_inputs``).
+GroupDecode = Callable[[S, B, list[str]], tuple[pd.DataFrame, Any]]
+
+
+async def score_group(
+    state: ServingState,
+    name: str,
+    endpoint: str,
+    headers: Mapping[str, str],
+    source: S,
+    read: Read[S, B],
+    decode: GroupDecode[S, B],
+) -> GroupScored:
+    """Authorize, find the group's members, read and decode the body, score and log: what
+    ``_scoring.score`` does for a model, for every transport (HTTP, gRPC) alike."""
     start = perf_counter()
     authorized = False
     caller = None
     try:
-        caller = await state.gate.check(request)
+        caller = await state.gate.check_headers(headers)
         authorized = True
         served, models = await state.pool.groups.members(name)
         group = served.group
-        require_json(request)
-        raw = await read_body(request, state.settings.max_body_bytes)
-        request_id: Any = None
-        wanted: list[str] = []
-        if endpoint == "v2_infer":
-            infer = _v2_http.parse_request(raw, None)  # JSON tensors (no binary for groups yet)
-            frame = _v2.request_rows(infer, group_inputs(group, models)).frame()
-            request_id, wanted = infer.id, [o.name for o in infer.outputs]
-        else:
-            frame = _records_frame(parse_json(raw))
+        body = await read(source, state.settings.max_body_bytes)
+        frame, extra = decode(source, body, group_inputs(group, models))
         check_rows(len(frame), state.settings.max_batch_rows)
         computing = perf_counter()
         labels, proba, classes, answers = await combine_group(group, models, frame)
@@ -337,68 +370,77 @@ async def score_group(state: ServingState, request: Request, name: str, endpoint
             state.scored(
                 a.model, endpoint, a.inputs, a.labels, a.proba, ids, seconds, f"group:{name}"
             )
+    label_type = group_label_type(group, models)
+    return GroupScored(group, label_type, labels, proba, classes, ids, versions, extra)
+
+
+def infer_answer(scored: GroupScored) -> _v2.InferResponse:
+    """A group's Open Inference Protocol answer: the outputs a model's answer has, and each
+    member's version in ``parameters.members``."""
+    group = scored.group
+    response = _v2.make_response(
+        group.name,
+        str(group.revision),
+        scored.label_type,
+        scored.labels,
+        scored.proba,
+        scored.ids,
+        scored.extra,
+    )
+    response.parameters["members"] = scored.versions
+    return response
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+def _decode_records(request: Request, body: bytes, columns: list[str]) -> tuple[pd.DataFrame, Any]:
+    """The frame of a ``/models/{group}/predict`` body (records, or columns + data)."""
+    require_json(request)
+    data = parse_json(body)
+    if isinstance(data, dict) and "records" in data:
+        return rows_from_records(data["records"]).frame(), None
+    if isinstance(data, dict) and "columns" in data and "data" in data:
+        return rows_from_split(data["columns"], data["data"]).frame(), None
+    raise InvalidInput(
+        'Send {"records": [{"column": value, ...}, ...]} or '
+        '{"columns": [...], "data": [[...], ...]}.'
+    )
+
+
+def _decode_infer(
+    request: Request, body: bytes, columns: list[str]
+) -> tuple[pd.DataFrame, _v2.InferRequest]:
+    """A v2 request to a group: JSON, or with the binary tensor data extension."""
+    infer = _v2_http.read_request(request, body)
+    return _v2.request_rows(infer, columns).frame(), infer
+
+
+async def answer_group(state: ServingState, request: Request, name: str, endpoint: str) -> Response:
+    """The HTTP answer of group ``name`` to ``request`` (``predict`` or ``v2_infer`` bodies)."""
+    decode = _decode_infer if endpoint == "v2_infer" else _decode_records
+    scored = await score_group(state, name, endpoint, request.headers, request, read_body, decode)
+    group = scored.group
     headers = {
         "X-Shipyard-Model": name,
         "X-Shipyard-Version": str(group.revision),
-        MEMBERS_HEADER: ",".join(f"{k}={v}" for k, v in versions.items()),
+        MEMBERS_HEADER: members_text(scored.versions),
     }
-    predictions = json_floats(labels) if labels.dtype.kind == "f" else labels.tolist()
-    body: dict[str, Any]
     if endpoint == "v2_infer":
-        body = _v2_body(name, group, predictions, proba, ids, request_id, wanted, versions)
-    else:
-        body = {
-            "model": name,
-            "version": group.revision,
-            "members": versions,
-            "prediction_ids": ids,
-            "predictions": predictions,
-        }
-        if proba is not None and classes is not None:
-            body["classes"] = classes
-            body["probabilities"] = json_floats(np.asarray(proba, dtype=np.float64))
-    return Response(orjson.dumps(body), 200, headers, "application/json")
-
-
-def _v2_body(
-    name: str,
-    group: Group,
-    predictions: list[Any],
-    proba: np.ndarray | None,
-    ids: list[str],
-    request_id: Any,
-    wanted: list[str],
-    versions: dict[str, int],
-) -> dict[str, Any]:
-    n = len(ids)
-    kind = "FP64" if predictions and isinstance(predictions[0], float) else "BYTES"
-    if predictions and all(isinstance(p, int) and not isinstance(p, bool) for p in predictions):
-        kind = "INT64"
-    outputs: list[dict[str, Any]] = []
-    for output in wanted or list(_v2.OUTPUT_NAMES):
-        if output == "predict":
-            outputs.append({"name": output, "datatype": kind, "shape": [n], "data": predictions})
-        elif output == "predict_proba" and proba is not None:
-            flat = np.asarray(proba, dtype=np.float64)
-            outputs.append(
-                {
-                    "name": output,
-                    "datatype": "FP64",
-                    "shape": [n, int(flat.shape[1])],
-                    "data": json_floats(flat.reshape(-1)),
-                }
-            )
-        elif output == "prediction_id":
-            outputs.append({"name": output, "datatype": "BYTES", "shape": [n], "data": ids})
-    body: dict[str, Any] = {
-        "model_name": name,
-        "model_version": str(group.revision),
-        "outputs": outputs,
-        "parameters": {"members": versions},
+        body, more, kind = _v2_http.encode_response(infer_answer(scored), scored.extra)
+        return Response(body, 200, headers | more, kind)
+    labels, proba, classes = scored.labels, scored.proba, scored.classes
+    answer: dict[str, Any] = {
+        "model": name,
+        "version": group.revision,
+        "members": scored.versions,
+        "prediction_ids": scored.ids,
+        "predictions": json_floats(labels) if labels.dtype.kind == "f" else labels.tolist(),
     }
-    if request_id is not None:
-        body["id"] = request_id
-    return body
+    if proba is not None and classes is not None:
+        answer["classes"] = classes
+        answer["probabilities"] = json_floats(np.asarray(proba, dtype=np.float64))
+    return Response(orjson.dumps(answer), 200, headers, "application/json")
 
 
 def _log_group(

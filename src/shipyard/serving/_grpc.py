@@ -5,12 +5,16 @@
 gate, traffic policies, metrics and prediction log, and the same scoring path
 (``_scoring.score``) as the HTTP routes, so a gRPC prediction is authorized (the bearer
 token in the ``authorization`` metadata), routed (a sticky header comes as metadata of that
-name), counted (endpoint ``grpc_infer``) and logged exactly like a REST one.
+name), rate-limited per token, counted (endpoint ``grpc_infer``) and logged exactly like a
+REST one. A model group (``_groups``) answers ``ModelReady``, ``ModelMetadata`` and
+``ModelInfer`` under its name as over HTTP, through the same ``score_group``.
 
 Errors are the call's status: the code mapped from Shipyard's error tree (``_CODES``) and the
 error's one-sentence message as its details, with the error class in the trailing metadata
-``shipyard-error``. Answers carry ``x-shipyard-version``, ``x-shipyard-model`` and
-``x-shipyard-arm`` in their trailing metadata, as the HTTP answers carry those headers.
+``shipyard-error`` (and, over a rate limit, ``retry-after``: the seconds to wait, as HTTP's
+``Retry-After``). Answers carry ``x-shipyard-version``, ``x-shipyard-model`` and
+``x-shipyard-arm`` in their trailing metadata, as the HTTP answers carry those headers; a
+group's also ``x-shipyard-members``.
 
 >>> server = await start_grpc(state, "0.1.0")  # doctest: +SKIP
 >>> await server.stop(1)  # doctest: +SKIP
@@ -41,6 +45,14 @@ from shipyard.errors import (
     Unauthorized,
 )
 from shipyard.serving import _v2
+from shipyard.serving._groups import (
+    GROUP_ARM,
+    group_metadata,
+    infer_answer,
+    is_group,
+    members_text,
+    score_group,
+)
 from shipyard.serving._grpc_tensors import infer_request, infer_response
 from shipyard.serving._inputs import Rows, _too_large
 from shipyard.serving._proto import grpc_predict_v2_pb2 as pb
@@ -157,9 +169,12 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def _model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         state = self.state
         await state.gate.check_headers(_metadata(context))
-        number = version_number(request.name, request.version or None)
+        version = request.version or None
         try:
-            await state.pool.get(request.name, number)
+            if is_group(state.pool, request.name, version):
+                await state.pool.groups.members(request.name)  # each member can answer
+            else:
+                await state.pool.get(request.name, version_number(request.name, version))
         except NotFound:
             raise
         except ShipyardError:
@@ -169,9 +184,14 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def _model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
         state = self.state
         await state.gate.check_headers(_metadata(context))
-        number = version_number(request.name, request.version or None)
-        served = await state.pool.get(request.name, number)
-        meta = _v2.model_metadata(served)
+        version = request.version or None
+        if is_group(state.pool, request.name, version):
+            meta = await group_metadata(state, request.name)
+            members = members_text(meta["parameters"]["members"])
+            context.set_trailing_metadata((("x-shipyard-members", members),))
+        else:
+            served = await state.pool.get(request.name, version_number(request.name, version))
+            meta = _v2.model_metadata(served)
         tensor = pb.ModelMetadataResponse.TensorMetadata
         return pb.ModelMetadataResponse(
             name=meta["name"],
@@ -182,6 +202,8 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     async def _model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if is_group(self.state.pool, request.model_name, request.model_version or None):
+            return await self._group_infer(request, context)
         served, arm, labels, proba, ids, decoded = await score(
             self.state,
             request.model_name,
@@ -201,6 +223,32 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         )
         return infer_response(_v2.infer_response(served, labels, proba, ids, decoded))
 
+    async def _group_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        """``ModelInfer`` for a model group: scored and logged as over HTTP (``score_group``);
+        the members' versions in the trailing metadata ``x-shipyard-members`` and, as
+        ``churn=1,value=2`` (a parameter holds no map), in ``parameters.members``."""
+        scored = await score_group(
+            self.state,
+            request.model_name,
+            ENDPOINT,
+            _metadata(context),
+            request,
+            _read,
+            _decode_for_group,
+        )
+        members = members_text(scored.versions)
+        context.set_trailing_metadata(
+            (
+                ("x-shipyard-version", str(scored.group.revision)),
+                ("x-shipyard-model", scored.group.name),
+                ("x-shipyard-arm", GROUP_ARM),
+                ("x-shipyard-members", members),
+            )
+        )
+        response = infer_answer(scored)
+        response.parameters["members"] = members
+        return infer_response(response)
+
 
 async def _read(request: Any, limit: int) -> Any:
     if request.ByteSize() > limit:
@@ -213,12 +261,19 @@ def _decode(message: Any, body: Any, served: ServedModel) -> tuple[Rows, InferRe
     return _v2.request_rows(request, served.schema.names()), request
 
 
+def _decode_for_group(message: Any, body: Any, columns: list[str]) -> tuple[Any, InferRequest]:
+    request = infer_request(message)
+    return _v2.request_rows(request, columns).frame(), request
+
+
 async def _answer(context: grpc.aio.ServicerContext, call: Awaitable[R]) -> R:
     """``call``'s answer, or the call aborted with the status of the error it raised."""
     try:
         return await call
     except ShipyardError as exc:
-        trailing = (("shipyard-error", type(exc).__name__),)
+        trailing: tuple[tuple[str, str], ...] = (("shipyard-error", type(exc).__name__),)
+        if "retry_after" in exc.details:  # TooManyRequests: HTTP's Retry-After header
+            trailing += (("retry-after", str(exc.details["retry_after"])),)
         await context.abort(status_code(exc), exc.message, trailing)
     except Exception:
         log.exception("Unexpected error in a gRPC call")

@@ -391,26 +391,42 @@ def infer_response(
 
     The request's parameters are passed through, bar those that steer the encoding.
     """
+    return make_response(
+        served.name, str(served.version), label_datatype(served), labels, proba, ids, request
+    )
+
+
+def make_response(
+    name: str,
+    version: str,
+    label_type: str,
+    labels: np.ndarray,
+    proba: np.ndarray | None,
+    ids: list[str],
+    request: InferRequest,
+) -> InferResponse:
+    """``infer_response`` for whatever answered (a model, a model group): ``name`` at
+    ``version``, whose ``predict`` output is of ``label_type``."""
     n = len(ids)
     asked = {o.name: o.parameters for o in request.outputs}
     outputs: list[OutputTensor] = []
-    for name in asked or OUTPUT_NAMES:
-        params = {k: v for k, v in asked.get(name, {}).items() if k not in TRANSPORT_PARAMETERS}
-        if name == "predict":
-            datatype = label_datatype(served)
+    for output in asked or OUTPUT_NAMES:
+        params = {k: v for k, v in asked.get(output, {}).items() if k not in TRANSPORT_PARAMETERS}
+        if output == "predict":
+            datatype = label_type
             data = np.asarray(labels).reshape(-1)
             if datatype == "BYTES":
                 data = np.array([None if v is None else str(v) for v in data], dtype=object)
             outputs.append(OutputTensor("predict", datatype, [n], data, params))
-        elif name == "predict_proba" and proba is not None:
+        elif output == "predict_proba" and proba is not None:
             flat = np.asarray(proba, dtype=np.float64).reshape(-1)
             shape = [n, int(proba.shape[1])]
             outputs.append(OutputTensor("predict_proba", "FP64", shape, flat, params))
-        elif name == "prediction_id":
+        elif output == "prediction_id":
             data = np.array(ids, dtype=object)
             outputs.append(OutputTensor("prediction_id", "BYTES", [n], data, params))
     kept = {k: v for k, v in request.parameters.items() if k not in TRANSPORT_PARAMETERS}
-    return InferResponse(served.name, str(served.version), outputs, request.id, kept)
+    return InferResponse(name, version, outputs, request.id, kept)
 
 
 def json_values(data: np.ndarray) -> list[Any]:

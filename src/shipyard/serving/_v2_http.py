@@ -17,9 +17,10 @@ import json
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 
 from shipyard.errors import InvalidInput
-from shipyard.serving._inputs import parse_json
+from shipyard.serving._inputs import media_type, parse_json, require_json
 from shipyard.serving._v2 import (
     DATATYPES,
     InferRequest,
@@ -52,6 +53,21 @@ def header_length(value: str | None, body_size: int) -> int | None:
             f"{body_size}; it must be the size of the JSON that starts the body."
         )
     return size
+
+
+def read_request(request: Request, body: bytes) -> InferRequest:
+    """The inference request of an HTTP ``request`` whose body is ``body``: JSON, or JSON and
+    binary data (``application/octet-stream`` or JSON with the ``HEADER_LENGTH`` header)."""
+    kind = media_type(request)
+    if kind == BINARY_TYPE and HEADER_LENGTH.lower() not in request.headers:
+        raise InvalidInput(
+            f"An application/octet-stream inference request needs the {HEADER_LENGTH} "
+            "header (the binary tensor data extension); send JSON otherwise."
+        )
+    if kind != BINARY_TYPE:
+        require_json(request)
+    json_size = header_length(request.headers.get(HEADER_LENGTH), len(body))
+    return parse_request(body, json_size)
 
 
 def parse_request(body: bytes, json_size: int | None) -> InferRequest:
