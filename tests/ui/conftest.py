@@ -1,6 +1,7 @@
 """UI fixtures: ``ui_url``, the UI over the test store served on a real socket; ``open_browser``
 and ``logged_in`` (httpx clients keeping cookies); ``chromium_browser`` and ``page_for``
-(Debian's Chromium through Playwright, see ``browser_support``)."""
+(Debian's Chromium through Playwright, see ``browser_support``); ``ui_groups``: model groups
+over the group tests' models, with the role users."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import httpx
 import pytest
 from ui_support import add_users, browser, log_in, running_ui
 
+from gates_off import NO_GATES
+from group_models import register_group_models
+from shipyard import Client
+from shipyard.registry import Groups, Registry
 from shipyard.store import Store
 
 if TYPE_CHECKING:
@@ -53,6 +58,32 @@ def logged_in(
         return log_in(open_browser(), user)
 
     return make
+
+
+@pytest.fixture
+def ui_groups(store: Store, approver: Client, fitted_pipeline, training_data) -> Groups:  # type: ignore[no-untyped-def]
+    """The ``ROLE_USERS``, then ``retention`` (a chain churn -> value, its description with
+    HTML in it) and ``consensus`` (churn and churn_tree weighted 3:1), every member in
+    production at v1 (``group_models``)."""
+    add_users(store)
+    registry = Registry(store, NO_GATES)
+    register_group_models(registry, approver, fitted_pipeline, training_data)
+    groups = Groups(store, registry)
+    groups.create(
+        "retention",
+        ["churn@production", "value@production"],
+        "chain",
+        actor="alice",
+        description="Keep <b>valuable</b> customers",
+    )
+    groups.create(
+        "consensus",
+        ["churn@production", "churn_tree@production"],
+        "weighted",
+        weights=[3, 1],
+        actor="alice",
+    )
+    return groups
 
 
 @pytest.fixture(scope="module")

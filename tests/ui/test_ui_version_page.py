@@ -1,6 +1,7 @@
 """The version page and its /api twin: metrics, the gate report (fairness, explanations,
-waivers), the card, risks, archive members with digests, ONNX parity, lineage, approvals;
-the standalone card and validation documents; unknown ids; escaping."""
+waivers), the card, risks, archive members with digests, ONNX parity, lineage (with the
+source of a version imported from MLflow), approvals; the standalone card and validation
+documents; unknown ids; escaping."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from review_support import APRIL, SAM, VERA, seed, ui_browsers
+from ui_support import add_users
 
 from shipyard.registry import CardNotes, Gates, Registry, Risks
 from shipyard.store import Store
@@ -112,6 +114,7 @@ def test_the_api_returns_what_the_page_shows(store: Store, registry: Registry) -
     assert lineage["datasets"][0]["content_hash"]
     assert lineage["python"] and "scikit-learn" in lineage["packages"]
     assert v3["archive"]["onnx"] is None and v3["gates"] is None
+    assert v3["lineage"]["source"] == {}  # trained here, not imported
 
 
 def test_the_card_and_the_report_are_sandboxed_documents(store: Store, registry: Registry) -> None:
@@ -148,3 +151,26 @@ def test_a_deleted_archive_still_shows_the_page(store: Store, registry: Registry
         v3 = login(VERA).get("/api/models/churn/versions/3").json()
     assert v3["archive"]["members"] == [] and "missing" in v3["archive"]["error"]
     assert v3["lineage"]["git_commit"]  # the run still tells the commit
+
+
+def test_a_version_imported_from_mlflow_shows_its_source(store: Store, tmp_path: Path) -> None:
+    from importing.mlflow_support import fitted, loan_frame, save
+    from shipyard.importing import import_mlflow
+
+    add_users(store)
+    X, y = loan_frame()
+    # the MLflow model's folder, with markup in its name: the URI is shown as text
+    path = save("sklearn", fitted("sklearn", X, y), tmp_path / "m<b>lf", input_example=X.head(20))
+    import_mlflow(
+        str(path), registry=Registry(store), tracker=Tracker(store), user=SAM, name="loan"
+    )
+    with ui_browsers(store) as login:
+        vera = login(VERA)
+        page = vera.get("/ui/models/loan/versions/1")
+        api = vera.get("/api/models/loan/versions/1").json()
+    source = api["lineage"]["source"]
+    assert (source["kind"], source["uri"], source["flavor"]) == ("mlflow", str(path), "sklearn")
+    assert page.status_code == 200
+    assert "imported from MLflow" in page.text
+    assert str(path).replace("<b>", "&lt;b&gt;") in page.text and "m<b>lf" not in page.text
+    assert "reference data: the input example (20 rows)" in page.text

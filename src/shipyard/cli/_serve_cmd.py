@@ -13,6 +13,8 @@ from rich.markup import escape
 
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, project, table
 from shipyard.cli._app import settings as cli_settings
+from shipyard.cli._options import listed as _listed
+from shipyard.cli._options import serve_option as _serve_option
 from shipyard.cli._predictions_cmds import log_root
 from shipyard.cli._ui_cmd import ui_option, ui_settings
 from shipyard.roles import TOKEN_ROLES
@@ -22,13 +24,6 @@ tokens_app = typer.Typer(
     help="Bearer API tokens for the model server and the web UI's /api.", no_args_is_help=True
 )
 app.add_typer(tokens_app, name="tokens")
-
-
-def _serve_option(field: str, *flags: str, default: Any = None, **kw: Any) -> Any:
-    """The option setting ``ServeSettings.<field>``: its default and help are the field's."""
-    info = ServeSettings.model_fields[field]
-    value = info.default if default is None else default
-    return typer.Option(value, *flags, help=info.description, **kw)
 
 
 def _check_port_free(host: str, port: int) -> None:
@@ -239,12 +234,6 @@ def _serve_settings(**values: Any) -> ServeSettings:
         raise InvalidInput(
             f"{option}: {first['msg']} (got {first.get('input')!r}). See shipyard serve --help."
         ) from None
-
-
-def _listed(text: str | None) -> tuple[str, ...] | None:
-    """A comma-separated option as a tuple (``None``: not given)."""
-    parts = tuple(part.strip() for part in (text or "").split(",") if part.strip())
-    return parts or None
 
 
 def _rate_limit(text: str | None) -> str | None:

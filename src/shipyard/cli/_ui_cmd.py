@@ -9,8 +9,9 @@ from typing import Any
 import typer
 
 from shipyard.cli._app import app, client, console, project
+from shipyard.cli._options import listed, serve_option
 from shipyard.cli._predictions_cmds import log_root
-from shipyard.settings import UiSettings
+from shipyard.settings import ServeSettings, UiSettings
 
 
 def ui_option(field: str, *flags: str, **kw: Any) -> Any:
@@ -42,11 +43,15 @@ def ui_cmd(
         help="The prediction log folder (for tracing predictions and sample rows; default: "
         "the one 'shipyard serve' writes, predictions/ in SHIPYARD_HOME).",
     ),
+    # the same Host and CORS rules as shipyard serve (and serve --ui) puts on /ui and /api
+    allowed_hosts: str = serve_option("allowed_hosts", "--allowed-hosts"),
+    cors_origins: str = serve_option("cors_origins", "--cors-origins"),
 ) -> None:
     """Serve the web UI: the model catalogue, monitoring, approvals, actions and audit, for
     each user's role (log in with 'shipyard users set-password')."""
     import uvicorn
 
+    from shipyard.serving import protect
     from shipyard.ui import create_ui
 
     settings = ui_settings(
@@ -55,6 +60,8 @@ def ui_cmd(
     c = client(ctx)  # the UI acts: its registry changes send the [[notify]] rules
     predlog = log_root(ctx, log_dir)
     ui_app = create_ui(c.store, project=project(ctx), settings=settings, predlog=predlog)
+    guard = ServeSettings(allowed_hosts=listed(allowed_hosts), cors_origins=listed(cors_origins))
+    ui_app = protect(ui_app, guard)
     who = f"trusted header {settings.trusted_header}, " if settings.trusted_header else ""
     console.print(
         f"Web UI on http://{host}:{port}/ui/ ({who}passwords and API tokens; "

@@ -1,5 +1,6 @@
 """The catalogue: every model with its health in plain words (``/ui/``), and ``GET
-/api/models``: the same page as JSON."""
+/api/models``: the same page as JSON. Below the models, the model groups whose name,
+description or members match the search (``GET /api/groups``, see ``_groups``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import Response
 
 from shipyard.ui._context import ui_context
 from shipyard.ui._errors_doc import error_responses
+from shipyard.ui._groups import group_items
 from shipyard.ui._render import render
 from shipyard.ui._session import Identity, viewer
 from shipyard.views import HEALTH_FILTERS, STAGE_FILTERS, Catalogue, catalogue
@@ -49,6 +51,7 @@ def catalogue_page(
         "catalogue.html.j2",
         title="Models",
         view=view,
+        groups=group_items(ui_context(request).store, view.q),
         stages=STAGE_FILTERS,
         healths=HEALTH_FILTERS,
         previous_url=page_url(view.page - 1) if view.page > 1 else None,

@@ -18,7 +18,7 @@ _MEANINGS = {
     400: "Invalid input (a query parameter out of range, an unknown filter value).",
     401: "Not logged in: send 'Authorization: Bearer <token>' or a session cookie.",
     403: "The caller's role may not do this, or the CSRF token is missing.",
-    404: "No such model, version, run, alert or prediction.",
+    404: "No such model, version, model group, run, alert or prediction.",
     409: "The state does not allow this, or changed since the page was read; nothing was applied.",
 }
 

@@ -160,7 +160,9 @@ class DatasetView(BaseModel):
 
 
 class LineageView(BaseModel):
-    """Run -> git commit (and whether the tree was dirty) -> data -> environment."""
+    """Run -> git commit (and whether the tree was dirty) -> data -> environment; ``source``:
+    where an imported version came from (``{"kind": "mlflow", "uri": "runs:/.../model",
+    ...}``, empty for a version trained here)."""
 
     run_id: str | None
     run_found: bool
@@ -173,6 +175,7 @@ class LineageView(BaseModel):
     python: str | None
     platform: str | None
     packages: dict[str, str]
+    source: dict[str, Any]
 
 
 class ApprovalView(BaseModel):
@@ -464,7 +467,16 @@ def _lineage(store: Store, run_id: str | None, manifest: Manifest | None) -> Lin
         python=str(env.get("python") or (manifest.python if manifest else "")) or None,
         platform=str(env["platform"]) if env.get("platform") else None,
         packages={str(k): str(v) for k, v in (packages or {}).items()},
+        source=_source(manifest, env),
     )
+
+
+def _source(manifest: Manifest | None, env: dict[str, Any]) -> dict[str, Any]:
+    """Where an imported version came from: the archive's lineage, else the import's run."""
+    if manifest is not None and manifest.lineage.source:
+        return dict(manifest.lineage.source)
+    imported = env.get("imported_from")
+    return dict(imported) if isinstance(imported, dict) else {}
 
 
 def number_or_none(value: Any) -> float | None:
