@@ -20,6 +20,11 @@ row, or any rounded value: ages, prices) can take the other branch. On the 14-nu
 to 0.09 on training rows (1.1% of rows by more than 1e-2) and 0.12 on unseen rows of
 one-decimal data; double inputs stay within 1e-7. We convert with double inputs first and
 fall back to float only when the double conversion fails or does not agree.
+
+Converters. For this call only (``custom_conversion_functions``, nothing patched globally):
+tree ensembles with double thresholds (``_onnx_trees``) and ``SimpleImputer`` as
+``Where(IsNaN(X), statistics_, X)`` in the input's type (``_onnx_imputer``): skl2onnx's own
+uses ai.onnx.ml's float-only ``Imputer``, so every pipeline with an imputer ran on float.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import pandas as pd
 
 from shipyard.errors import InvalidInput, SchemaViolation
 from shipyard.packaging._onnx_boosters import register_booster_converters
+from shipyard.packaging._onnx_imputer import imputer_converters
 from shipyard.packaging._onnx_trees import ML_OPSET, tree_converters
 
 __all__ = [
@@ -554,12 +560,14 @@ def _convert(model: Any, plan: _Plan, task: str) -> tuple[bytes, tuple[OnnxInput
             "pip install onnxmltools"
         ) from exc
     options = _classifier_options(model) if task == "classification" else None
+    imputers, imputer_shapes = imputer_converters()
     onnx_model = convert_sklearn(
         model,
         initial_types=initial_types,
         options=options,
         target_opset={"": get_latest_tested_opset_version(), "ai.onnx.ml": ML_OPSET},
-        custom_conversion_functions=tree_converters(),
+        custom_conversion_functions={**tree_converters(), **imputers},
+        custom_shape_calculators=imputer_shapes,
     )
     if task == "classification" and not hasattr(model, "predict_proba"):
         entry = onnx_model.metadata_props.add()
