@@ -14,30 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from faults.conftest import SmallDisk
+from faults.conftest import SmallDisk, log_records
 from shipyard.predlog import PredictionLog
 from shipyard.predlog._episode import Episode
 
 FULL_SECONDS = 6.0  # retries back off 0.5, 1, 2, 4 s: five failed passes in this time
-
-
-def _records(start: int, n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "prediction_id": f"id-{i:06d}",
-            "model": "churn",
-            "version": 1,
-            "inputs": {"age": i},
-            "prediction": "stay",
-            "latency_ms": 0.5,
-            "arm": "production",
-        }
-        for i in range(start, start + n)
-    ]
 
 
 def _wait(done: Callable[[], bool], timeout: float, what: str) -> None:
@@ -68,10 +52,10 @@ def test_compaction_on_a_full_disk_says_so_once_and_loses_nothing(
     log.open()
     try:
         with caplog.at_level(logging.INFO, logger="shipyard.predlog"):
-            log.append(_records(0, 5))
+            log.append(log_records(0, 5))
             small_disk.fill()
             assert small_disk.free_bytes() == 0
-            log.append(_records(5, 5))  # fits in the segment's page; closes it
+            log.append(log_records(5, 5))  # fits in the segment's page; closes it
             assert log.writable
             time.sleep(FULL_SECONDS)
             assert len(_wal(root)) == 1, "the segment left the WAL while the disk was full"
@@ -137,7 +121,7 @@ def test_a_log_closed_or_opened_on_a_full_disk_keeps_its_segments_for_later(
     log.open()
     with caplog.at_level(logging.WARNING, logger="shipyard.predlog"):
         try:
-            log.append(_records(0, 5))
+            log.append(log_records(0, 5))
             small_disk.fill()
         finally:
             log.close()  # flush() fails for want of space: no exception, a warning
