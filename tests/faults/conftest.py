@@ -13,6 +13,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,6 +112,22 @@ def served_store(
     client("alice").registry.promote("churn", 1, actor="alice")
     yield store
     store.close()
+
+
+def log_records(start: int, n: int) -> list[dict[str, Any]]:
+    """``n`` prediction log records of ``churn`` v1, ids ``id-<start>`` onwards."""
+    return [
+        {
+            "prediction_id": f"id-{i:06d}",
+            "model": "churn",
+            "version": 1,
+            "inputs": {"age": i},
+            "prediction": "stay",
+            "latency_ms": 0.5,
+            "arm": "production",
+        }
+        for i in range(start, start + n)
+    ]
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from faults.conftest import SmallDisk
+from faults.conftest import SmallDisk, log_records
 from shipyard.cli import run_cli
 from shipyard.errors import StoreUnavailable
 from shipyard.predlog import PredictionLog
@@ -25,21 +24,6 @@ from shipyard.settings import ServeSettings
 from shipyard.store import Store
 
 Record = Callable[[int], dict[str, object]]
-
-
-def _records(start: int, n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "prediction_id": f"id-{i:06d}",
-            "model": "churn",
-            "version": 1,
-            "inputs": {"age": i},
-            "prediction": "stay",
-            "latency_ms": 0.5,
-            "arm": "production",
-        }
-        for i in range(start, start + n)
-    ]
 
 
 def _wal_bytes(root: Path) -> bytes:
@@ -59,7 +43,7 @@ def test_a_refused_write_leaves_nothing_behind_and_logging_resumes(
     log = PredictionLog(root, rotate_seconds=3600, compactor="thread", on_write_error=policy)  # type: ignore[arg-type]
     log.open()
     try:
-        log.append(_records(0, 10))
+        log.append(log_records(0, 10))
         kept = 10
         # A few KiB left: some batch of 20 records (~3 KiB) is cut short by the disk.
         small_disk.fill(leave=6000)
@@ -67,7 +51,7 @@ def test_a_refused_write_leaves_nothing_behind_and_logging_resumes(
         n = 10
         with caplog.at_level(logging.WARNING, logger="shipyard.predlog"):
             while failed_batches < 3:
-                batch = _records(n, 20)
+                batch = log_records(n, 20)
                 n += 20
                 dropped_before = log.dropped
                 try:
@@ -91,7 +75,7 @@ def test_a_refused_write_leaves_nothing_behind_and_logging_resumes(
             assert data.count(b"\n") == kept
             assert log.dropped == (60 if policy == "drop" else 0)
             small_disk.free()
-            log.append(_records(n, 5))
+            log.append(log_records(n, 5))
             kept += 5
             assert log.writable
         messages = [r.getMessage() for r in caplog.records]

@@ -6,9 +6,10 @@ with the connection pinned to the address checked (DNS rebinding)."""
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -169,3 +170,116 @@ def test_the_connection_goes_to_the_address_checked(
     delivery = channel.send(_alert())
     assert not delivery.ok and "link-local" in (delivery.error or "")
     assert seen == ["/hook"]
+
+
+def _tls_files(folder: Path, name: str) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate it signed for ``name`` only: (ca.pem, cert, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+
+    def issue(
+        subject: str, key: ec.EllipticCurvePrivateKey, signer: ec.EllipticCurvePrivateKey,
+        issuer: str, *, ca: bool,
+    ) -> x509.Certificate:  # fmt: skip
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            usage = x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            )  # fmt: skip
+            builder = builder.add_extension(usage, critical=True)
+        else:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False
+            ).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = issue("Shipyard test CA", ca_key, ca_key, "Shipyard test CA", ca=True)
+    cert = issue(name, key, ca_key, "Shipyard test CA", ca=False)
+    pem = serialization.Encoding.PEM
+    paths = folder / "ca.pem", folder / "cert.pem", folder / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(pem))
+    paths[1].write_bytes(cert.public_bytes(pem))
+    paths[2].write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths
+
+
+def test_an_https_webhook_keeps_its_host_name_for_tls_and_the_host_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection goes to the address checked, yet TLS asks for the host's certificate
+    (SNI) and checks it against the host name, and the request names the host: a
+    certificate issued for the name alone is accepted, so nothing fell back to the address.
+
+    A real TLS server on 127.0.0.1 with a certificate for ``webhook.test`` only, whose CA
+    the client trusts (``SSL_CERT_FILE``); DNS is the same stand-in as above."""
+    name = "webhook.test"
+    ca, cert, key = _tls_files(tmp_path, name)
+    seen: list[tuple[str | None, str | None, str]] = []  # (SNI, Host, path)
+    server_names: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            seen.append((server_names[-1], self.headers.get("host"), self.path))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda _sock, sni, _ctx: server_names.append(sni)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def resolver(host: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        return real("127.0.0.1", port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    try:
+        channel = WebhookChannel(url=f"https://{name}:{port}/hook", attempts=1, timeout=5)
+        channel.validate()
+        delivery = channel.send(_alert())
+        other = WebhookChannel(url=f"https://127.0.0.1:{port}/hook", attempts=1, timeout=5).send(
+            _alert()
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert delivery.ok, delivery.error
+    assert seen[0] == (name, f"{name}:{port}", "/hook")
+    assert asked == [name]  # resolved once, by the check; the connection used its answer
+    # The same server by its address: the certificate does not name it, so TLS refuses.
+    assert not other.ok and "certificate" in (other.error or "").lower()
+    assert len(seen) == 1

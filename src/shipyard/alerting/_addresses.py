@@ -10,10 +10,11 @@ answer) would carry them back. So the address is checked twice:
 - when the configuration loads (``check_url``): a literal address in any spelling
   (``169.254.169.254``, ``2852039166``, ``0xa9fea9fe``, ``[::ffff:169.254.169.254]``) and the
   metadata services' host names, without asking DNS;
-- when each alert is sent (``PinnedBackend``): the host is resolved, every address it
+- when each alert is sent (``PinnedTransport``): the host is resolved, every address it
   resolves to is checked, and the connection goes to the address that was checked, so a DNS
   answer that changes between the check and the connection (DNS rebinding) cannot redirect it.
-  TLS still verifies the certificate against the host name.
+  The ``Host`` header and the TLS server name stay the host's, and TLS still verifies the
+  certificate against the host name.
 
 >>> refusal(ipaddress.ip_address("169.254.169.254"), allow_link_local=False, allow_private=True)
 'a link-local address (a cloud metadata service)'
@@ -23,10 +24,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterable
-from typing import Any
 
-import httpcore
+import httpx
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -94,60 +93,68 @@ def resolve(host: str, port: int) -> list[Address]:
     return out
 
 
-class PinnedBackend(httpcore.NetworkBackend):
-    """httpcore's network backend that resolves, checks every address, then connects to a
-    checked one (``httpcore.ConnectError`` with the reason otherwise)."""
+class Refused(Exception):
+    """A webhook's host is, or resolves to, an address it may not post to (or to none)."""
+
+
+def checked_address(
+    host: str, port: int, *, allow_link_local: bool, allow_private: bool
+) -> Address:
+    """Resolve ``host`` once, check every address it resolves to, and return the first;
+    ``Refused`` says why when one of them (or the name itself) may not be posted to."""
+    why = check_host(host, allow_link_local=allow_link_local, allow_private=allow_private)
+    try:
+        addresses = resolve(host, port) if why is None else []
+    except OSError as exc:
+        raise Refused(f"cannot resolve {host}: {exc}") from exc
+    allowed = {"allow_link_local": allow_link_local, "allow_private": allow_private}
+    for address in addresses:
+        why = why or refusal(address, **allowed)
+    if why is not None or not addresses:
+        raise Refused(f"{host} is {why or 'not resolvable'}; webhooks may not post there")
+    return addresses[0]
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """An httpx transport that resolves each request's host, checks every address
+    (``checked_address``), and sends the request to the address it checked.
+
+    Only public httpx API: the request goes to ``scheme://ADDRESS:port/...``, keeping the
+    ``Host`` header the original URL gave it, and, through httpcore's ``sni_hostname``
+    request extension, the TLS server name, so the certificate is still checked against
+    the host name. Its own ``HTTPTransport`` reads no proxy from the environment (a proxy
+    would resolve the name again). A refusal is an ``httpx.ConnectError`` naming the reason.
+    """
 
     def __init__(self, *, allow_link_local: bool, allow_private: bool) -> None:
         self.allow_link_local = allow_link_local
         self.allow_private = allow_private
-        self._inner = httpcore.SyncBackend()
+        self._inner = httpx.HTTPTransport()
 
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        why = check_host(
-            host, allow_link_local=self.allow_link_local, allow_private=self.allow_private
-        )
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        host = url.raw_host.decode("ascii")  # IDNA-encoded, as DNS and TLS want it
+        port = url.port or _DEFAULT_PORTS.get(url.scheme, 0)
         try:
-            addresses = resolve(host, port) if why is None else []
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        for address in addresses:
-            why = why or refusal(
-                address, allow_link_local=self.allow_link_local, allow_private=self.allow_private
+            address = checked_address(
+                host,
+                port,
+                allow_link_local=self.allow_link_local,
+                allow_private=self.allow_private,
             )
-        if why is not None or not addresses:
-            raise httpcore.ConnectError(
-                f"{host} is {why or 'not resolvable'}; webhooks may not post there"
-            )
-        return self._inner.connect_tcp(
-            str(addresses[0]), port, timeout, local_address, socket_options
+        except Refused as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        pinned = httpx.Request(
+            request.method,
+            url.copy_with(host=str(address)),
+            headers=request.headers,  # holds Host: the name, not the address
+            stream=request.stream,
+            extensions={**request.extensions, "sni_hostname": host},
         )
+        return self._inner.handle_request(pinned)
 
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        raise httpcore.ConnectError("webhooks post over TCP only")
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
+    def close(self) -> None:
+        self._inner.close()
 
 
-def pinned_transport(*, allow_link_local: bool, allow_private: bool) -> Any:
-    """An ``httpx.HTTPTransport`` whose connections go through ``PinnedBackend``."""
-    import httpx
-
-    transport = httpx.HTTPTransport()
-    pool = transport._pool
-    if not hasattr(pool, "_network_backend"):  # pragma: no cover - an httpcore we don't know
-        raise RuntimeError("httpcore's ConnectionPool has no _network_backend to replace")
-    pool._network_backend = PinnedBackend(
-        allow_link_local=allow_link_local, allow_private=allow_private
-    )
-    return transport
+_DEFAULT_PORTS = {"http": 80, "https": 443}

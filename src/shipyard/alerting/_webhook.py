@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shipyard.alerting._addresses import check_host, pinned_transport
+from shipyard.alerting._addresses import PinnedTransport, check_host
 from shipyard.alerting._alert import Alert
 from shipyard.alerting._channel import (
     Channel,
@@ -103,7 +103,7 @@ class WebhookChannel(Channel):
     def send(self, alert: Alert, *, deadline: float | None = None) -> Delivery:
         """POST ``alert``; never raises for a delivery failure."""
         payload = self.payload(alert)
-        transport = pinned_transport(
+        transport = PinnedTransport(
             allow_link_local=self.allow_link_local, allow_private=self.allow_private
         )
         with httpx.Client(

@@ -153,7 +153,13 @@ def env_check_cmd(
 
 
 def _deploy(
-    ctx: typer.Context, kind: str, model: str, out: Path, image: str | None, force: bool
+    ctx: typer.Context,
+    kind: str,
+    model: str,
+    out: Path,
+    image: str | None,
+    force: bool,
+    shared_store: dict[str, str | None] | None = None,
 ) -> None:
     import tempfile
 
@@ -161,6 +167,7 @@ def _deploy(
         docker_files,
         k8s_files,
         kserve_files,
+        shared,
         shipyard_source,
         target_for,
         write_files,
@@ -172,6 +179,7 @@ def _deploy(
     alias = model.split("@", 1)[1] if "@" in model else "production"
     source = shipyard_source()
     target = target_for(archive, digest=mv.digest, alias=alias, source=source, image=image)
+    target = shared(target, **(shared_store or {}))  # checked before anything is written
     with tempfile.TemporaryDirectory(prefix="shipyard-deploy-") as work:
         if kind == "docker":
             data = c.store.artifacts.get(mv.archive_key)
@@ -196,8 +204,6 @@ _FORCE = typer.Option(False, "--force", help="Write into a folder that has files
 _TARGET_HELP = {
     "docker": "A Docker build context: Dockerfile (pinned, non-root, HEALTHCHECK), the archive, "
     "its entrypoint (digest check), .dockerignore and README.",
-    "k8s": "Kubernetes manifests: Deployment, Service, HorizontalPodAutoscaler, "
-    "PodDisruptionBudget.",
     "kserve": "A KServe InferenceService with the image as its custom predictor (Open "
     "Inference Protocol v2).",
 }
@@ -221,6 +227,46 @@ def _add_target(kind: str) -> None:
 
 for _kind in _TARGET_HELP:
     _add_target(_kind)
+
+
+@deploy_app.command("k8s")
+def deploy_k8s_cmd(
+    ctx: typer.Context,
+    model: str = _MODEL,
+    out: Path = _OUT,
+    image: str = _IMAGE,
+    force: bool = _FORCE,
+    database_url_secret: str = typer.Option(
+        None,
+        "--database-url-secret",
+        help="Share one registry: the Secret whose 'database-url' key is SHIPYARD_DB_URL "
+        "(with --artifacts). Default: each pod its own store, serving the baked version.",
+    ),
+    artifacts: str = typer.Option(
+        None, "--artifacts", help="The shared registry's artifact store (s3://...)."
+    ),
+    storage_secret: str = typer.Option(
+        None,
+        "--storage-secret",
+        help="The Secret holding the object store's keys: AWS_ACCESS_KEY_ID, "
+        "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, "
+        "SHIPYARD_STORAGE_OPTIONS (each optional).",
+    ),
+    log_store: str = typer.Option(
+        None,
+        "--log-store",
+        help="The prediction log's Parquet on an object store every replica shares "
+        "(s3://...); the WAL stays on each pod's volume. Default: in each pod's store.",
+    ),
+) -> None:
+    """Kubernetes manifests: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget."""
+    shared_store: dict[str, str | None] = {
+        "database_secret": database_url_secret,
+        "artifacts": artifacts,
+        "storage_secret": storage_secret,
+        "log_store": log_store,
+    }
+    _deploy(ctx, "k8s", model, out, image, force, shared_store)
 
 
 @deploy_app.command("bootstrap")

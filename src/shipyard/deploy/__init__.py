@@ -3,7 +3,8 @@
 ``create_env`` makes a virtual environment from an archive's ``requirements.lock``;
 ``parse_lock`` and ``compare`` check an environment against it. ``docker_files``,
 ``k8s_files`` and ``kserve_files`` render a Docker build context, Kubernetes manifests and a
-KServe ``InferenceService`` for ``write_files``; ``install_archive`` records a baked archive
+KServe ``InferenceService`` for ``write_files`` (``shared`` makes a target's pods share one
+registry, object store and prediction log); ``install_archive`` records a baked archive
 in a container's own store; ``write_ci`` writes a GitHub Actions or GitLab CI pipeline.
 
 Layer: beside ``tracking`` (it reads archives through the registry; only the CLI imports it).
@@ -12,12 +13,14 @@ Layer: beside ``tracking`` (it reads archives through the registry; only the CLI
 from shipyard.deploy._bundle import install_archive
 from shipyard.deploy._ci import CI_SYSTEMS, ci_pipeline, write_ci
 from shipyard.deploy._files import (
+    STORAGE_KEYS,
     TARGETS,
     Target,
     docker_files,
     k8s_files,
     k8s_name,
     kserve_files,
+    shared,
     target_for,
     write_files,
 )
@@ -27,6 +30,7 @@ from shipyard.deploy._venv import EnvReport, Progress, Unavailable, create_env
 
 __all__ = [
     "CI_SYSTEMS",
+    "STORAGE_KEYS",
     "TARGETS",
     "EnvDiff",
     "EnvReport",
@@ -46,6 +50,7 @@ __all__ = [
     "k8s_name",
     "kserve_files",
     "parse_lock",
+    "shared",
     "shipyard_source",
     "target_for",
     "write_ci",

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jinja2
@@ -23,6 +23,21 @@ from shipyard.errors import AlreadyExists, InvalidInput, MissingDependency
 from shipyard.packaging import Archive
 
 TARGETS = ("docker", "k8s", "kserve")
+#: The keys of ``--storage-secret`` (each optional), set as the environment variables of
+#: the same names: botocore reads the ``AWS_*`` ones, Shipyard the storage options (JSON).
+STORAGE_KEYS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_DEFAULT_REGION",
+    "SHIPYARD_STORAGE_OPTIONS",
+)
+#: The key of ``--database-url-secret`` holding the registry's URL.
+DATABASE_URL_KEY = "database-url"
+#: Where a pod keeps its prediction log's WAL when the Parquet goes to ``--log-store``.
+LOG_DIR = "/var/lib/shipyard/predlog"
+_SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("shipyard.deploy", "templates"),
@@ -64,6 +79,15 @@ class Target:
     memory_limit: str = "2Gi"
     wheel_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # -- replicas sharing one registry and one object store (``shared``; issue 14) --
+    #: Secret whose ``database-url`` key is the shared registry (``SHIPYARD_DB_URL``).
+    database_secret: str | None = None
+    #: The registry's artifact store every replica reads (``SHIPYARD_ARTIFACTS``).
+    artifacts: str | None = None
+    #: Secret holding the object store's keys (``STORAGE_KEYS``, each optional).
+    storage_secret: str | None = None
+    #: Where the prediction log's Parquet goes (``shipyard serve --log-store``).
+    log_store: str | None = None
 
     @property
     def k8s_name(self) -> str:
@@ -80,6 +104,28 @@ class Target:
     @property
     def secret(self) -> str:
         return f"{self.k8s_name}-serve-token"
+
+    @property
+    def serve_command(self) -> list[str]:
+        """The container's command: the image's ``CMD``, and the log's options when its
+        Parquet goes to an object store (the WAL on the pod's own ``predlog`` volume)."""
+        command = ["shipyard", "serve", "--host", "0.0.0.0", "--port", str(self.port)]
+        command += ["--models", self.name, "--alias", self.alias]
+        if self.log_store:
+            command += ["--log-dir", LOG_DIR, "--log-store", self.log_store]
+        return command
+
+    @property
+    def log_dir(self) -> str:
+        return LOG_DIR
+
+    @property
+    def database_url_key(self) -> str:
+        return DATABASE_URL_KEY
+
+    @property
+    def storage_keys(self) -> tuple[str, ...]:
+        return STORAGE_KEYS if self.storage_secret else ()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -118,6 +164,61 @@ def target_for(
         python=python,
         shipyard_version=source.version,
         image=image or f"shipyard-{k8s_name(m.name)}:{m.version}",
+    )
+
+
+def shared(
+    target: Target,
+    *,
+    database_secret: str | None = None,
+    artifacts: str | None = None,
+    storage_secret: str | None = None,
+    log_store: str | None = None,
+) -> Target:
+    """``target`` for replicas that share one registry and one object store: the database
+    URL from a Secret, the artifact store and the prediction log's Parquet on S3, the keys
+    from a Secret. Nothing given: ``target`` as it was (each pod its own store).
+
+    >>> shared(t, database_secret="shipyard-db", artifacts="s3://models/shipyard",
+    ...        storage_secret="shipyard-s3", log_store="s3://models/predlog")  # doctest: +SKIP
+    """
+    for flag, name in (
+        ("--database-url-secret", database_secret),
+        ("--storage-secret", storage_secret),
+    ):
+        if name is not None and (len(name) > 253 or not _SECRET_NAME.fullmatch(name)):
+            raise InvalidInput(
+                f"{flag} must name a Kubernetes Secret (lowercase letters, digits, '-' and "
+                f"'.', at most 253 characters). Got {name!r} instead."
+            )
+    for flag, url in (("--artifacts", artifacts), ("--log-store", log_store)):
+        if url is not None and not re.fullmatch(r"s3a?://[^/\s]+(/\S*)?", url):
+            raise InvalidInput(
+                f"{flag} must be an s3:// URL every replica reaches, e.g. "
+                f"s3://bucket/shipyard. Got {url!r} instead."
+            )
+    if database_secret and not artifacts:
+        raise InvalidInput(
+            "--database-url-secret needs --artifacts: the shared registry's archives are in "
+            "its artifact store, which every replica must read (e.g. --artifacts "
+            "s3://bucket/shipyard, the SHIPYARD_ARTIFACTS of the registry)."
+        )
+    if artifacts and not database_secret:
+        raise InvalidInput(
+            "--artifacts is the shared registry's artifact store: pass --database-url-secret "
+            "too (without it each pod keeps its own store)."
+        )
+    if storage_secret and not (artifacts or log_store):
+        raise InvalidInput(
+            "--storage-secret holds an object store's keys: pass --artifacts or --log-store "
+            "(an s3:// URL) too."
+        )
+    return replace(
+        target,
+        database_secret=database_secret,
+        artifacts=artifacts,
+        storage_secret=storage_secret,
+        log_store=log_store,
     )
 
 
@@ -172,8 +273,6 @@ def kserve_files(target: Target) -> dict[str, bytes | Path]:
 
 
 def _with_wheel(target: Target, wheel_name: str) -> Target:
-    from dataclasses import replace
-
     return replace(target, wheel_name=wheel_name)
 
 

@@ -31,8 +31,11 @@ The compactor process:
 When the object store cannot be reached (down, refused keys), a pass stops at the first
 segment it cannot write: the segment stays in the WAL, whole, and the next pass (retried
 after ``RETRY_SECONDS``, doubling up to ``MAX_RETRY_SECONDS``) writes the same part names
-again. Requests never wait for it: they only append to the WAL. One warning says the store
-is gone and one line says when compaction resumed (not a traceback a second).
+again. Requests never wait for it: they only append to the WAL. A full disk (Parquet parts
+are written beside the WAL) is the same: the segment stays, the pass is retried. Either way
+``Retry`` tells it as one episode: a line when it starts (the store, or the folder and the
+space left on its volume, and the backlog waiting in the WAL), a reminder at most every
+``_episode.REPORT_SECONDS``, and a line when compaction resumes; not a traceback a second.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ import pyarrow as pa
 
 from shipyard.errors import StoreUnavailable
 from shipyard.predlog._decode import decode_segment
+from shipyard.predlog._episode import Episode
 from shipyard.predlog._idindex import (
     merge_id_indexes,
     remove_stale_index_tmp,
@@ -180,28 +184,83 @@ def compact_unlocked(writer: PartWriter, *, clean: bool = True) -> int:
 
 
 class Retry:
-    """How a compaction loop waits after a failure, and what it says: one warning when the
-    object store goes away (no traceback a second), one line when compaction resumes; any
-    other failure is logged with its traceback."""
+    """How a compaction loop waits after a failure, and what it says.
 
-    def __init__(self, where: str) -> None:
-        self.where = where
+    A failure that lasts is one ``_episode.Episode``: a line when it starts, a reminder at
+    most every ``REPORT_SECONDS`` with the backlog waiting in the WAL, and a line when
+    compaction resumes; never a line per retry. The disk refusing a write (full, over quota,
+    read-only: an ``OSError``) names the folder and the space left on its volume; the object
+    store gone (``StoreUnavailable``) says which store; anything else (a bug) shows its
+    traceback once, at the start.
+    """
+
+    def __init__(self, what: str, root: Path) -> None:
+        self.what = what  # "prediction log: compaction", for the log lines
+        self.root = root  # the log folder: its WAL backlog and its volume's free space
         self.delay = 0.0
+        self._failing = Episode()
 
     def failed(self, exc: BaseException) -> float:
-        """Log ``exc`` (once per outage); returns the seconds to wait."""
-        if isinstance(exc, StoreUnavailable):
-            if not self.delay:
-                log.warning("%s (%s); retrying", self.where, exc)
-        else:
-            log.error("%s", self.where, exc_info=exc)
+        """Log ``exc`` as its episode needs; returns the seconds to wait."""
+        due = self._failing.failed()
         self.delay = min(MAX_RETRY_SECONDS, self.delay * 2 or RETRY_SECONDS)
+        if due is None:
+            return self.delay
+        segments, size = _backlog(self.root)
+        waiting = f"{segments} segment(s), {size:,} bytes, wait in the WAL: nothing is lost"
+        if due == "reminder":
+            log.error(
+                "%s still failing after %.0f s (%s); %s; retrying.",
+                self.what,
+                self._failing.elapsed(),
+                _reason(exc, self.root),
+                waiting,
+            )
+        elif isinstance(exc, StoreUnavailable):
+            log.warning("%s failed (%s); %s; retrying.", self.what, exc, waiting)
+        elif isinstance(exc, OSError):
+            log.error(
+                "%s failed: %s. %s; retrying at least every %.0f s: it resumes by itself once "
+                "there is room.",
+                self.what,
+                _reason(exc, self.root),
+                waiting,
+                MAX_RETRY_SECONDS,
+            )
+        else:
+            log.error("%s failed; %s; retrying.", self.what, waiting, exc_info=exc)
         return self.delay
 
     def succeeded(self) -> None:
-        if self.delay:
-            log.warning("%s: resumed, compaction works again", self.where)
+        lasted = self._failing.ended()
+        if lasted is not None:
+            log.warning("%s resumed after %.0f s.", self.what, lasted)
         self.delay = 0.0
+
+
+def _reason(exc: BaseException, root: Path) -> str:
+    """What failed, in one line: for the disk, where and the space left on its volume."""
+    if isinstance(exc, StoreUnavailable):
+        return str(exc)
+    if not isinstance(exc, OSError):
+        return f"{type(exc).__name__}: {exc}"
+    where = exc.filename or root
+    try:
+        stat = os.statvfs(root)
+        free = f"{stat.f_bavail * stat.f_frsize:,} bytes free on its volume"
+    except OSError:
+        free = "its volume's free space unknown"
+    return f"cannot write {where}: {exc.strerror or exc} ({free})"
+
+
+def _backlog(root: Path) -> tuple[int, int]:
+    """(segments, bytes) waiting in the WAL of ``root``."""
+    segments = size = 0
+    for path in list_segments(root / "wal"):
+        with contextlib.suppress(OSError):  # compacted meanwhile
+            size += path.stat().st_size
+            segments += 1
+    return segments, size
 
 
 def compact_path(writer: PartWriter, path: Path) -> None:
@@ -326,7 +385,7 @@ class Compaction:
         self.process = process
         self.storage_options = storage_options
         self._parts = PartWriter(loc)
-        self._retry = Retry("prediction log: compaction failed")
+        self._retry = Retry("prediction log: compaction", self.root)
         self._process: CompactorProcess | None = None
         self._lock = threading.Lock()  # one compaction at a time: thread, flush, replay
         self._stop = threading.Event()
@@ -339,8 +398,11 @@ class Compaction:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         try:
             self.replay()
-        except StoreUnavailable as exc:  # the store is down: the WAL keeps it, retried later
-            log.warning("prediction log: segments of dead processes wait in the WAL (%s)", exc)
+        except (StoreUnavailable, OSError) as exc:  # store down, disk full: retried later
+            log.warning(
+                "prediction log: segments of dead processes wait in the WAL (%s)",
+                _reason(exc, self.root),
+            )
         if self.process:
             self._process = CompactorProcess.start(self.root, self.storage_options)
         self._stop.clear()
@@ -363,16 +425,17 @@ class Compaction:
     def close(self) -> None:
         """Compact everything to Parquet now, then end the compactor process.
 
-        When the object store cannot be reached, the segments stay in the WAL (released, so
-        that the next start, or another process, replays them) and a warning says so."""
+        When the object store cannot be reached or the disk is full, the segments stay in
+        the WAL (released, so that the next start, or another process, replays them) and a
+        warning says so."""
         try:
             self.flush()
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, OSError) as exc:
             left = self._release_closed()
             log.warning(
                 "prediction log: %d segment(s) stay in the WAL, compacted at the next start (%s)",
                 left,
-                exc,
+                _reason(exc, self.root),
             )
         if self._process is not None:
             self._process.stop()
@@ -526,7 +589,7 @@ def run(root: Path, parent: int, storage_options: dict[str, object] | None = Non
     lock_fd = _hold_folder_lock(root, control)
     if lock_fd is None and not control.drain.is_set():
         return 0
-    retry = Retry("prediction log compactor: compaction failed")
+    retry = Retry("prediction log compactor: compaction", root)
     writer: PartWriter | None = None
     clean = True
     while True:

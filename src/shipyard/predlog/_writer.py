@@ -21,9 +21,9 @@ append to glue onto). Then, as ``on_write_error`` says, ``append`` raises
 ``StoreUnavailable`` (the server refuses the request: nothing is acknowledged that is not
 logged) or counts the records as ``dropped`` and returns (the server answers anyway). Either
 way the trouble is never silent: ``WriteFailures`` logs the first failed write, a summary
-every ``REPORT_SECONDS`` while writes fail, and the recovery; ``writable`` and ``dropped``
-are the server's ``/metrics``. Nothing is sticky: the first write that succeeds once space
-is back ends the episode.
+every ``_episode.REPORT_SECONDS`` while writes fail, and the recovery; ``writable`` and
+``dropped`` are the server's ``/metrics``. Nothing is sticky: the first write that succeeds
+once space is back ends the episode.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ import orjson
 
 from shipyard.errors import InvalidInput, StoreUnavailable
 from shipyard.names import check_name
+from shipyard.predlog._episode import Episode
 from shipyard.predlog._sink import Answers
 from shipyard.predlog._wal import (
     INVALID_MODEL,
@@ -62,9 +63,6 @@ _DUMPS = orjson.dumps
 _OPTS = orjson.OPT_SERIALIZE_NUMPY
 #: Layouts (column and class names) remembered before the memory is cleared.
 _MAX_LAYOUTS = 1024
-#: Seconds between two log lines about writes that keep failing (one per request would
-#: flood the server's log, and fill a shared disk faster).
-REPORT_SECONDS = 10.0
 
 
 class PredictionRecord(TypedDict, total=False):
@@ -141,7 +139,8 @@ def to_epoch(ts: Any) -> float:
 
 
 class WriteFailures:
-    """Writes the disk refused: counted, and told in the log without flooding it.
+    """Writes the disk refused: counted, and told in the log without flooding it (one
+    ``_episode.Episode`` from the first refused write to the next that works).
 
     The writer calls ``failed`` (under its lock) for each refused write and ``succeeded``
     after a write that worked; ``writable`` is False from the first failure until then.
@@ -149,18 +148,18 @@ class WriteFailures:
 
     def __init__(self, *, drop: bool, clock: Callable[[], float] = time.monotonic) -> None:
         self.drop = drop  # the policy, for the log lines
-        self.writable = True
         self.dropped = 0  # records answered but not logged (drop only)
         self.refused = 0  # records whose write raised (raise only)
-        self._clock = clock
-        self._since = 0.0  # when writes started failing
-        self._reported_at = 0.0
+        self._failing = Episode(clock=clock)
         self._unreported = 0  # records failed since the last log line
         self._episode = 0  # records failed since writes started failing
 
+    @property
+    def writable(self) -> bool:
+        return not self._failing.ongoing
+
     def failed(self, where: Path, exc: OSError, count: int, *, dropped: bool) -> None:
         """Count ``count`` records that ``dropped`` (else: refused) and log as needed."""
-        now = self._clock()
         if dropped:
             self.dropped += count
         else:
@@ -168,8 +167,9 @@ class WriteFailures:
         self._unreported += count
         self._episode += count
         fate = "dropped (answered, not logged)" if dropped else "refused (not answered)"
-        if self.writable:
-            self.writable, self._since, self._reported_at, self._unreported = False, now, now, 0
+        due = self._failing.failed()
+        if due == "start":
+            self._unreported = 0
             policy = (
                 "answering without logging (on_log_full=answer); the records are counted "
                 "in shipyard_prediction_log_dropped_total"
@@ -185,30 +185,31 @@ class WriteFailures:
                 count,
                 fate,
             )
-        elif now - self._reported_at >= REPORT_SECONDS:
+        elif due == "reminder":
             log.error(
                 "prediction log: still cannot write %s (%s) for %.0f s: %d more record(s) %s "
                 "(%d dropped, %d refused since the server started).",
                 where,
                 exc.strerror or exc,
-                now - self._since,
+                self._failing.elapsed(),
                 self._unreported,
                 fate,
                 self.dropped,
                 self.refused,
             )
-            self._reported_at, self._unreported = now, 0
+            self._unreported = 0
 
     def succeeded(self) -> None:
-        if self.writable:
+        lasted = self._failing.ended()
+        if lasted is None:
             return
         log.warning(
             "prediction log: writing again after %.1f s; %d record(s) %s meanwhile.",
-            self._clock() - self._since,
+            lasted,
             self._episode,
             "dropped" if self.drop else "refused",
         )
-        self.writable, self._episode, self._unreported = True, 0, 0
+        self._episode, self._unreported = 0, 0
 
 
 class WalWriter:
