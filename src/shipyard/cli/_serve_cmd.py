@@ -13,8 +13,7 @@ from rich.markup import escape
 
 from shipyard.cli._app import JsonOption, app, client, console, fail, print_json, project, table
 from shipyard.cli._app import settings as cli_settings
-from shipyard.cli._options import listed as _listed
-from shipyard.cli._options import serve_option as _serve_option
+from shipyard.cli._options import listed, serve_option
 from shipyard.cli._predictions_cmds import log_root
 from shipyard.cli._ui_cmd import ui_option, ui_settings
 from shipyard.roles import TOKEN_ROLES
@@ -47,37 +46,37 @@ def serve_cmd(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for all)."),
     port: int = typer.Option(8000, help="Port to listen on."),
-    models: str = _serve_option("models"),
-    alias: str = _serve_option("alias"),
+    models: str = serve_option("models"),
+    alias: str = serve_option("alias"),
     workers: int = typer.Option(1, min=1, help="Worker processes (each loads every model)."),
-    runtime: str = _serve_option("runtime"),
-    no_auth: bool = _serve_option(
+    runtime: str = serve_option("runtime"),
+    no_auth: bool = serve_option(
         "auth", "--no-auth", default=not ServeSettings.model_fields["auth"].default
     ),
     log_dir: Path = typer.Option(
         None, help="Prediction log folder (default: predictions/ in SHIPYARD_HOME)."
     ),
     no_log: bool = typer.Option(False, "--no-log", help="Keep no prediction log."),
-    compactor: str = _serve_option("compactor"),
-    max_body_bytes: int = _serve_option("max_body_bytes"),
-    max_batch_rows: int = _serve_option("max_batch_rows"),
-    grpc_port: int | None = _serve_option("grpc_port", min=1, max=65535),
-    snapshot_every: int = _serve_option("snapshot_every", "--snapshot-every", min=0),
+    compactor: str = serve_option("compactor"),
+    max_body_bytes: int = serve_option("max_body_bytes"),
+    max_batch_rows: int = serve_option("max_batch_rows"),
+    grpc_port: int | None = serve_option("grpc_port", min=1, max=65535),
+    snapshot_every: int = serve_option("snapshot_every", "--snapshot-every", min=0),
     ui: bool = typer.Option(
         False, "--ui", help="Also serve the web UI (/ui/) and its API (/api/) on this port."
     ),
     trusted_header: str = ui_option("trusted_header", "--trusted-header"),
     secure_cookies: bool = ui_option("secure_cookies", "--secure-cookies"),
     # -- replicas (issue 14) --
-    replica: str = _serve_option("replica", "--replica", envvar="SHIPYARD_REPLICA"),
-    on_log_full: str = _serve_option("on_log_full", "--on-log-full"),
+    replica: str = serve_option("replica", "--replica", envvar="SHIPYARD_REPLICA"),
+    on_log_full: str = serve_option("on_log_full", "--on-log-full"),
     # -- security (issue 14) --------------------------------------------------------------
-    rate_limit: str = _serve_option("rate_limit", "--rate-limit"),
-    rate_limit_redis: str = _serve_option("rate_limit_redis_url", "--rate-limit-redis"),
-    cors_origins: str = _serve_option("cors_origins", "--cors-origins"),
-    allowed_hosts: str = _serve_option("allowed_hosts", "--allowed-hosts"),
+    rate_limit: str = serve_option("rate_limit", "--rate-limit"),
+    rate_limit_redis: str = serve_option("rate_limit_redis_url", "--rate-limit-redis"),
+    cors_origins: str = serve_option("cors_origins", "--cors-origins"),
+    allowed_hosts: str = serve_option("allowed_hosts", "--allowed-hosts"),
     # -- predlog (issue 14) --
-    log_store: str | None = _serve_option("log_store", "--log-store"),
+    log_store: str | None = serve_option("log_store", "--log-store"),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -130,8 +129,8 @@ def serve_cmd(
         on_log_full=on_log_full,  # checked above
         rate_limit=_rate_limit(rate_limit),
         rate_limit_redis_url=rate_limit_redis or None,
-        cors_origins=_listed(cors_origins),
-        allowed_hosts=_listed(allowed_hosts),
+        cors_origins=listed(cors_origins),
+        allowed_hosts=listed(allowed_hosts),
         log_store=log_store or None,
     )
     if grpc_port is not None:
