@@ -194,6 +194,7 @@ def main() -> None:
                 for workers, server in servers.items():
                     before = server.answered()
                     run_wrk(server.url, lua, args.connections, 2)  # warm-up, not counted
+                    time.sleep(1.0)  # both workers' warm-up counts published
                     warm = server.answered()
                     result = run_wrk(server.url, lua, args.connections, args.duration)
                     time.sleep(1.0)  # the other worker publishes its counts every 0.5 s
