@@ -93,6 +93,23 @@ def pg_module_url() -> Iterator[str]:
         yield url
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests of a module marked ``sqlite_only`` keep only their SQLite case of ``db_url``:
+    modules whose subject is above the store (CLI wording, gates, UI pages) spend half their
+    time on PostgreSQL otherwise and find nothing there the store's, registry's, serving's
+    and the end-to-end loop's PostgreSQL cases do not."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("db_url") == "postgresql" and item.get_closest_marker("sqlite_only"):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":

@@ -16,6 +16,8 @@ from shipyard.predlog import PredictionLog
 from shipyard.registry import Policy, Registry, Traffic
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 
 @pytest.fixture
 def churn(store: Store, fitted_pipeline, training_data, approver) -> Registry:  # type: ignore[no-untyped-def]

@@ -28,6 +28,8 @@ from shipyard.store import Store
 from shipyard.store.tables import RetrainRun
 from shipyard.tracking import Tracker
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 
 def _git(folder: Path) -> str:
     def run(*args: str) -> str:

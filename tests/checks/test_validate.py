@@ -25,6 +25,8 @@ from shipyard.predlog import PredictionLog
 from shipyard.registry import Gates, Registry
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 #: The serving-cost gate times the real scoring path (about a second); the rest is what these
 #: tests are about. It runs in the Client and CLI tests.
 FAST = frozenset({"serving_cost"})

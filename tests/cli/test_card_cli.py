@@ -16,6 +16,8 @@ from gates_off import GATES_OFF_TOML
 from shipyard import Client, Settings
 from shipyard.registry import Gates
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 NOTES = """# Churn v1
 
 ## Intended use

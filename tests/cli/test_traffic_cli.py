@@ -19,6 +19,8 @@ from shipyard.registry import Registry, Traffic
 from shipyard.serving import ARM_HEADER, VERSION_HEADER
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 
 @pytest.fixture
 def env(

@@ -21,6 +21,8 @@ from shipyard.serving import free_port
 from shipyard.settings import Settings
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -14,6 +14,8 @@ from shipyard.config import ProjectConfig
 from shipyard.registry import Registry
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]

@@ -6,11 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
+import pytest
 from ui_support import add_users, browser, csrf_of, log_in, running_ui
 
 from shipyard.auth import Tokens, Users
 from shipyard.settings import UiSettings
 from shipyard.store import Store
+
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
 
 Browser = Callable[[], httpx.Client]
 LoggedIn = Callable[[str], httpx.Client]

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from ui_support import PASSWORD, add_users, browser, csrf_of, log_in, post_form, running_ui
 
 from shipyard.auth import Passwords, Users
 from shipyard.settings import UiSettings
 from shipyard.store import Store
+
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
 
 Browser = Callable[[], httpx.Client]
 LoggedIn = Callable[[str], httpx.Client]
