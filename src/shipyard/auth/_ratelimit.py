@@ -212,7 +212,8 @@ def too_many(wait: float, rate: Rate) -> TooManyRequests:
     seconds = max(1, int(wait + 0.999))
     return TooManyRequests(
         f"Too many requests for this API token (its limit is {rate}); retry in {seconds} "
-        f"second{'s' if seconds > 1 else ''}, as the Retry-After header says.",
+        f"second{'s' if seconds > 1 else ''} (HTTP: the Retry-After header; gRPC: the "
+        "retry-after metadata).",
         retry_after=seconds,
     )
 
