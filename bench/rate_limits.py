@@ -26,12 +26,11 @@ GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}
 
 
 def _store(home: Path):  # type: ignore[no-untyped-def]
-    from churn_model import churn_frame, churn_pipeline
-
+    from churn_data import churn_pipeline, labelled_churn
     from security.conftest import make_served
     from shipyard.packaging import prepare_archive
 
-    X, y = churn_frame(600, seed=1)
+    X, y = labelled_churn(600, seed=1)
     pipe = churn_pipeline(X, y)
     return make_served(home, prepare_archive(pipe, X_train=X, y_train=y))
 

@@ -1,12 +1,48 @@
-"""Test data shared by the monitoring CLI and the scheduler's monitor job: churn-like frames
-and a prediction log of them."""
+"""Churn data: the labelled frames and pipeline of the tests' ``training_data`` and
+``fitted_pipeline`` (also the serving benchmarks' model), and the frames and prediction log
+shared by the monitoring CLI and the scheduler's monitor job."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+def labelled_churn(n: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """``n`` rows of age, income, tenure and plan, and their churn/stay label: the tests'
+    ``training_data`` and the serving benchmarks' (soak, replicas, rate limits) model data."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": rng.normal(50_000, 12_000, n),
+            "tenure": rng.exponential(3.0, n),
+            "plan": rng.choice(["basic", "plus", "pro"], n),
+        }
+    )
+    logit = 0.04 * (X["age"] - 50) + (X["plan"] == "pro") * 1.2 - 0.2 * X["tenure"]
+    y = pd.Series(np.where(logit + rng.normal(0, 1, n) > 0, "churn", "stay"), name="churn")
+    return X, y
+
+
+def churn_pipeline(X: pd.DataFrame, y: pd.Series) -> Any:
+    """Scaler + one-hot + logistic regression, fitted on ``X``, ``y`` (the tests'
+    ``fitted_pipeline``)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["age", "income", "tenure"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+        ]
+    )
+    return Pipeline([("prep", prep), ("clf", LogisticRegression(max_iter=500))]).fit(X, y)
 
 
 def churn_frame(n: int, seed: int) -> pd.DataFrame:

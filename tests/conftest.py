@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from churn_data import churn_pipeline, labelled_churn
 from gates_off import NO_GATES
 from shipyard import Client, Settings
 from shipyard.store import Store
@@ -147,52 +147,17 @@ def approver(client_for: Callable[[str], Client]) -> Client:
     return client_for("bob")
 
 
-def make_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
-    """A small mixed-type classification set: 3 numeric, 1 categorical column."""
-    rng = np.random.default_rng(seed)
-    X = pd.DataFrame(
-        {
-            "age": rng.integers(18, 80, n),
-            "income": rng.normal(50_000, 12_000, n),
-            "tenure": rng.exponential(3.0, n),
-            "plan": rng.choice(["basic", "plus", "pro"], n),
-        }
-    )
-    logit = 0.04 * (X["age"] - 50) + (X["plan"] == "pro") * 1.2 - 0.2 * X["tenure"]
-    y = pd.Series(np.where(logit + rng.normal(0, 1, n) > 0, "churn", "stay"), name="churn")
-    return X, y
-
-
 @pytest.fixture(scope="session")
 def training_data() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
-    X, y = make_frame(600, seed=1)
+    X, y = labelled_churn(600, seed=1)
     return X.iloc[:450], y.iloc[:450], X.iloc[450:], y.iloc[450:]
 
 
 @pytest.fixture(scope="session")
 def fitted_pipeline(training_data):  # type: ignore[no-untyped-def]
     """A fitted ColumnTransformer + LogisticRegression pipeline on ``training_data``."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
     X_train, y_train, _, _ = training_data
-    pipe = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), ["age", "income", "tenure"]),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression(max_iter=500)),
-        ]
-    )
-    return pipe.fit(X_train, y_train)
+    return churn_pipeline(X_train, y_train)
 
 
 def _require(what: str, why: str | None) -> None:

@@ -43,8 +43,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.progress import Progress
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from churn_model import churn_frame, churn_pipeline
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+from churn_data import churn_pipeline, labelled_churn
 
 console = Console()
 HERE = Path(__file__).resolve().parent
@@ -62,7 +62,7 @@ def build_home(home: Path) -> None:
     from shipyard.packaging import prepare_archive
     from shipyard.registry import Registry
 
-    X, y = churn_frame(2000, seed=0)
+    X, y = labelled_churn(2000, seed=0)
     pipe = churn_pipeline(X, y)
     prepared = prepare_archive(pipe, X_train=X, y_train=y, X_eval=X, y_eval=y)
     no_gates = ProjectConfig.model_validate({"gates": {"require": False}})

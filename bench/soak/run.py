@@ -56,8 +56,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-from churn_model import churn_frame, churn_pipeline  # noqa: E402 - bench/ is on the path now
+sys.path.insert(0, str(ROOT / "tests"))
+from churn_data import churn_pipeline, labelled_churn  # noqa: E402 - tests/ is on the path now
 
 RESULTS = ROOT / "bench" / "results"
 MODEL = "soak"
@@ -74,7 +74,7 @@ def register_model(home: Path) -> list[dict[str, Any]]:
     from shipyard.config import ProjectConfig
     from shipyard.store import Store
 
-    X, y = churn_frame(2_000, seed=1)
+    X, y = labelled_churn(2_000, seed=1)
     model = churn_pipeline(X, y)
     project = ProjectConfig.model_validate({"gates": {"require": False}})
     store = Store.from_settings(Settings(home=home, user="admin")).open()
@@ -86,7 +86,7 @@ def register_model(home: Path) -> list[dict[str, Any]]:
     bob.approve(MODEL, mv.version, reason="soak")
     alice.promote(MODEL, mv.version, reason="soak")
     store.close()
-    rows, _ = churn_frame(64, seed=2)
+    rows, _ = labelled_churn(64, seed=2)
     return [
         {"age": int(r.age), "income": float(r.income), "tenure": float(r.tenure), "plan": r.plan}
         for r in rows.itertuples()
