@@ -67,6 +67,7 @@ from shipyard.predlog._idindex import (
 )
 from shipyard.predlog._location import Location, open_location
 from shipyard.predlog._parquet import PartWriter, Written, remove_stale_tmp
+from shipyard.predlog._space import wal_space
 from shipyard.predlog._wal import (
     PREDICTION,
     Segment,
@@ -206,7 +207,7 @@ class Retry:
         self.delay = min(MAX_RETRY_SECONDS, self.delay * 2 or RETRY_SECONDS)
         if due is None:
             return self.delay
-        segments, size = _backlog(self.root)
+        segments, size, _ = wal_space(self.root)
         waiting = f"{segments} segment(s), {size:,} bytes, wait in the WAL: nothing is lost"
         if due == "reminder":
             log.error(
@@ -251,16 +252,6 @@ def _reason(exc: BaseException, root: Path) -> str:
     except OSError:
         free = "its volume's free space unknown"
     return f"cannot write {where}: {exc.strerror or exc} ({free})"
-
-
-def _backlog(root: Path) -> tuple[int, int]:
-    """(segments, bytes) waiting in the WAL of ``root``."""
-    segments = size = 0
-    for path in list_segments(root / "wal"):
-        with contextlib.suppress(OSError):  # compacted meanwhile
-            size += path.stat().st_size
-            segments += 1
-    return segments, size
 
 
 def compact_path(writer: PartWriter, path: Path) -> None:

@@ -48,10 +48,22 @@ def log_space(root: str | Path) -> LogSpace:
     """The space the log under ``root`` (its folder, or its store's URL) takes now (all zero
     for a log not written yet)."""
     location = as_location(root)
+    segments, size, oldest = (0, 0, None) if location.folder is None else wal_space(location.folder)
+    files = parquet = 0
+    for top in (PREDICTIONS_DIR, FEEDBACK_DIR, IDS_DIR):
+        n, b = _parquet(location, location.path(top))
+        files += n
+        parquet += b
+    age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
+    return LogSpace(str(root), segments, size, age, files, parquet)
+
+
+def wal_space(root: Path) -> tuple[int, int, float | None]:
+    """(segments, bytes, oldest mtime or None) of the WAL of the log folder ``root``."""
     segments = size = 0
     oldest: float | None = None
     try:
-        entries = [] if location.folder is None else list(os.scandir(location.folder / "wal"))
+        entries = list(os.scandir(root / "wal"))
     except (FileNotFoundError, NotADirectoryError):
         entries = []
     for entry in entries:
@@ -64,13 +76,7 @@ def log_space(root: str | Path) -> LogSpace:
         segments += 1
         size += stat.st_size
         oldest = stat.st_mtime if oldest is None else min(oldest, stat.st_mtime)
-    files = parquet = 0
-    for top in (PREDICTIONS_DIR, FEEDBACK_DIR, IDS_DIR):
-        n, b = _parquet(location, location.path(top))
-        files += n
-        parquet += b
-    age = max(0.0, time.time() - oldest) if oldest is not None else 0.0
-    return LogSpace(str(root), segments, size, age, files, parquet)
+    return segments, size, oldest
 
 
 def _parquet(location: Location, folder: str) -> tuple[int, int]:
