@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from shipyard.audit import append_event
 from shipyard.dataset import Schema
 from shipyard.errors import AlreadyExists, InvalidInput, NotFound
+from shipyard.names import NAME_RE
 from shipyard.registry._queries import require_writer
 from shipyard.registry._refs import check_alias, check_name
 from shipyard.registry._registry import Registry
@@ -134,8 +135,10 @@ class Groups:
     # -- reading ---------------------------------------------------------------------------
     def get(self, name: str) -> Group:
         """The group ``name`` (``NotFound`` if there is none)."""
-        with self.store.read() as session:
-            row = _newest(session, name)
+        row = None
+        if NAME_RE.match(name):  # else no group can have it: no query (PostgreSQL refuses NUL)
+            with self.store.read() as session:
+                row = _newest(session, name)
         if row is None or row.deleted:
             raise NotFound(
                 f"There is no model group '{name[:128]}'; see shipyard group list, or define "

@@ -20,7 +20,6 @@ from starlette.responses import Response
 from shipyard.config import ProjectConfig
 from shipyard.dataset import Schema
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
-from shipyard.names import NAME_RE
 from shipyard.registry import Group, GroupMember, Groups, MemberView, Registry, check_compatible
 from shipyard.store import Store
 from shipyard.ui._context import ui_context
@@ -84,10 +83,6 @@ def group_items(store: Store, q: str = "") -> list[GroupItem]:
 
 def group_page(store: Store, name: str, project: ProjectConfig | None = None) -> GroupPage:
     """The page of the group ``name`` (``NotFound`` when there is none)."""
-    if not NAME_RE.match(name):
-        # No group can have this name; asking the database is pointless (and PostgreSQL
-        # refuses a NUL byte), so the answer is the registry's 404 without the query.
-        raise NotFound(f"There is no model group '{name[:128]}'.")
     registry = Registry(store, project)
     group = Groups(store, registry).get(name)
     weights = group.weights or (None,) * len(group.members)
