@@ -84,39 +84,31 @@ class UsageCounter:
         return out
 
 
-class _UsageCollector(Collector):
+def _usage_families(counts: Counts) -> Iterator[Metric]:
     """``shipyard_usage_*``: the server's usage per team, model and version."""
-
-    def __init__(self, metrics: ServingMetrics) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        labels = ["team", "model", "version"]
-        requests = CounterMetricFamily(
-            "shipyard_usage_requests",
-            "Scoring requests answered, by the caller's team (token team; '' for none), "
-            "model and version.",
-            labels=labels,
-        )
-        rows = CounterMetricFamily(
-            "shipyard_usage_rows", "Rows scored, by team, model and version.", labels=labels
-        )
-        compute = CounterMetricFamily(
-            "shipyard_usage_compute_seconds",
-            "Seconds the model computed answers, by team, model and version.",
-            labels=labels,
-        )
-        for (team, model, version), (n, r, s) in sorted(self._metrics.snapshot().usage.items()):
-            values = [team, model, str(version)]
-            requests.add_metric(values, n)
-            rows.add_metric(values, r)
-            compute.add_metric(values, s)
-        yield requests
-        yield rows
-        yield compute
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
+    labels = ["team", "model", "version"]
+    requests = CounterMetricFamily(
+        "shipyard_usage_requests",
+        "Scoring requests answered, by the caller's team (token team; '' for none), "
+        "model and version.",
+        labels=labels,
+    )
+    rows = CounterMetricFamily(
+        "shipyard_usage_rows", "Rows scored, by team, model and version.", labels=labels
+    )
+    compute = CounterMetricFamily(
+        "shipyard_usage_compute_seconds",
+        "Seconds the model computed answers, by team, model and version.",
+        labels=labels,
+    )
+    for (team, model, version), (n, r, s) in sorted(counts.usage.items()):
+        values = [team, model, str(version)]
+        requests.add_metric(values, n)
+        rows.add_metric(values, r)
+        compute.add_metric(values, s)
+    yield requests
+    yield rows
+    yield compute
 
 
 class ServingMetrics:
@@ -144,10 +136,7 @@ class ServingMetrics:
         self._errors: dict[ErrorKey, int] = {}
         #: Charged by the request path (``UsageCounter.count``), rendered with the rest.
         self.usage = UsageCounter()
-        self.registry.register(_RequestCollector(self))
-        self.registry.register(_SinkCollector(self))
-        self.registry.register(_UsageCollector(self))
-        self.registry.register(_ServerCollector(self))
+        self.registry.register(_CountsCollector(self))
         if replica:
             info = Info(
                 "shipyard_replica",
@@ -225,130 +214,122 @@ class ServingMetrics:
         return generate_latest(self.registry)
 
 
-class _RequestCollector(Collector):
-    """``shipyard_requests``, ``shipyard_request_latency_seconds`` and
-    ``shipyard_rows_scored`` from the counts of ``ServingMetrics``."""
+class _CountsCollector(Collector):
+    """Every series of ``ServingMetrics``, from one ``snapshot()`` a scrape (reading the other
+    workers' files once)."""
 
     def __init__(self, metrics: ServingMetrics) -> None:
         self._metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
         counts = self._metrics.snapshot()
-        answered, refused = counts.answered, counts.refused
-        requests = CounterMetricFamily(
-            "shipyard_requests",
-            "Scoring requests answered, by model, version, endpoint and HTTP status.",
-            labels=["model", "version", "endpoint", "status"],
-        )
-        latency = HistogramMetricFamily(
-            "shipyard_request_latency_seconds",
-            "Time from reading a scoring request to having its response, in seconds.",
-            labels=["model", "version", "endpoint"],
-        )
-        rows: dict[tuple[str, str], int] = {}
-        for (model, version, endpoint), stats in answered.items():
-            v = str(version)
-            requests.add_metric([model, v, endpoint, "200"], stats.count)
-            cumulative, buckets = 0, []
-            for bound, n in zip((*_BUCKETS, float("inf")), stats.buckets, strict=True):
-                cumulative += n
-                buckets.append((floatToGoString(bound), cumulative))
-            latency.add_metric([model, v, endpoint], buckets, stats.seconds)
-            rows[(model, v)] = rows.get((model, v), 0) + stats.rows
-        for (model, v, endpoint, status), n in refused.items():
-            requests.add_metric([model, v, endpoint, status], n)
-        scored = CounterMetricFamily(
-            "shipyard_rows_scored",
-            "Rows scored, by model and version.",
-            labels=["model", "version"],
-        )
-        for (model, v), n in rows.items():
-            scored.add_metric([model, v], n)
-        errors = CounterMetricFamily(
-            "shipyard_request_errors",
-            "Scoring requests refused or failed, by model, endpoint and error type.",
-            labels=["model", "endpoint", "error"],
-        )
-        for (model, endpoint, error), n in counts.errors.items():
-            errors.add_metric([model, endpoint, error], n)
-        yield requests
-        yield latency
-        yield scored
-        yield errors
+        yield from _request_families(counts)
+        yield from _sink_families(counts)
+        yield from _usage_families(counts)
+        yield from _server_families(counts)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
 
-class _SinkCollector(Collector):
-    """The prediction log's gauges: queue depth summed over workers, the largest lag."""
+def _request_families(counts: Counts) -> Iterator[Metric]:
+    """``shipyard_requests``, ``shipyard_request_latency_seconds``, ``shipyard_rows_scored``
+    and ``shipyard_request_errors``."""
+    answered, refused = counts.answered, counts.refused
+    requests = CounterMetricFamily(
+        "shipyard_requests",
+        "Scoring requests answered, by model, version, endpoint and HTTP status.",
+        labels=["model", "version", "endpoint", "status"],
+    )
+    latency = HistogramMetricFamily(
+        "shipyard_request_latency_seconds",
+        "Time from reading a scoring request to having its response, in seconds.",
+        labels=["model", "version", "endpoint"],
+    )
+    rows: dict[tuple[str, str], int] = {}
+    for (model, version, endpoint), stats in answered.items():
+        v = str(version)
+        requests.add_metric([model, v, endpoint, "200"], stats.count)
+        cumulative, buckets = 0, []
+        for bound, n in zip((*_BUCKETS, float("inf")), stats.buckets, strict=True):
+            cumulative += n
+            buckets.append((floatToGoString(bound), cumulative))
+        latency.add_metric([model, v, endpoint], buckets, stats.seconds)
+        rows[(model, v)] = rows.get((model, v), 0) + stats.rows
+    for (model, v, endpoint, status), n in refused.items():
+        requests.add_metric([model, v, endpoint, status], n)
+    scored = CounterMetricFamily(
+        "shipyard_rows_scored",
+        "Rows scored, by model and version.",
+        labels=["model", "version"],
+    )
+    for (model, v), n in rows.items():
+        scored.add_metric([model, v], n)
+    errors = CounterMetricFamily(
+        "shipyard_request_errors",
+        "Scoring requests refused or failed, by model, endpoint and error type.",
+        labels=["model", "endpoint", "error"],
+    )
+    for (model, endpoint, error), n in counts.errors.items():
+        errors.add_metric([model, endpoint, error], n)
+    yield requests
+    yield latency
+    yield scored
+    yield errors
 
-    def __init__(self, metrics: ServingMetrics) -> None:
-        self._metrics = metrics
 
-    def collect(self) -> Iterator[Metric]:
-        counts = self._metrics.snapshot()
-        yield GaugeMetricFamily(
-            "shipyard_prediction_log_queue_depth",
-            "Prediction records accepted but not yet durable on disk.",
-            value=float(counts.queue_depth),
-        )
-        yield GaugeMetricFamily(
-            "shipyard_prediction_log_lag_seconds",
-            "Age of the oldest prediction record not yet durable on disk.",
-            value=float(counts.lag_seconds),
-        )
-        # The disk-full story (--on-log-full): what waits in the WAL, whether it can be
-        # written, and what was answered without being logged.
-        yield GaugeMetricFamily(
-            "shipyard_prediction_log_backlog_bytes",
-            "Bytes of write-ahead log segments of this server not yet compacted to Parquet.",
-            value=float(counts.backlog_bytes),
-        )
-        yield GaugeMetricFamily(
-            "shipyard_prediction_log_writable",
-            "1 while the prediction log accepts writes, 0 from a write the disk refused "
-            "(full, read-only) until one succeeds again (in any worker).",
-            value=0.0 if counts.unwritable else 1.0,
-        )
-        yield CounterMetricFamily(
-            "shipyard_prediction_log_dropped",
-            "Prediction records answered but not logged because the disk refused them "
-            "(--on-log-full answer).",
-            value=float(counts.dropped),
-        )
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
+def _sink_families(counts: Counts) -> Iterator[Metric]:
+    """The prediction log's figures: queue depth and backlog summed over workers, the largest
+    lag, drops, and whether every worker can write."""
+    yield GaugeMetricFamily(
+        "shipyard_prediction_log_queue_depth",
+        "Prediction records accepted but not yet durable on disk.",
+        value=float(counts.queue_depth),
+    )
+    yield GaugeMetricFamily(
+        "shipyard_prediction_log_lag_seconds",
+        "Age of the oldest prediction record not yet durable on disk.",
+        value=float(counts.lag_seconds),
+    )
+    # The disk-full story (--on-log-full): what waits in the WAL, whether it can be
+    # written, and what was answered without being logged.
+    yield GaugeMetricFamily(
+        "shipyard_prediction_log_backlog_bytes",
+        "Bytes of write-ahead log segments of this server not yet compacted to Parquet.",
+        value=float(counts.backlog_bytes),
+    )
+    yield GaugeMetricFamily(
+        "shipyard_prediction_log_writable",
+        "1 while the prediction log accepts writes, 0 from a write the disk refused "
+        "(full, read-only) until one succeeds again (in any worker).",
+        value=0.0 if counts.unwritable else 1.0,
+    )
+    yield CounterMetricFamily(
+        "shipyard_prediction_log_dropped",
+        "Prediction records answered but not logged because the disk refused them "
+        "(--on-log-full answer).",
+        value=float(counts.dropped),
+    )
 
 
-class _ServerCollector(Collector):
+def _server_families(counts: Counts) -> Iterator[Metric]:
     """``shipyard_server_*``: CPU and memory of all the server's worker processes."""
-
-    def __init__(self, metrics: ServingMetrics) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> Iterator[Metric]:
-        counts = self._metrics.snapshot()
-        yield GaugeMetricFamily(
-            "shipyard_server_processes",
-            "Worker processes of this server that are running (1 without --workers).",
-            value=float(counts.processes),
-        )
-        yield CounterMetricFamily(
-            "shipyard_server_cpu_seconds",
-            "CPU seconds (user and system) of all the server's worker processes, "
-            "stopped ones included.",
-            value=counts.cpu_seconds,
-        )
-        yield GaugeMetricFamily(
-            "shipyard_server_resident_memory_bytes",
-            "Resident memory of the server's running worker processes, added up.",
-            value=float(counts.memory_bytes),
-        )
-
-    def describe(self) -> Iterator[Metric]:
-        return iter(())
+    yield GaugeMetricFamily(
+        "shipyard_server_processes",
+        "Worker processes of this server that are running (1 without --workers).",
+        value=float(counts.processes),
+    )
+    yield CounterMetricFamily(
+        "shipyard_server_cpu_seconds",
+        "CPU seconds (user and system) of all the server's worker processes, "
+        "stopped ones included.",
+        value=counts.cpu_seconds,
+    )
+    yield GaugeMetricFamily(
+        "shipyard_server_resident_memory_bytes",
+        "Resident memory of the server's running worker processes, added up.",
+        value=float(counts.memory_bytes),
+    )
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
