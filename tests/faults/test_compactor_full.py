@@ -63,7 +63,13 @@ def test_compaction_on_a_full_disk_says_so_once_and_loses_nothing(
             during = _lines(compactor, caplog, capfd)
             small_disk.free()
             _wait(lambda: not _wal(root), 15, "compaction did not resume once space was back")
-            after = _lines(compactor, caplog, capfd)
+            after: list[str] = []  # its line may come a moment after the WAL is empty
+
+            def said_resumed() -> bool:
+                after.extend(_lines(compactor, caplog, capfd))
+                return any("resumed" in line for line in after)
+
+            _wait(said_resumed, 5, "the compactor did not say it resumed")
         rows = log.query("SELECT prediction_id FROM predictions", model="churn")
     finally:
         small_disk.free()
