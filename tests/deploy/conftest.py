@@ -10,6 +10,7 @@ import pytest
 
 from cli_support import point_cli_at
 from deploy_support import Registered
+from kserve_venv import kserve_python  # noqa: F401 (a fixture for the KServe tests)
 from shipyard.client import Client
 from shipyard.settings import Settings
 

@@ -1,6 +1,6 @@
-"""``shipyard deploy docker|k8s|kserve``, checked statically (hadolint, Kubernetes' own
-schemas through kubernetes-validate, KServe's v1beta1 fields), and ``deploy bootstrap``, the
-image's entrypoint, run for real against a fresh store."""
+"""``shipyard deploy docker|k8s``, checked statically (hadolint, Kubernetes' own schemas
+through kubernetes-validate), and ``deploy bootstrap``, the image's entrypoint, run for real
+against a fresh store. ``deploy kserve``: ``test_deploy_kserve.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -117,89 +116,6 @@ def test_deploy_k8s_manifests_pass_kubernetes_validate(
     assert kinds["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"]["name"] == "churn"
     selector = kinds["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]
     assert selector.items() <= pod["metadata"]["labels"].items()
-
-
-# KServe's serving.kserve.io/v1beta1 InferenceService as far as these files use it: the
-# fields of InferenceServiceSpec, PredictorSpec (its PodSpec and ComponentExtensionSpec
-# inlined) from KServe's API reference; the PodSpec parts are then checked by Kubernetes'
-# own schema (a Pod with the predictor's pod fields).
-_PREDICTOR_FIELDS = {
-    # ComponentExtensionSpec
-    "minReplicas", "maxReplicas", "scaleTarget", "scaleMetric", "scaleMetricType",
-    "containerConcurrency", "timeout", "canaryTrafficPercent", "logger", "batcher",
-    "labels", "annotations", "deploymentStrategy", "autoScaling",
-    # model-format predictors
-    "sklearn", "xgboost", "tensorflow", "pytorch", "triton", "onnx", "pmml", "lightgbm",
-    "paddle", "model", "workerSpec",
-    # PodSpec (inline)
-    "containers", "volumes", "securityContext", "automountServiceAccountToken",
-    "serviceAccountName", "nodeSelector", "tolerations", "affinity", "imagePullSecrets",
-}  # fmt: skip
-_POD_FIELDS = {"containers", "volumes", "securityContext", "automountServiceAccountToken"}
-INFERENCE_SERVICE = {
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "additionalProperties": False,
-    "properties": {
-        "apiVersion": {"const": "serving.kserve.io/v1beta1"},
-        "kind": {"const": "InferenceService"},
-        "metadata": {
-            "type": "object",
-            "required": ["name"],
-            "properties": {"name": {"type": "string", "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"}},
-        },
-        "spec": {
-            "type": "object",
-            "required": ["predictor"],
-            "additionalProperties": False,
-            "properties": {
-                "predictor": {
-                    "type": "object",
-                    "required": ["containers"],
-                    "propertyNames": {"enum": sorted(_PREDICTOR_FIELDS)},
-                    "properties": {
-                        "minReplicas": {"type": "integer", "minimum": 0},
-                        "maxReplicas": {"type": "integer", "minimum": 1},
-                        "containers": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 1,
-                            "items": {"properties": {"name": {"const": "kserve-container"}}},
-                        },
-                    },
-                },
-                "transformer": {"type": "object"},
-                "explainer": {"type": "object"},
-            },
-        },
-    },
-}
-
-
-def test_deploy_kserve_writes_an_inference_service_with_the_image(
-    registered: Registered, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    out = tmp_path / "kserve"
-    code, _, err = cli(capsys, "deploy", "kserve", "churn@staging", str(out))
-    assert code == 0, err
-    (isvc,) = _docs(out / "inferenceservice.yaml")
-    jsonschema.validate(isvc, INFERENCE_SERVICE)
-    predictor = isvc["spec"]["predictor"]
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "churn"},
-        "spec": {k: v for k, v in predictor.items() if k in _POD_FIELDS},
-    }
-    kubernetes_validate.validate(pod, K8S_VERSION, strict=True)
-    (container,) = predictor["containers"]
-    assert container["image"] == "shipyard-churn:1"  # the default image name of deploy docker
-    assert container["ports"][0]["containerPort"] == 8080
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
-    assert "/v2/models/churn/infer" in (out / "README.md").read_text()
-    bad = {**isvc, "spec": {"predictor": {**predictor, "protocolVersion": "v2"}}}
-    with pytest.raises(jsonschema.ValidationError):  # the schema does reject unknown fields
-        jsonschema.validate(bad, INFERENCE_SERVICE)
 
 
 def test_bootstrap_verifies_the_archive_and_serves_it_with_the_given_token(

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 
 from gates_off import NO_GATES
 from group_models import register_group_models
-from serving.kserve_venv import kserve_python  # noqa: F401 (a fixture for the KServe tests)
+from kserve_venv import kserve_python  # noqa: F401 (a fixture for the KServe tests)
 from shipyard import Client
 from shipyard.packaging import PreparedArchive
 from shipyard.registry import Groups, Registry

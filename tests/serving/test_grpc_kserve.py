@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from serving.kserve_venv import run_driver
+from kserve_venv import run_driver
 from shipyard.auth import Tokens
 from shipyard.registry import Registry
 from shipyard.serving import create_app, free_port, serve_in_thread

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from serving.kserve_venv import run_driver
+from kserve_venv import run_driver
 
 DRIVER = Path(__file__).with_name("kserve_driver.py")
 

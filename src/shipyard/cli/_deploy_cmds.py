@@ -204,13 +204,37 @@ _FORCE = typer.Option(False, "--force", help="Write into a folder that has files
 _TARGET_HELP = {
     "docker": "A Docker build context: Dockerfile (pinned, non-root, HEALTHCHECK), the archive, "
     "its entrypoint (digest check), .dockerignore and README.",
-    "kserve": "A KServe InferenceService with the image as its custom predictor (Open "
-    "Inference Protocol v2).",
+    "k8s": "Kubernetes manifests: Deployment, Service, HorizontalPodAutoscaler, "
+    "PodDisruptionBudget.",
+    "kserve": "KServe: a ServingRuntime running the image (Open Inference Protocol v2 over HTTP "
+    "and gRPC) and an InferenceService of the 'shipyard' model format on it.",
 }
+_DATABASE_URL_SECRET = typer.Option(
+    None,
+    "--database-url-secret",
+    help="Share one registry: the Secret whose 'database-url' key is SHIPYARD_DB_URL "
+    "(with --artifacts). Default: each pod its own store, serving the baked version.",
+)
+_ARTIFACTS = typer.Option(
+    None, "--artifacts", help="The shared registry's artifact store (s3://...)."
+)
+_STORAGE_SECRET = typer.Option(
+    None,
+    "--storage-secret",
+    help="The Secret holding the object store's keys: AWS_ACCESS_KEY_ID, "
+    "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, "
+    "SHIPYARD_STORAGE_OPTIONS (each optional).",
+)
+_LOG_STORE = typer.Option(
+    None,
+    "--log-store",
+    help="The prediction log's Parquet on an object store every replica shares "
+    "(s3://...); the WAL stays on each pod's volume. Default: in each pod's store.",
+)
 
 
-def _add_target(kind: str) -> None:
-    """Register ``shipyard deploy KIND MODEL OUT`` (the three targets share their options)."""
+def _add_image_target(kind: str) -> None:
+    """Register ``shipyard deploy KIND MODEL OUT`` for a target without pods (docker)."""
 
     def command(
         ctx: typer.Context,
@@ -225,48 +249,36 @@ def _add_target(kind: str) -> None:
     deploy_app.command(kind)(command)
 
 
-for _kind in _TARGET_HELP:
-    _add_target(_kind)
+def _add_cluster_target(kind: str) -> None:
+    """Register ``shipyard deploy KIND MODEL OUT`` for a cluster target (k8s, kserve): the
+    image's options and those of replicas sharing one registry and one object store."""
+
+    def command(
+        ctx: typer.Context,
+        model: str = _MODEL,
+        out: Path = _OUT,
+        image: str = _IMAGE,
+        force: bool = _FORCE,
+        database_url_secret: str = _DATABASE_URL_SECRET,
+        artifacts: str = _ARTIFACTS,
+        storage_secret: str = _STORAGE_SECRET,
+        log_store: str = _LOG_STORE,
+    ) -> None:
+        shared_store: dict[str, str | None] = {
+            "database_secret": database_url_secret,
+            "artifacts": artifacts,
+            "storage_secret": storage_secret,
+            "log_store": log_store,
+        }
+        _deploy(ctx, kind, model, out, image, force, shared_store)
+
+    command.__doc__ = _TARGET_HELP[kind]
+    deploy_app.command(kind)(command)
 
 
-@deploy_app.command("k8s")
-def deploy_k8s_cmd(
-    ctx: typer.Context,
-    model: str = _MODEL,
-    out: Path = _OUT,
-    image: str = _IMAGE,
-    force: bool = _FORCE,
-    database_url_secret: str = typer.Option(
-        None,
-        "--database-url-secret",
-        help="Share one registry: the Secret whose 'database-url' key is SHIPYARD_DB_URL "
-        "(with --artifacts). Default: each pod its own store, serving the baked version.",
-    ),
-    artifacts: str = typer.Option(
-        None, "--artifacts", help="The shared registry's artifact store (s3://...)."
-    ),
-    storage_secret: str = typer.Option(
-        None,
-        "--storage-secret",
-        help="The Secret holding the object store's keys: AWS_ACCESS_KEY_ID, "
-        "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, "
-        "SHIPYARD_STORAGE_OPTIONS (each optional).",
-    ),
-    log_store: str = typer.Option(
-        None,
-        "--log-store",
-        help="The prediction log's Parquet on an object store every replica shares "
-        "(s3://...); the WAL stays on each pod's volume. Default: in each pod's store.",
-    ),
-) -> None:
-    """Kubernetes manifests: Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget."""
-    shared_store: dict[str, str | None] = {
-        "database_secret": database_url_secret,
-        "artifacts": artifacts,
-        "storage_secret": storage_secret,
-        "log_store": log_store,
-    }
-    _deploy(ctx, "k8s", model, out, image, force, shared_store)
+_add_image_target("docker")
+_add_cluster_target("k8s")
+_add_cluster_target("kserve")
 
 
 @deploy_app.command("bootstrap")

@@ -3,8 +3,9 @@
 ``create_env`` makes a virtual environment from an archive's ``requirements.lock``;
 ``parse_lock`` and ``compare`` check an environment against it. ``docker_files``,
 ``k8s_files`` and ``kserve_files`` render a Docker build context, Kubernetes manifests and a
-KServe ``InferenceService`` for ``write_files`` (``shared`` makes a target's pods share one
-registry, object store and prediction log); ``install_archive`` records a baked archive
+KServe ``ServingRuntime`` with an ``InferenceService`` on it (Open Inference Protocol v2) for
+``write_files`` (``shared`` makes a target's pods share one registry, object store and
+prediction log, on Kubernetes and KServe alike); ``install_archive`` records a baked archive
 in a container's own store; ``write_ci`` writes a GitHub Actions or GitLab CI pipeline.
 
 Layer: beside ``tracking`` (it reads archives through the registry; only the CLI imports it).

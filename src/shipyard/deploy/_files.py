@@ -2,7 +2,9 @@
 
 Rendered from the Jinja2 templates in ``templates/`` (YAML values go through ``tojson``, so a
 name never breaks the YAML) and written by ``write_files``: all or nothing, into a folder that
-is empty unless ``force``.
+is empty unless ``force``. The Kubernetes Deployment and KServe's ServingRuntime include the
+same container (``container.yaml.j2``: image, env, probes, resources) and the same volumes
+(``volumes.yaml.j2``), so the options of ``shared`` reach both alike.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ STORAGE_KEYS = (
 DATABASE_URL_KEY = "database-url"
 #: Where a pod keeps its prediction log's WAL when the Parquet goes to ``--log-store``.
 LOG_DIR = "/var/lib/shipyard/predlog"
+#: The gRPC port of KServe's predictor (KServe's own default, ``DEFAULT_GRPC_PORT``).
+KSERVE_GRPC_PORT = 8081
 _SECRET_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 _env = jinja2.Environment(
@@ -77,6 +81,10 @@ class Target:
     memory: str = "512Mi"
     cpu_limit: str = "2"
     memory_limit: str = "2Gi"
+    #: The CPU utilisation (percent of the request) the autoscaler keeps.
+    cpu_utilization: int = 70
+    #: Also serve the Open Inference Protocol over gRPC on this port (KServe's predictor).
+    grpc_port: int | None = None
     wheel_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     # -- replicas sharing one registry and one object store (``shared``; issue 14) --
@@ -106,14 +114,28 @@ class Target:
         return f"{self.k8s_name}-serve-token"
 
     @property
+    def runtime_name(self) -> str:
+        """The name of the KServe ``ServingRuntime`` that runs this image."""
+        return f"shipyard-{self.k8s_name}"
+
+    @property
     def serve_command(self) -> list[str]:
-        """The container's command: the image's ``CMD``, and the log's options when its
-        Parquet goes to an object store (the WAL on the pod's own ``predlog`` volume)."""
+        """The container's command: the image's ``CMD``, with the gRPC port when there is
+        one and the log's options when its Parquet goes to an object store (the WAL on the
+        pod's own ``predlog`` volume)."""
         command = ["shipyard", "serve", "--host", "0.0.0.0", "--port", str(self.port)]
         command += ["--models", self.name, "--alias", self.alias]
+        if self.grpc_port:
+            command += ["--grpc-port", str(self.grpc_port)]
         if self.log_store:
             command += ["--log-dir", LOG_DIR, "--log-store", self.log_store]
         return command
+
+    @property
+    def container_args(self) -> list[str] | None:
+        """The container's ``args`` where they differ from the image's ``CMD`` (which
+        ``shipyard deploy docker`` writes without gRPC or a shared log); else ``None``."""
+        return self.serve_command if self.grpc_port or self.log_store else None
 
     @property
     def log_dir(self) -> str:
@@ -263,11 +285,14 @@ def k8s_files(target: Target) -> dict[str, bytes | Path]:
 
 
 def kserve_files(target: Target) -> dict[str, bytes | Path]:
-    """A KServe ``InferenceService`` with the image as its custom predictor, and a README."""
+    """A KServe ``ServingRuntime`` running the image (Open Inference Protocol v2 over HTTP
+    and gRPC), an ``InferenceService`` of the ``shipyard`` model format on it, and a README."""
+    target = replace(target, grpc_port=target.grpc_port or KSERVE_GRPC_PORT)
     return {
-        "inferenceservice.yaml": render(
-            "inferenceservice.yaml.j2", t=target, container_name="kserve-container"
+        "servingruntime.yaml": render(
+            "servingruntime.yaml.j2", t=target, container_name="kserve-container"
         ).encode(),
+        "inferenceservice.yaml": render("inferenceservice.yaml.j2", t=target).encode(),
         "README.md": render("README-kserve.md.j2", t=target).encode(),
     }
 

@@ -4,7 +4,8 @@
 of its own, made once (``pip install kserve``, about 90 s here) under
 ``~/.cache/shipyard-tests`` and reused; the tests run driver scripts with its Python. Where
 that venv cannot be made the tests using it are skipped, except under CI (``CI=true``), where
-they fail. Shared by the REST (``test_oip_kserve.py``) and gRPC (``test_grpc_kserve.py``) tests.
+they fail. Shared by the serving tests of KServe's REST and gRPC clients and the deploy tests,
+which read ``shipyard deploy kserve``'s files into KServe's generated models.
 """
 
 from __future__ import annotations
