@@ -1,6 +1,6 @@
 """The log's public readers, which need no open log: ``read_window``, ``query``,
-``join_feedback``, ``expired_partitions``; and the facade's constructor, which only stores.
-With the Parquet on local disk, SeaweedFS and moto (``log_store``)."""
+``join_feedback``, ``labelled_rows``, ``expired_partitions``; and the facade's constructor,
+which only stores. With the Parquet on local disk, SeaweedFS and moto (``log_store``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pytest
 from predlog_stores import LogStore
 
@@ -19,6 +20,7 @@ from shipyard.predlog import (
     PredictionLog,
     expired_partitions,
     join_feedback,
+    labelled_rows,
     partitions_before,
     query,
     read_window,
@@ -110,6 +112,26 @@ def test_join_feedback_gives_the_window_predictions_and_their_labels(tmp_path: P
         tmp_path, "churn", version=2, start=DAY, end=DAY + timedelta(hours=1)
     )
     assert len(none) == 0 and len(no_labels) == 0
+
+
+def test_labelled_rows_come_back_in_the_order_a_learner_learns_them(tmp_path: Path) -> None:
+    """Labels by when they were recorded, a request's by prediction id, each with the
+    inputs of its prediction (the first answer of an id answered twice)."""
+    with PredictionLog(tmp_path / "log") as log:
+        records = [
+            {"prediction_id": pid, "model": "fraud", "version": 1, "inputs": {"a": a}}
+            for pid, a in (("0b", 2.0), ("0a", 1.0), ("0c", 3.0), ("0b", 9.0))
+        ]
+        log.append([{**r, "ts": 1_000.0 + i, "prediction": True} for i, r in enumerate(records)])
+        for labels, ts in (({"0c": True, "0a": False}, 2_000.0), ({"0b": True}, 3_000.0)):
+            frame = pd.DataFrame({"prediction_id": list(labels), "label": list(labels.values())})
+            log.record_feedback_frame("fraud", frame.assign(ts=ts))
+        log.flush()
+    found = labelled_rows(tmp_path / "log", "fraud")
+    assert found.inputs["a"].tolist() == [1.0, 3.0, 2.0] and found.labels == [False, True, True]
+    assert found.stamps == [2_000.0, 2_000.0, 3_000.0]
+    assert len(labelled_rows(tmp_path / "log", "fraud", since=2_500.0)) == 1
+    assert labelled_rows(tmp_path / "log", "fraud", last=2).labels == [True, True]
 
 
 def test_expired_partitions_lists_compacted_days_only(root: Path, log_store: LogStore) -> None:

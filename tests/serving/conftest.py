@@ -1,4 +1,5 @@
-"""Serving fixtures: a store with ``churn`` v1 (production) and v2, and an in-process client.
+"""Serving fixtures: a store with ``churn`` v1 (production) and v2 (or ``fraud``, a river
+model), and an in-process client.
 
 Requests go through ``httpx.ASGITransport`` with the app's lifespan run by hand (Starlette's
 TestClient is deprecated with httpx); ``shipyard.serving.serve_in_thread`` runs a real
@@ -57,6 +58,14 @@ def churn(store: Store, prepared: PreparedArchive, approver: Client) -> Registry
         approver.approve("churn", version, reason="metrics ok")
     registry.promote("churn", 1, actor="alice")
     return registry
+
+
+@pytest.fixture
+def fraud(store: Store, approver: Client) -> Registry:
+    """``fraud`` v1 (production): a river model that learned the stream before the drift."""
+    from serving.fraud_stream import register_fraud  # river loads for these tests only
+
+    return register_fraud(store, approver)
 
 
 #: Two rows every member of the test groups reads.

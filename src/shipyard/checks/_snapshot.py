@@ -2,9 +2,10 @@
 
 What a scheduler job of kind ``snapshot`` runs: the model's version at ``alias`` (a river
 model), a copy of it taught every label recorded since that version was registered (joined to
-its prediction's logged inputs, oldest label first), registered as a new version by the job's
-actor. It needs no running server, and gives the same learner after a server restart; a
-server's own ``--snapshot-every`` learner is the other way (``shipyard.serving``).
+its prediction's logged inputs, oldest label first: ``shipyard.predlog.labelled_rows``),
+registered as a new version by the job's actor. It needs no running server; a server's own
+``--snapshot-every`` learner is the other way, and resumes after a restart by replaying the
+same way (``shipyard.registry.teach``, see ``shipyard.serving``).
 
 >>> snapshot_from_log(store, log_root, "fraud", actor="scheduler",
 ...                   trigger="schedule:nightly")  # doctest: +SKIP
@@ -21,9 +22,9 @@ from typing import Any
 import pandas as pd
 
 from shipyard.config import ProjectConfig
-from shipyard.errors import InvalidInput, ShipyardError
-from shipyard.predlog import query
-from shipyard.registry import ONLINE_FLAVORS, PRODUCTION, Registry, register_snapshot
+from shipyard.errors import InvalidInput
+from shipyard.predlog import labelled_rows
+from shipyard.registry import ONLINE_FLAVORS, PRODUCTION, Registry, register_snapshot, teach
 from shipyard.store import Store
 
 
@@ -66,21 +67,11 @@ def snapshot_from_log(
             f"{model} v{base.version} is a {loaded.manifest.flavor} model: only online "
             "learners (river) snapshot."
         )
-    rows, labels = _labelled_rows(log_root, model, base.created_at.timestamp())
-    if len(labels) < min_labels:
-        return SnapshotOutcome(model, base.version, len(labels), None)
+    found = labelled_rows(log_root, model, since=base.created_at.timestamp())
+    if len(found) < min_labels:
+        return SnapshotOutcome(model, base.version, len(found), None)
     learner = copy.deepcopy(loaded.model)
-    learned_rows, learned_labels = [], []
-    schema = loaded.schema
-    for row, label in zip(rows, labels, strict=True):
-        frame = pd.DataFrame([row]).reindex(columns=schema.names())
-        try:
-            x = {str(k): v for k, v in schema.coerce(frame).iloc[0].to_dict().items()}
-            learner.learn_one(x, label)
-        except ShipyardError:  # a row from before a schema change, or a label it cannot take
-            continue
-        learned_rows.append(x)
-        learned_labels.append(label)
+    learned_rows, learned_labels = teach(learner, loaded.schema, found.inputs, found.labels)
     if len(learned_labels) < min_labels:
         return SnapshotOutcome(model, base.version, len(learned_labels), None)
     version = register_snapshot(
@@ -95,28 +86,3 @@ def snapshot_from_log(
         trigger=trigger,
     )
     return SnapshotOutcome(model, base.version, len(learned_labels), version.version)
-
-
-def _labelled_rows(
-    log_root: Path, model: str, since: float
-) -> tuple[list[dict[str, Any]], list[Any]]:
-    """Inputs and label of each label recorded since ``since`` (epoch s), oldest first;
-    one prediction per id (a shadow's answers share its id)."""
-    try:
-        found = query(
-            log_root,
-            "SELECT p.*, f.label AS __label FROM feedback f JOIN ("
-            "  SELECT * FROM predictions WHERE status = 'ok'"
-            "  QUALIFY row_number() OVER (PARTITION BY prediction_id ORDER BY ts) = 1"
-            f") p USING (prediction_id) WHERE epoch(f.ts) >= {float(since)} "
-            "ORDER BY f.ts, p.prediction_id",
-            model=model,
-        )
-    except InvalidInput:  # no predictions or no labels logged yet
-        return [], []
-    inputs = [c for c in found.columns if c.startswith("in__")]
-    rows = [
-        {c[len("in__") :]: v for c, v in zip(inputs, values, strict=True)}
-        for values in found[inputs].itertuples(index=False, name=None)
-    ]
-    return rows, found["__label"].tolist() if "__label" in found.columns else []

@@ -5,10 +5,11 @@ One writer per process, ``PredictionLog`` (the server appends to it through the
 ``PredictionSink`` interface, one ``Answers`` per request); many readers, in other processes
 too, that need no open log: ``read_window`` (a model's Parquet parts plus its records still in
 the WAL, each once; monitoring's DuckDB and Spark windows), ``query`` (SQL, the CLI's
-``shipyard predictions query``), ``join_feedback`` (predictions with their labels) and
-``expired_partitions`` and ``delete_partition`` (the day partitions retention deletes) and
-``find_prediction`` (one prediction by its id, with its labels, through the prediction-id
-index of its day).
+``shipyard predictions query``), ``join_feedback`` (predictions with their labels),
+``labelled_rows`` (labels with their predictions' inputs, in the order they were recorded:
+what online learners replay), ``expired_partitions`` and ``delete_partition`` (the day
+partitions retention deletes) and ``find_prediction`` (one prediction by its id, with its
+labels, through the prediction-id index of its day).
 
 The WAL is always a local folder; the Parquet is beside it or on an object store
 (``PredictionLog(root, store_url="s3://bucket/predlog")``, reached through
@@ -38,7 +39,7 @@ A layer below serving and monitoring: it imports only ``shipyard.errors``,
 >>> query(tmp / "predlog", "SELECT count(*) AS n FROM predictions", model="churn")  # doctest: +SKIP
 """
 
-from shipyard.predlog._feedback import FeedbackResult, join_feedback
+from shipyard.predlog._feedback import FeedbackResult, LabelledRows, join_feedback, labelled_rows
 from shipyard.predlog._idindex import merge_id_index, merge_id_indexes, write_id_index
 from shipyard.predlog._log import PredictionLog
 from shipyard.predlog._lookup import check_prediction_id, find_prediction, id_day
@@ -61,6 +62,7 @@ __all__ = [
     "USAGE_FIGURES",
     "Answers",
     "FeedbackResult",
+    "LabelledRows",
     "LogSpace",
     "LogWindow",
     "NullSink",
@@ -74,6 +76,7 @@ __all__ = [
     "find_prediction",
     "id_day",
     "join_feedback",
+    "labelled_rows",
     "log_space",
     "logged_models",
     "merge_id_index",

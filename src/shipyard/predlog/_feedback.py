@@ -1,5 +1,6 @@
 """Ground-truth labels: checked, joined by ``prediction_id`` to logged predictions, written to
-the log (``record_feedback``), and read back with their predictions (``join_feedback``).
+the log (``record_feedback``), and read back with their predictions (``join_feedback``; with
+the inputs each prediction was made from, in the order they were recorded, ``labelled_rows``).
 
 >>> ids, labels, stamps = check_feedback_frame(
 ...     pd.DataFrame({"prediction_id": ["a", "b"], "label": [1, 0]}))
@@ -108,6 +109,70 @@ def join_feedback(
     if "label" not in labels.columns:  # no label was ever recorded for this model
         return predictions, _empty_labels()
     return predictions, labels[["prediction_id", "label", "ts"]]
+
+
+@dataclass(frozen=True)
+class LabelledRows:
+    """Labels of a model's logged predictions with the inputs each was made from, oldest
+    first: by when the label was recorded, a request's labels by prediction id (a server's
+    ids start with their clock).
+
+    ``inputs`` has one row per label, the logged input columns as the request sent them;
+    ``stamps`` is when each label was recorded (epoch seconds).
+    """
+
+    inputs: pd.DataFrame
+    labels: list[Any]
+    stamps: list[float]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def labelled_rows(
+    root: str | Path | Location,
+    model: str,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    last: int | None = None,
+) -> LabelledRows:
+    """The labels recorded for ``model``'s predictions in ``[since, until)`` (epoch seconds;
+    default: all), or the ``last`` of them, with their predictions' inputs, oldest first.
+    A prediction answered twice under one id (a shadow's answer) counts once.
+
+    >>> found = labelled_rows(root, "fraud", since=version.created_at.timestamp())  # doctest: +SKIP
+    >>> len(found), found.inputs.columns.tolist()                                 # doctest: +SKIP
+    (812, ['a', 'b'])
+    """
+    labels = "SELECT prediction_id, label, ts FROM feedback WHERE true"
+    if since is not None:
+        labels += f" AND epoch(ts) >= {float(since)!r}"
+    if until is not None:
+        labels += f" AND epoch(ts) < {float(until)!r}"
+    if last is not None:
+        labels += f" ORDER BY ts DESC, prediction_id DESC LIMIT {int(last)}"
+    con = read_window(as_location(root), model, feedback=True).connect()
+    try:
+        if "label" not in frame_of(con, "SELECT * FROM feedback LIMIT 0").columns:
+            return LabelledRows(pd.DataFrame(), [], [])  # no label recorded yet
+        found = frame_of(
+            con,
+            f"WITH f AS ({labels}) "
+            "SELECT p.*, f.label AS __label, epoch(f.ts) AS __stamp FROM f JOIN ("
+            "  SELECT * FROM predictions WHERE status = 'ok'"
+            "  AND prediction_id IN (SELECT prediction_id FROM f)"
+            "  QUALIFY row_number() OVER (PARTITION BY prediction_id ORDER BY ts) = 1"
+            ") p USING (prediction_id) ORDER BY f.ts, p.prediction_id",
+        )
+    finally:
+        con.close()
+    inputs = [c for c in found.columns if c.startswith("in__")]
+    return LabelledRows(
+        found[inputs].rename(columns=lambda c: c[len("in__") :]).reset_index(drop=True),
+        found["__label"].tolist(),
+        found["__stamp"].astype(float).tolist(),
+    )
 
 
 def _empty_predictions() -> pd.DataFrame:

@@ -3,7 +3,8 @@ approval requests (with the requester's comment; approved or rejected with a rea
 traffic policies (canary, split, shadow), rollouts (a canary stepped up to production), gate
 records and waivers (a version takes production traffic only through its gates, unless its
 policy says otherwise), the risk register (open high risks block an approval unless
-acknowledged) and the written sections of model cards.
+acknowledged), the written sections of model cards, and snapshots of online learners (with
+``teach``, how a logged label teaches one).
 
 Imports packaging, auth, audit and store (never tracking, serving or monitoring); what it
 hands out are plain frozen entities (``ModelVersion``, ``Approval``, ``AliasChange``,
@@ -45,7 +46,13 @@ from shipyard.registry._registry import STAGES, Registry, VersionInfo
 from shipyard.registry._requests import REQUEST_STATUSES, ApprovalRequest
 from shipyard.registry._risks import SEVERITIES, Risk, Risks
 from shipyard.registry._rollouts import Rollouts, check_steps, default_steps
-from shipyard.registry._snapshots import ONLINE_FLAVORS, register_snapshot
+from shipyard.registry._snapshots import (
+    ONLINE_FLAVORS,
+    learnable,
+    learnable_rows,
+    register_snapshot,
+    teach,
+)
 from shipyard.registry._traffic import RollbackOutcome, Traffic, check_sticky, parse_weights
 
 __all__ = [
@@ -87,6 +94,8 @@ __all__ = [
     "check_steps",
     "check_sticky",
     "default_steps",
+    "learnable",
+    "learnable_rows",
     "output_columns",
     "parse_card_markdown",
     "parse_group_weights",
@@ -97,4 +106,5 @@ __all__ = [
     "register_snapshot",
     "require_writer",
     "section_title",
+    "teach",
 ]

@@ -26,6 +26,7 @@ plus the class). ``/openapi.json`` documents every status and content type (``_o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -126,6 +127,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.pool.start()
         state.metrics.start()
+        resuming = state.resume_learners()
         grpc_server = None
         try:
             if state.settings.grpc_port is not None:
@@ -134,6 +136,8 @@ def create_app(
                 grpc_server = await start_grpc(state, shipyard_version)
             yield
         finally:
+            if resuming is not None:
+                resuming.cancel()  # a replay under way finishes in its thread; none starts
             if grpc_server is not None:
                 await grpc_server.stop(_GRPC_GRACE_SECONDS)
             await state.pool.stop()
@@ -617,24 +621,26 @@ def _add_scoring_routes(app: ShipyardAPI) -> None:
                 "label": pd.Series([i["label"] for i in items], dtype=object),
             }
         )
-        result = await asyncio.to_thread(record, name, frame)
-        if result.matched == 0:
-            what = "this id" if len(items) == 1 else "these ids"
-            raise NotFound(f"No logged prediction of '{name}' has {what}.")
-        body: dict[str, Any] = {
-            "matched": result.matched,
-            "unknown": result.unknown,
-            "unknown_ids": result.unknown_ids,
-        }
-        root = getattr(state.sink, "root", None)
-        if learns and root is not None:
-            assert served is not None
-            unknown = set(result.unknown_ids)
-            known = [(i["prediction_id"], i["label"]) for i in items]
-            known = [(pid, y) for pid, y in known if pid not in unknown]
-            switches = state.pool.slots[name].switches
-            learned = await state.learning.learn(served, switches, Path(root), known)
-            body["learning"] = learned.to_json()
+        # A learner learns labels in the order they are recorded: one request at a time.
+        async with state.learning.turn(name) if learns else contextlib.nullcontext():
+            result = await asyncio.to_thread(record, name, frame)
+            if result.matched == 0:
+                what = "this id" if len(items) == 1 else "these ids"
+                raise NotFound(f"No logged prediction of '{name}' has {what}.")
+            body: dict[str, Any] = {
+                "matched": result.matched,
+                "unknown": result.unknown,
+                "unknown_ids": result.unknown_ids,
+            }
+            root = getattr(state.sink, "root", None)
+            if learns and root is not None:
+                assert served is not None
+                unknown = set(result.unknown_ids)
+                known = [(i["prediction_id"], i["label"]) for i in items]
+                known = [(pid, y) for pid, y in known if pid not in unknown]
+                switches = state.pool.slots[name].switches
+                learned = await state.learning.learn(served, switches, Path(root), known)
+                body["learning"] = learned.to_json()
         return _json(body)
 
     app.add_api_route(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -17,7 +18,7 @@ from shipyard.errors import ShipyardError, StoreUnavailable
 from shipyard.predlog import Answers, NullSink, PredictionSink
 from shipyard.serving._auth import Caller, TokenGate
 from shipyard.serving._inputs import Rows
-from shipyard.serving._learning import OnlineLearning
+from shipyard.serving._learning import OnlineLearning, is_learner
 from shipyard.serving._metrics import ServingMetrics, UsageCounter
 from shipyard.serving._metrics_shared import SharedCounts
 from shipyard.serving._pool import ModelPool
@@ -66,6 +67,20 @@ class ServingState:
         self.learning = OnlineLearning(self.store, self.settings)
         # Building log records costs a little per row: skip it when nothing keeps them.
         self.logging = not isinstance(self.sink, NullSink)
+
+    def resume_learners(self) -> asyncio.Task[None] | None:
+        """Start resuming the served online learners in the background (``_learning``), or
+        ``None`` when there is nothing to resume (no log, or no snapshots ever taken)."""
+        root = getattr(self.sink, "root", None)
+        if root is None or not self.settings.snapshot_every:
+            return None
+        return asyncio.get_running_loop().create_task(self._resume_learners(Path(root)))
+
+    async def _resume_learners(self, root: Path) -> None:
+        """One model after another, each in a worker thread: never the event loop's time."""
+        for slot in list(self.pool.slots.values()):
+            if slot.served is not None and is_learner(slot.served):
+                await asyncio.to_thread(self.learning.learner, slot.served, slot.switches, root)
 
     def scored(
         self,
