@@ -437,6 +437,7 @@ def test_drift_alert_retrain_validate_approve_canary_promote(
 # -- 2. a worse candidate -----------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the whole loop runs on PostgreSQL above; gates are not SQL
 def test_a_worse_candidate_is_blocked_naming_the_failed_gates(
     store: Store, project: ProjectConfig, champion: Registry, tmp_path: Path
 ) -> None:
@@ -491,6 +492,7 @@ def test_a_worse_candidate_is_blocked_naming_the_failed_gates(
 # -- 3. an unfair candidate, waived -------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # the whole loop runs on PostgreSQL above; gates are not SQL
 def test_an_unfair_candidate_is_blocked_until_an_approver_waives_it(
     store: Store,
     project: ProjectConfig,

@@ -27,6 +27,8 @@ from shipyard.scheduler import Scheduler, SchedulerConfig
 from shipyard.store import Store
 from shipyard.store.tables import AlertRecord, Model, MonitoringResult, User
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 NOW = datetime.now(UTC)
 LINK = "http://ui.example:8600"
 

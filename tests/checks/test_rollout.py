@@ -27,6 +27,8 @@ from shipyard.registry import Registry, Rollouts, Traffic
 from shipyard.store import Store
 from shipyard.store.tables import AuditEvent
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 BAKE = timedelta(minutes=30)
 
 

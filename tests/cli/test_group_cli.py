@@ -13,6 +13,8 @@ from group_models import register_group_models
 from shipyard.registry import Registry
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 
 @pytest.fixture
 def env(

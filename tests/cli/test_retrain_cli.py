@@ -18,6 +18,8 @@ from shipyard.cli import run_cli
 from shipyard.registry import Registry
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 RETRAIN = """
 [gates]
 require = false

@@ -14,6 +14,8 @@ from shipyard import Client
 from shipyard.errors import InvalidInput
 from shipyard.evaluation import GateReport, run_gates
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 NO_COST = frozenset({"serving_cost"})
 
 

@@ -12,6 +12,8 @@ from shipyard.alerting import Alert, AlertRule, Alerts
 from shipyard.registry import Registry, Traffic
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 ACT = "/ui/models/churn/actions"
 
 

@@ -20,6 +20,8 @@ from shipyard.packaging import PreparedArchive
 from shipyard.registry import Registry, Risks
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 V2 = "/ui/models/churn/versions/2"
 
 

@@ -20,6 +20,8 @@ from shipyard.store import Store
 from shipyard.store.tables import AuditEvent
 from trace_support import HTML_INPUT, record, server_id, tracked_churn
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 HTML_LABEL = "<img src=x onerror=alert(2)>"
 
 

@@ -28,6 +28,8 @@ from shipyard.predlog import PredictionLog
 from shipyard.store import Store
 from trace_support import HTML_INPUT, record, server_id
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 #: Web-first assertions wait this long (ms): the test machine may be heavily loaded.
 SLOW = 30_000
 LABEL = "stay"

@@ -17,6 +17,8 @@ from shipyard.registry import Groups
 from shipyard.store import Store, tables
 from shipyard.store.tables import utcnow
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 
 @pytest.fixture
 def vera(store: Store, ui_groups: Groups) -> Iterator[httpx.Client]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
 from browser_support import assert_accessible, log_in_page, save_screenshot
 from playwright.sync_api import Page, expect
 from review_support import VERA
@@ -16,6 +17,8 @@ from ui_support import running_ui
 from gates_off import NO_GATES
 from shipyard.registry import Groups
 from shipyard.store import Store
+
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
 
 #: Web-first assertions wait this long (ms): the test machine may be heavily loaded.
 SLOW = 30_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from browser_support import (
     PageWatch,
     assert_accessible,
@@ -15,6 +16,8 @@ from playwright.sync_api import Browser, Page, expect
 from ui_support import ROLE_USERS, add_users
 
 from shipyard.store import Store
+
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
 
 
 def test_each_role_logs_in_sees_itself_and_logs_out(

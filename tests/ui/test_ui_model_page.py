@@ -20,6 +20,8 @@ from shipyard.config import ProjectConfig
 from shipyard.registry import Gates, Registry, Traffic
 from shipyard.store import Store
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 PROJECT = ProjectConfig.model_validate(
     {"gates": {"require": False}, "models": {"churn": {"accept": "accuracy >= 0.6"}}}
 )

@@ -17,6 +17,8 @@ from shipyard.registry import CardNotes, Gates, Registry, Risks
 from shipyard.store import Store
 from shipyard.tracking import Tracker
 
+pytestmark = pytest.mark.sqlite_only  # the database is incidental here (conftest)
+
 V2 = "/ui/models/churn/versions/2"
 
 
