@@ -93,11 +93,56 @@ def pg_module_url() -> Iterator[str]:
         yield url
 
 
+#: Modules on the Spark standalone cluster: ``pytest -n 2 --dist loadfile`` sends them to one
+#: worker as one unit (``pytest_xdist_make_scheduler``), so one cluster and one session serve
+#: them all instead of one per worker (each five JVMs on two cores).
+SPARK_MODULES = (
+    "tests/batch/test_score_engines.py",
+    "tests/batch/test_score_spark.py",
+    "tests/batch/test_spark_submit.py",
+    "tests/batch/test_three_paths.py",
+    "tests/monitoring/test_engines.py",
+    "tests/monitoring/test_spark_engine.py",
+)
+#: The longest units, started first so that neither worker is left with one at the end.
+LONGEST_FIRST = (
+    "tests/deploy/test_env_create.py",
+    *SPARK_MODULES,
+    "tests/test_loop_end_to_end.py",
+    "tests/test_demo.py",
+    "tests/importing/test_mlflow_server_import.py",
+)
+
+
+def _module(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile``, with the Spark modules as one unit (``SPARK_MODULES``), handed out
+    in collection order (``LONGEST_FIRST`` leads it) rather than by number of tests."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    config.option.loadscopereorder = False
+    from xdist.scheduler import LoadFileScheduling
+
+    class SparkTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return "spark" if module in SPARK_MODULES else module
+
+    return SparkTogether(config, log)  # type: ignore[arg-type]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests of a module marked ``sqlite_only`` keep only their SQLite case of ``db_url``:
+    """The longest modules first (``LONGEST_FIRST``), so that two workers end together.
+
+    Tests of a module marked ``sqlite_only`` keep only their SQLite case of ``db_url``:
     modules whose subject is above the store (CLI wording, gates, UI pages) spend half their
     time on PostgreSQL otherwise and find nothing there the store's, registry's, serving's
     and the end-to-end loop's PostgreSQL cases do not."""
+    rank = {module: i for i, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(_module(item.nodeid), len(rank)))  # stable
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
