@@ -32,10 +32,11 @@ class Registered:
 def register_with_lock(
     monkeypatch: pytest.MonkeyPatch, c: Client, model: Any, X: Any, lock: str, name: str
 ) -> None:
-    """Register ``model`` as ``name`` with ``lock`` as its requirements.lock."""
-    fake: Callable[[], str] = lambda: lock  # noqa: E731
+    """Register ``model`` as ``name`` with ``lock`` as its runtime.lock and requirements.lock."""
+    fake: Callable[..., str] = lambda *_: lock  # noqa: E731
     with monkeypatch.context() as m:
         m.setattr("shipyard.packaging._prepare.requirements_lock", fake)
+        m.setattr("shipyard.packaging._prepare.runtime_lock", fake)
         c.register(model, name=name, X_train=X, onnx=False)
 
 

@@ -58,6 +58,9 @@ def test_deploy_docker_writes_a_build_context_hadolint_accepts(
     pins = (out / "requirements.lock").read_text().splitlines()
     assert any(p.startswith("numpy==") for p in pins)
     assert not any(p.lower().startswith("shipyard==") for p in pins)
+    runtime = registered.client.registry.open_archive("churn", 1).members["runtime.lock"]
+    assert set(pins[1:]) == set(runtime.decode().splitlines()[1:])  # the closure, not the world
+    assert not any(p.lower().startswith(("pytest==", "mlflow==", "pyspark==")) for p in pins)
     assert "model/" in (out / ".dockerignore").read_text()
     for path in out.rglob("*"):  # no secret of the store went into the context
         if path.is_file() and path.suffix not in (".zip", ".whl"):
@@ -218,5 +221,5 @@ def test_deploy_docker_refuses_an_unreadable_lock_and_writes_nothing(
     register_with_lock(monkeypatch, registered.client, fitted_pipeline, X_train, "x y\n", "odd")
     out = tmp_path / "image"
     code, _, err = cli(capsys, "deploy", "docker", "odd:1", str(out))
-    assert code == 2 and "requirements.lock of odd v1 is unreadable" in err
+    assert code == 2 and "runtime.lock of odd v1 is unreadable" in err
     assert not out.exists()

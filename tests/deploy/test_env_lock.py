@@ -12,8 +12,9 @@ import pytest
 
 from cli_support import cli
 from deploy_support import Registered, register_with_lock
-from shipyard.deploy import compare, create_env, parse_lock
+from shipyard.deploy import compare, create_env, model_lock, parse_lock
 from shipyard.errors import InvalidInput
+from shipyard.packaging import RUNTIME_LOCK, prepare_archive
 
 LOCK = "# python 3.11.7 on Linux x86_64\nnumpy==2.1.0\nScikit_Learn==1.5.2\n\npandas==2.2.3\n"
 
@@ -58,9 +59,35 @@ def test_env_check_passes_in_the_environment_the_model_was_registered_in(
 ) -> None:
     code, out, err = cli(capsys, "env", "check", "churn@staging")
     assert code == 0, err
-    assert "matches the lock of churn v1" in out
+    assert "matches the lock of churn v1" in out and "predates" not in out
     code, out, _ = cli(capsys, "env", "check", "churn:1", "--json")
     assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_an_archive_without_a_runtime_lock_falls_back_to_the_full_lock(
+    registered: Registered,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    training_data,  # type: ignore[no-untyped-def]
+    fitted_pipeline,  # type: ignore[no-untyped-def]
+) -> None:
+    X_train = training_data[0]
+    prepared = prepare_archive(fitted_pipeline, X_train=X_train, onnx=False)
+    del prepared.members[RUNTIME_LOCK]  # as archives were made before it
+    registered.client.registry.register(prepared, name="old", actor="admin")
+    old = registered.client.registry.open_archive("old", 1)
+    lock, member = model_lock(old)
+    assert member == "requirements.lock" and "pytest" in lock.pins
+    code, out, err = cli(capsys, "env", "check", "old:1")
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert "predates runtime.lock: using its requirements.lock" in said
+    assert f"({len(lock.pins)} packages;" in said
+    code, out, _ = cli(capsys, "env", "check", "old:1", "--json")  # the JSON stays JSON
+    assert code == 0 and json.loads(out)["ok"] is True
+
+    new, member = model_lock(registered.client.registry.open_archive("churn", 1))
+    assert member == RUNTIME_LOCK and set(new.pins) < set(lock.pins)
 
 
 def test_env_check_of_a_bare_venv_lists_what_is_missing_and_exits_1(
@@ -73,7 +100,8 @@ def test_env_check_of_a_bare_venv_lists_what_is_missing_and_exits_1(
     report = json.loads(out)
     assert code == 1 and report["ok"] is False
     missing = {m["name"].lower() for m in report["missing"]}
-    assert {"numpy", "pandas", "scikit-learn", "shipyard"} <= missing
+    assert {"numpy", "pandas", "scikit-learn", "scipy", "joblib"} <= missing
+    assert not missing & {"pytest", "mypy", "pyspark", "mlflow"}  # the runtime lock only
     code, out, err = cli(capsys, *args)
     assert code == 1
     assert "differs from the lock of churn v1" in err and "shipyard env create churn:1" in err
@@ -108,7 +136,7 @@ def test_env_create_refuses_bad_input_and_writes_nothing(
         monkeypatch, registered.client, fitted_pipeline, X_train, "numpy>=2\n", "odd"
     )
     code, _, err = cli(capsys, "env", "create", "odd", "1", str(target))
-    assert code == 2 and "requirements.lock of odd v1 is unreadable" in err
+    assert code == 2 and "runtime.lock of odd v1 is unreadable" in err
     assert not target.exists()
 
 

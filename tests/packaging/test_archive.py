@@ -66,6 +66,7 @@ def test_archive_holds_everything(
         "model.onnx",
         "reference_profile.json",
         "requirements.lock",
+        "runtime.lock",
         "eval/rows.parquet",
         "eval/outputs.parquet",
         "data_checks.json",

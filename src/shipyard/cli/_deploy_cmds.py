@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from shipyard.packaging import Archive
 
 env_app = typer.Typer(
-    help="Virtual environments recreated from a model's requirements.lock.", no_args_is_help=True
+    help="Virtual environments with what a model needs (its archive's runtime.lock).",
+    no_args_is_help=True,
 )
 deploy_app = typer.Typer(
     help="Deployment files for a model version: a container image, Kubernetes, KServe.",
@@ -44,18 +45,20 @@ def _archive(c: Client, model: str, version: int | None = None) -> Archive:
     return c.registry.open_archive(model, version)
 
 
-def _lock(archive: Archive) -> Lock:
-    from shipyard.deploy import parse_lock
+def _lock(archive: Archive, *, say: bool = True) -> Lock:
+    """The archive's runtime lock, or (an older archive) its full lock, saying so (``say``)."""
+    from shipyard.deploy import model_lock
+    from shipyard.packaging import RUNTIME_LOCK
 
-    label = f"{archive.manifest.name} v{archive.manifest.version}"
-    raw = archive.members.get("requirements.lock")
-    if raw is None:
-        raise InvalidInput(f"The archive of {label} has no requirements.lock.")
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"The requirements.lock of {label} is not UTF-8 text.") from exc
-    return parse_lock(text, label=label)
+    lock, member = model_lock(archive)
+    if member != RUNTIME_LOCK and say:
+        console.print(
+            f"[yellow]Note:[/] the archive of {escape(archive.manifest.name)} "
+            f"v{archive.manifest.version} predates {RUNTIME_LOCK}: using its {member}, every "
+            "package of the environment it was registered from.",
+            soft_wrap=True,
+        )
+    return lock
 
 
 @env_app.command("create")
@@ -68,8 +71,9 @@ def env_create_cmd(
         help="The folder to make (absent or empty), after a version for a bare model name.",
     ),
 ) -> None:
-    """Create a virtual environment in DIR (new or empty) with every package of the model's
-    requirements.lock and Shipyard; exit 1 naming the packages that could not be had."""
+    """Create a virtual environment in DIR (new or empty) with the packages the model needs
+    (its runtime.lock; an older archive's whole requirements.lock) and Shipyard; exit 1
+    naming the packages that could not be had."""
     from shipyard.deploy import create_env
 
     if len(args) not in (1, 2):
@@ -120,12 +124,13 @@ def env_check_cmd(
     ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Compare an environment with the model's requirements.lock: missing packages and
-    different versions (exit 1 when there are any) and extra ones (listed only)."""
+    """Compare an environment with the model's runtime.lock (an older archive's
+    requirements.lock): missing packages and different versions (exit 1 when there are any)
+    and extra ones (listed only)."""
     from shipyard.deploy import compare, installed
 
     archive = _archive(client(ctx, notify=False), model)
-    lock = _lock(archive)
+    lock = _lock(archive, say=not as_json)
     version, packages = installed(python)
     diff = compare(lock, version, packages)
     m = archive.manifest

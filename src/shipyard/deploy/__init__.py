@@ -1,7 +1,8 @@
 """Deploying a registered model: recreated environments, container and cluster files, CI.
 
-``create_env`` makes a virtual environment from an archive's ``requirements.lock``;
-``parse_lock`` and ``compare`` check an environment against it. ``docker_files``,
+``create_env`` makes a virtual environment from an archive's lock (``model_lock``: its
+``runtime.lock``, or an older archive's ``requirements.lock``); ``parse_lock`` and ``compare``
+check an environment against it. ``docker_files``,
 ``k8s_files`` and ``kserve_files`` render a Docker build context, Kubernetes manifests and a
 KServe ``ServingRuntime`` with an ``InferenceService`` on it (Open Inference Protocol v2) for
 ``write_files`` (``shared`` makes a target's pods share one registry, object store and
@@ -25,7 +26,15 @@ from shipyard.deploy._files import (
     target_for,
     write_files,
 )
-from shipyard.deploy._lock import EnvDiff, Lock, canonical, compare, installed, parse_lock
+from shipyard.deploy._lock import (
+    EnvDiff,
+    Lock,
+    canonical,
+    compare,
+    installed,
+    model_lock,
+    parse_lock,
+)
 from shipyard.deploy._source import ShipyardSource, shipyard_source
 from shipyard.deploy._venv import EnvReport, Progress, Unavailable, create_env
 
@@ -50,6 +59,7 @@ __all__ = [
     "k8s_files",
     "k8s_name",
     "kserve_files",
+    "model_lock",
     "parse_lock",
     "shared",
     "shipyard_source",

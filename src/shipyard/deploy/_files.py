@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from shipyard.deploy._lock import parse_lock
+from shipyard.deploy._lock import model_lock
 from shipyard.deploy._source import ShipyardSource
 from shipyard.errors import AlreadyExists, InvalidInput, MissingDependency
 from shipyard.packaging import Archive
@@ -247,15 +247,11 @@ def shared(
 def docker_files(
     archive: Archive, data: bytes, target: Target, source: ShipyardSource, work: Path
 ) -> dict[str, bytes | Path]:
-    """The build context: Dockerfile, .dockerignore, README, the pinned lock (without
-    Shipyard, installed after it), the archive, the entrypoint and, from a checkout,
-    Shipyard's wheel (built into ``work``)."""
-    label = f"{target.name} v{target.version}"
-    try:
-        lock_text = archive.members["requirements.lock"].decode()
-    except (KeyError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"The archive of {label} has no readable requirements.lock.") from exc
-    lock = parse_lock(lock_text, label=label)
+    """The build context: Dockerfile, .dockerignore, README, the model's pinned lock (its
+    ``runtime.lock``, or an older archive's ``requirements.lock``; without Shipyard, installed
+    after it), the archive, the entrypoint and, from a checkout, Shipyard's wheel (built into
+    ``work``)."""
+    lock, _ = model_lock(archive)
     header = f"# python {lock.python} on {lock.platform}\n" if lock.python else ""
     pins = header + "\n".join(lock.requirements(skip=("shipyard",))) + "\n"
     files: dict[str, bytes | Path] = {"requirements.lock": pins.encode()}

@@ -1,7 +1,10 @@
-"""An archive's ``requirements.lock``, parsed, and an environment compared with it.
+"""An archive's lock, parsed, and an environment compared with it.
 
-The lock (``shipyard.packaging.requirements_lock``) is one header line
-``# python 3.11.7 on Linux x86_64`` then one ``name==version`` per installed distribution.
+A lock is one header line ``# python 3.11.7 on Linux x86_64`` then one ``name==version``
+per line. An archive has two: ``runtime.lock`` (``shipyard.packaging.runtime_lock``), what the
+model needs to load and predict, which ``model_lock`` picks; and ``requirements.lock``
+(``shipyard.packaging.requirements_lock``), every distribution of the registering
+environment, the fallback for archives made before the runtime lock existed.
 """
 
 from __future__ import annotations
@@ -11,9 +14,16 @@ import os
 import re
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import InvalidInput
+from shipyard.packaging import RUNTIME_LOCK
+
+if TYPE_CHECKING:
+    from shipyard.packaging import Archive
+
+#: The lock of every archive: the training environment's distributions, all of them.
+FULL_LOCK = "requirements.lock"
 
 _HEADER = re.compile(r"^#\s*python\s+(\S+)(?:\s+on\s+(.+))?$")
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)$")
@@ -45,8 +55,24 @@ class Lock:
         return [f"{n}=={v}" for key, (n, v) in sorted(self.pins.items()) if key not in drop]
 
 
-def parse_lock(text: str, *, label: str) -> Lock:
-    """Parse a lock; a line that is neither a comment nor ``name==version`` is refused.
+def model_lock(archive: Archive) -> tuple[Lock, str]:
+    """The lock to install and check ``archive``'s model against, and its member's name:
+    ``runtime.lock`` when the archive has one, else (an older archive) ``requirements.lock``."""
+    label = f"{archive.manifest.name} v{archive.manifest.version}"
+    member = RUNTIME_LOCK if RUNTIME_LOCK in archive.members else FULL_LOCK
+    raw = archive.members.get(member)
+    if raw is None:
+        raise InvalidInput(f"The archive of {label} has no {FULL_LOCK}.")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"The {member} of {label} is not UTF-8 text.") from exc
+    return parse_lock(text, label=label, member=member), member
+
+
+def parse_lock(text: str, *, label: str, member: str = FULL_LOCK) -> Lock:
+    """Parse a lock (``member`` names it in errors); a line that is neither a comment nor
+    ``name==version`` is refused.
 
     >>> parse_lock("# python 3.11.7 on Linux x86_64\\nnumpy==2.1.0\\n", label="x").python_minor
     '3.11'
@@ -65,12 +91,12 @@ def parse_lock(text: str, *, label: str) -> Lock:
         pin = _PIN.match(line)
         if pin is None:
             raise InvalidInput(
-                f"The requirements.lock of {label} is unreadable: line {number} ({line[:80]!r}) "
+                f"The {member} of {label} is unreadable: line {number} ({line[:80]!r}) "
                 "is not 'name==version'."
             )
         pins[canonical(pin.group(1))] = (pin.group(1), pin.group(2))
     if not pins:
-        raise InvalidInput(f"The requirements.lock of {label} pins no package.")
+        raise InvalidInput(f"The {member} of {label} pins no package.")
     return Lock(python=python, platform=platform, pins=pins)
 
 

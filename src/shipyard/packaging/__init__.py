@@ -6,7 +6,8 @@ schema, reference profile, environment lock, ONNX export); the registry numbers 
 The model's own modules travel as ``code/`` members (``_code`` finds them, ``_code_import``
 puts them in place at load, ``_load_check`` proves a fresh process loads the archive).
 ``git_state``, ``environment``, ``package_versions`` and ``requirements_lock`` capture what
-produced a model (runs record them too).
+produced a model (runs record them too); ``runtime_lock`` pins only what the model needs
+(the ``runtime.lock`` member).
 
 Imports only ``shipyard.dataset`` and ``shipyard.store`` (and errors); tracking and the registry
 import it.
@@ -37,11 +38,13 @@ from shipyard.packaging._onnx import (
     flat_predictions,
 )
 from shipyard.packaging._prepare import as_frame, prepare_archive
+from shipyard.packaging._runtime import RUNTIME_LOCK, runtime_lock
 
 __all__ = [
     "EVAL_ROWS",
     "EVAL_TARGET",
     "FLAVORS",
+    "RUNTIME_LOCK",
     "Archive",
     "Flavor",
     "Lineage",
@@ -63,4 +66,5 @@ __all__ = [
     "prepare_archive",
     "read_manifest",
     "requirements_lock",
+    "runtime_lock",
 ]

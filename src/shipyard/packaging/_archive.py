@@ -6,7 +6,13 @@ Layout::
     model/...                the flavor's files (e.g. model/model.joblib)
     model.onnx               ONNX export when the converter managed it (sklearn family)
     reference_profile.json   profile of the training data (and of the model's outputs)
-    requirements.lock        the training environment, every distribution pinned
+    requirements.lock        the training environment, every distribution pinned (the record)
+    runtime.lock             what the model needs to load and predict: the distributions of
+                             the modules its pickle refers to, its flavor's frameworks and
+                             Shipyard's requirements, closed over their requirements, pinned
+                             (``_runtime``); ``shipyard env create``, ``env check`` and the
+                             Docker image use it. Archives made before it have none: they
+                             fall back to requirements.lock
     eval/rows.parquet        the eval rows and their labels (column EVAL_TARGET), if given
     eval/outputs.parquet     the model's predictions and probabilities on them, and the labels
     data_checks.json         training-data checks (duplicates, constant columns, leakage

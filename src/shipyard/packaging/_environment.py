@@ -11,6 +11,7 @@ import importlib.metadata as md
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +97,15 @@ def environment(extra: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def requirements_lock() -> str:
     """Every installed distribution pinned (``name==version``), sorted: the archive's env lock."""
+    return lock_text((dist.metadata["Name"], dist.version) for dist in md.distributions())
+
+
+def lock_text(pairs: Iterable[tuple[str, str]]) -> str:
+    """A lock of ``(name, version)`` pairs: a header naming this Python and platform, then one
+    ``name==version`` per distribution, sorted by name."""
     pins = {}
-    for dist in md.distributions():
-        name = dist.metadata["Name"]
+    for name, version in pairs:
         if name:
-            pins[name.lower()] = f"{name}=={dist.version}"
+            pins[name.lower()] = f"{name}=={version}"
     header = f"# python {platform.python_version()} on {platform.system()} {platform.machine()}\n"
     return header + "\n".join(pins[k] for k in sorted(pins)) + "\n"

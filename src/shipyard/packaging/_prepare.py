@@ -29,6 +29,7 @@ from shipyard.packaging._load_check import CHECK_ROWS, LoadCheck
 from shipyard.packaging._manifest import Lineage
 from shipyard.packaging._metrics import evaluate
 from shipyard.packaging._onnx import flat_predictions
+from shipyard.packaging._runtime import RUNTIME_LOCK, runtime_lock
 
 #: Rows of the output profile: predictions on this many rows are enough for a reference.
 _OUTPUT_PROFILE_ROWS = 50_000
@@ -76,9 +77,11 @@ def prepare_archive(
     """Validate the inputs and compute every member of the archive.
 
     The model's own modules (outside installed packages; see ``_code``) and ``code_paths``
-    (files or package folders) become ``code/`` members. A model that needs them, or that has
-    classes pickled by value, is loaded from the archive in a fresh Python process first
-    (``load_check``; ``False`` skips it): one that would not load elsewhere is refused.
+    (files or package folders) become ``code/`` members; the installed distributions the
+    model needs, closed over their requirements, become ``runtime.lock`` (``_runtime``). A
+    model that needs code members, or that has classes pickled by value, is loaded from the
+    archive in a fresh Python process first (``load_check``; ``False`` skips it): one that
+    would not load elsewhere is refused.
 
     The model's flavor (``FLAVORS``) decides whether it is fitted, its task and classes, how
     it is stored and its ONNX export. Raises ``InvalidInput`` for a model no flavor packages,
@@ -96,6 +99,8 @@ def prepare_archive(
     try:
         prepared = _prepare(model, flavor, X_train, y_train, X_eval, y_eval, lineage, onnx)
         prepared.members.update(code.members)
+        closure = runtime_lock(code.libraries, flavor.frameworks(model))
+        prepared.members[RUNTIME_LOCK] = closure.encode()
         prepared.code_modules, prepared.pickled_by_value = code.modules, code.by_value
         if check is not None:
             rows = X_eval if X_eval is not None else X_train
