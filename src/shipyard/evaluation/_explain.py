@@ -76,6 +76,17 @@ def explain(
     return _permutation(model, frame, target, names, deadline, rng, why)
 
 
+def import_shap() -> Any:
+    """``shap``, imported without its import's warnings: matplotlib warns
+    (PendingDeprecation) as shap loads, which is not the caller's concern and is an error
+    where warnings are errors (``python -W error``, pytest's ``filterwarnings``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import shap
+
+    return shap
+
+
 def _tree_shap(
     model: LoadedModel,
     frame: pd.DataFrame,
@@ -89,7 +100,7 @@ def _tree_shap(
     final = steps[-1][1] if steps else native
     if not _is_tree_model(final):
         return f"TreeSHAP does not apply to a {type(final).__name__}"
-    import shap  # here: a second or more to import, and only tree models need it
+    shap = import_shap()  # here: a second or more to import, and only tree models need it
 
     sample = _sample(frame, SHAP_ROWS, rng)
     model_input = model.prepare(sample, validate=False)
