@@ -9,7 +9,10 @@ models. Single-row requests alternate between the candidate and the champion, so
 same machine noise, in ``ROUNDS`` rounds; each model's p99 is the median of its rounds' p99s,
 so a burst of scheduler noise in one round (seen on a loaded 2-core machine: 8-10 ms spikes
 against 0.3 ms) does not decide the gate. p99 may exceed the champion's by the ratio plus
-``FLOOR_MS`` (absorbing the jitter of sub-millisecond models).
+``FLOOR_MS`` (absorbing the jitter of sub-millisecond models). A latency failure is confirmed:
+the whole measurement is repeated up to ``CONFIRMATIONS`` more times and the gate fails only
+if every measurement fails. A slower model fails each one; noise that outlasts the rounds of
+one measurement (a busy CI machine's other jobs) rarely lands on the candidate three times.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ BATCH_ROWS = 2_000
 BATCH_REPEATS = 3
 #: Absolute allowance on top of the p99 ratio, in milliseconds.
 FLOOR_MS = 2.0
+#: Further whole measurements that must also fail before a latency failure stands.
+CONFIRMATIONS = 2
 
 
 def measure(inputs: EvalInputs) -> dict[str, Any]:
@@ -127,8 +132,19 @@ def _memory(model: LoadedModel) -> int:
 
 
 def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
-    """p99 latency and archive size against the champion's; figures reported either way."""
+    """p99 latency and archive size against the champion's; figures reported either way.
+
+    A latency failure is measured again (``CONFIRMATIONS`` times); the first measurement that
+    passes is the one reported, and every measurement's p99s are kept in the gate's data."""
     figures = measure(inputs)
+    measurements = [figures]
+    while (
+        "champion" in figures
+        and not _fast_enough(figures, settings)
+        and len(measurements) <= CONFIRMATIONS
+    ):
+        figures = measure(inputs)
+        measurements.append(figures)
     cand = figures["candidate"]
     how = (
         f"in process through the server's scoring path (JSON records -> coerce -> score, "
@@ -144,6 +160,9 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
         "max_p99_ratio": settings.max_p99_ratio,
         "max_size_ratio": settings.max_size_ratio,
         "path": how,
+        "measurements": [
+            {k: m[k]["p99_ms"] for k in ("candidate", "champion") if k in m} for m in measurements
+        ],
     }
     champ = figures.get("champion")
     if champ is None:
@@ -158,12 +177,19 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
             applicable=False,
         )
     ratio = cand["p99_ms"] / champ["p99_ms"] if champ["p99_ms"] > 0 else float("inf")
-    allowed = settings.max_p99_ratio * champ["p99_ms"] + FLOOR_MS
-    fast_enough = cand["p99_ms"] <= allowed
+    allowed = _allowed_ms(champ, settings)
+    fast_enough = _fast_enough(figures, settings)
+    judged = f"medians of {ROUNDS} rounds"
+    if len(measurements) > 1:
+        judged += (
+            f"; slower in all {len(measurements)} measurements"
+            if not fast_enough
+            else f"; within it in measurement {len(measurements)}, the earlier slower"
+        )
     sentences = [
         f"p99 {cand['p99_ms']:.2f} ms against the champion's {champ['p99_ms']:.2f} ms "
         f"({ratio:.2f}x; allowed {settings.max_p99_ratio:g}x + {FLOOR_MS:g} ms = {allowed:.2f} ms; "
-        f"medians of {ROUNDS} rounds)"
+        f"{judged})"
     ]
     small_enough = True
     if settings.max_size_ratio is not None and inputs.champion_size:
@@ -183,3 +209,13 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
         "cost",
         data,
     )
+
+
+def _allowed_ms(champion: dict[str, Any], settings: GateSettings) -> float:
+    """The candidate's p99 ceiling: the ratio times the champion's p99, plus ``FLOOR_MS``."""
+    return float(settings.max_p99_ratio * champion["p99_ms"] + FLOOR_MS)
+
+
+def _fast_enough(figures: dict[str, Any], settings: GateSettings) -> bool:
+    """Whether one measurement's candidate p99 is within the champion's allowance."""
+    return bool(figures["candidate"]["p99_ms"] <= _allowed_ms(figures["champion"], settings))
