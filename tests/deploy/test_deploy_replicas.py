@@ -232,3 +232,26 @@ def test_two_pods_as_the_manifest_describes_them_share_one_registry_and_one_log(
 
 
 GOOD = {"age": 40, "income": 52_000.0, "tenure": 2.5, "plan": "pro"}
+
+
+def test_a_grpc_port_is_served_named_in_the_service_and_checked(
+    registered: Registered, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out = tmp_path / "k8s"
+    _, container = _k8s(capsys, out, "--grpc-port", "9000")
+    assert container["args"][-2:] == ["--grpc-port", "9000"]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
+        "http": 8080,
+        "h2c": 9000,
+    }
+    (service,) = [d for d in yaml.safe_load_all((out / "service.yaml").read_text()) if d]
+    ports = {p["name"]: p for p in service["spec"]["ports"]}
+    assert ports["grpc"]["targetPort"] == 9000 and ports["grpc"]["port"] == 9000
+    assert ports["grpc"]["appProtocol"] == "kubernetes.io/h2c"
+    assert "port 9000" in (out / "README.md").read_text()
+    for bad in ("8080", "80", "70000"):
+        code, stdout, err = cli(
+            capsys, "deploy", "k8s", "churn@staging", str(tmp_path / bad), "--grpc-port", bad
+        )
+        assert code == 2 and f"Got {bad} instead" in err and stdout == ""
+        assert not (tmp_path / bad).exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
@@ -164,7 +164,7 @@ def _deploy(
     out: Path,
     image: str | None,
     force: bool,
-    shared_store: dict[str, str | None] | None = None,
+    shared_store: dict[str, Any] | None = None,
 ) -> None:
     import tempfile
 
@@ -230,6 +230,12 @@ _STORAGE_SECRET = typer.Option(
     "AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION, "
     "SHIPYARD_STORAGE_OPTIONS (each optional).",
 )
+_GRPC_PORT = typer.Option(
+    None,
+    "--grpc-port",
+    help="Also serve the Open Inference Protocol over gRPC (h2c) on this container port, "
+    "named 'grpc' in the Service (kserve: default 8081).",
+)
 _LOG_STORE = typer.Option(
     None,
     "--log-store",
@@ -268,12 +274,14 @@ def _add_cluster_target(kind: str) -> None:
         artifacts: str = _ARTIFACTS,
         storage_secret: str = _STORAGE_SECRET,
         log_store: str = _LOG_STORE,
+        grpc_port: int = _GRPC_PORT,
     ) -> None:
-        shared_store: dict[str, str | None] = {
+        shared_store: dict[str, Any] = {
             "database_secret": database_url_secret,
             "artifacts": artifacts,
             "storage_secret": storage_secret,
             "log_store": log_store,
+            "grpc_port": grpc_port,
         }
         _deploy(ctx, kind, model, out, image, force, shared_store)
 

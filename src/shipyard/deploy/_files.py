@@ -196,6 +196,7 @@ def shared(
     artifacts: str | None = None,
     storage_secret: str | None = None,
     log_store: str | None = None,
+    grpc_port: int | None = None,
 ) -> Target:
     """``target`` for replicas that share one registry and one object store: the database
     URL from a Secret, the artifact store and the prediction log's Parquet on S3, the keys
@@ -230,6 +231,11 @@ def shared(
             "--artifacts is the shared registry's artifact store: pass --database-url-secret "
             "too (without it each pod keeps its own store)."
         )
+    if grpc_port is not None and not (1024 <= grpc_port <= 65535 and grpc_port != target.port):
+        raise InvalidInput(
+            f"--grpc-port must be a port from 1024 to 65535 other than the HTTP port "
+            f"{target.port} (the pod runs as a non-root user). Got {grpc_port} instead."
+        )
     if storage_secret and not (artifacts or log_store):
         raise InvalidInput(
             "--storage-secret holds an object store's keys: pass --artifacts or --log-store "
@@ -241,6 +247,7 @@ def shared(
         artifacts=artifacts,
         storage_secret=storage_secret,
         log_store=log_store,
+        grpc_port=grpc_port if grpc_port is not None else target.grpc_port,
     )
 
 
