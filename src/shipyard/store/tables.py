@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -133,11 +134,13 @@ class Model(Base):
     created_by: Mapped[str] = mapped_column(String(128))
     # The business objective in words and the acceptance criterion ("roc_auc >= 0.80"), as
     # ``shipyard models create`` recorded them (shipyard.toml's [models.NAME] wins over these).
-    objective: Mapped[str] = mapped_column(Text, default="")
+    objective: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
     accept: Mapped[str | None] = mapped_column(String(256))
     # Who answers for the model and which team it belongs to (catalogue filters, digests).
     owner: Mapped[str | None] = mapped_column(String(128))
-    team: Mapped[str] = mapped_column(String(128), default="", index=True)
+    team: Mapped[str] = mapped_column(
+        String(128), default="", server_default=text("''"), index=True
+    )
 
 
 class ModelVersion(Base):
