@@ -4,6 +4,7 @@ requirements with markers evaluated, pinned at their installed versions."""
 from __future__ import annotations
 
 import importlib.metadata as md
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -96,3 +97,21 @@ def test_markers_are_evaluated_here_and_extras_asked_for_are_followed(
     # not installed (absent) and a distribution the model does not use are left out
     assert ours == {"sy-rt-top", "sy-rt-a", "sy-rt-b", "sy-rt-fastdep"}
     assert lock.pins["sy-rt-b"] == ("sy-rt-b", "1.0")
+
+
+def test_a_distribution_installed_between_two_registrations_is_pinned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan of the environment is kept between registrations (it is most of one), but
+    not past an install: a notebook's ``pip install`` between two is seen by the second."""
+    from shipyard.packaging import requirements_lock
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = requirements_lock()
+    assert requirements_lock() == first and "sy-rt-a==" not in first
+    time.sleep(0.05)  # pip's install comes later than the folder's last change
+    _install(tmp_path)  # as pip does: new .dist-info folders on a folder of sys.path
+    after = requirements_lock()
+    assert "sy-rt-a==1.0" in after and "sy-rt-unused==1.0" in after
+    lock = parse_lock(runtime_lock(["sy_rt_top.models"], ()), label="t")
+    assert {"sy-rt-top", "sy-rt-a"} <= set(lock.pins)

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from shipyard.packaging._installed import installed
+
 # Distributions whose versions change a model's behaviour; recorded on every run.
 KEY_PACKAGES = (
     "numpy",
@@ -97,7 +99,7 @@ def environment(extra: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def requirements_lock() -> str:
     """Every installed distribution pinned (``name==version``), sorted: the archive's env lock."""
-    return lock_text((dist.metadata["Name"], dist.version) for dist in md.distributions())
+    return lock_text((dist.name, dist.version) for dist in installed().values())
 
 
 def lock_text(pairs: Iterable[tuple[str, str]]) -> str:

@@ -12,95 +12,35 @@ marker is false here, or that is not installed, is not pinned.
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 
 from packaging.markers import UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from shipyard.packaging._environment import lock_text
+from shipyard.packaging._installed import Installed, installed
 
 #: The archive member holding the runtime closure (``requirements.lock``'s format).
 RUNTIME_LOCK = "runtime.lock"
 _SHIPYARD = "shipyard"
 
 
-@dataclass(frozen=True)
-class _Installed:
-    """One installed distribution, as its metadata's headers and files describe it."""
-
-    name: str
-    version: str
-    requires: tuple[str, ...]
-    #: The top-level modules it provides (``top_level.txt``, else its RECORD's ``.py`` files).
-    tops: frozenset[str]
-
-
 def runtime_lock(modules: Iterable[str], frameworks: Iterable[str]) -> str:
     """The runtime closure of a model referring to ``modules`` (dotted names) with the flavor's
     ``frameworks`` (distribution names), as lock text: a header, then ``name==version``."""
-    installed = _installed()
+    found = installed()
     tops = {m.split(".")[0] for m in modules} - set(sys.stdlib_module_names)
-    roots = {key for key, dist in installed.items() if dist.tops & tops}
+    roots = {key for key, dist in found.items() if dist.tops & tops}
     wanted = {root: set[str]() for root in roots | {canonicalize_name(f) for f in frameworks}}
     wanted.setdefault(_SHIPYARD, set())
-    closed = _closure(wanted, installed)
+    closed = _closure(wanted, found)
     closed.discard(_SHIPYARD)
-    return lock_text((installed[key].name, installed[key].version) for key in closed)
+    return lock_text((found[key].name, found[key].version) for key in closed)
 
 
-def _installed() -> dict[str, _Installed]:
-    """Every distribution on ``sys.path`` by canonical name (the first one found wins), its
-    METADATA's headers read by hand: the email parser ``importlib.metadata`` uses takes
-    seconds over a large environment, mostly on long descriptions nobody needs here."""
-    found: dict[str, _Installed] = {}
-    for dist in md.distributions():
-        headers = _headers(dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "")
-        name = (headers.get("name") or [""])[0]
-        if not name or canonicalize_name(name) in found:
-            continue
-        top_level = dist.read_text("top_level.txt")
-        if top_level is not None:
-            tops = {line.strip() for line in top_level.splitlines() if line.strip()}
-        else:
-            tops = {_top(file.parts) for file in dist.files or () if file.suffix == ".py"}
-        found[canonicalize_name(name)] = _Installed(
-            name=name,
-            version=(headers.get("version") or [dist.version])[0],
-            requires=tuple(headers.get("requires-dist", ())),
-            tops=frozenset(tops),
-        )
-    return found
-
-
-def _headers(text: str) -> dict[str, list[str]]:
-    """The header fields of a METADATA file (lower-cased names), up to the first empty line;
-    a continuation line (leading whitespace, as a multi-line License has) extends the field
-    before it."""
-    fields: dict[str, list[str]] = {}
-    last: list[str] | None = None
-    for line in text.splitlines():
-        if not line:
-            break
-        if line[0] in " \t" and last is not None:
-            last[-1] += " " + line.strip()
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            last = fields.setdefault(key.strip().lower(), [])
-            last.append(value.strip())
-    return fields
-
-
-def _top(parts: tuple[str, ...]) -> str:
-    """The top-level module a file of a distribution belongs to (``pkg/x.py`` -> ``pkg``)."""
-    return parts[0] if len(parts) > 1 else parts[0].removesuffix(".py")
-
-
-def _closure(wanted: dict[str, set[str]], installed: dict[str, _Installed]) -> set[str]:
+def _closure(wanted: dict[str, set[str]], found: Mapping[str, Installed]) -> set[str]:
     """The canonical names of every installed distribution reachable from ``wanted``
     (canonical name -> extras asked for) over ``Requires-Dist``."""
     done: dict[str, set[str]] = {}
@@ -108,7 +48,7 @@ def _closure(wanted: dict[str, set[str]], installed: dict[str, _Installed]) -> s
     while queue:
         name, extras = queue.pop()
         new = extras - done[name] if name in done else extras | {""}
-        dist = installed.get(name)
+        dist = found.get(name)
         if not new or dist is None:  # nothing new asked, or required but not installed here
             continue
         done.setdefault(name, set()).update(new)
