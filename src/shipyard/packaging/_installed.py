@@ -10,6 +10,7 @@ registrations gets a fresh scan.
 
 from __future__ import annotations
 
+import csv
 import importlib.metadata as md
 import os
 import sys
@@ -63,18 +64,27 @@ def _scan(_fingerprint: tuple[tuple[str, int | None], ...]) -> Mapping[str, Inst
         name = (headers.get("name") or [""])[0]
         if not name or canonicalize_name(name) in found:
             continue
-        top_level = dist.read_text("top_level.txt")
-        if top_level is not None:
-            tops = {line.strip() for line in top_level.splitlines() if line.strip()}
-        else:
-            tops = {_top(file.parts) for file in dist.files or () if file.suffix == ".py"}
         found[canonicalize_name(name)] = Installed(
             name=name,
             version=(headers.get("version") or [dist.version])[0],
             requires=tuple(headers.get("requires-dist", ())),
-            tops=frozenset(tops),
+            tops=frozenset(_tops(dist)),
         )
     return found
+
+
+def _tops(dist: md.Distribution) -> set[str]:
+    """The top-level modules of ``dist``: its ``top_level.txt``, else the first part of each
+    ``.py`` file its RECORD lists (read as text: ``dist.files`` makes a path object of each of
+    the tens of thousands of files in an environment), else of its other file lists."""
+    top_level = dist.read_text("top_level.txt")
+    if top_level is not None:
+        return {line.strip() for line in top_level.splitlines() if line.strip()}
+    record = dist.read_text("RECORD")
+    if record is not None:
+        paths = (row[0] for row in csv.reader(record.splitlines()) if row)
+        return {_top(tuple(path.split("/"))) for path in paths if path.endswith(".py")}
+    return {_top(file.parts) for file in dist.files or () if file.suffix == ".py"}
 
 
 def _headers(text: str) -> dict[str, list[str]]:
