@@ -158,3 +158,37 @@ def test_a_scheduled_snapshot_replays_the_logged_labels(
     replayed = fraud.load("fraud", 2).predict(X_new)
     original = fraud.load("fraud", 1).predict(X_new)
     assert np.mean(replayed == np.asarray(y_new)) > np.mean(original == np.asarray(y_new)) + 0.3
+
+
+def test_a_scheduled_snapshot_after_a_rollback_learns_only_what_came_after_it(
+    store: Store, fraud: Registry, approver: Client, tmp_path: Path
+) -> None:
+    """A rollback is a verdict on what was served and learned before it: the job replays
+    the labels logged after the rollback to v1, not the 300 its rolled-back snapshot learned."""
+    settings = ServeSettings(auth=False, poll_interval_seconds=0.05)
+    ctx = JobContext(
+        store, "sched", ProjectConfig(), tmp_path / "predlog", datetime.now(UTC), job="nightly"
+    )
+    job = JOB_KINDS["snapshot"]
+    with PredictionLog(tmp_path / "predlog") as log:
+        app = create_app(store, settings=settings, prediction_log=log)
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+            X, y = stream(300, drifted=True, seed=1)
+            answer = client.post("/models/fraud/predict", json={"records": X.to_dict("records")})
+            ids = answer.json()["prediction_ids"]
+            labels = [{"prediction_id": i, "label": t} for i, t in zip(ids, y, strict=True)]
+            assert client.post("/models/fraud/feedback", json={"labels": labels}).status_code == 200
+            log.flush()
+            first = job.run(ctx, job.params.model_validate({"model": "fraud"}))
+            assert first.details["labels"] == 300 and first.details["version"] == 2
+            approver.approve("fraud", 2, reason="learned the drift")
+            fraud.promote("fraud", 2, actor="alice")
+            _served(client, "2")
+            fraud.rollback("fraud", actor="alice")
+            _served(client, "1")
+            for _ in range(7):
+                _label_one(client)
+        log.flush()
+        again = job.run(ctx, job.params.model_validate({"model": "fraud"}))
+    assert again.details["base"] == 1 and again.details["version"] == 3
+    assert again.details["labels"] == 7  # not 307
