@@ -5,9 +5,9 @@ model), a copy of it taught every label recorded since that version was register
 its prediction's logged inputs, oldest label first: ``shipyard.predlog.labelled_rows``),
 registered as a new version by the job's actor. A rollback to that version is a person's
 verdict on what was served and learned in between, as it is for a server's learner: the
-labels recorded before it are not replayed (``unlearned_since``). It needs no running server; a server's own
-``--snapshot-every`` learner is the other way, and resumes after a restart by replaying the
-same way (``shipyard.registry.teach``, see ``shipyard.serving``).
+labels recorded before it are not replayed (``unlearned_since``). It needs no running
+server; a server's own ``--snapshot-every`` learner is the other way, and resumes after a
+restart by replaying the same way (``shipyard.registry.teach``, see ``shipyard.serving``).
 
 >>> snapshot_from_log(store, log_root, "fraud", actor="scheduler",
 ...                   trigger="schedule:nightly")  # doctest: +SKIP
