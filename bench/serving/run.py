@@ -40,9 +40,16 @@ cores.
    Order A B C ... per concurrency, repeated ``--repeats`` times; the servers not being
    measured are frozen (SIGSTOP) so their background threads cannot take the server core.
    Any non-2xx answer or socket error stops the benchmark.
-4. Prints median req/s, p50, p99 per target and concurrency and the ratios against MLflow,
-   MLServer and MLServer's gRPC (taken within each round, then the median), and writes
-   everything to bench/results/serving-<timestamp>.json.
+4. Prints median req/s, p50, p99 per target and concurrency, the ratios against MLflow,
+   MLServer and MLServer's gRPC (taken within each round, then the median) and the server's
+   CPU time per request (user + system of its processes, from ``/proc/PID/stat`` before and
+   after each run, over the requests the generator made), and writes everything to
+   bench/results/serving-<timestamp>.json. With ``--baseline-src DIR`` the servers
+   ``shipyard-onnx-base`` / ``shipyard-native-base`` run DIR's code (``PYTHONPATH``; e.g. a
+   ``git worktree`` of main): each Shipyard target with a ``-base`` twin in the same run gets
+   its CPU and req/s ratio to it, taken within rounds. ``grpc-floor:grpc`` is a bare grpc.aio
+   server answering a fixed ``ModelInferResponse`` (``grpc_floor.py``): grpcio's own ceiling
+   under the same h2load harness.
 5. The c=1 server overhead: at the start of every round, with every server frozen, this
    process times one-row predictions in process, pinned to the servers' core (ONNX: feed +
    run; native: ``LoadedModel.predict_proba`` with its schema check). The overhead is each
@@ -224,8 +231,11 @@ def make_pipeline(spec: Spec) -> Any:
 MLSERVER_SETTINGS = {"parallel_workers": 0, "debug": False, "metrics_endpoint": None}
 
 
-def build_models(spec: Spec, work: Path) -> tuple[Path, Path, pd.DataFrame, dict[str, Any], Any]:
-    """Fit once; save for MLflow and MLServer (peers' pythons) and register in Shipyard.
+def build_models(
+    spec: Spec, work: Path, mlflow: bool = True
+) -> tuple[Path, Path, pd.DataFrame, dict[str, Any], Any]:
+    """Fit once; save for MLflow (with ``mlflow``: its python) and MLServer and register in
+    Shipyard.
     Returns the MLflow model folder, the MLServer folder, request rows, facts about the
     Shipyard archive, and a function timing the in-process baseline (``baseline(n)``)."""
     import joblib
@@ -241,19 +251,20 @@ def build_models(spec: Spec, work: Path) -> tuple[Path, Path, pd.DataFrame, dict
     mlflow_dir = work / "mlflow-model"
     script = work / "save_mlflow.py"
     script.write_text(MLFLOW_SAVE)
-    subprocess.run(
-        [
-            str(PEERS_BIN / "python"),
-            str(script),
-            str(work / "model.joblib"),
-            str(mlflow_dir),
-            str(work / "X_head.pkl"),
-        ],
-        check=True,
-        env=peers_env(PEERS_BIN),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if mlflow:  # the peers' venv is needed only when MLflow is measured
+        subprocess.run(
+            [
+                str(PEERS_BIN / "python"),
+                str(script),
+                str(work / "model.joblib"),
+                str(mlflow_dir),
+                str(work / "X_head.pkl"),
+            ],
+            check=True,
+            env=peers_env(PEERS_BIN),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     mlserver_dir = work / "mlserver"
     model_dir = mlserver_dir / "models" / MODEL
     model_dir.mkdir(parents=True)
@@ -412,16 +423,46 @@ class Server:
                 raise SystemExit(
                     f"{self.name} exited at start:\n{self.logfile.read_text()[-3000:]}"
                 )
-            try:
-                with urllib.request.urlopen(self.ready, timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if self._is_ready():
+                return
             time.sleep(0.3)
         raise SystemExit(
             f"{self.name} not ready after {timeout}s:\n{self.logfile.read_text()[-3000:]}"
         )
+
+    def _is_ready(self) -> bool:
+        """The ready URL answers 200 (``grpc:HOST:PORT``: a gRPC channel to it connects)."""
+        if self.ready.startswith("grpc:"):
+            import grpc
+
+            with grpc.insecure_channel(self.ready.removeprefix("grpc:")) as channel:
+                try:
+                    grpc.channel_ready_future(channel).result(timeout=2)
+                except grpc.FutureTimeoutError:
+                    return False
+            return True
+        try:
+            with urllib.request.urlopen(self.ready, timeout=2) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's processes: every process of
+        its session (a compactor child, MLflow's gunicorn workers) and the children they
+        have reaped. Processes that ended unreaped within a run are missed."""
+        assert self.proc is not None
+        ticks = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # ended meanwhile
+            # after the command's ")": state ppid pgrp session ... utime(11) stime(12)
+            # cutime(13) cstime(14), counted from 0
+            if int(fields[3]) == self.proc.pid:
+                ticks += sum(int(f) for f in fields[11:15])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -452,6 +493,10 @@ def make_server(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = work / f"{name}.log"
+    if name == "grpc-floor":
+        cmd = [sys.executable, str(Path(__file__).with_name("grpc_floor.py")), str(port)]
+        address = f"127.0.0.1:{port}"
+        return Server(name, cmd, dict(os.environ), f"grpc:{address}", base, log, address)
     if name == "mlflow":
         cmd = [str(PEERS_BIN / "mlflow"), "models", "serve", "-m", str(mlflow_dir)]
         cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
@@ -912,14 +957,17 @@ def main() -> None:
         help="targets, SERVER[:PROTOCOL]: servers mlflow, mlserver, shipyard-onnx, "
         "shipyard-native (diagnostics: shipyard-onnx-nolog, shipyard-native-nolog, "
         "shipyard-onnx-thread, shipyard-native-thread, shipyard-onnx-grpcport, "
-        "shipyard-onnx-base: --baseline-src); Shipyard protocols records (default), "
+        "shipyard-onnx-base and shipyard-native-base: --baseline-src's code; grpc-floor: a "
+        "bare grpc.aio server, grpc only); Shipyard protocols records (default), "
         "v2, v2-binary (skipped when the server does not answer it), grpc; mlserver:grpc; "
         "a +h2load suffix drives an HTTP target with h2load (one body) instead of wrk",
     )
     parser.add_argument(
         "--baseline-src",
         type=Path,
-        help="src folder of another checkout, run by the servers named shipyard-*-base",
+        help="src folder of another checkout (e.g. a git worktree of main), run by the "
+        "servers named shipyard-*-base; each target of theirs is compared with its twin "
+        "(CPU/base, rps/base)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args()
@@ -949,7 +997,9 @@ def main() -> None:
     skipped: dict[str, str] = {}
     try:
         print(f"building the {spec.name} model (fit, peers' saves, Shipyard register) ...")
-        mlflow_dir, mlserver_dir, rows, facts, baseline = build_models(spec, work)
+        mlflow_dir, mlserver_dir, rows, facts, baseline = build_models(
+            spec, work, "mlflow" in names
+        )
         print(f"  register (incl. ONNX export + parity check): {facts['register_s']:.1f} s")
         print(f"  ONNX: {facts['onnx']}")
         kinds = kinds_of(rows)
@@ -978,6 +1028,12 @@ def main() -> None:
         answers: dict[str, list[float]] = {}
 
         def measure(s: Server, target: str, load: Path, conc: int, seconds: int) -> dict[str, Any]:
+            cpu = s.cpu_seconds()
+            r = drive(s, target, load, conc, seconds)
+            r["cpu_us_per_request"] = (s.cpu_seconds() - cpu) / max(r["requests"], 1) * 1e6
+            return r
+
+        def drive(s: Server, target: str, load: Path, conc: int, seconds: int) -> dict[str, Any]:
             how = PROTOCOLS[target_parts(target)[1]]
             if how.transport == "grpc":
                 check = s.name.startswith("shipyard")  # MLServer's metrics are off
@@ -1018,7 +1074,8 @@ def main() -> None:
                 grpc_status = nghttp_status(s.grpc, lua[target])
                 if grpc_status != "0":
                     raise SystemExit(f"{target}: nghttp's call got grpc-status {grpc_status}")
-                answers[target] = how.proba(answer)
+                # the floor answers fixed probabilities: not compared
+                answers[target] = [] if server == "grpc-floor" else how.proba(answer)
                 measure(s, target, lua[target], 8, 2)
                 s.signal(signal.SIGSTOP)
                 continue
@@ -1070,7 +1127,8 @@ def main() -> None:
                     print(
                         f"  round {rep + 1}/{args.repeats} c={conc:<3} {target:26} "
                         f"{r['rps']:9.1f} req/s  p50 {r['p50_ms']:8.2f} ms  "
-                        f"p99 {r['p99_ms']:8.2f} ms",
+                        f"p99 {r['p99_ms']:8.2f} ms  server CPU "
+                        f"{r['cpu_us_per_request']:6.0f} us/req",
                         flush=True,
                     )
         load = os.getloadavg()
@@ -1117,6 +1175,15 @@ def _baseline_ms(system: str, inproc: dict[str, float]) -> float:
     return inproc[key] / 1000
 
 
+def baseline_of(target: str) -> str:
+    """The ``-base`` twin of a Shipyard target (``shipyard-onnx:grpc`` ->
+    ``shipyard-onnx-base:grpc``): the same server and protocol on ``--baseline-src``."""
+    server, sep, protocol = target.partition(":")
+    if not server.startswith("shipyard") or server.endswith("-base"):
+        return ""
+    return f"{server}-base{sep}{protocol}"
+
+
 def summarize(
     runs: list[dict[str, Any]],
     systems: list[str],
@@ -1136,7 +1203,18 @@ def summarize(
                 "p50_ms": statistics.median(r["p50_ms"] for r in mine),
                 "p99_ms": statistics.median(r["p99_ms"] for r in mine),
                 "rps_rounds": [r["rps"] for r in mine],
+                "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in mine),
             }
+            base = baseline_of(n)
+            if base in systems:  # the same target on --baseline-src's code, same rounds
+                theirs = [by[(base, c, k)] for k in reps]
+                row["cpu_ratio_baseline"] = statistics.median(
+                    a["cpu_us_per_request"] / b["cpu_us_per_request"]
+                    for a, b in zip(mine, theirs, strict=True)
+                )
+                row["rps_ratio_baseline"] = statistics.median(
+                    a["rps"] / b["rps"] for a, b in zip(mine, theirs, strict=True)
+                )
             if c == 1 and n.startswith("shipyard"):
                 row["overhead_ms"] = statistics.median(
                     r["p50_ms"] - _baseline_ms(n, inproc_rounds[k])
@@ -1160,7 +1238,8 @@ def summarize(
 def print_table(summary: list[dict[str, Any]], inproc: dict[str, float]) -> None:
     print(
         f"\n{'target':26} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'x MLflow':>9} {'x MLServer':>11} {'x MLS gRPC':>11} {'p99/MLflow':>11}"
+        f"{'x MLflow':>9} {'x MLServer':>11} {'x MLS gRPC':>11} {'p99/MLflow':>11} "
+        f"{'CPU us/req':>10} {'CPU/base':>8} {'rps/base':>8}"
     )
 
     def ratio(r: dict[str, Any], peer: str) -> str:
@@ -1169,10 +1248,13 @@ def print_table(summary: list[dict[str, Any]], inproc: dict[str, float]) -> None
 
     for r in summary:
         p99r = f"{r['p99_ratio_mlflow']:.3f}" if "p99_ratio_mlflow" in r else "-"
+        cpu_base = f"{r['cpu_ratio_baseline']:.2f}x" if "cpu_ratio_baseline" in r else "-"
+        rps_base = f"{r['rps_ratio_baseline']:.2f}x" if "rps_ratio_baseline" in r else "-"
         print(
             f"{r['system']:26} {r['concurrency']:>4} {r['rps']:9.1f} {r['p50_ms']:8.2f} "
             f"{r['p99_ms']:8.2f} {ratio(r, 'mlflow'):>9} {ratio(r, 'mlserver'):>11} "
-            f"{ratio(r, 'mlserver:grpc'):>11} {p99r:>11}"
+            f"{ratio(r, 'mlserver:grpc'):>11} {p99r:>11} {r['cpu_us_per_request']:10.0f} "
+            f"{cpu_base:>8} {rps_base:>8}"
         )
     print("\nin-process, one row (median over rounds of each round's median, us):")
     for k, v in inproc.items():

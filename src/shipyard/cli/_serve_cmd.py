@@ -41,6 +41,24 @@ def _check_port_free(host: str, port: int) -> None:
         ) from None
 
 
+def _uvicorn_options() -> dict[str, Any]:
+    """How ``serve`` runs uvicorn: warnings and errors only (at that level uvicorn's access
+    log prints nothing, yet on it would still build each line's client address and path), and
+    its httptools protocol with each answer's head and body in one write (``serving``'s
+    ``ShipyardHttpProtocol``).
+
+    The protocol is named by an import string, not passed as the class: with ``--workers``,
+    each worker process unpickles uvicorn's config before it starts answering the parent's
+    health checks, and a class there would import the whole serving stack first; on a busy
+    machine that took over the 5 s uvicorn waits, and the worker was killed and restarted.
+    """
+    return {"log_level": "warning", "access_log": False, "http": _HTTP_PROTOCOL}
+
+
+#: ``shipyard.serving.ShipyardHttpProtocol``, as uvicorn imports it.
+_HTTP_PROTOCOL = "shipyard.serving:ShipyardHttpProtocol"
+
+
 @app.command("serve")
 def serve_cmd(
     ctx: typer.Context,
@@ -158,7 +176,7 @@ def serve_cmd(
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
     if not ui:
-        uvicorn.run(server_app, host=host, port=port, log_level="warning")
+        uvicorn.run(server_app, host=host, port=port, **_uvicorn_options())
         return
     from shipyard.serving import protect
     from shipyard.ui import create_ui, with_ui
@@ -170,7 +188,7 @@ def serve_cmd(
         predlog=log_root(ctx, log_dir),
     )
     ui_app = protect(ui_app, settings)  # the same Host and CORS rules on /ui and /api
-    uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, log_level="warning")
+    uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, **_uvicorn_options())
 
 
 def _serve_workers(
@@ -207,7 +225,7 @@ def _serve_workers(
             host=host,
             port=port,
             workers=workers,
-            log_level="warning",
+            **_uvicorn_options(),
         )
     finally:
         shutil.rmtree(shared, ignore_errors=True)

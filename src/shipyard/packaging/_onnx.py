@@ -42,6 +42,7 @@ import pandas as pd
 from shipyard.errors import InvalidInput, SchemaViolation
 from shipyard.packaging._onnx_boosters import register_booster_converters
 from shipyard.packaging._onnx_imputer import imputer_converters
+from shipyard.packaging._onnx_run import SessionRunner
 from shipyard.packaging._onnx_trees import ML_OPSET, tree_converters
 
 __all__ = [
@@ -178,6 +179,7 @@ class OnnxPredictor:
         )
         outputs = [out.name for out in session.get_outputs()]
         self._session = session
+        self._runner = SessionRunner(session)  # run() without the Python-side checks
         self._output_name = outputs[0]
         metadata = session.get_modelmeta().custom_metadata_map
         scores_only = metadata.get(_PROBABILITIES_KEY) == "false"
@@ -253,13 +255,13 @@ class OnnxPredictor:
         ``feed`` maps each ``OnnxInput.name`` to a 2-D array of its ``onnx_type`` (``object``
         holding ``str`` for strings), as ``make_feed`` and ``feed_from_columns`` build it.
         """
-        outputs = self._session.run(self._both_outputs, feed)
+        outputs = self._runner.run(self._both_outputs, feed)
         proba = outputs[1] if len(outputs) > 1 else None
         return flat_predictions(outputs[0]), proba
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Labels for a classifier, values for a regressor; one entry per row."""
-        (output,) = self._session.run([self._output_name], self.make_feed(X))
+        (output,) = self._runner.run([self._output_name], self.make_feed(X))
         return flat_predictions(output)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray | None:
@@ -267,7 +269,7 @@ class OnnxPredictor:
         classifiers without ``predict_proba`` (their ONNX graph outputs decision scores)."""
         if self._proba_name is None:
             return None
-        (proba,) = self._session.run([self._proba_name], self.make_feed(X))
+        (proba,) = self._runner.run([self._proba_name], self.make_feed(X))
         return np.asarray(proba)
 
     def _positions(self, X: pd.DataFrame) -> list[int]:

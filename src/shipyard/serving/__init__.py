@@ -24,6 +24,7 @@ setting (the serve command builds its options from them).
 from shipyard.serving._app import ARM_HEADER, VERSION_HEADER, create_app
 from shipyard.serving._batcher import MicroBatcher
 from shipyard.serving._factory import LOG_ENV, SETTINGS_ENV, open_prediction_log
+from shipyard.serving._http_protocol import ShipyardHttpProtocol
 from shipyard.serving._inputs import Rows, rows_from_records
 from shipyard.serving._limits import BodyLimit, body_limited, protect
 from shipyard.serving._runtime import ServedModel
@@ -38,6 +39,7 @@ __all__ = [
     "MicroBatcher",
     "Rows",
     "ServedModel",
+    "ShipyardHttpProtocol",
     "body_limited",
     "create_app",
     "free_port",

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -52,7 +53,7 @@ from shipyard.errors import (
 from shipyard.predlog import NullSink, PredictionSink
 from shipyard.serving import _openapi as doc
 from shipyard.serving import _v2, _v2_http
-from shipyard.serving._fastroute import ShipyardAPI
+from shipyard.serving._fastroute import RawHeaders, RawResponse, ShipyardAPI, encode_headers
 from shipyard.serving._groups import answer_group, group_metadata, is_group
 from shipyard.serving._inputs import (
     CSV_TYPES,
@@ -447,11 +448,31 @@ async def score_request(
     served, arm, labels, proba, ids, extra = await score(
         state, name, version, endpoint, request.headers, request, read_body, decode
     )
-    headers = {VERSION_HEADER: str(served.version), MODEL_HEADER: served.name, ARM_HEADER: arm}
+    headers = _answer_headers(served.name, served.version, arm)
     answer = encode(served, labels, proba, ids, extra)
     if isinstance(answer, Encoded):
-        return Response(answer.body, 200, headers | answer.headers, answer.media_type)
-    return Response(orjson.dumps(answer), 200, headers, _JSON)
+        more = encode_headers(answer.headers)
+        kind = answer.media_type.encode("latin-1")
+        return RawResponse(answer.body, _with_body(headers + more, answer.body, kind))
+    body = orjson.dumps(answer)
+    return RawResponse(body, _with_body(headers, body, _JSON_BYTES))
+
+
+_JSON_BYTES = _JSON.encode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _answer_headers(model: str, version: int, arm: str) -> RawHeaders:
+    """Who answered, as headers: encoded once per model version and arm, not per answer.
+
+    Callers copy the list (``+``) before adding to it: the cached one is shared.
+    """
+    return encode_headers({VERSION_HEADER: str(version), MODEL_HEADER: model, ARM_HEADER: arm})
+
+
+def _with_body(headers: RawHeaders, body: bytes, media_type: bytes) -> RawHeaders:
+    """``headers`` then Content-Length and Content-Type, in the order ``Response`` puts them."""
+    return [*headers, (b"content-length", b"%d" % len(body)), (b"content-type", media_type)]
 
 
 def _decode_predict(

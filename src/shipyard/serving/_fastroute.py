@@ -11,6 +11,12 @@ The handlers are the ones FastAPI routes to (``app.add_api_route``), so the Open
 the answers are the same on both ways in; an exception a handler raises is answered by the
 app's own exception handler for it (``app.add_exception_handler``), as FastAPI would.
 
+On the short way in, a handler's ``Request`` reads its body straight from the ASGI messages
+(``FastRequest.body``: one ``receive`` for a body that comes in one message, without
+Starlette's stream generator), and a handler may answer with a ``RawResponse``, whose headers
+come already encoded (``encode_headers``; the scoring routes keep theirs per model version and
+arm), instead of a ``Response`` that encodes them for every answer.
+
 The app can also take the interpreter's start-up heap out of garbage collection
 (``freeze_heap``; ``shipyard serve`` turns it on). Once the models are loaded, the process
 holds some 250,000 objects (pandas, scikit-learn, onnxruntime, pyarrow ...), and a full
@@ -31,9 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+#: Response headers as the ASGI server takes them: (lower-case name, value) in latin-1.
+RawHeaders = list[tuple[bytes, bytes]]
 
 #: handler(request, name, version) -> response; ``name`` is "" for routes without one.
 FastHandler = Callable[[Request, str, str | None], Awaitable[Response]]
@@ -110,7 +119,7 @@ class ShipyardAPI(FastAPI):
         name: str,
         version: str | None,
     ) -> None:
-        request = Request(scope, receive, send)
+        request = FastRequest(scope, receive, send)
         try:
             response = await handler(request, name, version)
         except Exception as exc:
@@ -128,6 +137,61 @@ class ShipyardAPI(FastAPI):
             if handler is not None:
                 return handler
         return None
+
+
+class FastRequest(Request):
+    """A ``Request`` whose ``body()`` reads the ASGI messages itself.
+
+    Starlette's ``body()`` runs an async generator (``stream()``) inside ``aclosing``, which
+    costs more than the one ``receive`` that brings a small body. The result is the same:
+    the bytes, kept for later calls (``stream()`` then yields them), and ``ClientDisconnect``
+    if the client goes away first.
+    """
+
+    async def body(self) -> bytes:
+        try:
+            return self._body
+        except AttributeError:
+            pass
+        if getattr(self, "_stream_consumed", False):  # stream() was read, bytes not kept
+            return await super().body()  # raises "Stream consumed", as Starlette does
+        receive = self.receive
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunk = message.get("body", b"")
+                if chunk:
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            elif message["type"] == "http.disconnect":
+                self._is_disconnected = True
+                raise ClientDisconnect()
+        self._stream_consumed = True
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._body = body
+        return body
+
+
+class RawResponse(Response):
+    """A ``Response`` built from its body and already encoded headers.
+
+    ``Response.__init__`` lower-cases and encodes every header of every answer and scans them
+    for content length and type; here the caller passes the final list (``encode_headers``),
+    content length and type included.
+    """
+
+    def __init__(self, body: bytes, headers: RawHeaders, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = headers
+
+
+def encode_headers(headers: dict[str, str]) -> RawHeaders:
+    """``headers`` as a ``RawResponse`` takes them, as ``Response`` would encode them."""
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 def _freezing(send: Send) -> Send:

@@ -53,6 +53,7 @@ from shipyard.serving._groups import (
     members_text,
     score_group,
 )
+from shipyard.serving._grpc_raw import raw_rows
 from shipyard.serving._grpc_tensors import infer_request, infer_response
 from shipyard.serving._inputs import Rows, _too_large
 from shipyard.serving._proto import grpc_predict_v2_pb2 as pb
@@ -257,6 +258,9 @@ async def _read(request: Any, limit: int) -> Any:
 
 
 def _decode(message: Any, body: Any, served: ServedModel) -> tuple[Rows, InferRequest]:
+    plain = raw_rows(message)  # the usual request, the short way
+    if plain is not None:
+        return plain
     request = infer_request(message)
     return _v2.request_rows(request, served.schema.names()), request
 
