@@ -54,6 +54,9 @@ def test_tokens_and_serve(
     assert run_cli(["serve", "--compactor", "fork"]) == 2  # refused before anything starts
     err = capsys.readouterr().err
     assert "--compactor must be process or thread. Got 'fork'" in err and "Traceback" not in err
+    assert run_cli(["serve", "--log-level", "loud"]) == 2
+    err = capsys.readouterr().err
+    assert "--log-level must be one of debug, info, warning" in err and "Traceback" not in err
 
     port = free_port()
     err_file = (tmp_path / "serve.err").open("wb")
@@ -98,3 +101,7 @@ def test_tokens_and_serve(
         process.wait(15)
         err_file.close()
     assert (home / "predictions").is_dir()  # the prediction log is on by default
+    said = (tmp_path / "serve.err").read_text()  # at the default level, info
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in said
+    assert "churn: serving v1 (" in said  # Shipyard's own lines, in uvicorn's format
+    assert "POST /models/churn/predict" not in said  # no access log unless --access-log

@@ -41,10 +41,11 @@ def _check_port_free(host: str, port: int) -> None:
         ) from None
 
 
-def _uvicorn_options() -> dict[str, Any]:
-    """How ``serve`` runs uvicorn: warnings and errors only (at that level uvicorn's access
-    log prints nothing, yet on it would still build each line's client address and path), and
-    its httptools protocol with each answer's head and body in one write (``serving``'s
+def _uvicorn_options(log_level: str = "info", access_log: bool = False) -> dict[str, Any]:
+    """How ``serve`` runs uvicorn: uvicorn's log format for its own lines and for
+    Shipyard's (the ``shipyard`` logger: version switches, traffic policies, learner
+    snapshots) at ``log_level``; the access log (a line per request) only when asked; and
+    the httptools protocol with each answer's head and body in one write (``serving``'s
     ``ShipyardHttpProtocol``).
 
     The protocol is named by an import string, not passed as the class: with ``--workers``,
@@ -52,7 +53,26 @@ def _uvicorn_options() -> dict[str, Any]:
     health checks, and a class there would import the whole serving stack first; on a busy
     machine that took over the 5 s uvicorn waits, and the worker was killed and restarted.
     """
-    return {"log_level": "warning", "access_log": False, "http": _HTTP_PROTOCOL}
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["shipyard"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return {
+        "log_level": log_level,
+        "log_config": config,
+        "access_log": access_log,
+        "http": _HTTP_PROTOCOL,
+    }
+
+
+#: The levels ``--log-level`` takes, quietest last.
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 #: ``shipyard.serving.ShipyardHttpProtocol``, as uvicorn imports it.
@@ -95,6 +115,15 @@ def serve_cmd(
     allowed_hosts: str = serve_option("allowed_hosts", "--allowed-hosts"),
     # -- predlog (issue 14) --
     log_store: str | None = serve_option("log_store", "--log-store"),
+    log_level: str = typer.Option(
+        "info",
+        "--log-level",
+        help="debug, info (the server's start, version switches, traffic policies, learner "
+        "snapshots), warning, error or critical.",
+    ),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="Also log a line per request (at info)."
+    ),
 ) -> None:
     """Serve models over HTTP: Open Inference Protocol v2, plain JSON and MLflow scoring."""
     import uvicorn
@@ -102,6 +131,11 @@ def serve_cmd(
     from shipyard.errors import InvalidInput
     from shipyard.serving import create_app, open_prediction_log
 
+    if log_level.lower() not in LOG_LEVELS:
+        raise InvalidInput(
+            f"--log-level must be one of {', '.join(LOG_LEVELS)}. Got '{log_level}' instead."
+        )
+    log_options = _uvicorn_options(log_level.lower(), access_log)
     if runtime not in get_args(Runtime):
         raise InvalidInput(f"--runtime must be onnx, native or auto. Got '{runtime}' instead.")
     if compactor not in ("process", "thread"):
@@ -169,14 +203,16 @@ def serve_cmd(
     )
     if workers > 1:
         c.close()
-        _serve_workers(settings, log_path, host, port, workers, c.store.storage_options)
+        _serve_workers(
+            settings, log_path, host, port, workers, c.store.storage_options, log_options
+        )
         return
     # The log's store is reached with the artifact store's options ([storage], env).
     log = open_prediction_log(log_path, settings, c.store.storage_options)
     server_app = create_app(c.store, settings=settings, prediction_log=log, own_resources=True)
     server_app.freeze_heap = True  # see shipyard.serving._fastroute
     if not ui:
-        uvicorn.run(server_app, host=host, port=port, **_uvicorn_options())
+        uvicorn.run(server_app, host=host, port=port, **log_options)
         return
     from shipyard.serving import protect
     from shipyard.ui import create_ui, with_ui
@@ -188,7 +224,7 @@ def serve_cmd(
         predlog=log_root(ctx, log_dir),
     )
     ui_app = protect(ui_app, settings)  # the same Host and CORS rules on /ui and /api
-    uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, **_uvicorn_options())
+    uvicorn.run(with_ui(server_app, ui_app), host=host, port=port, **log_options)
 
 
 def _serve_workers(
@@ -198,6 +234,7 @@ def _serve_workers(
     port: int,
     workers: int,
     storage_options: dict[str, Any],
+    log_options: dict[str, Any],
 ) -> None:
     """Run ``workers`` uvicorn worker processes on one socket, sharing their metrics.
 
@@ -225,7 +262,7 @@ def _serve_workers(
             host=host,
             port=port,
             workers=workers,
-            **_uvicorn_options(),
+            **log_options,
         )
     finally:
         shutil.rmtree(shared, ignore_errors=True)

@@ -198,6 +198,8 @@ class ModelPool:
             slot.switches += 1
             if old is not None:
                 log.info("%s: switched from v%s to v%s", name, old.version, new.version)
+            else:
+                log.info("%s: serving v%s (%s runtime)", name, new.version, new.runtime)
             if old is not None and old not in self._pinned.values():
                 # The old batcher answers what it has queued, then stops.
                 task = asyncio.get_running_loop().create_task(old.close())
