@@ -45,7 +45,7 @@ class Sleepy:
 def test_a_slower_candidate_fails_every_measurement(
     client_for: Callable[[str], Client], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for constant, value in {"REQUESTS": 30, "WARMUP": 5, "ROUNDS": 2}.items():
+    for constant, value in {"REQUESTS": 20, "WARMUP": 3, "ROUNDS": 1}.items():
         monkeypatch.setattr(cost_module, constant, value)  # 5 ms sleeps: keep the test short
     alice = client_for("alice")
     X, y = labelled(400, seed=1)
