@@ -84,7 +84,8 @@ class MailBox:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    columns = [str(c) for c in frame.columns]
+    return [dict(zip(columns, row, strict=True)) for row in frame.to_numpy(dtype=float).tolist()]
 
 
 class LiveDemo:
