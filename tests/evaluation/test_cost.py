@@ -78,7 +78,7 @@ def _figures(candidate_ms: float, champion_ms: float) -> dict[str, Any]:
         ([(9.0, 0.5), (0.6, 0.5)], True, "within it in measurement 2, the earlier slower"),
         ([(9.0, 0.5), (8.0, 0.4), (0.5, 0.5)], True, "within it in measurement 3"),
         ([(9.0, 0.5), (8.0, 0.4), (7.0, 0.5)], False, "slower in all 3 measurements"),
-        ([(0.5, 0.5)], True, "medians of 3 rounds)"),
+        ([(0.5, 0.5)], True, "medians of 1 round; within it in 1 of 1 round)"),
     ],
 )
 def test_a_latency_failure_is_measured_again_before_it_stands(
@@ -92,10 +92,33 @@ def test_a_latency_failure_is_measured_again_before_it_stands(
     X, y = labelled(200, seed=1)
     v1 = register(alice, pipeline().fit(X, y), X, y)
     queue = [_figures(c, p) for c, p in measured]
-    monkeypatch.setattr(cost_module, "measure", lambda _inputs: queue.pop(0))
+    monkeypatch.setattr(cost_module, "measure", lambda _inputs, _settings: queue.pop(0))
     gate = cost_module.serving_cost_gate(
         inputs(alice, X, y, candidate=v1, champion=v1), policy().gates
     )
     assert gate.passed is passed and said in gate.detail
     assert queue == []  # measured exactly as many times as the verdict needed
     assert [m["candidate"] for m in gate.data["measurements"]] == [c for c, _ in measured]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "decided"),
+    [
+        ([0.5], [0.5], False),  # one round settles nothing
+        ([0.5, 0.6], [0.5, 0.5], True),  # two within the allowance: passed, no third
+        ([9.0, 8.0], [0.5, 0.5], True),  # two beyond it: failed, no third
+        ([9.0, 0.5], [0.5, 0.5], False),  # split: a third round decides
+        ([9.0, 0.5, 0.5], [0.5, 0.5, 0.5], True),
+    ],
+)
+def test_a_measurement_stops_at_a_majority_of_paired_rounds(
+    candidate: list[float], champion: list[float], decided: bool
+) -> None:
+    def round_of(p99: float) -> list[float]:  # 100 latencies whose 99th percentile is p99
+        return [0.1] * 98 + [p99, p99]
+
+    rounds = {"candidate": [round_of(c) for c in candidate]}
+    rounds["champion"] = [round_of(h) for h in champion]
+    settings = policy().gates
+    assert cost_module._decided(rounds, settings) is decided
+    assert cost_module._decided({"candidate": rounds["candidate"]}, settings)  # no champion

@@ -6,13 +6,17 @@ way a JSON request goes after HTTP: the body is parsed, its records become ``Row
 and typed against the schema (``coerce``) and scored (``score``, through the micro-batcher
 on the native runtime). HTTP and the prediction log are left out: they cost the same for both
 models. Single-row requests alternate between the candidate and the champion, so both see the
-same machine noise, in ``ROUNDS`` rounds; each model's p99 is the median of its rounds' p99s,
-so a burst of scheduler noise in one round (seen on a loaded 2-core machine: 8-10 ms spikes
-against 0.3 ms) does not decide the gate. p99 may exceed the champion's by the ratio plus
-``FLOOR_MS`` (absorbing the jitter of sub-millisecond models). A latency failure is confirmed:
-the whole measurement is repeated up to ``CONFIRMATIONS`` more times and the gate fails only
-if every measurement fails. A slower model fails each one; noise that outlasts the rounds of
-one measurement (a busy CI machine's other jobs) rarely lands on the candidate three times.
+same machine noise, in rounds; each round is a paired verdict (the candidate's p99 against the
+champion's of the same round), and the majority of ``ROUNDS`` rounds decides the measurement,
+which stops as soon as the majority is reached (two rounds when both agree, three when they
+split), so a burst of scheduler noise in one round (seen on a loaded 2-core machine: 8-10 ms
+spikes against 0.3 ms) does not decide the gate. Without a champion nothing is judged, and one
+round gives the figures. The p99 reported for each model is the median of its rounds' p99s.
+p99 may exceed the champion's by the ratio plus ``FLOOR_MS`` (absorbing the jitter of
+sub-millisecond models). A latency failure is confirmed: the whole measurement is repeated up
+to ``CONFIRMATIONS`` more times and the gate fails only if every measurement fails. A slower
+model fails each one; noise that outlasts the rounds of one measurement (a busy CI machine's
+other jobs) rarely lands on the candidate three times.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from shipyard.packaging import LoadedModel
 #: Single-row requests per model and round, after WARMUP unmeasured ones.
 REQUESTS = 200
 WARMUP = 20
-#: Rounds of single-row requests; the median of the rounds' p99s is judged.
+#: Rounds of single-row requests at most; the majority of their paired verdicts decides.
 ROUNDS = 3
 #: Rows of the batch request, and how many times it is timed (the best counts).
 BATCH_ROWS = 2_000
@@ -46,14 +50,28 @@ FLOOR_MS = 2.0
 CONFIRMATIONS = 2
 
 
-def measure(inputs: EvalInputs) -> dict[str, Any]:
+def measure(inputs: EvalInputs, settings: GateSettings) -> dict[str, Any]:
     """Latency, throughput and sizes of the candidate (and the champion), in a thread of its
     own so that it runs whether or not the caller has an event loop."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _measure(inputs)).result()
+        return pool.submit(asyncio.run, _measure(inputs, settings)).result()
 
 
-async def _measure(inputs: EvalInputs) -> dict[str, Any]:
+def _decided(rounds: dict[str, list[list[float]]], settings: GateSettings) -> bool:
+    """Whether the rounds so far settle the measurement: no champion (one round reports),
+    or a majority of ``ROUNDS`` paired verdicts, either way."""
+    if "champion" not in rounds:
+        return True
+    verdicts = _verdicts(
+        [_p99(ms) for ms in rounds["candidate"]],
+        [_p99(ms) for ms in rounds["champion"]],
+        settings,
+    )
+    majority = ROUNDS // 2 + 1
+    return sum(verdicts) >= majority or verdicts.count(False) >= majority
+
+
+async def _measure(inputs: EvalInputs, gates: GateSettings) -> dict[str, Any]:
     from shipyard.serving import ServedModel, rows_from_records
     from shipyard.settings import ServeSettings
 
@@ -82,11 +100,13 @@ async def _measure(inputs: EvalInputs) -> dict[str, Any]:
                         latencies[key].append(seconds * 1000)
             for key in models:
                 rounds[key].append(latencies[key])
+            if _decided(rounds, gates):
+                break
         figures: dict[str, Any] = {}
         for key in models:
             batch = bodies[key][1]
             best = min([await request(key, batch) for _ in range(BATCH_REPEATS)])
-            p99s = [float(np.percentile(ms, 99)) for ms in rounds[key]]
+            p99s = [_p99(ms) for ms in rounds[key]]
             figures[key] = {
                 "runtime": served[key].runtime,
                 "runtime_reason": served[key].runtime_reason,
@@ -136,14 +156,14 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
 
     A latency failure is measured again (``CONFIRMATIONS`` times); the first measurement that
     passes is the one reported, and every measurement's p99s are kept in the gate's data."""
-    figures = measure(inputs)
+    figures = measure(inputs, settings)
     measurements = [figures]
     while (
         "champion" in figures
         and not _fast_enough(figures, settings)
         and len(measurements) <= CONFIRMATIONS
     ):
-        figures = measure(inputs)
+        figures = measure(inputs, settings)
         measurements.append(figures)
     cand = figures["candidate"]
     how = (
@@ -179,7 +199,9 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
     ratio = cand["p99_ms"] / champ["p99_ms"] if champ["p99_ms"] > 0 else float("inf")
     allowed = _allowed_ms(champ, settings)
     fast_enough = _fast_enough(figures, settings)
-    judged = f"medians of {ROUNDS} rounds"
+    verdicts = _round_verdicts(figures, settings)
+    rounds = f"{len(verdicts)} round" + ("s" if len(verdicts) != 1 else "")
+    judged = f"medians of {rounds}; within it in {sum(verdicts)} of {rounds}"
     if len(measurements) > 1:
         judged += (
             f"; slower in all {len(measurements)} measurements"
@@ -213,9 +235,30 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
 
 def _allowed_ms(champion: dict[str, Any], settings: GateSettings) -> float:
     """The candidate's p99 ceiling: the ratio times the champion's p99, plus ``FLOOR_MS``."""
-    return float(settings.max_p99_ratio * champion["p99_ms"] + FLOOR_MS)
+    return _allowance(champion["p99_ms"], settings)
+
+
+def _allowance(champion_p99_ms: float, settings: GateSettings) -> float:
+    return float(settings.max_p99_ratio * champion_p99_ms + FLOOR_MS)
+
+
+def _p99(milliseconds: list[float]) -> float:
+    return float(np.percentile(milliseconds, 99))
+
+
+def _verdicts(candidate: list[float], champion: list[float], settings: GateSettings) -> list[bool]:
+    """Per round: the candidate's p99 within the allowance of the champion's p99 that round."""
+    return [c <= _allowance(h, settings) for c, h in zip(candidate, champion, strict=True)]
+
+
+def _round_verdicts(figures: dict[str, Any], settings: GateSettings) -> list[bool]:
+    return _verdicts(
+        figures["candidate"]["p99_ms_rounds"], figures["champion"]["p99_ms_rounds"], settings
+    )
 
 
 def _fast_enough(figures: dict[str, Any], settings: GateSettings) -> bool:
-    """Whether one measurement's candidate p99 is within the champion's allowance."""
-    return bool(figures["candidate"]["p99_ms"] <= _allowed_ms(figures["champion"], settings))
+    """Whether one measurement's candidate is within the champion's allowance in most of its
+    rounds."""
+    verdicts = _round_verdicts(figures, settings)
+    return sum(verdicts) > len(verdicts) / 2
