@@ -54,9 +54,16 @@ async def test_promote_and_rollback_under_load(store: Store, churn: Registry) ->
 
     with uvicorn_server(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            # v2 loaded once first: the 1 s bound is the switch, not unpickling a model on a
+            # loaded 2-core machine
+            warm = await client.post("/models/churn/versions/2/predict", json=ROW)
+            assert warm.status_code == 200
             workers = [asyncio.create_task(hammer(client)) for _ in range(8)]
             await asyncio.sleep(0.3)
             _, promoted = await switch("promote", "2")
+            # and v1 again (the promotion closed it)
+            warm = await client.post("/models/churn/versions/1/predict", json=ROW)
+            assert warm.status_code == 200
             rollback_asked, rolled_back = await switch("rollback", "1")
             stop.set()
             await asyncio.gather(*workers)
