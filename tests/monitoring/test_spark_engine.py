@@ -25,7 +25,7 @@ from shipyard.monitoring import (
     build_report,
     spark_accumulate,
 )
-from shipyard.monitoring._spark import grid_splits, read_spark_table, spark_window
+from shipyard.monitoring._spark import _bucketizer, grid_splits, read_spark_table, spark_window
 
 # PySpark 4.x warns on every pandas conversion (the fallback path) that it "does not yet fully
 # support pandas >= 3.0.0"; the equality tests below tell whether the path works.
@@ -154,6 +154,18 @@ def test_grid_splits_give_each_grid_point_its_own_bucket() -> None:
         np.inf,
     ]
     assert counters == [0, 1, 3, 4, 5, 6]
+
+
+def test_the_bucketizer_gets_every_split_exactly(spark: SparkSession) -> None:
+    # The splits travel as one JSON text: adjacent doubles, long fractions, huge values and
+    # the infinities must all arrive as the very same doubles.
+    a = 0.1 + 0.2
+    splits, _ = grid_splits(np.array([-1e300, a, float(np.nextafter(a, 1.0)), 7.0, 1e300]))
+    bucketizer = _bucketizer([("v0", "b0", splits), ("v1", "b1", [-np.inf, 0.0, np.inf])])
+    sent = [list(s) for s in bucketizer._java_obj.getSplitsArray()]
+    assert sent == [splits, [-np.inf, 0.0, np.inf]]
+    assert bucketizer.getInputCols() == ["v0", "v1"] and bucketizer.getOutputCols() == ["b0", "b1"]
+    assert bucketizer.getHandleInvalid() == "keep"
 
 
 def test_unreadable_sources_say_what_is_wrong(spark: SparkSession, tmp_path: Path) -> None:
