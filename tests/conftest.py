@@ -230,11 +230,11 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSta
     and 1 GB each: the ``spark`` session takes one core of each, the other is left for an
     application submitted with spark-submit) on 127.0.0.1, started from pyspark's own
     spark-class."""
-    from spark_cluster import SparkStandalone, missing
+    from spark_cluster import QUICK_JVM, SparkStandalone, missing
 
     _require("A Spark standalone cluster", missing())
     folder = tmp_path_factory.mktemp("spark-cluster")
-    cluster = SparkStandalone(folder, workers=2, cores=2).start()
+    cluster = SparkStandalone(folder, workers=2, cores=2, java_options=QUICK_JVM).start()
     yield cluster
     cluster.stop()
 
@@ -244,7 +244,9 @@ def spark(spark_cluster: SparkStandalone) -> Iterator[SparkSession]:
     """One Spark session on the standalone cluster for the whole run (batch scoring and
     monitoring share it): one 512 MB executor on each worker, no UI, and small test data
     still split several ways - 256 KB file splits, two shuffle partitions, Arrow batches of 64
-    rows."""
+    rows. Its driver JVM runs with the cluster's quick options (C1 only), and a failing task
+    is tried twice, not four times: the tests that make a job fail on purpose wait for each
+    attempt (a fresh Python worker each), and one retry still rides out a lost executor."""
     from pyspark.sql import SparkSession
 
     import shipyard
@@ -259,6 +261,8 @@ def spark(spark_cluster: SparkStandalone) -> Iterator[SparkSession]:
             .appName("shipyard-tests")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.extraJavaOptions", spark_cluster.java_options)
+            .config("spark.task.maxFailures", "2")
             .config("spark.executor.memory", "512m")
             .config("spark.executor.cores", "1")
             # one executor on each worker (spread out), the workers' second cores left free

@@ -39,6 +39,8 @@ def test_spark_submit_scores_on_the_cluster_like_pandas(
         "SPARK_LOCAL_IP": "127.0.0.1",
         # the Shipyard under test, for the driver and the executors' Python workers
         "PYTHONPATH": str(Path(shipyard.__file__).parents[1]),
+        # the driver's JVM starts like the cluster's (its executors' come from the workers)
+        "JAVA_TOOL_OPTIONS": spark_cluster.java_options,
     }
     submitted = subprocess.run(
         [

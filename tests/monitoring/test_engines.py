@@ -69,12 +69,12 @@ def test_every_engine_counts_a_file_like_pandas(
     tmp_path: Path,
     fmt: str,
 ) -> None:
-    frame = edgy_frame(mixed_frame, 9000, 2, drift=True).drop(columns=["segment"])
+    frame = edgy_frame(mixed_frame, 3000, 2, drift=True).drop(columns=["segment"])
     frame["extra"] = 1  # not in the reference: listed, ignored
     path = tmp_path / f"current.{fmt}"
     if fmt == "parquet":
         # Three row groups: the cluster engines count several partitions.
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=3000)
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=1000)
         _assert_same_counts(engine, PandasEngine(), reference, path, schema=schema)
     else:
         # Values pandas reads as missing: Spark reads them so too (see _pandas_na).

@@ -25,7 +25,7 @@ from shipyard.monitoring import (
     build_report,
     spark_accumulate,
 )
-from shipyard.monitoring._spark import grid_splits, read_spark_table, spark_window
+from shipyard.monitoring._spark import _bucketizer, grid_splits, read_spark_table, spark_window
 
 # PySpark 4.x warns on every pandas conversion (the fallback path) that it "does not yet fully
 # support pandas >= 3.0.0"; the equality tests below tell whether the path works.
@@ -42,7 +42,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
         pq.write_table(
             pa.Table.from_pandas(part, preserve_index=False),
             path / f"p{i}.parquet",
-            row_group_size=3000,
+            row_group_size=1500,
         )
     return path
 
@@ -50,7 +50,7 @@ def _write(frame: pd.DataFrame, path: Path) -> Path:
 def _pandas_engine(reference: Profile, path: Path, schema: Schema | None) -> DriftAccumulator:
     accumulator = DriftAccumulator(reference, schema=schema)
     for file in sorted(path.glob("*.parquet")):
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=4000):
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=2000):
             accumulator.update(batch)
     return accumulator
 
@@ -66,7 +66,7 @@ def test_spark_scores_like_pandas(
     drift: bool,
     with_schema: bool,
 ) -> None:
-    frame = edgy_frame(mixed_frame, 12_000, 2 if drift else 3, drift=drift)
+    frame = edgy_frame(mixed_frame, 6000, 2 if drift else 3, drift=drift)
     frame["extra"] = 1  # not in the reference: listed, ignored
     path = _write(frame.drop(columns=["segment"]), tmp_path / "current")  # absent column
     used = schema if with_schema else None
@@ -127,7 +127,7 @@ def test_unseen_categories_keep_the_most_frequent_names(
 def test_csv_input_scores_like_pandas(
     spark: SparkSession, mixed_frame: MakeFrame, reference: Profile, tmp_path: Path
 ) -> None:
-    frame = edgy_frame(mixed_frame, 5000, 4, drift=True).drop(columns=["edgy"])
+    frame = edgy_frame(mixed_frame, 2500, 4, drift=True).drop(columns=["edgy"])
     frame.loc[frame["city"].isna(), "city"] = "n/a"  # pandas reads it as missing: so does Spark
     frame["as_text"] = frame["as_text"].replace("n/a", None)
     path = tmp_path / "current.csv"
@@ -154,6 +154,18 @@ def test_grid_splits_give_each_grid_point_its_own_bucket() -> None:
         np.inf,
     ]
     assert counters == [0, 1, 3, 4, 5, 6]
+
+
+def test_the_bucketizer_gets_every_split_exactly(spark: SparkSession) -> None:
+    # The splits travel as one JSON text: adjacent doubles, long fractions, huge values and
+    # the infinities must all arrive as the very same doubles.
+    a = 0.1 + 0.2
+    splits, _ = grid_splits(np.array([-1e300, a, float(np.nextafter(a, 1.0)), 7.0, 1e300]))
+    bucketizer = _bucketizer([("v0", "b0", splits), ("v1", "b1", [-np.inf, 0.0, np.inf])])
+    sent = [list(s) for s in bucketizer._java_obj.getSplitsArray()]
+    assert sent == [splits, [-np.inf, 0.0, np.inf]]
+    assert bucketizer.getInputCols() == ["v0", "v1"] and bucketizer.getOutputCols() == ["b0", "b1"]
+    assert bucketizer.getHandleInvalid() == "keep"
 
 
 def test_unreadable_sources_say_what_is_wrong(spark: SparkSession, tmp_path: Path) -> None:
