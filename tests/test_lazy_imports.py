@@ -42,6 +42,22 @@ def test_monitoring_statistics_load_no_store_alerting_plotting_or_model() -> Non
     assert not {"sklearn", "sqlalchemy", "httpx", "plotly"} & set(loaded)
 
 
+def test_a_cluster_worker_loads_a_model_without_the_database_side() -> None:
+    # Every Python worker of a Spark executor imports this to load the model it scores with;
+    # the store's database side (SQLAlchemy, Alembic) loads on first use of its names.
+    assert "sqlalchemy" not in _loaded_after("import shipyard.batch._spark, shipyard.packaging")
+    loaded = _loaded_after("from shipyard.store import Store")
+    assert "sqlalchemy" in loaded
+
+
+def test_the_store_package_resolves_every_public_name() -> None:
+    import shipyard.store as store
+
+    for name in store.__all__:
+        assert getattr(store, name) is not None
+    assert set(store.__all__) <= set(dir(store))
+
+
 def test_every_public_name_resolves() -> None:
     for name in shipyard.__all__:
         assert getattr(shipyard, name) is not None

@@ -10,13 +10,37 @@ of ORM tables; the audit chain's write side (``append_event``) is here because t
 its first event.
 """
 
+from typing import TYPE_CHECKING
+
+from shipyard._lazy import lazy_attributes as _lazy_attributes
 from shipyard.store._artifacts import ArtifactStore, sha256
-from shipyard.store._db import create_engine, database_unreachable, upgrade_schema
 from shipyard.store._entity import to_entity
-from shipyard.store._events import GENESIS, HASHED_FIELDS, append_event, event_hash
 from shipyard.store._fs import open_filesystem, store_errors
-from shipyard.store._size import artifact_space, database_bytes
-from shipyard.store._store import Store, open_store
+
+if TYPE_CHECKING:
+    from shipyard.store._db import create_engine, database_unreachable, upgrade_schema
+    from shipyard.store._events import GENESIS, HASHED_FIELDS, append_event, event_hash
+    from shipyard.store._size import artifact_space, database_bytes
+    from shipyard.store._store import Store, open_store
+
+# Loaded on first use (PEP 562): the database side pulls in SQLAlchemy and Alembic, which an
+# archive's checksums (``sha256``) and the artifact store do not need, nor does a Spark or Dask
+# worker loading a model (each of its Python workers would spend ~0.5 s importing them).
+_LAZY = {
+    "create_engine": "shipyard.store._db",
+    "database_unreachable": "shipyard.store._db",
+    "upgrade_schema": "shipyard.store._db",
+    "GENESIS": "shipyard.store._events",
+    "HASHED_FIELDS": "shipyard.store._events",
+    "append_event": "shipyard.store._events",
+    "event_hash": "shipyard.store._events",
+    "artifact_space": "shipyard.store._size",
+    "database_bytes": "shipyard.store._size",
+    "Store": "shipyard.store._store",
+    "open_store": "shipyard.store._store",
+}
+
+__getattr__, __dir__ = _lazy_attributes("shipyard.store", _LAZY, globals())
 
 __all__ = [
     "GENESIS",
