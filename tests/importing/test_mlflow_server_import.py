@@ -39,7 +39,12 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``mlflow server`` on 127.0.0.1 (sqlite, served artifacts) with ``churn`` v1 (sklearn,
-    run a), v2 (xgboost, run b, alias champion), v3 (lightgbm, run b, alias production)."""
+    run a), v2 (xgboost, run b, alias champion), v3 (lightgbm, run b, alias production).
+
+    The models are fitted while the server starts. Each is logged with its flavor's default
+    requirements (what MLflow falls back to): inferring them loads the model in a subprocess,
+    3-4 s a model, and the importer reads requirements.txt the same either way (inferred ones:
+    ``test_mlflow_dir_import.py``)."""
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
@@ -68,6 +73,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
+        X, y = loan_frame()
+        models = {
+            1: fitted("sklearn", X, y),
+            2: fitted("xgboost", X, y),
+            3: fitted("lightgbm", X, y),
+        }
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -77,10 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail("mlflow server did not start: " + (root / "server.log").read_text())
-            time.sleep(0.5)
-        X, y = loan_frame()
-        models: dict[int, Any] = {}
-        runs: dict[str, str] = {}
+            time.sleep(0.2)
         with quiet():
             mlflow.set_tracking_uri(url)
             mlflow.set_experiment("loans")
@@ -88,24 +96,32 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 mlflow.log_params({"C": 1.0, "penalty": "l2"})
                 for step, loss in enumerate([0.9, 0.5, 0.4]):
                     mlflow.log_metric("loss", loss, step=step)
-                models[1] = fitted("sklearn", X, y)
                 mlflow.sklearn.log_model(
                     models[1],
                     name="model",
                     input_example=X.head(10),
                     registered_model_name="churn",
                     skops_trusted_types=["numpy.dtype"],
+                    pip_requirements=mlflow.sklearn.get_default_pip_requirements(
+                        include_skops=True
+                    ),
                 )
             with mlflow.start_run() as run_b:
                 mlflow.log_params({"n_estimators": 10})
                 mlflow.log_metric("auc", 0.8)
-                models[2] = fitted("xgboost", X, y)
                 mlflow.xgboost.log_model(
-                    models[2], name="xgb", input_example=X.head(10), registered_model_name="churn"
+                    models[2],
+                    name="xgb",
+                    input_example=X.head(10),
+                    registered_model_name="churn",
+                    pip_requirements=mlflow.xgboost.get_default_pip_requirements(),
                 )
-                models[3] = fitted("lightgbm", X, y)
                 mlflow.lightgbm.log_model(
-                    models[3], name="lgbm", input_example=X.head(10), registered_model_name="churn"
+                    models[3],
+                    name="lgbm",
+                    input_example=X.head(10),
+                    registered_model_name="churn",
+                    pip_requirements=mlflow.lightgbm.get_default_pip_requirements(),
                 )
             client = mlflow.MlflowClient()
             client.set_registered_model_alias("churn", "champion", 2)
@@ -297,7 +313,11 @@ def test_a_local_mlflow_store_is_read_through_mlflow(
         with mlflow.start_run():
             mlflow.log_param("lr", 0.1)
             mlflow.lightgbm.log_model(
-                model, name="m", input_example=X.head(10), registered_model_name="loans"
+                model,
+                name="m",
+                input_example=X.head(10),
+                registered_model_name="loans",
+                pip_requirements=mlflow.lightgbm.get_default_pip_requirements(),  # not inferred
             )
         mlflow.set_tracking_uri("")
     code, _, err = cli(capsys, "import", "mlflow", "models:/loans/1", "--tracking-uri", uri)

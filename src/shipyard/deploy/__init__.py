@@ -1,13 +1,14 @@
 """Deploying a registered model: recreated environments, container and cluster files, CI.
 
 ``create_env`` makes a virtual environment from an archive's lock (``model_lock``: its
-``runtime.lock``, or an older archive's ``requirements.lock``); ``parse_lock`` and ``compare``
-check an environment against it. ``docker_files``,
-``k8s_files`` and ``kserve_files`` render a Docker build context, Kubernetes manifests and a
-KServe ``ServingRuntime`` with an ``InferenceService`` on it (Open Inference Protocol v2) for
-``write_files`` (``shared`` makes a target's pods share one registry, object store and
-prediction log, on Kubernetes and KServe alike); ``install_archive`` records a baked archive
-in a container's own store; ``write_ci`` writes a GitHub Actions or GitLab CI pipeline.
+``runtime.lock``, or an older archive's ``requirements.lock``) with pip or uv
+(``INSTALLERS``); ``parse_lock`` and ``compare`` check an environment against it.
+``docker_files``, ``k8s_files`` and ``kserve_files`` render a Docker build context,
+Kubernetes manifests and a KServe ``ServingRuntime`` with an ``InferenceService`` on it (Open
+Inference Protocol v2) for ``write_files`` (``shared`` makes a target's pods share one
+registry, object store and prediction log, on Kubernetes and KServe alike);
+``install_archive`` records a baked archive in a container's own store; ``write_ci`` writes a
+GitHub Actions or GitLab CI pipeline.
 
 Layer: beside ``tracking`` (it reads archives through the registry; only the CLI imports it).
 """
@@ -36,10 +37,11 @@ from shipyard.deploy._lock import (
     parse_lock,
 )
 from shipyard.deploy._source import ShipyardSource, shipyard_source
-from shipyard.deploy._venv import EnvReport, Progress, Unavailable, create_env
+from shipyard.deploy._venv import INSTALLERS, EnvReport, Progress, Unavailable, create_env
 
 __all__ = [
     "CI_SYSTEMS",
+    "INSTALLERS",
     "STORAGE_KEYS",
     "TARGETS",
     "EnvDiff",

@@ -1,10 +1,12 @@
 """``create_env``: a fresh virtual environment from an archive's ``requirements.lock``.
 
 ``python -m venv`` (no system site-packages) with the lock's Python minor when one is on
-``PATH``, then pip, configured as pip is on this machine (index, find-links, constraints),
-installs every pin without dependencies (the lock is the whole closure), then Shipyard itself
-from where the running one came from (``ShipyardSource``). A pin pip cannot get is set aside
-with the reason and the rest is installed; anything else that fails removes what was made.
+``PATH``, then an installer, configured as pip is on this machine (index, find-links,
+constraints), installs every pin without dependencies (the lock is the whole closure), then
+Shipyard itself from where the running one came from (``ShipyardSource``). The installer is
+pip, or uv (``_uv.py``: seconds instead of minutes) when it is there and pip's configuration
+translates to it. A pin that cannot be had is set aside with the reason, found by pip for
+both, and the rest is installed; anything else that fails removes what was made.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from shipyard.deploy import _uv
 from shipyard.deploy._lock import Lock, canonical, clean_env
 from shipyard.deploy._source import ShipyardSource, shipyard_source
 from shipyard.errors import InvalidInput, MissingDependency
 
-#: ``progress(message, done, total)``: called as pip collects each pin and at each stage.
+#: ``progress(message, done, total)``: called as pip collects (uv installs) each pin and at
+#: each stage.
 Progress = Callable[[str, int, int], None]
+
+#: ``create_env``'s ``installer``: ``auto`` is uv when ``find_uv`` finds it and pip's
+#: configuration translates to it, else pip.
+INSTALLERS = ("auto", "pip", "uv")
 
 _NOT_FOUND = re.compile(
     r"Could not find a version that satisfies the requirement ([A-Za-z0-9._-]+)==(\S+) "
@@ -55,15 +63,18 @@ class Unavailable:
 
 @dataclass(frozen=True)
 class EnvReport:
-    """What ``create_env`` made: the venv, its Python, what was installed and what was not."""
+    """What ``create_env`` made: the venv, its Python, what was installed and what was not,
+    with which installer (``pip`` or ``uv``) and notes on the choices made (its Python, the
+    installer when ``auto`` or uv could not do everything)."""
 
     path: Path
     python: str
-    note: str | None
+    notes: tuple[str, ...]
     installed: int
     unavailable: tuple[Unavailable, ...]
     shipyard: str
     seconds: float
+    installer: str
 
     @property
     def complete(self) -> bool:
@@ -77,16 +88,28 @@ def create_env(
     label: str,
     source: ShipyardSource | None = None,
     progress: Progress | None = None,
+    installer: str = "auto",
 ) -> EnvReport:
     """Create a venv in ``target`` (absent or empty) with ``lock``'s pins and Shipyard.
 
-    ``label`` names the model version in messages. Pins pip cannot get are listed in the
-    report (``complete`` is false); any other failure, or an interrupt, removes the venv.
+    ``label`` names the model version in messages; ``installer`` is one of ``INSTALLERS``.
+    Pins that cannot be had are listed in the report (``complete`` is false); any other
+    failure, or an interrupt, removes the venv.
 
     >>> report = create_env(lock, Path("env"), label="churn v3")  # doctest: +SKIP
     >>> report.complete, report.unavailable  # doctest: +SKIP
     (True, ())
     """
+    if installer not in INSTALLERS:
+        raise InvalidInput(
+            f"Invalid installer {installer!r}: choose one of {', '.join(INSTALLERS)}."
+        )
+    uv_binary = None if installer == "pip" else _uv.find_uv()
+    if installer == "uv" and uv_binary is None:
+        raise MissingDependency(
+            "The installer uv is neither beside this Python nor on PATH: install it "
+            "('pip install uv') or choose the installer pip."
+        )
     source = source or shipyard_source()
     report = progress or (lambda _m, _d, _t: None)
     target = target.absolute()
@@ -94,6 +117,7 @@ def create_env(
     started = time.perf_counter()
     try:
         interpreter, note = _interpreter(lock)
+        notes = [note] if note else []
         report(f"Creating the virtual environment in {target}", 0, 1)
         _run([interpreter, "-m", "venv", str(target)], what="python -m venv")
         python = str(target / "bin" / "python")
@@ -102,10 +126,14 @@ def create_env(
             what="the new environment's Python",
         ).strip()
         pip = _Pip(python, version, report)
+        uv = _uv_for(uv_binary, pip, strict=installer == "uv", notes=notes)
         requirements = lock.requirements(skip=("shipyard",))
-        unavailable = pip.install_pins(requirements)
+        if uv is None:
+            unavailable = pip.install_pins(requirements)
+        else:
+            unavailable = _install_with_uv(uv, pip, requirements, notes)
         report(f"Installing Shipyard from {source.describe()}", 0, 1)
-        failure = pip.install_shipyard(source)
+        failure = _install_shipyard(uv, pip, source, notes)
         if failure is not None:
             unavailable.append(Unavailable("shipyard", source.version, failure))
     except BaseException:
@@ -114,12 +142,82 @@ def create_env(
     return EnvReport(
         path=target,
         python=version,
-        note=note,
+        notes=tuple(notes),
         installed=len(requirements) - len([u for u in unavailable if u.name != "shipyard"]),
         unavailable=tuple(unavailable),
         shipyard=source.describe(),
         seconds=time.perf_counter() - started,
+        installer="pip" if uv is None else "uv",
     )
+
+
+def _uv_for(binary: str | None, pip: _Pip, *, strict: bool, notes: list[str]) -> _uv.Uv | None:
+    """uv with pip's settings translated, or ``None`` (pip installs): no uv, or (a note
+    says why; ``strict``, the installer asked for: an error) settings uv cannot take."""
+    if binary is None:
+        return None
+    try:
+        settings = _uv.translate(_uv.pip_settings(pip.python, pip.env()))
+    except _uv.Untranslatable as exc:
+        if strict:
+            raise InvalidInput(f"uv cannot install as pip would: {exc}. Use pip.") from exc
+        notes.append(f"Installed with pip, not uv: {exc}.")
+        return None
+    return _uv.Uv(binary, pip.python, settings, pip.progress)
+
+
+def _install_with_uv(
+    uv: _uv.Uv, pip: _Pip, requirements: list[str], notes: list[str]
+) -> list[Unavailable]:
+    """Install ``requirements`` with uv, setting aside each pin it says it cannot satisfy
+    and pip confirms is not to be had here (with pip's reason, as on the pip path). Any
+    other failure hands what is left to pip, which narrows it down as it does alone."""
+    total = len(requirements)
+    remaining = list(requirements)
+    unavailable: list[Unavailable] = []
+    while remaining:
+        pip.progress(f"Installing {len(remaining)} packages with uv", 0, total)
+        code, out = uv.install(["--no-deps", *remaining], total=total)
+        if code == 0:
+            return unavailable
+        missing = _missing(out, remaining, pip)
+        if missing is None:  # not a pin that is not to be had: pip narrows it down
+            reason = _uv.last_error(out)
+            notes.append(f"uv could not install the lock ({reason}): pip installed what it could.")
+            return unavailable + pip.install_pins(remaining)
+        unavailable.append(missing)
+        gone = canonical(missing.name)
+        remaining = [r for r in remaining if canonical(r.split("==")[0]) != gone]
+    return unavailable
+
+
+def _missing(out: str, remaining: list[str], pip: _Pip) -> Unavailable | None:
+    """The pin uv says it cannot satisfy, if pip confirms it is not to be had here, with
+    pip's reason; ``None`` when uv failed otherwise (a constraint, a build, the network)."""
+    said = _uv.unsatisfiable(out)
+    if said is None:
+        return None
+    pins = {canonical(n): (n, v) for n, _, v in (r.partition("==") for r in remaining)}
+    name, version = pins.get(canonical(said[0]), ("", ""))
+    if version != said[1]:
+        return None
+    here = pip.versions_here(name)
+    if version in here:
+        return None
+    return Unavailable(name, version, pip.why(name, version, here))
+
+
+def _install_shipyard(
+    uv: _uv.Uv | None, pip: _Pip, source: ShipyardSource, notes: list[str]
+) -> str | None:
+    """Install Shipyard with uv, or pip if uv is not used or fails; pip's reason if it fails."""
+    if uv is not None:
+        args = ["-e", source.requirement] if source.checkout else [source.requirement]
+        code, out = uv.install(args)
+        if code == 0:
+            return None
+        notes.append(f"uv could not install Shipyard ({_uv.last_error(out)}): pip tried.")
+    return pip.install_shipyard(source)
 
 
 def _check_target(target: Path) -> bool:
@@ -192,6 +290,10 @@ class _Pip:
         self.minor = ".".join(version.split(".")[:2])
         self.progress = progress
 
+    def env(self) -> dict[str, str]:
+        """pip's environment: this one without another interpreter's paths, never asking."""
+        return {**clean_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
+
     def run(
         self, args: Sequence[str], *, total: int = 0, collected: set[str] | None = None
     ) -> tuple[int, str]:
@@ -202,7 +304,7 @@ class _Pip:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**clean_env(), "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"},
+            env=self.env(),
         ) as proc:
             assert proc.stdout is not None
             try:
@@ -243,7 +345,8 @@ class _Pip:
             if missing is None:
                 break
             name, version, listed = missing.groups()
-            unavailable.append(Unavailable(name, version, self.why(name, version, listed)))
+            here = [v.strip() for v in listed.split(",") if v.strip() and v.strip() != "none"]
+            unavailable.append(Unavailable(name, version, self.why(name, version, here)))
             gone = canonical(name)
             remaining = [r for r in remaining if canonical(r.split("==")[0]) != gone]
             collected.add(gone)
@@ -261,10 +364,17 @@ class _Pip:
         code, out = self.run(args)
         return None if code == 0 else _last_error(out)
 
-    def why(self, name: str, version: str, listed: str) -> str:
-        """Why pip found no ``name==version`` here: no wheel for this platform (it exists for
-        others), no such version (the index has others) or not on the index at all."""
-        here = [v.strip() for v in listed.split(",") if v.strip() and v.strip() != "none"]
+    def versions_here(self, name: str) -> list[str]:
+        """The versions of ``name`` pip can install here, oldest first (as pip lists them
+        when a pin is not found)."""
+        code, out = self.run(["index", "versions", name])
+        found = _AVAILABLE.search(out) if code == 0 else None
+        return list(reversed([v.strip() for v in found.group(1).split(",")])) if found else []
+
+    def why(self, name: str, version: str, here: list[str]) -> str:
+        """Why pip finds no ``name==version`` here (``here``: the versions it finds, oldest
+        first): no wheel for this platform (it exists for others), no such version (the
+        index has others) or not on the index at all."""
         code, out = self.run(
             [
                 "index",
