@@ -247,7 +247,12 @@ def test_a_store_down_at_close_keeps_the_segments_for_the_next_start(
     root = tmp_path / "log"
     with seaweed.log(root):  # the first start checks the store and writes store.json
         pass
-    dead = {**seaweed.options, "endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    dead = {
+        **seaweed.options,
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        # nothing listens there: a retry cannot succeed, only wait
+        "config_kwargs": {"retries": {"max_attempts": 1}},
+    }
     rows = [record(DAY) for _ in range(20)]
     log = PredictionLog(root, storage_options=dead, compactor="thread").open()  # starts anyway
     log.append(rows)
