@@ -139,13 +139,17 @@ class S3Endpoint:
         }
 
     def env(self) -> dict[str, str]:
-        """The variables botocore reads itself (for a ``shipyard`` subprocess, or boto3)."""
+        """The variables botocore reads itself (for a ``shipyard`` subprocess, or boto3), with
+        the retries of :meth:`storage_options`: botocore's default (legacy mode, 5 attempts)
+        spends 5-15 s of backoff on every call to a stopped server."""
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ACCESS_KEY_ID": self.key,
             "AWS_SECRET_ACCESS_KEY": self.secret,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
+            "AWS_RETRY_MODE": "standard",
+            "AWS_MAX_ATTEMPTS": "2",
             # no instance-metadata lookups (no network at run time)
             "AWS_EC2_METADATA_DISABLED": "true",
         }
@@ -264,6 +268,14 @@ def start_seaweedfs(directory: Path) -> S3Endpoint:
         f"-s3.config={config}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        # One master, no raft peers (SeaweedFS 4.00+), its raft state not resumed (the volume
+        # servers' heartbeats give it the volumes again): it leads at once. Otherwise a fresh
+        # master waits ~2 s to lead, a restarted one holds a 10 s raft election (or, resuming
+        # as leader, holds writes ~13 s), and a volume server whose first heartbeat comes
+        # before there is a leader retries 5 s later: a restart took ~19 s and a start 4-9 s;
+        # ~3 s each with these (70 restarts in a row, every object read back after each).
+        "-master.peers=none",
+        "-master.resumeState=false",
         # small volumes, grown on demand: a test session writes megabytes, not gigabytes
         "-master.volumeSizeLimitMB=64",
         "-volume.max=0",

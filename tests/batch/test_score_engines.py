@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dask.config
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,7 +126,10 @@ def test_an_unreachable_dask_scheduler_is_one_sentence(
     src = tmp_path / "in.parquet"
     X_eval.to_parquet(src)
     args = ["score", "churn:1", str(src), str(tmp_path / "out.parquet"), "--engine", "dask"]
-    assert run_cli([*args, "--dask-scheduler", "tcp://127.0.0.1:9"]) == 2
+    # Nothing listens on port 9: dask retries the refused connection until its connect
+    # timeout (Shipyard's 10 s unless dask's own is configured, as here).
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        assert run_cli([*args, "--dask-scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "No Dask scheduler answers at 'tcp://127.0.0.1:9'" in err and "Traceback" not in err
     assert not (tmp_path / "out.parquet").exists()

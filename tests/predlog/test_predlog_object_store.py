@@ -5,12 +5,14 @@ middle of a compaction leaves every row exactly once, and DuckDB reads only the 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from predlog_stores import LogStore, make_log_store, restart
 
@@ -27,6 +29,9 @@ from shipyard.predlog import (
     read_window,
     usage,
 )
+from shipyard.predlog._compactor import _merge_past_days
+from shipyard.predlog._location import Location, open_location
+from shipyard.predlog._parquet import PartWriter, Written
 from shipyard.predlog._wal import list_segments
 from shipyard.serving import free_port
 from shipyard.store import Store
@@ -242,7 +247,12 @@ def test_a_store_down_at_close_keeps_the_segments_for_the_next_start(
     root = tmp_path / "log"
     with seaweed.log(root):  # the first start checks the store and writes store.json
         pass
-    dead = {**seaweed.options, "endpoint_url": f"http://127.0.0.1:{free_port()}"}
+    dead = {
+        **seaweed.options,
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        # nothing listens there: a retry cannot succeed, only wait
+        "config_kwargs": {"retries": {"max_attempts": 1}},
+    }
     rows = [record(DAY) for _ in range(20)]
     log = PredictionLog(root, storage_options=dead, compactor="thread").open()  # starts anyway
     log.append(rows)
@@ -251,6 +261,35 @@ def test_a_store_down_at_close_keeps_the_segments_for_the_next_start(
     with PredictionLog(root, compactor="thread") as reopened:  # store.json says where
         assert list_segments(root / "wal") == []
         assert len(reopened.query("SELECT * FROM predictions", model="churn")) == 20
+
+
+def test_the_store_gone_while_past_days_merge_is_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The compactor merges past days' id index after a segment's parts: a store that went
+    away in between (here an endpoint where nothing listens) is one warning line, not a
+    traceback in the server's log; a bug there still shows its traceback."""
+    dead = {
+        "key": "k",
+        "secret": "s",
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "config_kwargs": {"retries": {"max_attempts": 1}},
+    }
+    loc = open_location("s3://shipyard-tests/predlog", storage_options=dead, check=False)
+    writer = PartWriter(loc)
+    written = [Written(str(DAY.date()), "p", pa.table({"prediction_id": ["a"]}))]
+    with caplog.at_level(logging.WARNING, logger="shipyard.predlog"):
+        _merge_past_days(writer, written)
+    [line] = caplog.records
+    assert line.levelno == logging.WARNING and line.exc_info is None
+    assert "merging the id index of past days failed" in line.getMessage()
+    assert "cannot be reached" in line.getMessage()
+    caplog.clear()
+    writer = PartWriter(Location(folder=None, base="/x", fs=object()))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, logger="shipyard.predlog"):
+        _merge_past_days(writer, written)  # AttributeError: a bug
+    [line] = caplog.records
+    assert line.levelno == logging.ERROR and line.exc_info is not None
 
 
 def test_a_folder_is_not_split_between_two_places(tmp_path: Path, seaweed: LogStore) -> None:

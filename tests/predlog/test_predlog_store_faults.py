@@ -124,12 +124,23 @@ def test_seaweedfs_stopped_during_compaction_under_load_loses_and_duplicates_not
         wait_live(url, process, err_path, timeout=90, path="/v2/health/ready")
         with _Load(url) as load:
             # Segments rotate every 5 s: wait until the compactor has written parts.
-            _wait(lambda: store_at.files(log_dir), 30, "nothing was compacted to the store")
+            _wait(lambda: store_at.files(log_dir), 60, "nothing was compacted to the store")
+            seen = len(err_path.read_text())  # what it said before the outage
             endpoint.stop(hard=True)
             try:
+                # A rotation and a failed compaction, under load (botocore gives up after
+                # two attempts: AWS_MAX_ATTEMPTS in the environment, from make_log_store).
+                _wait(
+                    lambda: "retrying" in err_path.read_text()[seen:],
+                    60,
+                    "no compaction failed while the store was down",
+                )
                 answered = len(load.ids)
-                time.sleep(7)  # a rotation and a failed compaction, under load
-                assert len(load.ids) > answered + 50, "requests were held while the store was down"
+                _wait(
+                    lambda: len(load.ids) > answered + 50,
+                    7,
+                    "requests were held while the store was down",
+                )
                 assert _queue_depth(url) > 0  # the backlog shows in /metrics
             finally:
                 restart(endpoint)
@@ -137,10 +148,12 @@ def test_seaweedfs_stopped_during_compaction_under_load_loses_and_duplicates_not
             # The compactor process resumes by itself (retrying), while requests go on.
             _wait(
                 lambda: len(store_at.files(log_dir)) > before,
-                30,
+                60,
                 "compaction did not resume once the store was back",
             )
-            time.sleep(1)
+            _wait(lambda: "resumed" in err_path.read_text()[seen:], 30, "no 'resumed' line")
+            resumed = len(load.ids)
+            _wait(lambda: len(load.ids) > resumed + 50, 30, "requests stopped after the resume")
         assert load.failures == []
         sent = list(load.ids)
     finally:

@@ -27,6 +27,33 @@ if TYPE_CHECKING:
     from distributed import Client
 
 
+#: How long ``--dask-scheduler`` waits for its scheduler to answer when dask's own
+#: ``distributed.comm.timeouts.connect`` is left at dask's default (30 s: long to learn that
+#: an address is wrong).
+CONNECT_TIMEOUT = "10s"
+
+
+def connect_timeout() -> str | float:
+    """dask's ``distributed.comm.timeouts.connect`` when configured (a dask config file, the
+    ``DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT`` variable, ``dask.config.set``) to anything
+    but dask's default; ``CONNECT_TIMEOUT`` otherwise. Call it after importing
+    ``distributed``, which adds that default.
+
+    >>> import dask.config, distributed
+    >>> connect_timeout()
+    '10s'
+    >>> with dask.config.set({"distributed.comm.timeouts.connect": "45s"}):
+    ...     connect_timeout()
+    '45s'
+    """
+    import dask.config
+
+    key = "distributed.comm.timeouts.connect"
+    configured: str | float = dask.config.get(key)
+    default = dask.config.get(key, config=dask.config.merge(*dask.config.defaults))
+    return CONNECT_TIMEOUT if configured == default else configured
+
+
 class DaskEngine:
     """Runs on the Dask scheduler at ``scheduler`` (``tcp://host:8786``), or on a
     ``LocalCluster`` of ``n_workers`` single-threaded worker processes (default: one per CPU)
@@ -52,7 +79,7 @@ class DaskEngine:
             ) from exc
         if self.scheduler:
             try:
-                client = Client(self.scheduler, timeout="10s")
+                client = Client(self.scheduler, timeout=connect_timeout())
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InvalidInput(
                     f"No Dask scheduler answers at '{self.scheduler}' ({exc}): start one "

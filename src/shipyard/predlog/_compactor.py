@@ -146,13 +146,20 @@ def _index_rows(segment: Segment, written: list[Written]) -> list[pa.Table]:
 def _merge_past_days(writer: PartWriter, written: list[Written]) -> None:
     """Merge the index of the days before today once per writer and new day (cheap: a
     listing of ``ids/`` when they are merged already). A failure is only logged: the
-    segment is compacted, and lookups read unmerged days too."""
+    segment is compacted, lookups read unmerged days too, and the next new day merges
+    every day left. The object store going away meanwhile is one line, not a traceback."""
     newest = max((w.day for w in written), default="")
     if newest <= writer.newest_day:
         return
     writer.newest_day = newest
     try:
         merge_id_indexes(writer.loc, datetime.now(UTC).date())
+    except StoreUnavailable as exc:
+        log.warning(
+            "prediction log: merging the id index of past days failed (%s); lookups read "
+            "them unmerged, and the next day's first segment merges them.",
+            exc,
+        )
     except Exception:
         log.exception("prediction log: merging the id index of past days failed")
 
