@@ -197,7 +197,7 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
             applicable=False,
         )
     ratio = cand["p99_ms"] / champ["p99_ms"] if champ["p99_ms"] > 0 else float("inf")
-    allowed = _allowed_ms(champ, settings)
+    allowed = _allowance(champ["p99_ms"], settings)
     fast_enough = _fast_enough(figures, settings)
     verdicts = _round_verdicts(figures, settings)
     rounds = f"{len(verdicts)} round" + ("s" if len(verdicts) != 1 else "")
@@ -233,12 +233,8 @@ def serving_cost_gate(inputs: EvalInputs, settings: GateSettings) -> Gate:
     )
 
 
-def _allowed_ms(champion: dict[str, Any], settings: GateSettings) -> float:
-    """The candidate's p99 ceiling: the ratio times the champion's p99, plus ``FLOOR_MS``."""
-    return _allowance(champion["p99_ms"], settings)
-
-
 def _allowance(champion_p99_ms: float, settings: GateSettings) -> float:
+    """The candidate's p99 ceiling: the ratio times the champion's p99, plus ``FLOOR_MS``."""
     return float(settings.max_p99_ratio * champion_p99_ms + FLOOR_MS)
 
 
