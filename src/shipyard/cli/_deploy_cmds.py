@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from shipyard.cli._app import (
     row_progress,
     table,
 )
+from shipyard.cli._options import Installer
 from shipyard.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -37,14 +37,6 @@ deploy_app = typer.Typer(
 )
 app.add_typer(env_app, name="env")
 app.add_typer(deploy_app, name="deploy")
-
-
-class Installer(StrEnum):
-    """What ``shipyard env create`` installs with (``shipyard.deploy.INSTALLERS``)."""
-
-    auto = "auto"
-    pip = "pip"
-    uv = "uv"
 
 
 _MODEL = typer.Argument(..., help="Model reference: churn@production, churn:3 (or churn 3).")

@@ -23,6 +23,14 @@ class Engine(StrEnum):
     dask = "dask"
 
 
+class Installer(StrEnum):
+    """What ``shipyard env create`` installs with (``shipyard.deploy.INSTALLERS``)."""
+
+    auto = "auto"
+    pip = "pip"
+    uv = "uv"
+
+
 def parse_time(text: str | None, option: str) -> datetime | None:
     """A UTC time (``2026-12-01``, ``2026-12-01T15:00``) or a span ago (``30m``, ``7d``)."""
     if text is None:
